@@ -1,0 +1,158 @@
+# KalshiWhale — one non-recursive Makefile for every program, the tests and the benchmark.
+#
+#   make                 build kw-api, kw-fetch, kw-ws, kw-admin into $(BUILD)/
+#   make run             install missing packages, build, migrate, start the stack on :8000
+#   make check           format check, config checks, unit + integration tests, then the same
+#                        suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make bench           wrk benchmark on loopback (see bench/README.md)
+#   make install PREFIX=/usr/local DESTDIR=    /    make uninstall
+#   make SANITIZE=address,undefined check-suite  one sanitized pass (make check does this)
+#   make format / format-check / clean
+#
+# Warnings live in KW_WARN, apart from CFLAGS, so `make CFLAGS=-O0` never drops -Werror.
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BINDIR   ?= $(PREFIX)/bin
+SHAREDIR ?= $(PREFIX)/share/kalshiwhale
+SANITIZE ?=
+ifeq ($(SANITIZE),)
+BUILD    ?= build
+else
+BUILD    ?= build-san
+endif
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+PYTHON   ?= /usr/bin/python3
+
+PKG_COMMON := json-c sqlite3 openssl
+pkg = $(shell pkg-config $(1) $(2) 2>/dev/null)
+
+KW_WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wformat=2 -Wvla
+KW_HARDEN := -fstack-protector-strong -fPIE
+KW_CPPFLAGS := -std=c11 -D_GNU_SOURCE -Ilib -I$(BUILD)/gen -MMD -MP
+ifeq ($(SANITIZE),)
+KW_HARDEN += -D_FORTIFY_SOURCE=2
+else
+KW_SAN := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+KW_CFLAGS = $(KW_CPPFLAGS) $(KW_WARN) $(KW_HARDEN) $(KW_SAN) $(CFLAGS) \
+            $(call pkg,--cflags,$(PKG_COMMON) libcurl libwebsockets)
+KW_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(KW_SAN) $(LDFLAGS)
+
+LIB_SRC   := $(wildcard lib/*.c)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
+LIBKW     := $(BUILD)/libkw.a
+SQL_FILES := $(sort $(wildcard sql/*.sql))
+
+PROGS := kw-api kw-fetch kw-ws kw-admin
+api_DIR := fcgi
+api_LIBS = -lfcgi $(call pkg,--libs,$(PKG_COMMON))
+fetch_DIR := fetch
+fetch_LIBS = $(call pkg,--libs,$(PKG_COMMON) libcurl)
+ws_DIR := ws
+ws_LIBS = $(call pkg,--libs,$(PKG_COMMON) libwebsockets)
+admin_DIR := admin
+admin_LIBS = $(call pkg,--libs,$(PKG_COMMON))
+
+BINS := $(PROGS:%=$(BUILD)/%)
+
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+BENCH_BINS := $(BUILD)/bench/fcgi-ceiling
+
+.PHONY: all run check check-suite unit integration conf-check bench install uninstall clean \
+        format format-check deps demo
+all: $(BINS)
+
+# ---- build -------------------------------------------------------------------------------
+
+$(BUILD)/gen/migrations.c: $(SQL_FILES) tools/embed-sql.sh
+	@mkdir -p $(@D)
+	sh tools/embed-sql.sh $@ $(SQL_FILES)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(KW_CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
+	$(CC) $(KW_CFLAGS) -c -o $@ $<
+
+$(LIBKW): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+define prog_rule
+$(BUILD)/kw-$(1): $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard $$($(1)_DIR)/*.c)) $(LIBKW)
+	$$(CC) $$(KW_LDFLAGS) -o $$@ $$^ $$($(1)_LIBS)
+endef
+$(foreach p,api fetch ws admin,$(eval $(call prog_rule,$(p))))
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBKW)
+	@mkdir -p $(@D)
+	$(CC) $(KW_CFLAGS) $(KW_LDFLAGS) -o $@ $< $(LIBKW) -lcmocka \
+	  $(call pkg,--libs,$(PKG_COMMON))
+
+$(BUILD)/bench/fcgi-ceiling: bench/fcgi-ceiling.c
+	@mkdir -p $(@D)
+	$(CC) $(KW_CFLAGS) $(KW_LDFLAGS) -o $@ $< -lfcgi
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- set-up and running --------------------------------------------------------------------
+
+deps:
+	@bash deploy/install-deps.sh --check >/dev/null 2>&1 || bash deploy/install-deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@bash deploy/run.sh $(abspath $(BUILD))
+
+# ---- tests ---------------------------------------------------------------------------------
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+integration: all $(BENCH_BINS)
+	KW_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+conf-check: all
+	@bash tests/conf-check.sh $(abspath $(BUILD))
+
+check-suite: unit integration
+
+check: deps
+	@bash tests/check.sh
+
+# ---- benchmark -----------------------------------------------------------------------------
+
+bench: deps all $(BENCH_BINS)
+	@bash bench/run.sh $(abspath $(BUILD))
+
+# ---- install -------------------------------------------------------------------------------
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR)/sql $(DESTDIR)$(SHAREDIR)/examples
+	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+	install -m 0644 $(SQL_FILES) $(DESTDIR)$(SHAREDIR)/sql/
+	install -m 0644 lighttpd.conf.example apache.conf.example .env.example \
+	  $(DESTDIR)$(SHAREDIR)/examples/
+
+uninstall:
+	rm -f $(PROGS:%=$(DESTDIR)$(BINDIR)/%)
+	rm -rf $(DESTDIR)$(SHAREDIR)
+
+# ---- housekeeping --------------------------------------------------------------------------
+
+FORMAT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find lib fcgi fetch ws admin tests bench -name '*.[ch]')
+
+format:
+	clang-format -i $(FORMAT_SRC)
+
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_SRC) && echo "format-check: ok"
+
+clean:
+	rm -rf build build-san

@@ -1,0 +1,118 @@
+/*
+ * main.c — kw-admin: operator commands for KalshiWhale. This file parses the command line and
+ * dispatches; each group of commands lives in its own file as it grows (keys, tokens, db).
+ *
+ * Exit status: 0 done, 1 the command failed, 2 usage error, 78 invalid configuration.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "store.h"
+#include "version.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out, "Usage: kw-admin COMMAND [ARGS]\n"
+		     "KalshiWhale administration.\n"
+		     "\n"
+		     "  db migrate         create the database or apply pending migrations\n"
+		     "  db check           integrity check and schema version\n"
+		     "  config check       validate the configuration; print effective settings\n"
+		     "                     (secrets masked)\n"
+		     "  config doc         print the settings table as Markdown (README)\n"
+		     "  config env         print a commented .env template (.env.example)\n"
+		     "  --version          print the version\n"
+		     "  -h, --help         show this help\n"
+		     "\n"
+		     "Configuration comes from the environment and KW_ENV_FILE (default ./.env).\n"
+		     "Exit status: 0 done, 1 failed, 2 usage error, 78 invalid configuration.\n");
+}
+
+static int load_config(struct kw_config *cfg)
+{
+	char err[512];
+	if (kw_config_load(cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kw-admin: %s\n", err);
+		return -1;
+	}
+	if (kw_log_init("kw-admin", (enum kw_log_level)cfg->log_level, NULL) < 0)
+		return -1;
+	return 0;
+}
+
+static int cmd_db(struct kw_config *cfg, const char *sub)
+{
+	char err[512];
+	int rc = 1;
+	int migrate = !strcmp(sub, "migrate");
+	if (!migrate && strcmp(sub, "check")) {
+		usage(stderr);
+		return 2;
+	}
+	struct kw_store *s =
+		kw_store_open(cfg->database_path, migrate ? KW_DB_MIGRATE : 0, err, sizeof(err));
+	if (!s) {
+		fprintf(stderr, "kw-admin: %s\n", err);
+		return 1;
+	}
+	if (migrate) {
+		printf("database %s is at schema version %d\n", cfg->database_path,
+		       kw_db_schema_version());
+		rc = 0;
+		goto out;
+	}
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(kw_store_db(s), "PRAGMA integrity_check", -1, &st, NULL) ==
+		    SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		const char *res = (const char *)sqlite3_column_text(st, 0);
+		printf("integrity: %s\nschema version: %d\n", res ? res : "?",
+		       kw_db_schema_version());
+		rc = res && !strcmp(res, "ok") ? 0 : 1;
+	} else {
+		fprintf(stderr, "kw-admin: integrity check failed: %s\n",
+			sqlite3_errmsg(kw_store_db(s)));
+	}
+	sqlite3_finalize(st);
+out:
+	kw_store_close(s);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct kw_config cfg = { 0 };
+	int rc = 2;
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("kw-admin %s\n", KW_VERSION);
+		return 0;
+	}
+	if (!strcmp(argv[1], "config") && argc == 3 && !strcmp(argv[2], "doc")) {
+		kw_config_doc_markdown(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "config") && argc == 3 && !strcmp(argv[2], "env")) {
+		kw_config_doc_env(stdout);
+		return 0;
+	}
+	if (load_config(&cfg) < 0)
+		return KW_EX_CONFIG;
+	if (!strcmp(argv[1], "config") && argc == 3 && !strcmp(argv[2], "check")) {
+		kw_config_dump(&cfg, stdout);
+		rc = 0;
+	} else if (!strcmp(argv[1], "db") && argc == 3) {
+		rc = cmd_db(&cfg, argv[2]);
+	} else {
+		fprintf(stderr, "kw-admin: unknown command\n");
+		usage(stderr);
+	}
+	kw_config_free(&cfg);
+	return rc;
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# install-deps.sh — install every Debian package that building, testing, benchmarking and
+# `make run` need, and nothing that is already there.
+#
+# Run as root it calls apt-get; run as anyone else it prints the one command to run and exits 1.
+# `--check` only reports (exit 0 when nothing is missing, 1 otherwise), which is how the Makefile
+# decides whether to call it. Debian 12 (bookworm) package names.
+set -eu
+
+PKGS=(
+  # build
+  gcc clang make pkg-config clang-format
+  libfcgi-dev libjson-c-dev libcurl4-openssl-dev libsqlite3-dev libwebsockets-dev
+  libssl-dev libjwt-dev libmaxminddb-dev libcmocka-dev libclang-rt-14-dev
+  # run: web servers, FastCGI spawner, database shell
+  lighttpd lighttpd-mod-openssl apache2 libapache2-mod-fcgid spawn-fcgi sqlite3 openssl curl ca-certificates
+  # tests and benchmarks
+  python3 python3-pytest python3-requests python3-websockets wrk
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  [ "${1:-}" = "--check" ] || echo "install-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+if [ "${1:-}" = "--check" ]; then
+  echo "install-deps: missing: ${missing[*]}" >&2
+  exit 1
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages; run as root:" >&2
+  echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
+# The Debian packages enable and start these daemons; KalshiWhale runs its own instances on free
+# ports, so the system-wide ones are stopped to keep port 80 and the machine quiet.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  systemctl disable --now lighttpd apache2 >/dev/null 2>&1 || true
+fi

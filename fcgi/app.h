@@ -1,0 +1,102 @@
+/*
+ * app.h — kw-api's process state (struct kw_app), its per-request state (struct kw_req), the
+ * route table's shape and the reply helpers every handler uses.
+ *
+ * Ownership: one struct kw_app per worker process, built in main() and never freed before
+ * exit. One struct kw_req per accepted request: everything a handler allocates for the reply
+ * hangs off it and is released by kw_req_reset() after FCGX_Finish_r(), in one place.
+ * Handlers reply exactly once, through kw_reply_*; kw_reply_error* write the one error shape
+ * {"error":{"code","message"},"request_id"}.
+ */
+#ifndef KW_APP_H
+#define KW_APP_H
+
+#include <fcgiapp.h>
+#include <json-c/json.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "http.h"
+#include "store.h"
+#include "util.h"
+
+#define KW_MAX_PATH_ARGS 2
+#define KW_MAX_PATH_LEN 512
+
+struct kw_app {
+	struct kw_config cfg;
+	struct kw_store *store; /* NULL while the database is unusable */
+	int64_t store_retry_at; /* monotonic us: next attempt to reopen it */
+	int64_t started_at;	/* wall clock, seconds */
+	uint32_t id_prefix;	/* random per worker: request ids differ across workers */
+	uint32_t id_counter;
+	int cgi; /* running as a plain CGI program (one request) */
+};
+
+struct kw_route;
+
+struct kw_req {
+	struct kw_app *app;
+	FCGX_Request fcgx;
+	/* From the web server; borrowed, valid until FCGX_Finish_r. */
+	const char *method;
+	const char *uri;   /* REQUEST_URI as sent */
+	const char *query; /* after '?', or "" */
+	const char *remote_addr;
+	char path[KW_MAX_PATH_LEN];	   /* REQUEST_URI before '?' */
+	char *path_args[KW_MAX_PATH_ARGS]; /* decoded {segments}, owned */
+	char id[17];
+	int https;
+	int64_t t0_us;
+	const struct kw_route *route;
+	struct kw_query q;
+	/* Reply under construction. */
+	int status;
+	int replied;
+	struct kw_buf headers; /* extra "Name: value\r\n" lines */
+	struct kw_buf body;
+	const char *content_type;
+};
+
+typedef void (*kw_handler_fn)(struct kw_req *r);
+
+enum kw_route_flags {
+	KW_ROUTE_PUBLIC = 1, /* no credentials needed (health) */
+};
+
+struct kw_route {
+	const char *method;
+	const char *pattern; /* "/api/v1/markets/{ticker}": {x} matches one segment */
+	kw_handler_fn handler;
+	const struct kw_param *params; /* declared query parameters, {NULL}-terminated or NULL */
+	int flags;
+	const char *summary;
+};
+
+/* routes.c */
+extern const struct kw_route kw_routes[];
+extern const int kw_routes_count;
+void kw_dispatch(struct kw_req *r);
+
+/* req.c */
+const char *kw_req_param(struct kw_req *r, const char *name);
+void kw_req_begin(struct kw_req *r);
+void kw_req_reset(struct kw_req *r);
+void kw_req_log(struct kw_req *r);
+
+/* reply.c */
+void kw_reply_header(struct kw_req *r, const char *name, const char *value);
+/* Serialise obj (ownership taken) as the body. */
+void kw_reply_json(struct kw_req *r, int status, json_object *obj);
+void kw_reply_error(struct kw_req *r, int status, const char *code, const char *message);
+/* Write the status line, headers and body to the web server. */
+void kw_reply_send(struct kw_req *r);
+
+/* Handlers (one file per resource). */
+void kw_handle_status(struct kw_req *r);
+void kw_handle_health(struct kw_req *r);
+
+/* The store, reopened if it was unusable; NULL (and a 503 already sent) if still unusable. */
+struct kw_store *kw_app_store_or_reply(struct kw_req *r);
+
+#endif

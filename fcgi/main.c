@@ -1,0 +1,215 @@
+/*
+ * main.c — kw-api: the KalshiWhale FastCGI worker. It only starts up, accepts and dispatches;
+ * each resource lives in its own file (status.c, ...), the route table in routes.c.
+ *
+ * Started three ways:
+ *   - by lighttpd's mod_fastcgi (bin-path) or spawn-fcgi / a systemd socket unit: the listening
+ *     socket is file descriptor 0 (FCGI_LISTENSOCK_FILENO);
+ *   - with --socket PATH|HOST:PORT: it binds that socket itself (for mod_proxy_fcgi);
+ *   - by a web server as a plain CGI program: it answers the one request in its environment.
+ * Requests are handled one at a time with the reentrant FCGX_* API; run several processes for
+ * parallelism (max-procs). SIGTERM and SIGINT stop the worker between requests.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "log.h"
+#include "version.h"
+
+/* Seconds between attempts to reopen an unusable database. */
+#define STORE_RETRY_US (5 * 1000000)
+
+static volatile sig_atomic_t g_stop;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	g_stop = 1;
+	FCGX_ShutdownPending();
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: kw-api [OPTIONS]\n"
+		"KalshiWhale API worker (FastCGI). Serves /api/* behind lighttpd or Apache.\n"
+		"\n"
+		"  (no options)         serve FastCGI on file descriptor 0, as lighttpd's "
+		"bin-path,\n"
+		"                       spawn-fcgi and systemd socket units provide it; or answer "
+		"one\n"
+		"                       request as a CGI program when started by a CGI server\n"
+		"  --socket ADDR        bind ADDR (a unix socket path, or HOST:PORT) and serve it\n"
+		"  --backlog N          listen backlog for --socket (default 128)\n"
+		"  --check-config       validate the configuration and the database, then exit\n"
+		"  --version            print the version and exit\n"
+		"  -h, --help           show this help and exit\n"
+		"\n"
+		"Configuration comes from the environment and the .env file named by KW_ENV_FILE\n"
+		"(default ./.env); see the README for every setting.\n"
+		"Exit status: 0 stopped cleanly, 1 start-up failure, 2 usage error, 78 invalid "
+		"configuration.\n");
+}
+
+struct kw_store *kw_app_store_or_reply(struct kw_req *r)
+{
+	struct kw_app *app = r->app;
+	if (!app->store && kw_mono_us() >= app->store_retry_at) {
+		char err[256];
+		app->store = kw_store_open(app->cfg.database_path, KW_DB_MIGRATE, err, sizeof(err));
+		if (!app->store) {
+			kw_error("%s", err);
+			app->store_retry_at = kw_mono_us() + STORE_RETRY_US;
+		}
+	}
+	if (!app->store)
+		kw_reply_error(r, 503, "database_unavailable", "the database is unavailable");
+	return app->store;
+}
+
+static void serve_one(struct kw_req *r)
+{
+	kw_req_begin(r);
+	kw_dispatch(r);
+	kw_reply_send(r);
+	kw_req_log(r);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "backlog", required_argument, NULL, 'b' },
+		{ "check-config", no_argument, NULL, 'c' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sock_addr = NULL;
+	int64_t backlog = 128;
+	int check_only = 0, c;
+	static struct kw_app app;
+	static struct kw_req req;
+	char err[512];
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': sock_addr = optarg; break;
+		case 'b':
+			if (kw_parse_i64(optarg, 1, 65535, &backlog) < 0) {
+				fprintf(stderr, "kw-api: --backlog must be 1..65535\n");
+				return 2;
+			}
+			break;
+		case 'c': check_only = 1; break;
+		case 'V': printf("kw-api %s\n", KW_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "kw-api: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	if (kw_config_load(&app.cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kw-api: %s\n", err);
+		return KW_EX_CONFIG;
+	}
+	if (kw_log_init("kw-api", (enum kw_log_level)app.cfg.log_level, app.cfg.log_file) < 0) {
+		fprintf(stderr, "kw-api: config: LOG_FILE=%s cannot be opened: %s\n",
+			app.cfg.log_file, strerror(errno));
+		return KW_EX_CONFIG;
+	}
+	if (app.cfg.environment == KW_ENV_PRODUCTION && app.cfg.debug) {
+		fprintf(stderr,
+			"kw-api: config: DEBUG=true is refused with ENVIRONMENT=production\n");
+		return KW_EX_CONFIG;
+	}
+
+	app.started_at = kw_now_s();
+	if (kw_random_bytes(&app.id_prefix, sizeof(app.id_prefix)) < 0)
+		app.id_prefix = (uint32_t)getpid() ^ (uint32_t)kw_now_us();
+	app.store = kw_store_open(app.cfg.database_path, KW_DB_MIGRATE, err, sizeof(err));
+	if (check_only) {
+		if (!app.store) {
+			fprintf(stderr, "kw-api: %s\n", err);
+			return 1;
+		}
+		printf("kw-api: configuration and database OK (schema version %d)\n",
+		       kw_db_schema_version());
+		kw_store_close(app.store);
+		kw_config_free(&app.cfg);
+		return 0;
+	}
+	if (!app.store) {
+		/* Keep running: /api/health answers 503 and the open is retried, rather than the
+		 * web server respawning a worker that dies at once. */
+		kw_error("%s", err);
+		app.store_retry_at = kw_mono_us() + STORE_RETRY_US;
+	}
+
+	if (FCGX_Init() != 0) {
+		kw_error("FCGX_Init failed");
+		return 1;
+	}
+	req.app = &app;
+	if (!sock_addr && FCGX_IsCGI()) {
+		app.cgi = 1;
+		serve_one(&req);
+		fflush(stdout);
+		kw_req_reset(&req);
+		kw_store_close(app.store);
+		kw_config_free(&app.cfg);
+		return 0;
+	}
+
+	int listen_fd = 0;
+	if (sock_addr) {
+		listen_fd = FCGX_OpenSocket(sock_addr, (int)backlog);
+		if (listen_fd < 0) {
+			kw_error("cannot listen on %s: %s", sock_addr, strerror(errno));
+			return 1;
+		}
+	}
+
+	/* No SA_RESTART: accept() must return EINTR so that SIGTERM stops an idle worker. */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL); /* a client gone mid-reply is a failed write, not death */
+
+	if (FCGX_InitRequest(&req.fcgx, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		kw_error("FCGX_InitRequest failed");
+		return 1;
+	}
+	kw_info("worker started (version %s, pid %d, schema %d)", KW_VERSION, (int)getpid(),
+		kw_db_schema_version());
+	while (!g_stop) {
+		int rc = FCGX_Accept_r(&req.fcgx);
+		if (rc < 0) {
+			if (!g_stop)
+				kw_error("accept failed (%d); worker exiting", rc);
+			break;
+		}
+		serve_one(&req);
+		FCGX_Finish_r(&req.fcgx);
+		kw_req_reset(&req);
+	}
+	FCGX_Free(&req.fcgx, 1);
+	kw_info("worker stopping");
+	kw_store_close(app.store);
+	kw_config_free(&app.cfg);
+	return 0;
+}

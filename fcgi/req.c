@@ -1,0 +1,72 @@
+/*
+ * req.c — the life of one request: reading what the web server sent (FastCGI params, or the
+ * environment in CGI mode), the request id, the access-log line and the reset after it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "log.h"
+
+const char *kw_req_param(struct kw_req *r, const char *name)
+{
+	if (r->app->cgi)
+		return getenv(name);
+	return FCGX_GetParam(name, r->fcgx.envp);
+}
+
+void kw_req_begin(struct kw_req *r)
+{
+	struct kw_app *app = r->app;
+	r->t0_us = kw_mono_us();
+	snprintf(r->id, sizeof(r->id), "%08x%08x", app->id_prefix, ++app->id_counter);
+	r->method = kw_req_param(r, "REQUEST_METHOD");
+	r->uri = kw_req_param(r, "REQUEST_URI");
+	r->remote_addr = kw_req_param(r, "REMOTE_ADDR");
+	if (!r->method)
+		r->method = "";
+	if (!r->remote_addr)
+		r->remote_addr = "-";
+	if (!r->uri) /* plain CGI servers may only set SCRIPT_NAME/PATH_INFO */
+		r->uri = "";
+	const char *qm = strchr(r->uri, '?');
+	size_t plen = qm ? (size_t)(qm - r->uri) : strlen(r->uri);
+	if (plen >= sizeof(r->path))
+		plen = sizeof(r->path) - 1; /* longer paths match no route: 404 */
+	memcpy(r->path, r->uri, plen);
+	r->path[plen] = '\0';
+	r->query = qm ? qm + 1 : "";
+	if (!qm) {
+		const char *qs = kw_req_param(r, "QUERY_STRING");
+		r->query = qs ? qs : "";
+	}
+	const char *https = kw_req_param(r, "HTTPS");
+	r->https = https && (!strcmp(https, "on") || !strcmp(https, "ON") || !strcmp(https, "1"));
+	r->status = 0;
+	r->replied = 0;
+	r->content_type = NULL;
+	kw_buf_init(&r->headers, 0);
+	kw_buf_init(&r->body, 0);
+}
+
+void kw_req_log(struct kw_req *r)
+{
+	/* The path is the client's text: log it bounded; log.c turns newlines into spaces. */
+	kw_info("request id=%s method=%.16s path=%.200s status=%d dur_us=%lld bytes=%zu "
+		"client=%.64s",
+		r->id, r->method, r->path, r->status, (long long)(kw_mono_us() - r->t0_us),
+		r->body.len, r->remote_addr);
+}
+
+void kw_req_reset(struct kw_req *r)
+{
+	for (int i = 0; i < KW_MAX_PATH_ARGS; i++) {
+		free(r->path_args[i]);
+		r->path_args[i] = NULL;
+	}
+	kw_query_free(&r->q);
+	kw_buf_free(&r->headers);
+	kw_buf_free(&r->body);
+	r->route = NULL;
+}

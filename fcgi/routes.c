@@ -1,0 +1,109 @@
+/*
+ * routes.c — the route table (method + path pattern -> handler, declared parameters) and the
+ * dispatcher: 404 for an unknown path, 405 with Allow for a known path and another method,
+ * 400 naming the parameter for a query that does not match the declaration.
+ *
+ * Patterns are literal except for {name} segments, which match one non-empty path segment and
+ * are percent-decoded into r->path_args in order. HEAD is served wherever GET is.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "log.h"
+
+const struct kw_route kw_routes[] = {
+	{ "GET", "/api/health", kw_handle_health, NULL, KW_ROUTE_PUBLIC,
+	  "liveness for load balancers: 200 when the database answers, 503 otherwise" },
+	{ "GET", "/api/status", kw_handle_status, NULL, 0,
+	  "service status: version, uptime, fetcher freshness, market and connection counts" },
+};
+const int kw_routes_count = (int)KW_ARRAY_LEN(kw_routes);
+
+/* 1 if path matches pattern; fills args (owned) for {x} segments. */
+static int match(const char *pattern, const char *path, char **args)
+{
+	int nargs = 0;
+	const char *p = pattern, *s = path;
+	while (*p && *s) {
+		if (*p == '{') {
+			const char *pe = strchr(p, '}');
+			const char *se = strchr(s, '/');
+			size_t n = se ? (size_t)(se - s) : strlen(s);
+			if (!pe || n == 0 || nargs == KW_MAX_PATH_ARGS)
+				goto fail;
+			size_t dlen;
+			char *v = kw_percent_decode(s, n, &dlen);
+			if (!v || dlen != strlen(v) || !kw_text_is_clean(v, dlen)) {
+				free(v);
+				goto fail;
+			}
+			args[nargs++] = v;
+			p = pe + 1;
+			s += n;
+			continue;
+		}
+		if (*p != *s)
+			goto fail;
+		p++;
+		s++;
+	}
+	if (*p || *s)
+		goto fail;
+	return 1;
+fail:
+	for (int i = 0; i < nargs; i++) {
+		free(args[i]);
+		args[i] = NULL;
+	}
+	return 0;
+}
+
+static int method_matches(const char *route_method, const char *method)
+{
+	return !strcmp(route_method, method) ||
+	       (!strcmp(route_method, "GET") && !strcmp(method, "HEAD"));
+}
+
+void kw_dispatch(struct kw_req *r)
+{
+	char allow[64] = "";
+	const struct kw_route *found = NULL;
+	for (int i = 0; i < kw_routes_count && !found; i++) {
+		const struct kw_route *rt = &kw_routes[i];
+		char *args[KW_MAX_PATH_ARGS] = { NULL };
+		if (!match(rt->pattern, r->path, args))
+			continue;
+		if (method_matches(rt->method, r->method)) {
+			found = rt;
+			memcpy(r->path_args, args, sizeof(args));
+			break;
+		}
+		for (int j = 0; j < KW_MAX_PATH_ARGS; j++)
+			free(args[j]);
+		if (!strstr(allow, rt->method)) {
+			size_t used = strlen(allow);
+			snprintf(allow + used, sizeof(allow) - used, "%s%s%s", used ? ", " : "",
+				 rt->method, strcmp(rt->method, "GET") ? "" : ", HEAD");
+		}
+	}
+	if (!found) {
+		if (*allow) {
+			kw_reply_header(r, "Allow", allow);
+			kw_reply_error(r, 405, "method_not_allowed",
+				       "this method is not allowed on this path");
+		} else {
+			kw_reply_error(r, 404, "not_found", "no such endpoint");
+		}
+		return;
+	}
+	r->route = found;
+	char err[160];
+	const char *bad = NULL;
+	if (kw_query_parse(r->query, found->params, &r->q, &bad, err, sizeof(err)) < 0) {
+		kw_reply_error(r, 400, "invalid_parameter", err);
+		return;
+	}
+	found->handler(r);
+}

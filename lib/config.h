@@ -1,0 +1,96 @@
+/*
+ * config.h — every setting KalshiWhale reads, typed and validated once at start-up.
+ *
+ * Sources, later ones winning: built-in defaults, the .env file (path from KW_ENV_FILE, default
+ * ./.env; a missing default file is fine, a missing named file is an error), then the process
+ * environment. One table in config.c declares each setting's name, type, default, range and
+ * meaning; the README table, .env.example and `kw-admin config check` are all derived from it.
+ *
+ * An invalid value is reported as one line naming the setting and what is allowed; programs
+ * exit with KW_EX_CONFIG (78, EX_CONFIG from sysexits.h). Secrets (API_KEY, JWT_SECRET, DSNs)
+ * are never printed: kw_config_dump() masks them.
+ */
+#ifndef KW_CONFIG_H
+#define KW_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util.h"
+
+#define KW_EX_CONFIG 78
+
+enum kw_env { KW_ENV_DEVELOPMENT = 0, KW_ENV_PRODUCTION = 1 };
+
+struct kw_config {
+	/* general */
+	int environment; /* enum kw_env */
+	int debug;
+	int reload;
+	int log_level; /* enum kw_log_level */
+	char *log_file;
+	char *host;
+	int64_t port;
+	char *database_path; /* resolved from DATABASE_PATH or DATABASE_URL */
+	char *database_url;
+	int64_t cache_ttl_s;
+	/* security */
+	char *api_key;
+	char *jwt_secret;
+	char *jwt_issuer;
+	char *jwt_audience;
+	char *allowed_origins;
+	int cors_allow_credentials;
+	int64_t rate_limit_per_minute;
+	int64_t rate_limit_burst; /* 0 = same as per minute */
+	char *trusted_proxies;
+	int64_t max_body_bytes;
+	int64_t suspicious_auth_failures;
+	int64_t block_minutes;
+	/* fetcher */
+	char *kalshi_api_base;
+	int kalshi_include_combos;
+	int64_t kalshi_max_rps;
+	int64_t kalshi_timeout_s;
+	int64_t update_interval_s;
+	int64_t backfill_hours;
+	int64_t orderbook_watch;
+	int64_t retention_days;
+	/* detection */
+	int64_t whale_min_notional_usd;
+	char *whale_min_notional_by_category;
+	int64_t surge_window_min;
+	double volume_surge_multiplier;
+	int64_t surge_min_notional_usd;
+	int64_t odds_change_points;
+	int64_t odds_window_min;
+	int64_t orderbook_change_percent;
+	int64_t high_volume_usd;
+	int64_t alert_cooldown_min;
+	char *crypto_series_prefixes;
+	/* websocket sidecar */
+	char *ws_host;
+	int64_t ws_port;
+	char *ws_socket;
+	int64_t max_connections;
+	int64_t ws_max_per_ip;
+	int64_t ws_max_message_bytes;
+	int64_t ws_max_msgs_per_sec;
+	int64_t web_socket_timeout_s;
+};
+
+/*
+ * Load defaults, the .env file and the environment into *c (which the caller zeroes or
+ * frees). On failure returns -1 with one line in err naming the setting and the allowed values.
+ */
+int kw_config_load(struct kw_config *c, char *err, size_t errlen) KW_WUR;
+void kw_config_free(struct kw_config *c);
+
+/* Print every setting's effective value, secrets masked, as NAME=value lines. */
+void kw_config_dump(const struct kw_config *c, FILE *out);
+/* Print the settings table as Markdown (the README's table). */
+void kw_config_doc_markdown(FILE *out);
+/* Print a commented .env template with every default. */
+void kw_config_doc_env(FILE *out);
+
+#endif

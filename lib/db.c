@@ -1,0 +1,206 @@
+/*
+ * db.c — open, configure and migrate the SQLite store (contract in db.h).
+ *
+ * SQLite 3.40 (Debian 12). busy_timeout covers lock waits between processes; journal_mode=WAL
+ * lets readers (the API workers) run while kw-fetch writes. synchronous=NORMAL is the WAL
+ * setting SQLite recommends: a power cut may lose the last transactions but never corrupts.
+ */
+#include "db.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+int kw_db_schema_version(void)
+{
+	return kw_migrations_count ? kw_migrations[kw_migrations_count - 1].version : 0;
+}
+
+int kw_db_exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		kw_error("sqlite: %s (running %.60s)", msg ? msg : sqlite3_errmsg(db), sql);
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+sqlite3_stmt *kw_db_prepare(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+		kw_error("sqlite: prepare failed: %s (%.80s)", sqlite3_errmsg(db), sql);
+		return NULL;
+	}
+	return st;
+}
+
+static int user_version(sqlite3 *db, int *v)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	if (sqlite3_step(st) != SQLITE_ROW)
+		goto out;
+	*v = sqlite3_column_int(st, 0);
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int kw_db_migrate(sqlite3 *db, char *err, size_t errlen)
+{
+	int have = 0, want = kw_db_schema_version();
+	char *msg = NULL;
+	int in_tx = 0, rc = -1;
+
+	/* IMMEDIATE takes the write lock first, so concurrent starters queue behind the busy
+	 * timeout and then see the version the winner wrote. */
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "database: cannot lock for migration: %s",
+			 msg ? msg : sqlite3_errmsg(db));
+		goto out;
+	}
+	in_tx = 1;
+	if (user_version(db, &have) < 0) {
+		snprintf(err, errlen, "database: cannot read schema version: %s",
+			 sqlite3_errmsg(db));
+		goto out;
+	}
+	if (have > want) {
+		snprintf(err, errlen,
+			 "database: schema version %d is newer than this program's %d; upgrade "
+			 "KalshiWhale or restore a matching backup",
+			 have, want);
+		goto out;
+	}
+	for (int i = 0; i < kw_migrations_count; i++) {
+		const struct kw_migration *m = &kw_migrations[i];
+		if (m->version <= have)
+			continue;
+		if (sqlite3_exec(db, m->sql, NULL, NULL, &msg) != SQLITE_OK) {
+			snprintf(err, errlen, "database: migration %s failed: %s", m->name,
+				 msg ? msg : sqlite3_errmsg(db));
+			goto out;
+		}
+		char pragma[64];
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d", m->version);
+		if (sqlite3_exec(db, pragma, NULL, NULL, &msg) != SQLITE_OK) {
+			snprintf(err, errlen, "database: cannot record migration %s: %s", m->name,
+				 msg ? msg : sqlite3_errmsg(db));
+			goto out;
+		}
+		kw_info("database: applied migration %s", m->name);
+	}
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "database: cannot commit migrations: %s",
+			 msg ? msg : sqlite3_errmsg(db));
+		goto out;
+	}
+	in_tx = 0;
+	rc = 0;
+out:
+	if (in_tx)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_free(msg);
+	return rc;
+}
+
+/*
+ * Switching a new file to WAL needs an exclusive lock, and SQLite does not run the busy
+ * handler for it: when several processes create the database at once, the losers get
+ * SQLITE_BUSY at once. Retry for as long as the busy timeout; a WAL file stays WAL, so
+ * later opens only read the mode.
+ */
+static int set_wal(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	int64_t deadline = kw_mono_us() + (int64_t)BUSY_TIMEOUT_MS * 1000;
+	for (;;) {
+		sqlite3_stmt *st = NULL;
+		int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+		int is_wal = rc == SQLITE_ROW &&
+			     !sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal");
+		sqlite3_finalize(st);
+		if (is_wal)
+			break;
+		if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) {
+			snprintf(err, errlen, "database: cannot set up %s (is it writable?): %s",
+				 path, sqlite3_errmsg(db));
+			return -1;
+		}
+		if (kw_mono_us() > deadline) {
+			snprintf(err, errlen, "database: %s stayed locked for %d ms", path,
+				 BUSY_TIMEOUT_MS);
+			return -1;
+		}
+		sqlite3_sleep(10);
+	}
+	if (kw_db_exec(db, "PRAGMA synchronous=NORMAL") < 0) {
+		snprintf(err, errlen, "database: cannot set up %s", path);
+		return -1;
+	}
+	return 0;
+}
+
+sqlite3 *kw_db_open(const char *path, int flags, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	char *msg = NULL;
+	int oflags = (flags & KW_DB_READONLY) ? SQLITE_OPEN_READONLY
+					      : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	oflags |= SQLITE_OPEN_NOMUTEX; /* one connection per thread, by design */
+
+	if (sqlite3_open_v2(path, &db, oflags, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "database: cannot open %s: %s", path,
+			 db ? sqlite3_errmsg(db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	/* The first statement that reads the file is where a corrupt or foreign file shows. */
+	if (sqlite3_exec(db, "PRAGMA foreign_keys=ON; PRAGMA schema_version", NULL, NULL, &msg) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "database: %s is not a usable SQLite database: %s", path,
+			 msg ? msg : sqlite3_errmsg(db));
+		goto fail;
+	}
+	if (!(flags & KW_DB_READONLY) && set_wal(db, path, err, errlen) < 0)
+		goto fail;
+	if (flags & KW_DB_MIGRATE) {
+		if (kw_db_migrate(db, err, errlen) < 0)
+			goto fail;
+	} else {
+		int have = 0;
+		if (user_version(db, &have) < 0) {
+			snprintf(err, errlen, "database: cannot read schema version of %s: %s",
+				 path, sqlite3_errmsg(db));
+			goto fail;
+		}
+		if (have != kw_db_schema_version()) {
+			snprintf(err, errlen,
+				 "database: %s has schema version %d, this program needs %d (run "
+				 "`kw-admin db migrate`)",
+				 path, have, kw_db_schema_version());
+			goto fail;
+		}
+	}
+	return db;
+fail:
+	sqlite3_free(msg);
+	sqlite3_close_v2(db);
+	return NULL;
+}
+
+void kw_db_close(sqlite3 *db)
+{
+	sqlite3_close_v2(db);
+}

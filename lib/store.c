@@ -1,0 +1,140 @@
+/*
+ * store.c — the store object, its statement cache and the status queries (see store.h).
+ *
+ * The cache is a small array searched by pointer: a process uses a few dozen distinct
+ * statements, so a linear scan of pointers is cheaper than hashing the SQL text.
+ */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define STMT_CACHE_MAX 128
+/* kw-ws reports every few seconds; an older report means it is not running. */
+#define WS_STALE_S 30
+
+struct kw_store {
+	sqlite3 *db;
+	int nstmt;
+	struct {
+		const char *sql;
+		sqlite3_stmt *st;
+	} stmt[STMT_CACHE_MAX];
+};
+
+struct kw_store *kw_store_open(const char *path, int flags, char *err, size_t errlen)
+{
+	sqlite3 *db = kw_db_open(path, flags, err, errlen);
+	if (!db)
+		return NULL;
+	struct kw_store *s = kw_xcalloc(1, sizeof(*s));
+	s->db = db;
+	return s;
+}
+
+void kw_store_close(struct kw_store *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < s->nstmt; i++)
+		sqlite3_finalize(s->stmt[i].st);
+	kw_db_close(s->db);
+	free(s);
+}
+
+sqlite3 *kw_store_db(struct kw_store *s)
+{
+	return s->db;
+}
+
+sqlite3_stmt *kw_store_stmt(struct kw_store *s, const char *sql)
+{
+	for (int i = 0; i < s->nstmt; i++) {
+		if (s->stmt[i].sql == sql) {
+			sqlite3_reset(s->stmt[i].st);
+			sqlite3_clear_bindings(s->stmt[i].st);
+			return s->stmt[i].st;
+		}
+	}
+	sqlite3_stmt *st = kw_db_prepare(s->db, sql);
+	if (!st)
+		return NULL;
+	if (s->nstmt == STMT_CACHE_MAX) {
+		/* More distinct statements than we ever use: a bug, but keep serving uncached. */
+		kw_error("store: statement cache full; finalising the oldest");
+		sqlite3_finalize(s->stmt[0].st);
+		memmove(&s->stmt[0], &s->stmt[1], sizeof(s->stmt[0]) * (STMT_CACHE_MAX - 1));
+		s->nstmt--;
+	}
+	s->stmt[s->nstmt].sql = sql;
+	s->stmt[s->nstmt].st = st;
+	s->nstmt++;
+	return st;
+}
+
+int kw_store_begin(struct kw_store *s)
+{
+	return kw_db_exec(s->db, "BEGIN IMMEDIATE");
+}
+
+int kw_store_commit(struct kw_store *s)
+{
+	return kw_db_exec(s->db, "COMMIT");
+}
+
+void kw_store_rollback(struct kw_store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static const char SQL_STATUS[] =
+	"SELECT (SELECT open_markets FROM fetch_runs WHERE outcome IN ('ok', 'partial')"
+	"         ORDER BY finished_at DESC LIMIT 1),"
+	"       (SELECT max(finished_at) FROM fetch_runs WHERE outcome IN ('ok', 'partial')),"
+	"       (SELECT max(id) FROM fetch_runs),"
+	"       (SELECT connections FROM ws_stats WHERE id = 1),"
+	"       (SELECT updated_at FROM ws_stats WHERE id = 1)";
+
+int kw_store_status(struct kw_store *s, struct kw_status *out)
+{
+	int rc = -1;
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_STATUS);
+	if (!st)
+		return -1;
+	int step = sqlite3_step(st);
+	if (step != SQLITE_ROW) {
+		kw_error("store: status query failed: %s", sqlite3_errmsg(s->db));
+		goto out;
+	}
+	memset(out, 0, sizeof(*out));
+	out->total_markets = sqlite3_column_int64(st, 0);
+	out->last_update = sqlite3_column_int64(st, 1);
+	out->last_run_id = sqlite3_column_int64(st, 2);
+	out->ws_reported_at = sqlite3_column_int64(st, 4);
+	if (out->ws_reported_at && kw_now_s() - out->ws_reported_at <= WS_STALE_S)
+		out->ws_connections = sqlite3_column_int64(st, 3);
+	rc = 0;
+out:
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_PING[] = "SELECT 1 FROM sqlite_schema LIMIT 1";
+
+int kw_store_ping(struct kw_store *s)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_PING);
+	if (!st)
+		return -1;
+	int step = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (step != SQLITE_ROW && step != SQLITE_DONE) {
+		kw_error("store: ping failed: %s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,53 @@
+/*
+ * store.h — the KalshiWhale store: the one place that knows SQL.
+ *
+ * A struct kw_store is one SQLite connection plus its prepared statements; each process (each
+ * FastCGI worker, kw-fetch, kw-ws) owns exactly one and uses it from one thread. Programs call
+ * kw_store_* functions; only files under lib/ named store*.c contain SQL, so a second backend
+ * can be added behind these functions later.
+ *
+ * Statements are prepared once and cached by the address of their static SQL text
+ * (kw_store_stmt), so every store*.c file can keep its SQL next to the code that uses it.
+ */
+#ifndef KW_STORE_H
+#define KW_STORE_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "util.h"
+
+struct kw_store;
+
+/* Open the database at path (flags from enum kw_db_flags). NULL + err on failure. */
+struct kw_store *kw_store_open(const char *path, int flags, char *err, size_t errlen) KW_WUR;
+void kw_store_close(struct kw_store *s);
+sqlite3 *kw_store_db(struct kw_store *s);
+
+/*
+ * The cached statement for sql (a string with static storage), reset and with its bindings
+ * cleared; NULL (logged) if it cannot be prepared. The caller must sqlite3_reset() it when
+ * done, since an unreset SELECT holds its read snapshot open.
+ */
+sqlite3_stmt *kw_store_stmt(struct kw_store *s, const char *sql);
+
+/* Transactions; -1 (logged) on failure. BEGIN IMMEDIATE for writers. */
+int kw_store_begin(struct kw_store *s) KW_WUR;
+int kw_store_commit(struct kw_store *s) KW_WUR;
+void kw_store_rollback(struct kw_store *s);
+
+struct kw_status {
+	int64_t total_markets;	/* open markets counted by the last successful fetch run */
+	int64_t last_update;	/* finish time of the last successful fetch run, 0 if none */
+	int64_t last_run_id;	/* 0 if none */
+	int64_t ws_connections; /* from kw-ws's last report, 0 if stale or absent */
+	int64_t ws_reported_at; /* 0 if kw-ws never reported */
+};
+
+/* Read the figures /api/status shows. -1 (logged) if the database cannot answer. */
+int kw_store_status(struct kw_store *s, struct kw_status *out) KW_WUR;
+/* Cheap liveness check: one trivial query. -1 if the database is unusable. */
+int kw_store_ping(struct kw_store *s) KW_WUR;
+
+#endif

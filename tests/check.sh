@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# check.sh — what `make check` runs: every stage below, in order, each counted; a failed stage
+# does not stop the later ones (a CI log should show everything that is broken at once). It
+# ends with one summary line, "check: N passed, M failed", and exits non-zero if M > 0.
+#
+# Stages: format check; build; the web servers' own syntax check of both example configs;
+# unit tests; integration tests against the real lighttpd; short fuzz runs where targets
+# exist; then the unit and integration tests again, built with
+# AddressSanitizer + UndefinedBehaviorSanitizer.
+set -u
+cd "$(dirname "$0")/.."
+MAKE=${MAKE:-make}
+JOBS=${JOBS:-2}
+passed=0
+failed=0
+failures=()
+
+stage() {
+	local name=$1
+	shift
+	echo "==== check: $name"
+	local t0=$SECONDS
+	if "$@"; then
+		passed=$((passed + 1))
+		echo "==== check: $name passed ($((SECONDS - t0)) s)"
+	else
+		failed=$((failed + 1))
+		failures+=("$name")
+		echo "==== check: $name FAILED ($((SECONDS - t0)) s)"
+	fi
+}
+
+stage "format" $MAKE --no-print-directory format-check
+stage "build" $MAKE --no-print-directory -j"$JOBS" all
+stage "example configs" $MAKE --no-print-directory conf-check
+stage "unit tests" $MAKE --no-print-directory -j"$JOBS" unit
+stage "integration tests" $MAKE --no-print-directory integration
+if grep -q '^fuzz-check:' Makefile; then
+	stage "fuzz (short)" $MAKE --no-print-directory fuzz-check
+fi
+stage "sanitized build" $MAKE --no-print-directory -j"$JOBS" SANITIZE=address,undefined all
+stage "sanitized unit tests" $MAKE --no-print-directory -j"$JOBS" SANITIZE=address,undefined unit
+stage "sanitized integration tests" env KW_SANITIZE=1 \
+	$MAKE --no-print-directory SANITIZE=address,undefined integration
+
+if [ "$failed" -gt 0 ]; then
+	echo "failed stages: ${failures[*]}"
+fi
+echo "check: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,191 @@
+"""kwstack — start and stop a real KalshiWhale stack for tests.
+
+A Stack is one lighttpd (config generated from lighttpd.conf.example by
+deploy/gen-lighttpd-conf.sh) with real kw-api workers spawned by mod_fastcgi, a fresh SQLite
+file and a .env file, all inside one temporary directory, on free loopback ports. It stops
+only the processes it started, by PID. When the suite runs a sanitizer build (KW_SANITIZE=1)
+every process writes its sanitizer report to the stack's directory, and stop() fails the test
+if any report exists.
+"""
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import requests
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("KW_BUILD", os.path.join(TOP, "build"))
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sanitizer_env(directory):
+    """Environment that sends sanitizer reports to files in directory."""
+    if os.environ.get("KW_SANITIZE") != "1":
+        return {}
+    return {
+        "ASAN_OPTIONS": "log_path=%s/sanitizer:detect_leaks=1:abort_on_error=0" % directory,
+        "UBSAN_OPTIONS": "log_path=%s/sanitizer:print_stacktrace=1:halt_on_error=1" % directory,
+        "LSAN_OPTIONS": "log_path=%s/sanitizer" % directory,
+    }
+
+
+def sanitizer_reports(directory):
+    out = []
+    for name in sorted(os.listdir(directory)):
+        if name.startswith("sanitizer"):
+            with open(os.path.join(directory, name), errors="replace") as f:
+                out.append(f.read())
+    return out
+
+
+def write_env_file(path, settings):
+    with open(path, "w") as f:
+        for k, v in settings.items():
+            f.write("%s=%s\n" % (k, v))
+
+
+class Stack:
+    """lighttpd + kw-api workers on a free port, with their own database and settings."""
+
+    def __init__(self, directory, settings=None, workers=2, wait=True):
+        self.dir = str(directory)
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        self.tls_port = free_port()
+        self.ws_port = free_port()
+        self.db = os.path.join(self.dir, "kalshiwhale.db")
+        self.env_file = os.path.join(self.dir, "kalshiwhale.env")
+        self.settings = {"DATABASE_PATH": self.db, "LOG_LEVEL": "info"}
+        self.settings.update(settings or {})
+        self.workers = workers
+        self.proc = None
+        self.base = "http://127.0.0.1:%d" % self.port
+        self.https_base = "https://127.0.0.1:%d" % self.tls_port
+        self.errorlog = os.path.join(self.dir, "lighttpd-error.log")
+        self._wait = wait
+
+    def _tls_pem(self):
+        pem = os.path.join(self.dir, "server.pem")
+        if not os.path.exists(pem):
+            key, crt = pem + ".key", pem + ".crt"
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-keyout", key, "-out", crt, "-days", "1", "-subj",
+                            "/CN=localhost"], check=True, capture_output=True)
+            with open(pem, "w") as out:
+                out.write(open(crt).read() + open(key).read())
+        return pem
+
+    def start(self):
+        write_env_file(self.env_file, self.settings)
+        conf = os.path.join(self.dir, "lighttpd.conf")
+        q = lambda s: '"%s"' % s
+        subprocess.run(["sh", os.path.join(TOP, "deploy", "gen-lighttpd-conf.sh"),
+                        os.path.join(TOP, "lighttpd.conf.example"), conf,
+                        "kw_bin=" + q(BUILD), "kw_www=" + q(os.path.join(TOP, "deploy", "www")),
+                        "kw_state=" + q(self.dir), "kw_log_dir=" + q(self.dir),
+                        "kw_env_file=" + q(self.env_file), "kw_host=" + q("127.0.0.1"),
+                        "kw_port=%d" % self.port, "kw_tls_port=%d" % self.tls_port,
+                        "kw_tls_pem=" + q(self._tls_pem()), "kw_ws_port=%d" % self.ws_port,
+                        "kw_workers=%d" % self.workers], check=True)
+        env = dict(os.environ)
+        env.pop("KW_ENV_FILE", None)
+        env.update(sanitizer_env(self.dir))
+        # In the foreground (-D) lighttpd's workers inherit its stderr; point it at the same
+        # file as server.errorlog so that one log holds both, as under systemd's journal.
+        self._stderr = open(self.errorlog, "ab")
+        self.proc = subprocess.Popen(["lighttpd", "-D", "-f", conf], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=self._stderr)
+        if self._wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=15):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("lighttpd exited:\n%s" % self.log())
+            try:
+                r = requests.get(self.base + "/api/health", timeout=2)
+                if r.status_code in (200, 503) and r.headers.get("X-Request-Id"):
+                    return
+                last = r.status_code
+            except requests.ConnectionError as e:
+                last = e
+            time.sleep(0.05)
+        raise RuntimeError("stack not ready: %s\n%s" % (last, self.log()))
+
+    def url(self, path):
+        return self.base + path
+
+    def get(self, path, **kw):
+        kw.setdefault("timeout", 10)
+        return requests.get(self.base + path, **kw)
+
+    def post(self, path, **kw):
+        kw.setdefault("timeout", 10)
+        return requests.post(self.base + path, **kw)
+
+    def log(self):
+        try:
+            with open(self.errorlog, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def worker_pids(self):
+        """PIDs of this stack's kw-api workers (children of our lighttpd)."""
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()]
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            workers = self.worker_pids()
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            # lighttpd signals its workers; give them a moment, then make sure.
+            deadline = time.time() + 5
+            for pid in workers:
+                while time.time() < deadline:
+                    try:
+                        os.kill(pid, 0)
+                    except ProcessLookupError:
+                        break
+                    time.sleep(0.05)
+                else:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+        if self.proc:
+            self._stderr.close()
+        self.proc = None
+        reports = sanitizer_reports(self.dir)
+        assert not reports, "sanitizer reports:\n" + "\n".join(reports)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def run_admin(stack_or_settings, *args, env_extra=None, check=False):
+    """Run kw-admin with a stack's settings file; returns CompletedProcess (text)."""
+    env = dict(os.environ)
+    if isinstance(stack_or_settings, Stack):
+        env["KW_ENV_FILE"] = stack_or_settings.env_file
+    env.update(env_extra or {})
+    return subprocess.run([os.path.join(BUILD, "kw-admin")] + list(args), env=env,
+                          capture_output=True, text=True, check=check, timeout=60)

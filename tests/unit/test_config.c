@@ -1,0 +1,166 @@
+/*
+ * test_config.c — configuration loading: defaults, the .env file, environment precedence,
+ * strict validation with one clear message per bad value, and secret masking.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static char envpath[] = "/tmp/kw-test-config-XXXXXX";
+
+static void write_env(const char *text)
+{
+	FILE *f = fopen(envpath, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	setenv("KW_ENV_FILE", envpath, 1);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	int fd = mkstemp(envpath);
+	assert_true(fd >= 0);
+	close(fd);
+	write_env("");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(envpath);
+	unsetenv("KW_ENV_FILE");
+	return 0;
+}
+
+static void test_defaults(void **state)
+{
+	(void)state;
+	struct kw_config c = { 0 };
+	char err[256] = "";
+	write_env("");
+	assert_int_equal(kw_config_load(&c, err, sizeof(err)), 0);
+	assert_int_equal(c.environment, KW_ENV_DEVELOPMENT);
+	assert_int_equal(c.port, 8000);
+	assert_int_equal(c.rate_limit_per_minute, 60);
+	assert_int_equal(c.rate_limit_burst, 60); /* 0 means "the per-minute limit" */
+	assert_int_equal(c.update_interval_s, 120);
+	assert_int_equal(c.max_connections, 1000);
+	assert_int_equal(c.web_socket_timeout_s, 300);
+	assert_string_equal(c.database_path, "./var/kalshiwhale.db");
+	assert_string_equal(c.kalshi_api_base, "https://api.elections.kalshi.com/trade-api/v2");
+	assert_true(c.volume_surge_multiplier > 2.99 && c.volume_surge_multiplier < 3.01);
+	kw_config_free(&c);
+}
+
+static void test_env_file_forms(void **state)
+{
+	(void)state;
+	struct kw_config c = { 0 };
+	char err[256] = "";
+	write_env("# comment\n\n"
+		  "export PORT=9000\n"
+		  "LOG_LEVEL = WARNING\n"
+		  "ALLOWED_ORIGINS=\"https://a.example,https://b.example\"\n"
+		  "JWT_ISSUER='iss # not a comment'\n"
+		  "HOST=127.0.0.2 # trailing comment\n"
+		  "DATABASE_URL=sqlite:////abs/kw.db\n");
+	assert_int_equal(kw_config_load(&c, err, sizeof(err)), 0);
+	assert_int_equal(c.port, 9000);
+	assert_int_equal(c.log_level, 2);
+	assert_string_equal(c.allowed_origins, "https://a.example,https://b.example");
+	assert_string_equal(c.jwt_issuer, "iss # not a comment");
+	assert_string_equal(c.host, "127.0.0.2");
+	assert_string_equal(c.database_path, "/abs/kw.db");
+	kw_config_free(&c);
+}
+
+static void test_environment_wins(void **state)
+{
+	(void)state;
+	struct kw_config c = { 0 };
+	char err[256] = "";
+	write_env("PORT=9000\n");
+	setenv("PORT", "9100", 1);
+	assert_int_equal(kw_config_load(&c, err, sizeof(err)), 0);
+	assert_int_equal(c.port, 9100);
+	unsetenv("PORT");
+	kw_config_free(&c);
+}
+
+struct bad_case {
+	const char *line;
+	const char *expect;
+};
+
+static void test_bad_values(void **state)
+{
+	(void)state;
+	static const struct bad_case cases[] = {
+		{ "PORT=0\n", "PORT=\"0\" is invalid: expected an integer from 1 to 65535" },
+		{ "PORT=80x\n", "PORT=\"80x\" is invalid" },
+		{ "PORT=\n", "PORT=\"\" is invalid" },
+		{ "RATE_LIMIT_PER_MINUTE=99999999999999999999\n", "RATE_LIMIT_PER_MINUTE" },
+		{ "DEBUG=yesplease\n", "expected true or false" },
+		{ "ENVIRONMENT=staging\n", "expected one of development|production" },
+		{ "VOLUME_SURGE_MULTIPLIER=nan\n", "VOLUME_SURGE_MULTIPLIER" },
+		{ "VOLUME_SURGE_MULTIPLIER=0.5\n", "expected a number from 1 to 1000" },
+		{ "DATABASE_URL=mysql://x\n", "expected sqlite:///PATH" },
+		{ "DATABASE_URL=sqlite:///\n", "DATABASE_URL has no path" },
+		{ "HOST=a b\n", "expected a host name or IP address" },
+		{ "NOEQUALS\n", "expected KEY=VALUE" },
+		{ "API_KEY=\"bad\x07key\"\n", "API_KEY is invalid" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct kw_config c = { 0 };
+		char err[256] = "";
+		write_env(cases[i].line);
+		assert_int_equal(kw_config_load(&c, err, sizeof(err)), -1);
+		if (!strstr(err, cases[i].expect))
+			fail_msg("case %zu: '%s' lacks '%s'", i, err, cases[i].expect);
+		assert_null(strchr(err, '\n'));
+		assert_null(strstr(err, "bad\x07key")); /* secrets are never echoed */
+		kw_config_free(&c);
+	}
+}
+
+static void test_dump_masks_secrets(void **state)
+{
+	(void)state;
+	struct kw_config c = { 0 };
+	char err[256] = "", *out = NULL;
+	size_t len = 0;
+	write_env("API_KEY=kw_supersecretvalue_0123456789abcdef\n");
+	assert_int_equal(kw_config_load(&c, err, sizeof(err)), 0);
+	FILE *f = open_memstream(&out, &len);
+	kw_config_dump(&c, f);
+	fclose(f);
+	assert_non_null(strstr(out, "API_KEY=********\n"));
+	assert_non_null(strstr(out, "JWT_SECRET=\n"));
+	assert_null(strstr(out, "supersecret"));
+	free(out);
+	kw_config_free(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_env_file_forms),
+		cmocka_unit_test(test_environment_wins),
+		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_dump_masks_secrets),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
