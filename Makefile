@@ -64,7 +64,7 @@ UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BINS := $(BUILD)/bench/fcgi-ceiling
 
 .PHONY: all run check check-suite unit integration conf-check bench install uninstall clean \
-        format format-check deps demo
+        format format-check deps demo docs
 all: $(BINS)
 
 # ---- build -------------------------------------------------------------------------------
@@ -156,3 +156,6 @@ format-check:
 
 clean:
 	rm -rf build build-san
+
+docs: all
+	sh tools/update-docs.sh $(abspath $(BUILD))
