@@ -62,6 +62,7 @@ typedef void (*kw_handler_fn)(struct kw_req *r);
 
 enum kw_route_flags {
 	KW_ROUTE_PUBLIC = 1, /* no credentials needed (health) */
+	KW_ROUTE_ADMIN = 2,  /* needs a key or token with admin scope */
 };
 
 struct kw_route {
