@@ -1,0 +1,383 @@
+/*
+ * store_whale.c — SQL for whale detection (contract in store_whale.h).
+ *
+ * Every query is a range on an index (plans, SQLite 3.40, checked by tests/unit/test_whale.c):
+ *   candidates      SEARCH t USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)
+ *   buckets         SEARCH trades USING INTEGER PRIMARY KEY; USE TEMP B-TREE FOR GROUP BY
+ *   notional sum    SEARCH trades USING INDEX trades_ticker_time (ticker=? AND created_us>?..)
+ *   price snapshots SEARCH market_snapshots USING INDEX market_snapshots_time (taken_at>?)
+ *   price range     SEARCH market_snapshots USING PRIMARY KEY (ticker=? AND taken_at>? ...)
+ *   book snapshots  SEARCH orderbook_snapshots USING INDEX orderbook_snapshots_time
+ *   previous book   SEARCH orderbook_snapshots USING PRIMARY KEY (ticker=? AND taken_at<?)
+ *   cooldown        SEARCH alerts USING COVERING INDEX alerts_cooldown (ticker=? AND type=? ..)
+ * So a run costs in proportion to what arrived since the previous one, not to the table sizes.
+ */
+#include "store_whale.h"
+
+#include <string.h>
+
+#include "log.h"
+
+static int step_error(struct kw_store *s, const char *what)
+{
+	kw_error("store: %s failed: %s", what, sqlite3_errmsg(kw_store_db(s)));
+	return -1;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	return (const char *)sqlite3_column_text(st, i);
+}
+
+int kw_store_detect_begin(struct kw_store *s, int *own)
+{
+	*own = sqlite3_get_autocommit(kw_store_db(s));
+	return *own ? kw_store_begin(s) : kw_db_exec(kw_store_db(s), "SAVEPOINT kw_detect");
+}
+
+int kw_store_detect_end(struct kw_store *s, int own, int ok)
+{
+	sqlite3 *db = kw_store_db(s);
+	if (own) {
+		if (ok && kw_store_commit(s) == 0)
+			return 0;
+		kw_store_rollback(s);
+		return -1;
+	}
+	if (!ok && kw_db_exec(db, "ROLLBACK TO kw_detect") < 0)
+		kw_error("store: cannot roll back to savepoint kw_detect");
+	if (kw_db_exec(db, "RELEASE kw_detect") < 0)
+		return -1;
+	return ok ? 0 : -1;
+}
+
+static const char SQL_STATE[] =
+	"SELECT ifnull((SELECT last_trade_id FROM detect_state WHERE id = 1), 0),"
+	"       ifnull((SELECT last_snapshot_at FROM detect_state WHERE id = 1), 0),"
+	"       ifnull((SELECT last_book_at FROM detect_state WHERE id = 1), 0),"
+	"       ifnull((SELECT max(id) FROM trades), 0),"
+	"       ifnull((SELECT max(taken_at) FROM market_snapshots), 0),"
+	"       ifnull((SELECT max(taken_at) FROM orderbook_snapshots), 0)";
+
+int kw_store_detect_state(struct kw_store *s, struct kw_detect_state *out)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_STATE);
+	if (!st)
+		return -1;
+	int rc = -1;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		step_error(s, "reading detect_state");
+		goto out;
+	}
+	out->last_trade_id = sqlite3_column_int64(st, 0);
+	out->last_snapshot_at = sqlite3_column_int64(st, 1);
+	out->last_book_at = sqlite3_column_int64(st, 2);
+	out->max_trade_id = sqlite3_column_int64(st, 3);
+	out->max_snapshot_at = sqlite3_column_int64(st, 4);
+	out->max_book_at = sqlite3_column_int64(st, 5);
+	rc = 0;
+out:
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_STATE_SAVE[] =
+	"INSERT INTO detect_state (id, last_trade_id, last_snapshot_at, last_book_at, updated_at)"
+	" VALUES (1, ?1, ?2, ?3, ?4)"
+	" ON CONFLICT(id) DO UPDATE SET last_trade_id = max(last_trade_id, excluded.last_trade_id),"
+	"   last_snapshot_at = max(last_snapshot_at, excluded.last_snapshot_at),"
+	"   last_book_at = max(last_book_at, excluded.last_book_at),"
+	"   updated_at = excluded.updated_at";
+
+int kw_store_detect_save(struct kw_store *s, const struct kw_detect_state *d, int64_t now)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_STATE_SAVE);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, d->last_trade_id);
+	sqlite3_bind_int64(st, 2, d->last_snapshot_at);
+	sqlite3_bind_int64(st, 3, d->last_book_at);
+	sqlite3_bind_int64(st, 4, now);
+	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : step_error(s, "saving detect_state");
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_CANDIDATES[] =
+	"SELECT t.id, t.trade_id, t.ticker, t.taker_side, m.category, m.series_ticker,"
+	"       t.created_us, t.count_centi, t.yes_price_micros, t.no_price_micros,"
+	"       t.notional_micros"
+	"  FROM trades t LEFT JOIN markets m ON m.ticker = t.ticker"
+	" WHERE t.id > ?1 AND t.id <= ?2 AND t.notional_micros >= ?3"
+	" ORDER BY t.id";
+
+int kw_store_whale_candidates(struct kw_store *s, int64_t after_id, int64_t upto_id,
+			      int64_t min_micros, kw_trade_candidate_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_CANDIDATES);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, after_id);
+	sqlite3_bind_int64(st, 2, upto_id);
+	sqlite3_bind_int64(st, 3, min_micros);
+	int rc = 0, step;
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct kw_trade_candidate t = {
+			.id = sqlite3_column_int64(st, 0),
+			.trade_id = col_text(st, 1),
+			.ticker = col_text(st, 2),
+			.taker_side = col_text(st, 3),
+			.category = col_text(st, 4),
+			.series = col_text(st, 5),
+			.created_us = sqlite3_column_int64(st, 6),
+			.count_centi = sqlite3_column_int64(st, 7),
+			.yes_price_micros = sqlite3_column_int64(st, 8),
+			.no_price_micros = sqlite3_column_int64(st, 9),
+			.notional_micros = sqlite3_column_int64(st, 10),
+		};
+		rc = fn(ctx, &t);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = step_error(s, "reading whale candidates");
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_BUCKETS[] = "SELECT ticker, created_us / ?3 AS bucket, max(created_us)"
+				  "  FROM trades WHERE id > ?1 AND id <= ?2"
+				  " GROUP BY ticker, bucket ORDER BY ticker, bucket";
+
+int kw_store_trade_buckets(struct kw_store *s, int64_t after_id, int64_t upto_id, int64_t bucket_us,
+			   kw_bucket_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_BUCKETS);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, after_id);
+	sqlite3_bind_int64(st, 2, upto_id);
+	sqlite3_bind_int64(st, 3, bucket_us);
+	int rc = 0, step;
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+		rc = fn(ctx, col_text(st, 0), sqlite3_column_int64(st, 1),
+			sqlite3_column_int64(st, 2));
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = step_error(s, "reading trade buckets");
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_NOTIONAL_SUM[] =
+	"SELECT ifnull(sum(notional_micros), 0), count(*) FROM trades"
+	" WHERE ticker = ?1 AND created_us >= ?2 AND created_us < ?3";
+
+int kw_store_notional_sum(struct kw_store *s, const char *ticker, int64_t from_us, int64_t to_us,
+			  int64_t *sum_micros, int64_t *count)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_NOTIONAL_SUM);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, from_us);
+	sqlite3_bind_int64(st, 3, to_us);
+	int rc = -1;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		step_error(s, "summing notional");
+		goto out;
+	}
+	*sum_micros = sqlite3_column_int64(st, 0);
+	*count = sqlite3_column_int64(st, 1);
+	rc = 0;
+out:
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* Only snapshots whose price differs from the market's previous snapshot: an unchanged price
+ * cannot move further from the window's extremes than the previous snapshot did (the window
+ * only loses old points), so skipping it never skips a flip. kw-fetch snapshots every open
+ * market each run; this keeps a run's cost to one index probe per snapshot. */
+static const char SQL_PRICES_SINCE[] =
+	"SELECT n.ticker, n.taken_at, n.last_price_micros FROM market_snapshots n"
+	" WHERE n.taken_at >= ?1 AND n.last_price_micros IS NOT NULL"
+	"   AND n.last_price_micros IS NOT (SELECT p.last_price_micros FROM market_snapshots p"
+	"        WHERE p.ticker = n.ticker AND p.taken_at < n.taken_at"
+	"        ORDER BY p.taken_at DESC LIMIT 1)"
+	" ORDER BY n.taken_at, n.ticker";
+
+int kw_store_price_snapshots_since(struct kw_store *s, int64_t since, kw_price_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_PRICES_SINCE);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, since);
+	int rc = 0, step;
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+		rc = fn(ctx, col_text(st, 0), sqlite3_column_int64(st, 1),
+			sqlite3_column_int64(st, 2));
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = step_error(s, "reading market snapshots");
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_PRICE_RANGE[] =
+	"SELECT min(last_price_micros), max(last_price_micros), count(last_price_micros)"
+	"  FROM market_snapshots WHERE ticker = ?1 AND taken_at >= ?2 AND taken_at < ?3";
+
+int kw_store_price_range(struct kw_store *s, const char *ticker, int64_t from, int64_t to,
+			 int64_t *lo, int64_t *hi, int64_t *n)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_PRICE_RANGE);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, from);
+	sqlite3_bind_int64(st, 3, to);
+	int rc = -1;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		step_error(s, "reading a price range");
+		goto out;
+	}
+	*lo = sqlite3_column_int64(st, 0);
+	*hi = sqlite3_column_int64(st, 1);
+	*n = sqlite3_column_int64(st, 2);
+	rc = 0;
+out:
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_BOOKS_SINCE[] =
+	"SELECT ticker, taken_at, yes_depth_centi, no_depth_centi FROM orderbook_snapshots"
+	" WHERE taken_at >= ?1 ORDER BY taken_at, ticker";
+
+int kw_store_book_snapshots_since(struct kw_store *s, int64_t since, kw_book_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_BOOKS_SINCE);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, since);
+	int rc = 0, step;
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct kw_book_point b = {
+			.taken_at = sqlite3_column_int64(st, 1),
+			.yes_depth_centi = sqlite3_column_int64(st, 2),
+			.no_depth_centi = sqlite3_column_int64(st, 3),
+		};
+		rc = fn(ctx, col_text(st, 0), &b);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = step_error(s, "reading order-book snapshots");
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_BOOK_PREV[] =
+	"SELECT taken_at, yes_depth_centi, no_depth_centi FROM orderbook_snapshots"
+	" WHERE ticker = ?1 AND taken_at < ?2 ORDER BY taken_at DESC LIMIT 1";
+
+int kw_store_book_previous(struct kw_store *s, const char *ticker, int64_t before,
+			   struct kw_book_point *out)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_BOOK_PREV);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, before);
+	int rc, step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		out->taken_at = sqlite3_column_int64(st, 0);
+		out->yes_depth_centi = sqlite3_column_int64(st, 1);
+		out->no_depth_centi = sqlite3_column_int64(st, 2);
+		rc = 0;
+	} else if (step == SQLITE_DONE) {
+		rc = 1;
+	} else {
+		rc = step_error(s, "reading the previous order book");
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_KEY_EXISTS[] = "SELECT 1 FROM alerts WHERE alert_key = ?1";
+
+int kw_store_alert_key_exists(struct kw_store *s, const char *key)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_KEY_EXISTS);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	int step = sqlite3_step(st);
+	int rc = step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : step_error(s, "alert lookup");
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_COOLING[] = "SELECT 1 FROM alerts WHERE ticker = ?1 AND type = ?2"
+				  "   AND window_end > ?3 - ?4 AND window_end < ?3 + ?4 LIMIT 1";
+
+int kw_store_alert_cooling(struct kw_store *s, const char *ticker, const char *type, int64_t t,
+			   int64_t cooldown_s)
+{
+	if (cooldown_s <= 0)
+		return 0;
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_COOLING);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, t);
+	sqlite3_bind_int64(st, 4, cooldown_s);
+	int step = sqlite3_step(st);
+	int rc = step == SQLITE_ROW    ? 1
+		 : step == SQLITE_DONE ? 0
+				       : step_error(s, "cooldown lookup");
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_LAST_END[] = "SELECT ifnull(max(window_end), 0) FROM alerts"
+				   " WHERE ticker = ?1 AND type = ?2 AND window_end < ?3";
+
+int kw_store_alert_last_end(struct kw_store *s, const char *ticker, const char *type,
+			    int64_t before, int64_t *out)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_LAST_END);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, before);
+	int rc = 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	else
+		rc = step_error(s, "reading the last alert time");
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_ALERT_INSERT[] =
+	"INSERT INTO alerts (alert_key, type, ticker, severity, confidence, description, data,"
+	"                    created_at, window_end)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(alert_key) DO NOTHING";
+
+int kw_store_alert_insert(struct kw_store *s, const struct kw_alert_new *a)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_ALERT_INSERT);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, a->alert_key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, a->type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, a->ticker, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, a->severity, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 5, a->confidence);
+	sqlite3_bind_text(st, 6, a->description, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, a->data, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 8, a->created_at);
+	sqlite3_bind_int64(st, 9, a->window_end);
+	int rc = sqlite3_step(st) == SQLITE_DONE ? (sqlite3_changes(kw_store_db(s)) > 0)
+						 : step_error(s, "storing an alert");
+	sqlite3_reset(st);
+	return rc;
+}

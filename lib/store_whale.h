@@ -1,0 +1,91 @@
+/*
+ * store_whale.h — the SQL behind whale detection (lib/whale.c): reading what arrived since
+ * the last run, the windowed sums and extremes the signals compare, and recording alerts.
+ *
+ * Row callbacks receive borrowed strings that die when the callback returns; a callback
+ * returning non-zero stops the walk and that value is returned. Every function returns -1
+ * (logged with SQLite's message) on a database error.
+ */
+#ifndef KW_STORE_WHALE_H
+#define KW_STORE_WHALE_H
+
+#include <stdint.h>
+
+#include "store.h"
+
+struct kw_detect_state {
+	int64_t last_trade_id;	  /* trades.id examined up to (inclusive) */
+	int64_t last_snapshot_at; /* newest market_snapshots.taken_at examined */
+	int64_t last_book_at;	  /* newest orderbook_snapshots.taken_at examined */
+	int64_t max_trade_id;	  /* trades.id at the start of this run */
+	int64_t max_snapshot_at;  /* newest market snapshot at the start of this run */
+	int64_t max_book_at;	  /* newest order-book snapshot at the start of this run */
+};
+
+/* Open the run's transaction: BEGIN IMMEDIATE, or a savepoint when the caller already holds a
+ * transaction (*own = 0). End it: commit/release when ok, roll back otherwise. */
+int kw_store_detect_begin(struct kw_store *s, int *own) KW_WUR;
+int kw_store_detect_end(struct kw_store *s, int own, int ok) KW_WUR;
+
+/* Read the saved state and the current newest trade id and snapshot times. */
+int kw_store_detect_state(struct kw_store *s, struct kw_detect_state *st) KW_WUR;
+int kw_store_detect_save(struct kw_store *s, const struct kw_detect_state *st, int64_t now) KW_WUR;
+
+struct kw_trade_candidate {
+	int64_t id;
+	const char *trade_id, *ticker, *taker_side;
+	const char *category, *series; /* NULL when the market is not (yet) known */
+	int64_t created_us, count_centi, yes_price_micros, no_price_micros, notional_micros;
+};
+typedef int (*kw_trade_candidate_fn)(void *ctx, const struct kw_trade_candidate *t);
+/* Trades with after_id < id <= upto_id and notional >= min_micros, in id order. */
+int kw_store_whale_candidates(struct kw_store *s, int64_t after_id, int64_t upto_id,
+			      int64_t min_micros, kw_trade_candidate_fn fn, void *ctx) KW_WUR;
+
+/* (ticker, bucket index, newest created_us in it) for trades in (after_id, upto_id], one row per
+ * market and bucket_us-wide bucket, ordered by ticker then bucket. */
+typedef int (*kw_bucket_fn)(void *ctx, const char *ticker, int64_t bucket, int64_t newest_us);
+int kw_store_trade_buckets(struct kw_store *s, int64_t after_id, int64_t upto_id, int64_t bucket_us,
+			   kw_bucket_fn fn, void *ctx) KW_WUR;
+
+/* Sum of taker premium and trade count of ticker's trades with from_us <= created_us < to_us. */
+int kw_store_notional_sum(struct kw_store *s, const char *ticker, int64_t from_us, int64_t to_us,
+			  int64_t *sum_micros, int64_t *count) KW_WUR;
+
+/* Market snapshots with taken_at >= since and a last price, oldest first. */
+typedef int (*kw_price_fn)(void *ctx, const char *ticker, int64_t taken_at, int64_t price);
+int kw_store_price_snapshots_since(struct kw_store *s, int64_t since, kw_price_fn fn,
+				   void *ctx) KW_WUR;
+/* Lowest and highest last price of ticker's snapshots with from <= taken_at < to; *n = 0 if
+ * there are none. */
+int kw_store_price_range(struct kw_store *s, const char *ticker, int64_t from, int64_t to,
+			 int64_t *lo, int64_t *hi, int64_t *n) KW_WUR;
+
+struct kw_book_point {
+	int64_t taken_at, yes_depth_centi, no_depth_centi;
+};
+typedef int (*kw_book_fn)(void *ctx, const char *ticker, const struct kw_book_point *b);
+/* Order-book snapshots with taken_at >= since, oldest first. */
+int kw_store_book_snapshots_since(struct kw_store *s, int64_t since, kw_book_fn fn,
+				  void *ctx) KW_WUR;
+/* The snapshot of ticker just before `before`; 0 found, 1 none, -1 error. */
+int kw_store_book_previous(struct kw_store *s, const char *ticker, int64_t before,
+			   struct kw_book_point *out) KW_WUR;
+
+struct kw_alert_new {
+	const char *alert_key, *type, *ticker, *severity, *description, *data;
+	int confidence;
+	int64_t created_at, window_end;
+};
+/* 1 if an alert with this key exists, 0 if not, -1 on error. */
+int kw_store_alert_key_exists(struct kw_store *s, const char *key) KW_WUR;
+/* 1 if an alert of type for ticker has window_end within cooldown_s of t, 0 if not. */
+int kw_store_alert_cooling(struct kw_store *s, const char *ticker, const char *type, int64_t t,
+			   int64_t cooldown_s) KW_WUR;
+/* Latest window_end < before of an alert of type for ticker (0 if none). */
+int kw_store_alert_last_end(struct kw_store *s, const char *ticker, const char *type,
+			    int64_t before, int64_t *out) KW_WUR;
+/* Insert; 1 stored, 0 the key already existed, -1 error. */
+int kw_store_alert_insert(struct kw_store *s, const struct kw_alert_new *a) KW_WUR;
+
+#endif

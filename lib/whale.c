@@ -1,0 +1,689 @@
+/*
+ * whale.c — whale detection and the category rules (contract and signal definitions in
+ * whale.h; SQL in store_whale.c).
+ *
+ * A run walks only what arrived since the previous run (detect_state): new trades by id, new
+ * market and order-book snapshots by time. Exact threshold comparisons are done on integers
+ * (or long double products of integers), so a value exactly at a threshold fires and one a
+ * micro-dollar below does not. What it leaves out: it never fetches, never deletes alerts, and
+ * never re-judges an alert already stored (the first decision for an alert_key stands).
+ */
+#include "whale.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "store_whale.h"
+
+#define US_PER_S 1000000LL
+#define MICROS_PER_USD 1000000LL
+#define DAY_US (86400LL * US_PER_S)
+#define POINT_MICROS 10000LL /* one percentage point of a $1 contract */
+
+static const char *const type_names[KW_ALERT_NTYPES] = {
+	"whale_trade", "volume_surge", "odds_flip", "order_book_shift", "high_volume",
+};
+
+const char *kw_alert_type_name(enum kw_alert_type t)
+{
+	return t >= 0 && t < KW_ALERT_NTYPES ? type_names[t] : "unknown";
+}
+
+/* ---- category rules ------------------------------------------------------------------------ */
+
+static int token_is_clean(const char *s, size_t n)
+{
+	if (n == 0 || n >= 64)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f || c == ',' || c == '=' || c == '"' || c == '\\')
+			return 0;
+	}
+	return 1;
+}
+
+static void trim(const char **s, const char **e)
+{
+	while (*s < *e && (**s == ' ' || **s == '\t'))
+		(*s)++;
+	while (*e > *s && ((*e)[-1] == ' ' || (*e)[-1] == '\t'))
+		(*e)--;
+}
+
+int kw_whale_parse_categories(const char *spec, struct kw_category_threshold *out, int max,
+			      char *err, size_t errlen)
+{
+	int n = 0;
+	const char *p = spec ? spec : "";
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		const char *end = comma ? comma : p + strlen(p);
+		const char *eq = memchr(p, '=', (size_t)(end - p));
+		const char *ks = p, *ke = eq ? eq : end;
+		trim(&ks, &ke);
+		if (!eq || !token_is_clean(ks, (size_t)(ke - ks))) {
+			snprintf(err, errlen,
+				 "expected Category=dollars[,Category=dollars...], e.g. "
+				 "Crypto=2500,Sports=20000");
+			return -1;
+		}
+		const char *vs = eq + 1, *ve = end;
+		trim(&vs, &ve);
+		char num[24];
+		int64_t usd;
+		if ((size_t)(ve - vs) >= sizeof(num)) {
+			snprintf(err, errlen, "the amount for a category must be 1 to 1000000000");
+			return -1;
+		}
+		memcpy(num, vs, (size_t)(ve - vs));
+		num[ve - vs] = '\0';
+		if (kw_parse_i64(num, 1, 1000000000, &usd) < 0) {
+			snprintf(err, errlen, "the amount for a category must be 1 to 1000000000");
+			return -1;
+		}
+		if (n == max) {
+			snprintf(err, errlen, "at most %d categories", max);
+			return -1;
+		}
+		size_t kl = (size_t)(ke - ks);
+		for (size_t i = 0; i < kl; i++) {
+			char c = ks[i];
+			out[n].category[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+		}
+		out[n].category[kl] = '\0';
+		for (int i = 0; i < n; i++)
+			if (!strcmp(out[i].category, out[n].category)) {
+				snprintf(err, errlen, "a category is listed twice");
+				return -1;
+			}
+		out[n].micros = usd * MICROS_PER_USD;
+		n++;
+		p = comma ? comma + 1 : end;
+	}
+	return n;
+}
+
+int kw_whale_check_prefixes(const char *spec, char *err, size_t errlen)
+{
+	int n = 0;
+	const char *p = spec ? spec : "";
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		const char *end = comma ? comma : p + strlen(p);
+		for (const char *c = p; c < end; c++)
+			if (!((*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+			      *c == '_')) {
+				snprintf(err, errlen,
+					 "expected comma-separated series tickers such as "
+					 "KXBTC,KXETH (A-Z, 0-9, - and _)");
+				return -1;
+			}
+		if (end == p || ++n > KW_WHALE_MAX_PREFIXES) {
+			snprintf(err, errlen, "expected 1 to %d non-empty series prefixes",
+				 KW_WHALE_MAX_PREFIXES);
+			return -1;
+		}
+		p = comma ? comma + 1 : end;
+	}
+	return 0;
+}
+
+static int load_categories(const struct kw_config *cfg, struct kw_category_threshold *cats)
+{
+	char err[160];
+	int n = kw_whale_parse_categories(cfg->whale_min_notional_by_category, cats,
+					  KW_WHALE_MAX_CATEGORIES, err, sizeof(err));
+	if (n < 0) { /* validated at start-up; only a caller that skipped that gets here */
+		kw_warn("whale: WHALE_MIN_NOTIONAL_BY_CATEGORY ignored: %s", err);
+		return 0;
+	}
+	return n;
+}
+
+static int64_t threshold_from(const struct kw_config *cfg, const struct kw_category_threshold *cats,
+			      int ncats, const char *category, int *from_category)
+{
+	*from_category = 0;
+	if (category && *category)
+		for (int i = 0; i < ncats; i++)
+			if (!strcasecmp(cats[i].category, category)) {
+				*from_category = 1;
+				return cats[i].micros;
+			}
+	return cfg->whale_min_notional_usd * MICROS_PER_USD;
+}
+
+int64_t kw_whale_threshold_micros(const struct kw_config *cfg, const char *category)
+{
+	struct kw_category_threshold cats[KW_WHALE_MAX_CATEGORIES];
+	int from_cat;
+	int n = load_categories(cfg, cats);
+	return threshold_from(cfg, cats, n, category, &from_cat);
+}
+
+int kw_whale_is_crypto(const struct kw_config *cfg, const char *category, const char *series)
+{
+	if (category && !strcasecmp(category, "crypto"))
+		return 1;
+	if (!series || !*series)
+		return 0;
+	const char *p = cfg->crypto_series_prefixes ? cfg->crypto_series_prefixes : "";
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		if (n && !strncmp(series, p, n))
+			return 1;
+		p += n + (comma ? 1 : 0);
+	}
+	return 0;
+}
+
+char *kw_whale_categories_json(const struct kw_config *cfg)
+{
+	struct kw_category_threshold cats[KW_WHALE_MAX_CATEGORIES];
+	int n = load_categories(cfg, cats);
+	json_object *o = json_object_new_object();
+	for (int i = 0; i < n; i++)
+		json_object_object_add(o, cats[i].category, json_object_new_int64(cats[i].micros));
+	char *s = kw_xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return s;
+}
+
+char *kw_whale_prefixes_json(const struct kw_config *cfg)
+{
+	json_object *a = json_object_new_array();
+	const char *p = cfg->crypto_series_prefixes ? cfg->crypto_series_prefixes : "";
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		if (n)
+			json_object_array_add(a, json_object_new_string_len(p, (int)n));
+		p += n + (comma ? 1 : 0);
+	}
+	char *s = kw_xstrdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
+	json_object_put(a);
+	return s;
+}
+
+int kw_whale_confidence(long double value, long double threshold, long double high)
+{
+	if (high <= threshold)
+		return value >= threshold ? 100 : 50;
+	long double c = 50.0L + 50.0L * (value - threshold) / (high - threshold);
+	if (c < 50)
+		c = 50;
+	if (c > 100)
+		c = 100;
+	return (int)c;
+}
+
+/* ---- formatting ---------------------------------------------------------------------------- */
+
+/* v / 10^scale as a JSON number printed exactly (no binary-float noise). */
+json_object *kw_json_decimal(int64_t v, int scale)
+{
+	char buf[48], frac_digits[20];
+	uint64_t div = 1;
+	if (scale < 0)
+		scale = 0;
+	if (scale > 18)
+		scale = 18;
+	for (int i = 0; i < scale; i++)
+		div *= 10;
+	uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	uint64_t frac = mag % div;
+	int fl = 0;
+	for (int i = scale - 1; i >= 0; i--) { /* fraction digits, most significant first */
+		frac_digits[i] = (char)('0' + frac % 10);
+		frac /= 10;
+	}
+	for (int i = 0; i < scale; i++)
+		if (frac_digits[i] != '0')
+			fl = i + 1;
+	snprintf(buf, sizeof(buf), "%s%llu%s%.*s", v < 0 ? "-" : "",
+		 (unsigned long long)(mag / div), fl ? "." : "", fl, frac_digits);
+	return json_object_new_double_s((double)v / (double)div, buf);
+}
+
+/* "12,500.00" from micro-dollars (rounded down to the cent). */
+static void fmt_usd(int64_t micros, char *buf, size_t len)
+{
+	char digits[32];
+	int64_t cents = micros / 10000;
+	int neg = cents < 0;
+	uint64_t c = neg ? (uint64_t)0 - (uint64_t)cents : (uint64_t)cents;
+	int n = snprintf(digits, sizeof(digits), "%llu", (unsigned long long)(c / 100));
+	size_t o = 0;
+	if (neg && o + 1 < len)
+		buf[o++] = '-';
+	for (int i = 0; i < n && o + 2 < len; i++) {
+		if (i && (n - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = digits[i];
+	}
+	buf[o] = '\0';
+	snprintf(buf + o, len - o, ".%02llu", (unsigned long long)(c % 100));
+}
+
+/* ---- one run ------------------------------------------------------------------------------- */
+
+struct run {
+	struct kw_store *s;
+	const struct kw_config *cfg;
+	int64_t now;
+	struct kw_detect_stats *st;
+	struct kw_category_threshold cats[KW_WHALE_MAX_CATEGORIES];
+	int ncats;
+	/* high_volume: the market being walked in the bucket pass and its newest trade */
+	char hv_ticker[128];
+	int64_t hv_newest_us;
+	int64_t max_snapshot_at, max_book_at;
+};
+
+static json_object *thresholds_obj(void)
+{
+	return json_object_new_object();
+}
+
+/*
+ * Record one alert unless its key exists or the market is cooling down for this type.
+ * data (ownership taken) gets the common fields. 0 on success (stored or skipped), -1 error.
+ */
+static int emit(struct run *r, enum kw_alert_type type, const char *ticker, const char *window,
+		int64_t window_end, int high, int confidence, const char *description,
+		json_object *data)
+{
+	const char *tname = type_names[type];
+	char key[256];
+	int rc = -1;
+	if (snprintf(key, sizeof(key), "%s:%s:%s", tname, ticker, window) >= (int)sizeof(key)) {
+		kw_warn("whale: alert key too long for %.64s; skipped", ticker);
+		rc = 0;
+		goto out;
+	}
+	int have = kw_store_alert_key_exists(r->s, key);
+	if (have != 0) {
+		if (have == 1)
+			r->st->duplicates++;
+		rc = have < 0 ? -1 : 0;
+		goto out;
+	}
+	int cooling = kw_store_alert_cooling(r->s, ticker, tname, window_end,
+					     r->cfg->alert_cooldown_min * 60);
+	if (cooling != 0) {
+		if (cooling == 1)
+			r->st->cooled++;
+		rc = cooling < 0 ? -1 : 0;
+		goto out;
+	}
+	char ts[32];
+	kw_fmt_rfc3339(window_end, ts, sizeof(ts));
+	json_object_object_add(data, "window_end", json_object_new_string(ts));
+	json_object_object_add(data, "cooldown_min",
+			       json_object_new_int64(r->cfg->alert_cooldown_min));
+	struct kw_alert_new a = {
+		.alert_key = key,
+		.type = tname,
+		.ticker = ticker,
+		.severity = high ? "high" : "medium",
+		.description = description,
+		.data = json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN),
+		.confidence = confidence,
+		.created_at = r->now,
+		.window_end = window_end,
+	};
+	int ins = kw_store_alert_insert(r->s, &a);
+	if (ins < 0)
+		goto out;
+	if (ins == 1) {
+		r->st->fired[type]++;
+		r->st->fired_total++;
+	} else {
+		r->st->duplicates++;
+	}
+	rc = 0;
+out:
+	json_object_put(data);
+	return rc;
+}
+
+static int on_whale_candidate(void *ctx, const struct kw_trade_candidate *t)
+{
+	struct run *r = ctx;
+	int from_cat;
+	int64_t threshold = threshold_from(r->cfg, r->cats, r->ncats, t->category, &from_cat);
+	r->st->trades_examined++;
+	if (t->notional_micros < threshold)
+		return 0;
+	int64_t high = threshold * KW_WHALE_HIGH_MULTIPLE;
+	int is_yes = !strcmp(t->taker_side, "yes");
+	int64_t price = is_yes ? t->yes_price_micros : t->no_price_micros;
+	json_object *d = json_object_new_object();
+	json_object_object_add(d, "trade_id", json_object_new_string(t->trade_id));
+	json_object_object_add(d, "current_value", kw_json_decimal(t->notional_micros, 6));
+	json_object_object_add(d, "previous_value", NULL);
+	json_object_object_add(d, "notional_usd", kw_json_decimal(t->notional_micros, 6));
+	json_object_object_add(d, "count_contracts", kw_json_decimal(t->count_centi, 2));
+	json_object_object_add(d, "price", kw_json_decimal(price, 6));
+	json_object_object_add(d, "taker_side", json_object_new_string(t->taker_side));
+	json_object_object_add(d, "direction", json_object_new_string(t->taker_side));
+	json_object_object_add(d, "growth_multiple",
+			       kw_json_decimal(t->notional_micros * 100 / threshold, 2));
+	json_object_object_add(d, "category",
+			       t->category ? json_object_new_string(t->category) : NULL);
+	json_object *th = thresholds_obj();
+	json_object_object_add(th, "min_notional_usd", kw_json_decimal(threshold, 6));
+	json_object_object_add(th, "source",
+			       json_object_new_string(from_cat ? "WHALE_MIN_NOTIONAL_BY_CATEGORY"
+							       : "WHALE_MIN_NOTIONAL_USD"));
+	json_object_object_add(th, "high_at_usd", kw_json_decimal(high, 6));
+	json_object_object_add(d, "thresholds", th);
+	char usd[40], desc[256];
+	fmt_usd(t->notional_micros, usd, sizeof(usd));
+	snprintf(desc, sizeof(desc), "Whale trade: $%s taker premium on %s in %.100s", usd,
+		 is_yes ? "YES" : "NO", t->ticker);
+	return emit(r, KW_ALERT_WHALE_TRADE, t->ticker, t->trade_id, t->created_us / US_PER_S,
+		    t->notional_micros >= high,
+		    kw_whale_confidence(t->notional_micros, threshold, high), desc, d);
+}
+
+static int check_high_volume(struct run *r, const char *ticker, int64_t newest_us)
+{
+	int64_t sum, count;
+	if (kw_store_notional_sum(r->s, ticker, newest_us - DAY_US + 1, newest_us + 1, &sum,
+				  &count) < 0)
+		return -1;
+	int64_t threshold = r->cfg->high_volume_usd * MICROS_PER_USD;
+	if (sum < threshold)
+		return 0;
+	int64_t high = threshold * KW_WHALE_HIGH_MULTIPLE;
+	char day[32], usd[40], desc[256];
+	kw_fmt_rfc3339(newest_us / US_PER_S, day, sizeof(day));
+	day[10] = '\0';
+	json_object *d = json_object_new_object();
+	json_object_object_add(d, "current_value", kw_json_decimal(sum, 6));
+	json_object_object_add(d, "previous_value", NULL);
+	json_object_object_add(d, "volume_24h_usd", kw_json_decimal(sum, 6));
+	json_object_object_add(d, "trades_24h", json_object_new_int64(count));
+	json_object_object_add(d, "growth_multiple", kw_json_decimal(sum * 100 / threshold, 2));
+	json_object_object_add(d, "direction", json_object_new_string("up"));
+	json_object_object_add(d, "day", json_object_new_string(day));
+	json_object *th = thresholds_obj();
+	json_object_object_add(th, "high_volume_usd",
+			       json_object_new_int64(r->cfg->high_volume_usd));
+	json_object_object_add(th, "high_at_usd", kw_json_decimal(high, 6));
+	json_object_object_add(d, "thresholds", th);
+	fmt_usd(sum, usd, sizeof(usd));
+	snprintf(desc, sizeof(desc), "High volume: $%s taker premium in 24 h in %.100s", usd,
+		 ticker);
+	return emit(r, KW_ALERT_HIGH_VOLUME, ticker, day, newest_us / US_PER_S, sum >= high,
+		    kw_whale_confidence(sum, threshold, high), desc, d);
+}
+
+static int on_bucket(void *ctx, const char *ticker, int64_t bucket, int64_t newest_us)
+{
+	struct run *r = ctx;
+	const struct kw_config *cfg = r->cfg;
+	if (strcmp(r->hv_ticker, ticker)) {
+		if (r->hv_ticker[0] && check_high_volume(r, r->hv_ticker, r->hv_newest_us) < 0)
+			return -1;
+		kw_strlcpy(r->hv_ticker, ticker, sizeof(r->hv_ticker));
+		r->hv_newest_us = newest_us;
+	} else if (newest_us > r->hv_newest_us) {
+		r->hv_newest_us = newest_us;
+	}
+
+	int64_t wmin = cfg->surge_window_min, w_us = wmin * 60 * US_PER_S;
+	int64_t start_us = bucket * w_us, end_us = start_us + w_us;
+	int64_t sum, count, trailing, tcount;
+	if (kw_store_notional_sum(r->s, ticker, start_us, end_us, &sum, &count) < 0)
+		return -1;
+	if (sum < cfg->surge_min_notional_usd * MICROS_PER_USD || sum <= 0)
+		return 0;
+	if (kw_store_notional_sum(r->s, ticker, start_us - DAY_US, start_us, &trailing, &tcount) <
+	    0)
+		return -1;
+	if (trailing <= 0)
+		return 0; /* no baseline: a market's first trades are not a surge */
+	/* sum >= mult * trailing / (1440 / wmin)  <=>  sum * 1440 >= mult * trailing * wmin */
+	long double lhs = (long double)sum * 1440.0L;
+	long double base = (long double)trailing * (long double)wmin;
+	long double mult = cfg->volume_surge_multiplier;
+	if (lhs < mult * base)
+		return 0;
+	long double high_mult = mult > KW_SURGE_HIGH_MULTIPLE ? mult : KW_SURGE_HIGH_MULTIPLE;
+	long double ratio = lhs / base;
+	int64_t mean_micros = (int64_t)((long double)trailing * wmin / 1440.0L);
+	char win[32], ws[32], usd[40], desc[256];
+	snprintf(win, sizeof(win), "%lld", (long long)(start_us / US_PER_S));
+	kw_fmt_rfc3339(start_us / US_PER_S, ws, sizeof(ws));
+	json_object *d = json_object_new_object();
+	json_object_object_add(d, "current_value", kw_json_decimal(sum, 6));
+	json_object_object_add(d, "previous_value", kw_json_decimal(mean_micros, 6));
+	json_object_object_add(d, "growth_multiple", kw_json_decimal((int64_t)(ratio * 100), 2));
+	json_object_object_add(d, "direction", json_object_new_string("up"));
+	json_object_object_add(d, "window_start", json_object_new_string(ws));
+	json_object_object_add(d, "window_min", json_object_new_int64(wmin));
+	json_object_object_add(d, "window_trades", json_object_new_int64(count));
+	json_object_object_add(d, "trailing_24h_usd", kw_json_decimal(trailing, 6));
+	json_object_object_add(d, "trailing_24h_trades", json_object_new_int64(tcount));
+	json_object *th = thresholds_obj();
+	json_object_object_add(th, "multiplier",
+			       json_object_new_double(cfg->volume_surge_multiplier));
+	json_object_object_add(th, "high_multiplier", json_object_new_double((double)high_mult));
+	json_object_object_add(th, "min_notional_usd",
+			       json_object_new_int64(cfg->surge_min_notional_usd));
+	json_object_object_add(d, "thresholds", th);
+	fmt_usd(sum, usd, sizeof(usd));
+	snprintf(desc, sizeof(desc),
+		 "Volume surge: $%s in %lld min, %.1fx the 24 h mean, in %.100s", usd,
+		 (long long)wmin, (double)ratio, ticker);
+	return emit(r, KW_ALERT_VOLUME_SURGE, ticker, win, end_us / US_PER_S, ratio >= high_mult,
+		    kw_whale_confidence(ratio, mult, high_mult), desc, d);
+}
+
+static int on_price(void *ctx, const char *ticker, int64_t taken_at, int64_t price)
+{
+	struct run *r = ctx;
+	const struct kw_config *cfg = r->cfg;
+	r->st->snapshots_examined++;
+	if (taken_at > r->max_snapshot_at)
+		r->max_snapshot_at = taken_at;
+	int64_t from = taken_at - cfg->odds_window_min * 60, flip_end = 0;
+	/* After a flip, the flipped price is the new reference: one move, one alert. */
+	if (kw_store_alert_last_end(r->s, ticker, type_names[KW_ALERT_ODDS_FLIP], taken_at,
+				    &flip_end) < 0)
+		return -1;
+	if (flip_end > from)
+		from = flip_end;
+	int64_t lo, hi, n;
+	if (kw_store_price_range(r->s, ticker, from, taken_at, &lo, &hi, &n) < 0)
+		return -1;
+	if (n == 0)
+		return 0;
+	int64_t up = price - lo, down = hi - price;
+	int rising = up >= down;
+	int64_t move = rising ? up : down, ref = rising ? lo : hi;
+	int64_t threshold = cfg->odds_change_points * POINT_MICROS;
+	if (move < threshold)
+		return 0;
+	int64_t high_pts = cfg->odds_change_points > KW_ODDS_HIGH_POINTS ? cfg->odds_change_points
+									 : KW_ODDS_HIGH_POINTS;
+	int64_t high = high_pts * POINT_MICROS;
+	char win[32], desc[256];
+	snprintf(win, sizeof(win), "%lld", (long long)taken_at);
+	json_object *d = json_object_new_object();
+	json_object_object_add(d, "current_value", kw_json_decimal(price, 6));
+	json_object_object_add(d, "previous_value", kw_json_decimal(ref, 6));
+	json_object_object_add(d, "change_points", kw_json_decimal(move * (rising ? 1 : -1), 4));
+	json_object_object_add(d, "change_percent",
+			       ref ? kw_json_decimal((price - ref) * 10000 / ref, 2) : NULL);
+	json_object_object_add(d, "direction", json_object_new_string(rising ? "up" : "down"));
+	json_object_object_add(d, "window_min", json_object_new_int64(cfg->odds_window_min));
+	json_object *th = thresholds_obj();
+	json_object_object_add(th, "odds_change_points",
+			       json_object_new_int64(cfg->odds_change_points));
+	json_object_object_add(th, "high_points", json_object_new_int64(high_pts));
+	json_object_object_add(d, "thresholds", th);
+	snprintf(desc, sizeof(desc),
+		 "Odds flip: YES %s from %lld%% to %lld%% within %lld min in %.100s",
+		 rising ? "rose" : "fell", (long long)(ref / POINT_MICROS),
+		 (long long)(price / POINT_MICROS), (long long)cfg->odds_window_min, ticker);
+	return emit(r, KW_ALERT_ODDS_FLIP, ticker, win, taken_at, move >= high,
+		    kw_whale_confidence(move, threshold, high), desc, d);
+}
+
+static int on_book(void *ctx, const char *ticker, const struct kw_book_point *b)
+{
+	struct run *r = ctx;
+	int64_t pct = r->cfg->orderbook_change_percent;
+	r->st->books_examined++;
+	if (b->taken_at > r->max_book_at)
+		r->max_book_at = b->taken_at;
+	struct kw_book_point p;
+	int found = kw_store_book_previous(r->s, ticker, b->taken_at, &p);
+	if (found != 0)
+		return found < 0 ? -1 : 0;
+	int64_t old_total = p.yes_depth_centi + p.no_depth_centi;
+	int64_t new_total = b->yes_depth_centi + b->no_depth_centi;
+	if (old_total <= 0 || new_total < 0)
+		return 0;
+	/* depth: |new - old| * 100 >= pct * old */
+	__int128 ddiff = (__int128)new_total - old_total;
+	__int128 dabs = ddiff < 0 ? -ddiff : ddiff;
+	int depth_fires = dabs * 100 >= (__int128)pct * old_total;
+	/* yes share in points: |y1/t1 - y0/t0| * 100 >= pct  (exact in integers) */
+	int share_fires = 0;
+	__int128 sdiff = 0;
+	if (new_total > 0) {
+		sdiff = (__int128)b->yes_depth_centi * old_total -
+			(__int128)p.yes_depth_centi * new_total;
+		__int128 sabs = sdiff < 0 ? -sdiff : sdiff;
+		share_fires = sabs * 100 >= (__int128)pct * old_total * new_total;
+	}
+	if (!depth_fires && !share_fires)
+		return 0;
+	long double depth_pct = (long double)ddiff * 100.0L / (long double)old_total;
+	long double share_pts =
+		new_total > 0 ? (long double)sdiff * 100.0L / ((long double)old_total * new_total)
+			      : 0;
+	long double dmag = depth_pct < 0 ? -depth_pct : depth_pct;
+	long double smag = share_pts < 0 ? -share_pts : share_pts;
+	int use_depth = depth_fires && (!share_fires || dmag >= smag);
+	long double value = use_depth ? dmag : smag;
+	int64_t high = pct > KW_BOOK_HIGH_PERCENT ? pct : KW_BOOK_HIGH_PERCENT;
+	int up = use_depth ? ddiff > 0 : sdiff > 0;
+	char win[32], prev_ts[32], desc[256];
+	snprintf(win, sizeof(win), "%lld", (long long)b->taken_at);
+	kw_fmt_rfc3339(p.taken_at, prev_ts, sizeof(prev_ts));
+	json_object *d = json_object_new_object();
+	json_object_object_add(d, "metric",
+			       json_object_new_string(use_depth ? "depth" : "imbalance"));
+	if (use_depth) {
+		json_object_object_add(d, "current_value", kw_json_decimal(new_total, 2));
+		json_object_object_add(d, "previous_value", kw_json_decimal(old_total, 2));
+	} else {
+		json_object_object_add(d, "current_value",
+				       kw_json_decimal(b->yes_depth_centi * 10000 / new_total, 2));
+		json_object_object_add(d, "previous_value",
+				       kw_json_decimal(p.yes_depth_centi * 10000 / old_total, 2));
+	}
+	json_object_object_add(d, "change_percent",
+			       kw_json_decimal((int64_t)(value * 100) * (up ? 1 : -1), 2));
+	json_object_object_add(d, "direction", json_object_new_string(up ? "up" : "down"));
+	json_object_object_add(d, "yes_depth_contracts", kw_json_decimal(b->yes_depth_centi, 2));
+	json_object_object_add(d, "no_depth_contracts", kw_json_decimal(b->no_depth_centi, 2));
+	json_object_object_add(d, "previous_yes_depth_contracts",
+			       kw_json_decimal(p.yes_depth_centi, 2));
+	json_object_object_add(d, "previous_no_depth_contracts",
+			       kw_json_decimal(p.no_depth_centi, 2));
+	json_object_object_add(d, "previous_taken_at", json_object_new_string(prev_ts));
+	json_object *th = thresholds_obj();
+	json_object_object_add(th, "orderbook_change_percent", json_object_new_int64(pct));
+	json_object_object_add(th, "high_percent", json_object_new_int64(high));
+	json_object_object_add(d, "thresholds", th);
+	snprintf(desc, sizeof(desc), "Order book shift: %s %s %.1f%s in %.100s",
+		 use_depth ? "bid depth" : "YES share of depth", up ? "up" : "down", (double)value,
+		 use_depth ? "%" : " points", ticker);
+	return emit(r, KW_ALERT_ORDER_BOOK_SHIFT, ticker, win, b->taken_at, value >= high,
+		    kw_whale_confidence(value, pct, high), desc, d);
+}
+
+int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
+		  struct kw_detect_stats *out)
+{
+	int64_t t0 = kw_mono_us();
+	struct run r;
+	memset(&r, 0, sizeof(r));
+	memset(out, 0, sizeof(*out));
+	r.s = s;
+	r.cfg = cfg;
+	r.now = now;
+	r.st = out;
+	r.ncats = load_categories(cfg, r.cats);
+	int own_txn, rc = -1;
+	if (kw_store_detect_begin(s, &own_txn) < 0)
+		return -1;
+
+	struct kw_detect_state st;
+	if (kw_store_detect_state(s, &st) < 0)
+		goto out;
+	r.max_snapshot_at =
+		st.max_snapshot_at > st.last_snapshot_at ? st.max_snapshot_at : st.last_snapshot_at;
+	r.max_book_at = st.max_book_at > st.last_book_at ? st.max_book_at : st.last_book_at;
+
+	int64_t min_threshold = cfg->whale_min_notional_usd * MICROS_PER_USD;
+	for (int i = 0; i < r.ncats; i++)
+		if (r.cats[i].micros < min_threshold)
+			min_threshold = r.cats[i].micros;
+	if (st.max_trade_id > st.last_trade_id) {
+		if (kw_store_whale_candidates(s, st.last_trade_id, st.max_trade_id, min_threshold,
+					      on_whale_candidate, &r) < 0)
+			goto out;
+		if (kw_store_trade_buckets(s, st.last_trade_id, st.max_trade_id,
+					   cfg->surge_window_min * 60 * US_PER_S, on_bucket,
+					   &r) < 0)
+			goto out;
+		if (r.hv_ticker[0] && check_high_volume(&r, r.hv_ticker, r.hv_newest_us) < 0)
+			goto out;
+		out->trades_examined = st.max_trade_id - st.last_trade_id;
+	}
+	/* >= the last time seen: a snapshot stored later in that same second is not missed,
+	 * and re-examining one is harmless (its alert_key exists). */
+	if (kw_store_price_snapshots_since(s, st.last_snapshot_at, on_price, &r) < 0)
+		goto out;
+	if (kw_store_book_snapshots_since(s, st.last_book_at, on_book, &r) < 0)
+		goto out;
+
+	struct kw_detect_state done = {
+		.last_trade_id = st.max_trade_id,
+		.last_snapshot_at = r.max_snapshot_at,
+		.last_book_at = r.max_book_at,
+	};
+	if (kw_store_detect_save(s, &done, now) < 0)
+		goto out;
+	rc = 0;
+out:
+	if (kw_store_detect_end(s, own_txn, rc == 0) < 0)
+		rc = -1;
+	out->elapsed_us = kw_mono_us() - t0;
+	if (rc == 0)
+		kw_info("detect: %lld alerts (whale %lld, surge %lld, odds %lld, book %lld, "
+			"high volume %lld), %lld duplicate, %lld cooling; %lld trades, %lld "
+			"snapshots, %lld books in %lld us",
+			(long long)out->fired_total, (long long)out->fired[0],
+			(long long)out->fired[1], (long long)out->fired[2],
+			(long long)out->fired[3], (long long)out->fired[4],
+			(long long)out->duplicates, (long long)out->cooled,
+			(long long)out->trades_examined, (long long)out->snapshots_examined,
+			(long long)out->books_examined, (long long)out->elapsed_us);
+	else
+		memset(out->fired, 0, sizeof(out->fired));
+	return rc;
+}

@@ -1,0 +1,112 @@
+/*
+ * whale.h — whale detection: turns stored trades and snapshots into alerts, and the category
+ * rules (per-category whale thresholds, the crypto view) that the API shares with it.
+ *
+ * Signals (all thresholds are settings, see config.h; "high" multiples are fixed):
+ *   whale_trade       one trade's taker premium >= the market category's threshold
+ *                     (WHALE_MIN_NOTIONAL_BY_CATEGORY, else WHALE_MIN_NOTIONAL_USD); high at 5x.
+ *   volume_surge      a market's taker premium in a SURGE_WINDOW_MIN bucket (aligned to the Unix
+ *                     epoch) >= VOLUME_SURGE_MULTIPLIER x the mean per-bucket premium over the
+ *                     24 h before the bucket (empty buckets count as zero), and >=
+ *                     SURGE_MIN_NOTIONAL_USD; no baseline (no trade in those 24 h) -> no signal.
+ *                     High at max(5, multiplier) x.
+ *   odds_flip         a market snapshot's last yes price is >= ODDS_CHANGE_POINTS (percentage
+ *                     points) above the lowest or below the highest last price among the
+ *                     market's snapshots in the ODDS_WINDOW_MIN before it. High at max(25, pts).
+ *   order_book_shift  between two consecutive order-book snapshots of a watched market, total
+ *                     bid depth (yes + no) changed by >= ORDERBOOK_CHANGE_PERCENT percent of the
+ *                     earlier depth, or the yes share of depth moved by >= that many points.
+ *                     High at max(50, pct). No earlier snapshot or zero depth -> no signal.
+ *   high_volume       a market's taker premium over the 24 h ending at its newest trade
+ *                     >= HIGH_VOLUME_USD; at most once per market per UTC day. High at 5x.
+ * Each alert is stored once under a deterministic alert_key "type:ticker:window" (window = the
+ * Kalshi trade id, the bucket start, the snapshot time or the UTC day). A market that raised a
+ * signal is quiet for that signal while another alert of the same type for it lies within
+ * ALERT_COOLDOWN_MIN of the new one's window end (event time, not wall time, so a replay
+ * decides exactly as the live run did). alerts.data holds the numbers and thresholds in force.
+ *
+ * Confidence (0..100) grows linearly from 50 at the threshold to 100 at the high mark.
+ * Categories come from Kalshi's series (markets.category); "crypto" is the Crypto category
+ * (case-insensitive) or a series ticker starting with one of CRYPTO_SERIES_PREFIXES.
+ */
+#ifndef KW_WHALE_H
+#define KW_WHALE_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "store.h"
+#include "util.h"
+
+#define KW_WHALE_MAX_CATEGORIES 32
+#define KW_WHALE_MAX_PREFIXES 32
+#define KW_WHALE_HIGH_MULTIPLE 5 /* whale_trade and high_volume: high at 5x the threshold */
+#define KW_SURGE_HIGH_MULTIPLE 5.0
+#define KW_ODDS_HIGH_POINTS 25
+#define KW_BOOK_HIGH_PERCENT 50
+
+enum kw_alert_type {
+	KW_ALERT_WHALE_TRADE,
+	KW_ALERT_VOLUME_SURGE,
+	KW_ALERT_ODDS_FLIP,
+	KW_ALERT_ORDER_BOOK_SHIFT,
+	KW_ALERT_HIGH_VOLUME,
+	KW_ALERT_NTYPES
+};
+
+/* "whale_trade", ... (the alerts.type values). */
+const char *kw_alert_type_name(enum kw_alert_type t);
+
+struct kw_detect_stats {
+	int64_t fired[KW_ALERT_NTYPES]; /* alerts stored by this run, per type */
+	int64_t fired_total;
+	int64_t duplicates; /* already stored under the same alert_key (a re-run) */
+	int64_t cooled;	    /* suppressed by ALERT_COOLDOWN_MIN */
+	int64_t trades_examined;
+	int64_t snapshots_examined;
+	int64_t books_examined;
+	int64_t elapsed_us;
+};
+
+/*
+ * Examine what was stored since the previous run and record the alerts it raises, in one
+ * transaction (or a savepoint when the caller already holds one). now (Unix seconds) is the
+ * alerts' created_at. Re-running over the same data adds nothing. 0 on success, -1 (logged,
+ * nothing stored) on a database error.
+ */
+int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
+		  struct kw_detect_stats *out) KW_WUR;
+
+struct kw_category_threshold {
+	char category[64]; /* lower-cased */
+	int64_t micros;
+};
+
+/*
+ * Parse WHALE_MIN_NOTIONAL_BY_CATEGORY ("Crypto=2500,Sports=20000"; "" = none) into out
+ * (up to KW_WHALE_MAX_CATEGORIES). Returns the count, or -1 with a reason in err.
+ */
+int kw_whale_parse_categories(const char *spec, struct kw_category_threshold *out, int max,
+			      char *err, size_t errlen) KW_WUR;
+/* Check CRYPTO_SERIES_PREFIXES ("KXBTC,KXETH"; "" = none): 0 ok, -1 with a reason. */
+int kw_whale_check_prefixes(const char *spec, char *err, size_t errlen) KW_WUR;
+
+/* Whale threshold in micro-dollars for a market category (NULL or "" = the default). */
+int64_t kw_whale_threshold_micros(const struct kw_config *cfg, const char *category);
+/* 1 when a market with this category / series ticker is in the crypto view. */
+int kw_whale_is_crypto(const struct kw_config *cfg, const char *category, const char *series);
+
+/* JSON texts the store binds into the API's queries (owned by the caller, free()):
+ * {"crypto": 2500000000, ...} with lower-cased category keys, and ["KXBTC", ...]. */
+char *kw_whale_categories_json(const struct kw_config *cfg);
+char *kw_whale_prefixes_json(const struct kw_config *cfg);
+
+/* v / 10^scale as a JSON number printed exactly ("0.56", "12500.5"), e.g. micro-dollars with
+ * scale 6 and hundredths of contracts with scale 2. */
+json_object *kw_json_decimal(int64_t v, int scale);
+
+/* Linear confidence: 50 at threshold, 100 at high (values in any common unit). */
+int kw_whale_confidence(long double value, long double threshold, long double high);
+
+#endif

@@ -1,0 +1,518 @@
+/*
+ * test_whale.c — whale detection on crafted histories in a real SQLite file: every signal fires
+ * exactly at its threshold and above it, not a hair below, once, with the numbers that fired it
+ * and the thresholds in force; the cooldown holds a market back; replaying the same data (even
+ * after forgetting where the last run stopped) adds nothing; and the category rules (per-category
+ * whale thresholds, the crypto view by category or series prefix, never by substring).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store.h"
+#include "whale.h"
+
+#define USD 1000000LL
+#define T0 1795000500LL /* a Unix time in 2026; buckets below are aligned from it */
+
+struct fx {
+	char path[256];
+	struct kw_store *s;
+	struct kw_config cfg;
+};
+
+static void exec(struct fx *f, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(kw_store_db(f->s), sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK)
+		fail_msg("SQL failed: %s: %s", sql, msg ? msg : "?");
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char err[256];
+	snprintf(f->path, sizeof(f->path), "/tmp/kw-test-whale-%d-%u.db", (int)getpid(),
+		 (unsigned)rand());
+	f->s = kw_store_open(f->path, KW_DB_MIGRATE, err, sizeof(err));
+	assert_non_null(f->s);
+	f->cfg.whale_min_notional_usd = 5000;
+	f->cfg.whale_min_notional_by_category = "Crypto=2500,Sports=20000";
+	f->cfg.surge_window_min = 15;
+	f->cfg.volume_surge_multiplier = 3.0;
+	f->cfg.surge_min_notional_usd = 1000;
+	f->cfg.odds_change_points = 15;
+	f->cfg.odds_window_min = 60;
+	f->cfg.orderbook_change_percent = 25;
+	f->cfg.high_volume_usd = 1000000;
+	f->cfg.alert_cooldown_min = 0;
+	f->cfg.crypto_series_prefixes = "KXBTC,KXETH";
+	exec(f, "INSERT INTO markets (ticker, event_ticker, series_ticker, category, status,"
+		" first_seen_at, updated_at) VALUES"
+		" ('POL-A', 'E1', 'KXPOL', 'Politics', 'active', 1, 1),"
+		" ('POL-B', 'E1', 'KXPOL', 'Politics', 'active', 1, 1),"
+		" ('POL-C', 'E1', 'KXPOL', 'Politics', 'active', 1, 1),"
+		" ('POL-D', 'E1', 'KXPOL', 'Politics', 'active', 1, 1),"
+		" ('BTC-A', 'E2', 'KXBTCD', 'Crypto', 'active', 1, 1),"
+		" ('SPO-A', 'E3', 'KXNFL', 'Sports', 'active', 1, 1)");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char p[300];
+	kw_store_close(f->s);
+	unlink(f->path);
+	snprintf(p, sizeof(p), "%s-wal", f->path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", f->path);
+	unlink(p);
+	free(f);
+	return 0;
+}
+
+static void trade(struct fx *f, const char *id, const char *ticker, int64_t t_s,
+		  int64_t notional_micros, const char *side)
+{
+	sqlite3_stmt *st;
+	assert_int_equal(
+		sqlite3_prepare_v2(kw_store_db(f->s),
+				   "INSERT INTO trades (trade_id, ticker, created_us,"
+				   " count_centi, yes_price_micros, no_price_micros,"
+				   " taker_side, notional_micros) VALUES (?,?,?,?,?,?,?,?)",
+				   -1, &st, NULL),
+		SQLITE_OK);
+	/* A price of $0.50 on either side: count = notional / 0.5 (in hundredths). */
+	int64_t count_centi = notional_micros / 5000;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ticker, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, t_s * 1000000);
+	sqlite3_bind_int64(st, 4, count_centi > 0 ? count_centi : 1);
+	sqlite3_bind_int64(st, 5, 500000);
+	sqlite3_bind_int64(st, 6, 500000);
+	sqlite3_bind_text(st, 7, side, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 8, notional_micros);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+}
+
+static void snapshot(struct fx *f, const char *ticker, int64_t t, int64_t price)
+{
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(kw_store_db(f->s),
+					    "INSERT INTO market_snapshots (ticker, taken_at,"
+					    " last_price_micros) VALUES (?,?,?)",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, t);
+	sqlite3_bind_int64(st, 3, price);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+}
+
+static void book(struct fx *f, const char *ticker, int64_t t, int64_t yes_centi, int64_t no_centi)
+{
+	sqlite3_stmt *st;
+	assert_int_equal(
+		sqlite3_prepare_v2(kw_store_db(f->s),
+				   "INSERT INTO orderbook_snapshots (ticker, taken_at,"
+				   " yes_depth_centi, no_depth_centi, yes_levels, no_levels)"
+				   " VALUES (?,?,?,?,3,3)",
+				   -1, &st, NULL),
+		SQLITE_OK);
+	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, t);
+	sqlite3_bind_int64(st, 3, yes_centi);
+	sqlite3_bind_int64(st, 4, no_centi);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+}
+
+static struct kw_detect_stats run(struct fx *f)
+{
+	struct kw_detect_stats st;
+	assert_int_equal(kw_detect_run(f->s, &f->cfg, T0 + 100000, &st), 0);
+	return st;
+}
+
+static int64_t count_alerts(struct fx *f, const char *type, const char *ticker)
+{
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(kw_store_db(f->s),
+					    "SELECT count(*) FROM alerts WHERE type = ?1"
+					    " AND (?2 IS NULL OR ticker = ?2)",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+	if (ticker)
+		sqlite3_bind_text(st, 2, ticker, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int64_t n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* The one alert of type for ticker: its data (owned, json_object_put), severity, confidence. */
+static json_object *alert(struct fx *f, const char *type, const char *ticker, char *severity,
+			  int *confidence)
+{
+	sqlite3_stmt *st;
+	assert_int_equal(count_alerts(f, type, ticker), 1);
+	assert_int_equal(sqlite3_prepare_v2(kw_store_db(f->s),
+					    "SELECT data, severity, confidence FROM alerts"
+					    " WHERE type = ?1 AND ticker = ?2",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ticker, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	json_object *d = json_tokener_parse((const char *)sqlite3_column_text(st, 0));
+	assert_non_null(d);
+	snprintf(severity, 8, "%s", (const char *)sqlite3_column_text(st, 1));
+	*confidence = sqlite3_column_int(st, 2);
+	sqlite3_finalize(st);
+	return d;
+}
+
+/* The JSON text of d.path (one or two levels), e.g. "thresholds.min_notional_usd". */
+static const char *field(json_object *d, const char *k1, const char *k2)
+{
+	json_object *v = NULL;
+	assert_true(json_object_object_get_ex(d, k1, &v));
+	if (k2)
+		assert_true(json_object_object_get_ex(v, k2, &v));
+	return v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN) : "null";
+}
+
+static void test_whale_trade_thresholds(void **state)
+{
+	struct fx *f = *state;
+	trade(f, "t-below", "POL-A", T0, 5000 * USD - 1, "yes");
+	trade(f, "t-at", "POL-B", T0, 5000 * USD, "yes");
+	trade(f, "t-above", "POL-C", T0, 5000 * USD + 1, "no");
+	trade(f, "t-high", "POL-D", T0, 25000 * USD, "yes");
+	/* Crypto's override is $2,500; Sports' is $20,000. */
+	trade(f, "c-below", "BTC-A", T0, 2500 * USD - 1, "yes");
+	trade(f, "c-at", "BTC-A", T0 + 1, 2500 * USD, "yes");
+	trade(f, "s-default-would-fire", "SPO-A", T0, 19999 * USD, "yes");
+	struct kw_detect_stats st = run(f);
+	assert_int_equal(st.fired[KW_ALERT_WHALE_TRADE], 4);
+	assert_int_equal(count_alerts(f, "whale_trade", "POL-A"), 0);
+	assert_int_equal(count_alerts(f, "whale_trade", "SPO-A"), 0);
+
+	char sev[8];
+	int conf;
+	json_object *d = alert(f, "whale_trade", "POL-B", sev, &conf);
+	assert_string_equal(sev, "medium");
+	assert_int_equal(conf, 50);
+	assert_string_equal(field(d, "notional_usd", NULL), "5000");
+	assert_string_equal(field(d, "trade_id", NULL), "\"t-at\"");
+	assert_string_equal(field(d, "direction", NULL), "\"yes\"");
+	assert_string_equal(field(d, "thresholds", "min_notional_usd"), "5000");
+	assert_string_equal(field(d, "thresholds", "source"), "\"WHALE_MIN_NOTIONAL_USD\"");
+	json_object_put(d);
+	d = alert(f, "whale_trade", "POL-C", sev, &conf);
+	assert_string_equal(field(d, "notional_usd", NULL), "5000.000001");
+	assert_string_equal(field(d, "direction", NULL), "\"no\"");
+	json_object_put(d);
+	d = alert(f, "whale_trade", "POL-D", sev, &conf);
+	assert_string_equal(sev, "high");
+	assert_int_equal(conf, 100);
+	assert_string_equal(field(d, "growth_multiple", NULL), "5");
+	json_object_put(d);
+	d = alert(f, "whale_trade", "BTC-A", sev, &conf);
+	assert_string_equal(field(d, "trade_id", NULL), "\"c-at\"");
+	assert_string_equal(field(d, "thresholds", "min_notional_usd"), "2500");
+	assert_string_equal(field(d, "thresholds", "source"), "\"WHALE_MIN_NOTIONAL_BY_CATEGORY\"");
+	json_object_put(d);
+
+	/* Replaying adds nothing: neither a second run nor one that forgot where it stopped. */
+	st = run(f);
+	assert_int_equal(st.fired_total, 0);
+	exec(f, "DELETE FROM detect_state");
+	st = run(f);
+	assert_int_equal(st.fired_total, 0);
+	assert_int_equal(st.duplicates, 4);
+	assert_int_equal(count_alerts(f, "whale_trade", NULL), 4);
+}
+
+static void test_cooldown(void **state)
+{
+	struct fx *f = *state;
+	f->cfg.alert_cooldown_min = 30;
+	f->cfg.surge_min_notional_usd = 1000000000; /* only whale trades under test */
+	trade(f, "w1", "POL-A", T0, 6000 * USD, "yes");
+	trade(f, "w2", "POL-A", T0 + 29 * 60 + 59, 7000 * USD, "yes"); /* inside 30 min */
+	trade(f, "w3", "POL-A", T0 + 30 * 60, 8000 * USD, "yes");      /* exactly 30 min later */
+	trade(f, "w4", "POL-B", T0 + 60, 6000 * USD, "yes");	       /* another market */
+	struct kw_detect_stats st = run(f);
+	assert_int_equal(st.fired[KW_ALERT_WHALE_TRADE], 3);
+	assert_int_equal(st.cooled, 1);
+	assert_int_equal(count_alerts(f, "whale_trade", "POL-A"), 2);
+	/* The cooled trade stays cooled on a replay: the decision is reproducible. */
+	exec(f, "DELETE FROM detect_state");
+	st = run(f);
+	assert_int_equal(st.fired_total, 0);
+	assert_int_equal(st.cooled, 1);
+}
+
+static void test_volume_surge(void **state)
+{
+	struct fx *f = *state;
+	int64_t b = (T0 / 900 + 10) * 900; /* a 15-minute bucket start */
+	/* Baselines: $96,000 in the 24 h before the bucket = $1,000 per 15-minute window, as 24
+	 * hourly trades under the whale threshold. */
+	const char *m[] = { "POL-A", "POL-B", "POL-C", "POL-D" };
+	char id[64];
+	for (int i = 0; i < 4; i++)
+		for (int k = 0; k < 24; k++) {
+			snprintf(id, sizeof(id), "base-%d-%d", i, k);
+			trade(f, id, m[i], b - 86400 + k * 3600, 4000 * USD, "yes");
+		}
+	for (int k = 0; k < 24; k++) {
+		snprintf(id, sizeof(id), "thin-%d", k);
+		trade(f, id, "SPO-A", b - 86400 + k * 3600, 400 * USD, "yes");
+	}
+	run(f); /* the baseline's own buckets are judged here; only the new bucket is under test */
+	int64_t before = count_alerts(f, "volume_surge", NULL);
+	trade(f, "s-at", "POL-A", b + 60, 3000 * USD, "yes");	     /* exactly 3x */
+	trade(f, "s-below", "POL-B", b + 60, 3000 * USD - 1, "yes"); /* a hair below */
+	trade(f, "s-above", "POL-C", b + 60, 3000 * USD + 1, "yes"); /* a hair above */
+	trade(f, "s-high1", "POL-D", b + 60, 2500 * USD, "yes");     /* 5x in two trades */
+	trade(f, "s-high2", "POL-D", b + 899, 2500 * USD, "no");
+	/* Thin market: baseline $9,600/24 h = $100 per window; $900 is 9x but under the $1,000
+	 * floor. */
+	trade(f, "thin-surge", "SPO-A", b + 60, 900 * USD, "yes");
+	/* No baseline at all: a first trade is not a surge. */
+	trade(f, "first", "BTC-A", b + 60, 2400 * USD, "yes");
+
+	struct kw_detect_stats st = run(f);
+	assert_int_equal(st.fired[KW_ALERT_VOLUME_SURGE], 3);
+	assert_int_equal(count_alerts(f, "volume_surge", NULL), before + 3);
+	exec(f, "DELETE FROM alerts WHERE type = 'volume_surge' AND window_end < "
+		"(SELECT max(window_end) FROM alerts WHERE type = 'volume_surge')");
+	assert_int_equal(count_alerts(f, "volume_surge", "POL-B"), 0);
+	assert_int_equal(count_alerts(f, "volume_surge", "SPO-A"), 0);
+	assert_int_equal(count_alerts(f, "volume_surge", "BTC-A"), 0);
+	char sev[8];
+	int conf;
+	json_object *d = alert(f, "volume_surge", "POL-A", sev, &conf);
+	assert_string_equal(sev, "medium");
+	assert_int_equal(conf, 50);
+	assert_string_equal(field(d, "current_value", NULL), "3000");
+	assert_string_equal(field(d, "previous_value", NULL), "1000");
+	assert_string_equal(field(d, "growth_multiple", NULL), "3");
+	assert_string_equal(field(d, "trailing_24h_usd", NULL), "96000");
+	assert_string_equal(field(d, "thresholds", "min_notional_usd"), "1000");
+	json_object_put(d);
+	d = alert(f, "volume_surge", "POL-D", sev, &conf);
+	assert_string_equal(sev, "high");
+	assert_int_equal(conf, 100);
+	assert_string_equal(field(d, "window_trades", NULL), "2");
+	assert_string_equal(field(d, "growth_multiple", NULL), "5");
+	json_object_put(d);
+
+	/* A later trade in the same bucket re-examines it but cannot record it twice. */
+	trade(f, "s-more", "POL-A", b + 120, 10 * USD, "yes");
+	st = run(f);
+	assert_int_equal(st.fired[KW_ALERT_VOLUME_SURGE], 0);
+	assert_int_equal(count_alerts(f, "volume_surge", "POL-A"), 1);
+}
+
+static void test_odds_flip(void **state)
+{
+	struct fx *f = *state;
+	snapshot(f, "POL-A", T0, 400000);
+	snapshot(f, "POL-A", T0 + 1800, 550000); /* +15 points: at the threshold */
+	snapshot(f, "POL-B", T0, 400000);
+	snapshot(f, "POL-B", T0 + 1800, 549999); /* a hair below */
+	snapshot(f, "POL-C", T0, 400000);
+	snapshot(f, "POL-C", T0 + 3600, 550001); /* a hair above, at the window's edge */
+	snapshot(f, "POL-D", T0, 700000);
+	snapshot(f, "POL-D", T0 + 600, 440000); /* -26 points: high */
+	snapshot(f, "SPO-A", T0, 400000);
+	snapshot(f, "SPO-A", T0 + 3601, 700000); /* outside the 60-minute window */
+	struct kw_detect_stats st = run(f);
+	assert_int_equal(st.fired[KW_ALERT_ODDS_FLIP], 3);
+	assert_int_equal(count_alerts(f, "odds_flip", "POL-B"), 0);
+	assert_int_equal(count_alerts(f, "odds_flip", "SPO-A"), 0);
+	char sev[8];
+	int conf;
+	json_object *d = alert(f, "odds_flip", "POL-A", sev, &conf);
+	assert_string_equal(sev, "medium");
+	assert_string_equal(field(d, "current_value", NULL), "0.55");
+	assert_string_equal(field(d, "previous_value", NULL), "0.4");
+	assert_string_equal(field(d, "change_points", NULL), "15");
+	assert_string_equal(field(d, "direction", NULL), "\"up\"");
+	assert_string_equal(field(d, "thresholds", "odds_change_points"), "15");
+	json_object_put(d);
+	d = alert(f, "odds_flip", "POL-D", sev, &conf);
+	assert_string_equal(sev, "high");
+	assert_string_equal(field(d, "change_points", NULL), "-26");
+	assert_string_equal(field(d, "direction", NULL), "\"down\"");
+	json_object_put(d);
+
+	/* One move, one alert: later snapshots measure from the flipped price. */
+	snapshot(f, "POL-A", T0 + 3700, 550000);
+	snapshot(f, "POL-A", T0 + 3800, 560000);
+	st = run(f);
+	assert_int_equal(st.fired_total, 0);
+	/* ... but a new move of 15 points from there is a new flip. */
+	snapshot(f, "POL-A", T0 + 3900, 710000);
+	st = run(f);
+	assert_int_equal(st.fired[KW_ALERT_ODDS_FLIP], 1);
+	exec(f, "DELETE FROM detect_state");
+	st = run(f);
+	assert_int_equal(st.fired_total, 0);
+}
+
+static void test_order_book_shift(void **state)
+{
+	struct fx *f = *state;
+	book(f, "POL-A", T0, 10000, 10000);
+	book(f, "POL-A", T0 + 120, 12500, 12500); /* depth +25%: at the threshold */
+	book(f, "POL-B", T0, 10000, 10000);
+	book(f, "POL-B", T0 + 120, 12499, 12500); /* depth +24.995% */
+	book(f, "POL-C", T0, 10000, 10000);
+	book(f, "POL-C", T0 + 120, 15000, 5000); /* same depth, yes share 50% -> 75% */
+	book(f, "POL-D", T0, 10000, 10000);
+	book(f, "POL-D", T0 + 120, 5000, 5000);	 /* depth -50%: high */
+	book(f, "SPO-A", T0 + 120, 100, 100000); /* no earlier snapshot: no signal */
+	struct kw_detect_stats st = run(f);
+	assert_int_equal(st.fired[KW_ALERT_ORDER_BOOK_SHIFT], 3);
+	assert_int_equal(count_alerts(f, "order_book_shift", "POL-B"), 0);
+	assert_int_equal(count_alerts(f, "order_book_shift", "SPO-A"), 0);
+	char sev[8];
+	int conf;
+	json_object *d = alert(f, "order_book_shift", "POL-A", sev, &conf);
+	assert_string_equal(sev, "medium");
+	assert_string_equal(field(d, "metric", NULL), "\"depth\"");
+	assert_string_equal(field(d, "current_value", NULL), "250");
+	assert_string_equal(field(d, "previous_value", NULL), "200");
+	assert_string_equal(field(d, "change_percent", NULL), "25");
+	assert_string_equal(field(d, "thresholds", "orderbook_change_percent"), "25");
+	json_object_put(d);
+	d = alert(f, "order_book_shift", "POL-C", sev, &conf);
+	assert_string_equal(field(d, "metric", NULL), "\"imbalance\"");
+	assert_string_equal(field(d, "current_value", NULL), "75");
+	assert_string_equal(field(d, "previous_value", NULL), "50");
+	json_object_put(d);
+	d = alert(f, "order_book_shift", "POL-D", sev, &conf);
+	assert_string_equal(sev, "high");
+	assert_string_equal(field(d, "direction", NULL), "\"down\"");
+	assert_string_equal(field(d, "change_percent", NULL), "-50");
+	json_object_put(d);
+	exec(f, "DELETE FROM detect_state");
+	st = run(f);
+	assert_int_equal(st.fired_total, 0);
+}
+
+static void test_high_volume(void **state)
+{
+	struct fx *f = *state;
+	f->cfg.whale_min_notional_usd = 1000000000; /* keep whale alerts out of this test */
+	f->cfg.whale_min_notional_by_category = "";
+	trade(f, "h1", "POL-A", T0, 600000 * USD, "yes");
+	trade(f, "h2", "POL-A", T0 + 3600, 400000 * USD, "no"); /* total exactly $1,000,000 */
+	trade(f, "h3", "POL-B", T0, 600000 * USD, "yes");
+	trade(f, "h4", "POL-B", T0 + 3600, 400000 * USD - 1, "no");
+	trade(f, "h5", "POL-C", T0 - 86400, 600000 * USD, "yes"); /* more than 24 h apart */
+	trade(f, "h6", "POL-C", T0 + 1, 400000 * USD, "yes");
+	struct kw_detect_stats st = run(f);
+	assert_int_equal(st.fired[KW_ALERT_HIGH_VOLUME], 1);
+	char sev[8];
+	int conf;
+	json_object *d = alert(f, "high_volume", "POL-A", sev, &conf);
+	assert_string_equal(field(d, "volume_24h_usd", NULL), "1000000");
+	assert_string_equal(field(d, "trades_24h", NULL), "2");
+	assert_string_equal(field(d, "thresholds", "high_volume_usd"), "1000000");
+	json_object_put(d);
+	/* More volume the same UTC day: still one alert for the day. */
+	trade(f, "h7", "POL-A", T0 + 7200, 50 * USD, "yes");
+	st = run(f);
+	assert_int_equal(st.fired_total, 0);
+	assert_int_equal(count_alerts(f, "high_volume", "POL-A"), 1);
+}
+
+static void test_category_rules(void **state)
+{
+	struct fx *f = *state;
+	struct kw_category_threshold c[KW_WHALE_MAX_CATEGORIES];
+	char err[160];
+	assert_int_equal(
+		kw_whale_parse_categories("Crypto=2500, Sports = 20000", c, 32, err, sizeof(err)),
+		2);
+	assert_string_equal(c[0].category, "crypto");
+	assert_int_equal(c[1].micros, 20000 * USD);
+	assert_int_equal(kw_whale_parse_categories("", c, 32, err, sizeof(err)), 0);
+	assert_int_equal(kw_whale_parse_categories("Crypto", c, 32, err, sizeof(err)), -1);
+	assert_int_equal(kw_whale_parse_categories("Crypto=0", c, 32, err, sizeof(err)), -1);
+	assert_int_equal(kw_whale_parse_categories("Crypto=1,crypto=2", c, 32, err, sizeof(err)),
+			 -1);
+	assert_int_equal(kw_whale_parse_categories("Crypto=12x", c, 32, err, sizeof(err)), -1);
+	assert_int_equal(kw_whale_check_prefixes("KXBTC,KXETH", err, sizeof(err)), 0);
+	assert_int_equal(kw_whale_check_prefixes("KXBTC,,KXETH", err, sizeof(err)), -1);
+	assert_int_equal(kw_whale_check_prefixes("kx btc", err, sizeof(err)), -1);
+
+	assert_int_equal(kw_whale_threshold_micros(&f->cfg, "crypto"), 2500 * USD);
+	assert_int_equal(kw_whale_threshold_micros(&f->cfg, "Politics"), 5000 * USD);
+	assert_int_equal(kw_whale_threshold_micros(&f->cfg, NULL), 5000 * USD);
+	assert_true(kw_whale_is_crypto(&f->cfg, "Crypto", "ANY"));
+	assert_true(kw_whale_is_crypto(&f->cfg, "Economics", "KXBTCD"));
+	/* Never a substring match: "eth" in "whether", a prefix in the middle of a ticker. */
+	assert_false(kw_whale_is_crypto(&f->cfg, "Weather", "KXWHETHER"));
+	assert_false(kw_whale_is_crypto(&f->cfg, "Politics", "XKXBTC"));
+	assert_false(kw_whale_is_crypto(&f->cfg, NULL, NULL));
+
+	char *j = kw_whale_categories_json(&f->cfg);
+	assert_string_equal(j, "{\"crypto\":2500000000,\"sports\":20000000000}");
+	free(j);
+	j = kw_whale_prefixes_json(&f->cfg);
+	assert_string_equal(j, "[\"KXBTC\",\"KXETH\"]");
+	free(j);
+}
+
+static void test_decimal_format(void **state)
+{
+	(void)state;
+	static const struct {
+		int64_t v;
+		int scale;
+		const char *want;
+	} cases[] = {
+		{ 560000, 6, "0.56" },	      { 5000000000, 6, "5000" }, { 1, 6, "0.000001" },
+		{ -260000, 6, "-0.26" },      { 2550, 2, "25.5" },	 { 0, 6, "0" },
+		{ 12345678, 2, "123456.78" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_object *o = kw_json_decimal(cases[i].v, cases[i].scale);
+		assert_string_equal(json_object_to_json_string(o), cases[i].want);
+		json_object_put(o);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_whale_trade_thresholds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cooldown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_volume_surge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_odds_flip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_order_book_shift, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_high_volume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_category_rules, setup, teardown),
+		cmocka_unit_test(test_decimal_format),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
