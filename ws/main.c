@@ -1,24 +1,292 @@
 /*
- * main.c — kw-ws placeholder. The foundation issue creates the folder; its own issue fills it
- * (kw-fetch: the Kalshi fetcher; kw-ws: the WebSocket sidecar). Until then it only answers
- * --help and --version and refuses to run, with exit status 2.
+ * main.c — kw-ws: the KalshiWhale WebSocket sidecar. Start-up, settings, the libwebsockets
+ * context, signals and shutdown; the hub (hub.c) and the connections (conn.c) do the rest.
+ *
+ * Start-up validates everything once and refuses to run on a bad setting (exit 78): JWT_SECRET
+ * of at least 32 bytes (tickets), a listen address, enough file descriptors for
+ * MAX_CONNECTIONS (the soft RLIMIT_NOFILE is raised toward the hard one when needed), and the
+ * database (exit 1 if it cannot be opened or migrated). It then listens on WS_HOST:WS_PORT or
+ * WS_SOCKET, follows the store and serves until SIGTERM/SIGINT: every client then gets a close
+ * frame with 1001 (going away), the last ws_stats report says 0 connections, and it exits 0.
+ *
+ * Test-only: --heartbeat-ms N replaces the 30 s heartbeat interval (so tests need not wait).
  */
+#include <errno.h>
+#include <getopt.h>
+#include <openssl/sha.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include "log.h"
+#include "ws.h"
 #include "version.h"
+
+/* Descriptors kept free for the listener, the database, logs and libwebsockets' own pipes. */
+#define FD_RESERVE 64
+
+static volatile sig_atomic_t g_stop;
+static struct lws_context *volatile g_ctx;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	g_stop = 1;
+	if (g_ctx)
+		lws_cancel_service(g_ctx); /* writes to lws' event pipe: wakes the loop */
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: kw-ws [OPTIONS]\n"
+		"KalshiWhale WebSocket sidecar: pushes new alerts, whale trades and market "
+		"updates\n"
+		"to dashboards. Runs behind lighttpd or Apache, which forward /ws to it.\n"
+		"\n"
+		"  --check-config       validate the configuration and the database, then exit\n"
+		"  --heartbeat-ms N     heartbeat interval in ms (test-only; default 30000)\n"
+		"  --version            print the version and exit\n"
+		"  -h, --help           show this help and exit\n"
+		"\n"
+		"Settings (environment or the .env file named by KW_ENV_FILE): WS_HOST, WS_PORT,\n"
+		"WS_SOCKET, MAX_CONNECTIONS, WS_MAX_PER_IP, WS_MAX_MESSAGE_BYTES, "
+		"WS_MAX_MSGS_PER_SEC,\n"
+		"WEB_SOCKET_TIMEOUT, ALLOWED_ORIGINS, TRUSTED_PROXIES, API_KEY, JWT_SECRET,\n"
+		"WHALE_MIN_NOTIONAL_USD, DATABASE_PATH; see the README.\n"
+		"Exit status: 0 stopped cleanly, 1 start-up failure, 2 usage error, 78 invalid "
+		"configuration.\n");
+}
+
+/* Split a comma-separated setting into trimmed, non-empty owned strings. */
+static char **split_list(const char *s, int *n)
+{
+	char **v = NULL;
+	*n = 0;
+	while (s && *s) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma ? (size_t)(comma - s) : strlen(s);
+		const char *b = s, *e = s + len;
+		while (b < e && (*b == ' ' || *b == '\t'))
+			b++;
+		while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (e > b) {
+			v = kw_xrealloc(v, sizeof(*v) * (size_t)(*n + 1));
+			v[(*n)++] = kw_xstrndup(b, (size_t)(e - b));
+		}
+		s = comma ? comma + 1 : NULL;
+	}
+	return v;
+}
+
+static int check_settings(const struct kw_config *cfg, char *err, size_t errlen)
+{
+	if (!cfg->jwt_secret || strlen(cfg->jwt_secret) < KW_TICKET_MIN_SECRET) {
+		snprintf(err, errlen,
+			 "config: JWT_SECRET is invalid: expected at least %d bytes (kw-ws checks "
+			 "WebSocket tickets with it)",
+			 KW_TICKET_MIN_SECRET);
+		return -1;
+	}
+	if (cfg->api_key && *cfg->api_key && strlen(cfg->api_key) < 32) {
+		snprintf(err, errlen,
+			 "config: API_KEY is invalid: expected at least 32 characters");
+		return -1;
+	}
+	if (cfg->ws_max_per_ip > cfg->max_connections) {
+		snprintf(err, errlen,
+			 "config: WS_MAX_PER_IP=%lld is invalid: expected at most MAX_CONNECTIONS "
+			 "(%lld)",
+			 (long long)cfg->ws_max_per_ip, (long long)cfg->max_connections);
+		return -1;
+	}
+	if (cfg->environment == KW_ENV_PRODUCTION && cfg->debug) {
+		snprintf(err, errlen, "config: DEBUG=true is refused with ENVIRONMENT=production");
+		return -1;
+	}
+	/* Enough descriptors for every client: raise the soft limit if the hard one allows. */
+	struct rlimit rl;
+	rlim_t need = (rlim_t)cfg->max_connections + FD_RESERVE;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need) {
+		if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+			snprintf(err, errlen,
+				 "config: MAX_CONNECTIONS=%lld is invalid: it needs %llu file "
+				 "descriptors and the hard RLIMIT_NOFILE is %llu (raise "
+				 "LimitNOFILE)",
+				 (long long)cfg->max_connections, (unsigned long long)need,
+				 (unsigned long long)rl.rlim_max);
+			return -1;
+		}
+		rl.rlim_cur = need;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			snprintf(err, errlen, "cannot raise RLIMIT_NOFILE to %llu: %s",
+				 (unsigned long long)need, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void lws_log_emit(int level, const char *line)
+{
+	/* lws lines end with a newline; log.c turns it into a space. */
+	if (level & LLL_ERR)
+		kw_error("libwebsockets: %s", line);
+	else
+		kw_warn("libwebsockets: %s", line);
+}
 
 int main(int argc, char **argv)
 {
-	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		printf("Usage: kw-ws [--help] [--version]\n"
-		       "kw-ws is not implemented yet in this version of KalshiWhale.\n");
-		return 0;
+	static const struct option opts[] = {
+		{ "check-config", no_argument, NULL, 'c' },
+		{ "heartbeat-ms", required_argument, NULL, 'H' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct kw_config cfg;
+	static struct kw_hub hub;
+	struct lws_context_creation_info info;
+	lws_retry_bo_t retry;
+	int check_only = 0, c, rc = 1;
+	int64_t heartbeat_ms = KW_WS_HEARTBEAT_MS;
+	char err[512];
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': check_only = 1; break;
+		case 'H':
+			if (kw_parse_i64(optarg, 50, 3600000, &heartbeat_ms) < 0) {
+				fprintf(stderr, "kw-ws: --heartbeat-ms must be 50..3600000\n");
+				return 2;
+			}
+			break;
+		case 'V': printf("kw-ws %s\n", KW_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
 	}
-	if (argc == 2 && !strcmp(argv[1], "--version")) {
-		printf("kw-ws %s\n", KW_VERSION);
-		return 0;
+	if (optind < argc) {
+		fprintf(stderr, "kw-ws: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
 	}
-	fprintf(stderr, "kw-ws: not implemented yet; see --help\n");
-	return 2;
+
+	if (kw_config_load(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kw-ws: %s\n", err);
+		return KW_EX_CONFIG;
+	}
+	if (kw_log_init("kw-ws", (enum kw_log_level)cfg.log_level, cfg.log_file) < 0) {
+		fprintf(stderr, "kw-ws: config: LOG_FILE=%s cannot be opened: %s\n", cfg.log_file,
+			strerror(errno));
+		kw_config_free(&cfg);
+		return KW_EX_CONFIG;
+	}
+	if (check_settings(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kw-ws: %s\n", err);
+		kw_config_free(&cfg);
+		return KW_EX_CONFIG;
+	}
+
+	hub.cfg = &cfg;
+	hub.heartbeat_ms = heartbeat_ms;
+	hub.started_ms = kw_now_us() / 1000;
+	hub.whale_min_micros = cfg.whale_min_notional_usd * 1000000;
+	hub.origins = split_list(cfg.allowed_origins, &hub.norigins);
+	hub.trusted_proxies = split_list(cfg.trusted_proxies, &hub.ntrusted);
+	if (cfg.api_key && *cfg.api_key) {
+		SHA256((const unsigned char *)cfg.api_key, strlen(cfg.api_key), hub.api_key_sha256);
+		hub.have_api_key = 1;
+	}
+	/* A ticket lives 60 s: remember as many as MAX_CONNECTIONS clients could use in that time
+	 * when each reconnects every second — and at least 4096. */
+	hub.seen = kw_ticket_seen_new(
+		(size_t)(cfg.max_connections > 4096 ? cfg.max_connections : 4096) * 4);
+	hub.store = kw_store_open(cfg.database_path, KW_DB_MIGRATE, err, sizeof(err));
+	if (!hub.store) {
+		fprintf(stderr, "kw-ws: %s\n", err);
+		goto out;
+	}
+	kw_store_ws_setup(hub.store);
+	if (check_only) {
+		printf("kw-ws: configuration and database OK (schema version %d)\n",
+		       kw_db_schema_version());
+		rc = 0;
+		goto out;
+	}
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+	memset(&retry, 0, sizeof(retry));
+	/* Ping a quiet client a few times before the hang-up deadline. */
+	int64_t ping_s = cfg.web_socket_timeout_s / 3;
+	retry.secs_since_valid_ping = (uint16_t)(ping_s < 1 ? 1 : ping_s > 30 ? 30 : ping_s);
+	retry.secs_since_valid_hangup =
+		(uint16_t)(cfg.web_socket_timeout_s > 65535 ? 65535 : cfg.web_socket_timeout_s);
+
+	memset(&info, 0, sizeof(info));
+	info.protocols = kw_ws_protocols;
+	info.user = &hub;
+	info.retry_and_idle_policy = &retry;
+	info.timeout_secs = 10; /* handshake and close deadlines */
+	info.max_http_header_data = 4096;
+	info.count_threads = 1;
+	info.fd_limit_per_thread = (unsigned int)(cfg.max_connections + FD_RESERVE);
+	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+	if (cfg.ws_socket && *cfg.ws_socket) {
+		info.options = LWS_SERVER_OPTION_UNIX_SOCK;
+		info.iface = cfg.ws_socket;
+	} else {
+		info.iface = cfg.ws_host;
+		info.port = (int)cfg.ws_port;
+		if (strchr(cfg.ws_host, ':'))
+			info.options = 0;
+	}
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+
+	hub.ctx = lws_create_context(&info);
+	if (!hub.ctx) {
+		kw_error("cannot listen on %s%s%lld (address in use or not local?)", info.iface,
+			 info.port ? ":" : "", (long long)info.port);
+		goto out;
+	}
+	g_ctx = hub.ctx;
+	kw_hub_start_timers(&hub);
+	kw_info("kw-ws %s listening on %s%s%lld (pid %d, max %lld clients, %lld per address)",
+		KW_VERSION, info.iface, info.port ? ":" : "", (long long)info.port, (int)getpid(),
+		(long long)cfg.max_connections, (long long)cfg.ws_max_per_ip);
+
+	while (!g_stop)
+		if (lws_service(hub.ctx, 0) < 0)
+			break;
+
+	kw_info("stopping: closing %lld clients with 1001", (long long)hub.nclients);
+	kw_hub_shutdown(&hub);
+	int64_t deadline = kw_mono_us() + (int64_t)KW_WS_SHUTDOWN_MS * 1000;
+	while (hub.nclients > 0 && kw_mono_us() < deadline)
+		if (lws_service(hub.ctx, 0) < 0)
+			break;
+	g_ctx = NULL;
+	lws_context_destroy(hub.ctx);
+	hub.ctx = NULL;
+	hub.nclients = 0;
+	kw_hub_write_stats(&hub);
+	kw_info("stopped");
+	rc = 0;
+out:
+	kw_hub_free(&hub);
+	kw_config_free(&cfg);
+	return rc;
 }

@@ -1,0 +1,365 @@
+/*
+ * store_ws.c — the SQL behind kw-ws (see store_ws.h for the contracts).
+ *
+ * Follow queries take the table's current max(id) first and read only ids up to it. SQLite
+ * assigns INTEGER PRIMARY KEY ids at insert time, so a row committed after that max gets a
+ * larger id and is read next time; nothing is skipped and nothing is read twice. Every value
+ * is bound; every statement is reset on every path (an unreset SELECT pins a read snapshot).
+ */
+#include "store_ws.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+void kw_ws_items_free(struct kw_ws_items *it)
+{
+	for (int i = 0; i < it->n; i++) {
+		free(it->v[i].ticker);
+		free(it->v[i].category);
+		json_object_put(it->v[i].obj);
+	}
+	free(it->v);
+	it->v = NULL;
+	it->n = 0;
+}
+
+static struct kw_ws_item *items_add(struct kw_ws_items *it, int cap)
+{
+	if (!it->v)
+		it->v = kw_xcalloc((size_t)cap, sizeof(*it->v));
+	struct kw_ws_item *x = &it->v[it->n++];
+	memset(x, 0, sizeof(*x));
+	return x;
+}
+
+void kw_store_ws_setup(struct kw_store *s)
+{
+	sqlite3_busy_timeout(kw_store_db(s), KW_STORE_WS_BUSY_MS);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t ? (const char *)t : "";
+}
+
+static json_object *col_int_json(sqlite3_stmt *st, int i)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return NULL;
+	return json_object_new_int64(sqlite3_column_int64(st, i));
+}
+
+static json_object *col_time_json(sqlite3_stmt *st, int i)
+{
+	char buf[32];
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return NULL;
+	kw_fmt_rfc3339(sqlite3_column_int64(st, i), buf, sizeof(buf));
+	return json_object_new_string(buf);
+}
+
+static int step_error(struct kw_store *s, const char *what)
+{
+	kw_error("store: %s failed: %s", what, sqlite3_errmsg(kw_store_db(s)));
+	return -1;
+}
+
+static const char SQL_DATA_VERSION[] = "PRAGMA data_version";
+
+int kw_store_ws_data_version(struct kw_store *s, int64_t *out)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_DATA_VERSION);
+	if (!st)
+		return -1;
+	int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : step_error(s, "data_version");
+	if (rc == 0)
+		*out = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_CURSOR[] =
+	"SELECT (SELECT coalesce(max(id), 0) FROM alerts),"
+	"       (SELECT coalesce(max(id), 0) FROM trades),"
+	"       (SELECT coalesce(max(id), 0) FROM fetch_runs WHERE outcome IN ('ok', 'partial'))";
+
+int kw_store_ws_cursor(struct kw_store *s, int64_t *alert_id, int64_t *trade_id, int64_t *run_id)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_CURSOR);
+	if (!st)
+		return -1;
+	int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : step_error(s, "cursor query");
+	if (rc == 0) {
+		*alert_id = sqlite3_column_int64(st, 0);
+		*trade_id = sqlite3_column_int64(st, 1);
+		*run_id = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+static int max_id(struct kw_store *s, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, sql);
+	if (!st)
+		return -1;
+	int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : step_error(s, "max id query");
+	if (rc == 0)
+		*out = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_ALERTS_MAX[] = "SELECT coalesce(max(id), 0) FROM alerts";
+static const char SQL_ALERTS_AFTER[] =
+	"SELECT a.id, a.type, a.ticker, a.severity, a.confidence, a.description, a.data,"
+	"       a.created_at, a.window_end, coalesce(m.category, ''), m.title"
+	"  FROM alerts a LEFT JOIN markets m ON m.ticker = a.ticker"
+	" WHERE a.id > ?1 AND a.id <= ?2 ORDER BY a.id LIMIT ?3";
+
+/* The alert's stored data column is JSON written by the detector; anything else becomes {}. */
+static json_object *parse_data(const char *text)
+{
+	json_tokener *tok = json_tokener_new_ex(8);
+	json_object *o = NULL;
+	if (!tok)
+		return json_object_new_object();
+	o = json_tokener_parse_ex(tok, text, (int)strlen(text));
+	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
+	    !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		o = json_object_new_object();
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+int kw_store_ws_alerts_after(struct kw_store *s, int64_t after, int limit, struct kw_ws_items *out,
+			     int64_t *next)
+{
+	int64_t top = 0;
+	int rc = -1, step;
+	memset(out, 0, sizeof(*out));
+	if (limit < 1 || limit > 1000 || max_id(s, SQL_ALERTS_MAX, &top) < 0)
+		return -1;
+	*next = after > top ? after : top;
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_ALERTS_AFTER);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int64(st, 2, top);
+	sqlite3_bind_int(st, 3, limit);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct kw_ws_item *x = items_add(out, limit);
+		json_object *o = json_object_new_object();
+		x->id = sqlite3_column_int64(st, 0);
+		x->ticker = kw_xstrdup(col_text(st, 2));
+		x->category = kw_xstrdup(col_text(st, 9));
+		json_object_object_add(o, "id", json_object_new_int64(x->id));
+		json_object_object_add(o, "type", json_object_new_string(col_text(st, 1)));
+		json_object_object_add(o, "ticker", json_object_new_string(x->ticker));
+		json_object_object_add(o, "market_id", json_object_new_string(x->ticker));
+		json_object_object_add(o, "category", json_object_new_string(x->category));
+		json_object_object_add(o, "title",
+				       sqlite3_column_type(st, 10) == SQLITE_NULL
+					       ? NULL
+					       : json_object_new_string(col_text(st, 10)));
+		json_object_object_add(o, "severity", json_object_new_string(col_text(st, 3)));
+		json_object_object_add(o, "confidence", col_int_json(st, 4));
+		json_object_object_add(o, "description", json_object_new_string(col_text(st, 5)));
+		json_object *data = parse_data(col_text(st, 6)), *notional = NULL;
+		x->notional_micros = -1;
+		if (json_object_object_get_ex(data, "notional_micros", &notional) &&
+		    json_object_is_type(notional, json_type_int))
+			x->notional_micros = json_object_get_int64(notional);
+		json_object_object_add(o, "data", data);
+		json_object_object_add(o, "timestamp", col_time_json(st, 7));
+		json_object_object_add(o, "window_end", col_time_json(st, 8));
+		x->obj = o;
+		if (out->n == limit)
+			*next = x->id;
+	}
+	if (step != SQLITE_DONE && step != SQLITE_ROW) {
+		step_error(s, "alerts query");
+		kw_ws_items_free(out);
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_TRADES_MAX[] = "SELECT coalesce(max(id), 0) FROM trades";
+static const char SQL_TRADES_AFTER[] =
+	"SELECT t.id, t.trade_id, t.ticker, t.created_us, t.count_centi, t.yes_price_micros,"
+	"       t.no_price_micros, t.taker_side, t.notional_micros, t.is_block,"
+	"       coalesce(m.category, ''), m.title"
+	"  FROM trades t LEFT JOIN markets m ON m.ticker = t.ticker"
+	" WHERE t.id > ?1 AND t.id <= ?2 AND t.notional_micros >= ?3 ORDER BY t.id LIMIT ?4";
+
+int kw_store_ws_trades_after(struct kw_store *s, int64_t after, int64_t min_notional_micros,
+			     int limit, struct kw_ws_items *out, int64_t *next)
+{
+	int64_t top = 0;
+	int rc = -1, step;
+	memset(out, 0, sizeof(*out));
+	if (limit < 1 || limit > 1000 || max_id(s, SQL_TRADES_MAX, &top) < 0)
+		return -1;
+	*next = after > top ? after : top;
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_TRADES_AFTER);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int64(st, 2, top);
+	sqlite3_bind_int64(st, 3, min_notional_micros);
+	sqlite3_bind_int(st, 4, limit);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct kw_ws_item *x = items_add(out, limit);
+		json_object *o = json_object_new_object();
+		char ts[32];
+		x->id = sqlite3_column_int64(st, 0);
+		x->ticker = kw_xstrdup(col_text(st, 2));
+		x->category = kw_xstrdup(col_text(st, 10));
+		x->notional_micros = sqlite3_column_int64(st, 8);
+		kw_fmt_rfc3339(sqlite3_column_int64(st, 3) / 1000000, ts, sizeof(ts));
+		json_object_object_add(o, "id", json_object_new_int64(x->id));
+		json_object_object_add(o, "trade_id", json_object_new_string(col_text(st, 1)));
+		json_object_object_add(o, "ticker", json_object_new_string(x->ticker));
+		json_object_object_add(o, "category", json_object_new_string(x->category));
+		json_object_object_add(o, "title",
+				       sqlite3_column_type(st, 11) == SQLITE_NULL
+					       ? NULL
+					       : json_object_new_string(col_text(st, 11)));
+		json_object_object_add(o, "created_at", json_object_new_string(ts));
+		json_object_object_add(o, "created_us", col_int_json(st, 3));
+		json_object_object_add(o, "count_centi", col_int_json(st, 4));
+		json_object_object_add(o, "yes_price_micros", col_int_json(st, 5));
+		json_object_object_add(o, "no_price_micros", col_int_json(st, 6));
+		json_object_object_add(o, "taker_side", json_object_new_string(col_text(st, 7)));
+		json_object_object_add(o, "notional_micros", col_int_json(st, 8));
+		json_object_object_add(o, "is_block",
+				       json_object_new_boolean(sqlite3_column_int(st, 9) != 0));
+		x->obj = o;
+		if (out->n == limit)
+			*next = x->id;
+	}
+	if (step != SQLITE_DONE && step != SQLITE_ROW) {
+		step_error(s, "trades query");
+		kw_ws_items_free(out);
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_RUN_AFTER[] =
+	"SELECT id, started_at FROM fetch_runs"
+	" WHERE id > ?1 AND outcome IN ('ok', 'partial') ORDER BY id DESC LIMIT 1";
+
+int kw_store_ws_run_after(struct kw_store *s, int64_t after, int64_t *run_id, int64_t *started_at)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_RUN_AFTER);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, after);
+	int step = sqlite3_step(st), rc;
+	if (step == SQLITE_ROW) {
+		*run_id = sqlite3_column_int64(st, 0);
+		*started_at = sqlite3_column_int64(st, 1);
+		rc = 1;
+	} else {
+		rc = step == SQLITE_DONE ? 0 : step_error(s, "fetch run query");
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+#define MARKET_COLS                                                                                \
+	"SELECT ticker, title, coalesce(category, ''), status, yes_bid_micros, yes_ask_micros,"    \
+	"       last_price_micros, previous_price_micros, volume_centi, volume_24h_centi,"         \
+	"       open_interest_centi, close_at, updated_at FROM markets"
+static const char SQL_MARKETS[] = MARKET_COLS " WHERE updated_at >= ?1"
+					      " ORDER BY volume_24h_centi DESC, ticker LIMIT ?2";
+static const char SQL_MARKET_ONE[] = MARKET_COLS " WHERE ticker = ?3 AND updated_at >= ?1"
+						 " LIMIT ?2";
+
+int kw_store_ws_markets(struct kw_store *s, int64_t updated_since, const char *ticker, int limit,
+			struct kw_ws_items *out)
+{
+	int rc = -1, step;
+	memset(out, 0, sizeof(*out));
+	if (limit < 1 || limit > 5000)
+		return -1;
+	sqlite3_stmt *st = kw_store_stmt(s, ticker ? SQL_MARKET_ONE : SQL_MARKETS);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, updated_since);
+	sqlite3_bind_int(st, 2, limit);
+	if (ticker)
+		sqlite3_bind_text(st, 3, ticker, -1, SQLITE_TRANSIENT);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct kw_ws_item *x = items_add(out, limit);
+		json_object *o = json_object_new_object();
+		x->ticker = kw_xstrdup(col_text(st, 0));
+		x->category = kw_xstrdup(col_text(st, 2));
+		json_object_object_add(o, "ticker", json_object_new_string(x->ticker));
+		json_object_object_add(o, "title", json_object_new_string(col_text(st, 1)));
+		json_object_object_add(o, "category", json_object_new_string(x->category));
+		json_object_object_add(o, "status", json_object_new_string(col_text(st, 3)));
+		json_object_object_add(o, "yes_bid_micros", col_int_json(st, 4));
+		json_object_object_add(o, "yes_ask_micros", col_int_json(st, 5));
+		json_object_object_add(o, "last_price_micros", col_int_json(st, 6));
+		json_object_object_add(o, "previous_price_micros", col_int_json(st, 7));
+		json_object_object_add(o, "volume_centi", col_int_json(st, 8));
+		json_object_object_add(o, "volume_24h_centi", col_int_json(st, 9));
+		json_object_object_add(o, "open_interest_centi", col_int_json(st, 10));
+		json_object_object_add(o, "close_time", col_time_json(st, 11));
+		json_object_object_add(o, "last_update", col_time_json(st, 12));
+		x->obj = o;
+	}
+	if (step != SQLITE_DONE) {
+		step_error(s, "markets query");
+		kw_ws_items_free(out);
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_STATS[] =
+	"INSERT INTO ws_stats (id, connections, messages_sent, messages_received, pid, updated_at)"
+	" VALUES (1, ?1, ?2, ?3, ?4, ?5)"
+	" ON CONFLICT (id) DO UPDATE SET connections = excluded.connections,"
+	"   messages_sent = excluded.messages_sent, messages_received = excluded.messages_received,"
+	"   pid = excluded.pid, updated_at = excluded.updated_at";
+
+int kw_store_ws_stats_write(struct kw_store *s, const struct kw_ws_stats *stats, int64_t now_s)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_STATS);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, stats->connections);
+	sqlite3_bind_int64(st, 2, stats->messages_sent);
+	sqlite3_bind_int64(st, 3, stats->messages_received);
+	sqlite3_bind_int64(st, 4, stats->pid);
+	sqlite3_bind_int64(st, 5, now_s);
+	int step = sqlite3_step(st), rc = 0;
+	if (step != SQLITE_DONE) {
+		if (step == SQLITE_BUSY || step == SQLITE_LOCKED)
+			kw_debug("store: ws_stats write skipped: database busy");
+		else
+			kw_error("store: ws_stats write failed: %s",
+				 sqlite3_errmsg(kw_store_db(s)));
+		rc = -1;
+	}
+	sqlite3_reset(st);
+	return rc;
+}

@@ -1,0 +1,543 @@
+/*
+ * conn.c — one WebSocket connection: the handshake checks, inbound messages and their limits,
+ * and writing the send queue. This is the libwebsockets protocol callback (kw_ws_protocols).
+ *
+ * Handshake (LWS_CALLBACK_HTTP_CONFIRM_UPGRADE, before any 101 is sent), in this order:
+ *   path must be /ws (404); shutting down (503); Origin, when sent, must equal one of
+ *   ALLOWED_ORIGINS exactly (403: cross-site WebSocket hijacking); MAX_CONNECTIONS (503) and
+ *   WS_MAX_PER_IP (429), checked before credentials so that a refused client does not burn its
+ *   single-use ticket; then credentials: X-API-Key (the API_KEY bootstrap key, constant time)
+ *   or the `ticket` query parameter (ticket.h: HMAC, <= 60 s, scope "ws", single use).
+ *   A request without Origin is a non-browser client; CSWSH needs a browser, which always sends
+ *   one. Every refusal is a JSON error body, no upgrade, and a security event line.
+ * Client address: kw-ws listens on loopback (or a unix socket), so its only peer is the web
+ *   server in front. When the peer is loopback, a unix socket or listed in TRUSTED_PROXIES, the
+ *   LAST X-Forwarded-For entry (the one that proxy appended; earlier ones are the client's own
+ *   text) is the client address; otherwise the peer address is.
+ * Inbound (RFC 6455 §5.4, §7.4.1): a message is counted as its fragments arrive and closed
+ *   with 1009 as soon as it would pass WS_MAX_MESSAGE_BYTES, before it is buffered; a text
+ *   message that is not valid UTF-8 is closed with 1007; more than WS_MAX_MSGS_PER_SEC messages
+ *   in a second with 1008. Client messages are JSON objects: subscribe, resume, ping. Anything
+ *   else is answered with an `error` message; the KW_WS_MAX_ERRORS-th closes with 1008.
+ * Idle: libwebsockets pings a quiet client and hangs up one silent past WEB_SOCKET_TIMEOUT
+ *   (retry_and_idle_policy, set in main.c).
+ *
+ * What it leaves out: permessage-deflate (compression side channels, memory per client),
+ * subprotocol negotiation, API keys from the database (only the API_KEY bootstrap key).
+ */
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "log.h"
+#include "ws.h"
+
+#define KEY_MAX 256
+
+void kw_ws_security_event(const char *event, const char *reason, const char *addr, int status)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "event", json_object_new_string(event));
+	json_object_object_add(o, "component", json_object_new_string("kw-ws"));
+	json_object_object_add(o, "reason", json_object_new_string(reason));
+	json_object_object_add(o, "client", json_object_new_string(addr));
+	json_object_object_add(o, "status", json_object_new_int(status));
+	kw_log_json(KW_LOG_WARNING, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
+
+/*
+ * Answer the handshake with status and a JSON error; the caller returns 1 (lws: "handled").
+ * The head is written whole by us: lws would label it HTTP/1.0 at this stage, which strict
+ * clients refuse to parse.
+ */
+static int refuse(struct lws *wsi, unsigned int status, const char *code, const char *message)
+{
+	char body[256];
+	unsigned char buf[LWS_PRE + 1024];
+	char *head = (char *)buf + LWS_PRE;
+	size_t room = sizeof(buf) - LWS_PRE;
+	int n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n",
+			 code, message);
+	if (n < 0 || (size_t)n >= sizeof(body))
+		return -1;
+	int m = snprintf(head, room,
+			 "HTTP/1.1 %u %s\r\n"
+			 "Content-Type: application/json\r\n"
+			 "Content-Length: %d\r\n"
+			 "Cache-Control: no-store\r\n"
+			 "X-Content-Type-Options: nosniff\r\n"
+			 "Connection: close\r\n"
+			 "\r\n%s",
+			 status, status == 426 ? "Upgrade Required" : kw_http_reason((int)status),
+			 n, body);
+	if (m < 0 || (size_t)m >= room)
+		return -1;
+	if (lws_write(wsi, (unsigned char *)head, (size_t)m, LWS_WRITE_HTTP_HEADERS) != m)
+		return -1;
+	return 1;
+}
+
+static int is_loopback(const char *a)
+{
+	return !strncmp(a, "127.", 4) || !strcmp(a, "::1");
+}
+
+static int addr_text_ok(const char *a, size_t n)
+{
+	if (n == 0 || n >= KW_WS_ADDR_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("0123456789abcdefABCDEF.:", a[i]))
+			return 0;
+	return 1;
+}
+
+static void client_addr(struct kw_hub *h, struct lws *wsi, char *out, size_t outlen)
+{
+	char peer[KW_WS_ADDR_MAX] = "", xff[512];
+	const char *p = peer;
+	if (!lws_get_peer_simple(wsi, peer, sizeof(peer)))
+		peer[0] = '\0';
+	if (!strncmp(p, "::ffff:", 7))
+		p += 7;
+	int trusted = !*p ? h->cfg->ws_socket && *h->cfg->ws_socket : is_loopback(p);
+	for (int i = 0; i < h->ntrusted && !trusted; i++)
+		trusted = !strcmp(h->trusted_proxies[i], p);
+	if (trusted && lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) > 0) {
+		const char *last = strrchr(xff, ',');
+		last = last ? last + 1 : xff;
+		while (*last == ' ' || *last == '\t')
+			last++;
+		size_t n = strcspn(last, " \t");
+		if (addr_text_ok(last, n)) {
+			snprintf(out, outlen, "%.*s", (int)n, last);
+			return;
+		}
+	}
+	snprintf(out, outlen, "%s", *p ? p : "unknown");
+}
+
+static int origin_allowed(struct kw_hub *h, const char *origin)
+{
+	for (int i = 0; i < h->norigins; i++)
+		if (!strcmp(h->origins[i], origin))
+			return 1;
+	return 0;
+}
+
+/* 0 when the handshake may proceed; otherwise what refuse() returned. */
+static int check_handshake(struct kw_hub *h, struct kw_client *c, struct lws *wsi)
+{
+	char uri[64] = "", origin[256], key[KEY_MAX], targ[KW_TICKET_MAX_LEN + 16];
+	int n;
+	client_addr(h, wsi, c->addr, sizeof(c->addr));
+	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/ws"))
+		return refuse(wsi, 404, "not_found", "WebSocket endpoint is /ws");
+	if (h->stopping)
+		return refuse(wsi, 503, "shutting_down", "the server is restarting; retry");
+
+	n = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+	if (n > 0) {
+		if (n >= (int)sizeof(origin) ||
+		    lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) != n ||
+		    !origin_allowed(h, origin)) {
+			kw_ws_security_event("auth_failed", "origin_not_allowed", c->addr, 403);
+			return refuse(wsi, 403, "origin_not_allowed", "this origin is not allowed");
+		}
+	}
+
+	if (h->nclients >= h->cfg->max_connections) {
+		kw_ws_security_event("connection_limit", "max_connections", c->addr, 503);
+		return refuse(wsi, 503, "too_many_connections", "the server is full; retry later");
+	}
+	if (kw_hub_addr_count(h, c->addr) >= h->cfg->ws_max_per_ip) {
+		kw_ws_security_event("connection_limit", "max_per_ip", c->addr, 429);
+		return refuse(wsi, 429, "too_many_connections",
+			      "too many connections from this address");
+	}
+
+	n = lws_hdr_custom_length(wsi, "x-api-key:", 10);
+	if (n >= 0) {
+		uint8_t digest[SHA256_DIGEST_LENGTH];
+		int ok = n > 0 && n < KEY_MAX &&
+			 lws_hdr_custom_copy(wsi, key, sizeof(key), "x-api-key:", 10) == n &&
+			 h->have_api_key;
+		if (ok) {
+			SHA256((const unsigned char *)key, (size_t)n, digest);
+			ok = kw_ct_equal(digest, h->api_key_sha256, sizeof(digest));
+		}
+		OPENSSL_cleanse(key, sizeof(key));
+		if (!ok) {
+			kw_ws_security_event("auth_failed", "invalid_api_key", c->addr, 401);
+			return refuse(wsi, 401, "unauthorized", "invalid API key");
+		}
+		return 0;
+	}
+
+	const char *ticket = lws_get_urlarg_by_name(wsi, "ticket=", targ, sizeof(targ));
+	if (!ticket) {
+		kw_ws_security_event("auth_failed", "missing_credentials", c->addr, 401);
+		return refuse(wsi, 401, "unauthorized",
+			      "a ticket (POST /api/ws-ticket) or an X-API-Key is required");
+	}
+	struct kw_ticket t;
+	int64_t now_ms = kw_now_us() / 1000;
+	enum kw_ticket_result tr = kw_ticket_verify(h->cfg->jwt_secret, ticket, KW_TICKET_SCOPE_WS,
+						    now_ms, h->started_ms, &t);
+	if (tr == KW_TICKET_OK)
+		tr = kw_ticket_seen_claim(h->seen, &t, now_ms / 1000);
+	if (tr != KW_TICKET_OK) {
+		char reason[48];
+		snprintf(reason, sizeof(reason), "ticket_%s", kw_ticket_result_name(tr));
+		kw_ws_security_event("auth_failed", reason, c->addr,
+				     tr == KW_TICKET_WRONG_SCOPE ? 403 : 401);
+		if (tr == KW_TICKET_WRONG_SCOPE)
+			return refuse(wsi, 403, "forbidden", "this ticket is not for WebSockets");
+		return refuse(wsi, 401, "unauthorized", "invalid, expired or used ticket");
+	}
+	return 0;
+}
+
+static void send_error(struct kw_hub *h, struct kw_client *c, const char *code, const char *message)
+{
+	json_object *e = json_object_new_object();
+	json_object_object_add(e, "code", json_object_new_string(code));
+	json_object_object_add(e, "message", json_object_new_string(message));
+	struct kw_msg *m = kw_msg_envelope("error", e);
+	kw_client_send(h, c, m);
+	kw_msg_unref(m);
+	if (++c->errors >= KW_WS_MAX_ERRORS)
+		kw_client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too many invalid messages");
+}
+
+/* RFC 3629 UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
+static int utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		unsigned char b = s[i];
+		size_t len;
+		uint32_t cp;
+		if (b < 0x80) {
+			i++;
+			continue;
+		} else if ((b & 0xe0) == 0xc0) {
+			len = 2;
+			cp = b & 0x1f;
+		} else if ((b & 0xf0) == 0xe0) {
+			len = 3;
+			cp = b & 0x0f;
+		} else if ((b & 0xf8) == 0xf0) {
+			len = 4;
+			cp = b & 0x07;
+		} else {
+			return 0;
+		}
+		if (n - i < len)
+			return 0;
+		for (size_t k = 1; k < len; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+		    (len == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += len;
+	}
+	return 1;
+}
+
+static int channel_bit(const char *name)
+{
+	if (!strcmp(name, "alerts"))
+		return KW_CH_ALERTS;
+	if (!strcmp(name, "whale_alerts"))
+		return KW_CH_WHALE_ALERTS;
+	if (!strcmp(name, "trades"))
+		return KW_CH_TRADES;
+	if (!strcmp(name, "markets"))
+		return KW_CH_MARKETS;
+	return 0;
+}
+
+static int ticker_ok(const char *s, size_t n)
+{
+	if (n == 0 || n > KW_WS_FILTER_TEXT_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_' || s[i] == '.'))
+			return 0;
+	return 1;
+}
+
+/* Fill v[0..max) with the strings of array a; -1 with err set if anything is off. */
+static int string_list(json_object *a, char **v, int *nv, int max, int tickers, const char *field,
+		       char *err, size_t errlen)
+{
+	if (!json_object_is_type(a, json_type_array)) {
+		snprintf(err, errlen, "%s must be an array of strings", field);
+		return -1;
+	}
+	size_t n = json_object_array_length(a);
+	if (n > (size_t)max) {
+		snprintf(err, errlen, "%s has more than %d entries", field, max);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+		const char *s =
+			json_object_is_type(e, json_type_string) ? json_object_get_string(e) : NULL;
+		size_t len = s ? (size_t)json_object_get_string_len(e) : 0;
+		if (!s || len != strlen(s) ||
+		    (tickers ? !ticker_ok(s, len)
+			     : (len == 0 || len > KW_WS_FILTER_TEXT_MAX ||
+				!kw_text_is_clean(s, len)))) {
+			snprintf(err, errlen, "%s[%zu] is not a valid %s", field, i,
+				 tickers ? "ticker" : "category");
+			return -1;
+		}
+		v[(*nv)++] = kw_xstrdup(s);
+	}
+	return 0;
+}
+
+static int parse_subscribe(json_object *o, struct kw_sub *s, char *err, size_t errlen)
+{
+	memset(s, 0, sizeof(*s));
+	s->channels = KW_CH_ALL;
+	json_object_object_foreach(o, key, val)
+	{
+		if (!strcmp(key, "type"))
+			continue;
+		if (!strcmp(key, "channels")) {
+			if (!json_object_is_type(val, json_type_array) ||
+			    json_object_array_length(val) > 8) {
+				snprintf(err, errlen, "channels must be an array of channel names");
+				return -1;
+			}
+			s->channels = 0;
+			for (size_t i = 0; i < json_object_array_length(val); i++) {
+				json_object *e = json_object_array_get_idx(val, i);
+				int bit = json_object_is_type(e, json_type_string)
+						  ? channel_bit(json_object_get_string(e))
+						  : 0;
+				if (!bit) {
+					snprintf(
+						err, errlen,
+						"channels[%zu] is not one of alerts, whale_alerts, "
+						"trades, markets",
+						i);
+					return -1;
+				}
+				s->channels |= (unsigned)bit;
+			}
+		} else if (!strcmp(key, "tickers")) {
+			if (string_list(val, s->tickers, &s->ntickers, KW_WS_MAX_TICKERS, 1,
+					"tickers", err, errlen) < 0)
+				return -1;
+		} else if (!strcmp(key, "categories")) {
+			if (string_list(val, s->categories, &s->ncategories, KW_WS_MAX_CATEGORIES,
+					0, "categories", err, errlen) < 0)
+				return -1;
+		} else if (!strcmp(key, "min_notional")) {
+			int64_t v = json_object_get_int64(val);
+			if (!json_object_is_type(val, json_type_int) || v < 0 || v > 1000000000) {
+				snprintf(err, errlen,
+					 "min_notional must be an integer number of dollars, "
+					 "0 to 1000000000");
+				return -1;
+			}
+			s->min_notional_micros = v * 1000000;
+		} else {
+			snprintf(err, errlen, "unknown field in subscribe");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void handle_message(struct kw_hub *h, struct kw_client *c, const char *text, size_t len)
+{
+	char err[160];
+	json_tokener *tok = json_tokener_new_ex(4);
+	json_object *o = NULL, *type = NULL;
+	if (!tok) {
+		send_error(h, c, "internal", "cannot parse now");
+		return;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	o = json_tokener_parse_ex(tok, text, (int)len);
+	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
+	    tok->char_offset != (int)len || !json_object_is_type(o, json_type_object)) {
+		send_error(h, c, "invalid_json", "messages are JSON objects, one per frame");
+		goto out;
+	}
+	if (!json_object_object_get_ex(o, "type", &type) ||
+	    !json_object_is_type(type, json_type_string)) {
+		send_error(h, c, "invalid_message", "a message needs a string \"type\"");
+		goto out;
+	}
+	const char *t = json_object_get_string(type);
+	if (!strcmp(t, "ping")) {
+		if (json_object_object_length(o) != 1) {
+			send_error(h, c, "invalid_message", "ping takes no fields");
+			goto out;
+		}
+		struct kw_msg *m = kw_msg_envelope("pong", NULL);
+		kw_client_send(h, c, m);
+		kw_msg_unref(m);
+	} else if (!strcmp(t, "subscribe")) {
+		struct kw_sub s;
+		if (parse_subscribe(o, &s, err, sizeof(err)) < 0) {
+			kw_sub_free(&s);
+			send_error(h, c, "invalid_subscribe", err);
+			goto out;
+		}
+		kw_sub_free(&c->sub);
+		c->sub = s;
+		struct kw_msg *m = kw_hub_initial_data(h, c);
+		kw_client_send(h, c, m);
+		kw_msg_unref(m);
+	} else if (!strcmp(t, "resume")) {
+		json_object *since = NULL;
+		int64_t v = -1;
+		if (json_object_object_get_ex(o, "since_id", &since) &&
+		    json_object_is_type(since, json_type_int))
+			v = json_object_get_int64(since);
+		if (v < 0 || json_object_object_length(o) != 2) {
+			send_error(h, c, "invalid_resume",
+				   "resume needs since_id, a non-negative integer");
+			goto out;
+		}
+		kw_hub_resume(h, c, v);
+	} else {
+		send_error(h, c, "unknown_type", "type must be subscribe, resume or ping");
+	}
+out:
+	json_object_put(o);
+	json_tokener_free(tok);
+}
+
+static int close_now(struct lws *wsi, struct kw_client *c, enum lws_close_status code,
+		     const char *reason)
+{
+	kw_info("ws: closing client %s with %d (%s)", c->addr, (int)code, reason);
+	lws_close_reason(wsi, code, (unsigned char *)(uintptr_t)reason, strlen(reason));
+	return -1;
+}
+
+static int on_receive(struct kw_hub *h, struct kw_client *c, struct lws *wsi, const void *in,
+		      size_t len)
+{
+	const struct kw_config *cfg = h->cfg;
+	if (c->close_code)
+		return 0; /* closing: what it sends now is ignored */
+	if (lws_is_first_fragment(wsi)) {
+		kw_buf_reset(&c->rx);
+		c->rx_binary = lws_frame_is_binary(wsi);
+	}
+	/* Counted as it arrives: the rest of this frame is announced, so refuse it now. */
+	size_t remaining = lws_remaining_packet_payload(wsi);
+	if (c->rx.len + len + remaining > (size_t)cfg->ws_max_message_bytes ||
+	    kw_buf_append(&c->rx, in, len) < 0)
+		return close_now(wsi, c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
+	if (!lws_is_final_fragment(wsi) || remaining)
+		return 0;
+
+	h->received++;
+	int64_t now = kw_mono_us() / 1000;
+	if (now - c->rate_window_ms >= 1000) {
+		c->rate_window_ms = now;
+		c->rate_count = 0;
+	}
+	if (++c->rate_count > cfg->ws_max_msgs_per_sec)
+		return close_now(wsi, c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "rate limit");
+	if (c->rx_binary) {
+		send_error(h, c, "binary_not_supported", "send JSON text frames");
+	} else if (!utf8_valid((const unsigned char *)c->rx.data, c->rx.len)) {
+		return close_now(wsi, c, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "invalid UTF-8");
+	} else {
+		handle_message(h, c, c->rx.data ? c->rx.data : "", c->rx.len);
+	}
+	kw_buf_reset(&c->rx);
+	return 0;
+}
+
+static int on_writeable(struct kw_hub *h, struct kw_client *c, struct lws *wsi)
+{
+	if (c->close_code)
+		return close_now(wsi, c, (enum lws_close_status)c->close_code, c->close_reason);
+	if (!c->qlen)
+		return 0;
+	struct kw_msg *m = c->q[c->qhead];
+	c->q[c->qhead] = NULL;
+	c->qhead = (c->qhead + 1) % KW_WS_QUEUE_MAX;
+	c->qlen--;
+	c->qbytes -= m->len;
+	int n = lws_write(wsi, m->payload, m->len, LWS_WRITE_TEXT);
+	int ok = n >= 0 && (size_t)n >= m->len;
+	kw_msg_unref(m);
+	if (!ok) {
+		kw_debug("ws: write to %s failed; closing", c->addr);
+		return -1;
+	}
+	h->sent++;
+	if (c->qlen)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		    size_t len)
+{
+	struct kw_hub *h = lws_context_user(lws_get_context(wsi));
+	struct kw_client *c = user;
+	switch (reason) {
+	case LWS_CALLBACK_HTTP: {
+		char addr[KW_WS_ADDR_MAX];
+		client_addr(h, wsi, addr, sizeof(addr));
+		kw_info("ws: plain HTTP request from %s refused (426)", addr);
+		refuse(wsi, 426, "upgrade_required", "this endpoint speaks WebSocket only");
+		return -1; /* the answer said Connection: close */
+	}
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
+		/* No per-session data yet at this point: check with a scratch client. */
+		struct kw_client probe;
+		memset(&probe, 0, sizeof(probe));
+		if (strcmp((const char *)in, "websocket"))
+			return refuse(wsi, 400, "bad_upgrade", "only WebSocket upgrades");
+		return check_handshake(h, &probe, wsi);
+	}
+	case LWS_CALLBACK_ESTABLISHED: {
+		client_addr(h, wsi, c->addr, sizeof(c->addr));
+		c->wsi = wsi;
+		c->sub.channels = KW_CH_DEFAULT;
+		kw_buf_init(&c->rx, (size_t)h->cfg->ws_max_message_bytes);
+		kw_hub_attach(h, c);
+		kw_debug("ws: client %s connected (%lld open)", c->addr, (long long)h->nclients);
+		struct kw_msg *m = kw_hub_initial_data(h, c);
+		kw_client_send(h, c, m);
+		kw_msg_unref(m);
+		return 0;
+	}
+	case LWS_CALLBACK_RECEIVE: return on_receive(h, c, wsi, in, len);
+	case LWS_CALLBACK_SERVER_WRITEABLE: return on_writeable(h, c, wsi);
+	case LWS_CALLBACK_CLOSED:
+		kw_hub_detach(h, c);
+		kw_client_release(c);
+		kw_debug("ws: client %s gone (%lld open)", c->addr, (long long)h->nclients);
+		return 0;
+	default: break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+const struct lws_protocols kw_ws_protocols[] = {
+	{ "kalshiwhale", callback, sizeof(struct kw_client), 1024, 0, NULL, 16384 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};

@@ -1,0 +1,150 @@
+/*
+ * ws.h — kw-ws internals shared by its files: the hub (process state), one client, and the
+ * shared outbound message.
+ *
+ * Data model: one struct kw_hub per process, built in main.c and handed to libwebsockets as the
+ * context user; every callback reaches it through lws_context_user(). One struct kw_client per
+ * connection is libwebsockets' per-session data (zeroed by lws, freed by lws after
+ * LWS_CALLBACK_CLOSED; what it points to we free in kw_client_release). An established client
+ * is on the hub's list and counted once in the per-address table, from ESTABLISHED to CLOSED.
+ *
+ * Outbound messages (struct kw_msg) are serialised once and shared: a broadcast to 10,000
+ * clients is one allocation with 10,000 references. Each client holds at most
+ * KW_WS_QUEUE_MAX messages / KW_WS_QUEUE_BYTES bytes; overflowing closes that client only.
+ *
+ * Everything runs on the one libwebsockets service thread; nothing here is locked.
+ */
+#ifndef KW_WS_H
+#define KW_WS_H
+
+#include <libwebsockets.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "store.h"
+#include "store_ws.h"
+#include "ticket.h"
+#include "util.h"
+
+#define KW_WS_QUEUE_MAX 64	    /* messages waiting per client */
+#define KW_WS_QUEUE_BYTES (1 << 20) /* bytes waiting per client */
+#define KW_WS_MAX_ERRORS 5	    /* invalid messages before the connection is closed */
+#define KW_WS_MAX_TICKERS 50	    /* per subscription */
+#define KW_WS_MAX_CATEGORIES 20	    /* per subscription */
+#define KW_WS_FILTER_TEXT_MAX 64    /* bytes per ticker or category */
+#define KW_WS_SNAPSHOT_MAX 100	    /* markets in initial_data */
+#define KW_WS_UPDATE_MAX 200	    /* markets in one market_update */
+#define KW_WS_RESUME_MAX 100	    /* alerts in one resume answer */
+#define KW_WS_FOLLOW_BATCH 500	    /* rows read per follow query */
+#define KW_WS_POLL_MS 200	    /* PRAGMA data_version polling (<= 250 ms) */
+#define KW_WS_STATS_MS 2000	    /* ws_stats report interval */
+#define KW_WS_HEARTBEAT_MS 30000    /* heartbeat interval (override: --heartbeat-ms) */
+#define KW_WS_STORE_RETRY_MS 5000   /* next poll after a failed store query */
+#define KW_WS_SHUTDOWN_MS 3000	    /* time given to clients to take their 1001 */
+#define KW_WS_ADDR_MAX 64
+
+enum kw_ws_channel {
+	KW_CH_ALERTS = 1,	/* `alert`: one message per new signal */
+	KW_CH_WHALE_ALERTS = 2, /* `whale_alerts`: the original's batch of new signals */
+	KW_CH_TRADES = 4,	/* `trade`: one message per new whale trade */
+	KW_CH_MARKETS = 8,	/* `initial_data` markets and `market_update` */
+};
+#define KW_CH_ALL (KW_CH_ALERTS | KW_CH_WHALE_ALERTS | KW_CH_TRADES | KW_CH_MARKETS)
+/* On connect: what the original sent everyone, so its dashboards work unchanged. */
+#define KW_CH_DEFAULT (KW_CH_WHALE_ALERTS | KW_CH_MARKETS)
+
+struct kw_msg {
+	int refs;
+	size_t len;
+	unsigned char *payload; /* buf + LWS_PRE: libwebsockets writes its frame header before */
+	unsigned char buf[];
+};
+
+struct kw_sub {
+	unsigned channels;
+	int ntickers, ncategories;
+	char *tickers[KW_WS_MAX_TICKERS];	/* owned */
+	char *categories[KW_WS_MAX_CATEGORIES]; /* owned */
+	int64_t min_notional_micros;		/* trades (and alerts that carry a notional) */
+};
+
+struct kw_client {
+	struct lws *wsi;
+	struct kw_client *prev, *next; /* hub list while established */
+	char addr[KW_WS_ADDR_MAX];     /* client address, from the trusted proxy */
+	int established;
+	struct kw_sub sub;
+	/* inbound */
+	struct kw_buf rx; /* one message being reassembled, capped at WS_MAX_MESSAGE_BYTES */
+	int rx_binary;
+	int64_t rate_window_ms;
+	int64_t rate_count;
+	int errors;
+	/* outbound */
+	struct kw_msg *q[KW_WS_QUEUE_MAX];
+	int qhead, qlen;
+	size_t qbytes;
+	int close_code; /* non-zero: close with this code at the next writable */
+	const char *close_reason;
+};
+
+struct kw_addr_count;
+
+struct kw_hub {
+	const struct kw_config *cfg;
+	struct lws_context *ctx;
+	struct kw_store *store; /* opened at start; a failing query is retried, never fatal */
+	struct kw_ticket_seen *seen;
+	int64_t started_ms;   /* tickets issued before this are refused (ticket.h) */
+	int64_t heartbeat_ms; /* KW_WS_HEARTBEAT_MS unless overridden for tests */
+	int stopping;
+	/* settings parsed once at start */
+	char **origins;
+	int norigins;
+	char **trusted_proxies;
+	int ntrusted;
+	int64_t whale_min_micros;
+	uint8_t api_key_sha256[32]; /* of API_KEY, compared in constant time */
+	int have_api_key;
+	/* clients */
+	struct kw_client *clients;
+	int64_t nclients;
+	struct kw_addr_count **addr_table; /* KW_WS_ADDR_BUCKETS chains */
+	/* following the store */
+	int following;
+	int64_t data_version, alert_id, trade_id, run_id;
+	struct kw_msg *default_initial; /* initial_data for the default subscription, cached */
+	/* counters for ws_stats */
+	int64_t sent, received;
+	lws_sorted_usec_list_t sul_poll, sul_heartbeat, sul_stats;
+};
+
+/* hub.c */
+struct kw_msg *kw_msg_new(const char *json, size_t len);
+void kw_msg_unref(struct kw_msg *m);
+/* Serialise {"type":type,"data":data,"timestamp":...} (data ownership taken, may be NULL). */
+struct kw_msg *kw_msg_envelope(const char *type, json_object *data);
+/* Queue m (a reference is taken) for c; overflow closes c. */
+void kw_client_send(struct kw_hub *h, struct kw_client *c, struct kw_msg *m);
+/* Ask libwebsockets to close c with code at its next writable moment (bounded by a timeout). */
+void kw_client_close(struct kw_client *c, int code, const char *reason);
+void kw_client_release(struct kw_client *c);
+void kw_hub_attach(struct kw_hub *h, struct kw_client *c);
+void kw_hub_detach(struct kw_hub *h, struct kw_client *c);
+int64_t kw_hub_addr_count(struct kw_hub *h, const char *addr);
+void kw_hub_start_timers(struct kw_hub *h);
+void kw_hub_shutdown(struct kw_hub *h);
+void kw_hub_write_stats(struct kw_hub *h);
+/* initial_data for c's subscription (shared cached message for the default one). */
+struct kw_msg *kw_hub_initial_data(struct kw_hub *h, const struct kw_client *c);
+/* Answer a resume request (alerts with id > since_id, bounded). */
+void kw_hub_resume(struct kw_hub *h, struct kw_client *c, int64_t since_id);
+void kw_sub_free(struct kw_sub *s);
+void kw_hub_free(struct kw_hub *h);
+
+/* conn.c */
+extern const struct lws_protocols kw_ws_protocols[];
+/* Security event line (JSON) for a refused handshake. */
+void kw_ws_security_event(const char *event, const char *reason, const char *addr, int status);
+
+#endif
