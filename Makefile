@@ -48,13 +48,13 @@ SQL_FILES := $(sort $(wildcard sql/*.sql))
 
 PROGS := kw-api kw-fetch kw-ws kw-admin
 api_DIR := fcgi
-api_LIBS = -lfcgi $(call pkg,--libs,$(PKG_COMMON))
+api_LIBS = -lfcgi $(call pkg,--libs,$(PKG_COMMON) libjwt)
 fetch_DIR := fetch
 fetch_LIBS = $(call pkg,--libs,$(PKG_COMMON) libcurl)
 ws_DIR := ws
 ws_LIBS = $(call pkg,--libs,$(PKG_COMMON) libwebsockets)
 admin_DIR := admin
-admin_LIBS = $(call pkg,--libs,$(PKG_COMMON))
+admin_LIBS = $(call pkg,--libs,$(PKG_COMMON) libjwt)
 
 BINS := $(PROGS:%=$(BUILD)/%)
 

@@ -17,6 +17,8 @@
 
 #include "config.h"
 #include "http.h"
+#include "jsonbody.h"
+#include "security.h"
 #include "store.h"
 #include "util.h"
 
@@ -30,7 +32,8 @@ struct kw_app {
 	int64_t started_at;	/* wall clock, seconds */
 	uint32_t id_prefix;	/* random per worker: request ids differ across workers */
 	uint32_t id_counter;
-	int cgi; /* running as a plain CGI program (one request) */
+	int cgi;	    /* running as a plain CGI program (one request) */
+	struct kw_sec *sec; /* security.h: origins, proxies, limiter; owned */
 };
 
 struct kw_route;
@@ -56,6 +59,7 @@ struct kw_req {
 	struct kw_buf headers; /* extra "Name: value\r\n" lines */
 	struct kw_buf body;
 	const char *content_type;
+	struct kw_req_sec sec; /* security.h: who is asking, what the limiter said */
 };
 
 typedef void (*kw_handler_fn)(struct kw_req *r);
@@ -84,6 +88,12 @@ const char *kw_req_param(struct kw_req *r, const char *name);
 void kw_req_begin(struct kw_req *r);
 void kw_req_reset(struct kw_req *r);
 void kw_req_log(struct kw_req *r);
+
+/* body.c: read and strictly validate a POST body against decl (see jsonbody.h). 0 with *out
+ * owned by the caller (an empty object when there is no body); -1 when the error reply (400,
+ * 413 or 415) has been made. */
+int kw_req_json_body_or_reply(struct kw_req *r, const struct kw_body_field *decl,
+			      json_object **out) KW_WUR;
 
 /* reply.c */
 void kw_reply_header(struct kw_req *r, const char *name, const char *value);

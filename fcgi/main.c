@@ -138,6 +138,12 @@ int main(int argc, char **argv)
 	if (kw_random_bytes(&app.id_prefix, sizeof(app.id_prefix)) < 0)
 		app.id_prefix = (uint32_t)getpid() ^ (uint32_t)kw_now_us();
 	app.store = kw_store_open(app.cfg.database_path, KW_DB_MIGRATE, err, sizeof(err));
+	/* Fail-closed checks and the limiter; --check-config reports an unusable database
+	 * first, since the limiter's table lives next to it. */
+	if ((app.store || !check_only) && kw_sec_init(&app, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kw-api: %s\n", err);
+		return KW_EX_CONFIG;
+	}
 	if (check_only) {
 		if (!app.store) {
 			fprintf(stderr, "kw-api: %s\n", err);
@@ -145,6 +151,7 @@ int main(int argc, char **argv)
 		}
 		printf("kw-api: configuration and database OK (schema version %d)\n",
 		       kw_db_schema_version());
+		kw_sec_shutdown(&app);
 		kw_store_close(app.store);
 		kw_config_free(&app.cfg);
 		return 0;
@@ -166,6 +173,7 @@ int main(int argc, char **argv)
 		serve_one(&req);
 		fflush(stdout);
 		kw_req_reset(&req);
+		kw_sec_shutdown(&app);
 		kw_store_close(app.store);
 		kw_config_free(&app.cfg);
 		return 0;
@@ -206,9 +214,11 @@ int main(int argc, char **argv)
 		serve_one(&req);
 		FCGX_Finish_r(&req.fcgx);
 		kw_req_reset(&req);
+		kw_sec_idle(&app); /* limiter write-behind, after the reply is out */
 	}
 	FCGX_Free(&req.fcgx, 1);
 	kw_info("worker stopping");
+	kw_sec_shutdown(&app);
 	kw_store_close(app.store);
 	kw_config_free(&app.cfg);
 	return 0;

@@ -84,6 +84,7 @@ void kw_reply_send(struct kw_req *r)
 		ok &= kw_buf_puts(&h, "Strict-Transport-Security: max-age=31536000; "
 				      "includeSubDomains\r\n") == 0;
 	ok &= kw_buf_printf(&h, "X-Request-Id: %s\r\n", r->id) == 0;
+	kw_sec_reply_headers(r, &h); /* Vary, CORS, rate limits, Cache-Control */
 	if (r->headers.len)
 		ok &= kw_buf_append(&h, r->headers.data, r->headers.len) == 0;
 	ok &= kw_buf_puts(&h, "\r\n") == 0;

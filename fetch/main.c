@@ -1,24 +1,362 @@
 /*
- * main.c — kw-fetch placeholder. The foundation issue creates the folder; its own issue fills it
- * (kw-fetch: the Kalshi fetcher; kw-ws: the WebSocket sidecar). Until then it only answers
- * --help and --version and refuses to run, with exit status 2.
+ * main.c — kw-fetch: refreshes Kalshi market data (markets, trades, order books, series and
+ * events) into the SQLite store, once (cron, a systemd timer) or in a loop (make run).
+ *
+ * This file owns start-up: options, configuration, logging, the single-instance lock, the
+ * signal flag, and the --once / --loop / --replay drivers. A run itself is in run.c, the
+ * HTTP client, replay and record in client.c.
+ *
+ * The lock is flock(2) on "<DATABASE_PATH>.fetch.lock": the kernel drops it when the process
+ * dies (kill -9 included), so a crashed fetcher never blocks the next one. A second instance
+ * exits 0 saying so, which is what cron wants every minute.
  */
+#include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "fetch.h"
+#include "log.h"
+#include "store_fetch.h"
 #include "version.h"
+
+#define MAX_REPLAY_RUNS 256
+#define RETRIES 4 /* after the first attempt: 5 tries, about 15 s of backoff at 1 s */
+#define DEFAULT_BACKOFF_MS 1000
+
+static volatile sig_atomic_t g_stop;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	g_stop = 1;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: kw-fetch [OPTIONS]\n"
+		"Refresh Kalshi market data (markets, trades, order books, series, events) into\n"
+		"the KalshiWhale database, then exit (cron) or repeat (--loop).\n"
+		"\n"
+		"  --once             one run, then exit (the default)\n"
+		"  --loop [SECONDS]   run every SECONDS (default UPDATE_INTERVAL_SECONDS) until\n"
+		"                     SIGTERM/SIGINT; a POST /api/refresh starts a run early\n"
+		"  --dry-run          fetch and parse everything into a throwaway temporary\n"
+		"                     database; the real database is not touched\n"
+		"  --replay DIR       ingest saved responses from DIR instead of the network (a\n"
+		"                     run directory, or a directory of run directories run1/, "
+		"...);\n"
+		"                     recorded times are shifted so the last run reads as now\n"
+		"  --replay-keep-time with --replay: keep the recorded times\n"
+		"  --record DIR       save every response a live run fetched under DIR/runNNNN/\n"
+		"  --verbose          log at debug level\n"
+		"  --version          print the version and exit\n"
+		"  -h, --help         show this help and exit\n"
+		"\n"
+		"Configuration: the environment and the .env file named by KW_ENV_FILE (default\n"
+		"./.env): KALSHI_API_BASE, KALSHI_MAX_RPS, KALSHI_TIMEOUT_SECONDS,\n"
+		"KALSHI_INCLUDE_COMBOS, UPDATE_INTERVAL_SECONDS, BACKFILL_HOURS, ORDERBOOK_WATCH,\n"
+		"RETENTION_DAYS, WHALE_MIN_NOTIONAL_USD, DATABASE_PATH; see the README.\n"
+		"Only one kw-fetch runs per database (lock file DATABASE_PATH.fetch.lock).\n"
+		"\n"
+		"Exit status:\n"
+		"   0  the run succeeded, or another kw-fetch holds the lock, or --loop was "
+		"stopped\n"
+		"   1  the run failed (bad responses from Kalshi, database error, interrupted)\n"
+		"   2  usage error\n"
+		"   3  partial: markets were refreshed but trades, order books or the catalog\n"
+		"      were not all fetched\n"
+		"  75  Kalshi unreachable or unavailable (connection failures, timeouts, 429/5xx\n"
+		"      after every retry); stored data is unchanged, try again later\n"
+		"  78  invalid configuration\n");
+}
+
+/* Worse status wins when several runs are replayed: failed > tempfail > partial > ok. */
+static int worse(int a, int b)
+{
+	static const int rank[] = {
+		[KW_FETCH_EX_OK] = 0, [KW_FETCH_EX_PARTIAL] = 1, [KW_FETCH_EX_FAILED] = 3
+	};
+	int ra = a == KW_FETCH_EX_TEMPFAIL ? 2 : rank[a];
+	int rb = b == KW_FETCH_EX_TEMPFAIL ? 2 : rank[b];
+	return rb > ra ? b : a;
+}
+
+static int is_dir(const char *path)
+{
+	struct stat sb;
+	return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* recorded_at from DIR/manifest.json; 0 if absent or unreadable (the run then uses now). */
+static int64_t manifest_time(const char *dir)
+{
+	char path[4200];
+	int64_t t = 0;
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	json_object *root = json_object_from_file(path), *v;
+	if (root && json_object_object_get_ex(root, "recorded_at", &v) &&
+	    json_object_is_type(v, json_type_string) &&
+	    kw_parse_rfc3339(json_object_get_string(v), &t, NULL) < 0)
+		t = 0;
+	json_object_put(root);
+	return t;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int replay_all(struct kw_fetch_ctx *ctx, const char *dir)
+{
+	char *runs[MAX_REPLAY_RUNS];
+	int64_t at[MAX_REPLAY_RUNS];
+	int n = 0, status = KW_FETCH_EX_OK;
+	char path[4200];
+	struct dirent **ents = NULL;
+
+	snprintf(path, sizeof(path), "%s/markets", dir);
+	if (is_dir(path)) {
+		runs[n++] = kw_xstrdup(dir);
+	} else {
+		int m = scandir(dir, &ents, NULL, by_name);
+		if (m < 0) {
+			kw_error("replay: cannot read %s: %s", dir, strerror(errno));
+			return KW_FETCH_EX_FAILED;
+		}
+		for (int i = 0; i < m; i++) {
+			snprintf(path, sizeof(path), "%s/%s", dir, ents[i]->d_name);
+			if (ents[i]->d_name[0] != '.' && is_dir(path) && n < MAX_REPLAY_RUNS)
+				runs[n++] = kw_xstrdup(path);
+			free(ents[i]);
+		}
+		free(ents);
+	}
+	if (!n) {
+		kw_error("replay: %s holds no run (expected markets/ or run directories)", dir);
+		return KW_FETCH_EX_FAILED;
+	}
+	int64_t last = 0, now = kw_now_s();
+	for (int i = 0; i < n; i++) {
+		at[i] = manifest_time(runs[i]);
+		if (at[i] > last)
+			last = at[i];
+	}
+	/* Shift so that the newest recorded run happens now: a sample always looks fresh. */
+	int64_t shift = ctx->replay_keep_time || !last ? 0 : now - last;
+	for (int i = 0; i < n && !g_stop; i++) {
+		int64_t run_at = at[i] ? at[i] + shift : now;
+		status = worse(status, kw_fetch_run(ctx, runs[i], run_at, at[i] ? shift : 0));
+	}
+	for (int i = 0; i < n; i++)
+		free(runs[i]);
+	return status;
+}
+
+/* Sleep until the next run is due, waking early for a refresh request or a stop signal. */
+static void wait_next(struct kw_fetch_ctx *ctx, int64_t seconds)
+{
+	int64_t end = kw_mono_us() + seconds * 1000000;
+	while (!g_stop && kw_mono_us() < end) {
+		int64_t left = end - kw_mono_us();
+		if (kw_fetch_sleep_us(left < 1000000 ? left : 1000000, &g_stop))
+			return;
+		if (kw_store_fetch_refresh_pending(ctx->store) == 1) {
+			kw_info("refresh requested; starting a run");
+			return;
+		}
+	}
+}
 
 int main(int argc, char **argv)
 {
-	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		printf("Usage: kw-fetch [--help] [--version]\n"
-		       "kw-fetch is not implemented yet in this version of KalshiWhale.\n");
-		return 0;
+	enum { O_LOOP = 256, O_ONCE, O_DRY, O_REPLAY, O_KEEP, O_RECORD, O_VERBOSE, O_VERSION };
+	static const struct option opts[] = {
+		{ "once", no_argument, NULL, O_ONCE },
+		{ "loop", optional_argument, NULL, O_LOOP },
+		{ "dry-run", no_argument, NULL, O_DRY },
+		{ "replay", required_argument, NULL, O_REPLAY },
+		{ "replay-keep-time", no_argument, NULL, O_KEEP },
+		{ "record", required_argument, NULL, O_RECORD },
+		{ "verbose", no_argument, NULL, O_VERBOSE },
+		{ "version", no_argument, NULL, O_VERSION },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct kw_config cfg = { 0 };
+	struct kw_store *store = NULL;
+	struct kw_client *client = NULL;
+	const char *replay = NULL, *record = NULL, *loop_arg = NULL;
+	int loop = 0, dry = 0, verbose = 0, keep_time = 0, c, lock_fd = -1;
+	int status = KW_FETCH_EX_FAILED;
+	int64_t interval = 0;
+	char err[512], tmpdb[64] = "";
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_ONCE: loop = 0; break;
+		case O_LOOP:
+			loop = 1;
+			loop_arg = optarg;
+			/* "--loop 120" as well as "--loop=120" */
+			if (!loop_arg && optind < argc && argv[optind][0] >= '0' &&
+			    argv[optind][0] <= '9')
+				loop_arg = argv[optind++];
+			break;
+		case O_DRY: dry = 1; break;
+		case O_REPLAY: replay = optarg; break;
+		case O_KEEP: keep_time = 1; break;
+		case O_RECORD: record = optarg; break;
+		case O_VERBOSE: verbose = 1; break;
+		case O_VERSION: printf("kw-fetch %s\n", KW_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return KW_FETCH_EX_USAGE;
+		}
 	}
-	if (argc == 2 && !strcmp(argv[1], "--version")) {
-		printf("kw-fetch %s\n", KW_VERSION);
-		return 0;
+	if (optind < argc) {
+		fprintf(stderr, "kw-fetch: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return KW_FETCH_EX_USAGE;
 	}
-	fprintf(stderr, "kw-fetch: not implemented yet; see --help\n");
-	return 2;
+	if (loop_arg && kw_parse_i64(loop_arg, 1, 86400, &interval) < 0) {
+		fprintf(stderr, "kw-fetch: --loop takes seconds from 1 to 86400\n");
+		return KW_FETCH_EX_USAGE;
+	}
+	if ((replay && (record || loop)) || (keep_time && !replay)) {
+		fprintf(stderr, "kw-fetch: --replay cannot be combined with --record or --loop, "
+				"and --replay-keep-time needs --replay\n");
+		return KW_FETCH_EX_USAGE;
+	}
+
+	if (kw_config_load(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kw-fetch: %s\n", err);
+		return KW_EX_CONFIG;
+	}
+	if (kw_log_init("kw-fetch", verbose ? KW_LOG_DEBUG : (enum kw_log_level)cfg.log_level,
+			cfg.log_file) < 0) {
+		fprintf(stderr, "kw-fetch: cannot open LOG_FILE %s: %s\n", cfg.log_file,
+			strerror(errno));
+		status = KW_EX_CONFIG;
+		goto out;
+	}
+	if (!interval)
+		interval = cfg.update_interval_s;
+	int64_t backoff_ms = DEFAULT_BACKOFF_MS;
+	const char *bo = getenv("KW_FETCH_BACKOFF_MS"); /* tests: retries without long sleeps */
+	if (bo && kw_parse_i64(bo, 0, 60000, &backoff_ms) < 0) {
+		fprintf(stderr, "kw-fetch: KW_FETCH_BACKOFF_MS must be 0..60000\n");
+		status = KW_EX_CONFIG;
+		goto out;
+	}
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop; /* no SA_RESTART: sleeps end at once */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	const char *dbpath = cfg.database_path;
+	if (dry) {
+		/* A private scratch database: the same code path, nothing real is written. */
+		const char *tmp = getenv("TMPDIR");
+		snprintf(tmpdb, sizeof(tmpdb), "%.40s/kw-fetch-dry-XXXXXX", tmp ? tmp : "/tmp");
+		int fd = mkstemp(tmpdb);
+		if (fd < 0) {
+			kw_error("dry run: cannot create a scratch database: %s", strerror(errno));
+			tmpdb[0] = '\0';
+			goto out;
+		}
+		close(fd);
+		dbpath = tmpdb;
+		kw_info("dry run: using scratch database %s", tmpdb);
+	} else {
+		char lock[4200];
+		snprintf(lock, sizeof(lock), "%s.fetch.lock", dbpath);
+		lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (lock_fd < 0) {
+			kw_error("cannot open lock file %s: %s", lock, strerror(errno));
+			goto out;
+		}
+		if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+			if (errno == EWOULDBLOCK) {
+				kw_info("another kw-fetch is running (lock %s held); exiting",
+					lock);
+				status = KW_FETCH_EX_OK;
+			} else {
+				kw_error("cannot lock %s: %s", lock, strerror(errno));
+			}
+			goto out;
+		}
+	}
+	store = kw_store_open(dbpath, KW_DB_MIGRATE, err, sizeof(err));
+	if (!store) {
+		kw_error("%s", err);
+		goto out;
+	}
+	if (kw_store_fetch_tune(store) < 0)
+		goto out;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		kw_error("cannot initialise libcurl");
+		goto out;
+	}
+	struct kw_client_opts co = {
+		.base = cfg.kalshi_api_base,
+		.timeout_s = cfg.kalshi_timeout_s,
+		.max_rps = cfg.kalshi_max_rps,
+		.backoff_ms = backoff_ms,
+		.retries = RETRIES,
+		.max_body = KW_FETCH_MAX_BODY,
+		.record_dir = record,
+		.stop = &g_stop,
+	};
+	client = kw_client_new(&co);
+	struct kw_fetch_ctx ctx = { &cfg, store, client, &g_stop, keep_time };
+
+	if (replay) {
+		status = replay_all(&ctx, replay);
+	} else if (!loop) {
+		status = kw_fetch_run(&ctx, NULL, kw_now_s(), 0);
+	} else {
+		kw_info("looping every %lld s against %s", (long long)interval,
+			cfg.kalshi_api_base);
+		while (!g_stop) {
+			int rs = kw_fetch_run(&ctx, NULL, kw_now_s(), 0);
+			if (rs == KW_FETCH_EX_TEMPFAIL)
+				kw_warn("Kalshi is unreachable; retrying in %lld s",
+					(long long)interval);
+			wait_next(&ctx, interval);
+		}
+		kw_info("stopped by signal");
+		status = KW_FETCH_EX_OK;
+	}
+out:
+	kw_client_free(client);
+	kw_store_close(store);
+	if (client)
+		curl_global_cleanup();
+	if (tmpdb[0]) {
+		char side[128];
+		unlink(tmpdb);
+		snprintf(side, sizeof(side), "%s-wal", tmpdb);
+		unlink(side);
+		snprintf(side, sizeof(side), "%s-shm", tmpdb);
+		unlink(side);
+	}
+	if (lock_fd >= 0)
+		close(lock_fd);
+	kw_config_free(&cfg);
+	return status;
 }

@@ -62,8 +62,13 @@ class Stack:
         self.ws_port = free_port()
         self.db = os.path.join(self.dir, "kalshiwhale.db")
         self.env_file = os.path.join(self.dir, "kalshiwhale.env")
-        self.settings = {"DATABASE_PATH": self.db, "LOG_LEVEL": "info"}
+        # Every stack has a bootstrap admin key that .get()/.post() send, and a limit high
+        # enough that tests of other features are never throttled; security tests override.
+        self.settings = {"DATABASE_PATH": self.db, "LOG_LEVEL": "info",
+                         "API_KEY": "kw_test_" + os.urandom(24).hex(),
+                         "RATE_LIMIT_PER_MINUTE": "1000000"}
         self.settings.update(settings or {})
+        self.api_key = self.settings.get("API_KEY") or None
         self.workers = workers
         self.proc = None
         self.base = "http://127.0.0.1:%d" % self.port
@@ -125,13 +130,25 @@ class Stack:
     def url(self, path):
         return self.base + path
 
-    def get(self, path, **kw):
+    def _auth(self, kw):
+        """Send the stack's key unless anonymous=True or the caller set credentials."""
+        anonymous = kw.pop("anonymous", False)
+        headers = dict(kw.pop("headers", None) or {})
+        if not anonymous and self.api_key and not any(
+                h.lower() in ("x-api-key", "authorization") for h in headers):
+            headers["X-API-Key"] = self.api_key
+        kw["headers"] = headers
         kw.setdefault("timeout", 10)
-        return requests.get(self.base + path, **kw)
+        return kw
+
+    def get(self, path, **kw):
+        return requests.get(self.base + path, **self._auth(kw))
 
     def post(self, path, **kw):
-        kw.setdefault("timeout", 10)
-        return requests.post(self.base + path, **kw)
+        return requests.post(self.base + path, **self._auth(kw))
+
+    def request(self, method, path, **kw):
+        return requests.request(method, self.base + path, **self._auth(kw))
 
     def log(self):
         try:

@@ -74,7 +74,7 @@ def test_health(stack):
     ("GET", "/api/health?%zz=1", 400, "invalid_parameter"),
 ])
 def test_errors_have_one_json_shape_and_every_security_header(stack, method, path, status, code):
-    r = requests.request(method, stack.url(path), timeout=10, data=b"" if method == "POST" else None)
+    r = stack.request(method, path, data=b"" if method == "POST" else None)
     assert r.status_code == status
     body = r.json()
     assert set(body) == {"error", "request_id"}

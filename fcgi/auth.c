@@ -1,0 +1,461 @@
+/*
+ * auth.c — the request gate's core (see security.h): start-up checks, the client address,
+ * credentials (X-API-Key, Authorization: Bearer), scopes, address blocks and security events.
+ *
+ * Credentials: an API key is hashed (SHA-256) and looked up by hash, then the stored hash is
+ * compared again in constant time; API_KEY from the environment is compared the same way and
+ * is an admin key (the original's setting, kept as a bootstrap). Keys are read from the
+ * X-API-Key header only: a key in the query string is not a credential (and an undeclared
+ * parameter besides). The database is asked on every request, so a revoked key fails on the
+ * very next request with no cache to expire. A key never reaches a log: only its prefix or id.
+ *
+ * Every kind of credential failure (missing, malformed, unknown, revoked, expired, forged)
+ * gets the same 401 body and WWW-Authenticate header; only the log line and the
+ * security_events row say which it was. Failures with a credential presented also count
+ * towards SUSPICIOUS_AUTH_FAILURES per address in 5 minutes (a GCRA bucket in the limiter
+ * table); reaching it blocks the address for BLOCK_MINUTES (403 before anything else) and
+ * raises a suspicious_activity event at error level, which is the alert an operator's log
+ * monitoring picks up. Requests without any credential are not counted: a browser that
+ * forgot its key is not an attack.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "app.h"
+#include "auth.h"
+#include "log.h"
+#include "store_security.h"
+
+#define SUSPICIOUS_WINDOW_US (300LL * 1000000)
+#define UNAUTHORIZED_MSG                                                                           \
+	"valid credentials are required: an X-API-Key header or an Authorization: Bearer token"
+
+static int parse_proxies(struct kw_sec *sec, const char *list, char *err, size_t errlen)
+{
+	const char *p = list ? list : "";
+	while (*p) {
+		while (*p == ' ')
+			p++;
+		size_t n = strcspn(p, ",");
+		size_t m = n;
+		while (m && p[m - 1] == ' ')
+			m--;
+		if (m) {
+			if (sec->nproxies == KW_MAX_TRUSTED_PROXIES || m >= KW_CLIENT_ADDR_MAX) {
+				snprintf(err, errlen,
+					 "config: TRUSTED_PROXIES: at most %d addresses of at most "
+					 "%d characters",
+					 KW_MAX_TRUSTED_PROXIES, KW_CLIENT_ADDR_MAX - 1);
+				return -1;
+			}
+			memcpy(sec->proxies[sec->nproxies], p, m);
+			sec->proxies[sec->nproxies][m] = '\0';
+			sec->nproxies++;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+static void restore_limiter(struct kw_rl *rl, void *ctx)
+{
+	struct kw_app *app = ctx;
+	if (!app->store) {
+		kw_warn("ratelimit: database unavailable; limiter state starts empty");
+		return;
+	}
+	if (kw_store_rl_restore(app->store, rl, kw_now_us()) == 0)
+		kw_info("ratelimit: shared table created and restored from the database");
+}
+
+int kw_sec_init(struct kw_app *app, char *err, size_t errlen)
+{
+	const struct kw_config *c = &app->cfg;
+	int prod = c->environment == KW_ENV_PRODUCTION;
+	struct kw_sec *sec = kw_xcalloc(1, sizeof(*sec));
+	app->sec = sec;
+
+	size_t klen = strlen(c->api_key);
+	if (klen && klen < KW_API_KEY_MIN_LEN) {
+		snprintf(err, errlen,
+			 "config: API_KEY is too short: at least %d characters (generate one with "
+			 "`kw-admin key create`)",
+			 KW_API_KEY_MIN_LEN);
+		return -1;
+	}
+	if (klen && !kw_key_is_wellformed(c->api_key)) {
+		snprintf(err, errlen, "config: API_KEY must be printable ASCII without spaces");
+		return -1;
+	}
+	if (klen)
+		kw_key_hash(c->api_key, klen, sec->env_key_sha256);
+
+	size_t slen = strlen(c->jwt_secret);
+	if (prod && slen && slen < KW_JWT_MIN_SECRET) {
+		snprintf(err, errlen,
+			 "config: JWT_SECRET is too short for production: at least %d bytes",
+			 KW_JWT_MIN_SECRET);
+		return -1;
+	}
+	sec->jwt_enabled = slen >= KW_JWT_MIN_SECRET;
+	if (slen && !sec->jwt_enabled)
+		kw_warn("config: JWT_SECRET is shorter than %d bytes: bearer tokens are refused",
+			KW_JWT_MIN_SECRET);
+
+	int wild = 0;
+	sec->origins = kw_origins_parse(c->allowed_origins, &wild, err, errlen);
+	if (!sec->origins)
+		return -1;
+	if (wild && prod) {
+		snprintf(
+			err, errlen,
+			"config: ALLOWED_ORIGINS must list exact origins in production: * and null "
+			"are refused");
+		return -1;
+	}
+	if (wild)
+		kw_warn("config: ALLOWED_ORIGINS: * and null are never allowed; entries ignored");
+	if (parse_proxies(sec, c->trusted_proxies, err, errlen) < 0)
+		return -1;
+
+	if (prod && !klen) {
+		int64_t n = app->store ? kw_store_key_count_active(app->store) : -1;
+		if (n <= 0) {
+			snprintf(err, errlen,
+				 "config: no API key in production: set API_KEY or create one with "
+				 "`kw-admin key create --name NAME`%s",
+				 n < 0 ? " (the database could not be read)" : "");
+			return -1;
+		}
+	}
+
+	sec->burst = c->rate_limit_burst;
+	sec->interval_us = 60LL * 1000000 / c->rate_limit_per_minute;
+	const char *tc = getenv("KW_TEST_CLOCK_FILE");
+	if (tc && *tc && !prod) {
+		sec->test_clock_file = kw_xstrdup(tc);
+		kw_warn("KW_TEST_CLOCK_FILE is set: the clock is shifted for tests (development "
+			"only; never set it in production)");
+	}
+
+	size_t plen = strlen(c->database_path);
+	char *path = kw_xmalloc(plen + sizeof("-rl.shm"));
+	memcpy(path, c->database_path, plen);
+	memcpy(path + plen, "-rl.shm", sizeof("-rl.shm"));
+	sec->rl = kw_rl_open(path, restore_limiter, app, err, errlen);
+	free(path);
+	if (!sec->rl)
+		return -1;
+	sec->flush_cap = kw_rl_capacity(sec->rl);
+	sec->flush_buf = kw_xcalloc(sec->flush_cap, sizeof(*sec->flush_buf));
+	return 0;
+}
+
+static void flush_limiter(struct kw_app *app, int force)
+{
+	struct kw_sec *sec = app->sec;
+	if (!sec || !sec->rl || !app->store)
+		return;
+	int64_t now = kw_sec_now_us(app);
+	if (!force && !kw_rl_flush_due(sec->rl, now))
+		return;
+	size_t n = kw_rl_collect(sec->rl, now, sec->flush_buf, sec->flush_cap);
+	if (kw_store_rl_save(app->store, sec->flush_buf, n, now) < 0)
+		kw_warn("ratelimit: %zu limiter entries not saved; retried with the next change",
+			n);
+}
+
+void kw_sec_idle(struct kw_app *app)
+{
+	flush_limiter(app, 0);
+}
+
+void kw_sec_shutdown(struct kw_app *app)
+{
+	struct kw_sec *sec = app->sec;
+	if (!sec)
+		return;
+	flush_limiter(app, 1);
+	kw_rl_close(sec->rl);
+	kw_origins_free(sec->origins);
+	free(sec->flush_buf);
+	free(sec->test_clock_file);
+	free(sec);
+	app->sec = NULL;
+}
+
+static int addr_is_plausible(const char *s, size_t n)
+{
+	if (n == 0 || n >= KW_CLIENT_ADDR_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+		      c == '.' || c == ':'))
+			return 0;
+	}
+	return 1;
+}
+
+static int is_trusted(const struct kw_sec *sec, const char *addr, size_t n)
+{
+	for (int i = 0; i < sec->nproxies; i++)
+		if (strlen(sec->proxies[i]) == n && !memcmp(sec->proxies[i], addr, n))
+			return 1;
+	return 0;
+}
+
+/* REMOTE_ADDR; behind a trusted proxy, the right-most X-Forwarded-For entry that is not
+ * itself a trusted proxy (entries to its left are the client's own claims). */
+static void client_address(struct kw_req *r)
+{
+	struct kw_sec *sec = r->app->sec;
+	const char *peer = r->remote_addr;
+	kw_strlcpy(r->sec.client, peer, sizeof(r->sec.client));
+	if (!is_trusted(sec, peer, strlen(peer)))
+		return;
+	const char *xff = kw_req_param(r, "HTTP_X_FORWARDED_FOR");
+	if (!xff)
+		return;
+	size_t end = strnlen(xff, 1024);
+	while (end > 0) {
+		size_t start = end;
+		while (start > 0 && xff[start - 1] != ',')
+			start--;
+		size_t a = start, b = end;
+		while (a < b && xff[a] == ' ')
+			a++;
+		while (b > a && xff[b - 1] == ' ')
+			b--;
+		if (!addr_is_plausible(xff + a, b - a))
+			return; /* garbage: keep the proxy's own address */
+		if (!is_trusted(sec, xff + a, b - a)) {
+			memcpy(r->sec.client, xff + a, b - a);
+			r->sec.client[b - a] = '\0';
+			return;
+		}
+		end = start ? start - 1 : 0;
+	}
+}
+
+void kw_sec_event(struct kw_req *r, const char *type, const char *detail)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "event", json_object_new_string("security"));
+	json_object_object_add(o, "type", json_object_new_string(type));
+	json_object_object_add(o, "client", json_object_new_string(r->sec.client));
+	if (r->sec.who[0])
+		json_object_object_add(o, "who", json_object_new_string(r->sec.who));
+	if (r->sec.key_id)
+		json_object_object_add(o, "key_id", json_object_new_int64(r->sec.key_id));
+	json_object_object_add(o, "detail", json_object_new_string(detail ? detail : ""));
+	json_object_object_add(o, "method",
+			       json_object_new_string_len(r->method, (int)strnlen(r->method, 16)));
+	json_object_object_add(o, "path",
+			       json_object_new_string_len(r->path, (int)strnlen(r->path, 200)));
+	json_object_object_add(o, "request_id", json_object_new_string(r->id));
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	kw_log_json(strcmp(type, "suspicious_activity") ? KW_LOG_WARNING : KW_LOG_ERROR,
+		    s ? s : "{}");
+	json_object_put(o);
+	if (r->app->store &&
+	    kw_store_sec_event_add(r->app->store, kw_sec_now_us(r->app) / 1000000, type,
+				   r->sec.client, r->sec.key_id, detail, r->id) < 0)
+		kw_warn("security event %s logged but not stored", type);
+}
+
+static void reply_unauthorized(struct kw_req *r)
+{
+	kw_reply_header(r, "WWW-Authenticate", "Bearer realm=\"kalshiwhale\"");
+	kw_reply_error(r, 401, "unauthorized", UNAUTHORIZED_MSG);
+}
+
+/* A failure with a credential presented: count it, maybe block the address. */
+static void count_failure(struct kw_req *r)
+{
+	struct kw_app *app = r->app;
+	int64_t n = app->cfg.suspicious_auth_failures;
+	int64_t now = kw_sec_now_us(app);
+	char bucket[KW_CLIENT_ADDR_MAX + 4];
+	struct kw_rl_result res;
+	snprintf(bucket, sizeof(bucket), "f:%s", r->sec.client);
+	kw_rl_take(app->sec->rl, bucket, now, SUSPICIOUS_WINDOW_US / n, n, &res);
+	if (res.allowed && res.remaining > 0)
+		return;
+	int64_t until = now + app->cfg.block_minutes * 60 * 1000000;
+	snprintf(bucket, sizeof(bucket), "b:%s", r->sec.client);
+	if (kw_rl_raise(app->sec->rl, bucket, until) >= now)
+		return; /* already blocked by another worker */
+	char detail[128];
+	snprintf(detail, sizeof(detail),
+		 "%lld failed authentications within 5 minutes: address blocked for %lld minutes",
+		 (long long)n, (long long)app->cfg.block_minutes);
+	kw_sec_event(r, "suspicious_activity", detail);
+	if (app->store && kw_store_block_add(app->store, r->sec.client, now / 1000000,
+					     until / 1000000, "auth_failures") < 0)
+		kw_warn("blocked address not recorded in the database (still enforced)");
+}
+
+enum cred { CRED_NONE, CRED_OK, CRED_BAD, CRED_UNAVAILABLE };
+
+static enum cred check_key(struct kw_req *r, const char *key, const char **reason, int64_t *rate)
+{
+	struct kw_sec *sec = r->app->sec;
+	char hash[65], prefix[KW_KEY_PREFIX_LEN + 1];
+	if (!kw_key_is_wellformed(key)) {
+		*reason = "key_malformed";
+		return CRED_BAD;
+	}
+	kw_key_prefix(key, prefix);
+	kw_key_hash(key, strlen(key), hash);
+	if (sec->env_key_sha256[0] && kw_ct_equal(hash, sec->env_key_sha256, 64)) {
+		r->sec.scope = KW_SCOPE_ADMIN;
+		snprintf(r->sec.who, sizeof(r->sec.who), "env-key");
+		snprintf(r->sec.bucket, sizeof(r->sec.bucket), "k:env");
+		return CRED_OK;
+	}
+	snprintf(r->sec.who, sizeof(r->sec.who), "key:%s", prefix);
+	struct kw_store *store = r->app->store;
+	if (!store)
+		return CRED_UNAVAILABLE;
+	struct kw_key_row k;
+	int found = kw_store_key_find(store, hash, &k);
+	if (found < 0)
+		return CRED_UNAVAILABLE;
+	if (!found || !kw_ct_equal(hash, k.key_sha256, 64)) {
+		*reason = "key_unknown";
+		return CRED_BAD;
+	}
+	r->sec.key_id = k.id;
+	if (k.revoked_at) {
+		*reason = "key_revoked";
+		return CRED_BAD;
+	}
+	r->sec.scope = k.scope;
+	*rate = k.rate_per_minute;
+	snprintf(r->sec.bucket, sizeof(r->sec.bucket), "k:%lld", (long long)k.id);
+	kw_store_key_touch(store, &k, kw_sec_now_us(r->app) / 1000000);
+	return CRED_OK;
+}
+
+static enum cred check_bearer(struct kw_req *r, const char *auth, const char **reason)
+{
+	struct kw_sec *sec = r->app->sec;
+	if (strncasecmp(auth, "Bearer ", 7)) {
+		*reason = "authorization_not_bearer";
+		return CRED_BAD;
+	}
+	const char *tok = auth + 7;
+	while (*tok == ' ')
+		tok++;
+	snprintf(r->sec.who, sizeof(r->sec.who), "token");
+	if (!sec->jwt_enabled) {
+		*reason = "tokens_disabled";
+		return CRED_BAD;
+	}
+	struct kw_token_claims cl;
+	enum kw_token_result tr =
+		kw_token_verify(tok, r->app->cfg.jwt_secret, r->app->cfg.jwt_issuer,
+				r->app->cfg.jwt_audience, kw_sec_now_us(r->app) / 1000000, &cl);
+	if (tr != KW_TOKEN_OK) {
+		*reason = kw_token_result_name(tr);
+		return CRED_BAD;
+	}
+	r->sec.scope = cl.scope;
+	snprintf(r->sec.who, sizeof(r->sec.who), "token:%.40s", cl.sub);
+	snprintf(r->sec.bucket, sizeof(r->sec.bucket), "t:%.80s", cl.sub);
+	return CRED_OK;
+}
+
+int kw_sec_before_route(struct kw_req *r)
+{
+	struct kw_app *app = r->app;
+	struct kw_sec *sec = app->sec;
+	memset(&r->sec, 0, sizeof(r->sec));
+	client_address(r);
+	if (!sec || !sec->rl) {
+		kw_reply_error(r, 503, "unavailable", "the service is not ready");
+		return -1;
+	}
+	char bucket[KW_CLIENT_ADDR_MAX + 4];
+	snprintf(bucket, sizeof(bucket), "b:%s", r->sec.client);
+	if (kw_rl_value(sec->rl, bucket) > kw_sec_now_us(app)) {
+		kw_reply_error(r, 403, "blocked",
+			       "this address is temporarily blocked after repeated failed "
+			       "authentications");
+		return -1;
+	}
+	int origin_refused = kw_cors_check(r);
+	if (kw_cors_preflight(r, origin_refused))
+		return -1;
+
+	const char *key = kw_req_param(r, "HTTP_X_API_KEY");
+	const char *authz = kw_req_param(r, "HTTP_AUTHORIZATION");
+	const char *reason = NULL;
+	int64_t rate = 0;
+	enum cred cred = CRED_NONE;
+	if (key)
+		cred = check_key(r, key, &reason, &rate);
+	else if (authz)
+		cred = check_bearer(r, authz, &reason);
+	if (cred == CRED_UNAVAILABLE) {
+		kw_reply_error(r, 503, "database_unavailable", "the database is unavailable");
+		return -1;
+	}
+	if (cred != CRED_OK) {
+		r->sec.scope = KW_SCOPE_NONE;
+		snprintf(r->sec.bucket, sizeof(r->sec.bucket), "a:%s", r->sec.client);
+	}
+	int64_t interval = sec->interval_us, burst = sec->burst;
+	if (rate > 0) {
+		interval = 60LL * 1000000 / rate;
+		burst = rate;
+	}
+	if (kw_sec_limit_or_reply(r, interval, burst) < 0)
+		return -1;
+	if (origin_refused) {
+		kw_reply_error(r, 403, "origin_not_allowed", "this origin is not allowed");
+		return -1;
+	}
+	if (cred == CRED_BAD) {
+		kw_sec_event(r, "auth_failed", reason);
+		count_failure(r);
+		reply_unauthorized(r);
+		return -1;
+	}
+	return 0;
+}
+
+int kw_sec_route_or_reply(struct kw_req *r)
+{
+	const struct kw_route *rt = r->route;
+	if (rt->flags & KW_ROUTE_PUBLIC)
+		return 0;
+	if (r->sec.scope == KW_SCOPE_NONE) {
+		kw_sec_event(r, "auth_failed", "missing");
+		reply_unauthorized(r);
+		return -1;
+	}
+	if ((rt->flags & KW_ROUTE_ADMIN) && r->sec.scope < KW_SCOPE_ADMIN) {
+		kw_sec_event(r, "forbidden_scope", "admin scope required");
+		kw_reply_error(r, 403, "forbidden", "this endpoint needs a key with admin scope");
+		return -1;
+	}
+	return 0;
+}
+
+void kw_sec_reply_headers(struct kw_req *r, struct kw_buf *h)
+{
+	int ok = kw_buf_puts(h, "Vary: Origin\r\n") == 0;
+	kw_cors_headers(r, h);
+	kw_sec_rl_headers(r, h);
+	if ((r->sec.scope != KW_SCOPE_NONE || r->status == 429 || r->status == 401) &&
+	    !strstr(r->headers.data ? r->headers.data : "", "Cache-Control:"))
+		ok &= kw_buf_puts(h, "Cache-Control: no-store\r\n") == 0;
+	if (!ok)
+		kw_error("reply: header buffer full");
+}

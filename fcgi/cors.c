@@ -1,0 +1,137 @@
+/*
+ * cors.c — CORS for kw-api (Fetch standard, "CORS protocol"): exact origins only.
+ *
+ * An Origin is allowed when it is on ALLOWED_ORIGINS (origins.h: exact scheme, host and port)
+ * or is this server's own origin (scheme + Host header: browsers send Origin on same-origin
+ * POSTs too, and the bundled dashboard must keep working without listing itself). An allowed
+ * origin gets Access-Control-Allow-Origin with that origin — never "*" — and the rate-limit
+ * headers exposed; Access-Control-Allow-Credentials only with CORS_ALLOW_CREDENTIALS=true.
+ *
+ * A refused origin gets no CORS headers at all. We also refuse the request itself with 403
+ * (origin_not_allowed) rather than serve it and rely on the browser to hide the answer: a
+ * cross-site page must not be able to make a logged-in browser perform a POST either, and
+ * clients that are not browsers do not send Origin. A request without Origin is not CORS.
+ *
+ * Preflights (OPTIONS with Origin and Access-Control-Request-Method) are answered here, before
+ * authentication (browsers never send credentials on a preflight): 204 with the allowed
+ * methods, headers and max-age, or 403 for a refused origin, another method, or a header
+ * outside the allowed list.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "app.h"
+#include "log.h"
+
+#define ALLOW_METHODS "GET, POST, OPTIONS"
+#define ALLOW_HEADERS "Content-Type, Authorization, X-API-Key"
+#define MAX_AGE_S "600"
+#define EXPOSE_HEADERS                                                                             \
+	"RateLimit-Policy, RateLimit, X-RateLimit-Limit, X-RateLimit-Remaining, "                  \
+	"X-RateLimit-Reset, Retry-After, X-Request-Id"
+
+static int is_own_origin(struct kw_req *r, const char *origin)
+{
+	const char *host = kw_req_param(r, "HTTP_HOST");
+	char own[KW_ORIGIN_MAX], a[KW_ORIGIN_MAX];
+	if (!host)
+		return 0;
+	int n = snprintf(own, sizeof(own), "%s://%s", r->https ? "https" : "http", host);
+	if (n < 0 || (size_t)n >= sizeof(own) || kw_origin_normalize(own, (size_t)n, a) < 0)
+		return 0;
+	char b[KW_ORIGIN_MAX];
+	if (kw_origin_normalize(origin, strlen(origin), b) < 0)
+		return 0;
+	return !strcmp(a, b);
+}
+
+int kw_cors_check(struct kw_req *r)
+{
+	const char *origin = kw_req_param(r, "HTTP_ORIGIN");
+	if (!origin)
+		return 0;
+	if (kw_origins_match(r->app->sec->origins, origin, strlen(origin)) ||
+	    is_own_origin(r, origin)) {
+		r->sec.origin = origin;
+		return 0;
+	}
+	return 1;
+}
+
+/* 1 if every comma-separated name in list is one of ALLOW_HEADERS (any case). */
+static int headers_allowed(const char *list)
+{
+	static const char *const allowed[] = { "content-type", "authorization", "x-api-key" };
+	const char *p = list;
+	while (*p) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		size_t n = strcspn(p, ", \t");
+		if (!n)
+			break;
+		int ok = 0;
+		for (size_t i = 0; i < KW_ARRAY_LEN(allowed) && !ok; i++)
+			ok = strlen(allowed[i]) == n && !strncasecmp(allowed[i], p, n);
+		if (!ok)
+			return 0;
+		p += n;
+	}
+	return 1;
+}
+
+static void deny_preflight(struct kw_req *r, const char *why)
+{
+	/* Preflights take no limiter quota, so their events are throttled per address. */
+	char key[KW_CLIENT_ADDR_MAX + 4];
+	int64_t now = kw_sec_now_us(r->app);
+	snprintf(key, sizeof(key), "c:%s", r->sec.client);
+	if (kw_rl_raise(r->app->sec->rl, key, now + 60LL * 1000000) < now)
+		kw_sec_event(r, "cors_origin_denied", why);
+	kw_reply_error(r, 403, "preflight_refused", "this cross-origin request is not allowed");
+}
+
+int kw_cors_preflight(struct kw_req *r, int refused)
+{
+	if (strcmp(r->method, "OPTIONS"))
+		return 0;
+	const char *origin = kw_req_param(r, "HTTP_ORIGIN");
+	const char *method = kw_req_param(r, "HTTP_ACCESS_CONTROL_REQUEST_METHOD");
+	if (!origin || !method)
+		return 0; /* not a preflight: routed like any request (405 with Allow) */
+	if (refused) {
+		deny_preflight(r, "preflight from an origin not on ALLOWED_ORIGINS");
+		return 1;
+	}
+	if (strcmp(method, "GET") && strcmp(method, "POST") && strcmp(method, "HEAD")) {
+		r->sec.origin = NULL; /* a refused preflight carries no CORS headers */
+		deny_preflight(r, "preflight for a method that is not allowed");
+		return 1;
+	}
+	const char *hdrs = kw_req_param(r, "HTTP_ACCESS_CONTROL_REQUEST_HEADERS");
+	if (hdrs && !headers_allowed(hdrs)) {
+		r->sec.origin = NULL;
+		deny_preflight(r, "preflight for a header that is not allowed");
+		return 1;
+	}
+	kw_reply_header(r, "Access-Control-Allow-Methods", ALLOW_METHODS);
+	kw_reply_header(r, "Access-Control-Allow-Headers", ALLOW_HEADERS);
+	kw_reply_header(r, "Access-Control-Max-Age", MAX_AGE_S);
+	r->status = 204;
+	r->content_type = NULL;
+	r->replied = 1;
+	return 1;
+}
+
+void kw_cors_headers(struct kw_req *r, struct kw_buf *h)
+{
+	const char *o = r->sec.origin;
+	if (!o)
+		return;
+	int ok = kw_buf_printf(h, "Access-Control-Allow-Origin: %s\r\n", o) == 0;
+	ok &= kw_buf_puts(h, "Access-Control-Expose-Headers: " EXPOSE_HEADERS "\r\n") == 0;
+	if (r->app->cfg.cors_allow_credentials)
+		ok &= kw_buf_puts(h, "Access-Control-Allow-Credentials: true\r\n") == 0;
+	if (!ok)
+		kw_error("reply: header buffer full");
+}

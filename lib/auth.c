@@ -1,0 +1,274 @@
+/*
+ * auth.c — API keys and HS256 bearer tokens (contract in auth.h).
+ *
+ * libjwt 1.10 verifies the signature with the algorithm the token's header names, so the
+ * algorithm is checked here twice: before decoding (the header is read by hand, so that "none"
+ * or an unknown algorithm never reaches the library with a key) and after (jwt_get_alg). The
+ * claims are validated here, not by libjwt, so that the rules are exactly those in auth.h.
+ */
+#include "auth.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <jwt.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+enum kw_scope kw_scope_parse(const char *s)
+{
+	if (s && !strcmp(s, "read"))
+		return KW_SCOPE_READ;
+	if (s && !strcmp(s, "admin"))
+		return KW_SCOPE_ADMIN;
+	return KW_SCOPE_NONE;
+}
+
+const char *kw_scope_name(enum kw_scope s)
+{
+	switch (s) {
+	case KW_SCOPE_READ: return "read";
+	case KW_SCOPE_ADMIN: return "admin";
+	default: return "none";
+	}
+}
+
+static void b64url(const unsigned char *in, size_t n, char *out)
+{
+	size_t o = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+	for (size_t i = 0; i < n; i++) {
+		acc = (acc << 8) | in[i];
+		bits += 8;
+		while (bits >= 6) {
+			bits -= 6;
+			out[o++] = B64URL[(acc >> bits) & 63];
+		}
+	}
+	if (bits)
+		out[o++] = B64URL[(acc << (6 - bits)) & 63];
+	out[o] = '\0';
+}
+
+int kw_key_generate(char out[KW_KEY_LEN + 1])
+{
+	unsigned char raw[32];
+	if (kw_random_bytes(raw, sizeof(raw)) < 0)
+		return -1;
+	memcpy(out, "kw_", 3);
+	b64url(raw, sizeof(raw), out + 3);
+	memset(raw, 0, sizeof(raw));
+	return 0;
+}
+
+void kw_key_hash(const char *key, size_t len, char hex[65])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256((const unsigned char *)key, len, md);
+	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+void kw_key_prefix(const char *key, char out[KW_KEY_PREFIX_LEN + 1])
+{
+	size_t i = 0;
+	for (; i < KW_KEY_PREFIX_LEN && key[i]; i++)
+		out[i] = (key[i] > 0x20 && key[i] < 0x7f) ? key[i] : '?';
+	out[i] = '\0';
+}
+
+int kw_key_is_wellformed(const char *key)
+{
+	size_t n = key ? strnlen(key, KW_KEY_MAX_LEN + 1) : 0;
+	if (n == 0 || n > KW_KEY_MAX_LEN)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (key[i] <= 0x20 || key[i] >= 0x7f)
+			return 0;
+	return 1;
+}
+
+/* Decode a base64url segment (no padding) into a new NUL-terminated buffer; NULL if bad. */
+static char *b64url_decode(const char *s, size_t n)
+{
+	char *out = kw_xmalloc(n * 3 / 4 + 4);
+	size_t o = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *p = memchr(B64URL, s[i], 64);
+		if (!p || !s[i]) {
+			free(out);
+			return NULL;
+		}
+		acc = (acc << 6) | (uint32_t)(p - B64URL);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* 1 when the token's header says exactly {"alg":"HS256"} (plus an optional typ "JWT"). */
+static int header_is_hs256(const char *token, size_t hlen)
+{
+	int ok = 0;
+	char *json = b64url_decode(token, hlen);
+	json_object *h = json ? json_tokener_parse(json) : NULL;
+	json_object *alg = NULL;
+	if (h && json_object_is_type(h, json_type_object) &&
+	    json_object_object_get_ex(h, "alg", &alg) &&
+	    json_object_is_type(alg, json_type_string) &&
+	    !strcmp(json_object_get_string(alg), "HS256"))
+		ok = 1;
+	json_object_put(h);
+	free(json);
+	return ok;
+}
+
+static int claim_int(jwt_t *jwt, const char *name, int64_t *out)
+{
+	errno = 0;
+	long v = jwt_get_grant_int(jwt, name);
+	if (errno)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int aud_matches(jwt_t *jwt, const char *audience)
+{
+	const char *aud = jwt_get_grant(jwt, "aud");
+	if (aud)
+		return !strcmp(aud, audience);
+	/* RFC 7519 4.1.3: aud may be an array; one element must match. */
+	char *arr = jwt_get_grants_json(jwt, "aud");
+	int ok = 0;
+	json_object *a = arr ? json_tokener_parse(arr) : NULL;
+	if (a && json_object_is_type(a, json_type_array)) {
+		size_t n = json_object_array_length(a);
+		for (size_t i = 0; i < n && !ok; i++) {
+			json_object *e = json_object_array_get_idx(a, i);
+			ok = json_object_is_type(e, json_type_string) &&
+			     !strcmp(json_object_get_string(e), audience);
+		}
+	}
+	json_object_put(a);
+	free(arr);
+	return ok;
+}
+
+enum kw_token_result kw_token_verify(const char *token, const char *secret, const char *issuer,
+				     const char *audience, int64_t now, struct kw_token_claims *out)
+{
+	enum kw_token_result res = KW_TOKEN_MALFORMED;
+	jwt_t *jwt = NULL;
+	size_t len = token ? strnlen(token, KW_TOKEN_MAX_LEN + 1) : 0;
+	if (len == 0 || len > KW_TOKEN_MAX_LEN)
+		return KW_TOKEN_MALFORMED;
+	const char *dot1 = memchr(token, '.', len);
+	const char *dot2 = dot1 ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token)) : NULL;
+	if (!dot1 || !dot2 || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token)))
+		return KW_TOKEN_MALFORMED;
+	for (size_t i = 0; i < len; i++)
+		if (token[i] != '.' && !memchr(B64URL, token[i], 64))
+			return KW_TOKEN_MALFORMED;
+	if (!header_is_hs256(token, (size_t)(dot1 - token)))
+		return KW_TOKEN_BAD_ALG;
+	if (dot2 + 1 == token + len)
+		return KW_TOKEN_BAD_SIGNATURE; /* an unsigned token is never accepted */
+	size_t slen = secret ? strlen(secret) : 0;
+	if (slen < KW_JWT_MIN_SECRET)
+		return KW_TOKEN_BAD_SIGNATURE;
+	if (jwt_decode(&jwt, token, (const unsigned char *)secret, (int)slen) != 0 || !jwt) {
+		res = KW_TOKEN_BAD_SIGNATURE;
+		goto out;
+	}
+	if (jwt_get_alg(jwt) != JWT_ALG_HS256) {
+		res = KW_TOKEN_BAD_ALG;
+		goto out;
+	}
+	int64_t exp = 0, nbf = 0;
+	if (claim_int(jwt, "exp", &exp) < 0 || exp <= now) {
+		res = KW_TOKEN_EXPIRED;
+		goto out;
+	}
+	if (claim_int(jwt, "nbf", &nbf) == 0 && nbf > now) {
+		res = KW_TOKEN_NOT_YET;
+		goto out;
+	}
+	const char *iss = jwt_get_grant(jwt, "iss");
+	if (!iss || strcmp(iss, issuer)) {
+		res = KW_TOKEN_WRONG_ISS;
+		goto out;
+	}
+	if (!aud_matches(jwt, audience)) {
+		res = KW_TOKEN_WRONG_AUD;
+		goto out;
+	}
+	const char *scope = jwt_get_grant(jwt, "scope");
+	const char *sub = jwt_get_grant(jwt, "sub");
+	enum kw_scope sc = kw_scope_parse(scope);
+	if (sc == KW_SCOPE_NONE || !sub || !*sub || strlen(sub) >= sizeof(out->sub) ||
+	    !kw_text_is_clean(sub, strlen(sub))) {
+		res = KW_TOKEN_BAD_CLAIMS;
+		goto out;
+	}
+	out->scope = sc;
+	kw_strlcpy(out->sub, sub, sizeof(out->sub));
+	out->exp = exp;
+	res = KW_TOKEN_OK;
+out:
+	jwt_free(jwt);
+	return res;
+}
+
+const char *kw_token_result_name(enum kw_token_result r)
+{
+	switch (r) {
+	case KW_TOKEN_OK: return "ok";
+	case KW_TOKEN_MALFORMED: return "token_malformed";
+	case KW_TOKEN_BAD_ALG: return "token_bad_alg";
+	case KW_TOKEN_BAD_SIGNATURE: return "token_bad_signature";
+	case KW_TOKEN_EXPIRED: return "token_expired";
+	case KW_TOKEN_NOT_YET: return "token_not_yet_valid";
+	case KW_TOKEN_WRONG_ISS: return "token_wrong_issuer";
+	case KW_TOKEN_WRONG_AUD: return "token_wrong_audience";
+	case KW_TOKEN_BAD_CLAIMS: return "token_bad_claims";
+	}
+	return "token_invalid";
+}
+
+char *kw_token_mint(const char *secret, const char *issuer, const char *audience,
+		    enum kw_scope scope, int64_t now, int64_t ttl_s)
+{
+	jwt_t *jwt = NULL;
+	char *out = NULL;
+	unsigned char rnd[8];
+	char sub[32];
+	if (!secret || strlen(secret) < KW_JWT_MIN_SECRET || scope == KW_SCOPE_NONE || ttl_s < 1 ||
+	    kw_random_bytes(rnd, sizeof(rnd)) < 0)
+		return NULL;
+	snprintf(sub, sizeof(sub), "tok_%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+		 rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	if (jwt_new(&jwt) != 0)
+		return NULL;
+	if (jwt_add_grant(jwt, "iss", issuer) || jwt_add_grant(jwt, "aud", audience) ||
+	    jwt_add_grant(jwt, "sub", sub) || jwt_add_grant(jwt, "scope", kw_scope_name(scope)) ||
+	    jwt_add_grant_int(jwt, "iat", (long)now) || jwt_add_grant_int(jwt, "nbf", (long)now) ||
+	    jwt_add_grant_int(jwt, "exp", (long)(now + ttl_s)) ||
+	    jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)secret, (int)strlen(secret)))
+		goto out;
+	out = jwt_encode_str(jwt); /* malloc'd by libjwt 1.10: the caller free()s it */
+out:
+	jwt_free(jwt);
+	return out;
+}

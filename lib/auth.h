@@ -1,0 +1,80 @@
+/*
+ * auth.h — API keys and bearer tokens: generating, hashing and verifying them.
+ *
+ * API keys look like "kw_" + 43 base64url characters (256 random bits from getrandom(2)). The
+ * "kw_" prefix makes a leaked key easy to recognise (secret scanners, logs). Only the SHA-256
+ * of a key is stored; a key is shown once, when created. Its first KW_KEY_PREFIX_LEN
+ * characters (the prefix) identify it in listings and logs.
+ *
+ * Bearer tokens are JWTs (RFC 7519) signed with HS256 (RFC 7518 section 3.2) and JWT_SECRET,
+ * via libjwt. Verification accepts only alg HS256 (never "none", never another algorithm,
+ * whatever the header says), and requires exp (in the future), iss and aud (equal to the
+ * configured ones), a scope claim ("read" or "admin") and a sub; nbf, when present, must not be
+ * in the future. No leeway: issuer and verifier share one host's clock.
+ */
+#ifndef KW_AUTH_H
+#define KW_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define KW_KEY_LEN 46	     /* "kw_" + 43 */
+#define KW_KEY_PREFIX_LEN 11 /* "kw_" + 8: shown and logged */
+#define KW_KEY_MAX_LEN 256   /* longer X-API-Key values are refused unread */
+#define KW_TOKEN_MAX_LEN 4096
+#define KW_JWT_MIN_SECRET 32
+#define KW_API_KEY_MIN_LEN 32
+
+enum kw_scope { KW_SCOPE_NONE = 0, KW_SCOPE_READ = 1, KW_SCOPE_ADMIN = 2 };
+
+/* "read" / "admin" -> scope; KW_SCOPE_NONE otherwise. */
+enum kw_scope kw_scope_parse(const char *s);
+const char *kw_scope_name(enum kw_scope s);
+
+/* A new key (KW_KEY_LEN + 1 bytes) from the OS random source; -1 if it fails. */
+int kw_key_generate(char out[KW_KEY_LEN + 1]) KW_WUR;
+/* Lowercase hex SHA-256 of key (65 bytes with the NUL). */
+void kw_key_hash(const char *key, size_t len, char hex[65]);
+/* The loggable prefix of key (at most KW_KEY_PREFIX_LEN characters, clean ASCII only). */
+void kw_key_prefix(const char *key, char out[KW_KEY_PREFIX_LEN + 1]);
+/* 1 if key has the shape of a credential: 1..KW_KEY_MAX_LEN printable ASCII, no spaces. */
+int kw_key_is_wellformed(const char *key);
+
+enum kw_token_result {
+	KW_TOKEN_OK = 0,
+	KW_TOKEN_MALFORMED, /* not a JWT, too long, bad base64/JSON */
+	KW_TOKEN_BAD_ALG,   /* alg is not HS256 (none, HS512, RS256, ...) */
+	KW_TOKEN_BAD_SIGNATURE,
+	KW_TOKEN_EXPIRED,    /* exp missing or passed */
+	KW_TOKEN_NOT_YET,    /* nbf in the future */
+	KW_TOKEN_WRONG_ISS,  /* iss missing or different */
+	KW_TOKEN_WRONG_AUD,  /* aud missing or different */
+	KW_TOKEN_BAD_CLAIMS, /* scope or sub missing or invalid */
+};
+
+struct kw_token_claims {
+	enum kw_scope scope;
+	char sub[64];
+	int64_t exp;
+};
+
+/*
+ * Verify token at now (Unix seconds). KW_TOKEN_OK fills *out. The secret must be at least
+ * KW_JWT_MIN_SECRET bytes (otherwise every token is refused as a bad signature).
+ */
+enum kw_token_result kw_token_verify(const char *token, const char *secret, const char *issuer,
+				     const char *audience, int64_t now,
+				     struct kw_token_claims *out);
+/* A short, log-safe name for a result ("expired", "bad_alg", ...). */
+const char *kw_token_result_name(enum kw_token_result r);
+
+/*
+ * Mint an HS256 token for scope valid ttl_s seconds from now, with a random sub
+ * ("tok_" + 16 hex). Returns a new string (free()) or NULL on failure.
+ */
+char *kw_token_mint(const char *secret, const char *issuer, const char *audience,
+		    enum kw_scope scope, int64_t now, int64_t ttl_s);
+
+#endif

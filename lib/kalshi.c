@@ -1,0 +1,547 @@
+/*
+ * kalshi.c — Kalshi body parsing (contract in kalshi.h).
+ *
+ * Field lookups return 1 (found), 0 (absent or JSON null) or -1 (present with a wrong type or
+ * malformed); record parsers turn -1 into a skip reason. Numbers are never converted through
+ * double: json-c keeps a number's original text, and json_object_get_string() returns it, so
+ * a legacy `41.5` cents or a numeric "_fp" count goes through the same exact decimal parser as
+ * the strings do.
+ */
+#include "kalshi.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define JSON_MAX_DEPTH 32
+
+int kw_kalshi_parse_fixed(const char *s, size_t len, int scale, int64_t *out)
+{
+	const char *p = s, *end = s + len;
+	int neg = 0, frac = 0, int_digits = 0;
+	uint64_t v = 0;
+	const uint64_t lim = (uint64_t)INT64_MAX;
+
+	if (!s || scale < 0 || scale > 9)
+		return -1;
+	if (p < end && (*p == '-' || *p == '+'))
+		neg = *p++ == '-';
+	for (; p < end && *p >= '0' && *p <= '9'; p++, int_digits++) {
+		unsigned d = (unsigned)(*p - '0');
+		if (v > (lim - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	if (!int_digits)
+		return -1;
+	if (p < end && *p == '.') {
+		p++;
+		if (p == end || *p < '0' || *p > '9')
+			return -1;
+		for (; p < end && *p >= '0' && *p <= '9'; p++) {
+			if (frac < scale) {
+				unsigned d = (unsigned)(*p - '0');
+				if (v > (lim - d) / 10)
+					return -1;
+				v = v * 10 + d;
+				frac++;
+			} else if (*p != '0') {
+				return -1; /* more precision than the unit holds: refuse, never round */
+			}
+		}
+	}
+	if (p != end)
+		return -1;
+	for (; frac < scale; frac++) {
+		if (v > lim / 10)
+			return -1;
+		v *= 10;
+	}
+	*out = neg ? -(int64_t)v : (int64_t)v;
+	return 0;
+}
+
+int64_t kw_kalshi_premium_micros(int64_t count_centi, int64_t price_micros)
+{
+	/* Both are range-checked by the parsers: count <= 1e12, price <= 1e6, product < 2^63. */
+	return (count_centi * price_micros + 50) / 100;
+}
+
+/* ---- field access ------------------------------------------------------------------------ */
+
+static int get_str(json_object *o, const char *key, const char **out)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(o, key, &v) || !v)
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return -1;
+	int n = json_object_get_string_len(v);
+	const char *s = json_object_get_string(v);
+	/* An embedded NUL would make C and SQL see different strings. */
+	if (n < 0 || strlen(s) != (size_t)n)
+		return -1;
+	*out = s;
+	return 1;
+}
+
+/* A fixed-point value sent as a string or as a JSON number (re-read from its text). */
+static int get_fixed(json_object *o, const char *key, int scale, int64_t *out)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(o, key, &v) || !v)
+		return 0;
+	enum json_type t = json_object_get_type(v);
+	if (t != json_type_string && t != json_type_int && t != json_type_double)
+		return -1;
+	const char *s = json_object_get_string(v);
+	size_t n = t == json_type_string ? (size_t)json_object_get_string_len(v) : strlen(s);
+	return kw_kalshi_parse_fixed(s, n, scale, out) == 0 ? 1 : -1;
+}
+
+/* Money: "X_dollars" (scale 6) first, else legacy cents "X" (cents with 4 decimals = micros). */
+static int get_money(json_object *o, const char *key, const char *legacy, int64_t *out)
+{
+	int rc = get_fixed(o, key, 6, out);
+	if (rc == 0 && legacy)
+		rc = get_fixed(o, legacy, 4, out);
+	if (rc == 1 && (*out < 0 || *out > KW_MICROS_PER_DOLLAR))
+		return -1;
+	if (rc == 0)
+		*out = KW_KALSHI_NONE;
+	return rc;
+}
+
+/* Counts: "X_fp" first, else the legacy integer "X"; both in hundredths. */
+static int get_count(json_object *o, const char *key, const char *legacy, int64_t *out)
+{
+	int rc = get_fixed(o, key, 2, out);
+	if (rc == 0 && legacy)
+		rc = get_fixed(o, legacy, 2, out);
+	if (rc == 1 && (*out < 0 || *out > KW_KALSHI_COUNT_CENTI_MAX))
+		return -1;
+	if (rc == 0)
+		*out = KW_KALSHI_NONE;
+	return rc;
+}
+
+static int get_time(json_object *o, const char *key, int64_t *unix_s, int32_t *us)
+{
+	const char *s;
+	int rc = get_str(o, key, &s);
+	if (rc <= 0)
+		return rc;
+	return kw_parse_rfc3339(s, unix_s, us) == 0 ? 1 : -1;
+}
+
+static int ticker_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > KW_KALSHI_TICKER_MAX || s[0] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '.' || c == '_'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Required identifier-like field: ticker charset, bounded. */
+static int need_ticker(json_object *o, const char *key, const char **out, const char *missing,
+		       const char *bad, const char **reason)
+{
+	int rc = get_str(o, key, out);
+	if (rc == 0 || (rc == 1 && !**out)) {
+		*reason = missing;
+		return -1;
+	}
+	if (rc < 0 || !ticker_ok(*out)) {
+		*reason = bad;
+		return -1;
+	}
+	return 0;
+}
+
+/* Optional display text: "" when absent; clean and bounded when present. */
+static int opt_text(json_object *o, const char *key, const char **out, const char **reason)
+{
+	int rc = get_str(o, key, out);
+	if (rc == 0) {
+		*out = "";
+		return 0;
+	}
+	if (rc < 0) {
+		*reason = "bad_text";
+		return -1;
+	}
+	size_t n = strlen(*out);
+	if (n > KW_KALSHI_TEXT_MAX) {
+		*reason = "oversize_text";
+		return -1;
+	}
+	if (!kw_text_is_clean(*out, n)) {
+		*reason = "bad_text";
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- records ----------------------------------------------------------------------------- */
+
+int kw_kalshi_market_parse(json_object *o, struct kw_kalshi_market *m, const char **reason)
+{
+	int64_t s;
+	if (!json_object_is_type(o, json_type_object)) {
+		*reason = "not_an_object";
+		return -1;
+	}
+	memset(m, 0, sizeof(*m));
+	if (need_ticker(o, "ticker", &m->ticker, "missing_ticker", "bad_ticker", reason) < 0 ||
+	    need_ticker(o, "event_ticker", &m->event_ticker, "missing_event_ticker",
+			"bad_event_ticker", reason) < 0)
+		return -1;
+	int rc = get_str(o, "status", &m->status);
+	if (rc <= 0 || !*m->status || strlen(m->status) > 32 ||
+	    !kw_text_is_clean(m->status, strlen(m->status))) {
+		*reason = rc == 0 ? "missing_status" : "bad_status";
+		return -1;
+	}
+	if (opt_text(o, "title", &m->title, reason) < 0 ||
+	    opt_text(o, "yes_sub_title", &m->yes_sub_title, reason) < 0 ||
+	    opt_text(o, "no_sub_title", &m->no_sub_title, reason) < 0 ||
+	    opt_text(o, "market_type", &m->market_type, reason) < 0)
+		return -1;
+	if (!*m->market_type)
+		m->market_type = "binary";
+	if (get_str(o, "category", &m->legacy_category) != 1 || !*m->legacy_category ||
+	    strlen(m->legacy_category) > 128 ||
+	    !kw_text_is_clean(m->legacy_category, strlen(m->legacy_category)))
+		m->legacy_category = NULL;
+	m->open_at = m->close_at = KW_KALSHI_NONE;
+	if (get_time(o, "open_time", &s, NULL) == 1)
+		m->open_at = s;
+	rc = get_time(o, "close_time", &s, NULL);
+	if (rc < 0) {
+		*reason = "bad_time";
+		return -1;
+	}
+	if (rc == 1)
+		m->close_at = s;
+	if (get_money(o, "yes_bid_dollars", "yes_bid", &m->yes_bid) < 0 ||
+	    get_money(o, "yes_ask_dollars", "yes_ask", &m->yes_ask) < 0 ||
+	    get_money(o, "no_bid_dollars", "no_bid", &m->no_bid) < 0 ||
+	    get_money(o, "no_ask_dollars", "no_ask", &m->no_ask) < 0 ||
+	    get_money(o, "last_price_dollars", "last_price", &m->last_price) < 0 ||
+	    get_money(o, "previous_price_dollars", "previous_price", &m->previous_price) < 0) {
+		*reason = "bad_price";
+		return -1;
+	}
+	if (get_count(o, "yes_bid_size_fp", NULL, &m->yes_bid_size) < 0 ||
+	    get_count(o, "yes_ask_size_fp", NULL, &m->yes_ask_size) < 0 ||
+	    get_count(o, "volume_fp", "volume", &m->volume) < 0 ||
+	    get_count(o, "volume_24h_fp", "volume_24h", &m->volume_24h) < 0 ||
+	    get_count(o, "open_interest_fp", "open_interest", &m->open_interest) < 0) {
+		*reason = "bad_count";
+		return -1;
+	}
+	return 0;
+}
+
+int kw_kalshi_trade_parse(json_object *o, struct kw_kalshi_trade *t, const char **reason)
+{
+	const char *side = NULL;
+	int64_t s;
+	int32_t us;
+	if (!json_object_is_type(o, json_type_object)) {
+		*reason = "not_an_object";
+		return -1;
+	}
+	memset(t, 0, sizeof(*t));
+	int rc = get_str(o, "trade_id", &t->trade_id);
+	if (rc <= 0 || !*t->trade_id) {
+		*reason = rc < 0 ? "bad_trade_id" : "missing_trade_id";
+		return -1;
+	}
+	if (strlen(t->trade_id) > KW_KALSHI_TICKER_MAX ||
+	    !kw_text_is_clean(t->trade_id, strlen(t->trade_id))) {
+		*reason = "bad_trade_id";
+		return -1;
+	}
+	if (need_ticker(o, "ticker", &t->ticker, "missing_ticker", "bad_ticker", reason) < 0)
+		return -1;
+	rc = get_count(o, "count_fp", "count", &t->count_centi);
+	if (rc <= 0 || t->count_centi <= 0) {
+		*reason = rc == 0 ? "missing_count" : "bad_count";
+		return -1;
+	}
+	int has_yes = get_money(o, "yes_price_dollars", "yes_price", &t->yes_price);
+	int has_no = get_money(o, "no_price_dollars", "no_price", &t->no_price);
+	if (has_yes < 0 || has_no < 0) {
+		*reason = "bad_price";
+		return -1;
+	}
+	if (!has_yes && !has_no) {
+		*reason = "missing_price";
+		return -1;
+	}
+	/* The two prices of a binary contract sum to $1; derive the one not sent. */
+	if (!has_yes)
+		t->yes_price = KW_MICROS_PER_DOLLAR - t->no_price;
+	if (!has_no)
+		t->no_price = KW_MICROS_PER_DOLLAR - t->yes_price;
+	/* Direction: taker_outcome_side, then taker_book_side (bid = yes), then taker_side. */
+	if (get_str(o, "taker_outcome_side", &side) == 1 &&
+	    (!strcmp(side, "yes") || !strcmp(side, "no"))) {
+		t->taker_yes = !strcmp(side, "yes");
+	} else if (get_str(o, "taker_book_side", &side) == 1 &&
+		   (!strcmp(side, "bid") || !strcmp(side, "ask"))) {
+		t->taker_yes = !strcmp(side, "bid");
+	} else if (get_str(o, "taker_side", &side) == 1 &&
+		   (!strcmp(side, "yes") || !strcmp(side, "no"))) {
+		t->taker_yes = !strcmp(side, "yes");
+	} else {
+		*reason = "missing_taker_side";
+		return -1;
+	}
+	rc = get_time(o, "created_time", &s, &us);
+	if (rc <= 0) {
+		*reason = rc < 0 ? "bad_time" : "missing_time";
+		return -1;
+	}
+	t->created_us = s * 1000000 + us;
+	json_object *b;
+	if (json_object_object_get_ex(o, "is_block_trade", &b) &&
+	    json_object_is_type(b, json_type_boolean))
+		t->is_block = json_object_get_boolean(b);
+	t->notional =
+		kw_kalshi_premium_micros(t->count_centi, t->taker_yes ? t->yes_price : t->no_price);
+	return 0;
+}
+
+int kw_kalshi_event_parse(json_object *o, struct kw_kalshi_event *e, const char **reason)
+{
+	if (!json_object_is_type(o, json_type_object)) {
+		*reason = "not_an_object";
+		return -1;
+	}
+	memset(e, 0, sizeof(*e));
+	if (need_ticker(o, "event_ticker", &e->event_ticker, "missing_event_ticker",
+			"bad_event_ticker", reason) < 0 ||
+	    need_ticker(o, "series_ticker", &e->series_ticker, "missing_series_ticker",
+			"bad_series_ticker", reason) < 0)
+		return -1;
+	if (opt_text(o, "title", &e->title, reason) < 0 ||
+	    opt_text(o, "sub_title", &e->sub_title, reason) < 0 ||
+	    opt_text(o, "category", &e->category, reason) < 0)
+		return -1;
+	return 0;
+}
+
+int kw_kalshi_series_parse(json_object *o, struct kw_kalshi_series *s, const char **reason)
+{
+	if (!json_object_is_type(o, json_type_object)) {
+		*reason = "not_an_object";
+		return -1;
+	}
+	memset(s, 0, sizeof(*s));
+	if (need_ticker(o, "ticker", &s->ticker, "missing_ticker", "bad_ticker", reason) < 0)
+		return -1;
+	if (opt_text(o, "title", &s->title, reason) < 0 ||
+	    opt_text(o, "category", &s->category, reason) < 0 ||
+	    opt_text(o, "frequency", &s->frequency, reason) < 0)
+		return -1;
+	return 0;
+}
+
+/* One side of a book: an array of [price, count] levels; null or absent is empty. */
+static int book_side(json_object *arr, int price_scale, int64_t *depth, int *levels, int64_t *best)
+{
+	*depth = 0;
+	*levels = 0;
+	*best = KW_KALSHI_NONE;
+	if (!arr)
+		return 0;
+	if (!json_object_is_type(arr, json_type_array))
+		return -1;
+	size_t n = json_object_array_length(arr);
+	for (size_t i = 0; i < n; i++) {
+		json_object *lv = json_object_array_get_idx(arr, i);
+		if (!json_object_is_type(lv, json_type_array) || json_object_array_length(lv) < 2)
+			return -1;
+		json_object *pv = json_object_array_get_idx(lv, 0);
+		json_object *cv = json_object_array_get_idx(lv, 1);
+		int64_t price, count;
+		enum json_type pt = json_object_get_type(pv), ct = json_object_get_type(cv);
+		if ((pt != json_type_string && pt != json_type_int && pt != json_type_double) ||
+		    (ct != json_type_string && ct != json_type_int && ct != json_type_double))
+			return -1;
+		const char *ps = json_object_get_string(pv), *cs = json_object_get_string(cv);
+		if (kw_kalshi_parse_fixed(ps, strlen(ps), price_scale, &price) < 0 ||
+		    kw_kalshi_parse_fixed(cs, strlen(cs), 2, &count) < 0 || price < 0 ||
+		    price > KW_MICROS_PER_DOLLAR || count < 0 || count > KW_KALSHI_COUNT_CENTI_MAX)
+			return -1;
+		if (*depth > INT64_MAX - count)
+			return -1;
+		*depth += count;
+		(*levels)++;
+		/* Kalshi sorts ascending, but older docs said the opposite: take the max. */
+		if (*best == KW_KALSHI_NONE || price > *best)
+			*best = price;
+	}
+	return 0;
+}
+
+/* The first of the named keys that is present and not null; NULL if none. */
+static json_object *first_side(json_object *book, const char *a, const char *b, int *is_cents)
+{
+	json_object *v;
+	*is_cents = 0;
+	if (json_object_object_get_ex(book, a, &v) && v)
+		return v;
+	if (b && json_object_object_get_ex(book, b, &v) && v) {
+		*is_cents = 1;
+		return v;
+	}
+	return NULL;
+}
+
+int kw_kalshi_book_parse(json_object *root, struct kw_kalshi_book *out, const char **reason)
+{
+	json_object *book = NULL;
+	int legacy = 0, yes_cents = 0, no_cents = 0;
+	memset(out, 0, sizeof(*out));
+	if (!json_object_object_get_ex(root, "orderbook_fp", &book) || !book) {
+		legacy = json_object_object_get_ex(root, "orderbook", &book);
+		if (!legacy) {
+			*reason = "missing_orderbook";
+			return -1;
+		}
+	}
+	if (book && !json_object_is_type(book, json_type_object)) {
+		*reason = "bad_orderbook";
+		return -1;
+	}
+	json_object *yes = NULL, *no = NULL;
+	if (book) {
+		yes = first_side(book, "yes_dollars", legacy ? "yes" : NULL, &yes_cents);
+		no = first_side(book, "no_dollars", legacy ? "no" : NULL, &no_cents);
+	}
+	if (book_side(yes, yes_cents ? 4 : 6, &out->yes_depth, &out->yes_levels,
+		      &out->best_yes_bid) < 0 ||
+	    book_side(no, no_cents ? 4 : 6, &out->no_depth, &out->no_levels, &out->best_no_bid) <
+		    0) {
+		*reason = "bad_level";
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- bodies ------------------------------------------------------------------------------ */
+
+json_object *kw_kalshi_body_parse(const char *body, size_t len, char *err, size_t errlen)
+{
+	json_object *root = NULL;
+	if (len > (size_t)INT32_MAX) {
+		snprintf(err, errlen, "body too large to parse");
+		return NULL;
+	}
+	struct json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH);
+	if (!tok) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	root = json_tokener_parse_ex(tok, body, (int)len);
+	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	if (!root) {
+		if (jerr == json_tokener_continue || jerr == json_tokener_success)
+			snprintf(err, errlen, "truncated JSON (%zu bytes)", len);
+		else
+			snprintf(err, errlen, "malformed JSON at byte %zu: %s",
+				 json_tokener_get_parse_end(tok), json_tokener_error_desc(jerr));
+		goto out;
+	}
+	for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
+		if (body[i] != ' ' && body[i] != '\n' && body[i] != '\r' && body[i] != '\t') {
+			snprintf(err, errlen, "trailing data after JSON at byte %zu", i);
+			json_object_put(root);
+			root = NULL;
+			goto out;
+		}
+	}
+	if (!json_object_is_type(root, json_type_object)) {
+		snprintf(err, errlen, "JSON body is not an object");
+		json_object_put(root);
+		root = NULL;
+	}
+out:
+	json_tokener_free(tok);
+	return root;
+}
+
+int kw_kalshi_page(json_object *root, const char *key, json_object **items, const char **cursor,
+		   char *err, size_t errlen)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(root, key, &v) || !v) {
+		snprintf(err, errlen, "page has no \"%s\" array", key);
+		return -1;
+	}
+	if (!json_object_is_type(v, json_type_array)) {
+		snprintf(err, errlen, "\"%s\" is not an array", key);
+		return -1;
+	}
+	*items = v;
+	*cursor = NULL;
+	int rc = get_str(root, "cursor", cursor);
+	if (rc < 0) {
+		snprintf(err, errlen, "\"cursor\" is not a string");
+		return -1;
+	}
+	if (rc == 1 && (strlen(*cursor) > 4096 || !kw_text_is_clean(*cursor, strlen(*cursor)))) {
+		snprintf(err, errlen, "\"cursor\" is not clean text of at most 4096 bytes");
+		return -1;
+	}
+	if (rc == 0 || !**cursor)
+		*cursor = NULL;
+	return 0;
+}
+
+static void clean_copy(char *dst, size_t dstlen, const char *src)
+{
+	size_t i = 0;
+	if (!dstlen)
+		return;
+	for (; src && *src && i + 1 < dstlen; src++)
+		dst[i++] = (*src >= 0x20 && *src < 0x7f) ? *src : '?';
+	dst[i] = '\0';
+}
+
+void kw_kalshi_error_parse(const char *body, size_t len, char *code, size_t codelen, char *msg,
+			   size_t msglen)
+{
+	char err[128];
+	const char *c = NULL, *m = NULL;
+	clean_copy(code, codelen, "");
+	clean_copy(msg, msglen, "");
+	json_object *root = body && len ? kw_kalshi_body_parse(body, len, err, sizeof(err)) : NULL;
+	if (!root)
+		return;
+	json_object *e;
+	if (json_object_object_get_ex(root, "error", &e) && e) {
+		if (json_object_is_type(e, json_type_string)) {
+			m = json_object_get_string(e);
+		} else if (json_object_is_type(e, json_type_object)) {
+			(void)get_str(e, "code", &c);
+			if (get_str(e, "message", &m) != 1)
+				(void)get_str(e, "details", &m);
+		}
+	} else {
+		(void)get_str(root, "code", &c);
+		if (get_str(root, "message", &m) != 1 && get_str(root, "msg", &m) != 1)
+			(void)get_str(root, "details", &m);
+	}
+	clean_copy(code, codelen, c);
+	clean_copy(msg, msglen, m);
+	json_object_put(root);
+}

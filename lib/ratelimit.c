@@ -1,0 +1,388 @@
+/*
+ * ratelimit.c — the shared GCRA table (contract in ratelimit.h).
+ *
+ * Why not SQLite per request: one write transaction per request from several workers halves
+ * throughput against the FastCGI ceiling and pushes p99 from ~7 ms to 40+ ms (colliding
+ * writers sleep in SQLite's busy handler). A limiter must cost far less than the request it
+ * guards. So the state every request touches is a fixed-size table in a file mapped
+ * MAP_SHARED by all workers (DATABASE_PATH + "-rl.shm"); SQLite only receives a batch of the
+ * changed entries about once a second, from one worker, and is read back when the table is
+ * (re)created.
+ *
+ * Layout: a header, then KW_RL_GROUPS groups of KW_RL_WAYS slots. A key's digest picks its
+ * group; within a group the slots are searched linearly (8 slots, one or two cache lines).
+ * Each group has its own process-shared, robust pthread mutex held for a few dozen
+ * instructions: that makes read-decide-write of a TAT atomic across processes (so the limiter
+ * is exact: N parallel clients on M workers get exactly `burst` successes), keeps key claiming
+ * and eviction consistent with updates, and, being robust, a worker killed while holding it
+ * leaves the next locker EOWNERDEAD, not a deadlock (the slot data is whole words, so it is
+ * consistent and is kept). Collisions between groups are independent, so workers only ever
+ * contend on the same key.
+ *
+ * A full group evicts an idle slot (TAT in the past: identical to "absent") or, failing that,
+ * the slot with the earliest TAT, counted in the header: the table holds KW_RL_GROUPS *
+ * KW_RL_WAYS live keys, far more than keys plus active client addresses on one host.
+ *
+ * Creation: the file is locked with flock(2) while it is checked and, if needed, initialised
+ * and restored; the header records the kernel's boot id, because a robust mutex that was held
+ * when the machine went down would stay locked forever in a file that survived the reboot —
+ * after a reboot the table is rebuilt from SQLite instead.
+ *
+ * Left out: sharing across hosts (several kw-api hosts need a shared store such as Redis; each
+ * host here limits on its own), and time going backwards (TATs are wall-clock microseconds; a
+ * step back only makes the limiter stricter until the clock catches up).
+ */
+#include "ratelimit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define KW_RL_MAGIC 0x6b77726c67637261ULL /* "kwrlgcra" */
+#define KW_RL_VERSION 1
+#define KW_RL_GROUPS 4096
+#define KW_RL_WAYS 8
+#define FLUSH_EVERY_US 1000000
+
+struct rl_slot {
+	uint64_t key; /* digest | 1; 0 = empty */
+	int64_t tat_us;
+	int64_t saved_us; /* tat_us as last collected for SQLite */
+};
+
+struct rl_group {
+	pthread_mutex_t mu;
+	struct rl_slot slot[KW_RL_WAYS];
+};
+
+struct rl_header {
+	uint64_t magic;
+	uint32_t version, ngroups, ways, pad;
+	char boot_id[48];
+	_Atomic int64_t next_flush_us;
+	_Atomic uint64_t evictions;
+};
+
+struct kw_rl {
+	int fd;
+	size_t size;
+	struct rl_header *hdr;
+	struct rl_group *groups;
+};
+
+static size_t table_size(void)
+{
+	size_t hdr = (sizeof(struct rl_header) + 63) & ~(size_t)63;
+	return hdr + sizeof(struct rl_group) * KW_RL_GROUPS;
+}
+
+static void read_boot_id(char *buf, size_t n)
+{
+	memset(buf, 0, n);
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	if (!f)
+		return; /* no procfs: the table is then trusted across reboots */
+	if (!fgets(buf, (int)n, f))
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+static int init_table(struct kw_rl *rl, const char *boot_id, char *err, size_t errlen)
+{
+	pthread_mutexattr_t at;
+	if (pthread_mutexattr_init(&at) ||
+	    pthread_mutexattr_setpshared(&at, PTHREAD_PROCESS_SHARED) ||
+	    pthread_mutexattr_setrobust(&at, PTHREAD_MUTEX_ROBUST)) {
+		snprintf(err, errlen, "ratelimit: cannot set up a shared mutex");
+		return -1;
+	}
+	memset(rl->hdr, 0, table_size());
+	for (int i = 0; i < KW_RL_GROUPS; i++) {
+		if (pthread_mutex_init(&rl->groups[i].mu, &at)) {
+			pthread_mutexattr_destroy(&at);
+			snprintf(err, errlen, "ratelimit: cannot initialise a shared mutex");
+			return -1;
+		}
+	}
+	pthread_mutexattr_destroy(&at);
+	rl->hdr->version = KW_RL_VERSION;
+	rl->hdr->ngroups = KW_RL_GROUPS;
+	rl->hdr->ways = KW_RL_WAYS;
+	kw_strlcpy(rl->hdr->boot_id, boot_id, sizeof(rl->hdr->boot_id));
+	return 0;
+}
+
+struct kw_rl *kw_rl_open(const char *path, kw_rl_restore_fn restore, void *ctx, char *err,
+			 size_t errlen)
+{
+	struct kw_rl *rl = kw_xcalloc(1, sizeof(*rl));
+	char boot_id[48];
+	int locked = 0;
+	rl->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (rl->fd < 0) {
+		snprintf(err, errlen, "ratelimit: cannot open %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (flock(rl->fd, LOCK_EX) < 0) {
+		snprintf(err, errlen, "ratelimit: cannot lock %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	locked = 1;
+	rl->size = table_size();
+	struct stat st;
+	if (fstat(rl->fd, &st) < 0) {
+		snprintf(err, errlen, "ratelimit: cannot stat %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	int fresh = (size_t)st.st_size != rl->size;
+	if (fresh && (ftruncate(rl->fd, 0) < 0 || ftruncate(rl->fd, (off_t)rl->size) < 0)) {
+		snprintf(err, errlen, "ratelimit: cannot size %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	void *map = mmap(NULL, rl->size, PROT_READ | PROT_WRITE, MAP_SHARED, rl->fd, 0);
+	if (map == MAP_FAILED) {
+		snprintf(err, errlen, "ratelimit: cannot map %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	rl->hdr = map;
+	rl->groups = (struct rl_group *)(void *)((char *)map +
+						 ((sizeof(struct rl_header) + 63) & ~(size_t)63));
+	read_boot_id(boot_id, sizeof(boot_id));
+	if (fresh || rl->hdr->magic != KW_RL_MAGIC || rl->hdr->version != KW_RL_VERSION ||
+	    rl->hdr->ngroups != KW_RL_GROUPS || rl->hdr->ways != KW_RL_WAYS ||
+	    strncmp(rl->hdr->boot_id, boot_id, sizeof(boot_id))) {
+		if (init_table(rl, boot_id, err, errlen) < 0)
+			goto fail;
+		if (restore)
+			restore(rl, ctx);
+		/* Written last: a creator that died midway leaves no magic, so the next one
+		 * starts over. */
+		atomic_thread_fence(memory_order_release);
+		rl->hdr->magic = KW_RL_MAGIC;
+		if (msync(map, rl->size, MS_ASYNC) < 0) {
+			snprintf(err, errlen, "ratelimit: cannot sync %s: %s", path,
+				 strerror(errno));
+			goto fail;
+		}
+	}
+	flock(rl->fd, LOCK_UN);
+	return rl;
+fail:
+	if (locked)
+		flock(rl->fd, LOCK_UN);
+	kw_rl_close(rl);
+	return NULL;
+}
+
+void kw_rl_close(struct kw_rl *rl)
+{
+	if (!rl)
+		return;
+	if (rl->hdr)
+		munmap(rl->hdr, rl->size);
+	if (rl->fd >= 0)
+		close(rl->fd);
+	free(rl);
+}
+
+uint64_t kw_rl_digest(const char *key)
+{
+	/* SHA-256, not a fast hash: keys partly come from clients (addresses), and a client
+	 * that could make its key collide with another would share or drain that bucket. */
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256((const unsigned char *)key, strlen(key), md);
+	uint64_t d;
+	memcpy(&d, md, sizeof(d));
+	return d | 1;
+}
+
+static struct rl_group *lock_group(struct kw_rl *rl, uint64_t d)
+{
+	struct rl_group *g = &rl->groups[(d >> 32) % KW_RL_GROUPS];
+	int rc = pthread_mutex_lock(&g->mu);
+	if (rc == EOWNERDEAD)
+		pthread_mutex_consistent(&g->mu); /* slots are whole words: still valid */
+	return g;
+}
+
+static void unlock_group(struct rl_group *g)
+{
+	pthread_mutex_unlock(&g->mu);
+}
+
+/* The slot for d in g (locked), claiming one if create; NULL if absent and !create. */
+static struct rl_slot *find_slot(struct kw_rl *rl, struct rl_group *g, uint64_t d, int64_t now,
+				 int create)
+{
+	struct rl_slot *empty = NULL, *idle = NULL, *oldest = NULL;
+	for (int i = 0; i < KW_RL_WAYS; i++) {
+		struct rl_slot *s = &g->slot[i];
+		if (s->key == d)
+			return s;
+		if (!s->key) {
+			if (!empty)
+				empty = s;
+		} else if (s->tat_us <= now) {
+			if (!idle)
+				idle = s;
+		} else if (!oldest || s->tat_us < oldest->tat_us) {
+			oldest = s;
+		}
+	}
+	if (!create)
+		return NULL;
+	struct rl_slot *s = empty ? empty : idle;
+	if (!s) {
+		s = oldest;
+		atomic_fetch_add(&rl->hdr->evictions, 1);
+	}
+	s->key = d;
+	s->tat_us = 0;
+	s->saved_us = -1; /* differs from any TAT: collected at the next flush */
+	return s;
+}
+
+static void decide(int64_t tat, int64_t now, int64_t interval, int64_t burst,
+		   struct kw_rl_result *res, int64_t *new_tat)
+{
+	int64_t base = tat > now ? tat : now;
+	int64_t next = base + interval;
+	int64_t allow_at = next - burst * interval;
+	res->limit = burst;
+	res->window_s = (burst * interval + 999999) / 1000000;
+	if (allow_at > now) {
+		res->allowed = 0;
+		res->remaining = 0;
+		res->retry_after_s = (allow_at - now + 999999) / 1000000;
+		if (res->retry_after_s < 1)
+			res->retry_after_s = 1;
+		res->reset_s = (base - now + 999999) / 1000000;
+		*new_tat = tat;
+		return;
+	}
+	res->allowed = 1;
+	res->retry_after_s = 0;
+	res->remaining = (now - allow_at) / interval;
+	res->reset_s = (next - now + 999999) / 1000000;
+	*new_tat = next;
+}
+
+static void limit(struct kw_rl *rl, const char *key, int64_t now, int64_t interval, int64_t burst,
+		  struct kw_rl_result *res, int take)
+{
+	if (interval < 1)
+		interval = 1;
+	if (burst < 1)
+		burst = 1;
+	uint64_t d = kw_rl_digest(key);
+	struct rl_group *g = lock_group(rl, d);
+	struct rl_slot *s = find_slot(rl, g, d, now, take);
+	int64_t tat = s ? s->tat_us : 0, new_tat;
+	decide(tat, now, interval, burst, res, &new_tat);
+	if (take && res->allowed)
+		s->tat_us = new_tat;
+	unlock_group(g);
+}
+
+void kw_rl_take(struct kw_rl *rl, const char *key, int64_t now_us, int64_t interval_us,
+		int64_t burst, struct kw_rl_result *res)
+{
+	limit(rl, key, now_us, interval_us, burst, res, 1);
+}
+
+void kw_rl_peek(struct kw_rl *rl, const char *key, int64_t now_us, int64_t interval_us,
+		int64_t burst, struct kw_rl_result *res)
+{
+	limit(rl, key, now_us, interval_us, burst, res, 0);
+	if (!res->allowed)
+		return;
+	/* Peeking takes nothing: report the quota as it stands, not after one more request. */
+	res->remaining = res->remaining + 1 > burst ? burst : res->remaining + 1;
+}
+
+int64_t kw_rl_raise(struct kw_rl *rl, const char *key, int64_t until_us)
+{
+	uint64_t d = kw_rl_digest(key);
+	struct rl_group *g = lock_group(rl, d);
+	struct rl_slot *s = find_slot(rl, g, d, kw_now_us(), 1);
+	int64_t prev = s->tat_us;
+	if (until_us > s->tat_us)
+		s->tat_us = until_us;
+	unlock_group(g);
+	return prev;
+}
+
+int64_t kw_rl_value(struct kw_rl *rl, const char *key)
+{
+	uint64_t d = kw_rl_digest(key);
+	struct rl_group *g = lock_group(rl, d);
+	struct rl_slot *s = find_slot(rl, g, d, 0, 0);
+	int64_t v = s ? s->tat_us : 0;
+	unlock_group(g);
+	return v;
+}
+
+void kw_rl_load(struct kw_rl *rl, uint64_t digest, int64_t tat_us)
+{
+	digest |= 1;
+	struct rl_group *g = lock_group(rl, digest);
+	struct rl_slot *s = find_slot(rl, g, digest, 0, 1);
+	if (tat_us > s->tat_us)
+		s->tat_us = tat_us;
+	s->saved_us = s->tat_us; /* already in SQLite */
+	unlock_group(g);
+}
+
+int kw_rl_flush_due(struct kw_rl *rl, int64_t now_us)
+{
+	int64_t next = atomic_load(&rl->hdr->next_flush_us);
+	if (now_us < next)
+		return 0;
+	return atomic_compare_exchange_strong(&rl->hdr->next_flush_us, &next,
+					      now_us + FLUSH_EVERY_US);
+}
+
+size_t kw_rl_collect(struct kw_rl *rl, int64_t now_us, struct kw_rl_entry *out, size_t max)
+{
+	size_t n = 0;
+	for (int i = 0; i < KW_RL_GROUPS && n < max; i++) {
+		struct rl_group *g = &rl->groups[i];
+		int rc = pthread_mutex_lock(&g->mu);
+		if (rc == EOWNERDEAD)
+			pthread_mutex_consistent(&g->mu);
+		for (int j = 0; j < KW_RL_WAYS && n < max; j++) {
+			struct rl_slot *s = &g->slot[j];
+			if (!s->key || s->tat_us == s->saved_us)
+				continue;
+			s->saved_us = s->tat_us;
+			if (s->tat_us <= now_us)
+				continue;
+			out[n].key = s->key;
+			out[n].tat_us = s->tat_us;
+			n++;
+		}
+		pthread_mutex_unlock(&g->mu);
+	}
+	return n;
+}
+
+size_t kw_rl_capacity(const struct kw_rl *rl)
+{
+	(void)rl;
+	return (size_t)KW_RL_GROUPS * KW_RL_WAYS;
+}
+
+uint64_t kw_rl_evictions(const struct kw_rl *rl)
+{
+	return atomic_load(&rl->hdr->evictions);
+}

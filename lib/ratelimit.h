@@ -1,0 +1,84 @@
+/*
+ * ratelimit.h — the GCRA rate limiter shared by every kw-api worker on a host.
+ *
+ * GCRA (the generic cell rate algorithm) keeps one number per key: the "theoretical arrival
+ * time" (TAT). A request at `now` for a limit of `burst` requests refilled one per `interval`
+ * is allowed when max(TAT, now) + interval - burst * interval <= now, and then TAT becomes
+ * max(TAT, now) + interval. A refused request changes nothing, so it costs no quota.
+ *
+ * The table lives in a file mapped shared into every worker (see ratelimit.c for the layout,
+ * the locking and why it is not a SQLite row per request). Keys are opaque strings chosen by
+ * the caller ("k:12" for API key 12, "a:203.0.113.9" for an address, ...); the table stores a
+ * 64-bit digest of each. Besides limits it stores "until" times (blocks, event throttles):
+ * kw_rl_raise()/kw_rl_value() treat the TAT as a plain timestamp.
+ *
+ * Persistence: kw_rl_flush_due() elects one caller per second to copy the changed entries out
+ * with kw_rl_collect(); the caller writes them to SQLite (store_security.c). When the table is
+ * created (first start, or first start after a reboot) kw_rl_open() calls `restore` so that the
+ * caller can reload them with kw_rl_load(). At most about a second of limiter state is lost if
+ * the machine dies; nothing is lost when workers restart.
+ */
+#ifndef KW_RATELIMIT_H
+#define KW_RATELIMIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct kw_rl;
+
+struct kw_rl_result {
+	int allowed;
+	int64_t limit;	       /* burst: requests allowed at once */
+	int64_t remaining;     /* requests still allowed now (after this one) */
+	int64_t reset_s;       /* seconds until the full burst is available again */
+	int64_t retry_after_s; /* refused: seconds until one request is allowed (>= 1) */
+	int64_t window_s;      /* seconds to refill the full burst (burst * interval) */
+};
+
+struct kw_rl_entry {
+	uint64_t key; /* digest */
+	int64_t tat_us;
+};
+
+typedef void (*kw_rl_restore_fn)(struct kw_rl *rl, void *ctx);
+
+/*
+ * Map (creating if needed) the table at path. When this call creates or re-creates it,
+ * restore(rl, ctx) runs before any other process can use it. NULL + err on failure.
+ */
+struct kw_rl *kw_rl_open(const char *path, kw_rl_restore_fn restore, void *ctx, char *err,
+			 size_t errlen) KW_WUR;
+void kw_rl_close(struct kw_rl *rl);
+
+/* The digest stored for key (stable across processes and restarts). */
+uint64_t kw_rl_digest(const char *key);
+
+/* Take one request for key; interval_us > 0, burst >= 1. Fills *res. */
+void kw_rl_take(struct kw_rl *rl, const char *key, int64_t now_us, int64_t interval_us,
+		int64_t burst, struct kw_rl_result *res);
+/* What kw_rl_take would say for the next request, without taking it. */
+void kw_rl_peek(struct kw_rl *rl, const char *key, int64_t now_us, int64_t interval_us,
+		int64_t burst, struct kw_rl_result *res);
+
+/* Set key's value to max(current, until_us). Returns the previous value (0 if none). */
+int64_t kw_rl_raise(struct kw_rl *rl, const char *key, int64_t until_us);
+/* Key's value, 0 if absent. */
+int64_t kw_rl_value(struct kw_rl *rl, const char *key);
+
+/* Restore one entry (only from the restore callback): value = max(current, tat_us). */
+void kw_rl_load(struct kw_rl *rl, uint64_t digest, int64_t tat_us);
+
+/* 1 if the caller is elected to flush now (at most one caller per second on the host). */
+int kw_rl_flush_due(struct kw_rl *rl, int64_t now_us);
+/*
+ * Copy up to max entries changed since the last collect into out and mark them saved;
+ * returns how many. Entries whose time has passed are skipped (they mean "no state").
+ */
+size_t kw_rl_collect(struct kw_rl *rl, int64_t now_us, struct kw_rl_entry *out, size_t max);
+/* Slots in the table and entries evicted for lack of room (a sizing hint in logs). */
+size_t kw_rl_capacity(const struct kw_rl *rl);
+uint64_t kw_rl_evictions(const struct kw_rl *rl);
+
+#endif

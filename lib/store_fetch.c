@@ -1,0 +1,565 @@
+/*
+ * store_fetch.c — kw-fetch's SQL (contract in store_fetch.h).
+ *
+ * Data model reminders (sql/0001_init.sql, sql/0002_fetch.sql): money in micro-dollars, counts
+ * in hundredths, values Kalshi did not send are NULL (KW_KALSHI_NONE binds as NULL). Markets
+ * are upserted (the newest listing wins, first_seen_at and category are kept); trades are
+ * insert-or-ignore on trade_id; snapshots are keyed (ticker, taken_at), so re-running a run at
+ * the same second replaces rather than duplicates. Categories are never parsed from tickers:
+ * they come from the series through the event (kalshi-api.md §5), with a legacy market
+ * `category` as the fallback.
+ */
+#include "store_fetch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+void kw_strlist_free(struct kw_strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static int bind_opt(sqlite3_stmt *st, int i, int64_t v)
+{
+	return v == KW_KALSHI_NONE ? sqlite3_bind_null(st, i) : sqlite3_bind_int64(st, i, v);
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+/* Step a statement that returns no rows, reset it; -1 (logged) on failure. */
+static int step_done(struct kw_store *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		kw_error("store: %s failed: %s", what, sqlite3_errmsg(kw_store_db(s)));
+		return -1;
+	}
+	return 0;
+}
+
+/* Run a one-column text query into an owned list. */
+static int collect(struct kw_store *s, sqlite3_stmt *st, struct kw_strlist *out, const char *what)
+{
+	int rc;
+	size_t cap = 0;
+	out->v = NULL;
+	out->n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(st, 0);
+		if (!t)
+			continue;
+		if (out->n == cap) {
+			cap = cap ? cap * 2 : 16;
+			out->v = kw_xrealloc(out->v, cap * sizeof(*out->v));
+		}
+		out->v[out->n++] = kw_xstrdup(t);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		kw_error("store: %s failed: %s", what, sqlite3_errmsg(kw_store_db(s)));
+		kw_strlist_free(out);
+		return -1;
+	}
+	return 0;
+}
+
+int kw_store_fetch_tune(struct kw_store *s)
+{
+	/* Index pages for trade_id and the time indexes stay cached across pages; 16 MiB keeps
+	 * kw-fetch well inside its 64 MiB budget. */
+	return kw_db_exec(kw_store_db(s), "PRAGMA cache_size = -16384");
+}
+
+/* ---- runs and refresh requests ------------------------------------------------------------ */
+
+/* We hold the fetch lock, so any row still 'running' belongs to a process that died. */
+static const char SQL_RUN_STALE[] =
+	"UPDATE fetch_runs SET outcome = 'failed', finished_at = ?1,"
+	" error = 'interrupted: the fetcher stopped before finishing this run'"
+	" WHERE outcome = 'running'";
+static const char SQL_RUN_BEGIN[] = "INSERT INTO fetch_runs (started_at) VALUES (?1)";
+
+int kw_store_fetch_run_begin(struct kw_store *s, int64_t started_at, int64_t *run_id)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_RUN_STALE);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, started_at);
+	if (step_done(s, st, "marking stale runs") < 0)
+		return -1;
+	if (!(st = kw_store_stmt(s, SQL_RUN_BEGIN)))
+		return -1;
+	sqlite3_bind_int64(st, 1, started_at);
+	if (step_done(s, st, "starting a run") < 0)
+		return -1;
+	*run_id = sqlite3_last_insert_rowid(kw_store_db(s));
+	return 0;
+}
+
+static const char SQL_RUN_FINISH[] =
+	"UPDATE fetch_runs SET finished_at = ?2, outcome = ?3, pages = ?4, markets = ?5,"
+	" trades = ?6, orderbooks = ?7, http_errors = ?8, skipped = ?9, open_markets = ?10,"
+	" skip_reasons = ?11, error = ?12 WHERE id = ?1";
+
+int kw_store_fetch_run_finish(struct kw_store *s, int64_t run_id, const struct kw_fetch_run_row *r)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_RUN_FINISH);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, run_id);
+	sqlite3_bind_int64(st, 2, r->finished_at);
+	bind_text(st, 3, r->outcome);
+	sqlite3_bind_int64(st, 4, r->pages);
+	sqlite3_bind_int64(st, 5, r->markets);
+	sqlite3_bind_int64(st, 6, r->trades);
+	sqlite3_bind_int64(st, 7, r->orderbooks);
+	sqlite3_bind_int64(st, 8, r->http_errors);
+	sqlite3_bind_int64(st, 9, r->skipped);
+	if (r->open_markets < 0)
+		sqlite3_bind_null(st, 10);
+	else
+		sqlite3_bind_int64(st, 10, r->open_markets);
+	bind_text(st, 11, r->skip_reasons_json ? r->skip_reasons_json : "{}");
+	bind_text(st, 12, r->error);
+	return step_done(s, st, "finishing a run");
+}
+
+static const char SQL_REFRESH_FORCE[] =
+	"SELECT count(*), coalesce(max(force), 0) FROM refresh_requests WHERE run_id IS NULL";
+static const char SQL_REFRESH_CLAIM[] =
+	"UPDATE refresh_requests SET run_id = ?1 WHERE run_id IS NULL";
+
+int kw_store_fetch_claim_refresh(struct kw_store *s, int64_t run_id, int *claimed, int *force)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_REFRESH_FORCE);
+	if (!st)
+		return -1;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		kw_error("store: reading refresh requests failed: %s",
+			 sqlite3_errmsg(kw_store_db(s)));
+		sqlite3_reset(st);
+		return -1;
+	}
+	*claimed = sqlite3_column_int(st, 0);
+	*force = sqlite3_column_int(st, 1) != 0;
+	sqlite3_reset(st);
+	if (!*claimed)
+		return 0;
+	if (!(st = kw_store_stmt(s, SQL_REFRESH_CLAIM)))
+		return -1;
+	sqlite3_bind_int64(st, 1, run_id);
+	return step_done(s, st, "claiming refresh requests");
+}
+
+static const char SQL_REFRESH_PENDING[] =
+	"SELECT EXISTS (SELECT 1 FROM refresh_requests WHERE run_id IS NULL)";
+
+int kw_store_fetch_refresh_pending(struct kw_store *s)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_REFRESH_PENDING);
+	if (!st)
+		return -1;
+	int rc = sqlite3_step(st);
+	int pending = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+	sqlite3_reset(st);
+	if (pending < 0)
+		kw_error("store: reading refresh requests failed: %s",
+			 sqlite3_errmsg(kw_store_db(s)));
+	return pending;
+}
+
+/* ---- fetch_state -------------------------------------------------------------------------- */
+
+static const char SQL_STATE_GET[] = "SELECT value FROM fetch_state WHERE name = ?1";
+static const char SQL_STATE_SET[] = "INSERT INTO fetch_state (name, value) VALUES (?1, ?2)"
+				    " ON CONFLICT (name) DO UPDATE SET value = excluded.value";
+
+int kw_store_fetch_state_get(struct kw_store *s, const char *name, int64_t *value)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_STATE_GET);
+	if (!st)
+		return -1;
+	bind_text(st, 1, name);
+	int rc = sqlite3_step(st), found = 0;
+	if (rc == SQLITE_ROW) {
+		*value = sqlite3_column_int64(st, 0);
+		found = 1;
+	} else if (rc != SQLITE_DONE) {
+		kw_error("store: reading %s failed: %s", name, sqlite3_errmsg(kw_store_db(s)));
+		found = -1;
+	}
+	sqlite3_reset(st);
+	return found;
+}
+
+int kw_store_fetch_state_set(struct kw_store *s, const char *name, int64_t value)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_STATE_SET);
+	if (!st)
+		return -1;
+	bind_text(st, 1, name);
+	sqlite3_bind_int64(st, 2, value);
+	return step_done(s, st, "saving fetch state");
+}
+
+/* ---- ingest ------------------------------------------------------------------------------- */
+
+static const char SQL_MARKET[] =
+	"INSERT INTO markets (ticker, event_ticker, category, title, yes_sub_title, no_sub_title,"
+	" market_type, status, open_at, close_at, yes_bid_micros, yes_ask_micros, no_bid_micros,"
+	" no_ask_micros, last_price_micros, previous_price_micros, yes_bid_size_centi,"
+	" yes_ask_size_centi, volume_centi, volume_24h_centi, open_interest_centi, first_seen_at,"
+	" updated_at)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
+	" ?19, ?20, ?21, ?22, ?22)"
+	" ON CONFLICT (ticker) DO UPDATE SET event_ticker = excluded.event_ticker,"
+	" series_ticker = CASE WHEN markets.event_ticker = excluded.event_ticker"
+	"                 THEN markets.series_ticker END,"
+	" category = coalesce(markets.category, excluded.category),"
+	" title = excluded.title, yes_sub_title = excluded.yes_sub_title,"
+	" no_sub_title = excluded.no_sub_title, market_type = excluded.market_type,"
+	" status = excluded.status, open_at = excluded.open_at, close_at = excluded.close_at,"
+	" yes_bid_micros = excluded.yes_bid_micros, yes_ask_micros = excluded.yes_ask_micros,"
+	" no_bid_micros = excluded.no_bid_micros, no_ask_micros = excluded.no_ask_micros,"
+	" last_price_micros = excluded.last_price_micros,"
+	" previous_price_micros = excluded.previous_price_micros,"
+	" yes_bid_size_centi = excluded.yes_bid_size_centi,"
+	" yes_ask_size_centi = excluded.yes_ask_size_centi, volume_centi = excluded.volume_centi,"
+	" volume_24h_centi = excluded.volume_24h_centi,"
+	" open_interest_centi = excluded.open_interest_centi, updated_at = excluded.updated_at";
+
+static const char SQL_SNAPSHOT[] =
+	"INSERT OR REPLACE INTO market_snapshots (ticker, taken_at, run_id, yes_bid_micros,"
+	" yes_ask_micros, last_price_micros, volume_centi, volume_24h_centi, open_interest_centi,"
+	" yes_bid_size_centi, yes_ask_size_centi)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+
+int kw_store_fetch_market(struct kw_store *s, const struct kw_kalshi_market *m, int64_t taken_at,
+			  int64_t run_id)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_MARKET);
+	if (!st)
+		return -1;
+	bind_text(st, 1, m->ticker);
+	bind_text(st, 2, m->event_ticker);
+	bind_text(st, 3, m->legacy_category);
+	bind_text(st, 4, m->title);
+	bind_text(st, 5, m->yes_sub_title);
+	bind_text(st, 6, m->no_sub_title);
+	bind_text(st, 7, m->market_type);
+	bind_text(st, 8, m->status);
+	bind_opt(st, 9, m->open_at);
+	bind_opt(st, 10, m->close_at);
+	bind_opt(st, 11, m->yes_bid);
+	bind_opt(st, 12, m->yes_ask);
+	bind_opt(st, 13, m->no_bid);
+	bind_opt(st, 14, m->no_ask);
+	bind_opt(st, 15, m->last_price);
+	bind_opt(st, 16, m->previous_price);
+	bind_opt(st, 17, m->yes_bid_size);
+	bind_opt(st, 18, m->yes_ask_size);
+	bind_opt(st, 19, m->volume);
+	bind_opt(st, 20, m->volume_24h);
+	bind_opt(st, 21, m->open_interest);
+	sqlite3_bind_int64(st, 22, taken_at);
+	if (step_done(s, st, "storing a market") < 0)
+		return -1;
+	if (!(st = kw_store_stmt(s, SQL_SNAPSHOT)))
+		return -1;
+	bind_text(st, 1, m->ticker);
+	sqlite3_bind_int64(st, 2, taken_at);
+	sqlite3_bind_int64(st, 3, run_id);
+	bind_opt(st, 4, m->yes_bid);
+	bind_opt(st, 5, m->yes_ask);
+	bind_opt(st, 6, m->last_price);
+	bind_opt(st, 7, m->volume);
+	bind_opt(st, 8, m->volume_24h);
+	bind_opt(st, 9, m->open_interest);
+	bind_opt(st, 10, m->yes_bid_size);
+	bind_opt(st, 11, m->yes_ask_size);
+	return step_done(s, st, "storing a market snapshot");
+}
+
+static const char SQL_TRADE[] =
+	"INSERT INTO trades (trade_id, ticker, created_us, count_centi, yes_price_micros,"
+	" no_price_micros, taker_side, notional_micros, is_block)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (trade_id) DO NOTHING";
+
+int kw_store_fetch_trade(struct kw_store *s, const struct kw_kalshi_trade *t, int64_t shift_us,
+			 int *inserted)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_TRADE);
+	if (!st)
+		return -1;
+	bind_text(st, 1, t->trade_id);
+	bind_text(st, 2, t->ticker);
+	sqlite3_bind_int64(st, 3, t->created_us + shift_us);
+	sqlite3_bind_int64(st, 4, t->count_centi);
+	sqlite3_bind_int64(st, 5, t->yes_price);
+	sqlite3_bind_int64(st, 6, t->no_price);
+	bind_text(st, 7, t->taker_yes ? "yes" : "no");
+	sqlite3_bind_int64(st, 8, t->notional);
+	sqlite3_bind_int(st, 9, t->is_block);
+	if (step_done(s, st, "storing a trade") < 0)
+		return -1;
+	*inserted = sqlite3_changes(kw_store_db(s)) > 0;
+	return 0;
+}
+
+static const char SQL_BOOK[] =
+	"INSERT OR REPLACE INTO orderbook_snapshots (ticker, taken_at, run_id, yes_depth_centi,"
+	" no_depth_centi, yes_levels, no_levels, best_yes_bid_micros, best_no_bid_micros)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+int kw_store_fetch_book(struct kw_store *s, const char *ticker, int64_t taken_at, int64_t run_id,
+			const struct kw_kalshi_book *b)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_BOOK);
+	if (!st)
+		return -1;
+	bind_text(st, 1, ticker);
+	sqlite3_bind_int64(st, 2, taken_at);
+	sqlite3_bind_int64(st, 3, run_id);
+	sqlite3_bind_int64(st, 4, b->yes_depth);
+	sqlite3_bind_int64(st, 5, b->no_depth);
+	sqlite3_bind_int(st, 6, b->yes_levels);
+	sqlite3_bind_int(st, 7, b->no_levels);
+	bind_opt(st, 8, b->best_yes_bid);
+	bind_opt(st, 9, b->best_no_bid);
+	return step_done(s, st, "storing an order book");
+}
+
+static const char SQL_EVENT[] =
+	"INSERT INTO events (event_ticker, series_ticker, title, sub_title, category, fetched_at)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (event_ticker) DO UPDATE SET"
+	" series_ticker = excluded.series_ticker, title = excluded.title,"
+	" sub_title = excluded.sub_title, category = excluded.category,"
+	" fetched_at = excluded.fetched_at";
+
+int kw_store_fetch_event(struct kw_store *s, const struct kw_kalshi_event *e, int64_t fetched_at)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_EVENT);
+	if (!st)
+		return -1;
+	bind_text(st, 1, e->event_ticker);
+	bind_text(st, 2, e->series_ticker);
+	bind_text(st, 3, e->title);
+	bind_text(st, 4, e->sub_title);
+	bind_text(st, 5, e->category);
+	sqlite3_bind_int64(st, 6, fetched_at);
+	return step_done(s, st, "storing an event");
+}
+
+static const char SQL_SERIES[] =
+	"INSERT INTO series (ticker, title, category, frequency, fetched_at)"
+	" VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (ticker) DO UPDATE SET title = excluded.title,"
+	" category = excluded.category, frequency = excluded.frequency,"
+	" fetched_at = excluded.fetched_at";
+
+int kw_store_fetch_series(struct kw_store *s, const struct kw_kalshi_series *x, int64_t fetched_at)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_SERIES);
+	if (!st)
+		return -1;
+	bind_text(st, 1, x->ticker);
+	bind_text(st, 2, x->title);
+	bind_text(st, 3, x->category);
+	bind_text(st, 4, x->frequency);
+	sqlite3_bind_int64(st, 5, fetched_at);
+	return step_done(s, st, "storing a series");
+}
+
+/* ---- derived updates ---------------------------------------------------------------------- */
+
+/* The series' category wins; the event's (deprecated) one, then the market's legacy one, are
+ * fallbacks. Only rows that would change are written. */
+static const char SQL_LINK[] =
+	"UPDATE markets SET series_ticker = x.series_ticker,"
+	" category = coalesce(x.category, markets.category)"
+	" FROM (SELECT e.event_ticker, e.series_ticker,"
+	"        coalesce(nullif(s.category, ''), nullif(e.category, '')) AS category"
+	"       FROM events e LEFT JOIN series s ON s.ticker = e.series_ticker) AS x"
+	" WHERE markets.event_ticker = x.event_ticker"
+	"   AND (markets.series_ticker IS NOT x.series_ticker"
+	"        OR (x.category IS NOT NULL AND markets.category IS NOT x.category))";
+
+int kw_store_fetch_link_categories(struct kw_store *s, int64_t *changed)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_LINK);
+	if (!st)
+		return -1;
+	if (step_done(s, st, "linking market categories") < 0)
+		return -1;
+	*changed = sqlite3_changes(kw_store_db(s));
+	return 0;
+}
+
+static const char SQL_CLOSE_UNSEEN[] =
+	"UPDATE markets SET status = 'closed' WHERE status IN ('active', 'open')"
+	" AND updated_at < ?1";
+
+int kw_store_fetch_close_unseen(struct kw_store *s, int64_t run_at, int64_t *closed)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_CLOSE_UNSEEN);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, run_at);
+	if (step_done(s, st, "closing unlisted markets") < 0)
+		return -1;
+	*closed = sqlite3_changes(kw_store_db(s));
+	return 0;
+}
+
+static const char SQL_COUNT_OPEN[] =
+	"SELECT count(*) FROM markets WHERE status IN ('active', 'open') AND updated_at >= ?1";
+
+int kw_store_fetch_count_open(struct kw_store *s, int64_t run_at, int64_t *n)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_COUNT_OPEN);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, run_at);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*n = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW) {
+		kw_error("store: counting open markets failed: %s", sqlite3_errmsg(kw_store_db(s)));
+		return -1;
+	}
+	return 0;
+}
+
+static const char SQL_UNKNOWN_EVENTS[] =
+	"SELECT DISTINCT m.event_ticker FROM markets m"
+	" WHERE m.status IN ('active', 'open') AND m.series_ticker IS NULL"
+	"   AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_ticker = m.event_ticker)"
+	" LIMIT ?1";
+
+int kw_store_fetch_unknown_events(struct kw_store *s, int64_t max, struct kw_strlist *out)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_UNKNOWN_EVENTS);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, max);
+	return collect(s, st, out, "listing unknown events");
+}
+
+static const char SQL_UNKNOWN_SERIES[] =
+	"SELECT DISTINCT e.series_ticker FROM events e"
+	" WHERE NOT EXISTS (SELECT 1 FROM series s WHERE s.ticker = e.series_ticker) LIMIT ?1";
+
+int kw_store_fetch_unknown_series(struct kw_store *s, int64_t max, struct kw_strlist *out)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_UNKNOWN_SERIES);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, max);
+	return collect(s, st, out, "listing unknown series");
+}
+
+static const char SQL_WATCH_TOP[] =
+	"SELECT ticker FROM markets WHERE status IN ('active', 'open')"
+	" AND volume_24h_centi IS NOT NULL ORDER BY volume_24h_centi DESC, ticker LIMIT ?1";
+static const char SQL_WATCH_WHALES[] =
+	"SELECT ticker FROM trades WHERE notional_micros >= ?1 AND created_us >= ?2"
+	" GROUP BY ticker ORDER BY max(notional_micros) DESC, ticker LIMIT ?3";
+
+static int strlist_has(const struct kw_strlist *l, size_t n, const char *t)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(l->v[i], t))
+			return 1;
+	return 0;
+}
+
+int kw_store_fetch_watchlist(struct kw_store *s, int64_t top, int64_t whale_micros,
+			     int64_t since_us, int64_t extra, struct kw_strlist *out)
+{
+	struct kw_strlist whales = { 0 };
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_WATCH_TOP);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, top);
+	if (collect(s, st, out, "listing the order-book watch list") < 0)
+		return -1;
+	if (!(st = kw_store_stmt(s, SQL_WATCH_WHALES)))
+		goto fail;
+	sqlite3_bind_int64(st, 1, whale_micros);
+	sqlite3_bind_int64(st, 2, since_us);
+	sqlite3_bind_int64(st, 3, extra);
+	if (collect(s, st, &whales, "listing whale markets") < 0)
+		goto fail;
+	size_t top_n = out->n;
+	for (size_t i = 0; i < whales.n; i++) {
+		if (strlist_has(out, top_n, whales.v[i]))
+			continue;
+		out->v = kw_xrealloc(out->v, (out->n + 1) * sizeof(*out->v));
+		out->v[out->n++] = whales.v[i];
+		whales.v[i] = NULL;
+	}
+	kw_strlist_free(&whales);
+	return 0;
+fail:
+	kw_strlist_free(&whales);
+	kw_strlist_free(out);
+	return -1;
+}
+
+/* ---- retention ---------------------------------------------------------------------------- */
+
+static const char SQL_PRUNE_TRADES[] =
+	"DELETE FROM trades WHERE id IN"
+	" (SELECT id FROM trades WHERE created_us < ?1 ORDER BY created_us LIMIT ?2)";
+static const char SQL_PRUNE_SNAPSHOTS[] =
+	"DELETE FROM market_snapshots WHERE (ticker, taken_at) IN"
+	" (SELECT ticker, taken_at FROM market_snapshots WHERE taken_at < ?1"
+	"  ORDER BY taken_at LIMIT ?2)";
+static const char SQL_PRUNE_BOOKS[] =
+	"DELETE FROM orderbook_snapshots WHERE (ticker, taken_at) IN"
+	" (SELECT ticker, taken_at FROM orderbook_snapshots WHERE taken_at < ?1"
+	"  ORDER BY taken_at LIMIT ?2)";
+
+int kw_store_fetch_prune(struct kw_store *s, int64_t cutoff_s, int batch, int max_batches,
+			 int64_t *deleted)
+{
+	static const char *const sqls[] = { SQL_PRUNE_TRADES, SQL_PRUNE_SNAPSHOTS,
+					    SQL_PRUNE_BOOKS };
+	*deleted = 0;
+	for (size_t k = 0; k < KW_ARRAY_LEN(sqls); k++) {
+		int64_t cutoff = k == 0 ? cutoff_s * 1000000 : cutoff_s;
+		for (int b = 0; b < max_batches; b++) {
+			sqlite3_stmt *st = kw_store_stmt(s, sqls[k]);
+			if (!st)
+				return -1;
+			sqlite3_bind_int64(st, 1, cutoff);
+			sqlite3_bind_int(st, 2, batch);
+			/* Small transactions: readers and the API never wait long behind pruning. */
+			if (kw_store_begin(s) < 0)
+				return -1;
+			if (step_done(s, st, "pruning old rows") < 0) {
+				kw_store_rollback(s);
+				return -1;
+			}
+			int n = sqlite3_changes(kw_store_db(s));
+			if (kw_store_commit(s) < 0) {
+				kw_store_rollback(s);
+				return -1;
+			}
+			*deleted += n;
+			if (n < batch)
+				break;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,281 @@
+/*
+ * store_security.c — SQL for keys, security events, limiter state and blocks
+ * (contract in store_security.h).
+ */
+#include "store_security.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+#define TOUCH_EVERY_S 60
+
+static void copy_text(sqlite3_stmt *st, int col, char *dst, size_t n)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	kw_strlcpy(dst, t ? (const char *)t : "", n);
+}
+
+static const char SQL_KEY_INSERT[] =
+	"INSERT INTO api_keys (name, prefix, key_sha256, scope, rate_per_minute, created_at)"
+	" VALUES (?, ?, ?, ?, ?, ?)";
+
+int kw_store_key_insert(struct kw_store *s, const char *name, const char *prefix,
+			const char *key_sha256, int scope, int64_t rate, int64_t now, int64_t *id)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_KEY_INSERT);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, key_sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, scope == 2 ? "admin" : "read", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, rate);
+	sqlite3_bind_int64(st, 6, now);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		kw_error("store: cannot insert key: %s", sqlite3_errmsg(kw_store_db(s)));
+		return -1;
+	}
+	*id = sqlite3_last_insert_rowid(kw_store_db(s));
+	return 0;
+}
+
+#define KEY_COLS                                                                                   \
+	"id, name, prefix, key_sha256, scope, rate_per_minute, created_at,"                        \
+	" coalesce(last_used_at, 0), coalesce(revoked_at, 0)"
+
+static void read_key(sqlite3_stmt *st, struct kw_key_row *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->id = sqlite3_column_int64(st, 0);
+	copy_text(st, 1, k->name, sizeof(k->name));
+	copy_text(st, 2, k->prefix, sizeof(k->prefix));
+	copy_text(st, 3, k->key_sha256, sizeof(k->key_sha256));
+	const unsigned char *sc = sqlite3_column_text(st, 4);
+	k->scope = sc && !strcmp((const char *)sc, "admin") ? 2 : 1;
+	k->rate_per_minute = sqlite3_column_int64(st, 5);
+	k->created_at = sqlite3_column_int64(st, 6);
+	k->last_used_at = sqlite3_column_int64(st, 7);
+	k->revoked_at = sqlite3_column_int64(st, 8);
+}
+
+static int find_one(struct kw_store *s, sqlite3_stmt *st, struct kw_key_row *out)
+{
+	int rc = sqlite3_step(st);
+	int found = 0;
+	if (rc == SQLITE_ROW) {
+		read_key(st, out);
+		found = 1;
+	} else if (rc != SQLITE_DONE) {
+		kw_error("store: key lookup failed: %s", sqlite3_errmsg(kw_store_db(s)));
+		found = -1;
+	}
+	sqlite3_reset(st);
+	return found;
+}
+
+static const char SQL_KEY_FIND[] = "SELECT " KEY_COLS " FROM api_keys WHERE key_sha256 = ?";
+
+int kw_store_key_find(struct kw_store *s, const char *key_sha256, struct kw_key_row *out)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_KEY_FIND);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, key_sha256, -1, SQLITE_STATIC);
+	return find_one(s, st, out);
+}
+
+static const char SQL_KEY_GET[] = "SELECT " KEY_COLS " FROM api_keys WHERE id = ?";
+
+int kw_store_key_get(struct kw_store *s, int64_t id, struct kw_key_row *out)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_KEY_GET);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	return find_one(s, st, out);
+}
+
+static const char SQL_KEY_TOUCH[] =
+	"UPDATE api_keys SET last_used_at = ? WHERE id = ? AND coalesce(last_used_at, 0) < ?";
+
+void kw_store_key_touch(struct kw_store *s, const struct kw_key_row *k, int64_t now)
+{
+	if (k->last_used_at > now - TOUCH_EVERY_S)
+		return;
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_KEY_TOUCH);
+	if (!st)
+		return;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, k->id);
+	sqlite3_bind_int64(st, 3, now - TOUCH_EVERY_S);
+	if (sqlite3_step(st) != SQLITE_DONE) /* not worth failing a request for */
+		kw_warn("store: cannot record key use: %s", sqlite3_errmsg(kw_store_db(s)));
+	sqlite3_reset(st);
+}
+
+static const char SQL_KEY_REVOKE[] =
+	"UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL";
+
+int kw_store_key_revoke(struct kw_store *s, int64_t id, int64_t now)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_KEY_REVOKE);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, id);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		kw_error("store: cannot revoke key: %s", sqlite3_errmsg(kw_store_db(s)));
+		return -1;
+	}
+	return sqlite3_changes(kw_store_db(s)) ? 1 : 0;
+}
+
+static const char SQL_KEY_LIST[] = "SELECT " KEY_COLS " FROM api_keys ORDER BY id";
+
+int kw_store_key_list(struct kw_store *s, void (*fn)(const struct kw_key_row *, void *), void *ctx)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_KEY_LIST);
+	if (!st)
+		return -1;
+	int rc;
+	struct kw_key_row k;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		read_key(st, &k);
+		fn(&k, ctx);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		kw_error("store: cannot list keys: %s", sqlite3_errmsg(kw_store_db(s)));
+		return -1;
+	}
+	return 0;
+}
+
+static const char SQL_KEY_COUNT[] = "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL";
+
+int64_t kw_store_key_count_active(struct kw_store *s)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_KEY_COUNT);
+	if (!st)
+		return -1;
+	int64_t n = -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	else
+		kw_error("store: cannot count keys: %s", sqlite3_errmsg(kw_store_db(s)));
+	sqlite3_reset(st);
+	return n;
+}
+
+static const char SQL_EVENT_ADD[] =
+	"INSERT INTO security_events (at, type, client, key_id, detail, request_id)"
+	" VALUES (?, ?, ?, ?, ?, ?)";
+
+int kw_store_sec_event_add(struct kw_store *s, int64_t at, const char *type, const char *client,
+			   int64_t key_id, const char *detail, const char *request_id)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_EVENT_ADD);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, at);
+	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, client ? client : "", -1, SQLITE_STATIC);
+	if (key_id > 0)
+		sqlite3_bind_int64(st, 4, key_id);
+	sqlite3_bind_text(st, 5, detail ? detail : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, request_id ? request_id : "", -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		kw_error("store: cannot record security event: %s", sqlite3_errmsg(kw_store_db(s)));
+		return -1;
+	}
+	return 0;
+}
+
+static const char SQL_RL_EXPIRE[] = "DELETE FROM rate_limit_state WHERE tat_us <= ?";
+static const char SQL_RL_PUT[] = "INSERT INTO rate_limit_state (key_digest, tat_us) VALUES (?, ?)"
+				 " ON CONFLICT (key_digest) DO UPDATE SET tat_us = excluded.tat_us";
+
+int kw_store_rl_save(struct kw_store *s, const struct kw_rl_entry *e, size_t n, int64_t now_us)
+{
+	if (kw_store_begin(s) < 0)
+		return -1;
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_RL_EXPIRE);
+	if (!st)
+		goto fail;
+	sqlite3_bind_int64(st, 1, now_us);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		st = kw_store_stmt(s, SQL_RL_PUT);
+		if (!st)
+			goto fail;
+		sqlite3_bind_int64(st, 1, (int64_t)e[i].key);
+		sqlite3_bind_int64(st, 2, e[i].tat_us);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			goto fail;
+	}
+	if (kw_store_commit(s) < 0)
+		goto fail;
+	return 0;
+fail:
+	kw_error("store: cannot save limiter state: %s", sqlite3_errmsg(kw_store_db(s)));
+	kw_store_rollback(s);
+	return -1;
+}
+
+static const char SQL_RL_LOAD[] =
+	"SELECT key_digest, tat_us FROM rate_limit_state WHERE tat_us > ?";
+
+int kw_store_rl_restore(struct kw_store *s, struct kw_rl *rl, int64_t now_us)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_RL_LOAD);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, now_us);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		kw_rl_load(rl, (uint64_t)sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		kw_error("store: cannot restore limiter state: %s", sqlite3_errmsg(kw_store_db(s)));
+		return -1;
+	}
+	return 0;
+}
+
+static const char SQL_BLOCK_ADD[] =
+	"INSERT INTO blocked_addresses (address, blocked_at, until_at, reason) VALUES (?, ?, ?, ?)"
+	" ON CONFLICT (address) DO UPDATE SET blocked_at = excluded.blocked_at,"
+	" until_at = excluded.until_at, reason = excluded.reason";
+
+int kw_store_block_add(struct kw_store *s, const char *address, int64_t at, int64_t until,
+		       const char *reason)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_BLOCK_ADD);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, at);
+	sqlite3_bind_int64(st, 3, until);
+	sqlite3_bind_text(st, 4, reason, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		kw_error("store: cannot record blocked address: %s",
+			 sqlite3_errmsg(kw_store_db(s)));
+		return -1;
+	}
+	return 0;
+}

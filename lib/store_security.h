@@ -1,0 +1,60 @@
+/*
+ * store_security.h — the security tables (sql/0003_security.sql): API keys, security events,
+ * the write-behind copy of the rate limiter and blocked addresses.
+ *
+ * Keys are found by the SHA-256 of the presented key (a unique index), so looking one up costs
+ * one indexed read; the hash found is compared again in constant time. Nothing here ever sees
+ * a key in clear except kw-admin at creation, and it only stores the hash.
+ */
+#ifndef KW_STORE_SECURITY_H
+#define KW_STORE_SECURITY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ratelimit.h"
+#include "store.h"
+
+struct kw_key_row {
+	int64_t id;
+	char name[65];
+	char prefix[16];
+	char key_sha256[65];
+	int scope; /* enum kw_scope */
+	int64_t rate_per_minute;
+	int64_t created_at, last_used_at, revoked_at; /* 0 = never */
+};
+
+/* Insert a key; *id gets its row id. -1 (logged) on failure. */
+int kw_store_key_insert(struct kw_store *s, const char *name, const char *prefix,
+			const char *key_sha256, int scope, int64_t rate, int64_t now,
+			int64_t *id) KW_WUR;
+/* Find by hash: 1 found (*out filled, revoked ones included), 0 absent, -1 error. */
+int kw_store_key_find(struct kw_store *s, const char *key_sha256, struct kw_key_row *out) KW_WUR;
+/* Find by id: 1 / 0 / -1 as above. */
+int kw_store_key_get(struct kw_store *s, int64_t id, struct kw_key_row *out) KW_WUR;
+/* Record use at now, at most once a minute per key (one small write, not one per request). */
+void kw_store_key_touch(struct kw_store *s, const struct kw_key_row *k, int64_t now);
+/* Mark revoked: 1 done, 0 no such active key, -1 error. */
+int kw_store_key_revoke(struct kw_store *s, int64_t id, int64_t now) KW_WUR;
+/* Call fn for every key, oldest first. -1 on error. */
+int kw_store_key_list(struct kw_store *s, void (*fn)(const struct kw_key_row *, void *),
+		      void *ctx) KW_WUR;
+/* Keys not revoked; -1 on error. */
+int64_t kw_store_key_count_active(struct kw_store *s);
+
+/* Append one security event (the table keeps the newest 10000). -1 (logged) on failure. */
+int kw_store_sec_event_add(struct kw_store *s, int64_t at, const char *type, const char *client,
+			   int64_t key_id, const char *detail, const char *request_id) KW_WUR;
+
+/* Replace the limiter copy's changed rows and drop expired ones, in one transaction. */
+int kw_store_rl_save(struct kw_store *s, const struct kw_rl_entry *e, size_t n,
+		     int64_t now_us) KW_WUR;
+/* kw_rl_load() every unexpired row into rl. -1 on error. */
+int kw_store_rl_restore(struct kw_store *s, struct kw_rl *rl, int64_t now_us) KW_WUR;
+
+/* Record a block (for operators; the limiter table enforces it). */
+int kw_store_block_add(struct kw_store *s, const char *address, int64_t at, int64_t until,
+		       const char *reason) KW_WUR;
+
+#endif
