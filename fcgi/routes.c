@@ -70,11 +70,11 @@ void kw_dispatch(struct kw_req *r)
 {
 	char allow[64] = "";
 	const struct kw_route *found = NULL;
-	for (int i = 0; i < kw_routes_count && !found; i++) {
-		const struct kw_route *rt = &kw_routes[i];
 	/* Blocks, CORS preflights, credentials and the rate limit come first (security.h). */
 	if (kw_sec_before_route(r) < 0)
 		return;
+	for (int i = 0; i < kw_routes_count && !found; i++) {
+		const struct kw_route *rt = &kw_routes[i];
 		char *args[KW_MAX_PATH_ARGS] = { NULL };
 		if (!match(rt->pattern, r->path, args))
 			continue;
@@ -102,14 +102,14 @@ void kw_dispatch(struct kw_req *r)
 		return;
 	}
 	r->route = found;
-	char err[160];
-	const char *bad = NULL;
 	if (kw_sec_route_or_reply(r) < 0) /* 401 / 403 from the route's flags */
 		return;
+	char err[160];
+	const char *bad = NULL;
 	if (kw_query_parse(r->query, found->params, &r->q, &bad, err, sizeof(err)) < 0) {
+		kw_sec_event(r, "validation_failed", err);
 		kw_reply_error(r, 400, "invalid_parameter", err);
 		return;
-		kw_sec_event(r, "validation_failed", err);
 	}
 	found->handler(r);
 }
