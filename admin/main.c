@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "admin.h"
 #include "config.h"
 #include "db.h"
 #include "log.h"
@@ -15,20 +16,28 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out, "Usage: kw-admin COMMAND [ARGS]\n"
-		     "KalshiWhale administration.\n"
-		     "\n"
-		     "  db migrate         create the database or apply pending migrations\n"
-		     "  db check           integrity check and schema version\n"
-		     "  config check       validate the configuration; print effective settings\n"
-		     "                     (secrets masked)\n"
-		     "  config doc         print the settings table as Markdown (README)\n"
-		     "  config env         print a commented .env template (.env.example)\n"
-		     "  --version          print the version\n"
-		     "  -h, --help         show this help\n"
-		     "\n"
-		     "Configuration comes from the environment and KW_ENV_FILE (default ./.env).\n"
-		     "Exit status: 0 done, 1 failed, 2 usage error, 78 invalid configuration.\n");
+	fprintf(out,
+		"Usage: kw-admin COMMAND [ARGS]\n"
+		"KalshiWhale administration.\n"
+		"\n"
+		"  db migrate         create the database or apply pending migrations\n"
+		"  db check           integrity check and schema version\n"
+		"  key create --name NAME [--scope read|admin] [--rate N]\n"
+		"                     new API key, printed once (stored as a SHA-256 hash)\n"
+		"  key list           every key: id, name, prefix, scope, rate, last use\n"
+		"  key revoke ID      revoke a key (effective on the next request)\n"
+		"  key rotate ID      new key with the same name, scope and rate; old revoked\n"
+		"  token create [--scope read|admin] [--ttl SECONDS]\n"
+		"                     HS256 bearer token signed with JWT_SECRET\n"
+		"  config check       validate the configuration; print effective settings\n"
+		"                     (secrets masked)\n"
+		"  config doc         print the settings table as Markdown (README)\n"
+		"  config env         print a commented .env template (.env.example)\n"
+		"  --version          print the version\n"
+		"  -h, --help         show this help\n"
+		"\n"
+		"Configuration comes from the environment and KW_ENV_FILE (default ./.env).\n"
+		"Exit status: 0 done, 1 failed, 2 usage error, 78 invalid configuration.\n");
 }
 
 static int load_config(struct kw_config *cfg)
@@ -107,6 +116,10 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "config") && argc == 3 && !strcmp(argv[2], "check")) {
 		kw_config_dump(&cfg, stdout);
 		rc = 0;
+	} else if (!strcmp(argv[1], "key")) {
+		rc = kw_admin_key(&cfg, argc - 2, argv + 2);
+	} else if (!strcmp(argv[1], "token")) {
+		rc = kw_admin_token(&cfg, argc - 2, argv + 2);
 	} else if (!strcmp(argv[1], "db") && argc == 3) {
 		rc = cmd_db(&cfg, argv[2]);
 	} else {
