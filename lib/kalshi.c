@@ -191,7 +191,6 @@ static int opt_text(json_object *o, const char *key, const char **out, const cha
 
 int kw_kalshi_market_parse(json_object *o, struct kw_kalshi_market *m, const char **reason)
 {
-	int64_t s;
 	if (!json_object_is_type(o, json_type_object)) {
 		*reason = "not_an_object";
 		return -1;
@@ -218,16 +217,16 @@ int kw_kalshi_market_parse(json_object *o, struct kw_kalshi_market *m, const cha
 	    strlen(m->legacy_category) > 128 ||
 	    !kw_text_is_clean(m->legacy_category, strlen(m->legacy_category)))
 		m->legacy_category = NULL;
-	m->open_at = m->close_at = KW_KALSHI_NONE;
-	if (get_time(o, "open_time", &s, NULL) == 1)
-		m->open_at = s;
-	rc = get_time(o, "close_time", &s, NULL);
-	if (rc < 0) {
+	int rc_open = get_time(o, "open_time", &m->open_at, NULL);
+	rc = get_time(o, "close_time", &m->close_at, NULL);
+	if (rc_open < 0 || rc < 0) {
 		*reason = "bad_time";
 		return -1;
 	}
-	if (rc == 1)
-		m->close_at = s;
+	if (rc_open == 0)
+		m->open_at = KW_KALSHI_NONE;
+	if (rc == 0)
+		m->close_at = KW_KALSHI_NONE;
 	if (get_money(o, "yes_bid_dollars", "yes_bid", &m->yes_bid) < 0 ||
 	    get_money(o, "yes_ask_dollars", "yes_ask", &m->yes_ask) < 0 ||
 	    get_money(o, "no_bid_dollars", "no_bid", &m->no_bid) < 0 ||
