@@ -1,0 +1,680 @@
+/*
+ * store_api.c — SQL for kw-api's data routes (contract in store_api.h).
+ *
+ * Keyset pagination: each list orders by (sort key, tie-breaker) in one direction and resumes
+ * with a row-value comparison against the last row sent, so SQLite starts the index walk at
+ * the cursor instead of skipping rows. The first page binds a cursor beyond every row.
+ * Optional filters are written `(?n IS NULL OR ...)` so one prepared statement serves every
+ * combination; the walk stays on the sort index and the filters prune rows as it goes.
+ *
+ * Plans (SQLite 3.40, asserted in tests/unit/test_store_api.c):
+ *   markets sort=volume_24h   SEARCH m USING INDEX markets_v1_volume_24h (<expr><?), one index
+ *                             per sort (the keyset is written key <= ?k AND (key < ?k OR
+ *                             ticker < ?t): SQLite does not start a walk from a row value on
+ *                             an expression index)
+ *   whales                    SEARCH t USING INDEX trades_whale (created_us>? AND created_us<?)
+ *   whales ticker=            SEARCH t USING INDEX trades_ticker_time (ticker=? AND ...)
+ *   alerts                    SEARCH a USING INTEGER PRIMARY KEY (rowid<?)
+ *   market trades             SEARCH t USING INDEX trades_ticker_time (ticker=?)
+ *   history                   SEARCH market_snapshots USING PRIMARY KEY (ticker=? AND ...)
+ * The joined markets row is always SEARCH m USING INDEX sqlite_autoindex_markets_1 (ticker=?).
+ */
+#include "store_api.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static int fail(struct kw_store *s, const char *what)
+{
+	kw_error("store: %s failed: %s", what, sqlite3_errmsg(kw_store_db(s)));
+	return -1;
+}
+
+static const char *txt(sqlite3_stmt *st, int i)
+{
+	return (const char *)sqlite3_column_text(st, i);
+}
+
+static int64_t i64(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? KW_NULL : sqlite3_column_int64(st, i);
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* The highest possible ticker: U+10FFFF sorts after every valid UTF-8 string. */
+static const char TICKER_MAX[] = "\xF4\x8F\xBF\xBF";
+
+/* ---- markets ------------------------------------------------------------------------------- */
+
+#define MARKET_COLS                                                                                \
+	"m.ticker, m.event_ticker, m.series_ticker, m.category, m.title, m.yes_sub_title,"         \
+	" m.no_sub_title, m.market_type, m.status, s.frequency, m.open_at, m.close_at,"            \
+	" m.yes_bid_micros, m.yes_ask_micros, m.no_bid_micros, m.no_ask_micros,"                   \
+	" m.last_price_micros, m.previous_price_micros, m.volume_centi, m.volume_24h_centi,"       \
+	" m.open_interest_centi, m.first_seen_at, m.updated_at,"                                   \
+	" (SELECT ifnull(sum(t.notional_micros), 0) FROM trades t"                                 \
+	"   WHERE t.ticker = m.ticker AND t.created_us >= ?12),"                                   \
+	" (SELECT count(*) FROM trades t WHERE t.ticker = m.ticker AND t.created_us >= ?12)"
+
+#define CRYPTO_VIEW(N)                                                                             \
+	"(" N " IS NULL OR lower(m.category) = 'crypto' OR EXISTS (SELECT 1 FROM json_each(" N     \
+	") p WHERE substr(m.series_ticker, 1, length(p.value)) = p.value))"
+
+#define MARKETS_SQL(KEY, CMP, DIR)                                                                 \
+	"SELECT " MARKET_COLS ", " KEY                                                             \
+	"  FROM markets m LEFT JOIN series s ON s.ticker = m.series_ticker"                        \
+	" WHERE (?1 IS NULL OR m.title LIKE '%' || ?1 || '%' ESCAPE '\\')"                         \
+	"   AND (?2 IS NULL OR m.category = ?2 COLLATE NOCASE)"                                    \
+	"   AND (?3 IS NULL OR m.series_ticker = ?3)"                                              \
+	"   AND (?4 IS NULL OR m.event_ticker = ?4)"                                               \
+	"   AND (?5 IS NULL OR m.status = ?5 OR m.status = ?6)"                                    \
+	"   AND (?7 IS NULL OR m.volume_24h_centi >= ?7)"                                          \
+	"   AND " CRYPTO_VIEW("?8") "   AND " KEY " " CMP "= ?9"                                   \
+				    "   AND (" KEY " " CMP " ?9 OR m.ticker " CMP " ?10)"          \
+				    " ORDER BY " KEY " " DIR ", m.ticker " DIR " LIMIT ?11"
+
+#define KEY_VOL24 "ifnull(m.volume_24h_centi, -1)"
+#define KEY_VOL "ifnull(m.volume_centi, -1)"
+#define KEY_OI "ifnull(m.open_interest_centi, -1)"
+#define KEY_CHG "ifnull(m.last_price_micros - m.previous_price_micros, -2000000)"
+#define KEY_CLOSE "ifnull(m.close_at, 9223372036854775807)"
+
+static const char SQL_M_VOL24[] = MARKETS_SQL(KEY_VOL24, "<", "DESC");
+static const char SQL_M_VOL[] = MARKETS_SQL(KEY_VOL, "<", "DESC");
+static const char SQL_M_OI[] = MARKETS_SQL(KEY_OI, "<", "DESC");
+static const char SQL_M_CHG[] = MARKETS_SQL(KEY_CHG, "<", "DESC");
+static const char SQL_M_CLOSE[] = MARKETS_SQL(KEY_CLOSE, ">", "ASC");
+
+static const char *const market_sql[KW_MSORT_COUNT] = {
+	SQL_M_VOL24, SQL_M_VOL, SQL_M_OI, SQL_M_CHG, SQL_M_CLOSE,
+};
+
+static void market_row(sqlite3_stmt *st, struct kw_market_row *m)
+{
+	m->ticker = txt(st, 0);
+	m->event_ticker = txt(st, 1);
+	m->series_ticker = txt(st, 2);
+	m->category = txt(st, 3);
+	m->title = txt(st, 4);
+	m->yes_sub_title = txt(st, 5);
+	m->no_sub_title = txt(st, 6);
+	m->market_type = txt(st, 7);
+	m->status = txt(st, 8);
+	m->frequency = txt(st, 9);
+	m->open_at = i64(st, 10);
+	m->close_at = i64(st, 11);
+	m->yes_bid = i64(st, 12);
+	m->yes_ask = i64(st, 13);
+	m->no_bid = i64(st, 14);
+	m->no_ask = i64(st, 15);
+	m->last_price = i64(st, 16);
+	m->previous_price = i64(st, 17);
+	m->volume_centi = i64(st, 18);
+	m->volume_24h_centi = i64(st, 19);
+	m->open_interest_centi = i64(st, 20);
+	m->first_seen_at = i64(st, 21);
+	m->updated_at = i64(st, 22);
+	m->usd_24h_micros = sqlite3_column_int64(st, 23);
+	m->trades_24h = sqlite3_column_int64(st, 24);
+}
+
+/* Step st to the end, handing each row to fn through conv; the shared loop of every list. */
+#define WALK(s, st, what, ROWTYPE, CONV, fn, ctx)                                                  \
+	do {                                                                                       \
+		int step_;                                                                         \
+		while (rc == 0 && (step_ = sqlite3_step(st)) == SQLITE_ROW) {                      \
+			ROWTYPE row_;                                                              \
+			memset(&row_, 0, sizeof(row_));                                            \
+			CONV(st, &row_);                                                           \
+			rc = fn(ctx, &row_);                                                       \
+		}                                                                                  \
+		if (rc == 0 && step_ != SQLITE_DONE)                                               \
+			rc = fail(s, what);                                                        \
+	} while (0)
+
+static void market_row_sorted(sqlite3_stmt *st, struct kw_market_row *m)
+{
+	market_row(st, m);
+	m->sort_key = sqlite3_column_int64(st, 25);
+}
+
+/* q as a LIKE pattern body: %, _ and \ escaped with \. */
+static char *like_escape(const char *q)
+{
+	size_t n = strlen(q);
+	char *out = kw_xmalloc(2 * n + 1), *o = out;
+	for (const char *p = q; *p; p++) {
+		if (*p == '%' || *p == '_' || *p == '\\')
+			*o++ = '\\';
+		*o++ = *p;
+	}
+	*o = '\0';
+	return out;
+}
+
+int kw_store_markets_list(struct kw_store *s, const struct kw_market_filter *f, kw_market_fn fn,
+			  void *ctx)
+{
+	if (f->sort < 0 || f->sort >= KW_MSORT_COUNT)
+		return -1;
+	sqlite3_stmt *st = kw_store_stmt(s, market_sql[f->sort]);
+	if (!st)
+		return -1;
+	int asc = f->sort == KW_MSORT_CLOSE_TIME, rc = 0;
+	char *q = f->q ? like_escape(f->q) : NULL;
+	bind_text_or_null(st, 1, q);
+	bind_text_or_null(st, 2, f->category);
+	bind_text_or_null(st, 3, f->series);
+	bind_text_or_null(st, 4, f->event);
+	bind_text_or_null(st, 5, f->status[0]);
+	bind_text_or_null(st, 6, f->status[1] ? f->status[1] : f->status[0]);
+	if (f->min_volume_24h_centi != KW_NULL)
+		sqlite3_bind_int64(st, 7, f->min_volume_24h_centi);
+	bind_text_or_null(st, 8, f->crypto_prefixes);
+	if (f->has_cursor) {
+		sqlite3_bind_int64(st, 9, f->after_key);
+		sqlite3_bind_text(st, 10, f->after_ticker, -1, SQLITE_TRANSIENT);
+	} else {
+		sqlite3_bind_int64(st, 9, asc ? INT64_MIN : INT64_MAX);
+		sqlite3_bind_text(st, 10, asc ? "" : TICKER_MAX, -1, SQLITE_STATIC);
+	}
+	sqlite3_bind_int64(st, 11, f->limit);
+	sqlite3_bind_int64(st, 12, (f->now - 86400) * 1000000);
+	WALK(s, st, "listing markets", struct kw_market_row, market_row_sorted, fn, ctx);
+	sqlite3_reset(st);
+	free(q);
+	return rc;
+}
+
+static const char SQL_MARKET_GET[] =
+	"SELECT " MARKET_COLS "  FROM markets m LEFT JOIN series s ON s.ticker = m.series_ticker"
+	" WHERE m.ticker = ?1";
+
+int kw_store_market_get(struct kw_store *s, const char *ticker, int64_t now, kw_market_fn fn,
+			void *ctx)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_MARKET_GET);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 12, (now - 86400) * 1000000);
+	int rc, step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		struct kw_market_row m;
+		memset(&m, 0, sizeof(m));
+		market_row(st, &m);
+		rc = fn(ctx, &m);
+	} else {
+		rc = step == SQLITE_DONE ? 1 : fail(s, "reading a market");
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_BOOK[] =
+	"SELECT taken_at, yes_depth_centi, no_depth_centi, yes_levels, no_levels,"
+	"       best_yes_bid_micros, best_no_bid_micros"
+	"  FROM orderbook_snapshots WHERE ticker = ?1 ORDER BY taken_at DESC LIMIT 1";
+
+int kw_store_market_book(struct kw_store *s, const char *ticker, struct kw_book_row *out)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_BOOK);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_TRANSIENT);
+	int rc, step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		out->taken_at = sqlite3_column_int64(st, 0);
+		out->yes_depth_centi = sqlite3_column_int64(st, 1);
+		out->no_depth_centi = sqlite3_column_int64(st, 2);
+		out->yes_levels = sqlite3_column_int64(st, 3);
+		out->no_levels = sqlite3_column_int64(st, 4);
+		out->best_yes_bid = i64(st, 5);
+		out->best_no_bid = i64(st, 6);
+		rc = 0;
+	} else {
+		rc = step == SQLITE_DONE ? 1 : fail(s, "reading an order book");
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_HISTORY[] =
+	"SELECT max(taken_at), yes_bid_micros, yes_ask_micros, last_price_micros, volume_centi,"
+	"       volume_24h_centi, open_interest_centi"
+	"  FROM market_snapshots WHERE ticker = ?1 AND taken_at >= ?2 AND taken_at <= ?3"
+	" GROUP BY taken_at / ?4 ORDER BY 1 LIMIT ?5";
+
+static void snapshot_row(sqlite3_stmt *st, struct kw_snapshot_row *r)
+{
+	r->taken_at = sqlite3_column_int64(st, 0);
+	r->yes_bid = i64(st, 1);
+	r->yes_ask = i64(st, 2);
+	r->last_price = i64(st, 3);
+	r->volume_centi = i64(st, 4);
+	r->volume_24h_centi = i64(st, 5);
+	r->open_interest_centi = i64(st, 6);
+}
+
+int kw_store_market_history(struct kw_store *s, const char *ticker, int64_t from, int64_t to,
+			    int64_t interval_s, int64_t limit, kw_snapshot_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_HISTORY);
+	if (!st)
+		return -1;
+	int rc = 0;
+	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, from);
+	sqlite3_bind_int64(st, 3, to);
+	sqlite3_bind_int64(st, 4, interval_s > 0 ? interval_s : 1);
+	sqlite3_bind_int64(st, 5, limit);
+	WALK(s, st, "reading market history", struct kw_snapshot_row, snapshot_row, fn, ctx);
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* ---- trades -------------------------------------------------------------------------------- */
+
+#define TRADE_COLS                                                                                 \
+	"t.id, t.trade_id, t.ticker, t.taker_side, m.category, m.title, t.created_us,"             \
+	" t.count_centi, t.yes_price_micros, t.no_price_micros, t.notional_micros, t.is_block"
+
+static void trade_row(sqlite3_stmt *st, struct kw_trade_row *t)
+{
+	t->id = sqlite3_column_int64(st, 0);
+	t->trade_id = txt(st, 1);
+	t->ticker = txt(st, 2);
+	t->taker_side = txt(st, 3);
+	t->category = txt(st, 4);
+	t->title = txt(st, 5);
+	t->created_us = sqlite3_column_int64(st, 6);
+	t->count_centi = sqlite3_column_int64(st, 7);
+	t->yes_price = sqlite3_column_int64(st, 8);
+	t->no_price = sqlite3_column_int64(st, 9);
+	t->notional_micros = sqlite3_column_int64(st, 10);
+	t->is_block = sqlite3_column_int64(st, 11);
+}
+
+/* The whale threshold of a trade's market: min_notional when given, else the category's. */
+#define WHALE_MIN                                                                                  \
+	"t.notional_micros >= CASE WHEN ?1 > 0 THEN ?1 ELSE ifnull((SELECT c.value FROM"           \
+	" json_each(?2) c WHERE c.key = lower(m.category)), ?3) END"
+
+/* FLOOR repeats the partial index's condition so SQLite may use trades_whale. */
+#define WHALE_FLOOR "t.notional_micros >= 1000000000 AND "
+
+#define WHALES_SQL(FLOOR, TICKER)                                                                  \
+	"SELECT " TRADE_COLS " FROM trades t LEFT JOIN markets m ON m.ticker = t.ticker"           \
+	" WHERE " FLOOR TICKER " AND " WHALE_MIN                                                   \
+	"   AND (?5 IS NULL OR m.category = ?5 COLLATE NOCASE)"                                    \
+	"   AND (?6 IS NULL OR t.taker_side = ?6)"                                                 \
+	"   AND t.created_us >= ?7 AND t.created_us < ?8 AND (t.created_us, t.id) < (?9, ?10)"     \
+	" ORDER BY t.created_us DESC, t.id DESC LIMIT ?11"
+
+static const char SQL_WHALES[] = WHALES_SQL(WHALE_FLOOR, "?4 IS NULL");
+static const char SQL_WHALES_TICKER[] = WHALES_SQL(WHALE_FLOOR, "t.ticker = ?4");
+static const char SQL_WHALES_LOW[] = WHALES_SQL("", "?4 IS NULL");
+static const char SQL_WHALES_LOW_TICKER[] = WHALES_SQL("", "t.ticker = ?4");
+
+/* Can the indexed floor be used: is every threshold the query applies at least $1000? */
+static int floor_applies(int64_t min_notional, const char *cats_json, int64_t default_micros)
+{
+	const int64_t floor = (int64_t)KW_WHALE_FLOOR_USD * 1000000;
+	if (min_notional > 0)
+		return min_notional >= floor;
+	if (default_micros < floor)
+		return 0;
+	/* Category thresholds are validated >= $1 at start-up; find any below the floor. */
+	json_object *o = cats_json ? json_tokener_parse(cats_json) : NULL;
+	int ok = 1;
+	if (o) {
+		json_object_object_foreach(o, k, v)
+		{
+			(void)k;
+			if (json_object_get_int64(v) < floor)
+				ok = 0;
+		}
+		json_object_put(o);
+	}
+	return ok;
+}
+
+int kw_store_whales_list(struct kw_store *s, const struct kw_trade_filter *f, kw_trade_fn fn,
+			 void *ctx)
+{
+	int fl = floor_applies(f->min_notional_micros, f->category_thresholds,
+			       f->default_threshold_micros);
+	const char *sql = fl ? (f->ticker ? SQL_WHALES_TICKER : SQL_WHALES)
+			     : (f->ticker ? SQL_WHALES_LOW_TICKER : SQL_WHALES_LOW);
+	sqlite3_stmt *st = kw_store_stmt(s, sql);
+	if (!st)
+		return -1;
+	int rc = 0;
+	sqlite3_bind_int64(st, 1, f->min_notional_micros);
+	sqlite3_bind_text(st, 2, f->category_thresholds ? f->category_thresholds : "{}", -1,
+			  SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, f->default_threshold_micros);
+	bind_text_or_null(st, 4, f->ticker);
+	bind_text_or_null(st, 5, f->category);
+	bind_text_or_null(st, 6, f->side);
+	sqlite3_bind_int64(st, 7, f->from_us);
+	sqlite3_bind_int64(st, 8, f->to_us);
+	sqlite3_bind_int64(st, 9, f->has_cursor ? f->after_us : INT64_MAX);
+	sqlite3_bind_int64(st, 10, f->has_cursor ? f->after_id : INT64_MAX);
+	sqlite3_bind_int64(st, 11, f->limit);
+	WALK(s, st, "listing whale trades", struct kw_trade_row, trade_row, fn, ctx);
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_MARKET_TRADES[] =
+	"SELECT " TRADE_COLS " FROM trades t LEFT JOIN markets m ON m.ticker = t.ticker"
+	" WHERE t.ticker = ?1 ORDER BY t.created_us DESC, t.id DESC LIMIT ?2";
+
+int kw_store_market_trades(struct kw_store *s, const char *ticker, int64_t limit, kw_trade_fn fn,
+			   void *ctx)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_MARKET_TRADES);
+	if (!st)
+		return -1;
+	int rc = 0;
+	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, limit);
+	WALK(s, st, "listing a market's trades", struct kw_trade_row, trade_row, fn, ctx);
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* ---- alerts -------------------------------------------------------------------------------- */
+
+#define ALERTS_SQL(CMP, DIR)                                                                       \
+	"SELECT a.id, a.alert_key, a.type, a.ticker, a.severity, a.description, a.data,"           \
+	"       m.category, m.title, a.confidence, a.created_at, a.window_end"                     \
+	"  FROM alerts a LEFT JOIN markets m ON m.ticker = a.ticker"                               \
+	" WHERE (?1 IS NULL OR a.type = ?1) AND (?2 IS NULL OR a.severity = ?2)"                   \
+	"   AND (?3 IS NULL OR a.ticker = ?3)"                                                     \
+	"   AND (?4 IS NULL OR m.category = ?4 COLLATE NOCASE)"                                    \
+	"   AND " CRYPTO_VIEW("?5") " AND a.created_at >= ?6 AND a.id " CMP " ?7"                  \
+				    " ORDER BY a.id " DIR " LIMIT ?8"
+
+static const char SQL_ALERTS_DESC[] = ALERTS_SQL("<", "DESC");
+static const char SQL_ALERTS_ASC[] = ALERTS_SQL(">", "ASC");
+
+static void alert_row(sqlite3_stmt *st, struct kw_alert_row *a)
+{
+	a->id = sqlite3_column_int64(st, 0);
+	a->alert_key = txt(st, 1);
+	a->type = txt(st, 2);
+	a->ticker = txt(st, 3);
+	a->severity = txt(st, 4);
+	a->description = txt(st, 5);
+	a->data = txt(st, 6);
+	a->category = txt(st, 7);
+	a->title = txt(st, 8);
+	a->confidence = sqlite3_column_int64(st, 9);
+	a->created_at = sqlite3_column_int64(st, 10);
+	a->window_end = sqlite3_column_int64(st, 11);
+}
+
+int kw_store_alerts_list(struct kw_store *s, const struct kw_alert_filter *f, kw_alert_fn fn,
+			 void *ctx)
+{
+	int asc = f->since_id > 0;
+	sqlite3_stmt *st = kw_store_stmt(s, asc ? SQL_ALERTS_ASC : SQL_ALERTS_DESC);
+	if (!st)
+		return -1;
+	int rc = 0;
+	bind_text_or_null(st, 1, f->type);
+	bind_text_or_null(st, 2, f->severity);
+	bind_text_or_null(st, 3, f->ticker);
+	bind_text_or_null(st, 4, f->category);
+	bind_text_or_null(st, 5, f->crypto_prefixes);
+	sqlite3_bind_int64(st, 6, f->created_from);
+	if (asc)
+		sqlite3_bind_int64(st, 7,
+				   f->has_cursor && f->after_id > f->since_id ? f->after_id
+									      : f->since_id);
+	else
+		sqlite3_bind_int64(st, 7, f->has_cursor ? f->after_id : INT64_MAX);
+	sqlite3_bind_int64(st, 8, f->limit);
+	WALK(s, st, "listing alerts", struct kw_alert_row, alert_row, fn, ctx);
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* ---- aggregates ---------------------------------------------------------------------------- */
+
+static const char SQL_FLOWS[] =
+	"SELECT t.ticker, m.title, m.category, count(*), sum(t.notional_micros),"
+	"       sum(CASE WHEN t.taker_side = 'yes' THEN t.notional_micros ELSE 0 END),"
+	"       (SELECT f.yes_price_micros FROM trades f WHERE f.ticker = t.ticker"
+	"          AND f.created_us >= ?1 ORDER BY f.created_us, f.id LIMIT 1),"
+	"       (SELECT l.yes_price_micros FROM trades l WHERE l.ticker = t.ticker"
+	"          ORDER BY l.created_us DESC, l.id DESC LIMIT 1)"
+	"  FROM trades t LEFT JOIN markets m ON m.ticker = t.ticker"
+	" WHERE t.created_us >= ?1 GROUP BY t.ticker";
+
+static void flow_row(sqlite3_stmt *st, struct kw_market_flow *f)
+{
+	f->ticker = txt(st, 0);
+	f->title = txt(st, 1);
+	f->category = txt(st, 2);
+	f->trades = sqlite3_column_int64(st, 3);
+	f->notional_micros = sqlite3_column_int64(st, 4);
+	f->yes_micros = sqlite3_column_int64(st, 5);
+	f->no_micros = f->notional_micros - f->yes_micros;
+	f->first_price = i64(st, 6);
+	f->last_price = i64(st, 7);
+}
+
+int kw_store_market_flows(struct kw_store *s, int64_t since_us, kw_flow_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_FLOWS);
+	if (!st)
+		return -1;
+	int rc = 0;
+	sqlite3_bind_int64(st, 1, since_us);
+	WALK(s, st, "aggregating market flows", struct kw_market_flow, flow_row, fn, ctx);
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_TOP_TRADES[] =
+	"SELECT " TRADE_COLS " FROM trades t LEFT JOIN markets m ON m.ticker = t.ticker"
+	" WHERE t.created_us >= ?1 ORDER BY t.notional_micros DESC, t.id DESC LIMIT ?2";
+
+int kw_store_top_trades(struct kw_store *s, int64_t since_us, int64_t limit, kw_trade_fn fn,
+			void *ctx)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_TOP_TRADES);
+	if (!st)
+		return -1;
+	int rc = 0;
+	sqlite3_bind_int64(st, 1, since_us);
+	sqlite3_bind_int64(st, 2, limit);
+	WALK(s, st, "listing top trades", struct kw_trade_row, trade_row, fn, ctx);
+	sqlite3_reset(st);
+	return rc;
+}
+
+#define WHALE_COUNTS_SQL(FLOOR)                                                                    \
+	"SELECT ifnull(m.category, ''), count(*)"                                                  \
+	"  FROM trades t LEFT JOIN markets m ON m.ticker = t.ticker"                               \
+	" WHERE " FLOOR "t.created_us >= ?4 AND " WHALE_MIN " GROUP BY 1 ORDER BY 2 DESC, 1"
+
+static const char SQL_WHALE_COUNTS[] = WHALE_COUNTS_SQL(WHALE_FLOOR);
+static const char SQL_WHALE_COUNTS_LOW[] = WHALE_COUNTS_SQL("");
+
+int kw_store_whale_counts(struct kw_store *s, int64_t since_us, const char *category_thresholds,
+			  int64_t default_threshold_micros, kw_count_fn fn, void *ctx)
+{
+	int fl = floor_applies(0, category_thresholds, default_threshold_micros);
+	sqlite3_stmt *st = kw_store_stmt(s, fl ? SQL_WHALE_COUNTS : SQL_WHALE_COUNTS_LOW);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, 0);
+	sqlite3_bind_text(st, 2, category_thresholds ? category_thresholds : "{}", -1,
+			  SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, default_threshold_micros);
+	sqlite3_bind_int64(st, 4, since_us);
+	int rc = 0, step;
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+		rc = fn(ctx, txt(st, 0), sqlite3_column_int64(st, 1));
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = fail(s, "counting whale trades");
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_HOURLY[] = "SELECT created_us / 3600000000, sum(notional_micros) FROM trades"
+				 " WHERE ticker = ?1 AND created_us >= ?2 GROUP BY 1 ORDER BY 1";
+
+int kw_store_hourly_notional(struct kw_store *s, const char *ticker, int64_t since_us,
+			     kw_hour_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_HOURLY);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, since_us);
+	int rc = 0, step;
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+		rc = fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = fail(s, "reading hourly premium");
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_LAST_FETCH[] =
+	"SELECT ifnull(max(finished_at), 0) FROM fetch_runs WHERE outcome IN ('ok', 'partial')";
+
+int kw_store_last_fetch(struct kw_store *s, int64_t *finished_at)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_LAST_FETCH);
+	if (!st)
+		return -1;
+	int rc = 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*finished_at = sqlite3_column_int64(st, 0);
+	else
+		rc = fail(s, "reading the last fetch");
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* ---- refresh requests ---------------------------------------------------------------------- */
+
+static const char SQL_RUNNING[] =
+	"SELECT id FROM fetch_runs WHERE outcome = 'running' AND started_at >= ?1"
+	" ORDER BY id DESC LIMIT 1";
+static const char SQL_PENDING[] =
+	"SELECT id FROM refresh_requests WHERE run_id IS NULL AND requested_at >= ?1"
+	" ORDER BY id LIMIT 1";
+static const char SQL_REQUEST[] = "INSERT INTO refresh_requests (requested_at, force)"
+				  " VALUES (?1, ?2)";
+
+/* 1 and *id when st (bound) returns a row, 0 when none, -1 on error. */
+static int first_id(struct kw_store *s, sqlite3_stmt *st, int64_t *id)
+{
+	int step = sqlite3_step(st);
+	int rc = step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : fail(s, "refresh lookup");
+	if (rc == 1)
+		*id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return rc;
+}
+
+int kw_store_refresh_request(struct kw_store *s, int force, int64_t now, int64_t running_window_s,
+			     int64_t *id)
+{
+	int rc = -1, found;
+	if (kw_store_begin(s) < 0)
+		return -1;
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_RUNNING);
+	if (!st)
+		goto out;
+	sqlite3_bind_int64(st, 1, now - running_window_s);
+	if ((found = first_id(s, st, id)) != 0) {
+		rc = found < 0 ? -1 : KW_REFRESH_RUNNING;
+		goto out;
+	}
+	if (!(st = kw_store_stmt(s, SQL_PENDING)))
+		goto out;
+	sqlite3_bind_int64(st, 1, now - running_window_s);
+	if ((found = first_id(s, st, id)) != 0) {
+		rc = found < 0 ? -1 : KW_REFRESH_PENDING;
+		goto out;
+	}
+	if (!(st = kw_store_stmt(s, SQL_REQUEST)))
+		goto out;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int(st, 2, force ? 1 : 0);
+	int step = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (step != SQLITE_DONE) {
+		fail(s, "storing a refresh request");
+		goto out;
+	}
+	*id = sqlite3_last_insert_rowid(kw_store_db(s));
+	rc = KW_REFRESH_QUEUED;
+out:
+	if (rc >= 0 && kw_store_commit(s) == 0)
+		return rc;
+	kw_store_rollback(s);
+	return -1;
+}
+
+/* ---- plans --------------------------------------------------------------------------------- */
+
+int kw_store_api_plans(struct kw_store *s, kw_plan_fn fn, void *ctx)
+{
+	static const struct {
+		const char *name, *sql;
+	} q[] = {
+		{ "markets sort=volume_24h", SQL_M_VOL24 },
+		{ "markets sort=volume", SQL_M_VOL },
+		{ "markets sort=open_interest", SQL_M_OI },
+		{ "markets sort=price_change", SQL_M_CHG },
+		{ "markets sort=close_time", SQL_M_CLOSE },
+		{ "whales", SQL_WHALES },
+		{ "whales ticker", SQL_WHALES_TICKER },
+		{ "whales below floor", SQL_WHALES_LOW },
+		{ "whales below floor ticker", SQL_WHALES_LOW_TICKER },
+		{ "alerts", SQL_ALERTS_DESC },
+		{ "alerts since_id", SQL_ALERTS_ASC },
+		{ "market trades", SQL_MARKET_TRADES },
+		{ "market history", SQL_HISTORY },
+		{ "market", SQL_MARKET_GET },
+	};
+	int rc = 0;
+	for (size_t i = 0; i < KW_ARRAY_LEN(q) && rc == 0; i++) {
+		struct kw_buf b;
+		sqlite3_stmt *st = NULL;
+		kw_buf_init(&b, 0);
+		if (kw_buf_puts(&b, "EXPLAIN QUERY PLAN ") < 0 || kw_buf_puts(&b, q[i].sql) < 0 ||
+		    sqlite3_prepare_v2(kw_store_db(s), b.data, -1, &st, NULL) != SQLITE_OK) {
+			rc = fail(s, "explaining a query");
+		} else {
+			int step;
+			while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+				rc = fn(ctx, q[i].name, txt(st, 3));
+			if (rc == 0 && step != SQLITE_DONE)
+				rc = fail(s, "explaining a query");
+		}
+		sqlite3_finalize(st);
+		kw_buf_free(&b);
+	}
+	return rc;
+}

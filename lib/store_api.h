@@ -1,0 +1,164 @@
+/*
+ * store_api.h — the SQL behind kw-api's data routes (fcgi/markets.c, whales.c, alerts.c,
+ * stats.c, legacy.c, refresh.c): filtered, keyset-paginated lists and the aggregates of
+ * /api/v1/stats and the legacy analytics.
+ *
+ * Lists walk one index in the order they return rows and stop after `limit` rows; a page
+ * resumes strictly after the (sort key, tie-breaker) of the last row of the previous page, so
+ * rows are never skipped or repeated while the data is unchanged. Every list query's plan is
+ * asserted by tests/unit/test_store_api.c (no full table scan, no sort of the whole table).
+ *
+ * Row callbacks receive borrowed strings that die when the callback returns; NULL columns are
+ * NULL strings and KW_NULL integers. A callback returning non-zero stops the walk and that
+ * value is returned. Functions return -1 (logged) on a database error.
+ */
+#ifndef KW_STORE_API_H
+#define KW_STORE_API_H
+
+#include <stdint.h>
+
+#include "store.h"
+
+#define KW_NULL INT64_MIN
+#define KW_WHALE_FLOOR_USD 1000 /* trades_whale indexes premiums >= $1000 */
+
+struct kw_market_row {
+	const char *ticker, *event_ticker, *series_ticker, *category, *title, *yes_sub_title,
+		*no_sub_title, *market_type, *status, *frequency;
+	int64_t open_at, close_at, yes_bid, yes_ask, no_bid, no_ask, last_price, previous_price;
+	int64_t volume_centi, volume_24h_centi, open_interest_centi;
+	int64_t first_seen_at, updated_at;
+	int64_t usd_24h_micros; /* taker premium of stored trades in the 24 h before `now` */
+	int64_t trades_24h;
+	int64_t sort_key;
+};
+typedef int (*kw_market_fn)(void *ctx, const struct kw_market_row *m);
+
+enum kw_market_sort {
+	KW_MSORT_VOLUME_24H, /* descending; the declared order of the `sort` enum */
+	KW_MSORT_VOLUME,
+	KW_MSORT_OPEN_INTEREST,
+	KW_MSORT_PRICE_CHANGE,
+	KW_MSORT_CLOSE_TIME, /* ascending: soonest first */
+	KW_MSORT_COUNT
+};
+
+struct kw_market_filter {
+	const char *q; /* title substring (LIKE-escaped here) */
+	const char *category, *series, *event;
+	const char *status[2];	      /* match either; NULL = any */
+	int64_t min_volume_24h_centi; /* KW_NULL = none */
+	const char *crypto_prefixes;  /* JSON array; non-NULL = crypto view only */
+	int sort;
+	int64_t limit;
+	int has_cursor;
+	int64_t after_key;
+	const char *after_ticker;
+	int64_t now;
+};
+int kw_store_markets_list(struct kw_store *s, const struct kw_market_filter *f, kw_market_fn fn,
+			  void *ctx) KW_WUR;
+/* One market; 1 if it does not exist. */
+int kw_store_market_get(struct kw_store *s, const char *ticker, int64_t now, kw_market_fn fn,
+			void *ctx) KW_WUR;
+
+struct kw_book_row {
+	int64_t taken_at, yes_depth_centi, no_depth_centi, yes_levels, no_levels;
+	int64_t best_yes_bid, best_no_bid;
+};
+/* Latest order-book snapshot of ticker: 0 found, 1 none. */
+int kw_store_market_book(struct kw_store *s, const char *ticker, struct kw_book_row *out) KW_WUR;
+
+struct kw_snapshot_row {
+	int64_t taken_at, yes_bid, yes_ask, last_price, volume_centi, volume_24h_centi,
+		open_interest_centi;
+};
+typedef int (*kw_snapshot_fn)(void *ctx, const struct kw_snapshot_row *r);
+/* Snapshots of ticker with from <= taken_at <= to, the newest per interval_s slot (1 = all),
+ * oldest first, at most limit rows. */
+int kw_store_market_history(struct kw_store *s, const char *ticker, int64_t from, int64_t to,
+			    int64_t interval_s, int64_t limit, kw_snapshot_fn fn, void *ctx) KW_WUR;
+
+struct kw_trade_row {
+	int64_t id;
+	const char *trade_id, *ticker, *taker_side, *category, *title;
+	int64_t created_us, count_centi, yes_price, no_price, notional_micros, is_block;
+};
+typedef int (*kw_trade_fn)(void *ctx, const struct kw_trade_row *t);
+
+struct kw_trade_filter {
+	int64_t min_notional_micros;	 /* 0: each market category's whale threshold */
+	const char *category_thresholds; /* JSON {"crypto": micros}, for min_notional 0 */
+	int64_t default_threshold_micros;
+	const char *ticker, *category, *side;
+	int64_t from_us, to_us; /* created_us in [from, to) */
+	int has_cursor;
+	int64_t after_us, after_id;
+	int64_t limit;
+};
+/* Whale trades, newest first. */
+int kw_store_whales_list(struct kw_store *s, const struct kw_trade_filter *f, kw_trade_fn fn,
+			 void *ctx) KW_WUR;
+/* The newest `limit` trades of ticker, whatever their size. */
+int kw_store_market_trades(struct kw_store *s, const char *ticker, int64_t limit, kw_trade_fn fn,
+			   void *ctx) KW_WUR;
+
+struct kw_alert_row {
+	int64_t id;
+	const char *alert_key, *type, *ticker, *severity, *description, *data, *category, *title;
+	int64_t confidence, created_at, window_end;
+};
+typedef int (*kw_alert_fn)(void *ctx, const struct kw_alert_row *a);
+
+struct kw_alert_filter {
+	const char *type, *severity, *ticker, *category;
+	const char *crypto_prefixes; /* JSON array; non-NULL = crypto view only */
+	int64_t since_id;	     /* > 0: ids after it, oldest first */
+	int64_t created_from;	     /* created_at >= it (0 = any) */
+	int has_cursor;
+	int64_t after_id;
+	int64_t limit;
+};
+/* Alerts, newest first (or oldest first after since_id). */
+int kw_store_alerts_list(struct kw_store *s, const struct kw_alert_filter *f, kw_alert_fn fn,
+			 void *ctx) KW_WUR;
+
+/* ---- aggregates ---- */
+
+struct kw_market_flow {
+	const char *ticker, *title, *category;
+	int64_t trades, notional_micros, yes_micros, no_micros;
+	int64_t first_price, last_price; /* yes price of the first and last trade in the window */
+};
+typedef int (*kw_flow_fn)(void *ctx, const struct kw_market_flow *f);
+/* Per market with trades since since_us: counts, premium, yes/no flow, first/last price. */
+int kw_store_market_flows(struct kw_store *s, int64_t since_us, kw_flow_fn fn, void *ctx) KW_WUR;
+/* The `limit` largest trades since since_us, largest first. */
+int kw_store_top_trades(struct kw_store *s, int64_t since_us, int64_t limit, kw_trade_fn fn,
+			void *ctx) KW_WUR;
+/* Whale trades (per-category thresholds) since since_us, counted per category ("" if none). */
+typedef int (*kw_count_fn)(void *ctx, const char *key, int64_t n);
+int kw_store_whale_counts(struct kw_store *s, int64_t since_us, const char *category_thresholds,
+			  int64_t default_threshold_micros, kw_count_fn fn, void *ctx) KW_WUR;
+/* Taker premium of ticker per hour since since_us (hour index = created_us / 3600e6). */
+typedef int (*kw_hour_fn)(void *ctx, int64_t hour, int64_t notional_micros);
+int kw_store_hourly_notional(struct kw_store *s, const char *ticker, int64_t since_us,
+			     kw_hour_fn fn, void *ctx) KW_WUR;
+
+/* Freshness for the v1 envelope: finish time of the last ok/partial fetch run (0 if none). */
+int kw_store_last_fetch(struct kw_store *s, int64_t *finished_at) KW_WUR;
+
+enum kw_refresh_result { KW_REFRESH_QUEUED, KW_REFRESH_RUNNING, KW_REFRESH_PENDING };
+/*
+ * Ask kw-fetch for a run: inserts a refresh_requests row unless a run started in the last
+ * running_window_s is still 'running' (KW_REFRESH_RUNNING, *id = its fetch_runs id) or a request
+ * is still unclaimed (KW_REFRESH_PENDING, *id = that request). -1 on error.
+ */
+int kw_store_refresh_request(struct kw_store *s, int force, int64_t now, int64_t running_window_s,
+			     int64_t *id) KW_WUR;
+
+/* EXPLAIN QUERY PLAN of every list query, for the plan test: fn gets (query name, plan line). */
+typedef int (*kw_plan_fn)(void *ctx, const char *query, const char *detail);
+int kw_store_api_plans(struct kw_store *s, kw_plan_fn fn, void *ctx) KW_WUR;
+
+#endif
