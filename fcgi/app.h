@@ -106,6 +106,7 @@ void kw_reply_send(struct kw_req *r);
 /* Handlers (one file per resource). */
 void kw_handle_status(struct kw_req *r);
 void kw_handle_health(struct kw_req *r);
+void kw_handle_ws_ticket(struct kw_req *r); /* ws_ticket.c */
 
 /* The store, reopened if it was unusable; NULL (and a 503 already sent) if still unusable. */
 struct kw_store *kw_app_store_or_reply(struct kw_req *r);

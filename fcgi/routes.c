@@ -18,6 +18,8 @@ const struct kw_route kw_routes[] = {
 	  "liveness for load balancers: 200 when the database answers, 503 otherwise" },
 	{ "GET", "/api/status", kw_handle_status, NULL, 0,
 	  "service status: version, uptime, fetcher freshness, market and connection counts" },
+	{ "POST", "/api/ws-ticket", kw_handle_ws_ticket, NULL, 0,
+	  "a single-use ticket (60 s) for the WebSocket handshake: /ws?ticket=..." },
 };
 const int kw_routes_count = (int)KW_ARRAY_LEN(kw_routes);
 

@@ -468,25 +468,32 @@ static int on_receive(struct kw_hub *h, struct kw_client *c, struct lws *wsi, co
 	return 0;
 }
 
+/*
+ * Write queued messages while the socket takes them (a few per callback, so one client cannot
+ * monopolise the loop); what the kernel does not take, libwebsockets buffers and reports as
+ * choked, and the rest waits for the next writable callback.
+ */
 static int on_writeable(struct kw_hub *h, struct kw_client *c, struct lws *wsi)
 {
 	if (c->close_code)
 		return close_now(wsi, c, (enum lws_close_status)c->close_code, c->close_reason);
-	if (!c->qlen)
-		return 0;
-	struct kw_msg *m = c->q[c->qhead];
-	c->q[c->qhead] = NULL;
-	c->qhead = (c->qhead + 1) % KW_WS_QUEUE_MAX;
-	c->qlen--;
-	c->qbytes -= m->len;
-	int n = lws_write(wsi, m->payload, m->len, LWS_WRITE_TEXT);
-	int ok = n >= 0 && (size_t)n >= m->len;
-	kw_msg_unref(m);
-	if (!ok) {
-		kw_debug("ws: write to %s failed; closing", c->addr);
-		return -1;
+	for (int i = 0; i < KW_WS_WRITES_PER_CALLBACK && c->qlen; i++) {
+		if (i && lws_send_pipe_choked(wsi))
+			break;
+		struct kw_msg *m = c->q[c->qhead];
+		c->q[c->qhead] = NULL;
+		c->qhead = (c->qhead + 1) % KW_WS_QUEUE_MAX;
+		c->qlen--;
+		c->qbytes -= m->len;
+		int n = lws_write(wsi, m->payload, m->len, LWS_WRITE_TEXT);
+		int ok = n >= 0 && (size_t)n >= m->len;
+		kw_msg_unref(m);
+		if (!ok) {
+			kw_debug("ws: write to %s failed; closing", c->addr);
+			return -1;
+		}
+		h->sent++;
 	}
-	h->sent++;
 	if (c->qlen)
 		lws_callback_on_writable(wsi);
 	return 0;

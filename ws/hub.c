@@ -24,8 +24,10 @@
 #include "ws.h"
 
 #define ADDR_BUCKETS 4096
-/* Follow rounds per poll; a larger backlog continues at the next poll. */
-#define FOLLOW_ROUNDS 8
+/* Batches per tick: a backlog is fanned out in steps of KW_WS_FOLLOW_BATCH rows with the event
+ * loop running in between, so that healthy clients drain their queues and only a client that
+ * really stopped reading overflows. */
+#define FOLLOW_ROUNDS 1
 
 struct kw_addr_count {
 	struct kw_addr_count *next;
@@ -379,7 +381,7 @@ static void poll_cb(lws_sorted_usec_list_t *sul)
 	h->default_initial = NULL;
 	switch (follow(h)) {
 	case 0: h->data_version = v; break;
-	case 1: delay_ms = 1; break; /* more rows waiting: continue at once, after the loop */
+	case 1: delay_ms = KW_WS_BACKLOG_MS; break; /* more rows wait: let clients drain */
 	default: delay_ms = KW_WS_STORE_RETRY_MS; break;
 	}
 out:

@@ -26,21 +26,23 @@
 #include "ticket.h"
 #include "util.h"
 
-#define KW_WS_QUEUE_MAX 64	    /* messages waiting per client */
-#define KW_WS_QUEUE_BYTES (1 << 20) /* bytes waiting per client */
-#define KW_WS_MAX_ERRORS 5	    /* invalid messages before the connection is closed */
-#define KW_WS_MAX_TICKERS 50	    /* per subscription */
-#define KW_WS_MAX_CATEGORIES 20	    /* per subscription */
-#define KW_WS_FILTER_TEXT_MAX 64    /* bytes per ticker or category */
-#define KW_WS_SNAPSHOT_MAX 100	    /* markets in initial_data */
-#define KW_WS_UPDATE_MAX 200	    /* markets in one market_update */
-#define KW_WS_RESUME_MAX 100	    /* alerts in one resume answer */
-#define KW_WS_FOLLOW_BATCH 500	    /* rows read per follow query */
-#define KW_WS_POLL_MS 200	    /* PRAGMA data_version polling (<= 250 ms) */
-#define KW_WS_STATS_MS 2000	    /* ws_stats report interval */
-#define KW_WS_HEARTBEAT_MS 30000    /* heartbeat interval (override: --heartbeat-ms) */
-#define KW_WS_STORE_RETRY_MS 5000   /* next poll after a failed store query */
-#define KW_WS_SHUTDOWN_MS 3000	    /* time given to clients to take their 1001 */
+#define KW_WS_QUEUE_MAX 256	     /* messages waiting per client */
+#define KW_WS_QUEUE_BYTES (2 << 20)  /* bytes waiting per client */
+#define KW_WS_MAX_ERRORS 5	     /* invalid messages before the connection is closed */
+#define KW_WS_MAX_TICKERS 50	     /* per subscription */
+#define KW_WS_MAX_CATEGORIES 20	     /* per subscription */
+#define KW_WS_FILTER_TEXT_MAX 64     /* bytes per ticker or category */
+#define KW_WS_SNAPSHOT_MAX 100	     /* markets in initial_data */
+#define KW_WS_UPDATE_MAX 200	     /* markets in one market_update */
+#define KW_WS_RESUME_MAX 100	     /* alerts in one resume answer */
+#define KW_WS_FOLLOW_BATCH 100	     /* rows fanned out per poll tick */
+#define KW_WS_BACKLOG_MS 5	     /* next tick when more rows wait: clients drain first */
+#define KW_WS_WRITES_PER_CALLBACK 16 /* messages written per writable callback */
+#define KW_WS_POLL_MS 200	     /* PRAGMA data_version polling (<= 250 ms) */
+#define KW_WS_STATS_MS 2000	     /* ws_stats report interval */
+#define KW_WS_HEARTBEAT_MS 30000     /* heartbeat interval (override: --heartbeat-ms) */
+#define KW_WS_STORE_RETRY_MS 5000    /* next poll after a failed store query */
+#define KW_WS_SHUTDOWN_MS 3000	     /* time given to clients to take their 1001 */
 #define KW_WS_ADDR_MAX 64
 
 enum kw_ws_channel {

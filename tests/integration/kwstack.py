@@ -54,7 +54,7 @@ def write_env_file(path, settings):
 class Stack:
     """lighttpd + kw-api workers on a free port, with their own database and settings."""
 
-    def __init__(self, directory, settings=None, workers=2, wait=True):
+    def __init__(self, directory, settings=None, workers=2, wait=True, ws=False, ws_args=()):
         self.dir = str(directory)
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
@@ -75,6 +75,15 @@ class Stack:
         self.https_base = "https://127.0.0.1:%d" % self.tls_port
         self.errorlog = os.path.join(self.dir, "lighttpd-error.log")
         self._wait = wait
+        # ws=True also runs the real kw-ws on ws_port (lighttpd forwards /ws to it); it needs
+        # a ticket secret, so one is made up unless the test sets JWT_SECRET.
+        self.ws = ws
+        self.ws_args = list(ws_args)
+        self.ws_proc = None
+        self.ws_returncode = None
+        self.ws_url = "ws://127.0.0.1:%d/ws" % self.port
+        if ws:
+            self.settings.setdefault("JWT_SECRET", os.urandom(32).hex())
 
     def _tls_pem(self):
         pem = os.path.join(self.dir, "server.pem")
@@ -105,6 +114,8 @@ class Stack:
         # In the foreground (-D) lighttpd's workers inherit its stderr; point it at the same
         # file as server.errorlog so that one log holds both, as under systemd's journal.
         self._stderr = open(self.errorlog, "ab")
+        if self.ws:
+            self.start_ws()
         self.proc = subprocess.Popen(["lighttpd", "-D", "-f", conf], env=env,
                                      stdout=subprocess.DEVNULL, stderr=self._stderr)
         if self._wait:
@@ -157,12 +168,47 @@ class Stack:
         except FileNotFoundError:
             return ""
 
+    def start_ws(self, timeout=10):
+        """Start build/kw-ws with this stack's settings and wait until it accepts connections."""
+        env = dict(os.environ)
+        env.update(sanitizer_env(self.dir))
+        env.update({"KW_ENV_FILE": self.env_file, "WS_PORT": str(self.ws_port)})
+        self.ws_returncode = None
+        self.ws_proc = subprocess.Popen([os.path.join(BUILD, "kw-ws")] + self.ws_args, env=env,
+                                        stdout=subprocess.DEVNULL, stderr=self._stderr)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.ws_proc.poll() is not None:
+                raise RuntimeError("kw-ws exited with %s:\n%s" % (self.ws_proc.returncode,
+                                                                    self.log()))
+            try:
+                socket.create_connection(("127.0.0.1", self.ws_port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("kw-ws not listening:\n%s" % self.log())
+
+    def stop_ws(self, timeout=10):
+        """SIGTERM kw-ws (SIGKILL after timeout); returns its exit status."""
+        if self.ws_proc and self.ws_proc.poll() is None:
+            self.ws_proc.send_signal(signal.SIGTERM)
+            try:
+                self.ws_proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.ws_proc.kill()
+                self.ws_proc.wait()
+        if self.ws_proc:
+            self.ws_returncode = self.ws_proc.returncode
+        self.ws_proc = None
+        return self.ws_returncode
+
     def worker_pids(self):
         """PIDs of this stack's kw-api workers (children of our lighttpd)."""
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
         return [int(p) for p in out.stdout.split()]
 
     def stop(self):
+        self.stop_ws()
         if self.proc and self.proc.poll() is None:
             workers = self.worker_pids()
             self.proc.send_signal(signal.SIGTERM)
