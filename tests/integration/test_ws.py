@@ -737,3 +737,18 @@ def test_sigterm_closes_every_client_with_1001(tmp_path):
         assert rc == 0
         with db(st) as con:
             assert con.execute("SELECT connections FROM ws_stats").fetchone()[0] == 0
+
+
+def test_systemd_unit_verifies_and_is_hardened(tmp_path):
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "systemd",
+                           "kalshiwhale-ws.service")) as f:
+        unit = f.read()
+    for option in ("Restart=on-failure", "NoNewPrivileges=yes", "ProtectSystem=strict",
+                   "ReadWritePaths=/var/lib/kalshiwhale", "PrivateTmp=yes",
+                   "RestartPreventExitStatus=78", "LimitNOFILE="):
+        assert option in unit
+    path = tmp_path / "kalshiwhale-ws.service"
+    path.write_text(unit.replace("/usr/local/bin/kw-ws", os.path.join(BUILD, "kw-ws")))
+    r = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and not r.stderr.strip(), r.stderr
