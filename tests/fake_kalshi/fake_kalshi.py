@@ -7,7 +7,8 @@ Serves the public market-data endpoints kw-fetch uses, schema-faithful to
 a cursor, and end with "", null or no cursor at all. Payloads are whatever dicts the test gives
 (helpers below build current and legacy shapes).
 
-Faults, per path prefix and for a number of requests (FakeKalshi.fault() in-process, or
+Faults, per path ("/markets" exactly, or a prefix ending in "*") and for a number of requests
+(times=-1: every request) (FakeKalshi.fault() in-process, or
 POST /_control {"fault": {...}} from another process):
   429s / 429o   429 with the documented string body / the observed object body
   500 / 503     server errors with an error object
@@ -179,7 +180,9 @@ class FakeKalshi:
     def take_fault(self, path):
         with self.lock:
             for f in self.faults:
-                if path.startswith(f["path"]) and f["times"] != 0:
+                p = f["path"]
+                hit = path.startswith(p[:-1]) if p.endswith("*") else path == p
+                if hit and f["times"] != 0:
                     if f["times"] > 0:
                         f["times"] -= 1
                     return dict(f)
@@ -327,12 +330,15 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/markets":
                 items = f.markets
                 if q.get("mve_filter") == "exclude":
-                    items = [m for m in items if not m["ticker"].startswith("KXMVE")]
+                    items = [m for m in items if not isinstance(m, dict) or
+                             not str(m.get("ticker")).startswith("KXMVE")]
                 if q.get("status") == "open":
-                    items = [m for m in items if m.get("status") in ("active", "open")]
+                    items = [m for m in items if not isinstance(m, dict) or
+                             m.get("status") in ("active", "open")]
                 return f.page("markets", items, q)
             if path == "/markets/trades":
-                items = sorted(f.trades, key=lambda t: t.get("created_time", ""), reverse=True)
+                items = sorted(f.trades, key=lambda t: str(t.get("created_time", "")),
+                               reverse=True)
                 if "min_ts" in q:
                     lo = int(q["min_ts"])
                     items = [t for t in items
