@@ -2,6 +2,7 @@
 #
 #   make                 build kw-api, kw-fetch, kw-ws, kw-admin into $(BUILD)/
 #   make run             install missing packages, build, migrate, start the stack on :8000
+#   make demo            the same stack on bundled sample data (deploy/sample), no internet
 #   make check           format check, config checks, unit + integration tests, then the same
 #                        suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench           wrk benchmark on loopback (see bench/README.md)
@@ -109,6 +110,11 @@ deps:
 run: deps
 	@$(MAKE) --no-print-directory all
 	@bash deploy/run.sh $(abspath $(BUILD))
+
+# The stack on bundled sample data (deploy/sample, two recorded runs): no internet needed.
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@bash deploy/run.sh $(abspath $(BUILD)) --demo
 
 # ---- tests ---------------------------------------------------------------------------------
 
