@@ -54,9 +54,10 @@ void kw_req_log(struct kw_req *r)
 {
 	/* The path is the client's text: log it bounded; log.c turns newlines into spaces. */
 	kw_info("request id=%s method=%.16s path=%.200s status=%d dur_us=%lld bytes=%zu "
-		"client=%.64s",
+		"client=%.64s who=%.48s",
 		r->id, r->method, r->path, r->status, (long long)(kw_mono_us() - r->t0_us),
-		r->body.len, r->remote_addr);
+		r->body.len, r->sec.client[0] ? r->sec.client : r->remote_addr,
+		r->sec.who[0] ? r->sec.who : "-");
 }
 
 void kw_req_reset(struct kw_req *r)

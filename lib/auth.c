@@ -117,21 +117,21 @@ static char *b64url_decode(const char *s, size_t n)
 	return out;
 }
 
-/* 1 when the token's header says exactly {"alg":"HS256"} (plus an optional typ "JWT"). */
-static int header_is_hs256(const char *token, size_t hlen)
+/* The token's header: 1 if it names alg HS256, 0 another algorithm, -1 not a JSON object. */
+static int header_alg_is_hs256(const char *token, size_t hlen)
 {
-	int ok = 0;
+	int rc = -1;
 	char *json = b64url_decode(token, hlen);
 	json_object *h = json ? json_tokener_parse(json) : NULL;
 	json_object *alg = NULL;
-	if (h && json_object_is_type(h, json_type_object) &&
-	    json_object_object_get_ex(h, "alg", &alg) &&
-	    json_object_is_type(alg, json_type_string) &&
-	    !strcmp(json_object_get_string(alg), "HS256"))
-		ok = 1;
+	if (h && json_object_is_type(h, json_type_object)) {
+		rc = json_object_object_get_ex(h, "alg", &alg) &&
+		     json_object_is_type(alg, json_type_string) &&
+		     !strcmp(json_object_get_string(alg), "HS256");
+	}
 	json_object_put(h);
 	free(json);
-	return ok;
+	return rc;
 }
 
 static int claim_int(jwt_t *jwt, const char *name, int64_t *out)
@@ -181,7 +181,10 @@ enum kw_token_result kw_token_verify(const char *token, const char *secret, cons
 	for (size_t i = 0; i < len; i++)
 		if (token[i] != '.' && !memchr(B64URL, token[i], 64))
 			return KW_TOKEN_MALFORMED;
-	if (!header_is_hs256(token, (size_t)(dot1 - token)))
+	int hs256 = header_alg_is_hs256(token, (size_t)(dot1 - token));
+	if (hs256 < 0)
+		return KW_TOKEN_MALFORMED;
+	if (!hs256)
 		return KW_TOKEN_BAD_ALG;
 	if (dot2 + 1 == token + len)
 		return KW_TOKEN_BAD_SIGNATURE; /* an unsigned token is never accepted */
