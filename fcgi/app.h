@@ -102,11 +102,39 @@ void kw_reply_json(struct kw_req *r, int status, json_object *obj);
 void kw_reply_error(struct kw_req *r, int status, const char *code, const char *message);
 /* Write the status line, headers and body to the web server. */
 void kw_reply_send(struct kw_req *r);
+/* Streaming (CSV exports): send the head now, without Content-Length, then the body in pieces;
+ * kw_reply_send() then sends nothing. -1 when the client went away (stop writing). */
+#define KW_REPLIED_STREAMED 2
+int kw_reply_stream_begin(struct kw_req *r, int status, const char *content_type) KW_WUR;
+int kw_reply_stream_write(struct kw_req *r, const char *data, size_t len) KW_WUR;
 
 /* Handlers (one file per resource). */
 void kw_handle_status(struct kw_req *r);
 void kw_handle_health(struct kw_req *r);
 void kw_handle_ws_ticket(struct kw_req *r); /* ws_ticket.c */
+/* The data API (markets.c, whales.c, alerts.c, stats.c, legacy.c, refresh.c, openapi.c) and
+ * the query parameters each declares. */
+void kw_handle_v1_markets(struct kw_req *r);
+void kw_handle_v1_market(struct kw_req *r);
+void kw_handle_v1_market_history(struct kw_req *r);
+void kw_handle_v1_whales(struct kw_req *r);
+void kw_handle_v1_alerts(struct kw_req *r);
+void kw_handle_v1_stats(struct kw_req *r);
+void kw_handle_legacy_markets(struct kw_req *r);
+void kw_handle_legacy_top_markets(struct kw_req *r);
+void kw_handle_legacy_top5(struct kw_req *r);
+void kw_handle_legacy_whale_alerts(struct kw_req *r);
+void kw_handle_legacy_whale_analytics(struct kw_req *r);
+void kw_handle_refresh(struct kw_req *r);
+void kw_handle_openapi(struct kw_req *r);
+extern const struct kw_param kw_params_v1_markets[];
+extern const struct kw_param kw_params_v1_history[];
+extern const struct kw_param kw_params_v1_whales[];
+extern const struct kw_param kw_params_v1_alerts[];
+extern const struct kw_param kw_params_v1_stats[];
+extern const struct kw_param kw_params_legacy_markets[];
+extern const struct kw_param kw_params_legacy_view[];
+extern const struct kw_param kw_params_legacy_alerts[];
 
 /* The store, reopened if it was unusable; NULL (and a 503 already sent) if still unusable. */
 struct kw_store *kw_app_store_or_reply(struct kw_req *r);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api.h"
 #include "app.h"
 #include "log.h"
 
@@ -59,21 +60,19 @@ static int put(struct kw_req *r, const char *s, size_t n)
 	return FCGX_PutStr(s, (int)n, r->fcgx.out) == (int)n ? 0 : -1;
 }
 
-void kw_reply_send(struct kw_req *r)
+/* Status line and headers; Content-Length only when the body is complete (not streamed). */
+static int build_head(struct kw_req *r, struct kw_buf *h, int streamed)
 {
-	struct kw_buf h;
-	kw_buf_init(&h, 0);
-	if (!r->replied)
-		kw_reply_error(r, 500, "internal_error",
-			       "the server could not answer this request");
-	int ok = kw_buf_printf(&h, "Status: %d %s\r\n", r->status, kw_http_reason(r->status)) == 0;
-	if (r->content_type && r->status != 204 && r->status != 304)
-		ok &= kw_buf_printf(
-			      &h, "Content-Type: %s%s\r\nContent-Length: %zu\r\n", r->content_type,
-			      strncmp(r->content_type, "application/json", 16) ? ""
-									       : "; charset=utf-8",
-			      r->body.len) == 0;
-	ok &= kw_buf_puts(&h,
+	int ok = kw_buf_printf(h, "Status: %d %s\r\n", r->status, kw_http_reason(r->status)) == 0;
+	if (r->content_type && r->status != 204 && r->status != 304) {
+		ok &= kw_buf_printf(h, "Content-Type: %s%s\r\n", r->content_type,
+				    strncmp(r->content_type, "application/json", 16)
+					    ? ""
+					    : "; charset=utf-8") == 0;
+		if (!streamed)
+			ok &= kw_buf_printf(h, "Content-Length: %zu\r\n", r->body.len) == 0;
+	}
+	ok &= kw_buf_puts(h,
 			  "X-Content-Type-Options: nosniff\r\n"
 			  "X-Frame-Options: DENY\r\n"
 			  "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
@@ -81,16 +80,51 @@ void kw_reply_send(struct kw_req *r)
 			  "Cross-Origin-Resource-Policy: same-origin\r\n"
 			  "X-XSS-Protection: 0\r\n") == 0;
 	if (r->https)
-		ok &= kw_buf_puts(&h, "Strict-Transport-Security: max-age=31536000; "
-				      "includeSubDomains\r\n") == 0;
-	ok &= kw_buf_printf(&h, "X-Request-Id: %s\r\n", r->id) == 0;
-	kw_sec_reply_headers(r, &h); /* Vary, CORS, rate limits, Cache-Control */
+		ok &= kw_buf_puts(h, "Strict-Transport-Security: max-age=31536000; "
+				     "includeSubDomains\r\n") == 0;
+	ok &= kw_buf_printf(h, "X-Request-Id: %s\r\n", r->id) == 0;
+	kw_sec_reply_headers(r, h); /* Vary, CORS, rate limits, Cache-Control */
 	if (r->headers.len)
-		ok &= kw_buf_append(&h, r->headers.data, r->headers.len) == 0;
-	ok &= kw_buf_puts(&h, "\r\n") == 0;
+		ok &= kw_buf_append(h, r->headers.data, r->headers.len) == 0;
+	ok &= kw_buf_puts(h, "\r\n") == 0;
+	return ok;
+}
+
+void kw_reply_send(struct kw_req *r)
+{
+	struct kw_buf h;
+	if (r->replied == KW_REPLIED_STREAMED)
+		return; /* kw_reply_stream_begin() sent the head; the body went out as written */
+	kw_buf_init(&h, 0);
+	if (!r->replied)
+		kw_reply_error(r, 500, "internal_error",
+			       "the server could not answer this request");
+	kw_api_cache_apply(r); /* ETag, Cache-Control, If-None-Match -> 304 */
+	int ok = build_head(r, &h, 0);
 	int head_only = !strcmp(r->method, "HEAD") || r->status == 204 || r->status == 304;
 	if (!ok || put(r, h.data, h.len) < 0 ||
 	    (!head_only && put(r, r->body.data, r->body.len) < 0))
 		kw_debug("reply: client went away before the reply was sent (id=%s)", r->id);
 	kw_buf_free(&h);
+}
+
+int kw_reply_stream_begin(struct kw_req *r, int status, const char *content_type)
+{
+	struct kw_buf h;
+	kw_buf_init(&h, 0);
+	r->status = status;
+	r->content_type = content_type;
+	r->replied = KW_REPLIED_STREAMED;
+	kw_buf_reset(&r->body);
+	int ok = build_head(r, &h, 1);
+	int rc = ok && put(r, h.data, h.len) == 0 ? 0 : -1;
+	kw_buf_free(&h);
+	return rc;
+}
+
+int kw_reply_stream_write(struct kw_req *r, const char *data, size_t len)
+{
+	if (!strcmp(r->method, "HEAD"))
+		return 0;
+	return put(r, data, len);
 }

@@ -1,0 +1,150 @@
+/*
+ * alerts.c — GET /api/v1/alerts: detection signals (lib/whale.c), newest first; with since_id,
+ * the alerts after that id oldest first, so a client that lost its connection resumes exactly
+ * where it stopped. JSON envelope or streamed CSV (?format=csv / Accept: text/csv).
+ *
+ * Each alert carries severity, confidence (0..1), a description and `data`: the numbers that
+ * fired it and the thresholds in force, as stored by detection.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "api.h"
+#include "log.h"
+
+#define CSV_PAGE 500
+#define KW_CSV_MAX_ROWS 100000
+
+const struct kw_param kw_params_v1_alerts[] = {
+	{ "type", KW_P_ENUM, 0, 0, 0,
+	  "whale_trade|volume_surge|odds_flip|order_book_shift|high_volume", "signal type" },
+	{ "severity", KW_P_ENUM, 0, 0, 0, "high|medium", "severity" },
+	{ "ticker", KW_P_STR, 0, 0, 64, NULL, "market ticker" },
+	{ "category", KW_P_STR, 0, 0, 64, NULL, "category of the market's series, e.g. Crypto" },
+	{ "since_id", KW_P_INT, 0, INT64_MAX, 0, NULL,
+	  "only alerts with a larger id, oldest first (resume after a disconnect)" },
+	{ "limit", KW_P_INT, 1, 200, 0, NULL,
+	  "page size (default 50); with CSV, the most rows to export" },
+	{ "cursor", KW_P_STR, 0, 0, 256, NULL, "next_cursor of the previous page" },
+	{ "format", KW_P_ENUM, 0, 0, 0, "json|csv", "json (default) or csv" },
+	{ NULL },
+};
+
+struct page {
+	json_object *data;
+	struct kw_buf *csv;
+	int64_t n, limit, last_id;
+	int has_more;
+};
+
+static int csv_row(struct kw_buf *b, const struct kw_alert_row *a)
+{
+	char id[24], conf[48], created[32], wend[32];
+	snprintf(id, sizeof(id), "%lld", (long long)a->id);
+	snprintf(conf, sizeof(conf), "%lld.%02lld", (long long)(a->confidence / 100),
+		 (long long)(a->confidence % 100));
+	kw_fmt_rfc3339(a->created_at, created, sizeof(created));
+	kw_fmt_rfc3339(a->window_end, wend, sizeof(wend));
+	const char *f[] = { id,	  a->type,	  a->ticker, a->category, a->severity,
+			    conf, a->description, created,   wend,	  a->data };
+	for (size_t i = 0; i < KW_ARRAY_LEN(f); i++)
+		if (kw_csv_field(b, f[i], i + 1 == KW_ARRAY_LEN(f)) < 0)
+			return -1;
+	return 0;
+}
+
+static int on_alert(void *ctx, const struct kw_alert_row *a)
+{
+	struct page *p = ctx;
+	if (p->n == p->limit) {
+		p->has_more = 1;
+		return 1;
+	}
+	if (p->csv) {
+		if (csv_row(p->csv, a) < 0)
+			return -1;
+	} else {
+		json_object_array_add(p->data, kw_api_alert_json(a, 0));
+	}
+	p->n++;
+	p->last_id = a->id;
+	return 0;
+}
+
+static void stream_csv(struct kw_req *r, struct kw_store *s, struct kw_alert_filter *f,
+		       int64_t max_rows)
+{
+	struct kw_buf b;
+	kw_buf_init(&b, 0);
+	if (kw_reply_stream_begin(r, 200, "text/csv; charset=utf-8") < 0 ||
+	    !strcmp(r->method, "HEAD"))
+		goto out;
+	if (kw_buf_puts(&b, "id,type,ticker,category,severity,confidence,description,"
+			    "created_at,window_end,data\r\n") < 0)
+		goto out;
+	int64_t sent = 0;
+	for (;;) {
+		struct page p = { .csv = &b, .limit = CSV_PAGE };
+		if (max_rows - sent < p.limit)
+			p.limit = max_rows - sent;
+		f->limit = p.limit + 1;
+		if (kw_store_alerts_list(s, f, on_alert, &p) < 0) {
+			kw_error("alerts: CSV export stopped by a database error after %lld rows",
+				 (long long)sent);
+			goto out;
+		}
+		sent += p.n;
+		if (kw_reply_stream_write(r, b.data ? b.data : "", b.len) < 0)
+			goto out;
+		kw_buf_reset(&b);
+		if (!p.has_more || sent >= max_rows)
+			break;
+		f->has_cursor = 1;
+		f->after_id = p.last_id;
+	}
+out:
+	kw_buf_free(&b);
+}
+
+void kw_handle_v1_alerts(struct kw_req *r)
+{
+	struct kw_store *s = kw_app_store_or_reply(r);
+	if (!s)
+		return;
+	struct kw_alert_filter f = {
+		.type = kw_query_str(&r->q, "type", NULL),
+		.severity = kw_query_str(&r->q, "severity", NULL),
+		.ticker = kw_query_str(&r->q, "ticker", NULL),
+		.category = kw_query_str(&r->q, "category", NULL),
+		.since_id = kw_query_int(&r->q, "since_id", 0),
+	};
+	if (kw_query_get(&r->q, "cursor")) {
+		char cur[64];
+		if (kw_api_cursor_decode_or_reply(r, "a:", cur, sizeof(cur)) < 0)
+			return;
+		if (kw_parse_i64(cur + 2, 0, INT64_MAX, &f.after_id) < 0) {
+			kw_reply_error(r, 400, "invalid_parameter",
+				       "parameter 'cursor' is invalid");
+			return;
+		}
+		f.has_cursor = 1;
+	}
+	if (kw_api_wants_csv(r)) {
+		stream_csv(r, s, &f, kw_query_int(&r->q, "limit", KW_CSV_MAX_ROWS));
+		return;
+	}
+	struct page p = { .data = json_object_new_array(),
+			  .limit = kw_query_int(&r->q, "limit", 50) };
+	f.limit = p.limit + 1;
+	if (kw_store_alerts_list(s, &f, on_alert, &p) < 0) {
+		json_object_put(p.data);
+		kw_reply_error(r, 503, "database_unavailable", "the database could not answer");
+		return;
+	}
+	char next[64] = "", text[40];
+	if (p.has_more) {
+		snprintf(text, sizeof(text), "a:%lld", (long long)p.last_id);
+		kw_api_cursor_encode(next, sizeof(next), text);
+	}
+	kw_api_reply_list(r, p.data, p.has_more, p.has_more ? next : NULL);
+}

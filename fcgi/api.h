@@ -1,0 +1,60 @@
+/*
+ * api.h — what the data routes (markets.c, whales.c, alerts.c, stats.c, legacy.c, refresh.c,
+ * openapi.c) share: the v1 envelope, opaque cursors, JSON for store rows, CSV streaming, and
+ * HTTP caching (ETag / If-None-Match -> 304, Cache-Control from CACHE_TTL).
+ *
+ * The v1 envelope is {data, has_more, next_cursor, meta:{generated_at, source_lag_s}}. Its ETag
+ * is computed over data, has_more and next_cursor only, so the same data gives the same ETag
+ * every second even though meta changes. Legacy replies do the same with their timestamp.
+ *
+ * Cursors are opaque to clients: base64url of "<kind>:<fields>"; a cursor from another list,
+ * another sort or a damaged one is a 400 naming `cursor`.
+ */
+#ifndef KW_FCGI_API_H
+#define KW_FCGI_API_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+#include "app.h"
+#include "store_api.h"
+
+/* Values for JSON: micro-dollars as dollars, hundredths as contracts, Unix time as RFC 3339;
+ * KW_NULL gives JSON null. */
+json_object *kw_api_usd(int64_t micros);
+json_object *kw_api_contracts(int64_t centi);
+json_object *kw_api_time(int64_t unix_s);
+json_object *kw_api_time_us(int64_t unix_us);
+json_object *kw_api_str(const char *s); /* NULL -> null */
+
+json_object *kw_api_market_json(const struct kw_market_row *m);
+json_object *kw_api_trade_json(const struct kw_trade_row *t);
+/* legacy adds the original's market_impact and ticker_symbol and reports confidence 0..1 in
+ * both shapes. */
+json_object *kw_api_alert_json(const struct kw_alert_row *a, int legacy);
+
+/* Reply 200 with the v1 envelope (data ownership taken; next_cursor NULL = none). */
+void kw_api_reply_list(struct kw_req *r, json_object *data, int has_more, const char *next_cursor);
+/* Set the ETag from obj's serialisation (obj is only read). */
+void kw_api_set_etag(struct kw_req *r, json_object *obj);
+
+/* Cursors: encode into buf (>= 256 bytes); decode returns 0, or -1 after replying 400. */
+void kw_api_cursor_encode(char *buf, size_t len, const char *text);
+int kw_api_cursor_decode_or_reply(struct kw_req *r, const char *prefix, char *out,
+				  size_t outlen) KW_WUR;
+
+/* 1 when the client asked for CSV (?format=csv or an Accept naming text/csv first). */
+int kw_api_wants_csv(struct kw_req *r);
+/* Append one CSV field (RFC 4180 quoting; a leading = + - @ is prefixed with ' so that a
+ * spreadsheet never runs it as a formula). */
+int kw_csv_field(struct kw_buf *b, const char *s, int last) KW_WUR;
+
+/* POST /api/refresh's declared body (refresh.c), for the handler and the OpenAPI document. */
+extern const struct kw_body_field kw_body_refresh[];
+
+/* Called by kw_reply_send() for every reply: on a 200 GET/HEAD it adds an ETag (from the body
+ * unless a handler set one) and Cache-Control (max-age=CACHE_TTL, unless one is set), and turns
+ * the reply into 304 Not Modified when If-None-Match names that ETag. */
+void kw_api_cache_apply(struct kw_req *r);
+
+#endif

@@ -1,0 +1,197 @@
+/*
+ * stats.c — GET /api/v1/stats: for the last 1 h, 24 h and 7 d (or one of them with ?window=),
+ * the top trades, the most active markets, the biggest movers (gainers and losers by the yes
+ * price of the first and last trade in the window), the yes/no taker flow per market and the
+ * whale-trade count per category. Everything is computed from stored trades.
+ *
+ * Cost: one pass over the window's trades grouped by market (trades_time), plus index probes;
+ * the 7 d window of a large database is the expensive part, which is why clients are told to
+ * cache (ETag, Cache-Control) and why a single window can be asked for.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "log.h"
+#include "whale.h"
+
+const struct kw_param kw_params_v1_stats[] = {
+	{ "window", KW_P_ENUM, 0, 0, 0, "1h|24h|7d", "one window only (default: all three)" },
+	{ "limit", KW_P_INT, 1, 50, 0, NULL, "entries per list (default 10)" },
+	{ NULL },
+};
+
+struct flow {
+	char *ticker, *title, *category;
+	int64_t trades, notional, yes, no, first, last;
+};
+
+struct flows {
+	struct flow *v;
+	size_t n, cap;
+};
+
+static int on_flow(void *ctx, const struct kw_market_flow *f)
+{
+	struct flows *fs = ctx;
+	if (fs->n == fs->cap) {
+		fs->cap = fs->cap ? fs->cap * 2 : 256;
+		fs->v = kw_xrealloc(fs->v, fs->cap * sizeof(*fs->v));
+	}
+	struct flow *x = &fs->v[fs->n++];
+	x->ticker = kw_xstrdup(f->ticker ? f->ticker : "");
+	x->title = f->title ? kw_xstrdup(f->title) : NULL;
+	x->category = f->category ? kw_xstrdup(f->category) : NULL;
+	x->trades = f->trades;
+	x->notional = f->notional_micros;
+	x->yes = f->yes_micros;
+	x->no = f->no_micros;
+	x->first = f->first_price;
+	x->last = f->last_price;
+	return 0;
+}
+
+static void flows_free(struct flows *fs)
+{
+	for (size_t i = 0; i < fs->n; i++) {
+		free(fs->v[i].ticker);
+		free(fs->v[i].title);
+		free(fs->v[i].category);
+	}
+	free(fs->v);
+}
+
+static int cmp_i64(int64_t a, int64_t b)
+{
+	return a < b ? -1 : a > b;
+}
+
+static int by_notional(const void *a, const void *b)
+{
+	const struct flow *x = a, *y = b;
+	int c = cmp_i64(y->notional, x->notional);
+	return c ? c : strcmp(x->ticker, y->ticker);
+}
+
+static int64_t change(const struct flow *f)
+{
+	return f->first == KW_NULL || f->last == KW_NULL ? 0 : f->last - f->first;
+}
+
+static int by_change_desc(const void *a, const void *b)
+{
+	const struct flow *x = a, *y = b;
+	int c = cmp_i64(change(y), change(x));
+	return c ? c : strcmp(x->ticker, y->ticker);
+}
+
+static json_object *market_head(const struct flow *f)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "ticker", kw_api_str(f->ticker));
+	json_object_object_add(o, "title", kw_api_str(f->title));
+	json_object_object_add(o, "category", kw_api_str(f->category));
+	return o;
+}
+
+static json_object *mover(const struct flow *f)
+{
+	json_object *o = market_head(f);
+	json_object_object_add(o, "first_price", kw_api_usd(f->first));
+	json_object_object_add(o, "last_price", kw_api_usd(f->last));
+	json_object_object_add(o, "change", kw_api_usd(change(f)));
+	return o;
+}
+
+static int on_top(void *ctx, const struct kw_trade_row *t)
+{
+	json_object_array_add(ctx, kw_api_trade_json(t));
+	return 0;
+}
+
+static int on_count(void *ctx, const char *key, int64_t n)
+{
+	json_object_object_add(ctx, key && *key ? key : "uncategorized", json_object_new_int64(n));
+	return 0;
+}
+
+/* One window's statistics; NULL after a database error. */
+static json_object *window_stats(struct kw_store *s, const struct kw_config *cfg, const char *name,
+				 int64_t seconds, int64_t now, int64_t limit)
+{
+	int64_t since_us = (now - seconds) * 1000000;
+	struct flows fs = { 0 };
+	json_object *o = json_object_new_object();
+	json_object *top = json_object_new_array(), *counts = json_object_new_object();
+	char *cats = kw_whale_categories_json(cfg);
+	int ok = kw_store_market_flows(s, since_us, on_flow, &fs) == 0 &&
+		 kw_store_top_trades(s, since_us, limit, on_top, top) == 0 &&
+		 kw_store_whale_counts(s, since_us, cats, cfg->whale_min_notional_usd * 1000000,
+				       on_count, counts) == 0;
+	free(cats);
+	json_object_object_add(o, "window", json_object_new_string(name));
+	json_object_object_add(o, "since", kw_api_time(now - seconds));
+	json_object_object_add(o, "top_trades", top);
+	json_object_object_add(o, "whale_counts_by_category", counts);
+	if (!ok) {
+		flows_free(&fs);
+		json_object_put(o);
+		return NULL;
+	}
+	json_object *active = json_object_new_array(), *flow = json_object_new_array();
+	qsort(fs.v, fs.n, sizeof(*fs.v), by_notional);
+	for (size_t i = 0; i < fs.n && (int64_t)i < limit; i++) {
+		json_object *m = market_head(&fs.v[i]);
+		json_object_object_add(m, "trades", json_object_new_int64(fs.v[i].trades));
+		json_object_object_add(m, "volume_usd", kw_api_usd(fs.v[i].notional));
+		json_object_array_add(active, m);
+		json_object *f = market_head(&fs.v[i]);
+		json_object_object_add(f, "yes_usd", kw_api_usd(fs.v[i].yes));
+		json_object_object_add(f, "no_usd", kw_api_usd(fs.v[i].no));
+		json_object_object_add(f, "net_yes_usd", kw_api_usd(fs.v[i].yes - fs.v[i].no));
+		json_object_array_add(flow, f);
+	}
+	json_object *gainers = json_object_new_array(), *losers = json_object_new_array();
+	qsort(fs.v, fs.n, sizeof(*fs.v), by_change_desc);
+	for (size_t i = 0; i < fs.n && (int64_t)i < limit && change(&fs.v[i]) > 0; i++)
+		json_object_array_add(gainers, mover(&fs.v[i]));
+	for (size_t i = fs.n, k = 0; i > 0 && (int64_t)k < limit && change(&fs.v[i - 1]) < 0;
+	     i--, k++)
+		json_object_array_add(losers, mover(&fs.v[i - 1]));
+	json_object_object_add(o, "most_active_markets", active);
+	json_object_object_add(o, "gainers", gainers);
+	json_object_object_add(o, "losers", losers);
+	json_object_object_add(o, "flow", flow);
+	json_object_object_add(o, "markets_traded", json_object_new_int64((int64_t)fs.n));
+	flows_free(&fs);
+	return o;
+}
+
+void kw_handle_v1_stats(struct kw_req *r)
+{
+	static const struct {
+		const char *name;
+		int64_t seconds;
+	} windows[] = { { "1h", 3600 }, { "24h", 86400 }, { "7d", 7 * 86400 } };
+	struct kw_store *s = kw_app_store_or_reply(r);
+	if (!s)
+		return;
+	const struct kw_qval *only = kw_query_get(&r->q, "window");
+	int64_t limit = kw_query_int(&r->q, "limit", 10), now = kw_now_s();
+	json_object *data = json_object_new_object();
+	for (size_t i = 0; i < KW_ARRAY_LEN(windows); i++) {
+		if (only && only->i != (int64_t)i)
+			continue;
+		json_object *w = window_stats(s, &r->app->cfg, windows[i].name, windows[i].seconds,
+					      now, limit);
+		if (!w) {
+			json_object_put(data);
+			kw_reply_error(r, 503, "database_unavailable",
+				       "the database could not answer");
+			return;
+		}
+		json_object_object_add(data, windows[i].name, w);
+	}
+	kw_api_reply_list(r, data, 0, NULL);
+}

@@ -1,0 +1,183 @@
+/*
+ * whales.c — GET /api/v1/whales: whale trades, newest first, as the v1 envelope or as a
+ * streamed CSV export (?format=csv or Accept: text/csv) with the same filters.
+ *
+ * A whale trade is a stored trade whose taker premium is at least min_notional dollars, or,
+ * without min_notional, at least its market category's threshold
+ * (WHALE_MIN_NOTIONAL_BY_CATEGORY, else WHALE_MIN_NOTIONAL_USD) — the same rule as the
+ * whale_trade signal, but listing every such trade (the alert feed applies the cooldown).
+ * CSV walks the same keyset pages until the filters are exhausted (at most KW_CSV_MAX_ROWS, or
+ * `limit` rows when given), writing each page as it is read.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "log.h"
+#include "whale.h"
+
+#define CSV_PAGE 500
+#define KW_CSV_MAX_ROWS 100000
+
+const struct kw_param kw_params_v1_whales[] = {
+	{ "min_notional", KW_P_INT, KW_WHALE_FLOOR_USD, 1000000000, 0, NULL,
+	  "minimum taker premium in dollars (default: each market category's whale threshold)" },
+	{ "ticker", KW_P_STR, 0, 0, 64, NULL, "market ticker" },
+	{ "category", KW_P_STR, 0, 0, 64, NULL, "category of the market's series, e.g. Crypto" },
+	{ "side", KW_P_ENUM, 0, 0, 0, "yes|no", "the outcome the taker bought" },
+	{ "from", KW_P_TIME, 0, 0, 0, NULL, "trades at or after this time (RFC 3339)" },
+	{ "to", KW_P_TIME, 0, 0, 0, NULL, "trades before this time (RFC 3339)" },
+	{ "limit", KW_P_INT, 1, 200, 0, NULL,
+	  "page size (default 50); with CSV, the most rows to export" },
+	{ "cursor", KW_P_STR, 0, 0, 256, NULL, "next_cursor of the previous page" },
+	{ "format", KW_P_ENUM, 0, 0, 0, "json|csv", "json (default) or csv" },
+	{ NULL },
+};
+
+struct page {
+	json_object *data;  /* JSON mode */
+	struct kw_buf *csv; /* CSV mode */
+	int64_t n, limit;
+	int has_more;
+	int64_t last_us, last_id;
+};
+
+static int csv_row(struct kw_buf *b, const struct kw_trade_row *t)
+{
+	json_object *o = kw_api_trade_json(t);
+	static const char *const cols[] = {
+		"id",	    "trade_id",	    "created_time",    "ticker", "category",
+		"title",    "taker_side",   "count_contracts", "price",	 "yes_price",
+		"no_price", "notional_usd", "is_block_trade"
+	};
+	int rc = 0;
+	for (size_t i = 0; i < KW_ARRAY_LEN(cols) && rc == 0; i++) {
+		json_object *v = NULL;
+		json_object_object_get_ex(o, cols[i], &v);
+		const char *s = !v ? ""
+				: json_object_is_type(v, json_type_string)
+					? json_object_get_string(v)
+					: json_object_to_json_string(v);
+		rc = kw_csv_field(b, s, i + 1 == KW_ARRAY_LEN(cols));
+	}
+	json_object_put(o);
+	return rc;
+}
+
+static int on_whale(void *ctx, const struct kw_trade_row *t)
+{
+	struct page *p = ctx;
+	if (p->n == p->limit) {
+		p->has_more = 1;
+		return 1;
+	}
+	if (p->csv) {
+		if (csv_row(p->csv, t) < 0)
+			return -1;
+	} else {
+		json_object_array_add(p->data, kw_api_trade_json(t));
+	}
+	p->n++;
+	p->last_us = t->created_us;
+	p->last_id = t->id;
+	return 0;
+}
+
+static void stream_csv(struct kw_req *r, struct kw_store *s, struct kw_trade_filter *f,
+		       int64_t max_rows)
+{
+	struct kw_buf b;
+	kw_buf_init(&b, 0);
+	if (kw_reply_stream_begin(r, 200, "text/csv; charset=utf-8") < 0 ||
+	    !strcmp(r->method, "HEAD"))
+		goto out;
+	if (kw_buf_puts(&b, "id,trade_id,created_time,ticker,category,title,taker_side,"
+			    "count_contracts,price,yes_price,no_price,notional_usd,"
+			    "is_block_trade\r\n") < 0)
+		goto out;
+	int64_t sent = 0;
+	for (;;) {
+		struct page p = { .csv = &b, .limit = CSV_PAGE };
+		if (max_rows - sent < p.limit)
+			p.limit = max_rows - sent;
+		f->limit = p.limit + 1;
+		if (kw_store_whales_list(s, f, on_whale, &p) < 0) {
+			kw_error("whales: CSV export stopped by a database error after %lld rows",
+				 (long long)sent);
+			goto out;
+		}
+		sent += p.n;
+		if (kw_reply_stream_write(r, b.data ? b.data : "", b.len) < 0)
+			goto out;
+		kw_buf_reset(&b);
+		if (!p.has_more || sent >= max_rows)
+			break;
+		f->has_cursor = 1;
+		f->after_us = p.last_us;
+		f->after_id = p.last_id;
+	}
+out:
+	kw_buf_free(&b);
+}
+
+void kw_handle_v1_whales(struct kw_req *r)
+{
+	struct kw_store *s = kw_app_store_or_reply(r);
+	if (!s)
+		return;
+	const struct kw_config *cfg = &r->app->cfg;
+	char *cats = kw_whale_categories_json(cfg);
+	struct kw_trade_filter f = {
+		.min_notional_micros = kw_query_int(&r->q, "min_notional", 0) * 1000000,
+		.category_thresholds = cats,
+		.default_threshold_micros = cfg->whale_min_notional_usd * 1000000,
+		.ticker = kw_query_str(&r->q, "ticker", NULL),
+		.category = kw_query_str(&r->q, "category", NULL),
+		.side = kw_query_str(&r->q, "side", NULL),
+		.from_us = kw_query_get(&r->q, "from") ? kw_query_int(&r->q, "from", 0) * 1000000
+						       : INT64_MIN,
+		.to_us = kw_query_get(&r->q, "to") ? kw_query_int(&r->q, "to", 0) * 1000000
+						   : INT64_MAX,
+	};
+	if (kw_query_get(&r->q, "cursor")) {
+		char cur[128];
+		if (kw_api_cursor_decode_or_reply(r, "w:", cur, sizeof(cur)) < 0)
+			goto out;
+		char *id = strchr(cur + 2, ':');
+		if (!id) {
+			kw_reply_error(r, 400, "invalid_parameter",
+				       "parameter 'cursor' is invalid");
+			goto out;
+		}
+		*id++ = '\0';
+		if (kw_parse_i64(cur + 2, INT64_MIN, INT64_MAX, &f.after_us) < 0 ||
+		    kw_parse_i64(id, 0, INT64_MAX, &f.after_id) < 0) {
+			kw_reply_error(r, 400, "invalid_parameter",
+				       "parameter 'cursor' is invalid");
+			goto out;
+		}
+		f.has_cursor = 1;
+	}
+	if (kw_api_wants_csv(r)) {
+		stream_csv(r, s, &f, kw_query_int(&r->q, "limit", KW_CSV_MAX_ROWS));
+		goto out;
+	}
+	struct page p = { .data = json_object_new_array(),
+			  .limit = kw_query_int(&r->q, "limit", 50) };
+	f.limit = p.limit + 1;
+	if (kw_store_whales_list(s, &f, on_whale, &p) < 0) {
+		json_object_put(p.data);
+		kw_reply_error(r, 503, "database_unavailable", "the database could not answer");
+		goto out;
+	}
+	char next[128] = "", text[80];
+	if (p.has_more) {
+		snprintf(text, sizeof(text), "w:%lld:%lld", (long long)p.last_us,
+			 (long long)p.last_id);
+		kw_api_cursor_encode(next, sizeof(next), text);
+	}
+	kw_api_reply_list(r, p.data, p.has_more, p.has_more ? next : NULL);
+out:
+	free(cats);
+}
