@@ -53,7 +53,7 @@ api_LIBS = -lfcgi $(call pkg,--libs,$(PKG_COMMON) libjwt)
 fetch_DIR := fetch
 fetch_LIBS = $(call pkg,--libs,$(PKG_COMMON) libcurl)
 ws_DIR := ws
-ws_LIBS = $(call pkg,--libs,$(PKG_COMMON) libwebsockets)
+ws_LIBS = $(call pkg,--libs,$(PKG_COMMON) libwebsockets libjwt)
 admin_DIR := admin
 admin_LIBS = $(call pkg,--libs,$(PKG_COMMON) libjwt)
 
@@ -94,7 +94,7 @@ $(foreach p,api fetch ws admin,$(eval $(call prog_rule,$(p))))
 $(BUILD)/tests/%: tests/unit/%.c $(LIBKW)
 	@mkdir -p $(@D)
 	$(CC) $(KW_CFLAGS) $(KW_LDFLAGS) -o $@ $< $(LIBKW) -lcmocka \
-	  $(call pkg,--libs,$(PKG_COMMON))
+	  $(call pkg,--libs,$(PKG_COMMON) libjwt)
 
 $(BUILD)/bench/fcgi-ceiling: bench/fcgi-ceiling.c
 	@mkdir -p $(@D)

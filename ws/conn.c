@@ -4,10 +4,11 @@
  *
  * Handshake (LWS_CALLBACK_HTTP_CONFIRM_UPGRADE, before any 101 is sent), in this order:
  *   path must be /ws (404); shutting down (503); Origin, when sent, must equal one of
- *   ALLOWED_ORIGINS exactly (403: cross-site WebSocket hijacking); MAX_CONNECTIONS (503) and
- *   WS_MAX_PER_IP (429), checked before credentials so that a refused client does not burn its
- *   single-use ticket; then credentials: X-API-Key (the API_KEY bootstrap key, constant time)
- *   or the `ticket` query parameter (ticket.h: HMAC, <= 60 s, scope "ws", single use).
+ *   ALLOWED_ORIGINS exactly, after the normalisation kw-api's CORS uses (origins.h) (403:
+ *   cross-site WebSocket hijacking); MAX_CONNECTIONS (503) and WS_MAX_PER_IP (429), checked
+ *   before credentials so that a refused client does not burn its single-use ticket; then
+ *   credentials: X-API-Key (the API_KEY bootstrap key or an unrevoked key from api_keys,
+ *   checked as kw-api checks them: by SHA-256, in constant time) or the `ticket` parameter (ticket.h: HMAC, <= 60 s, scope "ws", single use).
  *   A request without Origin is a non-browser client; CSWSH needs a browser, which always sends
  *   one. Every refusal is a JSON error body, no upgrade, and a security event line.
  * Client address: kw-ws listens on loopback (or a unix socket), so its only peer is the web
@@ -23,18 +24,20 @@
  *   (retry_and_idle_policy, set in main.c).
  *
  * What it leaves out: permessage-deflate (compression side channels, memory per client),
- * subprotocol negotiation, API keys from the database (only the API_KEY bootstrap key).
+ * subprotocol negotiation, bearer tokens (browsers use tickets, programs X-API-Key).
  */
-#include <openssl/sha.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "http.h"
 #include "log.h"
+#include "store_security.h"
 #include "ws.h"
 
-#define KEY_MAX 256
+#define KEY_MAX (KW_KEY_MAX_LEN + 1)
 
 void kw_ws_security_event(const char *event, const char *reason, const char *addr, int status)
 {
@@ -120,12 +123,29 @@ static void client_addr(struct kw_hub *h, struct lws *wsi, char *out, size_t out
 	snprintf(out, outlen, "%s", *p ? p : "unknown");
 }
 
-static int origin_allowed(struct kw_hub *h, const char *origin)
+/*
+ * The X-API-Key check, as kw-api does it (fcgi/auth.c): the API_KEY bootstrap key, compared by
+ * hash in constant time, or an unrevoked key from the api_keys table (any scope may listen).
+ * Returns NULL when the key is good, else the reason for the security event.
+ */
+static const char *api_key_refusal(struct kw_hub *h, const char *key)
 {
-	for (int i = 0; i < h->norigins; i++)
-		if (!strcmp(h->origins[i], origin))
-			return 1;
-	return 0;
+	char hash[65];
+	struct kw_key_row k;
+	if (!kw_key_is_wellformed(key))
+		return "key_malformed";
+	kw_key_hash(key, strlen(key), hash);
+	if (h->api_key_sha256[0] && kw_ct_equal(hash, h->api_key_sha256, 64))
+		return NULL;
+	int found = kw_store_key_find(h->store, hash, &k);
+	if (found < 0)
+		return "key_store_unavailable";
+	if (!found || !kw_ct_equal(hash, k.key_sha256, 64))
+		return "key_unknown";
+	if (k.revoked_at)
+		return "key_revoked";
+	kw_store_key_touch(h->store, &k, kw_now_s());
+	return NULL;
 }
 
 /* 0 when the handshake may proceed; otherwise what refuse() returned. */
@@ -143,7 +163,7 @@ static int check_handshake(struct kw_hub *h, struct kw_client *c, struct lws *ws
 	if (n > 0) {
 		if (n >= (int)sizeof(origin) ||
 		    lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) != n ||
-		    !origin_allowed(h, origin)) {
+		    !kw_origins_match(h->origins, origin, (size_t)n)) {
 			kw_ws_security_event("auth_failed", "origin_not_allowed", c->addr, 403);
 			return refuse(wsi, 403, "origin_not_allowed", "this origin is not allowed");
 		}
@@ -161,17 +181,17 @@ static int check_handshake(struct kw_hub *h, struct kw_client *c, struct lws *ws
 
 	n = lws_hdr_custom_length(wsi, "x-api-key:", 10);
 	if (n >= 0) {
-		uint8_t digest[SHA256_DIGEST_LENGTH];
-		int ok = n > 0 && n < KEY_MAX &&
-			 lws_hdr_custom_copy(wsi, key, sizeof(key), "x-api-key:", 10) == n &&
-			 h->have_api_key;
-		if (ok) {
-			SHA256((const unsigned char *)key, (size_t)n, digest);
-			ok = kw_ct_equal(digest, h->api_key_sha256, sizeof(digest));
-		}
+		const char *why = "key_malformed";
+		if (n > 0 && n < KEY_MAX &&
+		    lws_hdr_custom_copy(wsi, key, sizeof(key), "x-api-key:", 10) == n)
+			why = api_key_refusal(h, key);
 		OPENSSL_cleanse(key, sizeof(key));
-		if (!ok) {
-			kw_ws_security_event("auth_failed", "invalid_api_key", c->addr, 401);
+		if (why) {
+			int unavailable = !strcmp(why, "key_store_unavailable");
+			kw_ws_security_event("auth_failed", why, c->addr, unavailable ? 503 : 401);
+			if (unavailable)
+				return refuse(wsi, 503, "unavailable",
+					      "cannot check keys now; retry");
 			return refuse(wsi, 401, "unauthorized", "invalid API key");
 		}
 		return 0;

@@ -582,9 +582,8 @@ void kw_hub_free(struct kw_hub *h)
 		free(h->addr_table);
 		h->addr_table = NULL;
 	}
-	for (int i = 0; i < h->norigins; i++)
-		free(h->origins[i]);
-	free(h->origins);
+	kw_origins_free(h->origins);
+	h->origins = NULL;
 	for (int i = 0; i < h->ntrusted; i++)
 		free(h->trusted_proxies[i]);
 	free(h->trusted_proxies);

@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <openssl/sha.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "log.h"
 #include "ws.h"
 #include "version.h"
@@ -92,9 +92,11 @@ static int check_settings(const struct kw_config *cfg, char *err, size_t errlen)
 			 KW_TICKET_MIN_SECRET);
 		return -1;
 	}
-	if (cfg->api_key && *cfg->api_key && strlen(cfg->api_key) < 32) {
+	if (cfg->api_key && *cfg->api_key &&
+	    (strlen(cfg->api_key) < KW_API_KEY_MIN_LEN || !kw_key_is_wellformed(cfg->api_key))) {
 		snprintf(err, errlen,
-			 "config: API_KEY is invalid: expected at least 32 characters");
+			 "config: API_KEY is invalid: expected at least %d printable characters",
+			 KW_API_KEY_MIN_LEN);
 		return -1;
 	}
 	if (cfg->ws_max_per_ip > cfg->max_connections) {
@@ -197,12 +199,21 @@ int main(int argc, char **argv)
 	hub.heartbeat_ms = heartbeat_ms;
 	hub.started_ms = kw_now_us() / 1000;
 	hub.whale_min_micros = cfg.whale_min_notional_usd * 1000000;
-	hub.origins = split_list(cfg.allowed_origins, &hub.norigins);
-	hub.trusted_proxies = split_list(cfg.trusted_proxies, &hub.ntrusted);
-	if (cfg.api_key && *cfg.api_key) {
-		SHA256((const unsigned char *)cfg.api_key, strlen(cfg.api_key), hub.api_key_sha256);
-		hub.have_api_key = 1;
+	int wild = 0;
+	hub.origins = kw_origins_parse(cfg.allowed_origins, &wild, err, sizeof(err));
+	if (!hub.origins || (wild && cfg.environment == KW_ENV_PRODUCTION)) {
+		fprintf(stderr, "kw-ws: %s\n",
+			hub.origins ? "config: ALLOWED_ORIGINS must list exact origins in "
+				      "production: * and null are refused"
+				    : err);
+		rc = KW_EX_CONFIG;
+		goto out;
 	}
+	if (wild)
+		kw_warn("config: ALLOWED_ORIGINS: * and null are never allowed; entries ignored");
+	hub.trusted_proxies = split_list(cfg.trusted_proxies, &hub.ntrusted);
+	if (cfg.api_key && *cfg.api_key)
+		kw_key_hash(cfg.api_key, strlen(cfg.api_key), hub.api_key_sha256);
 	/* A ticket lives 60 s: remember as many as MAX_CONNECTIONS clients could use in that time
 	 * when each reconnects every second — and at least 4096. */
 	hub.seen = kw_ticket_seen_new(

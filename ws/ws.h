@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "origins.h"
 #include "store.h"
 #include "store_ws.h"
 #include "ticket.h"
@@ -101,13 +102,11 @@ struct kw_hub {
 	int64_t heartbeat_ms; /* KW_WS_HEARTBEAT_MS unless overridden for tests */
 	int stopping;
 	/* settings parsed once at start */
-	char **origins;
-	int norigins;
+	struct kw_origins *origins; /* ALLOWED_ORIGINS, normalised (origins.h) */
 	char **trusted_proxies;
 	int ntrusted;
 	int64_t whale_min_micros;
-	uint8_t api_key_sha256[32]; /* of API_KEY, compared in constant time */
-	int have_api_key;
+	char api_key_sha256[65]; /* hex SHA-256 of API_KEY ("" if unset), as auth.h hashes */
 	/* clients */
 	struct kw_client *clients;
 	int64_t nclients;

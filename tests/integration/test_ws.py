@@ -23,7 +23,7 @@ import pytest
 import requests
 import websockets
 
-from kwstack import BUILD, Stack
+from kwstack import BUILD, Stack, run_admin
 
 ORIGIN = "https://dash.example.com"
 SECRET = "s3cret-for-ws-tests-" + "x" * 24
@@ -319,7 +319,8 @@ def test_plain_http_on_ws_is_refused_with_426(ws_stack):
     ("http://dash.example.com", "good", 403, "origin_not_allowed"),
     ("null", "good", 403, "origin_not_allowed"),
     (ORIGIN, None, 401, "missing_credentials"),
-    (ORIGIN, "kw_wrong_key_0000000000000000000000000000", 401, "invalid_api_key"),
+    (ORIGIN, "kw_wrong_key_0000000000000000000000000000", 401, "key_unknown"),
+    (ORIGIN, "key with spaces", 401, "key_malformed"),
 ])
 def test_refused_origins_and_credentials_get_no_upgrade(ws_stack, origin, key, status, reason):
     headers = {}
@@ -339,6 +340,28 @@ def test_refused_origins_and_credentials_get_no_upgrade(ws_stack, origin, key, s
               if '"event":"auth_failed"' in line and "kw-ws[" in line]
     assert any(e["reason"] == reason and e["status"] == status for e in events), events
     assert ws_stack.api_key not in ws_stack.log()
+
+
+def test_database_keys_are_accepted_until_revoked(ws_stack):
+    r = run_admin(ws_stack, "key", "create", "--name", "ws-bot", "--scope", "read")
+    assert r.returncode == 0, r.stderr
+    key = r.stdout.strip().splitlines()[-1]
+    key_id = [l.split()[0] for l in run_admin(ws_stack, "key", "list").stdout.splitlines()
+              if " ws-bot " in l][0]
+
+    async def go(expect_ok):
+        if expect_ok:
+            async with connect(ws_stack, key=False, headers={"X-API-Key": key}) as ws:
+                return ws.initial["type"]
+        with pytest.raises(websockets.exceptions.InvalidStatusCode) as e:
+            async with connect(ws_stack, key=False, headers={"X-API-Key": key}):
+                pass
+        return e.value.status_code
+    assert run(go(True)) == "initial_data"
+    assert run_admin(ws_stack, "key", "revoke", key_id).returncode == 0
+    assert run(go(False)) == 401
+    assert '"reason":"key_revoked"' in ws_stack.log()
+    assert key not in ws_stack.log()
 
 
 def test_ticket_from_api_single_use_and_checked(ws_stack):
