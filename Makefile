@@ -64,6 +64,7 @@ UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 BENCH_BINS := $(BUILD)/bench/fcgi-ceiling
 
+.PHONY: fuzz fuzz-check
 .PHONY: all run check check-suite unit integration conf-check bench install uninstall clean \
         format format-check deps demo docs
 all: $(BINS)
@@ -131,6 +132,34 @@ check-suite: unit integration
 
 check: deps
 	@bash tests/check.sh
+
+# ---- fuzzing (libFuzzer; clang with ASan + UBSan) ---------------------------------------------
+# make fuzz        every target for FUZZ_SECONDS (default 120) each, corpus kept in $(BUILD)/fuzz
+# make fuzz-check  the same for 12 s each (part of make check)
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 120
+FUZZ_TARGETS := query body origin token
+FUZZ_LIB_SRC := lib/http.c lib/util.c lib/jsonbody.c lib/origins.c lib/auth.c
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRC) $(wildcard lib/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -Ilib -g -O1 -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=undefined $(call pkg,--cflags,json-c) -o $@ $< $(FUZZ_LIB_SRC) \
+	  $(call pkg,--libs,json-c libjwt openssl)
+
+fuzz: $(FUZZ_BINS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(BUILD)/fuzz/corpus/$$t; echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
+	    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/$$t- \
+	    $(BUILD)/fuzz/corpus/$$t tests/fuzz/seeds/$$t >$(BUILD)/fuzz/$$t.log 2>&1 || \
+	    { tail -n 40 $(BUILD)/fuzz/$$t.log; exit 1; }; \
+	  grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units)' $(BUILD)/fuzz/$$t.log || true; \
+	done
+
+fuzz-check:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=12
 
 # ---- benchmark -----------------------------------------------------------------------------
 

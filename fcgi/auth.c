@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "app.h"
 #include "auth.h"
@@ -146,7 +147,11 @@ int kw_sec_init(struct kw_app *app, char *err, size_t errlen)
 	char *path = kw_xmalloc(plen + sizeof("-rl.shm"));
 	memcpy(path, c->database_path, plen);
 	memcpy(path + plen, "-rl.shm", sizeof("-rl.shm"));
-	sec->rl = kw_rl_open(path, restore_limiter, app, err, errlen);
+	struct stat st;
+	uint64_t owner = stat(c->database_path, &st) == 0
+				 ? ((uint64_t)st.st_dev << 40) ^ (uint64_t)st.st_ino
+				 : 0;
+	sec->rl = kw_rl_open(path, owner, restore_limiter, app, err, errlen);
 	free(path);
 	if (!sec->rl)
 		return -1;

@@ -137,6 +137,13 @@ int kw_json_body_parse(const char *buf, size_t len, const struct kw_body_field *
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	obj = json_tokener_parse_ex(tok, buf, (int)len);
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	size_t end = json_tokener_get_parse_end(tok);
+	if (!obj && jerr == json_tokener_continue) {
+		/* A bare literal ("true", "12") only ends at a terminator: give it the NUL. */
+		obj = json_tokener_parse_ex(tok, "", 1);
+		jerr = json_tokener_get_error(tok);
+		end = len;
+	}
 	if (jerr == json_tokener_continue || (!obj && jerr == json_tokener_success)) {
 		snprintf(err, errlen, "request body is incomplete JSON");
 		goto out;
@@ -150,7 +157,7 @@ int kw_json_body_parse(const char *buf, size_t len, const struct kw_body_field *
 		goto out;
 	}
 	/* Only whitespace may follow the value. */
-	for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
+	for (size_t i = end; i < len; i++) {
 		if (!strchr(" \t\r\n", buf[i])) {
 			snprintf(err, errlen, "request body has data after the JSON value");
 			goto out;

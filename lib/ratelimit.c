@@ -26,7 +26,9 @@
  * Creation: the file is locked with flock(2) while it is checked and, if needed, initialised
  * and restored; the header records the kernel's boot id, because a robust mutex that was held
  * when the machine went down would stay locked forever in a file that survived the reboot —
- * after a reboot the table is rebuilt from SQLite instead.
+ * after a reboot the table is rebuilt from SQLite instead. It also records its owner (the
+ * database file's identity), so that a database deleted and created again does not inherit
+ * the old one's limiter state.
  *
  * Left out: sharing across hosts (several kw-api hosts need a shared store such as Redis; each
  * host here limits on its own), and time going backwards (TATs are wall-clock microseconds; a
@@ -68,6 +70,7 @@ struct rl_header {
 	uint64_t magic;
 	uint32_t version, ngroups, ways, pad;
 	char boot_id[48];
+	uint64_t owner;
 	_Atomic int64_t next_flush_us;
 	_Atomic uint64_t evictions;
 };
@@ -97,7 +100,8 @@ static void read_boot_id(char *buf, size_t n)
 	buf[strcspn(buf, "\n")] = '\0';
 }
 
-static int init_table(struct kw_rl *rl, const char *boot_id, char *err, size_t errlen)
+static int init_table(struct kw_rl *rl, const char *boot_id, uint64_t owner, char *err,
+		      size_t errlen)
 {
 	pthread_mutexattr_t at;
 	if (pthread_mutexattr_init(&at) ||
@@ -119,11 +123,12 @@ static int init_table(struct kw_rl *rl, const char *boot_id, char *err, size_t e
 	rl->hdr->ngroups = KW_RL_GROUPS;
 	rl->hdr->ways = KW_RL_WAYS;
 	kw_strlcpy(rl->hdr->boot_id, boot_id, sizeof(rl->hdr->boot_id));
+	rl->hdr->owner = owner;
 	return 0;
 }
 
-struct kw_rl *kw_rl_open(const char *path, kw_rl_restore_fn restore, void *ctx, char *err,
-			 size_t errlen)
+struct kw_rl *kw_rl_open(const char *path, uint64_t owner, kw_rl_restore_fn restore, void *ctx,
+			 char *err, size_t errlen)
 {
 	struct kw_rl *rl = kw_xcalloc(1, sizeof(*rl));
 	char boot_id[48];
@@ -160,8 +165,8 @@ struct kw_rl *kw_rl_open(const char *path, kw_rl_restore_fn restore, void *ctx, 
 	read_boot_id(boot_id, sizeof(boot_id));
 	if (fresh || rl->hdr->magic != KW_RL_MAGIC || rl->hdr->version != KW_RL_VERSION ||
 	    rl->hdr->ngroups != KW_RL_GROUPS || rl->hdr->ways != KW_RL_WAYS ||
-	    strncmp(rl->hdr->boot_id, boot_id, sizeof(boot_id))) {
-		if (init_table(rl, boot_id, err, errlen) < 0)
+	    rl->hdr->owner != owner || strncmp(rl->hdr->boot_id, boot_id, sizeof(boot_id))) {
+		if (init_table(rl, boot_id, owner, err, errlen) < 0)
 			goto fail;
 		if (restore)
 			restore(rl, ctx);

@@ -45,11 +45,14 @@ struct kw_rl_entry {
 typedef void (*kw_rl_restore_fn)(struct kw_rl *rl, void *ctx);
 
 /*
- * Map (creating if needed) the table at path. When this call creates or re-creates it,
- * restore(rl, ctx) runs before any other process can use it. NULL + err on failure.
+ * Map (creating if needed) the table at path. owner identifies the data the table belongs to
+ * (kw-api passes the database file's device and inode): a table left by another owner — a
+ * database deleted and created again — is rebuilt, as after a reboot. When this call creates
+ * or re-creates it, restore(rl, ctx) runs before any other process can use it. NULL + err on
+ * failure.
  */
-struct kw_rl *kw_rl_open(const char *path, kw_rl_restore_fn restore, void *ctx, char *err,
-			 size_t errlen) KW_WUR;
+struct kw_rl *kw_rl_open(const char *path, uint64_t owner, kw_rl_restore_fn restore, void *ctx,
+			 char *err, size_t errlen) KW_WUR;
 void kw_rl_close(struct kw_rl *rl);
 
 /* The digest stored for key (stable across processes and restarts). */

@@ -456,7 +456,7 @@ BODY_CASES = [
     ("application/json", b"{'force_update': true}", 400, "invalid_body", "not valid JSON"),
     ("application/json", b'[true]', 400, "invalid_body", "JSON object"),
     ("application/json", b'{"a":' * 20 + b"1" + b"}" * 20, 400, "invalid_body", "nested"),
-    ("application/json", b'{"force_update": true} trailing', 400, "invalid_body", "after"),
+    ("application/json", b'{"force_update": true} trailing', 400, "invalid_body", "not valid JSON"),
     ("application/json", b'{"force_update": true, "\xff": 1}', 400, "invalid_body", ""),
     ("application/json", b'{"<script>": 1}', 400, "invalid_body", "unknown field"),
 ]
