@@ -144,7 +144,8 @@ static int set_wal(sqlite3 *db, const char *path, char *err, size_t errlen)
 		}
 		sqlite3_sleep(10);
 	}
-	if (kw_db_exec(db, "PRAGMA synchronous=NORMAL") < 0) {
+	/* mmap: page reads become memory reads instead of a pread(2) per query on the hot path. */
+	if (kw_db_exec(db, "PRAGMA synchronous=NORMAL; PRAGMA mmap_size=268435456") < 0) {
 		snprintf(err, errlen, "database: cannot set up %s", path);
 		return -1;
 	}

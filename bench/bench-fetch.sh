@@ -1,0 +1,131 @@
+#!/bin/bash
+# bench-fetch.sh BUILD_DIR — kw-fetch ingest speed from saved pages (--replay), bounded in
+# size and time; a benchmark, never a timed test.
+#
+#   1. generate BENCH_FETCH_MARKETS markets (default 50,000; 1,000 per page, current schema)
+#      and BENCH_FETCH_TRADES trades (default 1,000,000; 1,000 per page) as replay runs
+#   2. kw-fetch --replay markets run  -> markets/s and peak RSS
+#   3. kw-fetch --replay trades run   -> trades/s and peak RSS (same database, so the trade
+#      indexes are as large as they would be in production)
+#   4. kw-fetch --replay of a run with nothing new, against that full database -> CPU time
+# Figures come from /usr/bin/time (wall clock of the whole process, start-up and database
+# open included; peak RSS is the kernel's maximum resident set size).
+# Goals: >= 50,000 markets/s, >= 200,000 trades/s, peak RSS <= 64 MiB, no-op run < 100 ms CPU.
+set -euo pipefail
+build=${1:?usage: bench-fetch.sh ABSOLUTE_BUILD_DIR}
+markets=${BENCH_FETCH_MARKETS:-50000}
+trades=${BENCH_FETCH_TRADES:-1000000}
+py=/usr/bin/python3
+work=$(mktemp -d /tmp/kw-bench-fetch.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+echo "generating $markets markets and $trades trades as saved pages in $work ..."
+"$py" - "$work" "$markets" "$trades" <<'PY'
+import json, os, sys, time
+work, n_markets, n_trades = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+now = int(time.time())
+stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+def run_dir(name):
+    d = os.path.join(work, name)
+    os.makedirs(d)
+    with open(os.path.join(d, "manifest.json"), "w") as f:
+        json.dump({"recorded_at": stamp}, f)
+    return d
+def pages(d, kind, items_json, per_page=1000):
+    os.makedirs(os.path.join(d, kind))
+    n = max(1, (len(items_json) + per_page - 1) // per_page)
+    for p in range(n):
+        chunk = items_json[p * per_page:(p + 1) * per_page]
+        cursor = "" if p == n - 1 else "cur%06d" % (p + 1)
+        with open(os.path.join(d, kind, "%04d.json" % (p + 1)), "w") as f:
+            f.write('{"%s":[%s],"cursor":"%s"}' % (kind, ",".join(chunk), cursor))
+base = {
+    "market_type": "binary", "title": "Will the benchmark market resolve Yes?", "subtitle": "",
+    "yes_sub_title": "Yes", "no_sub_title": "No", "created_time": "2026-01-01T00:00:00.51Z",
+    "updated_time": "2026-01-01T00:00:00.51Z", "open_time": "2026-01-01T00:00:00Z",
+    "close_time": "2027-01-01T00:00:00Z", "expected_expiration_time": "2027-01-01T00:05:00Z",
+    "latest_expiration_time": "2027-01-08T00:00:00Z", "settlement_timer_seconds": 60,
+    "status": "active", "yes_bid_size_fp": "250.00", "yes_ask_size_fp": "118.50",
+    "previous_yes_bid_dollars": "0.3800", "previous_yes_ask_dollars": "0.4000",
+    "previous_price_dollars": "0.3900", "notional_value_dollars": "1.0000",
+    "liquidity_dollars": "0.0000", "result": "", "can_close_early": False,
+    "expiration_value": "", "strike_type": "greater", "floor_strike": 104999.99,
+    "rules_primary": "If the benchmark index is above the strike at close, Yes.",
+    "rules_secondary": "", "price_level_structure": "linear_cent",
+    "price_ranges": [{"start": "0.0000", "end": "1.0000", "step": "0.0100"}],
+    "settlement_bounds_type": "default", "occurrence_datetime": None, "exchange_index": 0}
+ms = []
+for i in range(n_markets):
+    m = dict(base)
+    bid = 1 + i % 97
+    m.update({"ticker": "KXBENCH-26DEC31-T%06d" % i, "event_ticker": "KXBENCH-E%05d" % (i // 10),
+              "yes_bid_dollars": "0.%02d00" % bid, "yes_ask_dollars": "0.%02d00" % (bid + 1),
+              "no_bid_dollars": "0.%02d00" % (98 - bid), "no_ask_dollars": "0.%02d00" % (99 - bid),
+              "last_price_dollars": "0.%02d00" % bid, "volume_fp": "%d.00" % (i * 7 % 100000),
+              "volume_24h_fp": "%d.50" % (i * 13 % 50000), "open_interest_fp": "%d.25" % (i % 9999)})
+    ms.append(json.dumps(m, separators=(",", ":")))
+pages(run_dir("markets"), "markets", ms)
+del ms
+tpl = ('{"trade_id":"%08x-5b0d-5e2f-9a4c-%012x","ticker":"KXBENCH-26DEC31-T%06d",'
+       '"count_fp":"%d.%02d","yes_price_dollars":"0.%02d00","no_price_dollars":"0.%02d00",'
+       '"taker_side":"%s","taker_outcome_side":"%s","taker_book_side":"%s",'
+       '"created_time":"%s.%06dZ","is_block_trade":false}')
+d = run_dir("trades")
+os.makedirs(os.path.join(d, "trades"))
+per = 1000
+npages = max(1, (n_trades + per - 1) // per)
+for p in range(npages):
+    out = []
+    for i in range(p * per, min(n_trades, (p + 1) * per)):
+        t = now - 60 - i * 80000 // max(1, n_trades)  # newest first, spread over ~22 h
+        side = "yes" if i % 3 else "no"
+        yes = 1 + i % 98
+        out.append(tpl % (i, i, i % max(1, n_markets), 1 + i % 500, i % 100, yes, 99 - yes + 1 if yes < 99 else 1,
+                          side, side, "bid" if side == "yes" else "ask",
+                          time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)), i % 1000000))
+    with open(os.path.join(d, "trades", "%04d.json" % (p + 1)), "w") as f:
+        f.write('{"trades":[%s],"cursor":"%s"}' % (",".join(out), "" if p == npages - 1 else "t%d" % p))
+d = run_dir("noop")
+os.makedirs(os.path.join(d, "trades"))
+with open(os.path.join(d, "trades", "0001.json"), "w") as f:
+    f.write('{"trades":[],"cursor":""}')
+PY
+du -sh "$work/markets" "$work/trades" | sed 's/^/  /'
+
+: >"$work/empty.env"
+export KW_ENV_FILE="$work/empty.env" DATABASE_PATH="$work/bench.db" LOG_LEVEL=warning
+export KALSHI_API_BASE="http://127.0.0.1:9/unused"
+# time_run NAME DIR: runs kw-fetch --replay DIR; sets T_WALL T_CPU T_RSS_KIB
+time_run() {
+	local name=$1 dir=$2
+	if ! timeout 600 /usr/bin/time -f '%e %U %S %M' -o "$work/$name.time" \
+		"$build/kw-fetch" --replay "$dir" 2>"$work/$name.log"; then
+		echo "bench-fetch: kw-fetch --replay $name failed:" >&2
+		tail -n 5 "$work/$name.log" >&2
+		exit 1
+	fi
+	read -r T_WALL u s T_RSS_KIB <"$work/$name.time"
+	T_CPU=$(echo "$u + $s" | bc)
+}
+rate() { echo "scale=0; $1 / $2" | bc; }
+mib() { echo "scale=1; $1 / 1024" | bc; }
+
+time_run markets "$work/markets"
+m_wall=$T_WALL m_rss=$T_RSS_KIB
+time_run trades "$work/trades"
+t_wall=$T_WALL t_rss=$T_RSS_KIB
+time_run noop "$work/noop"
+n_cpu=$T_CPU n_wall=$T_WALL n_rss=$T_RSS_KIB
+stored_m=$(sqlite3 "$work/bench.db" 'SELECT count(*) FROM markets')
+stored_t=$(sqlite3 "$work/bench.db" 'SELECT count(*) FROM trades')
+[ "$stored_m" = "$markets" ] && [ "$stored_t" = "$trades" ] ||
+	{ echo "bench-fetch: stored $stored_m markets, $stored_t trades (expected $markets, $trades)" >&2; exit 1; }
+
+echo
+printf 'kw-fetch --replay %-8s %8s s  %10s markets/s   peak RSS %6s MiB   goal >= 50000/s, <= 64 MiB\n' \
+	markets "$m_wall" "$(rate "$markets" "$m_wall")" "$(mib "$m_rss")"
+printf 'kw-fetch --replay %-8s %8s s  %10s trades/s    peak RSS %6s MiB   goal >= 200000/s, <= 64 MiB\n' \
+	trades "$t_wall" "$(rate "$trades" "$t_wall")" "$(mib "$t_rss")"
+printf 'kw-fetch incremental run, nothing new: %s s CPU (%s s wall), peak RSS %s MiB   goal < 0.100 s CPU\n' \
+	"$n_cpu" "$n_wall" "$(mib "$n_rss")"
+echo "database after the benchmark: $(du -h "$work/bench.db" | cut -f1) ($stored_m markets, $stored_t trades)"

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# bench-security.sh BUILD — issue 5's performance goal, measured in one run on loopback with
+# wrk ($BENCH_CONNECTIONS connections, $BENCH_DURATION s each; bench/lib.sh):
+#   (b) the bare libfcgi responder behind lighttpd: the FastCGI ceiling
+#   (s) kw-api GET /api/status, authenticated with a database key (SHA-256 + indexed lookup)
+#       and rate-limited by the shared-memory GCRA table; the key's own limit (1,000,000/min)
+#       is high enough never to throttle, so every request pays the full limiter cost
+#   (f) a FastAPI + uvicorn stand-in for the original (bench/fastapi_standin.py, 2 workers,
+#       API key + in-process rate limit), when Debian's python3-fastapi/python3-uvicorn exist
+# and prints the ratios against the goals: s/b >= 0.70, p99(s) <= 1.5 x p99(b), s/f >= 3.5.
+# Figures, not a test: it never fails on a missed goal, only on a broken setup.
+set -euo pipefail
+build=${1:?usage: bench-security.sh ABSOLUTE_BUILD_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
+tmp=$(mktemp -d /tmp/kw-bench-sec.XXXXXX)
+uv_pid=
+cleanup() {
+	bench_stop
+	if [ -n "$uv_pid" ]; then
+		kill -TERM "$uv_pid" 2>/dev/null || true
+		wait "$uv_pid" 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+env_key="kwbench_$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+echo "== security: $(nproc) cores, wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS -d${BENCH_DURATION}s, $BENCH_WORKERS workers"
+bench_start "$build" "$tmp" "API_KEY=$env_key" "LOG_LEVEL=warning"
+db_key=$(DATABASE_PATH="$tmp/kalshiwhale.db" "$build/kw-admin" key create --name bench \
+	--scope read --rate 1000000 2>/dev/null)
+curl -fsS -o /dev/null -H "X-API-Key: $db_key" "$BENCH_BASE/api/status"
+curl -fsS -o /dev/null "$BENCH_BASE/bench/ceiling"
+policy=$(curl -fsS -D - -o /dev/null -H "X-API-Key: $db_key" "$BENCH_BASE/api/status" |
+	tr -d '\r' | sed -n 's/^RateLimit-Policy: //p')
+echo "limiter policy for the bench key: $policy"
+
+bench_wrk "fastcgi ceiling (b)" /bench/ceiling
+bench_wrk "kw-api status, db key + limiter (s)" /api/status "$db_key"
+bench_wrk "kw-api status, API_KEY + limiter" /api/status "$env_key"
+bench_stop
+rows=$(sqlite3 "$tmp/kalshiwhale.db" "SELECT count(*) FROM rate_limit_state" 2>/dev/null || echo "?")
+
+f=
+if /usr/bin/python3 -c 'import fastapi, uvicorn' 2>/dev/null; then
+	uv_port=$(bench_free_port)
+	(cd "$here" && API_KEY="$env_key" exec /usr/bin/python3 -m uvicorn fastapi_standin:app \
+		--host 127.0.0.1 --port "$uv_port" --workers 2 --log-level warning \
+		>"$tmp/uvicorn.log" 2>&1) &
+	uv_pid=$!
+	for _ in $(seq 1 100); do
+		curl -fsS -o /dev/null -H "X-API-Key: $env_key" "http://127.0.0.1:$uv_port/api/status" \
+			2>/dev/null && break
+		sleep 0.1
+	done
+	saved=$BENCH_BASE
+	BENCH_BASE="http://127.0.0.1:$uv_port"
+	bench_wrk "fastapi+uvicorn stand-in (f)" /api/status "$env_key"
+	BENCH_BASE=$saved
+	f=$(bench_rps "fastapi+uvicorn stand-in (f)")
+else
+	echo "fastapi stand-in: python3-fastapi / python3-uvicorn not installed (deploy/install-deps.sh)"
+fi
+
+b=$(bench_rps "fastcgi ceiling (b)")
+s=$(bench_rps "kw-api status, db key + limiter (s)")
+echo
+echo "status / ceiling (s/b)          $(bench_ratio "$s" "$b")   goal >= 0.70"
+echo "status p99 / ceiling p99        $(bench_ratio "$(bench_p99 "kw-api status, db key + limiter (s)")" "$(bench_p99 "fastcgi ceiling (b)")")   goal <= 1.50"
+[ -n "$f" ] && echo "status / fastapi stand-in (s/f) $(bench_ratio "$s" "$f")   goal >= 3.50"
+echo "limiter rows written behind to SQLite: $rows (one per bucket, about once a second)"

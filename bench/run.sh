@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# run.sh BUILD — `make bench`: measure kw-api against baselines taken in the same run, on the
+# same lighttpd, with wrk on loopback ($BENCH_CONNECTIONS connections, $BENCH_DURATION s each):
+#   (a) lighttpd serving a static file with the same bytes as the response
+#   (b) the bare libfcgi responder (bench/fcgi-ceiling.c): the FastCGI ceiling
+#   (c) kw-api GET /api/health and GET /api/status (authenticated, rate-limited when those
+#       features are enabled: a bootstrap key with a limit high enough never to throttle)
+# then the ratios c/a and c/b and the peak RSS of one worker; then every bench/bench-*.sh
+# (each part of the product adds its own) with the same build directory.
+# Goals (figures, not tests): health >= 90% of (b), status >= 75% of (b), worker RSS <= 8 MiB.
+set -euo pipefail
+build=$1
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
+tmp=$(mktemp -d /tmp/kw-bench.XXXXXX)
+trap 'bench_stop; rm -rf "$tmp"' EXIT
+
+key="kwbench_$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+echo "== make bench: $(nproc) cores, wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS -d${BENCH_DURATION}s, $BENCH_WORKERS workers each"
+bench_start "$build" "$tmp" "API_KEY=$key" "RATE_LIMIT_PER_MINUTE=1000000" \
+	"RATE_LIMIT_BURST=1000000" "LOG_LEVEL=info"
+curl -fsS -H "X-API-Key: $key" "$BENCH_BASE/api/status" >"$tmp/www/status.json"
+curl -fsS "$BENCH_BASE/api/health" >"$tmp/www/health.json"
+
+# Warm every path once so that no run pays for worker start-up.
+for p in /bench/ceiling /api/health /health.json; do curl -fsS -o /dev/null "$BENCH_BASE$p"; done
+
+bench_wrk "static file (a, health bytes)" /health.json
+bench_wrk "static file (a, status bytes)" /status.json
+bench_wrk "fastcgi ceiling (b)" /bench/ceiling
+bench_wrk "kw-api GET /api/health" /api/health "$key"
+bench_wrk "kw-api GET /api/status" /api/status "$key"
+rss=$(bench_worker_rss_kib)
+
+b=$(bench_rps "fastcgi ceiling (b)")
+h=$(bench_rps "kw-api GET /api/health")
+s=$(bench_rps "kw-api GET /api/status")
+echo
+echo "health / static (c/a)   $(bench_ratio "$h" "$(bench_rps "static file (a, health bytes)")")"
+echo "health / ceiling (c/b)  $(bench_ratio "$h" "$b")   goal >= 0.90"
+echo "status / static (c/a)   $(bench_ratio "$s" "$(bench_rps "static file (a, status bytes)")")"
+echo "status / ceiling (c/b)  $(bench_ratio "$s" "$b")   goal >= 0.75"
+echo "status p99 / ceiling p99 $(bench_ratio "$(bench_p99 "kw-api GET /api/status")" "$(bench_p99 "fastcgi ceiling (b)")")"
+echo "kw-api worker peak RSS  $((rss / 1024)).$(((rss % 1024) * 10 / 1024)) MiB   goal <= 8 MiB"
+bench_stop
+
+for extra in "$here"/bench-*.sh; do
+	[ -e "$extra" ] || continue
+	echo
+	echo "== $(basename "$extra")"
+	bash "$extra" "$build" || echo "bench: $(basename "$extra") failed (exit $?)"
+done
