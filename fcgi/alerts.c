@@ -117,6 +117,7 @@ void kw_handle_v1_alerts(struct kw_req *r)
 		.ticker = kw_query_str(&r->q, "ticker", NULL),
 		.category = kw_query_str(&r->q, "category", NULL),
 		.since_id = kw_query_int(&r->q, "since_id", 0),
+		.after_since = kw_query_get(&r->q, "since_id") != NULL,
 	};
 	if (kw_query_get(&r->q, "cursor")) {
 		char cur[64];

@@ -430,7 +430,7 @@ static void alert_row(sqlite3_stmt *st, struct kw_alert_row *a)
 int kw_store_alerts_list(struct kw_store *s, const struct kw_alert_filter *f, kw_alert_fn fn,
 			 void *ctx)
 {
-	int asc = f->since_id > 0;
+	int asc = f->after_since;
 	sqlite3_stmt *st = kw_store_stmt(s, asc ? SQL_ALERTS_ASC : SQL_ALERTS_DESC);
 	if (!st)
 		return -1;

@@ -113,13 +113,14 @@ typedef int (*kw_alert_fn)(void *ctx, const struct kw_alert_row *a);
 struct kw_alert_filter {
 	const char *type, *severity, *ticker, *category;
 	const char *crypto_prefixes; /* JSON array; non-NULL = crypto view only */
-	int64_t since_id;	     /* > 0: ids after it, oldest first */
-	int64_t created_from;	     /* created_at >= it (0 = any) */
+	int after_since;	     /* 1: only ids > since_id, oldest first */
+	int64_t since_id;
+	int64_t created_from; /* created_at >= it (0 = any) */
 	int has_cursor;
 	int64_t after_id;
 	int64_t limit;
 };
-/* Alerts, newest first (or oldest first after since_id). */
+/* Alerts, newest first (or oldest first after since_id when after_since). */
 int kw_store_alerts_list(struct kw_store *s, const struct kw_alert_filter *f, kw_alert_fn fn,
 			 void *ctx) KW_WUR;
 
