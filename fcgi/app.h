@@ -136,6 +136,21 @@ extern const struct kw_param kw_params_legacy_markets[];
 extern const struct kw_param kw_params_legacy_view[];
 extern const struct kw_param kw_params_legacy_alerts[];
 
+/* reload.c: RELOAD=true — exit between requests when the binary or settings file changes. */
+struct kw_reload_file {
+	char path[4096];
+	uint64_t ino;
+	int64_t mtime_ns;
+};
+struct kw_reload {
+	int enabled;
+	int64_t next_check_us;
+	struct kw_reload_file exe, env;
+};
+void kw_reload_init(struct kw_reload *w, int enabled);
+/* 1 when a watched file changed since kw_reload_init (checked at most once a second). */
+int kw_reload_due(struct kw_reload *w);
+
 /* The store, reopened if it was unusable; NULL (and a 503 already sent) if still unusable. */
 struct kw_store *kw_app_store_or_reply(struct kw_req *r);
 

@@ -96,6 +96,7 @@ int main(int argc, char **argv)
 	int check_only = 0, c;
 	static struct kw_app app;
 	static struct kw_req req;
+	static struct kw_reload reload;
 	char err[512];
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -204,7 +205,8 @@ int main(int argc, char **argv)
 	}
 	kw_info("worker started (version %s, pid %d, schema %d)", KW_VERSION, (int)getpid(),
 		kw_db_schema_version());
-	while (!g_stop) {
+	kw_reload_init(&reload, app.cfg.reload);
+	while (!g_stop && !kw_reload_due(&reload)) {
 		int rc = FCGX_Accept_r(&req.fcgx);
 		if (rc < 0) {
 			if (!g_stop)

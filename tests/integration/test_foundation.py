@@ -258,3 +258,32 @@ def test_unwritable_database_directory_is_a_clear_error(tmp_path):
         assert "database: cannot open" in r.stderr
     finally:
         d.chmod(0o700)
+
+
+def test_reload_true_replaces_workers_when_settings_change(tmp_path):
+    with Stack(tmp_path, settings={"RELOAD": "true"}, workers=1) as s:
+        assert s.get("/api/health").status_code == 200
+        before = set(s.worker_pids())
+        time.sleep(1.1)  # mtime granularity and the once-a-second check
+        os.utime(s.env_file)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            assert s.get("/api/health").status_code == 200  # never an error meanwhile
+            now = set(s.worker_pids())
+            if now and not (now & before):
+                break
+            time.sleep(0.2)
+        assert now and not (now & before), "worker was not replaced"
+        assert "reload: %s changed" % s.env_file in s.log()
+
+
+def test_reload_false_keeps_workers(tmp_path):
+    with Stack(tmp_path, workers=1) as s:
+        before = set(s.worker_pids())
+        time.sleep(1.1)
+        os.utime(s.env_file)
+        for _ in range(10):
+            s.get("/api/health")
+        time.sleep(1.1)
+        s.get("/api/health")
+        assert set(s.worker_pids()) == before
