@@ -190,7 +190,7 @@ format-check:
 	@clang-format --dry-run --Werror $(FORMAT_SRC) && echo "format-check: ok"
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-clang
 
 docs: all
 	sh tools/update-docs.sh $(abspath $(BUILD))

@@ -3,7 +3,7 @@
 # does not stop the later ones (a CI log should show everything that is broken at once). It
 # ends with one summary line, "check: N passed, M failed", and exits non-zero if M > 0.
 #
-# Stages: format check; build; the web servers' own syntax check of both example configs;
+# Stages: format check; build (gcc, then clang); the web servers' own syntax check of both example configs;
 # unit tests; integration tests against the real lighttpd; short fuzz runs where targets
 # exist; then the unit and integration tests again, built with
 # AddressSanitizer + UndefinedBehaviorSanitizer.
@@ -32,6 +32,7 @@ stage() {
 
 stage "format" $MAKE --no-print-directory format-check
 stage "build" $MAKE --no-print-directory -j"$JOBS" all
+stage "build with clang" $MAKE --no-print-directory -j"$JOBS" CC=clang BUILD=build-clang all
 stage "example configs" $MAKE --no-print-directory conf-check
 stage "unit tests" $MAKE --no-print-directory -j"$JOBS" unit
 stage "integration tests" $MAKE --no-print-directory integration
