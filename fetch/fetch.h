@@ -11,7 +11,7 @@
  *   DIR/manifest.json             {"recorded_at":"RFC 3339"}  (optional)
  *   DIR/<kind>/NNNN.json          list pages in request order: markets, trades, events, series
  *   DIR/<kind>/<TICKER>.json      per-object bodies: orderbook, event
- * A replay DIR that has no markets/ folder is read as a set of runs: its subdirectories in
+ * A replay DIR with neither manifest.json nor markets/ is read as a set of runs: its subdirectories in
  * name order (run1/, run2/, ...).
  */
 #ifndef KW_FETCH_H

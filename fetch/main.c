@@ -126,8 +126,10 @@ static int replay_all(struct kw_fetch_ctx *ctx, const char *dir)
 	char path[4200];
 	struct dirent **ents = NULL;
 
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	int single = access(path, F_OK) == 0;
 	snprintf(path, sizeof(path), "%s/markets", dir);
-	if (is_dir(path)) {
+	if (single || is_dir(path)) {
 		runs[n++] = kw_xstrdup(dir);
 	} else {
 		int m = scandir(dir, &ents, NULL, by_name);
@@ -144,7 +146,9 @@ static int replay_all(struct kw_fetch_ctx *ctx, const char *dir)
 		free(ents);
 	}
 	if (!n) {
-		kw_error("replay: %s holds no run (expected markets/ or run directories)", dir);
+		kw_error("replay: %s holds no run (expected manifest.json, markets/ or run "
+			 "directories)",
+			 dir);
 		return KW_FETCH_EX_FAILED;
 	}
 	int64_t last = 0, now = kw_now_s();

@@ -27,6 +27,7 @@
 #include "kalshi.h"
 #include "log.h"
 #include "store_fetch.h"
+#include "whale.h"
 
 #define MAX_PAGES 5000		/* per listing and run: 5M markets or trades */
 #define TRADE_OVERLAP_S 600	/* re-read this much before the watermark: late trades */
@@ -58,6 +59,7 @@ struct run {
 	} skips[SKIP_REASONS_MAX];
 	int nskips;
 	enum kw_get markets_fail; /* KW_GET_OK when the markets phase completed */
+	int markets_listed;	  /* at least one markets page was read (a replay may have none) */
 	int partial;		  /* a later phase failed */
 	int db_failed;
 	char error[256];
@@ -386,7 +388,9 @@ static void phase_markets(struct run *r)
 	struct pager p = {
 		"markets", KW_KIND_MARKETS, "/markets", q, "markets", market_item, NULL
 	};
+	int64_t pages = r->pages;
 	r->markets_fail = paginate(r, &p);
+	r->markets_listed = r->pages > pages;
 }
 
 /* GET one object ({"event":{...}} or {"series":{...}}) per unknown ticker and store it. */
@@ -590,8 +594,11 @@ int kw_fetch_run(struct kw_fetch_ctx *ctx, const char *replay_dir, int64_t run_a
 		phase_links(r);
 		int64_t closed = 0;
 		if (!r->db_failed && tx_begin(r) == 0) {
-			if (kw_store_fetch_close_unseen(r->store, r->now, &closed) < 0 ||
-			    kw_store_fetch_count_open(r->store, r->now, &open_markets) < 0)
+			/* A replay without a markets listing says nothing about what is open. */
+			if ((r->markets_listed &&
+			     kw_store_fetch_close_unseen(r->store, r->now, &closed) < 0) ||
+			    kw_store_fetch_count_open(r->store, r->markets_listed ? r->now : 0,
+						      &open_markets) < 0)
 				db_fail(r, "counting open markets");
 			else
 				(void)tx_commit(r);
@@ -608,6 +615,11 @@ int kw_fetch_run(struct kw_fetch_ctx *ctx, const char *replay_dir, int64_t run_a
 		 * once per run, with r->store, r->cfg, r->id and r->now (the run's clock, shifted
 		 * to the present for a replayed sample).
 		 */
+		if (!r->db_failed && !stopped(r)) {
+			struct kw_detect_stats ds;
+			if (kw_detect_run(r->store, r->cfg, r->now, &ds) < 0)
+				db_fail(r, "whale detection");
+		}
 		if (!r->db_failed)
 			phase_retention(r);
 	}

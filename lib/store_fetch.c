@@ -76,8 +76,9 @@ static int collect(struct kw_store *s, sqlite3_stmt *st, struct kw_strlist *out,
 int kw_store_fetch_tune(struct kw_store *s)
 {
 	/* Index pages for trade_id and the time indexes stay cached across pages; 16 MiB keeps
-	 * kw-fetch well inside its 64 MiB budget. */
-	return kw_db_exec(kw_store_db(s), "PRAGMA cache_size = -16384");
+	 * kw-fetch well inside its 64 MiB budget. No mmap for the writer: mapped pages of a
+	 * large database count as resident and would grow with it, the page cache does not. */
+	return kw_db_exec(kw_store_db(s), "PRAGMA cache_size = -16384; PRAGMA mmap_size = 0");
 }
 
 /* ---- runs and refresh requests ------------------------------------------------------------ */
