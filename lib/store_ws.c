@@ -113,13 +113,6 @@ static int max_id(struct kw_store *s, const char *sql, int64_t *out)
 	return rc;
 }
 
-static const char SQL_ALERTS_MAX[] = "SELECT coalesce(max(id), 0) FROM alerts";
-static const char SQL_ALERTS_AFTER[] =
-	"SELECT a.id, a.type, a.ticker, a.severity, a.confidence, a.description, a.data,"
-	"       a.created_at, a.window_end, coalesce(m.category, ''), m.title"
-	"  FROM alerts a LEFT JOIN markets m ON m.ticker = a.ticker"
-	" WHERE a.id > ?1 AND a.id <= ?2 ORDER BY a.id LIMIT ?3";
-
 /* The alert's stored data column is JSON written by the detector; anything else becomes {}. */
 static json_object *parse_data(const char *text)
 {
@@ -137,60 +130,44 @@ static json_object *parse_data(const char *text)
 	return o;
 }
 
-int kw_store_ws_alerts_after(struct kw_store *s, int64_t after, int limit, struct kw_ws_items *out,
-			     int64_t *next)
+static json_object *text_or_null(sqlite3_stmt *st, int i)
 {
-	int64_t top = 0;
-	int rc = -1, step;
-	memset(out, 0, sizeof(*out));
-	if (limit < 1 || limit > 1000 || max_id(s, SQL_ALERTS_MAX, &top) < 0)
-		return -1;
-	*next = after > top ? after : top;
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_ALERTS_AFTER);
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, after);
-	sqlite3_bind_int64(st, 2, top);
-	sqlite3_bind_int(st, 3, limit);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct kw_ws_item *x = items_add(out, limit);
-		json_object *o = json_object_new_object();
-		x->id = sqlite3_column_int64(st, 0);
-		x->ticker = kw_xstrdup(col_text(st, 2));
-		x->category = kw_xstrdup(col_text(st, 9));
-		json_object_object_add(o, "id", json_object_new_int64(x->id));
-		json_object_object_add(o, "type", json_object_new_string(col_text(st, 1)));
-		json_object_object_add(o, "ticker", json_object_new_string(x->ticker));
-		json_object_object_add(o, "market_id", json_object_new_string(x->ticker));
-		json_object_object_add(o, "category", json_object_new_string(x->category));
-		json_object_object_add(o, "title",
-				       sqlite3_column_type(st, 10) == SQLITE_NULL
-					       ? NULL
-					       : json_object_new_string(col_text(st, 10)));
-		json_object_object_add(o, "severity", json_object_new_string(col_text(st, 3)));
-		json_object_object_add(o, "confidence", col_int_json(st, 4));
-		json_object_object_add(o, "description", json_object_new_string(col_text(st, 5)));
-		json_object *data = parse_data(col_text(st, 6)), *notional = NULL;
-		x->notional_micros = -1;
-		if (json_object_object_get_ex(data, "notional_micros", &notional) &&
-		    json_object_is_type(notional, json_type_int))
-			x->notional_micros = json_object_get_int64(notional);
-		json_object_object_add(o, "data", data);
-		json_object_object_add(o, "timestamp", col_time_json(st, 7));
-		json_object_object_add(o, "window_end", col_time_json(st, 8));
-		x->obj = o;
-		if (out->n == limit)
-			*next = x->id;
-	}
-	if (step != SQLITE_DONE && step != SQLITE_ROW) {
-		step_error(s, "alerts query");
-		kw_ws_items_free(out);
-		goto out;
-	}
-	rc = 0;
-out:
-	sqlite3_reset(st);
-	return rc;
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? NULL
+							 : json_object_new_string(col_text(st, i));
+}
+
+static const char SQL_ALERTS_MAX[] = "SELECT coalesce(max(id), 0) FROM alerts";
+/* ?3 (the trades' notional floor) is unused here: one driver binds both queries alike. */
+static const char SQL_ALERTS_AFTER[] =
+	"SELECT a.id, a.type, a.ticker, a.severity, a.confidence, a.description, a.data,"
+	"       a.created_at, a.window_end, coalesce(m.category, ''), m.title"
+	"  FROM alerts a LEFT JOIN markets m ON m.ticker = a.ticker"
+	" WHERE a.id > ?1 AND a.id <= ?2 AND ?3 = ?3 ORDER BY a.id LIMIT ?4";
+
+static void alert_row(sqlite3_stmt *st, struct kw_ws_item *x)
+{
+	json_object *o = json_object_new_object(), *notional = NULL;
+	x->id = sqlite3_column_int64(st, 0);
+	x->ticker = kw_xstrdup(col_text(st, 2));
+	x->category = kw_xstrdup(col_text(st, 9));
+	json_object *data = parse_data(col_text(st, 6));
+	x->notional_micros = -1;
+	if (json_object_object_get_ex(data, "notional_micros", &notional) &&
+	    json_object_is_type(notional, json_type_int))
+		x->notional_micros = json_object_get_int64(notional);
+	json_object_object_add(o, "id", json_object_new_int64(x->id));
+	json_object_object_add(o, "type", json_object_new_string(col_text(st, 1)));
+	json_object_object_add(o, "ticker", json_object_new_string(x->ticker));
+	json_object_object_add(o, "market_id", json_object_new_string(x->ticker));
+	json_object_object_add(o, "category", json_object_new_string(x->category));
+	json_object_object_add(o, "title", text_or_null(st, 10));
+	json_object_object_add(o, "severity", json_object_new_string(col_text(st, 3)));
+	json_object_object_add(o, "confidence", col_int_json(st, 4));
+	json_object_object_add(o, "description", json_object_new_string(col_text(st, 5)));
+	json_object_object_add(o, "data", data);
+	json_object_object_add(o, "timestamp", col_time_json(st, 7));
+	json_object_object_add(o, "window_end", col_time_json(st, 8));
+	x->obj = o;
 }
 
 static const char SQL_TRADES_MAX[] = "SELECT coalesce(max(id), 0) FROM trades";
@@ -201,54 +178,58 @@ static const char SQL_TRADES_AFTER[] =
 	"  FROM trades t LEFT JOIN markets m ON m.ticker = t.ticker"
 	" WHERE t.id > ?1 AND t.id <= ?2 AND t.notional_micros >= ?3 ORDER BY t.id LIMIT ?4";
 
-int kw_store_ws_trades_after(struct kw_store *s, int64_t after, int64_t min_notional_micros,
-			     int limit, struct kw_ws_items *out, int64_t *next)
+static void trade_row(sqlite3_stmt *st, struct kw_ws_item *x)
+{
+	json_object *o = json_object_new_object();
+	char ts[32];
+	x->id = sqlite3_column_int64(st, 0);
+	x->ticker = kw_xstrdup(col_text(st, 2));
+	x->category = kw_xstrdup(col_text(st, 10));
+	x->notional_micros = sqlite3_column_int64(st, 8);
+	kw_fmt_rfc3339(sqlite3_column_int64(st, 3) / 1000000, ts, sizeof(ts));
+	json_object_object_add(o, "id", json_object_new_int64(x->id));
+	json_object_object_add(o, "trade_id", json_object_new_string(col_text(st, 1)));
+	json_object_object_add(o, "ticker", json_object_new_string(x->ticker));
+	json_object_object_add(o, "category", json_object_new_string(x->category));
+	json_object_object_add(o, "title", text_or_null(st, 11));
+	json_object_object_add(o, "created_at", json_object_new_string(ts));
+	json_object_object_add(o, "created_us", col_int_json(st, 3));
+	json_object_object_add(o, "count_centi", col_int_json(st, 4));
+	json_object_object_add(o, "yes_price_micros", col_int_json(st, 5));
+	json_object_object_add(o, "no_price_micros", col_int_json(st, 6));
+	json_object_object_add(o, "taker_side", json_object_new_string(col_text(st, 7)));
+	json_object_object_add(o, "notional_micros", col_int_json(st, 8));
+	json_object_object_add(o, "is_block",
+			       json_object_new_boolean(sqlite3_column_int(st, 9) != 0));
+	x->obj = o;
+}
+
+/* Rows with after < id <= max(id) now (see the file comment), each built by row(). */
+static int follow(struct kw_store *s, const char *sql_max, const char *sql_rows, int64_t after,
+		  int64_t floor, int limit, void (*row)(sqlite3_stmt *, struct kw_ws_item *),
+		  struct kw_ws_items *out, int64_t *next)
 {
 	int64_t top = 0;
 	int rc = -1, step;
 	memset(out, 0, sizeof(*out));
-	if (limit < 1 || limit > 1000 || max_id(s, SQL_TRADES_MAX, &top) < 0)
+	if (limit < 1 || limit > 1000 || max_id(s, sql_max, &top) < 0)
 		return -1;
 	*next = after > top ? after : top;
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_TRADES_AFTER);
+	sqlite3_stmt *st = kw_store_stmt(s, sql_rows);
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, after);
 	sqlite3_bind_int64(st, 2, top);
-	sqlite3_bind_int64(st, 3, min_notional_micros);
+	sqlite3_bind_int64(st, 3, floor);
 	sqlite3_bind_int(st, 4, limit);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		struct kw_ws_item *x = items_add(out, limit);
-		json_object *o = json_object_new_object();
-		char ts[32];
-		x->id = sqlite3_column_int64(st, 0);
-		x->ticker = kw_xstrdup(col_text(st, 2));
-		x->category = kw_xstrdup(col_text(st, 10));
-		x->notional_micros = sqlite3_column_int64(st, 8);
-		kw_fmt_rfc3339(sqlite3_column_int64(st, 3) / 1000000, ts, sizeof(ts));
-		json_object_object_add(o, "id", json_object_new_int64(x->id));
-		json_object_object_add(o, "trade_id", json_object_new_string(col_text(st, 1)));
-		json_object_object_add(o, "ticker", json_object_new_string(x->ticker));
-		json_object_object_add(o, "category", json_object_new_string(x->category));
-		json_object_object_add(o, "title",
-				       sqlite3_column_type(st, 11) == SQLITE_NULL
-					       ? NULL
-					       : json_object_new_string(col_text(st, 11)));
-		json_object_object_add(o, "created_at", json_object_new_string(ts));
-		json_object_object_add(o, "created_us", col_int_json(st, 3));
-		json_object_object_add(o, "count_centi", col_int_json(st, 4));
-		json_object_object_add(o, "yes_price_micros", col_int_json(st, 5));
-		json_object_object_add(o, "no_price_micros", col_int_json(st, 6));
-		json_object_object_add(o, "taker_side", json_object_new_string(col_text(st, 7)));
-		json_object_object_add(o, "notional_micros", col_int_json(st, 8));
-		json_object_object_add(o, "is_block",
-				       json_object_new_boolean(sqlite3_column_int(st, 9) != 0));
-		x->obj = o;
+		row(st, x);
 		if (out->n == limit)
 			*next = x->id;
 	}
-	if (step != SQLITE_DONE && step != SQLITE_ROW) {
-		step_error(s, "trades query");
+	if (step != SQLITE_DONE) {
+		step_error(s, "follow query");
 		kw_ws_items_free(out);
 		goto out;
 	}
@@ -256,6 +237,19 @@ int kw_store_ws_trades_after(struct kw_store *s, int64_t after, int64_t min_noti
 out:
 	sqlite3_reset(st);
 	return rc;
+}
+
+int kw_store_ws_alerts_after(struct kw_store *s, int64_t after, int limit, struct kw_ws_items *out,
+			     int64_t *next)
+{
+	return follow(s, SQL_ALERTS_MAX, SQL_ALERTS_AFTER, after, 0, limit, alert_row, out, next);
+}
+
+int kw_store_ws_trades_after(struct kw_store *s, int64_t after, int64_t min_notional_micros,
+			     int limit, struct kw_ws_items *out, int64_t *next)
+{
+	return follow(s, SQL_TRADES_MAX, SQL_TRADES_AFTER, after, min_notional_micros, limit,
+		      trade_row, out, next);
 }
 
 static const char SQL_RUN_AFTER[] =

@@ -353,6 +353,15 @@ static int follow(struct kw_hub *h)
 	return 0;
 }
 
+/* 1 if some open client's queue is more than half full. */
+static int queues_busy(const struct kw_hub *h)
+{
+	for (const struct kw_client *c = h->clients; c; c = c->next)
+		if (!c->close_code && c->qlen > KW_WS_QUEUE_MAX / 2)
+			return 1;
+	return 0;
+}
+
 static void poll_cb(lws_sorted_usec_list_t *sul)
 {
 	struct kw_hub *h = lws_container_of(sul, struct kw_hub, sul_poll);
@@ -377,11 +386,26 @@ static void poll_cb(lws_sorted_usec_list_t *sul)
 	}
 	if (v == h->data_version)
 		goto out;
+	/* A backlog goes out batch by batch, as fast as readers drain their queues; a reader
+	 * that stays behind for KW_WS_BACKLOG_WAIT_MS no longer holds the others back: it
+	 * overflows and is closed. */
+	int64_t now_ms = kw_mono_us() / 1000;
+	if (h->backlog_batch_ms && now_ms - h->backlog_batch_ms < KW_WS_BACKLOG_WAIT_MS &&
+	    queues_busy(h)) {
+		delay_ms = KW_WS_BACKLOG_MS;
+		goto out;
+	}
 	kw_msg_unref(h->default_initial);
 	h->default_initial = NULL;
 	switch (follow(h)) {
-	case 0: h->data_version = v; break;
-	case 1: delay_ms = KW_WS_BACKLOG_MS; break; /* more rows wait: let clients drain */
+	case 0:
+		h->data_version = v;
+		h->backlog_batch_ms = 0;
+		break;
+	case 1:
+		delay_ms = KW_WS_BACKLOG_MS;
+		h->backlog_batch_ms = now_ms;
+		break;
 	default: delay_ms = KW_WS_STORE_RETRY_MS; break;
 	}
 out:

@@ -38,6 +38,7 @@
 #define KW_WS_RESUME_MAX 100	     /* alerts in one resume answer */
 #define KW_WS_FOLLOW_BATCH 100	     /* rows fanned out per poll tick */
 #define KW_WS_BACKLOG_MS 5	     /* next tick when more rows wait: clients drain first */
+#define KW_WS_BACKLOG_WAIT_MS 1000   /* longest wait for busy queues before going on anyway */
 #define KW_WS_WRITES_PER_CALLBACK 16 /* messages written per writable callback */
 #define KW_WS_POLL_MS 200	     /* PRAGMA data_version polling (<= 250 ms) */
 #define KW_WS_STATS_MS 2000	     /* ws_stats report interval */
@@ -113,6 +114,7 @@ struct kw_hub {
 	struct kw_addr_count **addr_table; /* KW_WS_ADDR_BUCKETS chains */
 	/* following the store */
 	int following;
+	int64_t backlog_batch_ms; /* monotonic time of the last backlog batch; 0 = none */
 	int64_t data_version, alert_id, trade_id, run_id;
 	struct kw_msg *default_initial; /* initial_data for the default subscription, cached */
 	/* counters for ws_stats */
