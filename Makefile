@@ -168,12 +168,16 @@ bench: deps all $(BENCH_BINS)
 
 # ---- install -------------------------------------------------------------------------------
 
+WWW_FILES := $(shell find deploy/www -type f 2>/dev/null)
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR)/sql $(DESTDIR)$(SHAREDIR)/examples
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
 	install -m 0644 $(SQL_FILES) $(DESTDIR)$(SHAREDIR)/sql/
 	install -m 0644 lighttpd.conf.example apache.conf.example .env.example \
 	  $(DESTDIR)$(SHAREDIR)/examples/
+	cd deploy/www && find . -type f | while read -r f; do \
+	  install -D -m 0644 "$$f" "$(DESTDIR)$(SHAREDIR)/www/$$f"; done
 
 uninstall:
 	rm -f $(PROGS:%=$(DESTDIR)$(BINDIR)/%)
