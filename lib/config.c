@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "whale.h"
 
 enum set_type { T_STR, T_SECRET, T_INT, T_BOOL, T_ENUM, T_DOUBLE, T_LOGLEVEL };
 
@@ -49,6 +50,17 @@ static int check_database_url(const char *v, char *why, size_t n)
 		return -1;
 	}
 	return 0;
+}
+
+static int check_whale_categories(const char *v, char *why, size_t n)
+{
+	struct kw_category_threshold cats[KW_WHALE_MAX_CATEGORIES];
+	return kw_whale_parse_categories(v, cats, KW_WHALE_MAX_CATEGORIES, why, n) < 0 ? -1 : 0;
+}
+
+static int check_crypto_prefixes(const char *v, char *why, size_t n)
+{
+	return kw_whale_check_prefixes(v, why, n);
 }
 
 static int check_host(const char *v, char *why, size_t n)
@@ -140,7 +152,8 @@ static const struct setting settings[] = {
 	{ "WHALE_MIN_NOTIONAL_USD", T_INT, F(whale_min_notional_usd), "5000", 1, 1000000000, NULL,
 	  NULL, "detection", "taker premium in dollars that makes a trade a whale trade" },
 	{ "WHALE_MIN_NOTIONAL_BY_CATEGORY", T_STR, F(whale_min_notional_by_category), "", NOLIM,
-	  NULL, NULL, "detection", "per-category overrides, e.g. Crypto=2500,Sports=20000" },
+	  NULL, check_whale_categories, "detection",
+	  "per-category overrides, e.g. Crypto=2500,Sports=20000" },
 	{ "SURGE_WINDOW_MIN", T_INT, F(surge_window_min), "15", 1, 1440, NULL, NULL, "detection",
 	  "window in minutes for volume surges" },
 	{ "VOLUME_SURGE_MULTIPLIER", T_DOUBLE, F(volume_surge_multiplier), "3.0", 1, 1000, NULL,
@@ -157,8 +170,8 @@ static const struct setting settings[] = {
 	  "detection", "24h dollar volume that marks a market as high volume" },
 	{ "ALERT_COOLDOWN_MIN", T_INT, F(alert_cooldown_min), "30", 0, 10080, NULL, NULL,
 	  "detection", "minutes before the same market may raise the same signal again" },
-	{ "CRYPTO_SERIES_PREFIXES", T_STR, F(crypto_series_prefixes), "", NOLIM, NULL, NULL,
-	  "detection",
+	{ "CRYPTO_SERIES_PREFIXES", T_STR, F(crypto_series_prefixes), "", NOLIM, NULL,
+	  check_crypto_prefixes, "detection",
 	  "extra series tickers (prefixes) counted as crypto besides the Crypto category" },
 	/* websocket sidecar */
 	{ "WS_HOST", T_STR, F(ws_host), "127.0.0.1", NOLIM, NULL, check_host, "websocket",

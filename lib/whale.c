@@ -68,7 +68,7 @@ int kw_whale_parse_categories(const char *spec, struct kw_category_threshold *ou
 		trim(&ks, &ke);
 		if (!eq || !token_is_clean(ks, (size_t)(ke - ks))) {
 			snprintf(err, errlen,
-				 "expected Category=dollars[,Category=dollars...], e.g. "
+				 "Category=dollars[,Category=dollars...], e.g. "
 				 "Crypto=2500,Sports=20000");
 			return -1;
 		}
@@ -119,12 +119,12 @@ int kw_whale_check_prefixes(const char *spec, char *err, size_t errlen)
 			if (!((*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
 			      *c == '_')) {
 				snprintf(err, errlen,
-					 "expected comma-separated series tickers such as "
+					 "comma-separated series tickers such as "
 					 "KXBTC,KXETH (A-Z, 0-9, - and _)");
 				return -1;
 			}
 		if (end == p || ++n > KW_WHALE_MAX_PREFIXES) {
-			snprintf(err, errlen, "expected 1 to %d non-empty series prefixes",
+			snprintf(err, errlen, "1 to %d non-empty series prefixes",
 				 KW_WHALE_MAX_PREFIXES);
 			return -1;
 		}
