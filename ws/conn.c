@@ -203,6 +203,11 @@ static int check_handshake(struct kw_hub *h, struct kw_client *c, struct lws *ws
 		return refuse(wsi, 401, "unauthorized",
 			      "a ticket (POST /api/ws-ticket) or an X-API-Key is required");
 	}
+	if (strlen(h->cfg->jwt_secret) < KW_TICKET_MIN_SECRET) {
+		kw_ws_security_event("auth_failed", "tickets_disabled", c->addr, 401);
+		return refuse(wsi, 401, "unauthorized",
+			      "tickets are disabled on this server (no JWT_SECRET)");
+	}
 	struct kw_ticket t;
 	int64_t now_ms = kw_now_us() / 1000;
 	enum kw_ticket_result tr = kw_ticket_verify(h->cfg->jwt_secret, ticket, KW_TICKET_SCOPE_WS,

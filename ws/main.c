@@ -3,7 +3,8 @@
  * context, signals and shutdown; the hub (hub.c) and the connections (conn.c) do the rest.
  *
  * Start-up validates everything once and refuses to run on a bad setting (exit 78): JWT_SECRET
- * of at least 32 bytes (tickets), a listen address, enough file descriptors for
+ * of at least 32 bytes in production (in development a missing one only disables tickets, so
+ * that `make run` works with X-API-Key clients), a listen address, enough file descriptors for
  * MAX_CONNECTIONS (the soft RLIMIT_NOFILE is raised toward the hard one when needed), and the
  * database (exit 1 if it cannot be opened or migrated). It then listens on WS_HOST:WS_PORT or
  * WS_SOCKET, follows the store and serves until SIGTERM/SIGINT: every client then gets a close
@@ -85,12 +86,18 @@ static char **split_list(const char *s, int *n)
 
 static int check_settings(const struct kw_config *cfg, char *err, size_t errlen)
 {
-	if (!cfg->jwt_secret || strlen(cfg->jwt_secret) < KW_TICKET_MIN_SECRET) {
-		snprintf(err, errlen,
-			 "config: JWT_SECRET is invalid: expected at least %d bytes (kw-ws checks "
-			 "WebSocket tickets with it)",
-			 KW_TICKET_MIN_SECRET);
-		return -1;
+	if (strlen(cfg->jwt_secret) < KW_TICKET_MIN_SECRET) {
+		if (cfg->environment == KW_ENV_PRODUCTION) {
+			snprintf(err, errlen,
+				 "config: JWT_SECRET is invalid: expected at least %d bytes (kw-ws "
+				 "checks WebSocket tickets with it)",
+				 KW_TICKET_MIN_SECRET);
+			return -1;
+		}
+		kw_warn("config: JWT_SECRET is shorter than %d bytes: WebSocket tickets are "
+			"refused; "
+			"only X-API-Key clients can connect",
+			KW_TICKET_MIN_SECRET);
 	}
 	if (cfg->api_key && *cfg->api_key &&
 	    (strlen(cfg->api_key) < KW_API_KEY_MIN_LEN || !kw_key_is_wellformed(cfg->api_key))) {
