@@ -22,6 +22,9 @@ static void usage(FILE *out)
 		"\n"
 		"  db migrate         create the database or apply pending migrations\n"
 		"  db check           integrity check and schema version\n"
+		"  db vacuum          return free pages to the file system\n"
+		"  db backup FILE     online, consistent copy of the database (safe while "
+		"running)\n"
 		"  key create --name NAME [--scope read|admin] [--rate N]\n"
 		"                     new API key, printed once (stored as a SHA-256 hash)\n"
 		"  key list           every key: id, name, prefix, scope, rate, last use\n"
@@ -50,45 +53,6 @@ static int load_config(struct kw_config *cfg)
 	if (kw_log_init("kw-admin", (enum kw_log_level)cfg->log_level, NULL) < 0)
 		return -1;
 	return 0;
-}
-
-static int cmd_db(struct kw_config *cfg, const char *sub)
-{
-	char err[512];
-	int rc = 1;
-	int migrate = !strcmp(sub, "migrate");
-	if (!migrate && strcmp(sub, "check")) {
-		usage(stderr);
-		return 2;
-	}
-	struct kw_store *s =
-		kw_store_open(cfg->database_path, migrate ? KW_DB_MIGRATE : 0, err, sizeof(err));
-	if (!s) {
-		fprintf(stderr, "kw-admin: %s\n", err);
-		return 1;
-	}
-	if (migrate) {
-		printf("database %s is at schema version %d\n", cfg->database_path,
-		       kw_db_schema_version());
-		rc = 0;
-		goto out;
-	}
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(kw_store_db(s), "PRAGMA integrity_check", -1, &st, NULL) ==
-		    SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW) {
-		const char *res = (const char *)sqlite3_column_text(st, 0);
-		printf("integrity: %s\nschema version: %d\n", res ? res : "?",
-		       kw_db_schema_version());
-		rc = res && !strcmp(res, "ok") ? 0 : 1;
-	} else {
-		fprintf(stderr, "kw-admin: integrity check failed: %s\n",
-			sqlite3_errmsg(kw_store_db(s)));
-	}
-	sqlite3_finalize(st);
-out:
-	kw_store_close(s);
-	return rc;
 }
 
 int main(int argc, char **argv)
@@ -120,8 +84,8 @@ int main(int argc, char **argv)
 		rc = kw_admin_key(&cfg, argc - 2, argv + 2);
 	} else if (!strcmp(argv[1], "token")) {
 		rc = kw_admin_token(&cfg, argc - 2, argv + 2);
-	} else if (!strcmp(argv[1], "db") && argc == 3) {
-		rc = cmd_db(&cfg, argv[2]);
+	} else if (!strcmp(argv[1], "db")) {
+		rc = kw_admin_db(&cfg, argc - 2, argv + 2);
 	} else {
 		fprintf(stderr, "kw-admin: unknown command\n");
 		usage(stderr);
