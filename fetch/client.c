@@ -353,8 +353,10 @@ static enum kw_get http_get(struct kw_client *c, const char *path, const char *q
 			res = KW_GET_STOPPED;
 			goto out;
 		}
-		if (cr == CURLE_OK && status == 200)
-			return KW_GET_OK;
+		if (cr == CURLE_OK && status == 200) {
+			res = KW_GET_OK;
+			goto out;
+		}
 		c->http_errors++;
 		if (cr != CURLE_OK) {
 			if (c->oversize || cr == CURLE_FILESIZE_EXCEEDED) {

@@ -245,6 +245,7 @@ int main(int argc, char **argv)
 
 	if (kw_config_load(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "kw-fetch: %s\n", err);
+		kw_config_free(&cfg);
 		return KW_EX_CONFIG;
 	}
 	if (kw_log_init("kw-fetch", verbose ? KW_LOG_DEBUG : (enum kw_log_level)cfg.log_level,
