@@ -15,7 +15,7 @@ PKGS=(
   # run: web servers, FastCGI spawner, database shell
   lighttpd lighttpd-mod-openssl apache2 libapache2-mod-fcgid spawn-fcgi sqlite3 openssl curl ca-certificates
   # tests and benchmarks
-  python3 python3-pytest python3-requests python3-websockets wrk bc python3-fastapi python3-uvicorn
+  python3 python3-pytest python3-requests python3-websockets wrk bc time python3-fastapi python3-uvicorn
 )
 
 missing=()
