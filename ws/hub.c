@@ -11,7 +11,11 @@
  * never makes the process grow without bound.
  *
  * Following: every KW_WS_POLL_MS the hub asks SQLite for PRAGMA data_version (no I/O); only
- * when another process committed does it read alerts, trades and fetch runs past its cursors.
+ * when another process committed does it read alerts, trades and fetch runs past its cursors,
+ * KW_WS_FOLLOW_BATCH rows at a time. A larger backlog goes out batch by batch, the next one
+ * when no healthy client's queue is more than half full (at most KW_WS_BACKLOG_WAIT_MS later),
+ * so a burst reaches every reader that keeps up and overflows only one that does not. The
+ * market snapshot behind initial_data is read once per commit and filtered per client.
  * A failure is logged and retried KW_WS_STORE_RETRY_MS later; cursors only move forward after
  * rows were read, so nothing committed is skipped.
  */
@@ -397,6 +401,8 @@ static void poll_cb(lws_sorted_usec_list_t *sul)
 	}
 	kw_msg_unref(h->default_initial);
 	h->default_initial = NULL;
+	kw_ws_items_free(&h->snapshot);
+	h->snapshot_ok = 0;
 	switch (follow(h)) {
 	case 0:
 		h->data_version = v;
@@ -527,10 +533,13 @@ struct kw_msg *kw_hub_initial_data(struct kw_hub *h, const struct kw_client *c)
 				json_object_put(one);
 				kw_ws_items_free(&it);
 			}
-		} else if (kw_store_ws_markets(h->store, 0, NULL, 1000, &it) == 0) {
+		} else {
+			/* One query per commit, however many clients subscribe in between. */
+			if (!h->snapshot_ok)
+				h->snapshot_ok = kw_store_ws_markets(h->store, 0, NULL, 1000,
+								     &h->snapshot) == 0;
 			json_object_put(markets);
-			markets = items_array(&it, s, KW_WS_SNAPSHOT_MAX);
-			kw_ws_items_free(&it);
+			markets = items_array(&h->snapshot, s, KW_WS_SNAPSHOT_MAX);
 		}
 	}
 	json_object *d = list_data("markets", markets);
@@ -595,6 +604,7 @@ void kw_hub_free(struct kw_hub *h)
 {
 	kw_msg_unref(h->default_initial);
 	h->default_initial = NULL;
+	kw_ws_items_free(&h->snapshot);
 	if (h->addr_table) {
 		for (size_t i = 0; i < ADDR_BUCKETS; i++) {
 			while (h->addr_table[i]) {

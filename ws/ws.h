@@ -117,6 +117,8 @@ struct kw_hub {
 	int64_t backlog_batch_ms; /* monotonic time of the last backlog batch; 0 = none */
 	int64_t data_version, alert_id, trade_id, run_id;
 	struct kw_msg *default_initial; /* initial_data for the default subscription, cached */
+	struct kw_ws_items snapshot;	/* top markets by volume, cached until the next commit */
+	int snapshot_ok;
 	/* counters for ws_stats */
 	int64_t sent, received;
 	lws_sorted_usec_list_t sul_poll, sul_heartbeat, sul_stats;
