@@ -490,6 +490,27 @@ def test_trades_filtered_by_category_min_notional_and_whale_floor(ws_stack):
     run(go())
 
 
+def test_min_notional_filters_alerts_that_carry_a_notional(ws_stack):
+    async def go():
+        async with connect(ws_stack) as ws:
+            await subscribe(ws, channels=["alerts"], tickers=["KXMIN-1"], min_notional=10000)
+            small = insert_alert(ws_stack, "KXMIN-1", data={"notional_micros": 5000 * 10**6})
+            large = insert_alert(ws_stack, "KXMIN-1", data={"notional_micros": 20000 * 10**6})
+            other = insert_alert(ws_stack, "KXMIN-1", type_="odds_flip", data={"delta": 20})
+            got = [(await next_msg(ws, "alert", timeout=1.0))["data"]["id"] for _ in range(2)]
+            assert got == [large, other] and small not in got
+            await none_of(ws, ("alert",), 0.4)
+    run(go())
+
+
+def test_binary_frames_get_an_error(ws_stack):
+    async def go():
+        async with connect(ws_stack) as ws:
+            await ws.send(b'{"type":"ping"}')
+            assert (await next_msg(ws, "error"))["data"]["code"] == "binary_not_supported"
+    run(go())
+
+
 def test_market_update_after_a_fetch_run_respects_filters(ws_stack):
     async def go():
         async with connect(ws_stack) as all_, connect(ws_stack) as pol, \
