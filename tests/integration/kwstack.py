@@ -174,8 +174,11 @@ class Stack:
         env.update(sanitizer_env(self.dir))
         env.update({"KW_ENV_FILE": self.env_file, "WS_PORT": str(self.ws_port)})
         self.ws_returncode = None
+        # Its own handle on the stack's error log, so that subclasses (another web server in
+        # front) can call start_ws()/stop_ws() whatever they do with theirs.
+        self._ws_stderr = open(self.errorlog, "ab")
         self.ws_proc = subprocess.Popen([os.path.join(BUILD, "kw-ws")] + self.ws_args, env=env,
-                                        stdout=subprocess.DEVNULL, stderr=self._stderr)
+                                        stdout=subprocess.DEVNULL, stderr=self._ws_stderr)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.ws_proc.poll() is not None:
@@ -199,6 +202,7 @@ class Stack:
                 self.ws_proc.wait()
         if self.ws_proc:
             self.ws_returncode = self.ws_proc.returncode
+            self._ws_stderr.close()
         self.ws_proc = None
         return self.ws_returncode
 
@@ -252,3 +256,120 @@ def run_admin(stack_or_settings, *args, env_extra=None, check=False):
     env.update(env_extra or {})
     return subprocess.run([os.path.join(BUILD, "kw-admin")] + list(args), env=env,
                           capture_output=True, text=True, check=check, timeout=60)
+
+
+APACHE_MODULES = ["mpm_event", "authz_core", "mime", "dir", "macro", "headers", "setenvif",
+                  "proxy", "proxy_fcgi", "proxy_wstunnel", "ssl", "socache_shmcb"]
+
+
+class ApacheStack(Stack):
+    """Apache httpd (mod_proxy_fcgi, config = a small server config that includes
+    apache.conf.example) in front of kw-api workers started by spawn-fcgi on a unix socket —
+    the deployment apache.conf.example documents. Same interface as Stack.
+
+    Apache will not run its children as root: when the tests run as root, the children run as
+    www-data, so this stack keeps its files in a world-readable directory of its own under /tmp
+    and serves the dashboard from the checkout."""
+
+    def __init__(self, directory, settings=None, workers=2, wait=True):
+        import tempfile
+        own = tempfile.mkdtemp(prefix="kw-apache-", dir="/tmp")
+        os.chmod(own, 0o755)
+        self._pytest_dir = str(directory)
+        Stack.__init__(self, own, settings, workers, wait)
+        self.errorlog = os.path.join(self.dir, "apache-error.log")
+        self.api_log = os.path.join(self.dir, "kw-api.log")
+        self.workers_proc = []
+
+    def start(self):
+        write_env_file(self.env_file, self.settings)
+        env = dict(os.environ)
+        env.pop("KW_ENV_FILE", None)
+        env.update(sanitizer_env(self.dir))
+        env["KW_ENV_FILE"] = self.env_file
+        sock = os.path.join(self.dir, "kw-api.sock")
+        pidfile = os.path.join(self.dir, "kw-api.pids")
+        self._api_log = open(self.api_log, "ab")
+        subprocess.run(["spawn-fcgi", "-s", sock, "-M", "0666", "-F", str(self.workers),
+                        "-P", pidfile, "--", os.path.join(BUILD, "kw-api")], env=env,
+                       check=True, stdout=subprocess.DEVNULL, stderr=self._api_log)
+        self.workers_proc = [int(p) for p in open(pidfile).read().split()]
+        pem = self._tls_pem()
+        mods = "/usr/lib/apache2/modules"
+        conf = os.path.join(self.dir, "httpd.conf")
+        lines = ["ServerRoot /etc/apache2",
+                 "PidFile %s/apache.pid" % self.dir,
+                 "ErrorLog %s" % self.errorlog,
+                 "LogLevel warn",
+                 "TypesConfig /etc/mime.types",
+                 "DirectoryIndex index.html"]
+        lines += ["LoadModule %s_module %s/mod_%s.so" % (m, mods, m) for m in APACHE_MODULES]
+        if os.geteuid() == 0:
+            lines += ["User www-data", "Group www-data"]
+        lines += ["Listen 127.0.0.1:%d" % self.port, "Listen 127.0.0.1:%d" % self.tls_port,
+                  "Define KW_WWW %s" % os.path.join(TOP, "deploy", "www"),
+                  "Define KW_API_SOCKET %s" % sock,
+                  "Define KW_WS_PORT %d" % self.ws_port,
+                  "Define KW_SERVER_NAME localhost",
+                  "Define KW_PORT %d" % self.port,
+                  "Define KW_TLS_PORT %d" % self.tls_port,
+                  "Define KW_TLS_CERT %s.crt" % pem,
+                  "Define KW_TLS_KEY %s.key" % pem,
+                  "Include %s" % os.path.join(TOP, "apache.conf.example")]
+        with open(conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self._stderr = open(self.errorlog, "ab")
+        self.proc = subprocess.Popen(["apache2", "-DFOREGROUND", "-f", conf], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=self._stderr)
+        if self._wait:
+            self.wait_ready()
+        return self
+
+    def log(self):
+        out = ""
+        for path in (self.errorlog, self.api_log):
+            try:
+                with open(path, errors="replace") as f:
+                    out += f.read()
+            except FileNotFoundError:
+                pass
+        return out
+
+    def worker_pids(self):
+        return [p for p in self.workers_proc if os.path.exists("/proc/%d" % p)]
+
+    def stop(self):
+        import shutil
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self._stderr.close()
+        self.proc = None
+        deadline = time.time() + 5
+        for pid in self.workers_proc:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+            while time.time() < deadline and os.path.exists("/proc/%d" % pid):
+                time.sleep(0.05)
+            if os.path.exists("/proc/%d" % pid):
+                os.kill(pid, signal.SIGKILL)
+        self.workers_proc = []
+        if hasattr(self, "_api_log"):
+            self._api_log.close()
+        reports = sanitizer_reports(self.dir)
+        # Keep the logs with the test's own directory, then drop our /tmp directory.
+        for name in os.listdir(self.dir):
+            if name.endswith(".log"):
+                shutil.copy(os.path.join(self.dir, name), self._pytest_dir)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        assert not reports, "sanitizer reports:\n" + "\n".join(reports)
+
+
+SERVERS = {"lighttpd": Stack, "apache": ApacheStack}

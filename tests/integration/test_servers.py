@@ -1,0 +1,75 @@
+"""The deployments the README documents, walked for real: lighttpd spawning kw-api itself, and
+Apache's mod_proxy_fcgi in front of spawn-fcgi workers, each over HTTP and HTTPS; and kw-api as
+a plain CGI program. The same checks for every one of them."""
+import os
+import subprocess
+
+import pytest
+import requests
+import urllib3
+
+from kwstack import BUILD, SERVERS
+
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+KEY = "kwtest_" + "a1b2c3d4" * 5
+
+
+@pytest.fixture(scope="module", params=sorted(SERVERS))
+def server(request, tmp_path_factory):
+    s = SERVERS[request.param](tmp_path_factory.mktemp(request.param),
+                               settings={"API_KEY": KEY})
+    s.start()
+    yield s
+    s.stop()
+
+
+def test_health_status_and_errors(server):
+    h = {"X-API-Key": KEY}
+    assert server.get("/api/health").json() == {"status": "ok"}
+    st = server.get("/api/status", headers=h)
+    assert st.status_code == 200 and st.json()["status"] == "running"
+    nf = server.get("/api/nope", headers=h)
+    assert nf.status_code == 404 and nf.json()["error"]["code"] == "not_found"
+    assert nf.json()["request_id"] == nf.headers["X-Request-Id"]
+
+
+def test_server_version_hidden(server):
+    r = server.get("/api/health")
+    assert not any(ch.isdigit() for ch in r.headers.get("Server", ""))
+
+
+def test_https_end_to_end_and_hsts_only_there(server):
+    r = requests.get(server.https_base + "/api/health", verify=False, timeout=10)
+    assert r.status_code == 200
+    assert r.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert "Strict-Transport-Security" not in server.get("/api/health").headers
+
+
+def test_dashboard_is_served(server):
+    r = server.get("/")
+    assert r.status_code == 200 and "KalshiWhale" in r.text
+
+
+def test_query_is_seen_by_the_app(server):
+    r = server.get("/api/status?bogus=1", headers={"X-API-Key": KEY})
+    assert r.status_code == 400 and "'bogus'" in r.json()["error"]["message"]
+
+
+def cgi(env, tmp_path):
+    base = {"PATH": os.environ["PATH"], "DATABASE_PATH": str(tmp_path / "cgi.db"),
+            "GATEWAY_INTERFACE": "CGI/1.1", "REMOTE_ADDR": "127.0.0.1",
+            "REQUEST_METHOD": "GET", "SERVER_PROTOCOL": "HTTP/1.1"}
+    base.update(env)
+    r = subprocess.run([os.path.join(BUILD, "kw-api")], env=base, stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=30)
+    head, _, body = r.stdout.partition(b"\r\n\r\n")
+    return r.returncode, head.decode(), body
+
+
+def test_plain_cgi_answers_one_request(tmp_path):
+    rc, head, body = cgi({"REQUEST_URI": "/api/health"}, tmp_path)
+    assert rc == 0
+    assert head.startswith("Status: 200 OK") and b'"status":"ok"' in body
+    rc, head, body = cgi({"REQUEST_URI": "/api/nope", "HTTP_X_API_KEY": KEY, "API_KEY": KEY},
+                         tmp_path)
+    assert head.startswith("Status: 404")
