@@ -3,16 +3,19 @@
  *
  * A new key is printed once, alone on standard output (so scripts can capture it), with its
  * id, prefix and scope on standard error; only its SHA-256 is stored. Revocation is a
- * timestamp, effective on the next request (kw-api reads the table on every request). Rotation
- * creates a new key with the same name, scope and rate and revokes the old one in one
- * transaction.
+ * timestamp, effective on the next request: after every change kw-admin bumps the key
+ * generation in kw-api's shared limiter table (DATABASE_PATH-rl.shm, only if it exists), which
+ * makes every worker drop its cached key lookups. Rotation creates a new key with the same
+ * name, scope and rate and revokes the old one in one transaction.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
 #include "admin.h"
 #include "auth.h"
+#include "ratelimit.h"
 #include "store_security.h"
 
 #define KEY_USAGE                                                                                  \
@@ -20,6 +23,30 @@
 	"       kw-admin key list\n"                                                               \
 	"       kw-admin key revoke ID\n"                                                          \
 	"       kw-admin key rotate ID\n"
+
+/* Tell running kw-api workers that api_keys changed (see the file comment). */
+static void signal_workers(const struct kw_config *cfg)
+{
+	char err[256];
+	size_t n = strlen(cfg->database_path);
+	char *path = kw_xmalloc(n + sizeof("-rl.shm"));
+	memcpy(path, cfg->database_path, n);
+	memcpy(path + n, "-rl.shm", sizeof("-rl.shm"));
+	if (access(path, F_OK) == 0) {
+		struct kw_rl *rl = kw_rl_attach(path, err, sizeof(err));
+		if (rl) {
+			kw_rl_keys_changed(rl);
+			kw_rl_close(rl);
+		} else {
+			fprintf(stderr,
+				"kw-admin: warning: %s; running kw-api workers see the change "
+				"within "
+				"10 s\n",
+				err);
+		}
+	}
+	free(path);
+}
 
 static int open_store(struct kw_config *cfg, struct kw_store **out)
 {
@@ -100,6 +127,8 @@ static int cmd_create(struct kw_config *cfg, int argc, char **argv)
 		return 1;
 	int rc = create_key(s, name, scope, rate) < 0 ? 1 : 0;
 	kw_store_close(s);
+	if (rc == 0)
+		signal_workers(cfg);
 	return rc;
 }
 
@@ -162,6 +191,7 @@ static int cmd_revoke_or_rotate(struct kw_config *cfg, const char *idarg, int ro
 		fprintf(stderr, "kw-admin: cannot revoke key %lld\n", (long long)id);
 		goto out;
 	}
+	signal_workers(cfg);
 	fprintf(stderr, "kw-admin: revoked key id=%lld prefix=%s\n", (long long)id, k.prefix);
 	rc = 0;
 out:

@@ -46,6 +46,7 @@ struct kw_sec {
 	int jwt_enabled;	       /* JWT_SECRET long enough */
 	int64_t interval_us, burst;    /* RATE_LIMIT_PER_MINUTE / RATE_LIMIT_BURST */
 	char *test_clock_file;	       /* development only: KW_TEST_CLOCK_FILE */
+	struct kw_key_cache *keys;     /* auth.c: recent key lookups, owned */
 	struct kw_rl_entry *flush_buf; /* kw_rl_collect() output */
 	size_t flush_cap;
 };

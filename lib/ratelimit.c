@@ -50,7 +50,7 @@
 #include <unistd.h>
 
 #define KW_RL_MAGIC 0x6b77726c67637261ULL /* "kwrlgcra" */
-#define KW_RL_VERSION 1
+#define KW_RL_VERSION 2
 #define KW_RL_GROUPS 4096
 #define KW_RL_WAYS 8
 #define FLUSH_EVERY_US 1000000
@@ -73,6 +73,7 @@ struct rl_header {
 	uint64_t owner;
 	_Atomic int64_t next_flush_us;
 	_Atomic uint64_t evictions;
+	_Atomic uint64_t keys_generation;
 };
 
 struct kw_rl {
@@ -187,6 +188,48 @@ fail:
 		flock(rl->fd, LOCK_UN);
 	kw_rl_close(rl);
 	return NULL;
+}
+
+struct kw_rl *kw_rl_attach(const char *path, char *err, size_t errlen)
+{
+	struct kw_rl *rl = kw_xcalloc(1, sizeof(*rl));
+	struct stat st;
+	rl->size = table_size();
+	rl->fd = open(path, O_RDWR | O_CLOEXEC);
+	if (rl->fd < 0) {
+		snprintf(err, errlen, "ratelimit: cannot open %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (fstat(rl->fd, &st) < 0 || (size_t)st.st_size != rl->size) {
+		snprintf(err, errlen, "ratelimit: %s is not a limiter table", path);
+		goto fail;
+	}
+	void *map = mmap(NULL, rl->size, PROT_READ | PROT_WRITE, MAP_SHARED, rl->fd, 0);
+	if (map == MAP_FAILED) {
+		snprintf(err, errlen, "ratelimit: cannot map %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	rl->hdr = map;
+	rl->groups = (struct rl_group *)(void *)((char *)map +
+						 ((sizeof(struct rl_header) + 63) & ~(size_t)63));
+	if (rl->hdr->magic != KW_RL_MAGIC || rl->hdr->version != KW_RL_VERSION) {
+		snprintf(err, errlen, "ratelimit: %s is not a limiter table", path);
+		goto fail;
+	}
+	return rl;
+fail:
+	kw_rl_close(rl);
+	return NULL;
+}
+
+uint64_t kw_rl_keys_generation(const struct kw_rl *rl)
+{
+	return atomic_load(&rl->hdr->keys_generation);
+}
+
+void kw_rl_keys_changed(struct kw_rl *rl)
+{
+	atomic_fetch_add(&rl->hdr->keys_generation, 1);
 }
 
 void kw_rl_close(struct kw_rl *rl)

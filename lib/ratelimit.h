@@ -53,6 +53,17 @@ typedef void (*kw_rl_restore_fn)(struct kw_rl *rl, void *ctx);
  */
 struct kw_rl *kw_rl_open(const char *path, uint64_t owner, kw_rl_restore_fn restore, void *ctx,
 			 char *err, size_t errlen) KW_WUR;
+/* Map an existing table only (never create one); NULL + err if there is none or it is not
+ * valid. For tools (kw-admin) that signal running workers but must not create the file. */
+struct kw_rl *kw_rl_attach(const char *path, char *err, size_t errlen) KW_WUR;
+
+/*
+ * The key-table generation: kw-admin bumps it after creating, revoking or rotating an API key,
+ * and kw-api workers drop their cached key lookups when it changes, so a revocation is seen by
+ * every worker on its very next request without a database read per request.
+ */
+uint64_t kw_rl_keys_generation(const struct kw_rl *rl);
+void kw_rl_keys_changed(struct kw_rl *rl);
 void kw_rl_close(struct kw_rl *rl);
 
 /* The digest stored for key (stable across processes and restarts). */
