@@ -14,10 +14,14 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Members written in the raw text: ':' outside string literals. Input already parsed OK. */
-static size_t raw_member_count(const char *s, size_t n)
+/*
+ * Members written in the raw text: ':' outside string literals. Also -1 for a single quote
+ * outside a string: json-c 0.16 accepts 'single-quoted' names even with JSON_TOKENER_STRICT,
+ * and RFC 8259 does not.
+ */
+static long raw_member_count(const char *s, size_t n)
 {
-	size_t count = 0;
+	long count = 0;
 	int in_str = 0;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
@@ -30,6 +34,8 @@ static size_t raw_member_count(const char *s, size_t n)
 			in_str = 1;
 		} else if (c == ':') {
 			count++;
+		} else if (c == '\'') {
+			return -1;
 		}
 	}
 	return count;
@@ -167,7 +173,12 @@ int kw_json_body_parse(const char *buf, size_t len, const struct kw_body_field *
 		snprintf(err, errlen, "request body must be a JSON object");
 		goto out;
 	}
-	if (tree_member_count(obj) != raw_member_count(buf, len)) {
+	long written = raw_member_count(buf, len);
+	if (written < 0) {
+		snprintf(err, errlen, "request body is not valid JSON");
+		goto out;
+	}
+	if ((long)tree_member_count(obj) != written) {
 		snprintf(err, errlen, "request body has a duplicate key");
 		goto out;
 	}

@@ -51,6 +51,8 @@ static void test_body(void **state)
 		{ "{\"limit\": 1, \"name\": \"x\", \"limit\": 2}", "duplicate key" },
 		{ "{\"force_update\": true,}", "not valid JSON" },
 		{ "{force_update: true}", "not valid JSON" },
+		{ "{'force_update': true}", "not valid JSON" },
+		{ "{\"name\": 'abc'}", "not valid JSON" },
 		{ "{\"force_update\": tru}", "not valid JSON" },
 		{ "{\"force_update\": true", "not valid JSON" },
 		{ "[]", "JSON object" },
