@@ -44,20 +44,25 @@
 static const char STATE_WATERMARK[] = "trades_watermark_us";
 static const char STATE_CATALOG[] = "catalog_refreshed_at";
 
-struct run {
-	struct kw_fetch_ctx *ctx;
-	const struct kw_config *cfg;
-	struct kw_store *store;
-	int64_t id, now, shift_us, started_us;
-	int replay;
-	int64_t pages, markets, trades, books, skipped;
-	int64_t trade_max_us, trade_wm_old, trade_min_ts;
+struct tally {
+	int64_t markets, trades, skipped, trade_max_us;
 	int catalog_changed;
 	struct {
 		const char *reason;
 		int64_t n;
 	} skips[SKIP_REASONS_MAX];
 	int nskips;
+};
+
+struct run {
+	struct kw_fetch_ctx *ctx;
+	const struct kw_config *cfg;
+	struct kw_store *store;
+	int64_t id, now, shift_us, started_us;
+	int replay;
+	int64_t pages, books;
+	int64_t trade_wm_old, trade_min_ts;
+	struct tally n;		  /* what stored pages added; a rolled-back page restores it */
 	enum kw_get markets_fail; /* KW_GET_OK when the markets phase completed */
 	int markets_listed;	  /* at least one markets page was read (a replay may have none) */
 	int partial;		  /* a later phase failed */
@@ -79,19 +84,19 @@ static void run_error(struct run *r, const char *fmt, ...)
 
 static void skip(struct run *r, const char *what, const char *id, const char *reason)
 {
-	r->skipped++;
-	if (r->skipped <= SKIP_LOG_MAX)
+	r->n.skipped++;
+	if (r->n.skipped <= SKIP_LOG_MAX)
 		kw_warn("skipped %s %.80s: %s", what, id ? id : "(no id)", reason);
-	for (int i = 0; i < r->nskips; i++) {
-		if (!strcmp(r->skips[i].reason, reason)) {
-			r->skips[i].n++;
+	for (int i = 0; i < r->n.nskips; i++) {
+		if (!strcmp(r->n.skips[i].reason, reason)) {
+			r->n.skips[i].n++;
 			return;
 		}
 	}
-	if (r->nskips < SKIP_REASONS_MAX) {
-		r->skips[r->nskips].reason = reason;
-		r->skips[r->nskips].n = 1;
-		r->nskips++;
+	if (r->n.nskips < SKIP_REASONS_MAX) {
+		r->n.skips[r->n.nskips].reason = reason;
+		r->n.skips[r->n.nskips].n = 1;
+		r->n.nskips++;
 	}
 }
 
@@ -168,18 +173,28 @@ struct pager {
 	int (*page_end)(struct run *r, int last);   /* inside the page transaction */
 };
 
-/* Walk every page; 0 when the listing was read to its end, else the kw_get that stopped it. */
+struct page_ctx {
+	struct run *r;
+	int (*item)(struct run *r, json_object *o);
+};
+
+static int page_item(void *arg, json_object *o)
+{
+	struct page_ctx *pc = arg;
+	return pc->item(pc->r, o);
+}
+
+/* Walk every page; KW_GET_OK when the listing was read to its end, else what stopped it. */
 static enum kw_get paginate(struct run *r, const struct pager *p)
 {
-	char *cursor = NULL;
-	json_object *root = NULL;
+	char *cursor = kw_xmalloc(KW_KALSHI_CURSOR_MAX), *next = kw_xmalloc(KW_KALSHI_CURSOR_MAX);
 	enum kw_get res = KW_GET_OK;
+	struct page_ctx pc = { r, p->item };
 	struct kw_buf query;
 	kw_buf_init(&query, 0);
+	cursor[0] = '\0';
 	for (int page = 0;; page++) {
 		char err[160];
-		json_object *items;
-		const char *next;
 		if (stopped(r)) {
 			res = KW_GET_STOPPED;
 			run_error(r, "interrupted by a signal while reading %s", p->name);
@@ -193,10 +208,11 @@ static enum kw_get paginate(struct run *r, const struct pager *p)
 		}
 		kw_buf_reset(&query);
 		if (kw_buf_puts(&query, p->query ? p->query : "") < 0 ||
-		    (cursor && (kw_buf_puts(&query, query.len ? "&cursor=" : "cursor=") < 0 ||
-				kw_client_escape(cursor, &query) < 0)))
+		    (cursor[0] && (kw_buf_puts(&query, query.len ? "&cursor=" : "cursor=") < 0 ||
+				   kw_client_escape(cursor, &query) < 0)))
 			abort(); /* unbounded buffer: cannot fail */
-		res = get_json(r, p->kind, p->path, query.len ? query.data : NULL, NULL, &root);
+		res = kw_client_get(r->ctx->client, p->kind, p->path, query.len ? query.data : NULL,
+				    NULL, &r->body);
 		if (res == KW_GET_NOT_FOUND && r->replay) {
 			res = KW_GET_OK; /* no more saved pages */
 			goto out;
@@ -210,29 +226,22 @@ static enum kw_get paginate(struct run *r, const struct pager *p)
 							    : "bad response");
 			goto out;
 		}
-		if (kw_kalshi_page(root, p->array_key, &items, &next, err, sizeof(err)) < 0) {
-			kw_error("kalshi: GET %s page %d: %s", p->path, page + 1, err);
-			run_error(r, "%s: page %d: %s", p->name, page + 1, err);
-			res = KW_GET_FAILED;
-			goto out;
-		}
+		/* One transaction per page: parsed and stored element by element, committed
+		 * whole, or rolled back whole if the body turns out to be broken. */
 		if (tx_begin(r) < 0) {
 			res = KW_GET_FAILED;
 			goto out;
 		}
-		size_t n = json_object_array_length(items);
-		for (size_t i = 0; i < n; i++) {
-			if (p->item(r, json_object_array_get_idx(items, i)) < 0) {
-				res = KW_GET_FAILED;
-				goto out;
-			}
+		struct tally before = r->n;
+		int rc = kw_kalshi_page_each(r->body.data, r->body.len, p->array_key, page_item,
+					     &pc, next, err, sizeof(err));
+		if (rc == -1) {
+			kw_error("kalshi: GET %s page %d: %s", p->path, page + 1, err);
+			run_error(r, "%s: page %d: %s", p->name, page + 1, err);
 		}
-		int last = next == NULL;
-		if (p->page_end && p->page_end(r, last) < 0) {
-			res = KW_GET_FAILED;
-			goto out;
-		}
-		if (tx_commit(r) < 0) {
+		int last = next[0] == '\0';
+		if (rc != 0 || (p->page_end && p->page_end(r, last) < 0) || tx_commit(r) < 0) {
+			r->n = before; /* nothing of this page was stored */
 			res = KW_GET_FAILED;
 			goto out;
 		}
@@ -241,21 +250,20 @@ static enum kw_get paginate(struct run *r, const struct pager *p)
 			goto out;
 		/* A cursor that does not move would loop forever (live only: saved pages may
 		 * legitimately repeat a made-up cursor). */
-		if (!r->replay && cursor && !strcmp(cursor, next)) {
+		if (!r->replay && !strcmp(cursor, next)) {
 			kw_error("kalshi: GET %s: cursor did not advance; stopping", p->path);
 			run_error(r, "%s: cursor did not advance", p->name);
 			res = KW_GET_FAILED;
 			goto out;
 		}
-		free(cursor);
-		cursor = kw_xstrdup(next);
-		json_object_put(root);
-		root = NULL;
+		char *t = cursor;
+		cursor = next;
+		next = t;
 	}
 out:
 	kw_store_rollback(r->store); /* no-op unless a page failed half-way */
-	json_object_put(root);
 	free(cursor);
+	free(next);
 	kw_buf_free(&query);
 	return res;
 }
@@ -270,7 +278,7 @@ static int market_item(struct run *r, json_object *o)
 	}
 	if (kw_store_fetch_market(r->store, &m, r->now, r->id) < 0)
 		return db_fail(r, "storing a market");
-	r->markets++;
+	r->n.markets++;
 	return 0;
 }
 
@@ -294,9 +302,9 @@ static int trade_item(struct run *r, json_object *o)
 	}
 	if (kw_store_fetch_trade(r->store, &t, r->shift_us, &inserted) < 0)
 		return db_fail(r, "storing a trade");
-	r->trades += inserted;
-	if (t.created_us > r->trade_max_us)
-		r->trade_max_us = t.created_us;
+	r->n.trades += inserted;
+	if (t.created_us > r->n.trade_max_us)
+		r->n.trade_max_us = t.created_us;
 	return 0;
 }
 
@@ -307,8 +315,8 @@ static int trade_page_end(struct run *r, int last)
 	if (!last || r->replay)
 		return 0;
 	int64_t wm = r->trade_wm_old;
-	if (r->trade_max_us > wm)
-		wm = r->trade_max_us;
+	if (r->n.trade_max_us > wm)
+		wm = r->n.trade_max_us;
 	if (wm < r->trade_min_ts * 1000000)
 		wm = r->trade_min_ts * 1000000;
 	if (kw_store_fetch_state_set(r->store, STATE_WATERMARK, wm) < 0)
@@ -326,7 +334,7 @@ static int event_item(struct run *r, json_object *o)
 	}
 	if (kw_store_fetch_event(r->store, &e, r->now) < 0)
 		return db_fail(r, "storing an event");
-	r->catalog_changed = 1;
+	r->n.catalog_changed = 1;
 	return 0;
 }
 
@@ -340,7 +348,7 @@ static int series_item(struct run *r, json_object *o)
 	}
 	if (kw_store_fetch_series(r->store, &s, r->now) < 0)
 		return db_fail(r, "storing a series");
-	r->catalog_changed = 1;
+	r->n.catalog_changed = 1;
 	return 0;
 }
 
@@ -444,7 +452,7 @@ static void phase_links(struct run *r)
 	}
 	lookup_each(r, &l, KW_KIND_SERIES, "/series/", "series", series_item);
 	kw_strlist_free(&l);
-	if (!r->markets && !r->catalog_changed)
+	if (!r->n.markets && !r->n.catalog_changed)
 		return; /* nothing new to link: keeps an idle run cheap */
 	int64_t changed = 0;
 	if (tx_begin(r) < 0)
@@ -547,8 +555,9 @@ static void phase_retention(struct run *r)
 static char *skips_json(const struct run *r)
 {
 	json_object *o = json_object_new_object();
-	for (int i = 0; i < r->nskips; i++)
-		json_object_object_add(o, r->skips[i].reason, json_object_new_int64(r->skips[i].n));
+	for (int i = 0; i < r->n.nskips; i++)
+		json_object_object_add(o, r->n.skips[i].reason,
+				       json_object_new_int64(r->n.skips[i].n));
 	char *s = kw_xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 	return s;
@@ -645,11 +654,11 @@ int kw_fetch_run(struct kw_fetch_ctx *ctx, const char *replay_dir, int64_t run_a
 		.outcome = outcome,
 		.finished_at = kw_now_s(),
 		.pages = r->pages,
-		.markets = r->markets,
-		.trades = r->trades,
+		.markets = r->n.markets,
+		.trades = r->n.trades,
 		.orderbooks = r->books,
 		.http_errors = kw_client_http_errors(ctx->client),
-		.skipped = r->skipped,
+		.skipped = r->n.skipped,
 		.open_markets = status == KW_FETCH_EX_FAILED || status == KW_FETCH_EX_TEMPFAIL
 					? -1
 					: open_markets,
@@ -663,9 +672,9 @@ int kw_fetch_run(struct kw_fetch_ctx *ctx, const char *replay_dir, int64_t run_a
 	       "run %lld %s in %.2f s: %lld pages, %lld markets (%lld open), %lld new trades, "
 	       "%lld order books, %lld HTTP errors, %lld skipped %s%s%s",
 	       (long long)r->id, outcome, (double)(kw_mono_us() - r->started_us) / 1e6,
-	       (long long)r->pages, (long long)r->markets,
-	       (long long)(open_markets < 0 ? 0 : open_markets), (long long)r->trades,
-	       (long long)r->books, (long long)row.http_errors, (long long)r->skipped, skips,
+	       (long long)r->pages, (long long)r->n.markets,
+	       (long long)(open_markets < 0 ? 0 : open_markets), (long long)r->n.trades,
+	       (long long)r->books, (long long)row.http_errors, (long long)r->n.skipped, skips,
 	       r->error[0] ? "; error: " : "", r->error);
 out:
 	free(skips);

@@ -478,32 +478,244 @@ out:
 	return root;
 }
 
-int kw_kalshi_page(json_object *root, const char *key, json_object **items, const char **cursor,
-		   char *err, size_t errlen)
+/* ---- streaming list pages ----------------------------------------------------------------- */
+
+struct scan {
+	const char *p;
+	size_t i, len;
+	char *err;
+	size_t errlen;
+};
+
+static void scan_ws(struct scan *sc)
 {
-	json_object *v;
-	if (!json_object_object_get_ex(root, key, &v) || !v) {
+	while (sc->i < sc->len && (sc->p[sc->i] == ' ' || sc->p[sc->i] == '\n' ||
+				   sc->p[sc->i] == '\r' || sc->p[sc->i] == '\t'))
+		sc->i++;
+}
+
+static int scan_fail(struct scan *sc, const char *what)
+{
+	if (sc->i >= sc->len)
+		snprintf(sc->err, sc->errlen, "truncated JSON (%zu bytes)", sc->len);
+	else
+		snprintf(sc->err, sc->errlen, "malformed JSON at byte %zu: %s", sc->i, what);
+	return -1;
+}
+
+/* At '"': move past the closing quote. */
+static int scan_string(struct scan *sc)
+{
+	for (sc->i++; sc->i < sc->len; sc->i++) {
+		if (sc->p[sc->i] == '\\')
+			sc->i++;
+		else if (sc->p[sc->i] == '"') {
+			sc->i++;
+			return 0;
+		}
+	}
+	return scan_fail(sc, "unterminated string");
+}
+
+/* Move past one value: a string, an object or array (brackets matched, strings skipped), or
+ * a scalar (up to the next delimiter). */
+static int scan_value(struct scan *sc)
+{
+	if (sc->i >= sc->len)
+		return scan_fail(sc, "value expected");
+	char c = sc->p[sc->i];
+	if (c == '"')
+		return scan_string(sc);
+	if (c == '{' || c == '[') {
+		int depth = 0;
+		while (sc->i < sc->len) {
+			c = sc->p[sc->i];
+			if (c == '"') {
+				if (scan_string(sc) < 0)
+					return -1;
+				continue;
+			}
+			if (c == '{' || c == '[') {
+				if (++depth > JSON_MAX_DEPTH)
+					return scan_fail(sc, "nested too deeply");
+			} else if (c == '}' || c == ']') {
+				if (--depth == 0) {
+					sc->i++;
+					return 0;
+				}
+			}
+			sc->i++;
+		}
+		return scan_fail(sc, "unbalanced brackets");
+	}
+	size_t start = sc->i;
+	while (sc->i < sc->len && !strchr(",}] \n\r\t", sc->p[sc->i]))
+		sc->i++;
+	return sc->i > start ? 0 : scan_fail(sc, "value expected");
+}
+
+/* Parse p[start, end) as one complete JSON value. */
+static json_object *parse_slice(struct json_tokener *tok, struct scan *sc, size_t start, size_t end)
+{
+	json_tokener_reset(tok);
+	json_object *o = json_tokener_parse_ex(tok, sc->p + start, (int)(end - start));
+	/* A number at the very end of the slice may still "continue": a space ends it. */
+	if (!o && json_tokener_get_error(tok) == json_tokener_continue)
+		o = json_tokener_parse_ex(tok, " ", 1);
+	if (!o && json_tokener_get_error(tok) != json_tokener_success) {
+		snprintf(sc->err, sc->errlen, "malformed JSON at byte %zu: %s",
+			 start + json_tokener_get_parse_end(tok),
+			 json_tokener_error_desc(json_tokener_get_error(tok)));
+		return NULL;
+	}
+	if (!o && !(end - start == 4 && !memcmp(sc->p + start, "null", 4))) {
+		snprintf(sc->err, sc->errlen, "malformed JSON at byte %zu", start);
+		return NULL;
+	}
+	return o; /* NULL here is JSON null */
+}
+
+int kw_kalshi_page_each(const char *body, size_t len, const char *key,
+			int (*item)(void *arg, json_object *element), void *arg, char *cursor,
+			char *err, size_t errlen)
+{
+	struct scan sc = { body, 0, len, err, errlen };
+	size_t keylen = strlen(key);
+	int found = 0, rc = -1;
+	json_object *o = NULL;
+	cursor[0] = '\0';
+	if (len > (size_t)INT32_MAX) {
+		snprintf(err, errlen, "body too large to parse");
+		return -1;
+	}
+	struct json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH);
+	if (!tok) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	scan_ws(&sc);
+	if (sc.i >= len || body[sc.i] != '{') {
+		if (sc.i < len)
+			snprintf(err, errlen, "JSON body is not an object");
+		else
+			scan_fail(&sc, "");
+		goto out;
+	}
+	sc.i++;
+	for (int first = 1;; first = 0) {
+		scan_ws(&sc);
+		if (first && sc.i < len && body[sc.i] == '}')
+			break; /* "{}" */
+		if (sc.i >= len || body[sc.i] != '"') {
+			scan_fail(&sc, "member name expected");
+			goto out;
+		}
+		size_t ks = sc.i + 1;
+		if (scan_string(&sc) < 0)
+			goto out;
+		size_t ke = sc.i - 1;
+		scan_ws(&sc);
+		if (sc.i >= len || body[sc.i] != ':') {
+			scan_fail(&sc, "':' expected");
+			goto out;
+		}
+		sc.i++;
+		scan_ws(&sc);
+		size_t vs = sc.i;
+		if (ke - ks == keylen && !memcmp(body + ks, key, keylen)) {
+			if (sc.i >= len || body[sc.i] != '[') {
+				if (scan_value(&sc) == 0)
+					snprintf(err, errlen, "\"%s\" is not an array", key);
+				goto out;
+			}
+			found = 1;
+			sc.i++;
+			scan_ws(&sc);
+			if (sc.i < len && body[sc.i] == ']') {
+				sc.i++;
+			} else {
+				for (;;) {
+					size_t es = sc.i;
+					if (scan_value(&sc) < 0)
+						goto out;
+					o = parse_slice(tok, &sc, es, sc.i);
+					if (!o &&
+					    body[es] != 'n') /* an element that is null passes */
+						goto out;
+					if (item(arg, o) != 0) {
+						rc = -2;
+						goto out;
+					}
+					json_object_put(o);
+					o = NULL;
+					scan_ws(&sc);
+					if (sc.i < len && body[sc.i] == ',') {
+						sc.i++;
+						scan_ws(&sc);
+						continue;
+					}
+					if (sc.i < len && body[sc.i] == ']') {
+						sc.i++;
+						break;
+					}
+					scan_fail(&sc, "',' or ']' expected");
+					goto out;
+				}
+			}
+		} else if (ke - ks == 6 && !memcmp(body + ks, "cursor", 6)) {
+			if (scan_value(&sc) < 0)
+				goto out;
+			o = parse_slice(tok, &sc, vs, sc.i);
+			if (!o && body[vs] != 'n')
+				goto out;
+			if (o) {
+				const char *c = json_object_get_string(o);
+				size_t n = (size_t)json_object_get_string_len(o);
+				if (!json_object_is_type(o, json_type_string)) {
+					snprintf(err, errlen, "\"cursor\" is not a string");
+					goto out;
+				}
+				if (n >= KW_KALSHI_CURSOR_MAX || strlen(c) != n ||
+				    !kw_text_is_clean(c, n)) {
+					snprintf(err, errlen,
+						 "\"cursor\" is not clean text of at most %d bytes",
+						 KW_KALSHI_CURSOR_MAX - 1);
+					goto out;
+				}
+				memcpy(cursor, c, n + 1);
+				json_object_put(o);
+				o = NULL;
+			}
+		} else if (scan_value(&sc) < 0) {
+			goto out;
+		}
+		scan_ws(&sc);
+		if (sc.i < len && body[sc.i] == ',') {
+			sc.i++;
+			continue;
+		}
+		if (sc.i < len && body[sc.i] == '}')
+			break;
+		scan_fail(&sc, "',' or '}' expected");
+		goto out;
+	}
+	sc.i++;
+	scan_ws(&sc);
+	if (sc.i < len) {
+		snprintf(err, errlen, "trailing data after JSON at byte %zu", sc.i);
+		goto out;
+	}
+	if (!found) {
 		snprintf(err, errlen, "page has no \"%s\" array", key);
-		return -1;
+		goto out;
 	}
-	if (!json_object_is_type(v, json_type_array)) {
-		snprintf(err, errlen, "\"%s\" is not an array", key);
-		return -1;
-	}
-	*items = v;
-	*cursor = NULL;
-	int rc = get_str(root, "cursor", cursor);
-	if (rc < 0) {
-		snprintf(err, errlen, "\"cursor\" is not a string");
-		return -1;
-	}
-	if (rc == 1 && (strlen(*cursor) > 4096 || !kw_text_is_clean(*cursor, strlen(*cursor)))) {
-		snprintf(err, errlen, "\"cursor\" is not clean text of at most 4096 bytes");
-		return -1;
-	}
-	if (rc == 0 || !**cursor)
-		*cursor = NULL;
-	return 0;
+	rc = 0;
+out:
+	json_object_put(o);
+	json_tokener_free(tok);
+	if (rc != 0)
+		cursor[0] = '\0';
+	return rc;
 }
 
 static void clean_copy(char *dst, size_t dstlen, const char *src)

@@ -95,13 +95,22 @@ int kw_kalshi_book_parse(json_object *root, struct kw_kalshi_book *out, const ch
  */
 json_object *kw_kalshi_body_parse(const char *body, size_t len, char *err, size_t errlen);
 
+#define KW_KALSHI_CURSOR_MAX 4096
+
 /*
- * A list page {"<key>":[...], "cursor":"..."}: *items borrows the array. *cursor is NULL at the
- * end (cursor missing, null or ""), else a borrowed string. -1 with err when the array is
- * missing or not an array, or the cursor has the wrong type or is not clean text.
+ * Walk a list page {"<key>":[...], "cursor":"..."} without building its whole tree: each
+ * element of the array is parsed on its own and passed to item(arg, element), which borrows it
+ * only for the call; so memory stays at one body plus one element, however long the page
+ * (GET /series answers every series in one body). cursor (KW_KALSHI_CURSOR_MAX bytes) gets
+ * the next cursor, "" at the end (missing, null or ""). Returns 0; -1 with err when the body
+ * is not a complete JSON object, the array is missing or not an array, or the cursor has the
+ * wrong type or is not clean text (elements already passed to item must then be discarded by
+ * the caller, e.g. by rolling back); -2 when item returned non-zero (err untouched). Values
+ * under other keys are skipped by bracket matching, not validated.
  */
-int kw_kalshi_page(json_object *root, const char *key, json_object **items, const char **cursor,
-		   char *err, size_t errlen) KW_WUR;
+int kw_kalshi_page_each(const char *body, size_t len, const char *key,
+			int (*item)(void *arg, json_object *element), void *arg, char *cursor,
+			char *err, size_t errlen) KW_WUR;
 
 /*
  * Kalshi's error code and message from any error body form: {"error":{"code","message"}},

@@ -1,7 +1,8 @@
 /*
  * test_kalshi.c — Kalshi body parsing: exact fixed-point money (golden values from
  * kalshi-api.md §7/§9), current and legacy shapes of Market, Trade and Orderbook, skip reasons
- * for missing or wrongly typed fields, cursors, every error body form, and broken bodies.
+ * for missing or wrongly typed fields, streamed list pages and cursors, every error body form,
+ * and broken bodies.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -341,35 +342,67 @@ static void test_books(void **state)
 	}
 }
 
+static int count_item(void *arg, json_object *o)
+{
+	int *n = arg;
+	(*n)++;
+	/* Elements arrive one by one, already parsed. */
+	if (o && json_object_is_type(o, json_type_object)) {
+		json_object *v;
+		if (json_object_object_get_ex(o, "stop", &v))
+			return 1;
+	}
+	return 0;
+}
+
 static void test_pages_and_bodies(void **state)
 {
 	(void)state;
-	json_object *items;
-	const char *cursor;
-	char err[160];
+	char err[160], cursor[KW_KALSHI_CURSOR_MAX];
 	struct {
 		const char *json;
-		int ok;
+		int rc, items;
 		const char *cursor;
 	} cases[] = {
-		{ "{\"markets\":[],\"cursor\":\"abc\"}", 1, "abc" }, /* empty page, live cursor */
-		{ "{\"markets\":[{}],\"cursor\":\"\"}", 1, NULL },
-		{ "{\"markets\":[],\"cursor\":null}", 1, NULL },
-		{ "{\"markets\":[]}", 1, NULL },
-		{ "{\"markets\":{},\"cursor\":\"\"}", 0, NULL },
-		{ "{\"cursor\":\"\"}", 0, NULL },
-		{ "{\"markets\":[],\"cursor\":5}", 0, NULL },
+		{ "{\"markets\":[],\"cursor\":\"abc\"}", 0, 0,
+		  "abc" }, /* empty page, live cursor */
+		{ "{\"cursor\":\"x\\\"y\",\"markets\":[{},{\"a\":[1,{\"b\":\"]}\"}]}]}", 0, 2,
+		  "x\"y" },
+		{ "{\"markets\":[{}],\"cursor\":\"\"}", 0, 1, "" },
+		{ "{\"markets\":[1, null ,\"s\"],\"cursor\":null}", 0, 3, "" },
+		{ " {\"milestones\":[{\"x\":1}],\"markets\":[ ] } \n", 0, 0, "" },
+		{ "{\"markets\":[{\"stop\":1},{}]}", -2, 1, "" },
+		{ "{\"markets\":{},\"cursor\":\"\"}", -1, 0, "" },
+		{ "{\"markets\":null}", -1, 0, "" },
+		{ "{\"cursor\":\"\"}", -1, 0, "" },
+		{ "{}", -1, 0, "" },
+		{ "{\"markets\":[],\"cursor\":5}", -1, 0, "" },
+		{ "{\"markets\":[],\"cursor\":\"a\\nb\"}", -1, 0, "" },
+		{ "{\"markets\":[{\"ticker\":\"A\"},{\"ticker\":\"B\"", -1, 1, "" },
+		{ "{\"markets\":[{\"a\":tru}]}", -1, 0, "" },
+		{ "{\"markets\":[{}] } trailing", -1, 1, "" },
+		{ "[1,2]", -1, 0, "" },
+		{ "", -1, 0, "" },
 	};
 	for (size_t i = 0; i < KW_ARRAY_LEN(cases); i++) {
-		json_object *o = parse(cases[i].json);
-		int rc = kw_kalshi_page(o, "markets", &items, &cursor, err, sizeof(err));
-		assert_int_equal(rc, cases[i].ok ? 0 : -1);
-		if (cases[i].ok && cases[i].cursor)
-			assert_string_equal(cursor, cases[i].cursor);
-		else if (cases[i].ok)
-			assert_null(cursor);
-		json_object_put(o);
+		int n = 0;
+		memset(cursor, 'z', sizeof(cursor));
+		err[0] = '\0';
+		int rc = kw_kalshi_page_each(cases[i].json, strlen(cases[i].json), "markets",
+					     count_item, &n, cursor, err, sizeof(err));
+		assert_int_equal(rc, cases[i].rc);
+		assert_int_equal(n, cases[i].items);
+		assert_string_equal(cursor, cases[i].cursor);
+		if (rc == -1)
+			assert_true(err[0] != '\0');
 	}
+	int n = 0;
+	const char *cut = "{\"markets\":[{\"ticker\":\"A\"";
+	assert_int_equal(kw_kalshi_page_each(cut, strlen(cut), "markets", count_item, &n, cursor,
+					     err, sizeof(err)),
+			 -1);
+	assert_non_null(strstr(err, "truncated"));
+
 	static const char *const broken[] = { "{\"markets\":[{\"ticker\":\"A\"", "", "[1,2]",
 					      "{} trailing", "{\"a\":tru}" };
 	for (size_t i = 0; i < KW_ARRAY_LEN(broken); i++) {
