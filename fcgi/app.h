@@ -136,6 +136,12 @@ extern const struct kw_param kw_params_legacy_markets[];
 extern const struct kw_param kw_params_legacy_view[];
 extern const struct kw_param kw_params_legacy_alerts[];
 
+/* prefork.c: run `workers` processes on the listening socket. Returns KW_PREFORK_CHILD in each
+ * worker (which then serves); in the supervising parent it returns only when stopping, with
+ * the exit status. */
+#define KW_PREFORK_CHILD (-1)
+int kw_prefork(int workers);
+
 /* reload.c: RELOAD=true — exit between requests when the binary or settings file changes. */
 struct kw_reload_file {
 	char path[4096];

@@ -47,6 +47,9 @@ static void usage(FILE *out)
 		"                       request as a CGI program when started by a CGI server\n"
 		"  --socket ADDR        bind ADDR (a unix socket path, or HOST:PORT) and serve it\n"
 		"  --backlog N          listen backlog for --socket (default 128)\n"
+		"  --workers N          run N worker processes on the socket and replace any that\n"
+		"                       exit (for systemd socket units and --socket; lighttpd's\n"
+		"                       max-procs does this itself). Default 1\n"
 		"  --check-config       validate the configuration and the database, then exit\n"
 		"  --version            print the version and exit\n"
 		"  -h, --help           show this help and exit\n"
@@ -86,13 +89,14 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "backlog", required_argument, NULL, 'b' },
+		{ "workers", required_argument, NULL, 'w' },
 		{ "check-config", no_argument, NULL, 'c' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock_addr = NULL;
-	int64_t backlog = 128;
+	int64_t backlog = 128, workers = 1;
 	int check_only = 0, c;
 	static struct kw_app app;
 	static struct kw_req req;
@@ -105,6 +109,12 @@ int main(int argc, char **argv)
 		case 'b':
 			if (kw_parse_i64(optarg, 1, 65535, &backlog) < 0) {
 				fprintf(stderr, "kw-api: --backlog must be 1..65535\n");
+				return 2;
+			}
+			break;
+		case 'w':
+			if (kw_parse_i64(optarg, 1, 256, &workers) < 0) {
+				fprintf(stderr, "kw-api: --workers must be 1..256\n");
 				return 2;
 			}
 			break;
@@ -186,6 +196,29 @@ int main(int argc, char **argv)
 		if (listen_fd < 0) {
 			kw_error("cannot listen on %s: %s", sock_addr, strerror(errno));
 			return 1;
+		}
+	}
+
+	if (workers > 1) {
+		/* Checked above once; each worker now opens its own connection. */
+		kw_sec_shutdown(&app);
+		kw_store_close(app.store);
+		app.store = NULL;
+		int prc = kw_prefork((int)workers);
+		if (prc != KW_PREFORK_CHILD) {
+			kw_config_free(&app.cfg);
+			return prc;
+		}
+		if (kw_random_bytes(&app.id_prefix, sizeof(app.id_prefix)) < 0)
+			app.id_prefix ^= (uint32_t)getpid();
+		app.store = kw_store_open(app.cfg.database_path, KW_DB_MIGRATE, err, sizeof(err));
+		if (!app.store) {
+			kw_error("%s", err);
+			app.store_retry_at = kw_mono_us() + STORE_RETRY_US;
+		}
+		if (kw_sec_init(&app, err, sizeof(err)) < 0) {
+			kw_error("%s", err);
+			return KW_EX_CONFIG;
 		}
 	}
 

@@ -271,12 +271,21 @@ class ApacheStack(Stack):
     www-data, so this stack keeps its files in a world-readable directory of its own under /tmp
     and serves the dashboard from the checkout."""
 
-    def __init__(self, directory, settings=None, workers=2, wait=True):
+    # How the kw-api workers are started: spawn-fcgi, a listening socket handed over as stdin
+    # the way systemd's StandardInput=socket does it (kw-api --workers N supervises them), or
+    # kw-api binding --socket itself.
+    STARTERS = ("spawn-fcgi", "systemd-socket", "socket-option")
+
+    def __init__(self, directory, settings=None, workers=2, wait=True, ws=False, ws_args=(),
+                 starter="spawn-fcgi"):
         import tempfile
+        assert starter in self.STARTERS
+        self.starter = starter
+        self.supervisor = None
         own = tempfile.mkdtemp(prefix="kw-apache-", dir="/tmp")
         os.chmod(own, 0o755)
         self._pytest_dir = str(directory)
-        Stack.__init__(self, own, settings, workers, wait)
+        Stack.__init__(self, own, settings, workers, wait, ws, ws_args)
         self.errorlog = os.path.join(self.dir, "apache-error.log")
         self.api_log = os.path.join(self.dir, "kw-api.log")
         self.workers_proc = []
@@ -290,10 +299,29 @@ class ApacheStack(Stack):
         sock = os.path.join(self.dir, "kw-api.sock")
         pidfile = os.path.join(self.dir, "kw-api.pids")
         self._api_log = open(self.api_log, "ab")
-        subprocess.run(["spawn-fcgi", "-s", sock, "-M", "0666", "-F", str(self.workers),
-                        "-P", pidfile, "--", os.path.join(BUILD, "kw-api")], env=env,
-                       check=True, stdout=subprocess.DEVNULL, stderr=self._api_log)
-        self.workers_proc = [int(p) for p in open(pidfile).read().split()]
+        api = os.path.join(BUILD, "kw-api")
+        if self.starter == "spawn-fcgi":
+            subprocess.run(["spawn-fcgi", "-s", sock, "-M", "0666", "-F", str(self.workers),
+                            "-P", pidfile, "--", api], env=env,
+                           check=True, stdout=subprocess.DEVNULL, stderr=self._api_log)
+            self.workers_proc = [int(p) for p in open(pidfile).read().split()]
+        elif self.starter == "systemd-socket":
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(sock)
+            listener.listen(128)
+            os.chmod(sock, 0o666)
+            self.supervisor = subprocess.Popen([api, "--workers", str(self.workers)], env=env,
+                                               stdin=listener.fileno(),
+                                               stdout=subprocess.DEVNULL, stderr=self._api_log)
+            listener.close()
+        else:
+            self.supervisor = subprocess.Popen([api, "--socket", sock, "--workers",
+                                                str(self.workers)], env=env,
+                                               stdout=subprocess.DEVNULL, stderr=self._api_log)
+            deadline = time.time() + 10
+            while not os.path.exists(sock) and time.time() < deadline:
+                time.sleep(0.02)
+            os.chmod(sock, 0o666)
         pem = self._tls_pem()
         mods = "/usr/lib/apache2/modules"
         conf = os.path.join(self.dir, "httpd.conf")
@@ -319,6 +347,8 @@ class ApacheStack(Stack):
         with open(conf, "w") as f:
             f.write("\n".join(lines) + "\n")
         self._stderr = open(self.errorlog, "ab")
+        if self.ws:
+            self.start_ws()
         self.proc = subprocess.Popen(["apache2", "-DFOREGROUND", "-f", conf], env=env,
                                      stdout=subprocess.DEVNULL, stderr=self._stderr)
         if self._wait:
@@ -336,10 +366,15 @@ class ApacheStack(Stack):
         return out
 
     def worker_pids(self):
+        if self.supervisor:
+            out = subprocess.run(["pgrep", "-P", str(self.supervisor.pid)],
+                                 capture_output=True, text=True)
+            return [int(p) for p in out.stdout.split()]
         return [p for p in self.workers_proc if os.path.exists("/proc/%d" % p)]
 
     def stop(self):
         import shutil
+        self.stop_ws()
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -361,6 +396,18 @@ class ApacheStack(Stack):
             if os.path.exists("/proc/%d" % pid):
                 os.kill(pid, signal.SIGKILL)
         self.workers_proc = []
+        if self.supervisor:
+            kids = self.worker_pids()
+            self.supervisor.send_signal(signal.SIGTERM)
+            try:
+                self.supervisor.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.supervisor.kill()
+                self.supervisor.wait()
+            for pid in kids:  # the supervisor stops them; make sure
+                if os.path.exists("/proc/%d" % pid):
+                    os.kill(pid, signal.SIGKILL)
+            self.supervisor = None
         if hasattr(self, "_api_log"):
             self._api_log.close()
         reports = sanitizer_reports(self.dir)

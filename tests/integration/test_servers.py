@@ -73,3 +73,31 @@ def test_plain_cgi_answers_one_request(tmp_path):
     rc, head, body = cgi({"REQUEST_URI": "/api/nope", "HTTP_X_API_KEY": KEY, "API_KEY": KEY},
                          tmp_path)
     assert head.startswith("Status: 404")
+
+
+@pytest.mark.parametrize("starter", ["systemd-socket", "socket-option"])
+def test_kw_api_workers_supervised_behind_apache(tmp_path, starter):
+    """kw-api --workers N on a socket handed over like systemd's StandardInput=socket, or
+    bound with --socket: N workers serve; a killed worker is replaced; SIGTERM stops all."""
+    from kwstack import ApacheStack
+    import signal
+    import time
+    with ApacheStack(tmp_path, settings={"API_KEY": KEY}, workers=3, starter=starter) as s:
+        pids = s.worker_pids()
+        assert len(pids) == 3
+        for _ in range(20):
+            assert s.get("/api/health").status_code == 200
+        os.kill(pids[0], signal.SIGKILL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            now = s.worker_pids()
+            if len(now) == 3 and pids[0] not in now:
+                break
+            time.sleep(0.1)
+        assert len(now) == 3 and pids[0] not in now
+        assert s.get("/api/health").status_code == 200
+        assert "worker %d exited (signal 9)" % pids[0] in s.log()
+        supervisor = s.supervisor
+    assert supervisor.returncode == 0
+    for pid in now:
+        assert not os.path.exists("/proc/%d" % pid)
