@@ -16,6 +16,9 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 BINDIR   ?= $(PREFIX)/bin
 SHAREDIR ?= $(PREFIX)/share/kalshiwhale
+MANDIR   ?= $(PREFIX)/share/man
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
 SANITIZE ?=
 ifeq ($(SANITIZE),)
 BUILD    ?= build
@@ -66,7 +69,7 @@ BENCH_BINS := $(BUILD)/bench/fcgi-ceiling
 
 .PHONY: fuzz fuzz-check
 .PHONY: all run check check-suite unit integration conf-check bench install uninstall clean \
-        format format-check deps demo docs
+        format format-check deps demo docs man
 all: $(BINS)
 
 # ---- build -------------------------------------------------------------------------------
@@ -170,17 +173,41 @@ bench: deps all $(BENCH_BINS)
 
 WWW_FILES := $(shell find deploy/www -type f 2>/dev/null)
 
-install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR)/sql $(DESTDIR)$(SHAREDIR)/examples
+# Man pages are generated from each program's --help and --version, so the two never differ.
+MANS := $(PROGS:%=$(BUILD)/man/%.1)
+man_name_kw-api := KalshiWhale API worker (FastCGI)
+man_name_kw-fetch := KalshiWhale fetcher for Kalshi market data
+man_name_kw-ws := KalshiWhale WebSocket sidecar for live alerts
+man_name_kw-admin := KalshiWhale administration
+$(BUILD)/man/%.1: $(BUILD)/%
+	@mkdir -p $(@D)
+	help2man --no-info --section=1 --name="$(man_name_$*)" --output=$@ $<
+
+man: $(MANS)
+
+UNITS := $(wildcard deploy/systemd/*.service deploy/systemd/*.socket deploy/systemd/*.timer)
+# Files that name installed paths are rewritten for PREFIX at install time.
+subst_prefix = sed -e 's|/usr/local/bin|$(BINDIR)|g' -e 's|/usr/local/share|$(PREFIX)/share|g'
+
+install: all man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR)/sql $(DESTDIR)$(SHAREDIR)/examples \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/cron.d \
+	  $(DESTDIR)$(SYSCONFDIR)/logrotate.d
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
 	install -m 0644 $(SQL_FILES) $(DESTDIR)$(SHAREDIR)/sql/
-	install -m 0644 lighttpd.conf.example apache.conf.example .env.example \
+	install -m 0644 lighttpd.conf.example apache.conf.example .env.example README.md \
 	  $(DESTDIR)$(SHAREDIR)/examples/
+	install -m 0644 $(MANS) $(DESTDIR)$(MANDIR)/man1/
+	for u in $(UNITS); do $(subst_prefix) $$u >$(DESTDIR)$(UNITDIR)/$$(basename $$u); done
+	$(subst_prefix) deploy/kalshiwhale.cron >$(DESTDIR)$(SYSCONFDIR)/cron.d/kalshiwhale
+	install -m 0644 deploy/kalshiwhale.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/kalshiwhale
 	cd deploy/www && find . -type f | while read -r f; do \
 	  install -D -m 0644 "$$f" "$(DESTDIR)$(SHAREDIR)/www/$$f"; done
 
 uninstall:
-	rm -f $(PROGS:%=$(DESTDIR)$(BINDIR)/%)
+	rm -f $(PROGS:%=$(DESTDIR)$(BINDIR)/%) $(PROGS:%=$(DESTDIR)$(MANDIR)/man1/%.1)
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS)))
+	rm -f $(DESTDIR)$(SYSCONFDIR)/cron.d/kalshiwhale $(DESTDIR)$(SYSCONFDIR)/logrotate.d/kalshiwhale
 	rm -rf $(DESTDIR)$(SHAREDIR)
 
 # ---- housekeeping --------------------------------------------------------------------------

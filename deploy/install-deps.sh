@@ -14,6 +14,8 @@ PKGS=(
   libssl-dev libjwt-dev libmaxminddb-dev libcmocka-dev libclang-rt-14-dev
   # run: web servers, FastCGI spawner, database shell
   lighttpd lighttpd-mod-openssl apache2 libapache2-mod-fcgid spawn-fcgi sqlite3 openssl curl ca-certificates
+  # install and operate: man pages from --help, unit and logrotate checks
+  help2man systemd logrotate
   # tests and benchmarks
   python3 python3-pytest python3-requests python3-websockets wrk bc time python3-fastapi python3-uvicorn
 )

@@ -70,3 +70,47 @@ def test_install_run_uninstall(tmp_path):
     assert r.returncode == 0, r.stderr
     assert not (root / "bin" / "kw-api").exists()
     assert not share.exists()
+
+
+def test_installed_units_cron_logrotate_and_man_pages(tmp_path):
+    import re
+    dest = tmp_path / "dest"
+    r = make("install", "PREFIX=/opt/kw", "SYSCONFDIR=/opt/kw/etc", "DESTDIR=%s" % dest)
+    assert r.returncode == 0, r.stderr
+    root = dest / "opt" / "kw"
+    units = root / "lib" / "systemd" / "system"
+    names = sorted(p.name for p in units.iterdir())
+    assert names == ["kalshiwhale-api.service", "kalshiwhale-api.socket",
+                     "kalshiwhale-fetch.service", "kalshiwhale-fetch.timer",
+                     "kalshiwhale-ws.service"]
+    for u in units.iterdir():
+        assert "/usr/local" not in u.read_text(), u  # rewritten for PREFIX
+    # systemd itself checks the units (keys, sections, executables), pointed at the binaries
+    # as installed under DESTDIR.
+    check = tmp_path / "units"
+    check.mkdir()
+    for u in units.iterdir():
+        (check / u.name).write_text(u.read_text().replace("/opt/kw/bin", str(root / "bin")))
+    v = subprocess.run(["systemd-analyze", "verify"] + sorted(str(p) for p in check.iterdir()),
+                       capture_output=True, text=True)
+    assert v.returncode == 0 and "Unknown" not in v.stderr, v.stderr
+    cron = (root / "etc" / "cron.d" / "kalshiwhale").read_text()
+    assert "/opt/kw/bin/kw-fetch --once" in cron
+    lr = (root / "etc" / "logrotate.d" / "kalshiwhale").read_text()
+    conf = tmp_path / "lr.conf"
+    conf.write_text(lr.replace("su kalshiwhale kalshiwhale", "su root root"))
+    v = subprocess.run(["logrotate", "-d", "-s", str(tmp_path / "lr.state"), str(conf)],
+                       capture_output=True, text=True)
+    assert v.returncode == 0, v.stderr
+    # Man pages say what --help says: every option of every program is in its page.
+    for prog in ("kw-api", "kw-fetch", "kw-ws", "kw-admin"):
+        page = (root / "share" / "man" / "man1" / (prog + ".1")).read_text()
+        text = page.replace("\\-", "-").replace("\\fB", "").replace("\\fR", "")
+        helptext = subprocess.run([root / "bin" / prog, "--help"], capture_output=True,
+                                  text=True).stdout
+        for opt in set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", helptext)):
+            assert opt in text, (prog, opt)
+    r = make("uninstall", "PREFIX=/opt/kw", "SYSCONFDIR=/opt/kw/etc", "DESTDIR=%s" % dest)
+    assert r.returncode == 0
+    leftovers = [str(p) for p in root.rglob("*") if p.is_file()]
+    assert leftovers == []
