@@ -18,6 +18,8 @@ PKGS=(
   help2man systemd logrotate
   # tests and benchmarks
   python3 python3-pytest python3-requests python3-websockets wrk bc time python3-fastapi python3-uvicorn
+  # dashboard browser test, Prometheus exposition check
+  chromium chromium-driver python3-selenium prometheus
 )
 
 missing=()
