@@ -9,5 +9,5 @@ CREATE TABLE fetch_state (
     value  INTEGER NOT NULL
 ) STRICT;
 
--- Marking markets that left the open listing, and counting open ones, without a table scan.
-CREATE INDEX markets_status_updated ON markets(status, updated_at);
+-- No index on markets(updated_at): it changes for every market on every run, so keeping one
+-- would cost more than the one scan per run that closing unlisted markets needs.
