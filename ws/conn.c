@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "auth.h"
 #include "http.h"
@@ -541,7 +542,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		/* No per-session data yet at this point: check with a scratch client. */
 		struct kw_client probe;
 		memset(&probe, 0, sizeof(probe));
-		if (strcmp((const char *)in, "websocket"))
+		if (strcasecmp((const char *)in, "websocket"))
 			return refuse(wsi, 400, "bad_upgrade", "only WebSocket upgrades");
 		return check_handshake(h, &probe, wsi);
 	}
