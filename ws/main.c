@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -280,6 +281,12 @@ int main(int argc, char **argv)
 			 info.port ? ":" : "", (long long)info.port);
 		goto out;
 	}
+	/* The web server (another user) connects to the socket: owner and group may, others
+	 * not; put the web server's user in kw-ws's group. */
+	if (cfg.ws_socket && *cfg.ws_socket && chmod(cfg.ws_socket, 0660) < 0) {
+		kw_error("cannot set the permissions of %s: %s", cfg.ws_socket, strerror(errno));
+		goto out;
+	}
 	g_ctx = hub.ctx;
 	kw_hub_start_timers(&hub);
 	kw_info("kw-ws %s listening on %s%s%lld (pid %d, max %lld clients, %lld per address)",
@@ -304,6 +311,8 @@ int main(int argc, char **argv)
 	kw_info("stopped");
 	rc = 0;
 out:
+	if (hub.ctx)
+		lws_context_destroy(hub.ctx); /* only on a failed start: the normal path did it */
 	kw_hub_free(&hub);
 	kw_config_free(&cfg);
 	return rc;

@@ -811,3 +811,42 @@ def test_systemd_unit_verifies_and_is_hardened(tmp_path):
     r = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+
+
+def test_unix_socket_mode_trusts_the_proxy_address_and_limits_by_it(tmp_path):
+    sock = str(tmp_path / "kw-ws.sock")
+    key = "kw_unix_" + "k" * 40
+    env = dict(os.environ)
+    env.pop("KW_ENV_FILE", None)
+    env.update({"DATABASE_PATH": str(tmp_path / "db.sqlite"), "JWT_SECRET": SECRET,
+                "API_KEY": key, "WS_SOCKET": sock, "WS_MAX_PER_IP": "1"})
+    log = open(tmp_path / "kw-ws.log", "ab")
+    proc = subprocess.Popen([os.path.join(BUILD, "kw-ws")], env=env, stdout=subprocess.DEVNULL,
+                            stderr=log)
+    try:
+        deadline = time.time() + 10
+        while not os.path.exists(sock) and time.time() < deadline:
+            time.sleep(0.05)
+        assert oct(os.stat(sock).st_mode & 0o777) == "0o660"
+
+        def client(addr):
+            return websockets.unix_connect(sock, "ws://localhost/ws", compression=None,
+                                           extra_headers={"X-API-Key": key,
+                                                          "X-Forwarded-For": addr})
+
+        async def go():
+            async with client("203.0.113.7") as ws:
+                assert json.loads(await ws.recv())["type"] == "initial_data"
+                async with client("203.0.113.8") as other:  # another client address
+                    assert json.loads(await other.recv())["type"] == "initial_data"
+                with pytest.raises(websockets.exceptions.InvalidStatusCode) as e:
+                    async with client("203.0.113.7"):
+                        pass
+                return e.value.status_code
+        assert run(go()) == 429
+    finally:
+        proc.send_signal(2)
+        assert proc.wait(timeout=10) == 0
+        log.close()
+    text = open(tmp_path / "kw-ws.log").read()
+    assert '"reason":"max_per_ip","client":"203.0.113.7"' in text
