@@ -531,11 +531,20 @@ static const char SQL_PRUNE_BOOKS[] =
 	" (SELECT ticker, taken_at FROM orderbook_snapshots WHERE taken_at < ?1"
 	"  ORDER BY taken_at LIMIT ?2)";
 
+/* The run journal too, with the refresh requests that point at old runs (foreign key). */
+static const char SQL_PRUNE_REQUESTS[] =
+	"DELETE FROM refresh_requests WHERE id IN (SELECT r.id FROM refresh_requests r"
+	" JOIN fetch_runs f ON f.id = r.run_id WHERE f.started_at < ?1 LIMIT ?2)";
+static const char SQL_PRUNE_RUNS[] =
+	"DELETE FROM fetch_runs WHERE id IN (SELECT id FROM fetch_runs WHERE started_at < ?1"
+	" AND outcome <> 'running' AND NOT EXISTS (SELECT 1 FROM refresh_requests r"
+	"  WHERE r.run_id = fetch_runs.id) ORDER BY id LIMIT ?2)";
+
 int kw_store_fetch_prune(struct kw_store *s, int64_t cutoff_s, int batch, int max_batches,
 			 int64_t *deleted)
 {
-	static const char *const sqls[] = { SQL_PRUNE_TRADES, SQL_PRUNE_SNAPSHOTS,
-					    SQL_PRUNE_BOOKS };
+	static const char *const sqls[] = { SQL_PRUNE_TRADES, SQL_PRUNE_SNAPSHOTS, SQL_PRUNE_BOOKS,
+					    SQL_PRUNE_REQUESTS, SQL_PRUNE_RUNS };
 	*deleted = 0;
 	for (size_t k = 0; k < KW_ARRAY_LEN(sqls); k++) {
 		int64_t cutoff = k == 0 ? cutoff_s * 1000000 : cutoff_s;

@@ -84,8 +84,9 @@ int kw_store_fetch_watchlist(struct kw_store *s, int64_t top, int64_t whale_micr
 			     int64_t since_us, int64_t extra, struct kw_strlist *out) KW_WUR;
 
 /*
- * Delete trades, market and order-book snapshots older than cutoff_s, `batch` rows per
- * transaction and at most max_batches transactions per call. *deleted = rows removed.
+ * Delete trades, market and order-book snapshots, and fetch_runs rows (with the refresh
+ * requests they answered) older than cutoff_s, `batch` rows per transaction and at most
+ * max_batches transactions per table and call. *deleted = rows removed.
  */
 int kw_store_fetch_prune(struct kw_store *s, int64_t cutoff_s, int batch, int max_batches,
 			 int64_t *deleted) KW_WUR;

@@ -409,9 +409,16 @@ def test_retention_prunes_old_rows(work):
                 c.execute("INSERT INTO orderbook_snapshots (ticker, taken_at, yes_depth_centi,"
                           " no_depth_centi, yes_levels, no_levels) VALUES (?, ?, 1, 1, 1, 1)",
                           (BTC, old - i))
+            c.execute("INSERT INTO fetch_runs (id, started_at, finished_at, outcome)"
+                      " VALUES (100, ?, ?, 'ok')", (old, old))
+            c.execute("INSERT INTO refresh_requests (requested_at, run_id) VALUES (?, 100)",
+                      (old,))
         r = fetch(env)
         assert r.returncode == 0
-        assert "retention: pruned 36 rows" in r.stderr
+        assert "retention: pruned 38 rows" in r.stderr
+        assert rows(env, "SELECT count(*) FROM fetch_runs WHERE id = 100") == [(0,)]
+        assert rows(env, "SELECT count(*) FROM refresh_requests") == [(0,)]
+        assert rows(env, "SELECT count(*) FROM fetch_runs") == [(2,)]
         assert rows(env, "SELECT count(*) FROM trades WHERE trade_id LIKE 'old-%'") == [(0,)]
         assert rows(env, "SELECT count(*) FROM trades") == [(3,)]
         assert rows(env, "SELECT min(taken_at) > ? FROM market_snapshots", old)[0][0] == 1
