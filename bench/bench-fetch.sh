@@ -81,7 +81,8 @@ for p in range(npages):
         t = now - 60 - i * 80000 // max(1, n_trades)  # newest first, spread over ~22 h
         side = "yes" if i % 3 else "no"
         yes = 1 + i % 98
-        out.append(tpl % (i, i, i % max(1, n_markets), 1 + i % 500, i % 100, yes, 99 - yes + 1 if yes < 99 else 1,
+        # trade ids are UUIDs at Kalshi: random order in the unique index, as here
+        out.append(tpl % ((i * 2654435761) & 0xffffffff, i, i % max(1, n_markets), 1 + i % 500, i % 100, yes, 99 - yes + 1 if yes < 99 else 1,
                           side, side, "bid" if side == "yes" else "ask",
                           time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)), i % 1000000))
     with open(os.path.join(d, "trades", "%04d.json" % (p + 1)), "w") as f:
