@@ -12,7 +12,9 @@ Faults, per path ("/markets" exactly, or a prefix ending in "*") and for a numbe
 POST /_control {"fault": {...}} from another process):
   429s / 429o   429 with the documented string body / the observed object body
   500 / 503     server errors with an error object
+  401           an authentication error (Kalshi's docs once required auth for order books)
   404           not found
+  stuck         a 200 empty page whose cursor never changes
   slow          sleep `seconds` before answering (past the client's timeout)
   truncated     a 200 whose JSON is cut in half
   envelope      a 200 whose list key holds an object instead of an array
@@ -296,6 +298,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return self.send_json(int(k), {"error": {"code": "internal_error",
                                                          "message": "upstream failure %s" % k,
                                                          "service": "exchange"}})
+            if k == "401":
+                return self.send_json(401, {"error": {"code": "missing_parameters",
+                                                      "message": "authentication required"}})
+            if k == "stuck":
+                return self.send_json(200, {"markets": [], "trades": [], "cursor": "STUCK"})
             if k == "404":
                 return self.send_json(404, {"error": {"code": "not_found",
                                                       "message": "not found"}})

@@ -271,6 +271,28 @@ def test_trades_outage_is_partial(work):
         assert r.returncode == 0 and rows(env, "SELECT count(*) FROM trades") == [(3,)]
 
 
+def test_orderbook_401_is_reported_and_run_partial(work):
+    with standard() as fake:
+        env = env_for(work, fake.base)
+        fake.fault("/markets/K*", "401", times=-1)  # /markets/{ticker}/orderbook only
+        r = fetch(env)
+        assert r.returncode == 3, r.stderr
+        assert "HTTP 401, error code 'missing_parameters'" in r.stderr
+        run = last_run(env)
+        assert run["outcome"] == "partial" and run["markets"] == 3 and run["orderbooks"] == 0
+        assert "order books: 3 failures in a row" in run["error"]
+
+
+def test_cursor_that_never_advances_stops_the_run(work):
+    with standard(empty_first_page=False) as fake:
+        env = env_for(work, fake.base)
+        fake.fault("/markets", "stuck", times=-1)
+        r = fetch(env)
+        assert r.returncode == 1, r.stderr
+        assert "cursor did not advance" in r.stderr
+        assert len(fake.paths("/trade-api/v2/markets")) == 2
+
+
 def test_slow_response_times_out_then_retries(work):
     with standard(empty_first_page=False) as fake:
         env = env_for(work, fake.base, KALSHI_TIMEOUT_SECONDS=1)
