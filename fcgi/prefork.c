@@ -41,6 +41,7 @@ static int spawn(struct kid *k)
 		return -1;
 	}
 	if (pid == 0) {
+		kw_log_forked();
 		struct sigaction sa;
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = SIG_DFL;

@@ -6,9 +6,28 @@
  * original's Next.js client reads), environment and a database check. Every number is read
  * from the store: zeros and nulls until kw-fetch and kw-ws have reported, never invented.
  */
+#include <string.h>
+
 #include "app.h"
 #include "log.h"
 #include "version.h"
+
+/* How long a worker reuses what it read from the store: the figures change at most every
+ * few seconds (kw-ws reports, fetch runs), health checks come every few seconds per balancer,
+ * and a database that breaks is reported within this time. */
+#define PROBE_TTL_US 1000000
+
+/* Read the status figures, or reuse those read less than PROBE_TTL_US ago. */
+static int probe(struct kw_app *app, struct kw_store *store)
+{
+	int64_t now = kw_mono_us();
+	if (app->probe_at_us && now - app->probe_at_us < PROBE_TTL_US)
+		return app->probe_ok;
+	memset(&app->probe, 0, sizeof(app->probe));
+	app->probe_ok = kw_store_status(store, &app->probe) == 0;
+	app->probe_at_us = now;
+	return app->probe_ok;
+}
 
 static json_object *time_or_null(int64_t t)
 {
@@ -22,11 +41,11 @@ static json_object *time_or_null(int64_t t)
 void kw_handle_status(struct kw_req *r)
 {
 	struct kw_app *app = r->app;
-	struct kw_status st = { 0 };
 	struct kw_store *store = kw_app_store_or_reply(r);
 	if (!store)
 		return;
-	int db_ok = kw_store_status(store, &st) == 0;
+	int db_ok = probe(app, store);
+	const struct kw_status st = app->probe;
 	int64_t now = kw_now_s();
 	char ts[32];
 	kw_fmt_rfc3339(now, ts, sizeof(ts));
@@ -57,7 +76,7 @@ void kw_handle_health(struct kw_req *r)
 	struct kw_store *store = kw_app_store_or_reply(r);
 	if (!store)
 		return;
-	int ok = kw_store_ping(store) == 0;
+	int ok = probe(r->app, store);
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "status", json_object_new_string(ok ? "ok" : "unavailable"));
 	kw_reply_json(r, ok ? 200 : 503, o);

@@ -20,7 +20,8 @@ static struct {
 	char prog[32];
 	enum kw_log_level level;
 	int fd;
-} g_log = { "kalshiwhale", KW_LOG_INFO, STDERR_FILENO };
+	pid_t pid; /* cached: one getpid(2) fewer per line; 0 = look it up */
+} g_log = { "kalshiwhale", KW_LOG_INFO, STDERR_FILENO, 0 };
 
 static const char *const level_names[] = { "debug", "info", "warning", "error" };
 
@@ -42,6 +43,18 @@ int kw_log_init(const char *prog, enum kw_log_level level, const char *path)
 void kw_log_set_level(enum kw_log_level level)
 {
 	g_log.level = level;
+}
+
+pid_t kw_log_pid(void)
+{
+	if (!g_log.pid)
+		g_log.pid = getpid();
+	return g_log.pid;
+}
+
+void kw_log_forked(void)
+{
+	g_log.pid = 0;
 }
 
 int kw_log_enabled(enum kw_log_level level)
@@ -75,7 +88,7 @@ static size_t prefix(char *buf, size_t len, enum kw_log_level level)
 	gmtime_r(&tv.tv_sec, &tm);
 	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
 	int m = snprintf(buf + n, len - n, ".%03dZ %s %s[%d] ", (int)(tv.tv_usec / 1000),
-			 level_names[level], g_log.prog, (int)getpid());
+			 level_names[level], g_log.prog, (int)kw_log_pid());
 	return m > 0 ? n + (size_t)m : n;
 }
 

@@ -9,6 +9,8 @@
 #ifndef KW_LOG_H
 #define KW_LOG_H
 
+#include <sys/types.h>
+
 #include "util.h"
 
 enum kw_log_level { KW_LOG_DEBUG = 0, KW_LOG_INFO, KW_LOG_WARNING, KW_LOG_ERROR };
@@ -16,6 +18,9 @@ enum kw_log_level { KW_LOG_DEBUG = 0, KW_LOG_INFO, KW_LOG_WARNING, KW_LOG_ERROR 
 /* Program name for every line; path NULL = stderr. Returns -1 if the file cannot be opened. */
 int kw_log_init(const char *prog, enum kw_log_level level, const char *path) KW_WUR;
 void kw_log_set_level(enum kw_log_level level);
+/* The process id shown in lines (cached); a child must call kw_log_forked() after fork(). */
+pid_t kw_log_pid(void);
+void kw_log_forked(void);
 int kw_log_enabled(enum kw_log_level level);
 /* Parse "debug|info|warning|warn|error|critical" (any case); -1 if unknown. */
 int kw_log_level_parse(const char *s);

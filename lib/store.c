@@ -122,19 +122,3 @@ out:
 	sqlite3_reset(st);
 	return rc;
 }
-
-static const char SQL_PING[] = "SELECT 1 FROM sqlite_schema LIMIT 1";
-
-int kw_store_ping(struct kw_store *s)
-{
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_PING);
-	if (!st)
-		return -1;
-	int step = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (step != SQLITE_ROW && step != SQLITE_DONE) {
-		kw_error("store: ping failed: %s", sqlite3_errmsg(s->db));
-		return -1;
-	}
-	return 0;
-}

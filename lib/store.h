@@ -47,7 +47,5 @@ struct kw_status {
 
 /* Read the figures /api/status shows. -1 (logged) if the database cannot answer. */
 int kw_store_status(struct kw_store *s, struct kw_status *out) KW_WUR;
-/* Cheap liveness check: one trivial query. -1 if the database is unusable. */
-int kw_store_ping(struct kw_store *s) KW_WUR;
 
 #endif
