@@ -357,7 +357,8 @@ static enum kw_get http_get(struct kw_client *c, const char *path, const char *q
 			res = KW_GET_OK;
 			goto out;
 		}
-		c->http_errors++;
+		if (cr != CURLE_OK || status != 404) /* a 404 is an answer, not an error */
+			c->http_errors++;
 		if (cr != CURLE_OK) {
 			if (c->oversize || cr == CURLE_FILESIZE_EXCEEDED) {
 				kw_error("kalshi: GET %s: response over the %zu-byte cap; aborted",
