@@ -34,6 +34,7 @@ struct kw_app {
 	uint32_t id_counter;
 	int cgi;	    /* running as a plain CGI program (one request) */
 	struct kw_sec *sec; /* security.h: origins, proxies, limiter; owned */
+	struct kw_mon *mon; /* monitoring.h: metrics aggregate, GeoIP; owned, made on first use */
 	/* status.c: the store figures behind /api/status and /api/health, reused for up to a
 	 * second so that a load balancer's polling costs no database round trip per request. */
 	int64_t probe_at_us; /* monotonic; 0 = never */

@@ -34,6 +34,7 @@
 #include "app.h"
 #include "auth.h"
 #include "log.h"
+#include "monitoring.h"
 #include "store_security.h"
 
 #define SUSPICIOUS_WINDOW_US (300LL * 1000000)
@@ -292,6 +293,7 @@ void kw_sec_event(struct kw_req *r, const char *type, const char *detail)
 	    kw_store_sec_event_add(r->app->store, kw_sec_now_us(r->app) / 1000000, type,
 				   r->sec.client, r->sec.key_id, detail, r->id) < 0)
 		kw_warn("security event %s logged but not stored", type);
+	kw_mon_security_event(r->app, type);
 }
 
 static void reply_unauthorized(struct kw_req *r)

@@ -21,6 +21,7 @@
 
 #include "app.h"
 #include "log.h"
+#include "monitoring.h"
 #include "version.h"
 
 /* Seconds between attempts to reopen an unusable database. */
@@ -82,6 +83,7 @@ static void serve_one(struct kw_req *r)
 	kw_req_begin(r);
 	kw_dispatch(r);
 	kw_reply_send(r);
+	kw_mon_request_done(r); /* in memory; written out by kw_mon_idle */
 	kw_req_log(r);
 }
 
@@ -244,6 +246,8 @@ int main(int argc, char **argv)
 		kw_db_schema_version());
 	kw_reload_init(&reload, app.cfg.reload);
 	while (!g_stop && !kw_reload_due(&reload)) {
+		if (kw_mon_wait(&app, listen_fd) < 0) /* flush while idle; -1: a signal */
+			continue;
 		int rc = FCGX_Accept_r(&req.fcgx);
 		if (rc < 0) {
 			if (!g_stop)
@@ -254,9 +258,11 @@ int main(int argc, char **argv)
 		FCGX_Finish_r(&req.fcgx);
 		kw_req_reset(&req);
 		kw_sec_idle(&app); /* limiter write-behind, after the reply is out */
+		kw_mon_idle(&app);
 	}
 	FCGX_Free(&req.fcgx, 1);
 	kw_info("worker stopping");
+	kw_mon_shutdown(&app);
 	kw_sec_shutdown(&app);
 	kw_store_close(app.store);
 	kw_config_free(&app.cfg);

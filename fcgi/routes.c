@@ -12,6 +12,7 @@
 
 #include "app.h"
 #include "log.h"
+#include "monitoring.h"
 
 const struct kw_route kw_routes[] = {
 	{ "GET", "/api/health", kw_handle_health, NULL, KW_ROUTE_PUBLIC,
@@ -45,6 +46,11 @@ const struct kw_route kw_routes[] = {
 	  "detection signals, newest first, or after since_id oldest first (JSON or CSV)" },
 	{ "GET", "/api/v1/stats", kw_handle_v1_stats, kw_params_v1_stats, 0,
 	  "1 h / 24 h / 7 d: top trades, most active, movers, yes/no flow, whales by category" },
+	/* Monitoring (issue 7). /metrics checks METRICS_ALLOW or admin scope itself. */
+	{ "GET", "/api/v1/monitoring", kw_handle_v1_monitoring, kw_params_v1_monitoring, 0,
+	  "requests, error rates, latency percentiles, security events, countries over a window" },
+	{ "GET", "/metrics", kw_handle_metrics, NULL, KW_ROUTE_PUBLIC,
+	  "Prometheus text exposition; admin scope or a client address in METRICS_ALLOW" },
 	{ "GET", "/api/openapi.json", kw_handle_openapi, NULL, KW_ROUTE_PUBLIC,
 	  "this API's OpenAPI 3.1 document, generated from the route table" },
 };

@@ -190,6 +190,17 @@ static const struct setting settings[] = {
 	  "websocket", "inbound messages per second per client (close 1008 above it)" },
 	{ "WEB_SOCKET_TIMEOUT", T_INT, F(web_socket_timeout_s), "300", 5, 86400, NULL, NULL,
 	  "websocket", "seconds a silent client is kept before it is closed" },
+	/* monitoring */
+	{ "MONITORING_ENABLED", T_BOOL, F(monitoring_enabled), "true", NOLIM, NULL, NULL,
+	  "monitoring", "record request, security and country metrics in kw-api" },
+	{ "METRICS_RETENTION_DAYS", T_INT, F(metrics_retention_days), "14", 1, 3650, NULL, NULL,
+	  "monitoring", "per-minute metrics older than this are pruned" },
+	{ "METRICS_FLUSH_SECONDS", T_INT, F(metrics_flush_s), "5", 1, 300, NULL, NULL, "monitoring",
+	  "seconds a worker keeps metrics in memory before writing them" },
+	{ "METRICS_ALLOW", T_STR, F(metrics_allow), "", NOLIM, NULL, NULL, "monitoring",
+	  "comma-separated client addresses that may read /metrics without an admin key" },
+	{ "GEOIP_DB", T_STR, F(geoip_db), "", NOLIM, NULL, NULL, "monitoring",
+	  "MaxMind-format country database (GeoLite2-Country, DB-IP); unset: country unknown" },
 };
 
 static char **str_field(struct kw_config *c, const struct setting *s)

@@ -77,6 +77,12 @@ struct kw_config {
 	int64_t ws_max_message_bytes;
 	int64_t ws_max_msgs_per_sec;
 	int64_t web_socket_timeout_s;
+	/* monitoring */
+	int monitoring_enabled;
+	int64_t metrics_retention_days;
+	int64_t metrics_flush_s;
+	char *metrics_allow;
+	char *geoip_db;
 };
 
 /*

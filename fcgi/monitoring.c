@@ -1,0 +1,501 @@
+/*
+ * monitoring.c — recording requests into the worker's metrics aggregate, flushing it, and
+ * GET /api/v1/monitoring (contract in monitoring.h; GET /metrics is in prometheus.c).
+ *
+ * Why in memory first: a database write per request would halve kw-api's throughput (see
+ * platform-notes), so each worker adds to a small fixed table (lib/metrics.h) and writes it in
+ * one transaction every METRICS_FLUSH_SECONDS, after a reply has gone out or while waiting for
+ * the next connection. A worker killed hard loses at most that many seconds of its own counts;
+ * a clean stop flushes. If the database refuses a flush the aggregate is kept and retried;
+ * when it is full and still cannot be written, the oldest counts are dropped with a warning
+ * rather than holding up requests.
+ *
+ * /api/v1/monitoring?window=1h|24h|7d answers one JSON object (the v1 envelope's data):
+ *   window, since, until, bucket_s (60 / 900 / 3600), latency_buckets_ms,
+ *   totals {requests, bytes, status {1xx..5xx}, server_error_rate, client_error_rate (percent),
+ *           latency_ms {p50, p95, p99}},
+ *   series [{time, requests, bytes, status {...}, latency_ms {...}}]   one per bucket, oldest
+ *           first, zero where nothing was recorded (percentiles null),
+ *   endpoints [{method, endpoint, requests, bytes, status, server_error_rate,
+ *           client_error_rate, latency_ms}]                            busiest first,
+ *   security {by_type {type: n}, series [{time, count}], recent [{time, type, client, detail}]},
+ *   countries [{country, requests}]                                     largest first,
+ *   alerts {by_type {type: n}}, fetcher {...}, websocket {...}.
+ * Percentiles are estimates from the fixed latency buckets (exact to the bucket).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "app.h"
+#include "geoip.h"
+#include "log.h"
+#include "metrics.h"
+#include "monitoring.h"
+#include "store_metrics.h"
+#include "whale.h"
+
+#define PRUNE_EVERY_US (3600LL * 1000000)
+#define FLUSH_AT_PENDING 4096 /* requests: flush early on a busy worker */
+#define MAX_ENDPOINTS 512
+#define RECENT_EVENTS 20
+
+struct kw_mon {
+	struct kw_metrics m;
+	struct kw_geoip *geoip;
+	int64_t next_prune_us;
+	int64_t dropped; /* counts lost because the store refused them and the table was full */
+	char last_addr[KW_CLIENT_ADDR_MAX], last_country[8]; /* one-entry lookup cache */
+};
+
+static struct kw_mon *mon_get(struct kw_app *app)
+{
+	if (app->mon || !app->cfg.monitoring_enabled)
+		return app->mon;
+	struct kw_mon *mon = kw_xcalloc(1, sizeof(*mon));
+	if (app->cfg.geoip_db && *app->cfg.geoip_db) {
+		char err[256];
+		mon->geoip = kw_geoip_open(app->cfg.geoip_db, err, sizeof(err));
+		if (!mon->geoip)
+			kw_error("%s; countries are recorded as unknown", err);
+	}
+	mon->next_prune_us = kw_mono_us() + 60LL * 1000000; /* not in the first request */
+	app->mon = mon;
+	return mon;
+}
+
+static void flush(struct kw_app *app, struct kw_mon *mon)
+{
+	if (!mon->m.pending)
+		return;
+	if (app->store && kw_store_metrics_flush(app->store, &mon->m) == 0) {
+		kw_metrics_reset(&mon->m);
+	} else {
+		/* Keep the counts for the next try; push the deadline so a locked database is not
+		 * hammered after every request. */
+		mon->m.first_at_us = kw_mono_us();
+		kw_warn("metrics: flush failed; %lld records kept for the next attempt",
+			(long long)mon->m.pending);
+		return;
+	}
+	if (kw_mono_us() >= mon->next_prune_us) {
+		mon->next_prune_us = kw_mono_us() + PRUNE_EVERY_US;
+		int64_t before = kw_now_s() - app->cfg.metrics_retention_days * 86400;
+		int64_t n = kw_store_metrics_prune(app->store, before);
+		if (n > 0)
+			kw_info("metrics: pruned %lld rows older than %lld days", (long long)n,
+				(long long)app->cfg.metrics_retention_days);
+	}
+}
+
+/* The table is full: write it now; if the store refuses, start over and count the loss. */
+static void make_room(struct kw_app *app, struct kw_mon *mon)
+{
+	flush(app, mon);
+	if (mon->m.pending) {
+		mon->dropped += mon->m.pending;
+		kw_error("metrics: store unavailable and the table is full; %lld records dropped",
+			 (long long)mon->m.pending);
+		kw_metrics_reset(&mon->m);
+	}
+}
+
+void kw_mon_request_done(struct kw_req *r)
+{
+	struct kw_app *app = r->app;
+	struct kw_mon *mon = mon_get(app);
+	if (!mon)
+		return;
+	int64_t now = kw_now_s();
+	const char *method = kw_metrics_method(r->method);
+	const char *endpoint = r->route ? r->route->pattern : "(unmatched)";
+	int64_t latency = kw_mono_us() - r->t0_us;
+	int64_t bytes = r->replied == KW_REPLIED_STREAMED ? 0 : (int64_t)r->body.len;
+	if (kw_metrics_add_request(&mon->m, now, method, endpoint, r->status, latency, bytes) < 0) {
+		make_room(app, mon);
+		if (kw_metrics_add_request(&mon->m, now, method, endpoint, r->status, latency,
+					   bytes) < 0)
+			return;
+	}
+	const char *addr = r->sec.client[0] ? r->sec.client : r->remote_addr;
+	if (strcmp(addr, mon->last_addr)) {
+		kw_geoip_country(mon->geoip, addr, mon->last_country, sizeof(mon->last_country));
+		kw_strlcpy(mon->last_addr, addr, sizeof(mon->last_addr));
+	}
+	if (kw_metrics_add_country(&mon->m, now, mon->last_country) < 0) {
+		make_room(app, mon);
+		if (kw_metrics_add_country(&mon->m, now, mon->last_country) < 0)
+			return;
+	}
+}
+
+void kw_mon_security_event(struct kw_app *app, const char *type)
+{
+	struct kw_mon *mon = mon_get(app);
+	if (!mon)
+		return;
+	if (kw_metrics_add_security(&mon->m, kw_now_s(), type) < 0) {
+		make_room(app, mon);
+		if (kw_metrics_add_security(&mon->m, kw_now_s(), type) < 0)
+			return;
+	}
+}
+
+static int64_t flush_due_us(struct kw_app *app, struct kw_mon *mon)
+{
+	return mon->m.first_at_us + app->cfg.metrics_flush_s * 1000000;
+}
+
+void kw_mon_idle(struct kw_app *app)
+{
+	struct kw_mon *mon = app->mon;
+	if (!mon || !mon->m.pending)
+		return;
+	if (kw_mono_us() >= flush_due_us(app, mon) || mon->m.pending >= FLUSH_AT_PENDING ||
+	    mon->m.ncells > KW_METRICS_MAX_CELLS * 3 / 4)
+		flush(app, mon);
+}
+
+int kw_mon_wait(struct kw_app *app, int listen_fd)
+{
+	struct kw_mon *mon = app->mon;
+	if (!mon || !mon->m.pending)
+		return 0;
+	int64_t wait_us = flush_due_us(app, mon) - kw_mono_us();
+	if (wait_us > 0) {
+		struct pollfd p = { .fd = listen_fd, .events = POLLIN };
+		int rc = poll(&p, 1, (int)((wait_us + 999) / 1000));
+		if (rc < 0 && errno == EINTR)
+			return -1;
+		if (rc != 0)
+			return 0; /* a connection (or an error accept will report) */
+	}
+	flush(app, mon);
+	return 0;
+}
+
+void kw_mon_shutdown(struct kw_app *app)
+{
+	struct kw_mon *mon = app->mon;
+	if (!mon)
+		return;
+	flush(app, mon);
+	kw_geoip_close(mon->geoip);
+	free(mon);
+	app->mon = NULL;
+}
+
+/* ---- GET /api/v1/monitoring --------------------------------------------------------------- */
+
+const struct kw_param kw_params_v1_monitoring[] = {
+	{ "window", KW_P_ENUM, 0, 0, 0, "1h|24h|7d", "time window (default 1h)" },
+	{ NULL },
+};
+
+struct agg {
+	int64_t requests, bytes, latency_us_sum;
+	int64_t status[5];
+	int64_t hist[KW_METRICS_BUCKETS];
+};
+
+struct endpoint_agg {
+	char method[8];
+	char *endpoint;
+	struct agg a;
+};
+
+struct mon_query {
+	int64_t start, bucket_s;
+	int nbuckets;
+	struct agg *series, total;
+	struct endpoint_agg *eps;
+	int neps;
+	int64_t *sec_series;
+};
+
+static void agg_add(struct agg *a, const struct kw_mreq_row *row)
+{
+	a->requests += row->requests;
+	a->bytes += row->bytes;
+	a->latency_us_sum += row->latency_us_sum;
+	if (row->status_class >= 1 && row->status_class <= 5)
+		a->status[row->status_class - 1] += row->requests;
+	for (int b = 0; b < KW_METRICS_BUCKETS; b++)
+		a->hist[b] += row->hist[b];
+}
+
+static int on_request_row(void *ctx, const struct kw_mreq_row *row)
+{
+	struct mon_query *q = ctx;
+	int64_t i = (row->bucket - q->start) / q->bucket_s;
+	if (i >= 0 && i < q->nbuckets)
+		agg_add(&q->series[i], row);
+	agg_add(&q->total, row);
+	struct endpoint_agg *e = NULL;
+	for (int k = 0; k < q->neps && !e; k++)
+		if (!strcmp(q->eps[k].method, row->method) &&
+		    !strcmp(q->eps[k].endpoint, row->endpoint))
+			e = &q->eps[k];
+	if (!e) {
+		if (q->neps == MAX_ENDPOINTS)
+			return 0;
+		q->eps = kw_xrealloc(q->eps, sizeof(*q->eps) * (size_t)(q->neps + 1));
+		e = &q->eps[q->neps++];
+		memset(e, 0, sizeof(*e));
+		kw_strlcpy(e->method, row->method, sizeof(e->method));
+		e->endpoint = kw_xstrdup(row->endpoint);
+	}
+	agg_add(&e->a, row);
+	return 0;
+}
+
+static json_object *rate(int64_t part, int64_t whole)
+{
+	return whole ? kw_json_decimal(part * 10000 / whole, 2) : NULL;
+}
+
+static json_object *latency_json(const struct agg *a)
+{
+	static const double qs[] = { 0.5, 0.95, 0.99 };
+	static const char *const names[] = { "p50", "p95", "p99" };
+	json_object *o = json_object_new_object();
+	for (int i = 0; i < 3; i++) {
+		int64_t us = kw_metrics_percentile_us(a->hist, qs[i]);
+		json_object_object_add(o, names[i], us < 0 ? NULL : kw_json_decimal(us, 3));
+	}
+	return o;
+}
+
+static json_object *status_json(const struct agg *a)
+{
+	static const char *const names[] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+	json_object *o = json_object_new_object();
+	for (int i = 0; i < 5; i++)
+		json_object_object_add(o, names[i], json_object_new_int64(a->status[i]));
+	return o;
+}
+
+static void agg_fields(json_object *o, const struct agg *a)
+{
+	json_object_object_add(o, "requests", json_object_new_int64(a->requests));
+	json_object_object_add(o, "bytes", json_object_new_int64(a->bytes));
+	json_object_object_add(o, "status", status_json(a));
+	json_object_object_add(o, "server_error_rate", rate(a->status[4], a->requests));
+	json_object_object_add(o, "client_error_rate", rate(a->status[3], a->requests));
+	json_object_object_add(o, "latency_ms", latency_json(a));
+}
+
+static int cmp_endpoint(const void *x, const void *y)
+{
+	const struct endpoint_agg *a = x, *b = y;
+	if (a->a.requests != b->a.requests)
+		return a->a.requests < b->a.requests ? 1 : -1;
+	int c = strcmp(a->endpoint, b->endpoint);
+	return c ? c : strcmp(a->method, b->method);
+}
+
+struct count_ctx {
+	struct mon_query *q;
+	json_object *obj; /* by name: object {name: n} */
+	json_object *arr; /* or array of {key_name: name, value_name: n} */
+	const char *key_name, *value_name;
+};
+
+static int on_count_obj(void *ctx, const struct kw_mcount_row *row)
+{
+	struct count_ctx *c = ctx;
+	json_object_object_add(c->obj, row->name, json_object_new_int64(row->count));
+	return 0;
+}
+
+static int on_count_arr(void *ctx, const struct kw_mcount_row *row)
+{
+	struct count_ctx *c = ctx;
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, c->key_name, json_object_new_string(row->name));
+	json_object_object_add(o, c->value_name, json_object_new_int64(row->count));
+	json_object_array_add(c->arr, o);
+	return 0;
+}
+
+static int on_sec_bucket(void *ctx, const struct kw_mcount_row *row)
+{
+	struct count_ctx *c = ctx;
+	int64_t i = (row->bucket - c->q->start) / c->q->bucket_s;
+	if (i >= 0 && i < c->q->nbuckets)
+		c->q->sec_series[i] += row->count;
+	return 0;
+}
+
+static int on_sec_recent(void *ctx, const struct kw_sec_event_row *row)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "time", kw_api_time(row->at));
+	json_object_object_add(o, "type", json_object_new_string(row->type));
+	json_object_object_add(o, "client", json_object_new_string(row->client));
+	json_object_object_add(o, "detail", json_object_new_string(row->detail));
+	json_object_array_add(ctx, o);
+	return 0;
+}
+
+static json_object *fetcher_json(const struct kw_fetch_health *h, int64_t now)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "last_success",
+			       h->last_success_at ? kw_api_time(h->last_success_at) : NULL);
+	json_object_object_add(o, "lag_s",
+			       h->last_success_at ? json_object_new_int64(now - h->last_success_at)
+						  : NULL);
+	json_object_object_add(o, "newest_trade",
+			       h->newest_trade_us ? kw_api_time_us(h->newest_trade_us) : NULL);
+	json_object *last = NULL;
+	if (h->last_run_id) {
+		last = json_object_new_object();
+		json_object_object_add(last, "id", json_object_new_int64(h->last_run_id));
+		json_object_object_add(last, "outcome", json_object_new_string(h->last_outcome));
+		json_object_object_add(last, "started_at", kw_api_time(h->last_started_at));
+		json_object_object_add(last, "finished_at",
+				       h->last_finished_at ? kw_api_time(h->last_finished_at)
+							   : NULL);
+		json_object_object_add(last, "markets", json_object_new_int64(h->last_markets));
+		json_object_object_add(last, "trades", json_object_new_int64(h->last_trades));
+		json_object_object_add(last, "orderbooks",
+				       json_object_new_int64(h->last_orderbooks));
+		json_object_object_add(last, "skipped", json_object_new_int64(h->last_skipped));
+		json_object_object_add(last, "http_errors",
+				       json_object_new_int64(h->last_http_errors));
+	}
+	json_object_object_add(o, "last_run", last);
+	json_object *runs = json_object_new_object();
+	json_object_object_add(runs, "ok", json_object_new_int64(h->runs_ok));
+	json_object_object_add(runs, "partial", json_object_new_int64(h->runs_partial));
+	json_object_object_add(runs, "failed", json_object_new_int64(h->runs_failed));
+	json_object_object_add(runs, "running", json_object_new_int64(h->runs_running));
+	json_object_object_add(o, "runs", runs);
+	json_object *ing = json_object_new_object();
+	json_object_object_add(ing, "markets", json_object_new_int64(h->total_markets));
+	json_object_object_add(ing, "trades", json_object_new_int64(h->total_trades));
+	json_object_object_add(ing, "orderbooks", json_object_new_int64(h->total_orderbooks));
+	json_object_object_add(ing, "skipped", json_object_new_int64(h->total_skipped));
+	json_object_object_add(o, "ingested", ing);
+	return o;
+}
+
+static json_object *ws_json(const struct kw_ws_report *w, int64_t now)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "connections", json_object_new_int64(w->connections));
+	json_object_object_add(o, "messages_sent", json_object_new_int64(w->messages_sent));
+	json_object_object_add(o, "messages_received", json_object_new_int64(w->messages_received));
+	json_object_object_add(o, "reported_at",
+			       w->reported_at ? kw_api_time(w->reported_at) : NULL);
+	json_object_object_add(
+		o, "stale", json_object_new_boolean(!w->reported_at || now - w->reported_at > 30));
+	return o;
+}
+
+void kw_handle_v1_monitoring(struct kw_req *r)
+{
+	static const int64_t window_s[] = { 3600, 86400, 7 * 86400 };
+	static const int64_t bucket_s[] = { 60, 900, 3600 };
+	static const char *const names[] = { "1h", "24h", "7d" };
+	struct kw_store *store = kw_app_store_or_reply(r);
+	if (!store)
+		return;
+	int w = (int)kw_query_int(&r->q, "window", 0);
+	int64_t now = kw_now_s();
+	struct mon_query q = { 0 };
+	q.bucket_s = bucket_s[w];
+	q.start = now - window_s[w];
+	q.start -= q.start % q.bucket_s;
+	q.nbuckets = (int)((now - q.start) / q.bucket_s) + 1;
+	q.series = kw_xcalloc((size_t)q.nbuckets, sizeof(*q.series));
+	q.sec_series = kw_xcalloc((size_t)q.nbuckets, sizeof(*q.sec_series));
+	struct kw_fetch_health fh;
+	struct kw_ws_report wr;
+	json_object *sec_types = json_object_new_object(), *countries = json_object_new_array();
+	json_object *alert_types = json_object_new_object(), *recent = json_object_new_array();
+	struct count_ctx c_types = { &q, sec_types, NULL, NULL, NULL };
+	struct count_ctx c_geo = { &q, NULL, countries, "country", "requests" };
+	struct count_ctx c_alerts = { &q, alert_types, NULL, NULL, NULL };
+	if (kw_store_metrics_requests(store, q.start, q.bucket_s, on_request_row, &q) < 0 ||
+	    kw_store_metrics_counts(store, KW_MCOUNT_SECURITY, q.start, 0, on_count_obj, &c_types) <
+		    0 ||
+	    kw_store_metrics_counts(store, KW_MCOUNT_SECURITY, q.start, q.bucket_s, on_sec_bucket,
+				    &c_types) < 0 ||
+	    kw_store_metrics_counts(store, KW_MCOUNT_COUNTRIES, q.start, 0, on_count_arr, &c_geo) <
+		    0 ||
+	    kw_store_metrics_counts(store, KW_MCOUNT_ALERTS, q.start, 0, on_count_obj, &c_alerts) <
+		    0 ||
+	    kw_store_security_recent(store, q.start, RECENT_EVENTS, on_sec_recent, recent) < 0 ||
+	    kw_store_fetch_health(store, q.start, &fh) < 0 || kw_store_ws_report(store, &wr) < 0) {
+		json_object_put(sec_types);
+		json_object_put(countries);
+		json_object_put(alert_types);
+		json_object_put(recent);
+		kw_reply_error(r, 503, "database_unavailable", "monitoring data is unavailable");
+		goto out;
+	}
+
+	json_object *d = json_object_new_object();
+	json_object_object_add(d, "window", json_object_new_string(names[w]));
+	json_object_object_add(d, "since", kw_api_time(q.start));
+	json_object_object_add(d, "until", kw_api_time(q.start + q.nbuckets * q.bucket_s));
+	json_object_object_add(d, "bucket_s", json_object_new_int64(q.bucket_s));
+	json_object *bounds = json_object_new_array();
+	for (int b = 0; b < KW_METRICS_BUCKETS - 1; b++)
+		json_object_array_add(bounds, kw_json_decimal(kw_metrics_bucket_us[b], 3));
+	json_object_object_add(d, "latency_buckets_ms", bounds);
+	json_object *totals = json_object_new_object();
+	agg_fields(totals, &q.total);
+	json_object_object_add(d, "totals", totals);
+
+	json_object *series = json_object_new_array();
+	for (int i = 0; i < q.nbuckets; i++) {
+		json_object *p = json_object_new_object();
+		json_object_object_add(p, "time", kw_api_time(q.start + i * q.bucket_s));
+		agg_fields(p, &q.series[i]);
+		json_object_array_add(series, p);
+	}
+	json_object_object_add(d, "series", series);
+
+	if (q.neps)
+		qsort(q.eps, (size_t)q.neps, sizeof(*q.eps), cmp_endpoint);
+	json_object *eps = json_object_new_array();
+	for (int i = 0; i < q.neps; i++) {
+		json_object *e = json_object_new_object();
+		json_object_object_add(e, "method", json_object_new_string(q.eps[i].method));
+		json_object_object_add(e, "endpoint", json_object_new_string(q.eps[i].endpoint));
+		agg_fields(e, &q.eps[i].a);
+		json_object_array_add(eps, e);
+	}
+	json_object_object_add(d, "endpoints", eps);
+
+	json_object *sec = json_object_new_object(), *sec_series = json_object_new_array();
+	json_object_object_add(sec, "by_type", sec_types);
+	for (int i = 0; i < q.nbuckets; i++) {
+		json_object *p = json_object_new_object();
+		json_object_object_add(p, "time", kw_api_time(q.start + i * q.bucket_s));
+		json_object_object_add(p, "count", json_object_new_int64(q.sec_series[i]));
+		json_object_array_add(sec_series, p);
+	}
+	json_object_object_add(sec, "series", sec_series);
+	json_object_object_add(sec, "recent", recent);
+	json_object_object_add(d, "security", sec);
+	json_object_object_add(d, "countries", countries);
+	json_object *alerts = json_object_new_object();
+	json_object_object_add(alerts, "by_type", alert_types);
+	json_object_object_add(d, "alerts", alerts);
+	json_object_object_add(d, "fetcher", fetcher_json(&fh, now));
+	json_object_object_add(d, "websocket", ws_json(&wr, now));
+	kw_reply_header(r, "Cache-Control", "no-cache");
+	kw_api_reply_list(r, d, 0, NULL);
+out:
+	for (int i = 0; i < q.neps; i++)
+		free(q.eps[i].endpoint);
+	free(q.eps);
+	free(q.series);
+	free(q.sec_series);
+}

@@ -1,0 +1,365 @@
+/*
+ * store_metrics.c — SQL for the monitoring tables (contract in store_metrics.h).
+ *
+ * A flush is one BEGIN IMMEDIATE transaction of upserts, a few dozen rows for a busy worker:
+ * the write lock is taken once every few seconds per worker, not once per request (see
+ * platform-notes: per-request writers halve throughput). Table names cannot be bound, so each
+ * kind of count has its own static statements, chosen from small tables below.
+ */
+#include "store_metrics.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+#define HCOLS "h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10, h11, h12, h13, h14"
+#define HARGS "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+#define HSUM                                                                                       \
+	"sum(h0), sum(h1), sum(h2), sum(h3), sum(h4), sum(h5), sum(h6), sum(h7), sum(h8),"         \
+	" sum(h9), sum(h10), sum(h11), sum(h12), sum(h13), sum(h14)"
+#define HADD                                                                                       \
+	"requests = requests + excluded.requests, bytes = bytes + excluded.bytes,"                 \
+	" latency_us_sum = latency_us_sum + excluded.latency_us_sum,"                              \
+	" h0 = h0 + excluded.h0, h1 = h1 + excluded.h1, h2 = h2 + excluded.h2,"                    \
+	" h3 = h3 + excluded.h3, h4 = h4 + excluded.h4, h5 = h5 + excluded.h5,"                    \
+	" h6 = h6 + excluded.h6, h7 = h7 + excluded.h7, h8 = h8 + excluded.h8,"                    \
+	" h9 = h9 + excluded.h9, h10 = h10 + excluded.h10, h11 = h11 + excluded.h11,"              \
+	" h12 = h12 + excluded.h12, h13 = h13 + excluded.h13, h14 = h14 + excluded.h14"
+
+static const char SQL_REQ_MINUTE[] =
+	"INSERT INTO metrics_requests (minute, method, endpoint, status_class, requests, bytes,"
+	" latency_us_sum, " HCOLS ") VALUES (?, ?, ?, ?, ?, ?, ?, " HARGS ")"
+	" ON CONFLICT (minute, method, endpoint, status_class) DO UPDATE SET " HADD;
+static const char SQL_REQ_TOTAL[] =
+	"INSERT INTO metrics_request_totals (method, endpoint, status_class, requests, bytes,"
+	" latency_us_sum, " HCOLS ") VALUES (?, ?, ?, ?, ?, ?, " HARGS ")"
+	" ON CONFLICT (method, endpoint, status_class) DO UPDATE SET " HADD;
+
+static const char SQL_SEC_MINUTE[] =
+	"INSERT INTO metrics_security (minute, name, count) VALUES (?, ?, ?)"
+	" ON CONFLICT (minute, name) DO UPDATE SET count = count + excluded.count";
+static const char SQL_SEC_TOTAL[] =
+	"INSERT INTO metrics_security_totals (name, count) VALUES (?, ?)"
+	" ON CONFLICT (name) DO UPDATE SET count = count + excluded.count";
+static const char SQL_GEO_MINUTE[] =
+	"INSERT INTO metrics_countries (minute, name, count) VALUES (?, ?, ?)"
+	" ON CONFLICT (minute, name) DO UPDATE SET count = count + excluded.count";
+static const char SQL_GEO_TOTAL[] =
+	"INSERT INTO metrics_country_totals (name, count) VALUES (?, ?)"
+	" ON CONFLICT (name) DO UPDATE SET count = count + excluded.count";
+
+static int step_done(struct kw_store *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		kw_error("store: metrics %s failed: %s", what, sqlite3_errmsg(kw_store_db(s)));
+		return -1;
+	}
+	return 0;
+}
+
+static int write_cell(struct kw_store *s, const struct kw_metrics_cell *c, int total)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, total ? SQL_REQ_TOTAL : SQL_REQ_MINUTE);
+	if (!st)
+		return -1;
+	int i = 1;
+	if (!total)
+		sqlite3_bind_int64(st, i++, c->minute);
+	sqlite3_bind_text(st, i++, c->method, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, c->endpoint, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, i++, c->status_class);
+	sqlite3_bind_int64(st, i++, c->requests);
+	sqlite3_bind_int64(st, i++, c->bytes);
+	sqlite3_bind_int64(st, i++, c->latency_us_sum);
+	for (int b = 0; b < KW_METRICS_BUCKETS; b++)
+		sqlite3_bind_int64(st, i++, c->hist[b]);
+	return step_done(s, st, "request upsert");
+}
+
+static int write_count(struct kw_store *s, const char *sql, const struct kw_metrics_count *c,
+		       int total)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, sql);
+	if (!st)
+		return -1;
+	int i = 1;
+	if (!total)
+		sqlite3_bind_int64(st, i++, c->minute);
+	sqlite3_bind_text(st, i++, c->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, i, c->count);
+	return step_done(s, st, "count upsert");
+}
+
+int kw_store_metrics_flush(struct kw_store *s, const struct kw_metrics *m)
+{
+	if (!m->ncells && !m->nsecurity && !m->ncountries)
+		return 0;
+	if (kw_store_begin(s) < 0)
+		return -1;
+	for (int i = 0; i < m->ncells; i++)
+		if (write_cell(s, &m->cells[i], 0) < 0 || write_cell(s, &m->cells[i], 1) < 0)
+			goto fail;
+	for (int i = 0; i < m->nsecurity; i++)
+		if (write_count(s, SQL_SEC_MINUTE, &m->security[i], 0) < 0 ||
+		    write_count(s, SQL_SEC_TOTAL, &m->security[i], 1) < 0)
+			goto fail;
+	for (int i = 0; i < m->ncountries; i++)
+		if (write_count(s, SQL_GEO_MINUTE, &m->countries[i], 0) < 0 ||
+		    write_count(s, SQL_GEO_TOTAL, &m->countries[i], 1) < 0)
+			goto fail;
+	if (kw_store_commit(s) < 0)
+		goto fail;
+	return 0;
+fail:
+	kw_store_rollback(s);
+	return -1;
+}
+
+static const char *const SQL_PRUNE[] = {
+	"DELETE FROM metrics_requests WHERE minute < ?",
+	"DELETE FROM metrics_security WHERE minute < ?",
+	"DELETE FROM metrics_countries WHERE minute < ?",
+};
+
+int64_t kw_store_metrics_prune(struct kw_store *s, int64_t before_s)
+{
+	int64_t n = 0;
+	for (size_t i = 0; i < KW_ARRAY_LEN(SQL_PRUNE); i++) {
+		sqlite3_stmt *st = kw_store_stmt(s, SQL_PRUNE[i]);
+		if (!st)
+			return -1;
+		sqlite3_bind_int64(st, 1, before_s);
+		if (step_done(s, st, "prune") < 0)
+			return -1;
+		n += sqlite3_changes(kw_store_db(s));
+	}
+	return n;
+}
+
+/* ---- reading ------------------------------------------------------------------------------ */
+
+static const char SQL_REQ_BUCKETS[] =
+	"SELECT (minute / ?2) * ?2, method, endpoint, status_class, sum(requests), sum(bytes),"
+	" sum(latency_us_sum), " HSUM " FROM metrics_requests WHERE minute >= ?1"
+	" GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4";
+static const char SQL_REQ_TOTALS[] =
+	"SELECT 0, method, endpoint, status_class, requests, bytes, latency_us_sum, " HCOLS
+	" FROM metrics_request_totals ORDER BY 2, 3, 4";
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t ? (const char *)t : "";
+}
+
+/* Step st to the end, handing each row to row(); -1 (logged) on a database error. */
+static int walk(struct kw_store *s, sqlite3_stmt *st, int (*row)(sqlite3_stmt *, void *), void *ctx,
+		const char *what)
+{
+	int rc, out = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (row(st, ctx))
+			break;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		kw_error("store: %s failed: %s", what, sqlite3_errmsg(kw_store_db(s)));
+		out = -1;
+	}
+	sqlite3_reset(st);
+	return out;
+}
+
+struct req_walk {
+	kw_mreq_fn fn;
+	void *ctx;
+};
+
+static int req_row(sqlite3_stmt *st, void *p)
+{
+	struct req_walk *w = p;
+	struct kw_mreq_row r;
+	r.bucket = sqlite3_column_int64(st, 0);
+	r.method = col_text(st, 1);
+	r.endpoint = col_text(st, 2);
+	r.status_class = sqlite3_column_int(st, 3);
+	r.requests = sqlite3_column_int64(st, 4);
+	r.bytes = sqlite3_column_int64(st, 5);
+	r.latency_us_sum = sqlite3_column_int64(st, 6);
+	for (int b = 0; b < KW_METRICS_BUCKETS; b++)
+		r.hist[b] = sqlite3_column_int64(st, 7 + b);
+	return w->fn(w->ctx, &r);
+}
+
+int kw_store_metrics_requests(struct kw_store *s, int64_t since_s, int64_t bucket_s, kw_mreq_fn fn,
+			      void *ctx)
+{
+	struct req_walk w = { fn, ctx };
+	sqlite3_stmt *st = kw_store_stmt(s, since_s < 0 ? SQL_REQ_TOTALS : SQL_REQ_BUCKETS);
+	if (!st)
+		return -1;
+	if (since_s >= 0) {
+		sqlite3_bind_int64(st, 1, since_s);
+		sqlite3_bind_int64(st, 2, bucket_s > 0 ? bucket_s : 60);
+	}
+	return walk(s, st, req_row, &w, "metrics request query");
+}
+
+/* [kind][0 bucketed, 1 summed per name, 2 all-time totals] */
+static const char *const SQL_COUNTS[3][3] = {
+	{ "SELECT (minute / ?2) * ?2, name, sum(count) FROM metrics_security WHERE minute >= ?1"
+	  " GROUP BY 1, 2 ORDER BY 1, 2",
+	  "SELECT 0, name, sum(count) FROM metrics_security WHERE minute >= ?1"
+	  " GROUP BY name ORDER BY 3 DESC, name LIMIT 100",
+	  "SELECT 0, name, count FROM metrics_security_totals ORDER BY name" },
+	{ "SELECT (minute / ?2) * ?2, name, sum(count) FROM metrics_countries WHERE minute >= ?1"
+	  " GROUP BY 1, 2 ORDER BY 1, 2",
+	  "SELECT 0, name, sum(count) FROM metrics_countries WHERE minute >= ?1"
+	  " GROUP BY name ORDER BY 3 DESC, name LIMIT 100",
+	  "SELECT 0, name, count FROM metrics_country_totals ORDER BY name" },
+	{ "SELECT 0, type, count(*) FROM alerts WHERE created_at >= ?1 GROUP BY type ORDER BY type",
+	  "SELECT 0, type, count(*) FROM alerts WHERE created_at >= ?1 GROUP BY type ORDER BY type",
+	  "SELECT 0, type, count(*) FROM alerts GROUP BY type ORDER BY type" },
+};
+
+struct count_walk {
+	kw_mcount_fn fn;
+	void *ctx;
+};
+
+static int count_row(sqlite3_stmt *st, void *p)
+{
+	struct count_walk *w = p;
+	struct kw_mcount_row r = { sqlite3_column_int64(st, 0), col_text(st, 1),
+				   sqlite3_column_int64(st, 2) };
+	return w->fn(w->ctx, &r);
+}
+
+int kw_store_metrics_counts(struct kw_store *s, enum kw_mcount_kind kind, int64_t since_s,
+			    int64_t bucket_s, kw_mcount_fn fn, void *ctx)
+{
+	struct count_walk w = { fn, ctx };
+	int mode = since_s < 0 ? 2 : bucket_s > 0 ? 0 : 1;
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_COUNTS[kind][mode]);
+	if (!st)
+		return -1;
+	if (mode != 2)
+		sqlite3_bind_int64(st, 1, since_s);
+	if (mode == 0 && kind != KW_MCOUNT_ALERTS)
+		sqlite3_bind_int64(st, 2, bucket_s);
+	return walk(s, st, count_row, &w, "metrics count query");
+}
+
+static const char SQL_SEC_RECENT[] =
+	"SELECT at, type, client, detail FROM security_events WHERE at >= ?1"
+	" ORDER BY id DESC LIMIT ?2";
+
+struct sec_walk {
+	int (*fn)(void *ctx, const struct kw_sec_event_row *row);
+	void *ctx;
+};
+
+static int sec_row(sqlite3_stmt *st, void *p)
+{
+	struct sec_walk *w = p;
+	struct kw_sec_event_row r = { sqlite3_column_int64(st, 0), col_text(st, 1), col_text(st, 2),
+				      col_text(st, 3) };
+	return w->fn(w->ctx, &r);
+}
+
+int kw_store_security_recent(struct kw_store *s, int64_t since_s, int limit,
+			     int (*fn)(void *ctx, const struct kw_sec_event_row *row), void *ctx)
+{
+	struct sec_walk w = { fn, ctx };
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_SEC_RECENT);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, since_s);
+	sqlite3_bind_int(st, 2, limit);
+	return walk(s, st, sec_row, &w, "security events query");
+}
+
+static const char SQL_FETCH_LAST[] =
+	"SELECT id, started_at, coalesce(finished_at, 0), outcome, markets, trades, orderbooks,"
+	" skipped, http_errors,"
+	" (SELECT coalesce(max(finished_at), 0) FROM fetch_runs WHERE outcome IN ('ok', "
+	"'partial')),"
+	" (SELECT coalesce(max(created_us), 0) FROM trades)"
+	" FROM fetch_runs ORDER BY id DESC LIMIT 1";
+static const char SQL_FETCH_WINDOW[] =
+	"SELECT outcome, count(*), sum(markets), sum(trades), sum(orderbooks), sum(skipped)"
+	" FROM fetch_runs WHERE started_at >= ?1 GROUP BY outcome";
+
+static int fetch_last_row(sqlite3_stmt *st, void *p)
+{
+	struct kw_fetch_health *h = p;
+	h->last_run_id = sqlite3_column_int64(st, 0);
+	h->last_started_at = sqlite3_column_int64(st, 1);
+	h->last_finished_at = sqlite3_column_int64(st, 2);
+	kw_strlcpy(h->last_outcome, col_text(st, 3), sizeof(h->last_outcome));
+	h->last_markets = sqlite3_column_int64(st, 4);
+	h->last_trades = sqlite3_column_int64(st, 5);
+	h->last_orderbooks = sqlite3_column_int64(st, 6);
+	h->last_skipped = sqlite3_column_int64(st, 7);
+	h->last_http_errors = sqlite3_column_int64(st, 8);
+	h->last_success_at = sqlite3_column_int64(st, 9);
+	h->newest_trade_us = sqlite3_column_int64(st, 10);
+	return 1;
+}
+
+static int fetch_window_row(sqlite3_stmt *st, void *p)
+{
+	struct kw_fetch_health *h = p;
+	const char *o = col_text(st, 0);
+	int64_t n = sqlite3_column_int64(st, 1);
+	if (!strcmp(o, "ok"))
+		h->runs_ok = n;
+	else if (!strcmp(o, "partial"))
+		h->runs_partial = n;
+	else if (!strcmp(o, "failed"))
+		h->runs_failed = n;
+	else
+		h->runs_running = n;
+	h->total_markets += sqlite3_column_int64(st, 2);
+	h->total_trades += sqlite3_column_int64(st, 3);
+	h->total_orderbooks += sqlite3_column_int64(st, 4);
+	h->total_skipped += sqlite3_column_int64(st, 5);
+	return 0;
+}
+
+int kw_store_fetch_health(struct kw_store *s, int64_t since_s, struct kw_fetch_health *out)
+{
+	memset(out, 0, sizeof(*out));
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_FETCH_LAST);
+	if (!st || walk(s, st, fetch_last_row, out, "fetch health query") < 0)
+		return -1;
+	st = kw_store_stmt(s, SQL_FETCH_WINDOW);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, since_s);
+	return walk(s, st, fetch_window_row, out, "fetch runs query");
+}
+
+static const char SQL_WS_REPORT[] =
+	"SELECT connections, messages_sent, messages_received, updated_at FROM ws_stats"
+	" WHERE id = 1";
+
+static int ws_row(sqlite3_stmt *st, void *p)
+{
+	struct kw_ws_report *w = p;
+	w->connections = sqlite3_column_int64(st, 0);
+	w->messages_sent = sqlite3_column_int64(st, 1);
+	w->messages_received = sqlite3_column_int64(st, 2);
+	w->reported_at = sqlite3_column_int64(st, 3);
+	return 1;
+}
+
+int kw_store_ws_report(struct kw_store *s, struct kw_ws_report *out)
+{
+	memset(out, 0, sizeof(*out));
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_WS_REPORT);
+	if (!st)
+		return -1;
+	return walk(s, st, ws_row, out, "ws_stats query");
+}
