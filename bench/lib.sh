@@ -4,7 +4,9 @@
 #
 #   bench_start BUILD DIR [SETTING=VALUE...]   lighttpd on a free port: /api/* -> kw-api,
 #                                              /bench/ceiling -> fcgi-ceiling, static files
-#                                              from DIR/www; settings go to DIR/kalshiwhale.env
+#                                              from DIR/www; settings go to DIR/kalshiwhale.env;
+#                                              with DIR/replay.txt present, /bench/replay ->
+#                                              fcgi-ceiling answering with those bytes
 #   bench_wrk NAME PATH [KEY]                  wrk -c$BENCH_CONNECTIONS for $BENCH_DURATION s;
 #                                              prints and records "NAME rps p50 p99 errors"
 #   bench_rps NAME / bench_p99 NAME            recorded figures
@@ -52,6 +54,15 @@ bench_start() {
     "max-procs" => $BENCH_WORKERS, "check-local" => "disable" )))
 }
 CONF
+	if [ -s "$dir/replay.txt" ]; then
+		cat >>"$dir/lighttpd.conf" <<CONF
+\$HTTP["url"] == "/bench/replay" {
+  fastcgi.server = ( "/" => ((
+    "socket" => "$dir/replay.sock", "bin-path" => "$build/bench/fcgi-ceiling $dir/replay.txt",
+    "max-procs" => $BENCH_WORKERS, "check-local" => "disable" )))
+}
+CONF
+	fi
 	# No access log: it would be a disk write per request on every path alike.
 	sed -i '/^accesslog.filename/d; s/"mod_accesslog",//' "$dir/lighttpd.conf"
 	lighttpd -D -f "$dir/lighttpd.conf" >>"$dir/lighttpd-error.log" 2>&1 &
@@ -93,6 +104,22 @@ bench_worker_rss_kib() {
 		[ "${rss:-0}" -gt "$max" ] && max=$rss
 	done
 	echo "$max"
+}
+
+# bench_capture URL KEY OUT — kw-api's reply to URL as a FastCGI response file for
+# fcgi-ceiling: its status line and headers (less Date and Accept-Ranges, which the web server
+# adds itself) and body.
+bench_capture() {
+	local url=$1 key=$2 out=$3
+	curl -fsS -D "$out.head" -o "$out.body" -H "X-API-Key: $key" "$url"
+	{
+		sed -n '1s/^HTTP\/[0-9.]* \([0-9]*\) \(.*\)\r$/Status: \1 \2\r/p' "$out.head"
+		sed -n '2,$p' "$out.head" | grep -v -i -e '^date:' -e '^accept-ranges:' -e '^server:' \
+			-e '^\r$'
+		printf '\r\n'
+		cat "$out.body"
+	} >"$out"
+	rm -f "$out.head" "$out.body"
 }
 
 bench_stop() {

@@ -3,6 +3,9 @@
 # same lighttpd, with wrk on loopback ($BENCH_CONNECTIONS connections, $BENCH_DURATION s each):
 #   (a) lighttpd serving a static file with the same bytes as the response
 #   (b) the bare libfcgi responder (bench/fcgi-ceiling.c): the FastCGI ceiling
+#   (b') the same responder answering with kw-api's own /api/health bytes (captured): what
+#       the required security and rate-limit headers cost in the web server and the client,
+#       apart from what kw-api spends computing them
 #   (c) kw-api GET /api/health and GET /api/status (authenticated, rate-limited when those
 #       features are enabled: a bootstrap key with a limit high enough never to throttle)
 # then the ratios c/a and c/b and the peak RSS of one worker; then every bench/bench-*.sh
@@ -21,13 +24,20 @@ bench_start "$build" "$tmp" "API_KEY=$key" "RATE_LIMIT_PER_MINUTE=1000000" \
 	"RATE_LIMIT_BURST=1000000" "LOG_LEVEL=info"
 curl -fsS -H "X-API-Key: $key" "$BENCH_BASE/api/status" >"$tmp/www/status.json"
 curl -fsS "$BENCH_BASE/api/health" >"$tmp/www/health.json"
+bench_capture "$BENCH_BASE/api/health" "$key" "$tmp/replay.txt"
+bench_stop
+bench_start "$build" "$tmp" "API_KEY=$key" "RATE_LIMIT_PER_MINUTE=1000000" \
+	"RATE_LIMIT_BURST=1000000" "LOG_LEVEL=info"
 
 # Warm every path once so that no run pays for worker start-up.
-for p in /bench/ceiling /api/health /health.json; do curl -fsS -o /dev/null "$BENCH_BASE$p"; done
+for p in /bench/ceiling /bench/replay /api/health /health.json; do
+	curl -fsS -o /dev/null -H "X-API-Key: $key" "$BENCH_BASE$p"
+done
 
 bench_wrk "static file (a, health bytes)" /health.json
 bench_wrk "static file (a, status bytes)" /status.json
 bench_wrk "fastcgi ceiling (b)" /bench/ceiling
+bench_wrk "ceiling, kw-api's bytes (b')" /bench/replay
 bench_wrk "kw-api GET /api/health" /api/health "$key"
 bench_wrk "kw-api GET /api/status" /api/status "$key"
 rss=$(bench_worker_rss_kib)
@@ -38,6 +48,8 @@ s=$(bench_rps "kw-api GET /api/status")
 echo
 echo "health / static (c/a)   $(bench_ratio "$h" "$(bench_rps "static file (a, health bytes)")")"
 echo "health / ceiling (c/b)  $(bench_ratio "$h" "$b")   goal >= 0.90"
+echo "health / same-bytes ceiling (c/b') $(bench_ratio "$h" "$(bench_rps "ceiling, kw-api's bytes (b')")")"
+echo "same-bytes / bare ceiling (b'/b)  $(bench_ratio "$(bench_rps "ceiling, kw-api's bytes (b')")" "$b")   (the headers' own cost)"
 echo "status / static (c/a)   $(bench_ratio "$s" "$(bench_rps "static file (a, status bytes)")")"
 echo "status / ceiling (c/b)  $(bench_ratio "$s" "$b")   goal >= 0.75"
 echo "status p99 / ceiling p99 $(bench_ratio "$(bench_p99 "kw-api GET /api/status")" "$(bench_p99 "fastcgi ceiling (b)")")"
