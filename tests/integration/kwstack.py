@@ -420,3 +420,126 @@ class ApacheStack(Stack):
 
 
 SERVERS = {"lighttpd": Stack, "apache": ApacheStack}
+
+
+class _CgiStack(Stack):
+    """kw-api as a plain CGI program: one process per request, as on a shared host. Files
+    live in a world-readable directory of its own (a root-run Apache executes CGI programs as
+    www-data); worker_pids() is empty since no process outlives its request."""
+
+    def __init__(self, directory, settings=None, workers=2, wait=True):
+        import shutil
+        import tempfile
+        own = tempfile.mkdtemp(prefix="kw-cgi-", dir="/tmp")
+        os.chmod(own, 0o755)
+        self._pytest_dir = str(directory)
+        Stack.__init__(self, os.path.join(own, "state"), settings, workers, wait)
+        self.root = own
+        self.www = os.path.join(own, "www")
+        shutil.copytree(os.path.join(TOP, "deploy", "www"), self.www)
+        shutil.copy(os.path.join(BUILD, "kw-api"), os.path.join(self.www, "kw-api.cgi"))
+        os.chmod(self.dir, 0o755)
+        self.errorlog = os.path.join(own, "server-error.log")
+
+    def _own_state(self):
+        # The CGI program writes the database, the limiter table and sanitizer reports here.
+        if os.geteuid() == 0:
+            import pwd
+            pw = pwd.getpwnam("www-data")
+            for base, dirs, files in os.walk(self.dir):
+                for name in [base] + [os.path.join(base, f) for f in files]:
+                    os.chown(name, pw.pw_uid, pw.pw_gid)
+
+    def worker_pids(self):
+        return []
+
+    def stop(self):
+        import shutil
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self._stderr.close()
+        self.proc = None
+        reports = sanitizer_reports(self.dir)
+        if os.path.exists(self.errorlog):
+            shutil.copy(self.errorlog, self._pytest_dir)
+        shutil.rmtree(self.root, ignore_errors=True)
+        assert not reports, "sanitizer reports:\n" + "\n".join(reports)
+
+
+class ApacheCgiStack(_CgiStack):
+    """Apache with mod_cgid and mod_rewrite, configured only through
+    deploy/shared-host/htaccess.example placed in the web root (AllowOverride All), as a
+    shared host offers it."""
+
+    def start(self):
+        write_env_file(self.env_file, self.settings)
+        san = sanitizer_env(self.dir)
+        with open(os.path.join(TOP, "deploy", "shared-host", "htaccess.example")) as f:
+            ht = f.read().replace("/home/USER/kalshiwhale/kalshiwhale.env", self.env_file)
+        ht += "".join("SetEnv %s %s\n" % kv for kv in san.items())
+        with open(os.path.join(self.www, ".htaccess"), "w") as f:
+            f.write(ht)
+        self._own_state()
+        mods = "/usr/lib/apache2/modules"
+        lines = ["ServerRoot /etc/apache2", "PidFile %s/apache.pid" % self.root,
+                 "ErrorLog %s" % self.errorlog, "LogLevel warn",
+                 "TypesConfig /etc/mime.types", "DirectoryIndex index.html",
+                 "ServerTokens Prod", "ServerSignature Off",
+                 "ScriptSock %s/cgid.sock" % self.root]
+        lines += ["LoadModule %s_module %s/mod_%s.so" % (m, mods, m)
+                  for m in ("mpm_event", "authz_core", "mime", "dir", "rewrite", "env", "cgid",
+                            "headers")]
+        if os.geteuid() == 0:
+            lines += ["User www-data", "Group www-data"]
+        lines += ["Listen 127.0.0.1:%d" % self.port, "DocumentRoot %s" % self.www,
+                  "<Directory %s>" % self.www, "    AllowOverride All",
+                  "    Options FollowSymLinks", "    Require all granted", "</Directory>"]
+        conf = os.path.join(self.root, "httpd.conf")
+        with open(conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self._stderr = open(self.errorlog, "ab")
+        self.proc = subprocess.Popen(["apache2", "-DFOREGROUND", "-f", conf],
+                                     stdout=subprocess.DEVNULL, stderr=self._stderr)
+        if self._wait:
+            self.wait_ready()
+        return self
+
+
+class LighttpdCgiStack(_CgiStack):
+    """lighttpd's mod_cgi running kw-api.cgi per request, configured by
+    deploy/shared-host/lighttpd-cgi.conf.example."""
+
+    def start(self):
+        write_env_file(self.env_file, self.settings)
+        san = sanitizer_env(self.dir)
+        with open(os.path.join(TOP, "deploy", "shared-host", "lighttpd-cgi.conf.example")) as f:
+            frag = f.read().replace("/home/USER/kalshiwhale/kalshiwhale.env", self.env_file)
+        extra = "".join(', "%s" => "%s"' % kv for kv in san.items())
+        frag = frag.replace('"KW_ENV_FILE" => "%s" )' % self.env_file,
+                            '"KW_ENV_FILE" => "%s"%s )' % (self.env_file, extra))
+        with open(os.path.join(self.root, "kw-cgi.conf"), "w") as f:
+            f.write(frag)
+        self._own_state()
+        conf = os.path.join(self.root, "lighttpd.conf")
+        with open(conf, "w") as f:
+            f.write('server.document-root = "%s"\nserver.bind = "127.0.0.1"\n'
+                    'server.port = %d\nserver.errorlog = "%s"\nserver.tag = ""\n'
+                    'index-file.names = ( "index.html" )\n'
+                    'mimetype.assign = ( ".html" => "text/html" )\n'
+                    'include "%s/kw-cgi.conf"\n' % (self.www, self.port, self.errorlog,
+                                                     self.root))
+        self._stderr = open(self.errorlog, "ab")
+        self.proc = subprocess.Popen(["lighttpd", "-D", "-f", conf],
+                                     stdout=subprocess.DEVNULL, stderr=self._stderr)
+        if self._wait:
+            self.wait_ready()
+        return self
+
+
+CGI_SERVERS = {"apache-cgi": ApacheCgiStack, "lighttpd-cgi": LighttpdCgiStack}
