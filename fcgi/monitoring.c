@@ -61,7 +61,7 @@ static struct kw_mon *mon_get(struct kw_app *app)
 		if (!mon->geoip)
 			kw_error("%s; countries are recorded as unknown", err);
 	}
-	mon->next_prune_us = kw_mono_us() + 60LL * 1000000; /* not in the first request */
+	mon->next_prune_us = 0; /* at the first flush, then hourly */
 	app->mon = mon;
 	return mon;
 }
