@@ -2,9 +2,12 @@
 
   idle    open N connections to URL and hold them until the file HOLD exists; write the number
           opened to READY once all are open (or "error: ..." if some failed).
-  latency open N connections subscribed to the `alerts` channel, then commit ALERTS alerts to the
-          SQLite store one by one (like kw-fetch does) and measure, for every client and alert,
-          the time from the commit returning to the client receiving it. Prints JSON.
+  subscribe  open N connections subscribed to the `alerts` channel (READY once they are), record
+          when each alert reaches each of them until HOLD exists, then write the records to OUT.
+  commit  commit ALERTS alerts to the SQLite store one by one (as kw-fetch does), touch HOLD,
+          and from the subscribers' records print, over every client and alert, the time from
+          the commit returning to the client receiving it (JSON). Several subscriber processes
+          keep the clients' own processing out of the figure as far as possible.
 
 Every loop is bounded in count and time; connections are opened CONCURRENCY at a time.
 """
@@ -80,28 +83,47 @@ def percentile(v, p):
     return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
 
 
-async def latency(a):
+async def subscribe(a):
+    """Hold N subscribers; record when each alert reaches each of them (wall clock)."""
     conns = await open_many(a.url, a.key, a.src.split(","), a.n)
     bad = [c for c in conns if isinstance(c, Exception)]
+    if not bad:
+        for ws in conns:
+            await ws.send(json.dumps({"type": "subscribe", "channels": ["alerts"]}))
+        for ws in conns:
+            while json.loads(await asyncio.wait_for(ws.recv(), 30))["type"] != "initial_data":
+                pass
+    with open(a.ready + ".tmp", "w") as f:
+        f.write("%d\n" % len(conns) if not bad else "error: %d failed, first: %r\n"
+                % (len(bad), bad[0]))
+    os.rename(a.ready + ".tmp", a.ready)
     if bad:
-        print(json.dumps({"error": "%d connections failed: %r" % (len(bad), bad[0])}))
         return 1
-    for ws in conns:
-        await ws.send(json.dumps({"type": "subscribe", "channels": ["alerts"]}))
-    for ws in conns:
-        while json.loads(await asyncio.wait_for(ws.recv(), 30))["type"] != "initial_data":
-            pass
-    got = {}  # alert id -> list of receive times
+    got = []  # (alert id, receive time)
 
     async def reader(ws):
         try:
             async for raw in ws:
                 t = time.time()
                 if '"type":"alert"' in raw:
-                    got.setdefault(json.loads(raw)["data"]["id"], []).append(t)
+                    got.append((json.loads(raw)["data"]["id"], t))
         except websockets.exceptions.ConnectionClosed:
             pass
     readers = [asyncio.ensure_future(reader(ws)) for ws in conns]
+    deadline = time.monotonic() + a.max_hold
+    while not os.path.exists(a.hold) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    for r in readers:
+        r.cancel()
+    await asyncio.gather(*(ws.close() for ws in conns), return_exceptions=True)
+    with open(a.out, "w") as f:
+        json.dump(got, f)
+    return 0
+
+
+def commit(a):
+    """Commit ALERTS alerts one by one, GAP seconds apart; then read the subscribers' records
+    (files OUT.*) once HOLD is touched by the caller, and print the latency figures."""
     con = sqlite3.connect(a.db, timeout=10)
     committed = {}
     for i in range(a.alerts):
@@ -112,33 +134,34 @@ async def latency(a):
             " 'bench alert', '{}', ?, ?)", ("bench:%d:%d" % (os.getpid(), i), now, now))
         con.commit()
         committed[cur.lastrowid] = time.time()
-        deadline = time.monotonic() + 5
-        while len(got.get(cur.lastrowid, [])) < a.n and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
-        await asyncio.sleep(a.gap)
+        time.sleep(a.gap)
     con.close()
-    lat = []
-    missing = 0
-    for aid, t0 in committed.items():
-        times = got.get(aid, [])
-        missing += a.n - len(times)
-        lat.extend((t - t0) * 1000.0 for t in times)
-    for r in readers:
-        r.cancel()
-    await asyncio.gather(*(ws.close() for ws in conns), return_exceptions=True)
+    time.sleep(2)  # the last alert's deliveries
+    open(a.hold, "w").close()
+    got = []
+    deadline = time.monotonic() + 60
+    for i in range(1, a.procs + 1):
+        path = "%s.%d" % (a.out, i)
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.2)
+        with open(path) as f:
+            got.extend(json.load(f))
+    lat = [(t - committed[aid]) * 1000.0 for aid, t in got if aid in committed]
+    want = a.alerts * a.n
     print(json.dumps({"clients": a.n, "alerts": a.alerts, "deliveries": len(lat),
-                      "missing": missing,
-                      "p50_ms": round(percentile(lat, 50), 1),
-                      "p99_ms": round(percentile(lat, 99), 1),
-                      "max_ms": round(max(lat), 1)}))
-    return 0 if not missing else 1
+                      "missing": want - len(lat),
+                      "p50_ms": round(percentile(lat, 50), 1) if lat else None,
+                      "p99_ms": round(percentile(lat, 99), 1) if lat else None,
+                      "max_ms": round(max(lat), 1) if lat else None}))
+    return 0 if len(lat) == want else 1
 
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["idle", "latency"])
-    p.add_argument("--url", required=True)
-    p.add_argument("--key", required=True)
+    p.add_argument("mode", choices=["idle", "subscribe", "commit"])
+    p.add_argument("--url")
+    p.add_argument("--key")
     p.add_argument("--n", type=int, required=True)
     p.add_argument("--src", default="127.0.0.1", help="comma-separated source addresses")
     p.add_argument("--ready")
@@ -147,10 +170,14 @@ def main():
     p.add_argument("--db")
     p.add_argument("--alerts", type=int, default=20)
     p.add_argument("--gap", type=float, default=0.3)
+    p.add_argument("--out", help="subscribe: records file; commit: prefix of them")
+    p.add_argument("--procs", type=int, default=1, help="commit: number of subscriber files")
     a = p.parse_args()
     if a.n < 1 or a.n > 20000 or a.alerts < 1 or a.alerts > 1000:
         p.error("--n must be 1..20000 and --alerts 1..1000")
-    coro = idle(a) if a.mode == "idle" else latency(a)
+    if a.mode == "commit":
+        return commit(a)
+    coro = idle(a) if a.mode == "idle" else subscribe(a)
     return asyncio.run(asyncio.wait_for(coro, 600)) or 0
 
 

@@ -40,7 +40,7 @@
 #define KW_WS_BACKLOG_MS 5	     /* next tick when more rows wait: clients drain first */
 #define KW_WS_BACKLOG_WAIT_MS 1000   /* longest wait for busy queues before going on anyway */
 #define KW_WS_WRITES_PER_CALLBACK 16 /* messages written per writable callback */
-#define KW_WS_POLL_MS 200	     /* PRAGMA data_version polling (<= 250 ms) */
+#define KW_WS_POLL_MS 100	     /* PRAGMA data_version polling (<= 250 ms): costs no I/O */
 #define KW_WS_STATS_MS 2000	     /* ws_stats report interval */
 #define KW_WS_HEARTBEAT_MS 30000     /* heartbeat interval (override: --heartbeat-ms) */
 #define KW_WS_STORE_RETRY_MS 5000    /* next poll after a failed store query */
