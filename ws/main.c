@@ -293,9 +293,14 @@ int main(int argc, char **argv)
 		KW_VERSION, info.iface, info.port ? ":" : "", (long long)info.port, (int)getpid(),
 		(long long)cfg.max_connections, (long long)cfg.ws_max_per_ip);
 
-	while (!g_stop)
-		if (lws_service(hub.ctx, 0) < 0)
+	int loop_failed = 0;
+	while (!g_stop) {
+		if (lws_service(hub.ctx, 0) < 0) {
+			kw_error("event loop failed; stopping");
+			loop_failed = 1;
 			break;
+		}
+	}
 
 	kw_info("stopping: closing %lld clients with 1001", (long long)hub.nclients);
 	kw_hub_shutdown(&hub);
@@ -309,7 +314,7 @@ int main(int argc, char **argv)
 	hub.nclients = 0;
 	kw_hub_write_stats(&hub);
 	kw_info("stopped");
-	rc = 0;
+	rc = loop_failed ? 1 : 0;
 out:
 	if (hub.ctx)
 		lws_context_destroy(hub.ctx); /* only on a failed start: the normal path did it */
