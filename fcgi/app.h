@@ -29,6 +29,7 @@ struct kw_app {
 	struct kw_config cfg;
 	struct kw_store *store; /* NULL while the database is unusable */
 	int64_t store_retry_at; /* monotonic us: next attempt to reopen it */
+	char store_err[256];	/* why it is unusable (DEBUG detail only) */
 	int64_t started_at;	/* wall clock, seconds */
 	uint32_t id_prefix;	/* random per worker: request ids differ across workers */
 	uint32_t id_counter;
@@ -106,6 +107,10 @@ void kw_reply_header(struct kw_req *r, const char *name, const char *value);
 /* Serialise obj (ownership taken) as the body. */
 void kw_reply_json(struct kw_req *r, int status, json_object *obj);
 void kw_reply_error(struct kw_req *r, int status, const char *code, const char *message);
+/* The same, plus a `detail` field (internals: SQL or library messages) only when DEBUG=true in
+ * development; production bodies never carry it (DEBUG=true is refused there at start). */
+void kw_reply_error_detail(struct kw_req *r, int status, const char *code, const char *message,
+			   const char *detail);
 /* Write the status line, headers and body to the web server. */
 void kw_reply_send(struct kw_req *r);
 /* Streaming (CSV exports): send the head now, without Content-Length, then the body in pieces;

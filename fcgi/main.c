@@ -66,15 +66,16 @@ struct kw_store *kw_app_store_or_reply(struct kw_req *r)
 {
 	struct kw_app *app = r->app;
 	if (!app->store && kw_mono_us() >= app->store_retry_at) {
-		char err[256];
-		app->store = kw_store_open(app->cfg.database_path, KW_DB_MIGRATE, err, sizeof(err));
+		app->store = kw_store_open(app->cfg.database_path, KW_DB_MIGRATE, app->store_err,
+					   sizeof(app->store_err));
 		if (!app->store) {
-			kw_error("%s", err);
+			kw_error("%s", app->store_err);
 			app->store_retry_at = kw_mono_us() + STORE_RETRY_US;
 		}
 	}
 	if (!app->store)
-		kw_reply_error(r, 503, "database_unavailable", "the database is unavailable");
+		kw_reply_error_detail(r, 503, "database_unavailable", "the database is unavailable",
+				      app->store_err);
 	return app->store;
 }
 
@@ -177,6 +178,7 @@ int main(int argc, char **argv)
 		/* Keep running: /api/health answers 503 and the open is retried, rather than the
 		 * web server respawning a worker that dies at once. */
 		kw_error("%s", err);
+		kw_strlcpy(app.store_err, err, sizeof(app.store_err));
 		app.store_retry_at = kw_mono_us() + STORE_RETRY_US;
 	}
 

@@ -40,15 +40,23 @@ void kw_reply_json(struct kw_req *r, int status, json_object *obj)
 	r->replied = 1;
 }
 
-void kw_reply_error(struct kw_req *r, int status, const char *code, const char *message)
+void kw_reply_error_detail(struct kw_req *r, int status, const char *code, const char *message,
+			   const char *detail)
 {
 	json_object *root = json_object_new_object();
 	json_object *err = json_object_new_object();
 	json_object_object_add(err, "code", json_object_new_string(code));
 	json_object_object_add(err, "message", json_object_new_string(message));
+	if (detail && r->app->cfg.debug && r->app->cfg.environment == KW_ENV_DEVELOPMENT)
+		json_object_object_add(err, "detail", json_object_new_string(detail));
 	json_object_object_add(root, "error", err);
 	json_object_object_add(root, "request_id", json_object_new_string(r->id));
 	kw_reply_json(r, status, root);
+}
+
+void kw_reply_error(struct kw_req *r, int status, const char *code, const char *message)
+{
+	kw_reply_error_detail(r, status, code, message, NULL);
 }
 
 static int put(struct kw_req *r, const char *s, size_t n)

@@ -606,3 +606,26 @@ def test_production_stack_hides_details_and_ignores_the_test_clock(tmp_path):
         assert codes == [200, 200, 429]
     finally:
         s.stop()
+
+
+@pytest.mark.parametrize("settings,detail", [
+    ({"DEBUG": "true"}, True),
+    ({}, False),
+    (GOOD_PROD, False),
+])
+def test_error_detail_only_with_debug_in_development(tmp_path, settings, detail):
+    junk = b"not a database " * 300
+    (tmp_path / "kalshiwhale.db").write_bytes(junk)
+    s = Stack(tmp_path, settings=dict({"API_KEY": API_KEY}, **settings), workers=1).start()
+    try:
+        r = s.get("/api/status")
+        assert r.status_code == 503
+        err = r.json()["error"]
+        assert err["code"] == "database_unavailable"
+        if detail:
+            assert "not a usable SQLite database" in err["detail"]
+        else:
+            assert set(err) == {"code", "message"}
+            assert "SQLite" not in r.text and str(tmp_path) not in r.text
+    finally:
+        s.stop()
