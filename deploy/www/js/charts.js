@@ -24,8 +24,7 @@ function timeLabel(t, spanMs) {
 }
 
 function frame(title, yFmt, lo, hi, t0, t1) {
-  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img",
-                         "aria-label": title, preserveAspectRatio: "none" });
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": title });
   svg.appendChild(s("title", {}, title));
   const y = (v) => PAD_T + (H - PAD_T - PAD_B) * (1 - (hi === lo ? 0.5 : (v - lo) / (hi - lo)));
   const x = (t) => PAD_L + (W - PAD_L - PAD_R) * (t1 === t0 ? 0.5 : (t - t0) / (t1 - t0));

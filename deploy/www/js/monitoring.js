@@ -73,10 +73,11 @@ function render(d) {
   const types = Object.entries(d.security.by_type).sort((a, b) => b[1] - a[1]);
   const sec = document.getElementById("security");
   replace(sec, !types.length ? empty("No security events in this window.") : [
-    hbars(types, (r) => r[0], (r) => r[1]),
-    barChart("Security events per " + duration(d.bucket_s),
-             [{ name: "events", cls: "s-bad", points: d.security.series.map((p) => [Date.parse(p.time), p.count]) }],
-             num, bucket, { t0: since, t1: until }),
+    el("div", { class: "charts" },
+      el("div", null, hbars(types, (r) => r[0], (r) => r[1])),
+      barChart("Security events per " + duration(d.bucket_s),
+               [{ name: "events", cls: "s-bad", points: d.security.series.map((p) => [Date.parse(p.time), p.count]) }],
+               num, bucket, { t0: since, t1: until })),
     el("h3", null, "Most recent"),
     table([
       { label: "When", cell: (e) => when(e.time) },
