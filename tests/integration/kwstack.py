@@ -274,7 +274,7 @@ class ApacheStack(Stack):
     # How the kw-api workers are started: spawn-fcgi, a listening socket handed over as stdin
     # the way systemd's StandardInput=socket does it (kw-api --workers N supervises them), or
     # kw-api binding --socket itself.
-    STARTERS = ("spawn-fcgi", "systemd-socket", "socket-option")
+    STARTERS = ("spawn-fcgi", "systemd-socket", "socket-option", "fcgid")
 
     def __init__(self, directory, settings=None, workers=2, wait=True, ws=False, ws_args=(),
                  starter="spawn-fcgi"):
@@ -300,7 +300,14 @@ class ApacheStack(Stack):
         pidfile = os.path.join(self.dir, "kw-api.pids")
         self._api_log = open(self.api_log, "ab")
         api = os.path.join(BUILD, "kw-api")
-        if self.starter == "spawn-fcgi":
+        if self.starter == "fcgid":
+            # mod_fcgid starts the workers itself, as whichever user Apache's children run
+            # as: they need to write the database directory.
+            if os.geteuid() == 0:
+                import pwd
+                pw = pwd.getpwnam("www-data")
+                os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+        elif self.starter == "spawn-fcgi":
             subprocess.run(["spawn-fcgi", "-s", sock, "-M", "0666", "-F", str(self.workers),
                             "-P", pidfile, "--", api], env=env,
                            check=True, stdout=subprocess.DEVNULL, stderr=self._api_log)
@@ -343,7 +350,20 @@ class ApacheStack(Stack):
                   "Define KW_TLS_PORT %d" % self.tls_port,
                   "Define KW_TLS_CERT %s.crt" % pem,
                   "Define KW_TLS_KEY %s.key" % pem,
-                  "Include %s" % os.path.join(TOP, "apache.conf.example")]
+                  "Define KW_ENV_FILE %s" % self.env_file]
+        if self.starter == "fcgid":
+            # mod_fcgid runs KW_PREFIX/bin/kw-api itself: a copy in a prefix of our own.
+            import shutil
+            prefix = os.path.join(self.dir, "prefix")
+            os.makedirs(os.path.join(prefix, "bin"), exist_ok=True)
+            shutil.copy(os.path.join(BUILD, "kw-api"), os.path.join(prefix, "bin", "kw-api"))
+            lines += ["LoadModule fcgid_module %s/mod_fcgid.so" % mods,
+                      "LoadModule alias_module %s/mod_alias.so" % mods,
+                      "FcgidIPCDir %s/fcgid" % self.dir,
+                      "FcgidProcessTableFile %s/fcgid_shm" % self.dir,
+                      "Define KW_FCGID", "Define KW_PREFIX %s" % prefix]
+            lines += ["FcgidInitialEnv %s %s" % kv for kv in sanitizer_env(self.dir).items()]
+        lines += ["Include %s" % os.path.join(TOP, "apache.conf.example")]
         with open(conf, "w") as f:
             f.write("\n".join(lines) + "\n")
         self._stderr = open(self.errorlog, "ab")
@@ -370,10 +390,15 @@ class ApacheStack(Stack):
             out = subprocess.run(["pgrep", "-P", str(self.supervisor.pid)],
                                  capture_output=True, text=True)
             return [int(p) for p in out.stdout.split()]
+        if self.starter == "fcgid":  # children of mod_fcgid's process manager
+            out = subprocess.run(["pgrep", "-f", os.path.join(self.dir, "prefix", "bin")],
+                                 capture_output=True, text=True)
+            return [int(p) for p in out.stdout.split()]
         return [p for p in self.workers_proc if os.path.exists("/proc/%d" % p)]
 
     def stop(self):
         import shutil
+        fcgid_workers = self.worker_pids() if self.starter == "fcgid" and self.proc else []
         self.stop_ws()
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -395,6 +420,12 @@ class ApacheStack(Stack):
                 time.sleep(0.05)
             if os.path.exists("/proc/%d" % pid):
                 os.kill(pid, signal.SIGKILL)
+        self.workers_proc = fcgid_workers  # Apache stops them; below makes sure
+        for pid in fcgid_workers:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         self.workers_proc = []
         if self.supervisor:
             kids = self.worker_pids()
@@ -419,7 +450,12 @@ class ApacheStack(Stack):
         assert not reports, "sanitizer reports:\n" + "\n".join(reports)
 
 
-SERVERS = {"lighttpd": Stack, "apache": ApacheStack}
+def _apache_fcgid(*args, **kw):
+    return ApacheStack(*args, starter="fcgid", **kw)
+
+
+# Every FastCGI deployment the README documents, by name.
+SERVERS = {"lighttpd": Stack, "apache": ApacheStack, "apache-fcgid": _apache_fcgid}
 
 
 class _CgiStack(Stack):
