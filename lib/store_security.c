@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "db.h"
 #include "log.h"
 
 #define TOUCH_EVERY_S 60
@@ -205,15 +206,21 @@ static const char SQL_RL_PUT[] = "INSERT INTO rate_limit_state (key_digest, tat_
 
 int kw_store_rl_save(struct kw_store *s, const struct kw_rl_entry *e, size_t n, int64_t now_us)
 {
-	if (kw_store_begin(s) < 0)
+	/* The promise is "at most a second of limiter state lost if the machine dies": WAL with
+	 * synchronous=NORMAL does not sync at commit, so this one transaction a second is made
+	 * durable (FULL syncs the WAL at commit), and the connection goes back to NORMAL. */
+	if (kw_db_exec(kw_store_db(s), "PRAGMA synchronous=FULL") < 0)
 		return -1;
+	int rc = -1;
+	if (kw_store_begin(s) < 0)
+		goto out;
 	sqlite3_stmt *st = kw_store_stmt(s, SQL_RL_EXPIRE);
 	if (!st)
 		goto fail;
 	sqlite3_bind_int64(st, 1, now_us);
-	int rc = sqlite3_step(st);
+	int step = sqlite3_step(st);
 	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
+	if (step != SQLITE_DONE)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		st = kw_store_stmt(s, SQL_RL_PUT);
@@ -221,18 +228,22 @@ int kw_store_rl_save(struct kw_store *s, const struct kw_rl_entry *e, size_t n, 
 			goto fail;
 		sqlite3_bind_int64(st, 1, (int64_t)e[i].key);
 		sqlite3_bind_int64(st, 2, e[i].tat_us);
-		rc = sqlite3_step(st);
+		step = sqlite3_step(st);
 		sqlite3_reset(st);
-		if (rc != SQLITE_DONE)
+		if (step != SQLITE_DONE)
 			goto fail;
 	}
 	if (kw_store_commit(s) < 0)
 		goto fail;
-	return 0;
+	rc = 0;
+	goto out;
 fail:
 	kw_error("store: cannot save limiter state: %s", sqlite3_errmsg(kw_store_db(s)));
 	kw_store_rollback(s);
-	return -1;
+out:
+	if (kw_db_exec(kw_store_db(s), "PRAGMA synchronous=NORMAL") < 0)
+		rc = -1;
+	return rc;
 }
 
 static const char SQL_RL_LOAD[] =
