@@ -61,6 +61,14 @@ fi
 
 # ---- TLS for the local HTTPS port: a throwaway self-signed certificate ---------------------
 tls_port=$((port == 8000 ? 8443 : port + 1))
+# The dashboard at / calls the API from its own origin (fetch sends Origin on POST, the
+# WebSocket handshake always does), so in development that origin is allowed unless the
+# settings name origins themselves.
+if [ "$(setting ENVIRONMENT)" = development ] && [ -z "$(setting ALLOWED_ORIGINS)" ]; then
+	dash="http://$host:$port,https://$host:$tls_port"
+	[ "$host" = 127.0.0.1 ] && dash="$dash,http://localhost:$port,https://localhost:$tls_port"
+	echo "ALLOWED_ORIGINS=$dash" >>"$runenv"
+fi
 pem="$var/tls/server.pem"
 if [ ! -s "$pem" ]; then
 	mkdir -p "$var/tls"

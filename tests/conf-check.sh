@@ -32,6 +32,7 @@ LoadModule authz_core_module $mods/mod_authz_core.so
 LoadModule mime_module $mods/mod_mime.so
 LoadModule dir_module $mods/mod_dir.so
 LoadModule macro_module $mods/mod_macro.so
+LoadModule headers_module $mods/mod_headers.so
 LoadModule proxy_module $mods/mod_proxy.so
 LoadModule proxy_fcgi_module $mods/mod_proxy_fcgi.so
 LoadModule proxy_wstunnel_module $mods/mod_proxy_wstunnel.so

@@ -21,7 +21,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from kwstack import BUILD, TOP, Stack
+from kwstack import BUILD, TOP, ApacheStack, Stack
 
 TICKER = "KXBTCD-26JAN1017-T98999.99"
 CHROME_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -119,6 +119,21 @@ def test_static_files_carry_a_strict_csp(site):
     assert "<script>" not in html and "style=" not in html and "onclick" not in html
     # The API keeps its own, stricter policy.
     assert site.get("/api/status").headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+def test_apache_serves_the_dashboard_with_the_same_csp(tmp_path):
+    s = ApacheStack(tmp_path / "apache", workers=1)
+    s.start()
+    try:
+        for path in ("/", "/monitoring.html", "/js/feed.js"):
+            r = requests.get(s.url(path), timeout=5)
+            assert r.status_code == 200
+            csp = r.headers["Content-Security-Policy"]
+            assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        api_csp = s.get("/api/status").headers["Content-Security-Policy"]
+        assert api_csp == "default-src 'none'; frame-ancestors 'none'"
+    finally:
+        s.stop()
 
 
 def test_live_feed_shows_an_inserted_alert_within_2s(site, browser, artifacts):

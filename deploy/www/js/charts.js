@@ -81,7 +81,12 @@ export function lineChart(title, series, yFmt, opts = {}) {
   let lo = Math.min(...pts.map((p) => p[1])), hi = Math.max(...pts.map((p) => p[1]));
   if (opts.min !== undefined) lo = Math.min(lo, opts.min);
   if (opts.max !== undefined) hi = Math.max(hi, opts.max);
-  if (hi === lo) { hi = hi + (Math.abs(hi) || 1) * 0.05; lo = lo - (Math.abs(lo) || 1) * 0.05; }
+  if (hi === lo) {
+    // A flat series: give it some room, but never below a floor the caller asked for (0).
+    const pad = (Math.abs(hi) || 1) * 0.05;
+    hi += pad;
+    if (opts.min === undefined || lo - pad >= opts.min) lo -= pad;
+  }
   const t0 = opts.t0 ?? Math.min(...pts.map((p) => p[0]));
   const t1 = opts.t1 ?? Math.max(...pts.map((p) => p[0]));
   const { svg, x, y } = frame(title, yFmt, lo, hi, t0, t1);
