@@ -27,7 +27,8 @@ trap cleanup EXIT
 
 env_key="kwbench_$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 echo "== security: $(nproc) cores, wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS -d${BENCH_DURATION}s, $BENCH_WORKERS workers"
-bench_start "$build" "$tmp" "API_KEY=$env_key" "LOG_LEVEL=warning"
+bench_start "$build" "$tmp" "API_KEY=$env_key" "LOG_LEVEL=warning" \
+	"RATE_LIMIT_PER_MINUTE=1000000" "RATE_LIMIT_BURST=1000000"
 db_key=$(DATABASE_PATH="$tmp/kalshiwhale.db" "$build/kw-admin" key create --name bench \
 	--scope read --rate 1000000 2>/dev/null)
 curl -fsS -o /dev/null -H "X-API-Key: $db_key" "$BENCH_BASE/api/status"
@@ -39,6 +40,7 @@ echo "limiter policy for the bench key: $policy"
 bench_wrk "fastcgi ceiling (b)" /bench/ceiling
 bench_wrk "kw-api status, db key + limiter (s)" /api/status "$db_key"
 bench_wrk "kw-api status, API_KEY + limiter" /api/status "$env_key"
+bench_wrk "kw-api health, db key + limiter" /api/health "$db_key"
 bench_stop
 rows=$(sqlite3 "$tmp/kalshiwhale.db" "SELECT count(*) FROM rate_limit_state" 2>/dev/null || echo "?")
 
@@ -69,4 +71,5 @@ echo
 echo "status / ceiling (s/b)          $(bench_ratio "$s" "$b")   goal >= 0.70"
 echo "status p99 / ceiling p99        $(bench_ratio "$(bench_p99 "kw-api status, db key + limiter (s)")" "$(bench_p99 "fastcgi ceiling (b)")")   goal <= 1.50"
 [ -n "$f" ] && echo "status / fastapi stand-in (s/f) $(bench_ratio "$s" "$f")   goal >= 3.50"
+echo "health / ceiling (gate on the cheapest route) $(bench_ratio "$(bench_rps "kw-api health, db key + limiter")" "$b")"
 echo "limiter rows written behind to SQLite: $rows (one per bucket, about once a second)"

@@ -86,11 +86,13 @@ bench_wrk() {
 	p50=$(sed -n 's/.*p50_us=\([0-9]*\).*/\1/p' <<<"$out")
 	p99=$(sed -n 's/.*p99_us=\([0-9]*\).*/\1/p' <<<"$out")
 	err=$(sed -n 's/.*errors=\([0-9]*\).*/\1/p' <<<"$out")
+	local kinds
+	kinds=$(sed -n 's/.*errors=[0-9]* \((.*)\).*/\1/p' <<<"$out")
 	BENCH_RESULT[$name.rps]=$rps
 	BENCH_RESULT[$name.p99]=$p99
 	printf '%-34s %10.0f req/s   p50 %6.2f ms   p99 %6.2f ms   errors %s%s\n' "$name" "$rps" \
 		"$(bc -l <<<"$p50/1000")" "$(bc -l <<<"$p99/1000")" "$err" \
-		"$([ "${err:-1}" = 0 ] || echo '   <- INVALID: non-2xx answers or socket errors')"
+		"$([ "${err:-1}" = 0 ] || echo "   <- INVALID: $kinds")"
 }
 
 bench_rps() { echo "${BENCH_RESULT[$1.rps]}"; }

@@ -281,6 +281,7 @@ class ApacheStack(Stack):
         import tempfile
         assert starter in self.STARTERS
         self.starter = starter
+        self.extra_conf = []
         self.supervisor = None
         own = tempfile.mkdtemp(prefix="kw-apache-", dir="/tmp")
         os.chmod(own, 0o755)
@@ -363,6 +364,7 @@ class ApacheStack(Stack):
                       "FcgidProcessTableFile %s/fcgid_shm" % self.dir,
                       "Define KW_FCGID", "Define KW_PREFIX %s" % prefix]
             lines += ["FcgidInitialEnv %s %s" % kv for kv in sanitizer_env(self.dir).items()]
+        lines += self.extra_conf  # server-level additions (the benchmark's baseline)
         lines += ["Include %s" % os.path.join(TOP, "apache.conf.example")]
         with open(conf, "w") as f:
             f.write("\n".join(lines) + "\n")

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# bench-api.sh BUILD — the data API under load (issue 4), run by `make bench` after run.sh.
+#
+# Builds a database of 50,000 markets and 1,000,000 trades (~2% of them whales) in one SQL
+# transaction, starts lighttpd + kw-api workers + the bare FastCGI responder behind the same
+# lighttpd (bench/lib.sh), and measures with wrk (-c$BENCH_CONNECTIONS, $BENCH_DURATION s):
+#   GET /api/v1/whales?limit=100
+#   GET /api/v1/markets?sort=volume_24h&limit=50
+# against the FastCGI ceiling. Then an incremental fetch is simulated (2,000 new trades, a
+# snapshot of every market with 5% of prices moved, 50 order books) and one detection run is
+# timed (bench/detect-bench.c, compiled here against the build's libkw.a).
+# Goals (figures, not tests): p99 <= 10 ms and >= 50% of the ceiling's req/s; detection
+# <= 200 ms. Everything runs on loopback, bounded in time; all processes are stopped at exit.
+set -euo pipefail
+build=$1
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+source "$here/lib.sh"
+tmp=$(mktemp -d /tmp/kw-bench-api.XXXXXX)
+trap 'bench_stop; rm -rf "$tmp"' EXIT
+
+MARKETS=${BENCH_MARKETS:-50000}
+TRADES=${BENCH_TRADES:-1000000}
+now=$(date +%s)
+key="kwbench_$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+db="$tmp/kalshiwhale.db"
+
+echo "DATABASE_PATH=$db" >"$tmp/gen.env"
+KW_ENV_FILE="$tmp/gen.env" "$build/kw-api" --check-config >/dev/null # creates the schema
+t0=$(date +%s.%N)
+sqlite3 "$db" <<SQL
+PRAGMA journal_mode=WAL;
+PRAGMA synchronous=OFF;
+BEGIN;
+INSERT INTO series (ticker, title, category, frequency, fetched_at)
+  WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 19)
+  SELECT printf('BS%02d', i), printf('Bench series %d', i),
+         CASE i % 5 WHEN 0 THEN 'Crypto' WHEN 1 THEN 'Sports' WHEN 2 THEN 'Politics'
+                    WHEN 3 THEN 'Economics' ELSE 'Climate' END, 'daily', $now FROM n;
+INSERT INTO markets (ticker, event_ticker, series_ticker, category, title, status, open_at,
+                     close_at, yes_bid_micros, yes_ask_micros, no_bid_micros, no_ask_micros,
+                     last_price_micros, previous_price_micros, volume_centi, volume_24h_centi,
+                     open_interest_centi, first_seen_at, updated_at)
+  WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $MARKETS)
+  SELECT printf('BM-%05d', i), printf('BE-%04d', i / 10), printf('BS%02d', i % 20),
+         CASE (i % 20) % 5 WHEN 0 THEN 'Crypto' WHEN 1 THEN 'Sports' WHEN 2 THEN 'Politics'
+                           WHEN 3 THEN 'Economics' ELSE 'Climate' END,
+         printf('Bench market %d', i), 'active', $now - 86400 * 30, $now + (i % 5000) * 600,
+         p - 10000, p + 10000, 990000 - p, 1010000 - p, p, 10000 + (i * 53) % 980000,
+         (i * 7919) % 1000000 * 100, (i * 104729) % 500000 * 100, (i * 31) % 100000 * 100,
+         $now - 86400 * 30, $now
+  FROM (SELECT i, 20000 + (i * 37) % 960000 AS p FROM n);
+INSERT INTO trades (trade_id, ticker, created_us, count_centi, yes_price_micros,
+                    no_price_micros, taker_side, notional_micros)
+  WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $TRADES)
+  SELECT printf('bt-%07d', i), printf('BM-%05d', 1 + (i * 7919) % $MARKETS),
+         ($now - 7 * 86400) * 1000000 + i * (7 * 86400000000 / $TRADES),
+         max(1, notional * 100 / CASE WHEN i % 2 THEN 1000000 - yp ELSE yp END), yp,
+         1000000 - yp, CASE WHEN i % 2 THEN 'no' ELSE 'yes' END, notional
+  FROM (SELECT i, 100000 + (i * 13) % 800000 AS yp,
+               CASE WHEN i % 50 = 0 THEN 5000000000 + (i % 997) * 10000000
+                    ELSE (1 + i % 900) * 1000000 END AS notional FROM n);
+INSERT INTO market_snapshots (ticker, taken_at, last_price_micros, yes_bid_micros,
+                              yes_ask_micros, volume_24h_centi)
+  SELECT ticker, $now - 240, last_price_micros, yes_bid_micros, yes_ask_micros,
+         volume_24h_centi FROM markets;
+INSERT INTO orderbook_snapshots (ticker, taken_at, yes_depth_centi, no_depth_centi, yes_levels,
+                                 no_levels)
+  SELECT ticker, $now - 240, 100000, 100000, 10, 10 FROM markets
+   ORDER BY volume_24h_centi DESC LIMIT 50;
+INSERT INTO fetch_runs (started_at, finished_at, outcome, open_markets)
+  VALUES ($now - 250, $now - 240, 'ok', $MARKETS);
+-- Detection has seen all of it (as after the previous kw-fetch run).
+INSERT INTO detect_state (id, last_trade_id, last_snapshot_at, last_book_at, updated_at)
+  VALUES (1, (SELECT max(id) FROM trades), $now - 240, $now - 240, $now - 240);
+COMMIT;
+SQL
+t1=$(date +%s.%N)
+printf 'database: %d markets, %d trades (%d whales >= $5000) built in %.1f s, %s\n' \
+	"$MARKETS" "$TRADES" "$(sqlite3 "$db" 'SELECT count(*) FROM trades WHERE notional_micros >= 5000000000')" \
+	"$(bc -l <<<"$t1 - $t0")" "$(du -h "$db" | cut -f1)"
+
+bench_start "$build" "$tmp" "API_KEY=$key" "RATE_LIMIT_PER_MINUTE=1000000" \
+	"RATE_LIMIT_BURST=1000000" "LOG_LEVEL=warning"
+whales="/api/v1/whales?limit=100"
+markets="/api/v1/markets?sort=volume_24h&limit=50"
+for p in /bench/ceiling "$whales" "$markets"; do
+	curl -fsS -o /dev/null -H "X-API-Key: $key" "$BENCH_BASE$p"
+done
+printf 'response sizes: whales %s bytes, markets %s bytes\n' \
+	"$(curl -fsS -H "X-API-Key: $key" "$BENCH_BASE$whales" | wc -c)" \
+	"$(curl -fsS -H "X-API-Key: $key" "$BENCH_BASE$markets" | wc -c)"
+bench_wrk "fastcgi ceiling" /bench/ceiling
+bench_wrk "GET $whales" "$whales" "$key"
+bench_wrk "GET $markets" "$markets" "$key"
+c=$(bench_rps "fastcgi ceiling")
+for name in "GET $whales" "GET $markets"; do
+	p99=$(bench_p99 "$name")
+	printf '%-45s %s of ceiling (goal >= 0.50), p99 %s ms (goal <= 10)\n' "$name" \
+		"$(bench_ratio "$(bench_rps "$name")" "$c")" "$(bc -l <<<"scale=2; $p99 / 1000")"
+done
+bench_stop
+
+# An incremental fetch as kw-fetch stores it, then one detection run.
+sqlite3 "$db" <<SQL
+BEGIN;
+INSERT INTO trades (trade_id, ticker, created_us, count_centi, yes_price_micros,
+                    no_price_micros, taker_side, notional_micros)
+  WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+  SELECT printf('inc-%05d', i), printf('BM-%05d', 1 + (i * 131) % 500), ($now - 100 + i / 20) * 1000000,
+         CASE WHEN i % 40 = 0 THEN 2000000 ELSE 20000 END, 500000, 500000,
+         CASE WHEN i % 2 THEN 'no' ELSE 'yes' END,
+         CASE WHEN i % 40 = 0 THEN 10000000000 ELSE 100000000 END FROM n;
+INSERT INTO market_snapshots (ticker, taken_at, last_price_micros, yes_bid_micros,
+                              yes_ask_micros, volume_24h_centi)
+  SELECT ticker, $now, CASE WHEN rowid % 20 = 0 THEN (last_price_micros + 200000) % 1000000
+                            ELSE last_price_micros END,
+         yes_bid_micros, yes_ask_micros, volume_24h_centi FROM markets;
+INSERT INTO orderbook_snapshots (ticker, taken_at, yes_depth_centi, no_depth_centi, yes_levels,
+                                 no_levels)
+  SELECT ticker, $now, 100000 + (taken_at % 7) * 10000, 60000, 10, 10 FROM orderbook_snapshots
+   WHERE taken_at = $now - 240;
+COMMIT;
+SQL
+cc -std=c11 -D_GNU_SOURCE -O2 -I"$top/lib" -o "$tmp/detect-bench" "$here/detect-bench.c" \
+	"$build/libkw.a" $(pkg-config --cflags --libs json-c sqlite3 openssl)
+KW_ENV_FILE="$tmp/kalshiwhale.env" LOG_LEVEL=warning "$tmp/detect-bench"
+echo "detection goal: <= 200000 us after an incremental fetch"
