@@ -7,8 +7,9 @@
 #   GET /api/v1/whales?limit=100
 #   GET /api/v1/markets?sort=volume_24h&limit=50
 # against the FastCGI ceiling. Then an incremental fetch is simulated (2,000 new trades, a
-# snapshot of every market with 5% of prices moved, 50 order books) and one detection run is
-# timed (bench/detect-bench.c, compiled here against the build's libkw.a).
+# snapshot of every market with 5% of prices moved, 20 of them by 20 points, and 50 order
+# books) and one detection run is timed (bench/detect-bench.c, compiled here against the
+# build's libkw.a).
 # Goals (figures, not tests): p99 <= 10 ms and >= 50% of the ceiling's req/s; detection
 # <= 200 ms. Everything runs on loopback, bounded in time; all processes are stopped at exit.
 set -euo pipefail
@@ -113,7 +114,8 @@ INSERT INTO trades (trade_id, ticker, created_us, count_centi, yes_price_micros,
          CASE WHEN i % 40 = 0 THEN 10000000000 ELSE 100000000 END FROM n;
 INSERT INTO market_snapshots (ticker, taken_at, last_price_micros, yes_bid_micros,
                               yes_ask_micros, volume_24h_centi)
-  SELECT ticker, $now, CASE WHEN rowid % 20 = 0 THEN (last_price_micros + 200000) % 1000000
+  SELECT ticker, $now, CASE WHEN rowid % 2500 = 0 THEN (last_price_micros + 200000) % 1000000
+                            WHEN rowid % 20 = 0 THEN (last_price_micros + 20000) % 1000000
                             ELSE last_price_micros END,
          yes_bid_micros, yes_ask_micros, volume_24h_centi FROM markets;
 INSERT INTO orderbook_snapshots (ticker, taken_at, yes_depth_centi, no_depth_centi, yes_levels,

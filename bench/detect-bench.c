@@ -25,7 +25,8 @@ int main(void)
 	}
 	int rc = kw_detect_run(s, &cfg, kw_now_s(), &st);
 	if (rc == 0)
-		printf("detection: %lld us, %lld alerts (%lld whale, %lld surge, %lld odds, %lld book, "
+		printf("detection: %lld us, %lld alerts (%lld whale, %lld surge, %lld odds, %lld "
+		       "book, "
 		       "%lld high volume), %lld trades, %lld changed snapshots, %lld books\n",
 		       (long long)st.elapsed_us, (long long)st.fired_total,
 		       (long long)st.fired[KW_ALERT_WHALE_TRADE],

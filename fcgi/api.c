@@ -39,10 +39,7 @@ json_object *kw_api_time(int64_t unix_s)
 json_object *kw_api_time_us(int64_t unix_us)
 {
 	char buf[48];
-	int64_t s = unix_us / 1000000, us = unix_us % 1000000;
-	kw_fmt_rfc3339(s, buf, sizeof(buf));
-	if (us > 0 && strlen(buf) == 20) /* "....:ssZ" -> "....:ss.uuuuuuZ" */
-		snprintf(buf + 19, sizeof(buf) - 19, ".%06lldZ", (long long)us);
+	kw_api_fmt_time_us(buf, sizeof(buf), unix_us);
 	return json_object_new_string(buf);
 }
 
@@ -56,57 +53,243 @@ static void add(json_object *o, const char *k, json_object *v)
 	json_object_object_add(o, k, v);
 }
 
+/* ---- direct JSON text for list rows --------------------------------------------------------
+ * The big lists (whales, markets) are written straight into the reply buffer: building a
+ * json-c tree per row and serialising it costs several times more than the SQL (malloc per
+ * value, a hash table per object). kw_api_*_json() parse the same text for the few places that
+ * need a tree, so there is one definition of each row's fields. */
+
+struct jw {
+	struct kw_buf *b;
+	int first, err;
+};
+
+static void jw_raw(struct jw *w, const char *s, size_t n)
+{
+	if (kw_buf_append(w->b, s, n) < 0)
+		w->err = 1;
+}
+
+static void jw_key(struct jw *w, const char *k)
+{
+	jw_raw(w, w->first ? "\"" : ",\"", w->first ? 1 : 2);
+	w->first = 0;
+	jw_raw(w, k, strlen(k));
+	jw_raw(w, "\":", 2);
+}
+
+static void jw_str(struct jw *w, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	if (!s) {
+		jw_raw(w, "null", 4);
+		return;
+	}
+	jw_raw(w, "\"", 1);
+	const char *run = s;
+	for (const char *p = s; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		jw_raw(w, run, (size_t)(p - run));
+		char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+		if (c == '"' || c == '\\') {
+			esc[1] = (char)c;
+			jw_raw(w, esc, 2);
+		} else {
+			jw_raw(w, esc, 6);
+		}
+		run = p + 1;
+	}
+	jw_raw(w, run, strlen(run));
+	jw_raw(w, "\"", 1);
+}
+
+size_t kw_api_fmt_decimal(char *buf, size_t len, int64_t v, int scale)
+{
+	char tmp[48], *e = tmp + sizeof(tmp), *p = e;
+	uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	int started = 0;
+	for (int i = 0; i < scale && i < 19; i++, mag /= 10) {
+		int d = (int)(mag % 10);
+		if (d || started) {
+			*--p = (char)('0' + d);
+			started = 1;
+		}
+	}
+	if (started)
+		*--p = '.';
+	do {
+		*--p = (char)('0' + mag % 10);
+		mag /= 10;
+	} while (mag);
+	if (v < 0)
+		*--p = '-';
+	size_t n = (size_t)(e - p);
+	if (n >= len)
+		n = len ? len - 1 : 0;
+	memcpy(buf, p, n);
+	if (len)
+		buf[n] = '\0';
+	return n;
+}
+
+/* v / 10^scale, exact, trailing zeros dropped; KW_NULL -> null. */
+static void jw_dec(struct jw *w, int64_t v, int scale)
+{
+	char buf[48];
+	if (v == KW_NULL) {
+		jw_raw(w, "null", 4);
+		return;
+	}
+	jw_raw(w, buf, kw_api_fmt_decimal(buf, sizeof(buf), v, scale));
+}
+
+static void jw_time(struct jw *w, int64_t unix_s)
+{
+	char buf[32];
+	if (unix_s == KW_NULL) {
+		jw_raw(w, "null", 4);
+		return;
+	}
+	kw_fmt_rfc3339(unix_s, buf, sizeof(buf));
+	jw_str(w, buf);
+}
+
+void kw_api_fmt_time_us(char *buf, size_t len, int64_t unix_us)
+{
+	int64_t us = unix_us % 1000000;
+	kw_fmt_rfc3339(unix_us / 1000000, buf, len);
+	if (us > 0 && strlen(buf) == 20) /* "....:ssZ" -> "....:ss.uuuuuuZ" */
+		snprintf(buf + 19, len - 19, ".%06lldZ", (long long)us);
+}
+
+static void jw_time_us(struct jw *w, int64_t unix_us)
+{
+	char buf[48];
+	kw_api_fmt_time_us(buf, sizeof(buf), unix_us);
+	jw_str(w, buf);
+}
+
+int kw_api_market_emit(struct kw_buf *b, const struct kw_market_row *m)
+{
+	struct jw w = { .b = b, .first = 1 };
+	jw_raw(&w, "{", 1);
+	jw_key(&w, "ticker");
+	jw_str(&w, m->ticker);
+	jw_key(&w, "event_ticker");
+	jw_str(&w, m->event_ticker);
+	jw_key(&w, "series_ticker");
+	jw_str(&w, m->series_ticker);
+	jw_key(&w, "category");
+	jw_str(&w, m->category);
+	jw_key(&w, "title");
+	jw_str(&w, m->title);
+	jw_key(&w, "yes_sub_title");
+	jw_str(&w, m->yes_sub_title);
+	jw_key(&w, "no_sub_title");
+	jw_str(&w, m->no_sub_title);
+	jw_key(&w, "market_type");
+	jw_str(&w, m->market_type);
+	jw_key(&w, "status");
+	jw_str(&w, m->status);
+	jw_key(&w, "open_time");
+	jw_time(&w, m->open_at);
+	jw_key(&w, "close_time");
+	jw_time(&w, m->close_at);
+	jw_key(&w, "yes_bid");
+	jw_dec(&w, m->yes_bid, 6);
+	jw_key(&w, "yes_ask");
+	jw_dec(&w, m->yes_ask, 6);
+	jw_key(&w, "no_bid");
+	jw_dec(&w, m->no_bid, 6);
+	jw_key(&w, "no_ask");
+	jw_dec(&w, m->no_ask, 6);
+	jw_key(&w, "last_price");
+	jw_dec(&w, m->last_price, 6);
+	jw_key(&w, "previous_price");
+	jw_dec(&w, m->previous_price, 6);
+	jw_key(&w, "price_change");
+	jw_dec(&w,
+	       m->last_price != KW_NULL && m->previous_price != KW_NULL
+		       ? m->last_price - m->previous_price
+		       : KW_NULL,
+	       6);
+	jw_key(&w, "volume_contracts");
+	jw_dec(&w, m->volume_centi, 2);
+	jw_key(&w, "volume_24h_contracts");
+	jw_dec(&w, m->volume_24h_centi, 2);
+	jw_key(&w, "open_interest_contracts");
+	jw_dec(&w, m->open_interest_centi, 2);
+	jw_key(&w, "volume_24h_usd");
+	jw_dec(&w, m->usd_24h_micros, 6);
+	jw_key(&w, "trades_24h");
+	jw_dec(&w, m->trades_24h, 0);
+	jw_key(&w, "updated_at");
+	jw_time(&w, m->updated_at);
+	jw_raw(&w, "}", 1);
+	return w.err ? -1 : 0;
+}
+
+int kw_api_trade_emit(struct kw_buf *b, const struct kw_trade_row *t)
+{
+	struct jw w = { .b = b, .first = 1 };
+	int yes = t->taker_side && !strcmp(t->taker_side, "yes");
+	jw_raw(&w, "{", 1);
+	jw_key(&w, "id");
+	jw_dec(&w, t->id, 0);
+	jw_key(&w, "trade_id");
+	jw_str(&w, t->trade_id);
+	jw_key(&w, "ticker");
+	jw_str(&w, t->ticker);
+	jw_key(&w, "title");
+	jw_str(&w, t->title);
+	jw_key(&w, "category");
+	jw_str(&w, t->category);
+	jw_key(&w, "created_time");
+	jw_time_us(&w, t->created_us);
+	jw_key(&w, "taker_side");
+	jw_str(&w, t->taker_side);
+	jw_key(&w, "count_contracts");
+	jw_dec(&w, t->count_centi, 2);
+	jw_key(&w, "yes_price");
+	jw_dec(&w, t->yes_price, 6);
+	jw_key(&w, "no_price");
+	jw_dec(&w, t->no_price, 6);
+	jw_key(&w, "price");
+	jw_dec(&w, yes ? t->yes_price : t->no_price, 6);
+	jw_key(&w, "notional_usd");
+	jw_dec(&w, t->notional_micros, 6);
+	jw_key(&w, "is_block_trade");
+	jw_raw(&w, t->is_block ? "true" : "false", t->is_block ? 4 : 5);
+	jw_raw(&w, "}", 1);
+	return w.err ? -1 : 0;
+}
+
+/* The tree form of an emitted row (NULL only if we wrote invalid JSON, which would be a bug). */
+static json_object *parsed(struct kw_buf *b)
+{
+	json_object *o = b->data ? json_tokener_parse(b->data) : NULL;
+	kw_buf_free(b);
+	return o ? o : json_object_new_object();
+}
+
 json_object *kw_api_market_json(const struct kw_market_row *m)
 {
-	json_object *o = json_object_new_object();
-	add(o, "ticker", kw_api_str(m->ticker));
-	add(o, "event_ticker", kw_api_str(m->event_ticker));
-	add(o, "series_ticker", kw_api_str(m->series_ticker));
-	add(o, "category", kw_api_str(m->category));
-	add(o, "title", kw_api_str(m->title));
-	add(o, "yes_sub_title", kw_api_str(m->yes_sub_title));
-	add(o, "no_sub_title", kw_api_str(m->no_sub_title));
-	add(o, "market_type", kw_api_str(m->market_type));
-	add(o, "status", kw_api_str(m->status));
-	add(o, "open_time", kw_api_time(m->open_at));
-	add(o, "close_time", kw_api_time(m->close_at));
-	add(o, "yes_bid", kw_api_usd(m->yes_bid));
-	add(o, "yes_ask", kw_api_usd(m->yes_ask));
-	add(o, "no_bid", kw_api_usd(m->no_bid));
-	add(o, "no_ask", kw_api_usd(m->no_ask));
-	add(o, "last_price", kw_api_usd(m->last_price));
-	add(o, "previous_price", kw_api_usd(m->previous_price));
-	add(o, "price_change",
-	    m->last_price != KW_NULL && m->previous_price != KW_NULL
-		    ? kw_api_usd(m->last_price - m->previous_price)
-		    : NULL);
-	add(o, "volume_contracts", kw_api_contracts(m->volume_centi));
-	add(o, "volume_24h_contracts", kw_api_contracts(m->volume_24h_centi));
-	add(o, "open_interest_contracts", kw_api_contracts(m->open_interest_centi));
-	add(o, "volume_24h_usd", kw_api_usd(m->usd_24h_micros));
-	add(o, "trades_24h", json_object_new_int64(m->trades_24h));
-	add(o, "updated_at", kw_api_time(m->updated_at));
-	return o;
+	struct kw_buf b;
+	kw_buf_init(&b, 0);
+	if (kw_api_market_emit(&b, m) < 0)
+		kw_error("api: cannot format a market row");
+	return parsed(&b);
 }
 
 json_object *kw_api_trade_json(const struct kw_trade_row *t)
 {
-	json_object *o = json_object_new_object();
-	int yes = t->taker_side && !strcmp(t->taker_side, "yes");
-	add(o, "id", json_object_new_int64(t->id));
-	add(o, "trade_id", kw_api_str(t->trade_id));
-	add(o, "ticker", kw_api_str(t->ticker));
-	add(o, "title", kw_api_str(t->title));
-	add(o, "category", kw_api_str(t->category));
-	add(o, "created_time", kw_api_time_us(t->created_us));
-	add(o, "taker_side", kw_api_str(t->taker_side));
-	add(o, "count_contracts", kw_api_contracts(t->count_centi));
-	add(o, "yes_price", kw_api_usd(t->yes_price));
-	add(o, "no_price", kw_api_usd(t->no_price));
-	add(o, "price", kw_api_usd(yes ? t->yes_price : t->no_price));
-	add(o, "notional_usd", kw_api_usd(t->notional_micros));
-	add(o, "is_block_trade", json_object_new_boolean(t->is_block != 0));
-	return o;
+	struct kw_buf b;
+	kw_buf_init(&b, 0);
+	if (kw_api_trade_emit(&b, t) < 0)
+		kw_error("api: cannot format a trade row");
+	return parsed(&b);
 }
 
 json_object *kw_api_alert_json(const struct kw_alert_row *a, int legacy)
@@ -250,22 +433,57 @@ void kw_api_cache_apply(struct kw_req *r)
 
 /* ---- envelope ------------------------------------------------------------------------------ */
 
+void kw_api_reply_list_text(struct kw_req *r, const char *data, size_t len, int has_more,
+			    const char *next_cursor)
+{
+	struct kw_buf *b = &r->body;
+	struct jw w = { .b = b, .first = 1 };
+	char tag[40];
+	int64_t now = kw_now_s(), last = 0;
+	kw_buf_reset(b);
+	jw_raw(&w, "{", 1);
+	jw_key(&w, "data");
+	jw_raw(&w, data, len);
+	jw_key(&w, "has_more");
+	jw_raw(&w, has_more ? "true" : "false", has_more ? 4 : 5);
+	jw_key(&w, "next_cursor");
+	jw_str(&w, next_cursor);
+	/* The ETag covers everything but meta, which changes every second. */
+	etag_of(b->data ? b->data : "", b->len, tag);
+	if (tag[0] && !has_header(r, "ETag"))
+		kw_reply_header(r, "ETag", tag);
+	jw_key(&w, "meta");
+	w.first = 1;
+	jw_raw(&w, "{", 1);
+	jw_key(&w, "generated_at");
+	jw_time(&w, now);
+	jw_key(&w, "source_lag_s");
+	/* never fetched: no lag to report */
+	if (r->app->store && kw_store_last_fetch(r->app->store, &last) == 0 && last > 0)
+		jw_dec(&w, now - last, 0);
+	else
+		jw_raw(&w, "null", 4);
+	jw_raw(&w, "}}\n", 3);
+	if (w.err) {
+		kw_reply_error(r, 500, "internal_error", "the reply could not be formatted");
+		return;
+	}
+	r->status = 200;
+	r->content_type = "application/json";
+	r->replied = 1;
+}
+
 void kw_api_reply_list(struct kw_req *r, json_object *data, int has_more, const char *next_cursor)
 {
-	json_object *o = json_object_new_object();
-	add(o, "data", data);
-	add(o, "has_more", json_object_new_boolean(has_more));
-	add(o, "next_cursor", kw_api_str(next_cursor));
-	kw_api_set_etag(r, o);
-	int64_t now = kw_now_s(), last = 0;
-	json_object *meta = json_object_new_object();
-	add(meta, "generated_at", kw_api_time(now));
-	if (r->app->store && kw_store_last_fetch(r->app->store, &last) == 0 && last > 0)
-		add(meta, "source_lag_s", json_object_new_int64(now - last));
-	else
-		add(meta, "source_lag_s", NULL); /* never fetched: no lag to report */
-	add(o, "meta", meta);
-	kw_reply_json(r, 200, o);
+	size_t len = 0;
+	const char *s = json_object_to_json_string_length(data, JSON_C_TO_STRING_PLAIN, &len);
+	if (!s) {
+		json_object_put(data);
+		kw_reply_error(r, 500, "internal_error", "the reply could not be formatted");
+		return;
+	}
+	kw_api_reply_list_text(r, s, len, has_more, next_cursor);
+	json_object_put(data);
 }
 
 /* ---- cursors ------------------------------------------------------------------------------- */

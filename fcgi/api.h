@@ -27,6 +27,14 @@ json_object *kw_api_time(int64_t unix_s);
 json_object *kw_api_time_us(int64_t unix_us);
 json_object *kw_api_str(const char *s); /* NULL -> null */
 
+/* v / 10^scale printed exactly into buf ("0.56", "-12", "2500.5"); returns its length. */
+size_t kw_api_fmt_decimal(char *buf, size_t len, int64_t v, int scale);
+/* "2026-01-31T12:00:00.123456Z" (no fraction when it is zero). */
+void kw_api_fmt_time_us(char *buf, size_t len, int64_t unix_us);
+/* A row as JSON text appended to b (the fast path of the big lists), or as a json-c tree
+ * parsed from that same text. Emitters return -1 if b is full. */
+int kw_api_market_emit(struct kw_buf *b, const struct kw_market_row *m) KW_WUR;
+int kw_api_trade_emit(struct kw_buf *b, const struct kw_trade_row *t) KW_WUR;
 json_object *kw_api_market_json(const struct kw_market_row *m);
 json_object *kw_api_trade_json(const struct kw_trade_row *t);
 /* legacy adds the original's market_impact and ticker_symbol and reports confidence 0..1 in
@@ -35,6 +43,9 @@ json_object *kw_api_alert_json(const struct kw_alert_row *a, int legacy);
 
 /* Reply 200 with the v1 envelope (data ownership taken; next_cursor NULL = none). */
 void kw_api_reply_list(struct kw_req *r, json_object *data, int has_more, const char *next_cursor);
+/* The same with data already JSON text (data[0..len) is copied). */
+void kw_api_reply_list_text(struct kw_req *r, const char *data, size_t len, int has_more,
+			    const char *next_cursor);
 /* Set the ETag from obj's serialisation (obj is only read). */
 void kw_api_set_etag(struct kw_req *r, json_object *obj);
 

@@ -56,7 +56,7 @@ static void status_pair(const char *v, const char *out[2])
 }
 
 struct page {
-	json_object *data;
+	struct kw_buf *out; /* JSON array text */
 	int64_t n, limit;
 	int has_more;
 	int64_t last_key;
@@ -70,7 +70,8 @@ static int on_market(void *ctx, const struct kw_market_row *m)
 		p->has_more = 1;
 		return 1;
 	}
-	json_object_array_add(p->data, kw_api_market_json(m));
+	if ((p->n && kw_buf_puts(p->out, ",") < 0) || kw_api_market_emit(p->out, m) < 0)
+		return -1;
 	p->n++;
 	p->last_key = m->sort_key;
 	kw_strlcpy(p->last_ticker, m->ticker ? m->ticker : "", sizeof(p->last_ticker));
@@ -118,10 +119,13 @@ void kw_handle_v1_markets(struct kw_req *r)
 		f.has_cursor = 1;
 	}
 
-	struct page p = { .data = json_object_new_array(), .limit = f.limit };
+	struct kw_buf arr;
+	kw_buf_init(&arr, 0);
+	struct page p = { .out = &arr, .limit = f.limit };
 	f.limit = p.limit + 1; /* one more row tells whether there is a next page */
-	if (kw_store_markets_list(s, &f, on_market, &p) < 0) {
-		json_object_put(p.data);
+	if (kw_buf_puts(&arr, "[") < 0 || kw_store_markets_list(s, &f, on_market, &p) < 0 ||
+	    kw_buf_puts(&arr, "]") < 0) {
+		kw_buf_free(&arr);
 		kw_reply_error(r, 503, "database_unavailable", "the database could not answer");
 		return;
 	}
@@ -131,7 +135,8 @@ void kw_handle_v1_markets(struct kw_req *r)
 			 p.last_ticker);
 		kw_api_cursor_encode(next, sizeof(next), text);
 	}
-	kw_api_reply_list(r, p.data, p.has_more, p.has_more ? next : NULL);
+	kw_api_reply_list_text(r, arr.data, arr.len, p.has_more, p.has_more ? next : NULL);
+	kw_buf_free(&arr);
 }
 
 /* ---- one market ---------------------------------------------------------------------------- */

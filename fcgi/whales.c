@@ -36,8 +36,8 @@ const struct kw_param kw_params_v1_whales[] = {
 };
 
 struct page {
-	json_object *data;  /* JSON mode */
-	struct kw_buf *csv; /* CSV mode */
+	struct kw_buf *out; /* JSON array text, or CSV lines */
+	int csv;
 	int64_t n, limit;
 	int has_more;
 	int64_t last_us, last_id;
@@ -45,24 +45,32 @@ struct page {
 
 static int csv_row(struct kw_buf *b, const struct kw_trade_row *t)
 {
-	json_object *o = kw_api_trade_json(t);
-	static const char *const cols[] = {
-		"id",	    "trade_id",	    "created_time",    "ticker", "category",
-		"title",    "taker_side",   "count_contracts", "price",	 "yes_price",
-		"no_price", "notional_usd", "is_block_trade"
-	};
-	int rc = 0;
-	for (size_t i = 0; i < KW_ARRAY_LEN(cols) && rc == 0; i++) {
-		json_object *v = NULL;
-		json_object_object_get_ex(o, cols[i], &v);
-		const char *s = !v ? ""
-				: json_object_is_type(v, json_type_string)
-					? json_object_get_string(v)
-					: json_object_to_json_string(v);
-		rc = kw_csv_field(b, s, i + 1 == KW_ARRAY_LEN(cols));
-	}
-	json_object_put(o);
-	return rc;
+	char id[24], created[48], count[32], price[32], yes[32], no[32], notional[32];
+	int is_yes = t->taker_side && !strcmp(t->taker_side, "yes");
+	kw_api_fmt_decimal(id, sizeof(id), t->id, 0);
+	kw_api_fmt_time_us(created, sizeof(created), t->created_us);
+	kw_api_fmt_decimal(count, sizeof(count), t->count_centi, 2);
+	kw_api_fmt_decimal(price, sizeof(price), is_yes ? t->yes_price : t->no_price, 6);
+	kw_api_fmt_decimal(yes, sizeof(yes), t->yes_price, 6);
+	kw_api_fmt_decimal(no, sizeof(no), t->no_price, 6);
+	kw_api_fmt_decimal(notional, sizeof(notional), t->notional_micros, 6);
+	const char *f[] = { id,
+			    t->trade_id,
+			    created,
+			    t->ticker,
+			    t->category,
+			    t->title,
+			    t->taker_side,
+			    count,
+			    price,
+			    yes,
+			    no,
+			    notional,
+			    t->is_block ? "true" : "false" };
+	for (size_t i = 0; i < KW_ARRAY_LEN(f); i++)
+		if (kw_csv_field(b, f[i], i + 1 == KW_ARRAY_LEN(f)) < 0)
+			return -1;
+	return 0;
 }
 
 static int on_whale(void *ctx, const struct kw_trade_row *t)
@@ -73,10 +81,10 @@ static int on_whale(void *ctx, const struct kw_trade_row *t)
 		return 1;
 	}
 	if (p->csv) {
-		if (csv_row(p->csv, t) < 0)
+		if (csv_row(p->out, t) < 0)
 			return -1;
-	} else {
-		json_object_array_add(p->data, kw_api_trade_json(t));
+	} else if ((p->n && kw_buf_puts(p->out, ",") < 0) || kw_api_trade_emit(p->out, t) < 0) {
+		return -1;
 	}
 	p->n++;
 	p->last_us = t->created_us;
@@ -98,7 +106,7 @@ static void stream_csv(struct kw_req *r, struct kw_store *s, struct kw_trade_fil
 		goto out;
 	int64_t sent = 0;
 	for (;;) {
-		struct page p = { .csv = &b, .limit = CSV_PAGE };
+		struct page p = { .out = &b, .csv = 1, .limit = CSV_PAGE };
 		if (max_rows - sent < p.limit)
 			p.limit = max_rows - sent;
 		f->limit = p.limit + 1;
@@ -163,11 +171,13 @@ void kw_handle_v1_whales(struct kw_req *r)
 		stream_csv(r, s, &f, kw_query_int(&r->q, "limit", KW_CSV_MAX_ROWS));
 		goto out;
 	}
-	struct page p = { .data = json_object_new_array(),
-			  .limit = kw_query_int(&r->q, "limit", 50) };
+	struct kw_buf arr;
+	kw_buf_init(&arr, 0);
+	struct page p = { .out = &arr, .limit = kw_query_int(&r->q, "limit", 50) };
 	f.limit = p.limit + 1;
-	if (kw_store_whales_list(s, &f, on_whale, &p) < 0) {
-		json_object_put(p.data);
+	if (kw_buf_puts(&arr, "[") < 0 || kw_store_whales_list(s, &f, on_whale, &p) < 0 ||
+	    kw_buf_puts(&arr, "]") < 0) {
+		kw_buf_free(&arr);
 		kw_reply_error(r, 503, "database_unavailable", "the database could not answer");
 		goto out;
 	}
@@ -177,7 +187,8 @@ void kw_handle_v1_whales(struct kw_req *r)
 			 (long long)p.last_id);
 		kw_api_cursor_encode(next, sizeof(next), text);
 	}
-	kw_api_reply_list(r, p.data, p.has_more, p.has_more ? next : NULL);
+	kw_api_reply_list_text(r, arr.data, arr.len, p.has_more, p.has_more ? next : NULL);
+	kw_buf_free(&arr);
 out:
 	free(cats);
 }

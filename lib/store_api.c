@@ -13,9 +13,9 @@
  *                             ticker < ?t): SQLite does not start a walk from a row value on
  *                             an expression index)
  *   whales                    SEARCH t USING INDEX trades_whale (created_us>? AND created_us<?)
- *   whales ticker=            SEARCH t USING INDEX trades_ticker_time (ticker=? AND ...)
+ *   whales ticker=            SEARCH t USING INDEX trades_ticker_time_notional (ticker=? AND ...)
  *   alerts                    SEARCH a USING INTEGER PRIMARY KEY (rowid<?)
- *   market trades             SEARCH t USING INDEX trades_ticker_time (ticker=?)
+ *   market trades             SEARCH t USING INDEX trades_ticker_time_notional (ticker=?)
  *   history                   SEARCH market_snapshots USING PRIMARY KEY (ticker=? AND ...)
  * The joined markets row is always SEARCH m USING INDEX sqlite_autoindex_markets_1 (ticker=?).
  */

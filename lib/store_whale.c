@@ -4,7 +4,7 @@
  * Every query is a range on an index (plans, SQLite 3.40, checked by tests/unit/test_whale.c):
  *   candidates      SEARCH t USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)
  *   buckets         SEARCH trades USING INTEGER PRIMARY KEY; USE TEMP B-TREE FOR GROUP BY
- *   notional sum    SEARCH trades USING INDEX trades_ticker_time (ticker=? AND created_us>?..)
+ *   notional sum    SEARCH trades USING INDEX trades_ticker_time_notional (ticker=? AND created_us>?..)
  *   price snapshots SEARCH market_snapshots USING INDEX market_snapshots_time (taken_at>?)
  *   price range     SEARCH market_snapshots USING PRIMARY KEY (ticker=? AND taken_at>? ...)
  *   book snapshots  SEARCH orderbook_snapshots USING INDEX orderbook_snapshots_time

@@ -28,5 +28,11 @@ CREATE INDEX markets_series ON markets(series_ticker);
 
 CREATE INDEX trades_whale ON trades(created_us) WHERE notional_micros >= 1000000000;
 
+-- Per-market premium over a time range (the 24 h dollar volume on market rows, detection's
+-- surge and high-volume windows) read from the index alone, without a table lookup per trade.
+-- It extends trades_ticker_time (ticker, created_us), which it replaces.
+CREATE INDEX trades_ticker_time_notional ON trades(ticker, created_us, notional_micros);
+DROP INDEX trades_ticker_time;
+
 CREATE INDEX alerts_cooldown ON alerts(ticker, type, window_end);
 CREATE INDEX alerts_severity ON alerts(severity, id);
