@@ -306,10 +306,14 @@ static void trade_row(sqlite3_stmt *st, struct kw_trade_row *t)
 	t->is_block = sqlite3_column_int64(st, 11);
 }
 
-/* The whale threshold of a trade's market: min_notional when given, else the category's. */
+/* The whale threshold of a trade's market: min_notional when given, else the category's.
+ * json_extract (not json_each) because SQLite caches the parsed JSON across rows. A category
+ * holding a double quote cannot be a configured one (config refuses it) and would not be a
+ * valid JSON path: it gets the default. */
 #define WHALE_MIN                                                                                  \
-	"t.notional_micros >= CASE WHEN ?1 > 0 THEN ?1 ELSE ifnull((SELECT c.value FROM"           \
-	" json_each(?2) c WHERE c.key = lower(m.category)), ?3) END"
+	"t.notional_micros >= CASE WHEN ?1 > 0 THEN ?1"                                            \
+	" WHEN m.category IS NULL OR instr(m.category, '\"') THEN ?3"                              \
+	" ELSE ifnull(json_extract(?2, '$.\"' || lower(m.category) || '\"'), ?3) END"
 
 /* FLOOR repeats the partial index's condition so SQLite may use trades_whale. */
 #define WHALE_FLOOR "t.notional_micros >= 1000000000 AND "
