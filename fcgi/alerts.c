@@ -12,9 +12,6 @@
 #include "api.h"
 #include "log.h"
 
-#define CSV_PAGE 500
-#define KW_CSV_MAX_ROWS 100000
-
 const struct kw_param kw_params_v1_alerts[] = {
 	{ "type", KW_P_ENUM, 0, 0, 0,
 	  "whale_trade|volume_surge|odds_flip|order_book_shift|high_volume", "signal type" },
@@ -71,39 +68,23 @@ static int on_alert(void *ctx, const struct kw_alert_row *a)
 	return 0;
 }
 
-static void stream_csv(struct kw_req *r, struct kw_store *s, struct kw_alert_filter *f,
-		       int64_t max_rows)
+struct csv_ctx {
+	struct kw_store *s;
+	struct kw_alert_filter *f;
+};
+
+static int csv_page(void *ctx, struct kw_buf *b, int64_t limit, int64_t *n, int *more)
 {
-	struct kw_buf b;
-	kw_buf_init(&b, 0);
-	if (kw_reply_stream_begin(r, 200, "text/csv; charset=utf-8") < 0 ||
-	    !strcmp(r->method, "HEAD"))
-		goto out;
-	if (kw_buf_puts(&b, "id,type,ticker,category,severity,confidence,description,"
-			    "created_at,window_end,data\r\n") < 0)
-		goto out;
-	int64_t sent = 0;
-	for (;;) {
-		struct page p = { .csv = &b, .limit = CSV_PAGE };
-		if (max_rows - sent < p.limit)
-			p.limit = max_rows - sent;
-		f->limit = p.limit + 1;
-		if (kw_store_alerts_list(s, f, on_alert, &p) < 0) {
-			kw_error("alerts: CSV export stopped by a database error after %lld rows",
-				 (long long)sent);
-			goto out;
-		}
-		sent += p.n;
-		if (kw_reply_stream_write(r, b.data ? b.data : "", b.len) < 0)
-			goto out;
-		kw_buf_reset(&b);
-		if (!p.has_more || sent >= max_rows)
-			break;
-		f->has_cursor = 1;
-		f->after_id = p.last_id;
-	}
-out:
-	kw_buf_free(&b);
+	struct csv_ctx *c = ctx;
+	struct page p = { .csv = b, .limit = limit };
+	c->f->limit = limit + 1;
+	if (kw_store_alerts_list(c->s, c->f, on_alert, &p) < 0)
+		return -1;
+	*n = p.n;
+	*more = p.has_more;
+	c->f->has_cursor = 1;
+	c->f->after_id = p.last_id;
+	return 0;
 }
 
 void kw_handle_v1_alerts(struct kw_req *r)
@@ -131,7 +112,11 @@ void kw_handle_v1_alerts(struct kw_req *r)
 		f.has_cursor = 1;
 	}
 	if (kw_api_wants_csv(r)) {
-		stream_csv(r, s, &f, kw_query_int(&r->q, "limit", KW_CSV_MAX_ROWS));
+		struct csv_ctx c = { s, &f };
+		kw_api_stream_csv(r,
+				  "id,type,ticker,category,severity,confidence,description,"
+				  "created_at,window_end,data\r\n",
+				  kw_query_int(&r->q, "limit", KW_CSV_MAX_ROWS), csv_page, &c);
 		return;
 	}
 	struct page p = { .data = json_object_new_array(),

@@ -584,3 +584,33 @@ int kw_csv_field(struct kw_buf *b, const char *s, int last)
 	rc |= kw_buf_puts(b, last ? "\r\n" : ",");
 	return rc ? -1 : 0;
 }
+
+void kw_api_stream_csv(struct kw_req *r, const char *header, int64_t max_rows,
+		       kw_csv_page_fn next_page, void *ctx)
+{
+	struct kw_buf b;
+	int64_t sent = 0;
+	kw_buf_init(&b, 0);
+	if (kw_reply_stream_begin(r, 200, "text/csv; charset=utf-8") < 0 ||
+	    !strcmp(r->method, "HEAD") || kw_buf_puts(&b, header) < 0)
+		goto out;
+	for (;;) {
+		int64_t n = 0,
+			limit = max_rows - sent < KW_CSV_PAGE ? max_rows - sent : KW_CSV_PAGE;
+		int more = 0;
+		if (next_page(ctx, &b, limit, &n, &more) < 0) {
+			/* The head is gone: all we can do is stop; the client sees a short file. */
+			kw_error("csv: export of %s stopped by a database error after %lld rows",
+				 r->path, (long long)sent);
+			goto out;
+		}
+		sent += n;
+		if (kw_reply_stream_write(r, b.data ? b.data : "", b.len) < 0)
+			goto out;
+		kw_buf_reset(&b);
+		if (!more || sent >= max_rows)
+			break;
+	}
+out:
+	kw_buf_free(&b);
+}

@@ -63,6 +63,15 @@ int kw_csv_field(struct kw_buf *b, const char *s, int last) KW_WUR;
 /* POST /api/refresh's declared body (refresh.c), for the handler and the OpenAPI document. */
 extern const struct kw_body_field kw_body_refresh[];
 
+/* CSV export: send the head and `header`, then ask next_page for pages of at most `limit`
+ * rows (appended to b as CSV lines; *n rows, *more if more follow; it advances its own cursor)
+ * and write each as it comes, until done or max_rows. HEAD gets the head only. */
+#define KW_CSV_PAGE 500
+#define KW_CSV_MAX_ROWS 100000
+typedef int (*kw_csv_page_fn)(void *ctx, struct kw_buf *b, int64_t limit, int64_t *n, int *more);
+void kw_api_stream_csv(struct kw_req *r, const char *header, int64_t max_rows,
+		       kw_csv_page_fn next_page, void *ctx);
+
 /* Called by kw_reply_send() for every reply: on a 200 GET/HEAD it adds an ETag (from the body
  * unless a handler set one) and Cache-Control (max-age=CACHE_TTL, unless one is set), and turns
  * the reply into 304 Not Modified when If-None-Match names that ETag. */

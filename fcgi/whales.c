@@ -17,9 +17,6 @@
 #include "log.h"
 #include "whale.h"
 
-#define CSV_PAGE 500
-#define KW_CSV_MAX_ROWS 100000
-
 const struct kw_param kw_params_v1_whales[] = {
 	{ "min_notional", KW_P_INT, KW_WHALE_FLOOR_USD, 1000000000, 0, NULL,
 	  "minimum taker premium in dollars (default: each market category's whale threshold)" },
@@ -92,41 +89,24 @@ static int on_whale(void *ctx, const struct kw_trade_row *t)
 	return 0;
 }
 
-static void stream_csv(struct kw_req *r, struct kw_store *s, struct kw_trade_filter *f,
-		       int64_t max_rows)
+struct csv_ctx {
+	struct kw_store *s;
+	struct kw_trade_filter *f;
+};
+
+static int csv_page(void *ctx, struct kw_buf *b, int64_t limit, int64_t *n, int *more)
 {
-	struct kw_buf b;
-	kw_buf_init(&b, 0);
-	if (kw_reply_stream_begin(r, 200, "text/csv; charset=utf-8") < 0 ||
-	    !strcmp(r->method, "HEAD"))
-		goto out;
-	if (kw_buf_puts(&b, "id,trade_id,created_time,ticker,category,title,taker_side,"
-			    "count_contracts,price,yes_price,no_price,notional_usd,"
-			    "is_block_trade\r\n") < 0)
-		goto out;
-	int64_t sent = 0;
-	for (;;) {
-		struct page p = { .out = &b, .csv = 1, .limit = CSV_PAGE };
-		if (max_rows - sent < p.limit)
-			p.limit = max_rows - sent;
-		f->limit = p.limit + 1;
-		if (kw_store_whales_list(s, f, on_whale, &p) < 0) {
-			kw_error("whales: CSV export stopped by a database error after %lld rows",
-				 (long long)sent);
-			goto out;
-		}
-		sent += p.n;
-		if (kw_reply_stream_write(r, b.data ? b.data : "", b.len) < 0)
-			goto out;
-		kw_buf_reset(&b);
-		if (!p.has_more || sent >= max_rows)
-			break;
-		f->has_cursor = 1;
-		f->after_us = p.last_us;
-		f->after_id = p.last_id;
-	}
-out:
-	kw_buf_free(&b);
+	struct csv_ctx *c = ctx;
+	struct page p = { .out = b, .csv = 1, .limit = limit };
+	c->f->limit = limit + 1;
+	if (kw_store_whales_list(c->s, c->f, on_whale, &p) < 0)
+		return -1;
+	*n = p.n;
+	*more = p.has_more;
+	c->f->has_cursor = 1;
+	c->f->after_us = p.last_us;
+	c->f->after_id = p.last_id;
+	return 0;
 }
 
 void kw_handle_v1_whales(struct kw_req *r)
@@ -168,7 +148,12 @@ void kw_handle_v1_whales(struct kw_req *r)
 		f.has_cursor = 1;
 	}
 	if (kw_api_wants_csv(r)) {
-		stream_csv(r, s, &f, kw_query_int(&r->q, "limit", KW_CSV_MAX_ROWS));
+		struct csv_ctx c = { s, &f };
+		kw_api_stream_csv(r,
+				  "id,trade_id,created_time,ticker,category,title,taker_side,"
+				  "count_contracts,price,yes_price,no_price,notional_usd,"
+				  "is_block_trade\r\n",
+				  kw_query_int(&r->q, "limit", KW_CSV_MAX_ROWS), csv_page, &c);
 		goto out;
 	}
 	struct kw_buf arr;
