@@ -18,8 +18,9 @@
  * Inbound (RFC 6455 §5.4, §7.4.1): a message is counted as its fragments arrive and closed
  *   with 1009 as soon as it would pass WS_MAX_MESSAGE_BYTES, before it is buffered; a text
  *   message that is not valid UTF-8 is closed with 1007; more than WS_MAX_MSGS_PER_SEC messages
- *   in a second with 1008. Client messages are JSON objects: subscribe, resume, ping. Anything
- *   else is answered with an `error` message; the KW_WS_MAX_ERRORS-th closes with 1008.
+ *   in a second with 1008. Client messages (subscribe, resume, ping) are parsed and checked by
+ *   lib/ws_proto.c; anything else is answered with an `error` message, and the
+ *   KW_WS_MAX_ERRORS-th closes with 1008.
  * Idle: libwebsockets pings a quiet client and hangs up one silent past WEB_SOCKET_TIMEOUT
  *   (retry_and_idle_policy, set in main.c).
  *
@@ -239,214 +240,31 @@ static void send_error(struct kw_hub *h, struct kw_client *c, const char *code, 
 		kw_client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too many invalid messages");
 }
 
-/* RFC 3629 UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		unsigned char b = s[i];
-		size_t len;
-		uint32_t cp;
-		if (b < 0x80) {
-			i++;
-			continue;
-		} else if ((b & 0xe0) == 0xc0) {
-			len = 2;
-			cp = b & 0x1f;
-		} else if ((b & 0xf0) == 0xe0) {
-			len = 3;
-			cp = b & 0x0f;
-		} else if ((b & 0xf8) == 0xf0) {
-			len = 4;
-			cp = b & 0x07;
-		} else {
-			return 0;
-		}
-		if (n - i < len)
-			return 0;
-		for (size_t k = 1; k < len; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-		    (len == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += len;
-	}
-	return 1;
-}
-
-static int channel_bit(const char *name)
-{
-	if (!strcmp(name, "alerts"))
-		return KW_CH_ALERTS;
-	if (!strcmp(name, "whale_alerts"))
-		return KW_CH_WHALE_ALERTS;
-	if (!strcmp(name, "trades"))
-		return KW_CH_TRADES;
-	if (!strcmp(name, "markets"))
-		return KW_CH_MARKETS;
-	return 0;
-}
-
-static int ticker_ok(const char *s, size_t n)
-{
-	if (n == 0 || n > KW_WS_FILTER_TEXT_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_' || s[i] == '.'))
-			return 0;
-	return 1;
-}
-
-/* Fill v[0..max) with the strings of array a; -1 with err set if anything is off. */
-static int string_list(json_object *a, char **v, int *nv, int max, int tickers, const char *field,
-		       char *err, size_t errlen)
-{
-	if (!json_object_is_type(a, json_type_array)) {
-		snprintf(err, errlen, "%s must be an array of strings", field);
-		return -1;
-	}
-	size_t n = json_object_array_length(a);
-	if (n > (size_t)max) {
-		snprintf(err, errlen, "%s has more than %d entries", field, max);
-		return -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		json_object *e = json_object_array_get_idx(a, i);
-		const char *s =
-			json_object_is_type(e, json_type_string) ? json_object_get_string(e) : NULL;
-		size_t len = s ? (size_t)json_object_get_string_len(e) : 0;
-		if (!s || len != strlen(s) ||
-		    (tickers ? !ticker_ok(s, len)
-			     : (len == 0 || len > KW_WS_FILTER_TEXT_MAX ||
-				!kw_text_is_clean(s, len)))) {
-			snprintf(err, errlen, "%s[%zu] is not a valid %s", field, i,
-				 tickers ? "ticker" : "category");
-			return -1;
-		}
-		v[(*nv)++] = kw_xstrdup(s);
-	}
-	return 0;
-}
-
-static int parse_subscribe(json_object *o, struct kw_sub *s, char *err, size_t errlen)
-{
-	memset(s, 0, sizeof(*s));
-	s->channels = KW_CH_ALL;
-	json_object_object_foreach(o, key, val)
-	{
-		if (!strcmp(key, "type"))
-			continue;
-		if (!strcmp(key, "channels")) {
-			if (!json_object_is_type(val, json_type_array) ||
-			    json_object_array_length(val) > 8) {
-				snprintf(err, errlen, "channels must be an array of channel names");
-				return -1;
-			}
-			s->channels = 0;
-			for (size_t i = 0; i < json_object_array_length(val); i++) {
-				json_object *e = json_object_array_get_idx(val, i);
-				int bit = json_object_is_type(e, json_type_string)
-						  ? channel_bit(json_object_get_string(e))
-						  : 0;
-				if (!bit) {
-					snprintf(
-						err, errlen,
-						"channels[%zu] is not one of alerts, whale_alerts, "
-						"trades, markets",
-						i);
-					return -1;
-				}
-				s->channels |= (unsigned)bit;
-			}
-		} else if (!strcmp(key, "tickers")) {
-			if (string_list(val, s->tickers, &s->ntickers, KW_WS_MAX_TICKERS, 1,
-					"tickers", err, errlen) < 0)
-				return -1;
-		} else if (!strcmp(key, "categories")) {
-			if (string_list(val, s->categories, &s->ncategories, KW_WS_MAX_CATEGORIES,
-					0, "categories", err, errlen) < 0)
-				return -1;
-		} else if (!strcmp(key, "min_notional")) {
-			int64_t v = json_object_get_int64(val);
-			if (!json_object_is_type(val, json_type_int) || v < 0 || v > 1000000000) {
-				snprintf(err, errlen,
-					 "min_notional must be an integer number of dollars, "
-					 "0 to 1000000000");
-				return -1;
-			}
-			s->min_notional_micros = v * 1000000;
-		} else {
-			snprintf(err, errlen, "unknown field in subscribe");
-			return -1;
-		}
-	}
-	return 0;
-}
-
 static void handle_message(struct kw_hub *h, struct kw_client *c, const char *text, size_t len)
 {
+	struct kw_ws_request req;
+	const char *code = NULL;
 	char err[160];
-	json_tokener *tok = json_tokener_new_ex(4);
-	json_object *o = NULL, *type = NULL;
-	if (!tok) {
-		send_error(h, c, "internal", "cannot parse now");
+	struct kw_msg *m;
+	if (kw_ws_request_parse(text, len, &req, &code, err, sizeof(err)) < 0) {
+		send_error(h, c, code, err);
 		return;
 	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	o = json_tokener_parse_ex(tok, text, (int)len);
-	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
-	    tok->char_offset != (int)len || !json_object_is_type(o, json_type_object)) {
-		send_error(h, c, "invalid_json", "messages are JSON objects, one per frame");
-		goto out;
-	}
-	if (!json_object_object_get_ex(o, "type", &type) ||
-	    !json_object_is_type(type, json_type_string)) {
-		send_error(h, c, "invalid_message", "a message needs a string \"type\"");
-		goto out;
-	}
-	const char *t = json_object_get_string(type);
-	if (!strcmp(t, "ping")) {
-		if (json_object_object_length(o) != 1) {
-			send_error(h, c, "invalid_message", "ping takes no fields");
-			goto out;
-		}
-		struct kw_msg *m = kw_msg_envelope("pong", NULL);
+	switch (req.type) {
+	case KW_WS_REQ_PING:
+		m = kw_msg_envelope("pong", NULL);
 		kw_client_send(h, c, m);
 		kw_msg_unref(m);
-	} else if (!strcmp(t, "subscribe")) {
-		struct kw_sub s;
-		if (parse_subscribe(o, &s, err, sizeof(err)) < 0) {
-			kw_sub_free(&s);
-			send_error(h, c, "invalid_subscribe", err);
-			goto out;
-		}
+		break;
+	case KW_WS_REQ_SUBSCRIBE:
 		kw_sub_free(&c->sub);
-		c->sub = s;
-		struct kw_msg *m = kw_hub_initial_data(h, c);
+		c->sub = req.sub; /* the strings change owner */
+		m = kw_hub_initial_data(h, c);
 		kw_client_send(h, c, m);
 		kw_msg_unref(m);
-	} else if (!strcmp(t, "resume")) {
-		json_object *since = NULL;
-		int64_t v = -1;
-		if (json_object_object_get_ex(o, "since_id", &since) &&
-		    json_object_is_type(since, json_type_int))
-			v = json_object_get_int64(since);
-		if (v < 0 || json_object_object_length(o) != 2) {
-			send_error(h, c, "invalid_resume",
-				   "resume needs since_id, a non-negative integer");
-			goto out;
-		}
-		kw_hub_resume(h, c, v);
-	} else {
-		send_error(h, c, "unknown_type", "type must be subscribe, resume or ping");
+		break;
+	case KW_WS_REQ_RESUME: kw_hub_resume(h, c, req.since_id); break;
 	}
-out:
-	json_object_put(o);
-	json_tokener_free(tok);
 }
 
 static int close_now(struct lws *wsi, struct kw_client *c, enum lws_close_status code,
@@ -485,7 +303,7 @@ static int on_receive(struct kw_hub *h, struct kw_client *c, struct lws *wsi, co
 		return close_now(wsi, c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "rate limit");
 	if (c->rx_binary) {
 		send_error(h, c, "binary_not_supported", "send JSON text frames");
-	} else if (!utf8_valid((const unsigned char *)c->rx.data, c->rx.len)) {
+	} else if (!kw_ws_utf8_valid((const unsigned char *)c->rx.data, c->rx.len)) {
 		return close_now(wsi, c, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "invalid UTF-8");
 	} else {
 		handle_message(h, c, c->rx.data ? c->rx.data : "", c->rx.len);

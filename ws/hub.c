@@ -119,15 +119,6 @@ void kw_client_send(struct kw_hub *h, struct kw_client *c, struct kw_msg *m)
 	lws_callback_on_writable(c->wsi);
 }
 
-void kw_sub_free(struct kw_sub *s)
-{
-	for (int i = 0; i < s->ntickers; i++)
-		free(s->tickers[i]);
-	for (int i = 0; i < s->ncategories; i++)
-		free(s->categories[i]);
-	s->ntickers = s->ncategories = 0;
-}
-
 void kw_client_release(struct kw_client *c)
 {
 	queue_drop(c);

@@ -25,14 +25,12 @@
 #include "store.h"
 #include "store_ws.h"
 #include "ticket.h"
+#include "ws_proto.h"
 #include "util.h"
 
 #define KW_WS_QUEUE_MAX 256	     /* messages waiting per client */
 #define KW_WS_QUEUE_BYTES (2 << 20)  /* bytes waiting per client */
 #define KW_WS_MAX_ERRORS 5	     /* invalid messages before the connection is closed */
-#define KW_WS_MAX_TICKERS 50	     /* per subscription */
-#define KW_WS_MAX_CATEGORIES 20	     /* per subscription */
-#define KW_WS_FILTER_TEXT_MAX 64     /* bytes per ticker or category */
 #define KW_WS_SNAPSHOT_MAX 100	     /* markets in initial_data */
 #define KW_WS_UPDATE_MAX 200	     /* markets in one market_update */
 #define KW_WS_RESUME_MAX 100	     /* alerts in one resume answer */
@@ -47,29 +45,11 @@
 #define KW_WS_SHUTDOWN_MS 3000	     /* time given to clients to take their 1001 */
 #define KW_WS_ADDR_MAX 64
 
-enum kw_ws_channel {
-	KW_CH_ALERTS = 1,	/* `alert`: one message per new signal */
-	KW_CH_WHALE_ALERTS = 2, /* `whale_alerts`: the original's batch of new signals */
-	KW_CH_TRADES = 4,	/* `trade`: one message per new whale trade */
-	KW_CH_MARKETS = 8,	/* `initial_data` markets and `market_update` */
-};
-#define KW_CH_ALL (KW_CH_ALERTS | KW_CH_WHALE_ALERTS | KW_CH_TRADES | KW_CH_MARKETS)
-/* On connect: what the original sent everyone, so its dashboards work unchanged. */
-#define KW_CH_DEFAULT (KW_CH_WHALE_ALERTS | KW_CH_MARKETS)
-
 struct kw_msg {
 	int refs;
 	size_t len;
 	unsigned char *payload; /* buf + LWS_PRE: libwebsockets writes its frame header before */
 	unsigned char buf[];
-};
-
-struct kw_sub {
-	unsigned channels;
-	int ntickers, ncategories;
-	char *tickers[KW_WS_MAX_TICKERS];	/* owned */
-	char *categories[KW_WS_MAX_CATEGORIES]; /* owned */
-	int64_t min_notional_micros;		/* trades (and alerts that carry a notional) */
 };
 
 struct kw_client {
@@ -144,7 +124,6 @@ void kw_hub_write_stats(struct kw_hub *h);
 struct kw_msg *kw_hub_initial_data(struct kw_hub *h, const struct kw_client *c);
 /* Answer a resume request (alerts with id > since_id, bounded). */
 void kw_hub_resume(struct kw_hub *h, struct kw_client *c, int64_t since_id);
-void kw_sub_free(struct kw_sub *s);
 void kw_hub_free(struct kw_hub *h);
 
 /* conn.c */
