@@ -276,7 +276,8 @@ class _Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         q = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         with f.lock:
-            f.requests.append({"path": url.path, "query": q, "headers": dict(self.headers)})
+            f.requests.append({"path": url.path, "query": q, "headers": dict(self.headers),
+                               "at": time.monotonic()})
         if url.path.endswith("/"):
             return self.send_json(301, {}, raw=b"", extra_headers=[
                 ("Location", url.path.rstrip("/"))])

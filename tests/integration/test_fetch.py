@@ -293,6 +293,16 @@ def test_cursor_that_never_advances_stops_the_run(work):
         assert len(fake.paths("/trade-api/v2/markets")) == 2
 
 
+def test_request_rate_is_capped(work):
+    with standard() as fake:
+        env = env_for(work, fake.base, KALSHI_MAX_RPS=8)
+        assert fetch(env).returncode == 0
+        starts = [r["at"] for r in fake.requests]
+        assert len(starts) >= 10
+        gaps = [b - a for a, b in zip(starts, starts[1:])]
+        assert min(gaps) >= 0.125 - 0.01, gaps  # 1/8 s apart at least
+
+
 def test_slow_response_times_out_then_retries(work):
     with standard(empty_first_page=False) as fake:
         env = env_for(work, fake.base, KALSHI_TIMEOUT_SECONDS=1)
