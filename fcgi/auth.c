@@ -197,7 +197,16 @@ static void flush_limiter(struct kw_app *app, int force)
 
 void kw_sec_idle(struct kw_app *app)
 {
-	flush_limiter(app, 0);
+	struct kw_sec *sec = app->sec;
+	if (!sec || !sec->rl || sec->flusher)
+		return;
+	if (!sec->flusher_failed) {
+		sec->flusher = kw_flusher_start(app);
+		sec->flusher_failed = !sec->flusher;
+		if (sec->flusher)
+			return;
+	}
+	flush_limiter(app, 0); /* no thread: between requests, as a fallback */
 }
 
 void kw_sec_shutdown(struct kw_app *app)
@@ -205,7 +214,10 @@ void kw_sec_shutdown(struct kw_app *app)
 	struct kw_sec *sec = app->sec;
 	if (!sec)
 		return;
-	flush_limiter(app, 1);
+	if (sec->flusher)
+		kw_flusher_stop(sec->flusher); /* its last flush covers this worker too */
+	else
+		flush_limiter(app, 1);
 	kw_rl_close(sec->rl);
 	kw_origins_free(sec->origins);
 	free(sec->flush_buf);

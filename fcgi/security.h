@@ -41,12 +41,14 @@ struct kw_sec {
 	struct kw_origins *origins;
 	char proxies[KW_MAX_TRUSTED_PROXIES][KW_CLIENT_ADDR_MAX];
 	int nproxies;
-	struct kw_rl *rl;	       /* NULL: limiter unavailable (requests are refused) */
-	char env_key_sha256[65];       /* hash of API_KEY, "" if unset */
-	int jwt_enabled;	       /* JWT_SECRET long enough */
-	int64_t interval_us, burst;    /* RATE_LIMIT_PER_MINUTE / RATE_LIMIT_BURST */
-	char *test_clock_file;	       /* development only: KW_TEST_CLOCK_FILE */
-	struct kw_key_cache *keys;     /* auth.c: recent key lookups, owned */
+	struct kw_rl *rl;	    /* NULL: limiter unavailable (requests are refused) */
+	char env_key_sha256[65];    /* hash of API_KEY, "" if unset */
+	int jwt_enabled;	    /* JWT_SECRET long enough */
+	int64_t interval_us, burst; /* RATE_LIMIT_PER_MINUTE / RATE_LIMIT_BURST */
+	char *test_clock_file;	    /* development only: KW_TEST_CLOCK_FILE */
+	struct kw_key_cache *keys;  /* auth.c: recent key lookups, owned */
+	struct kw_flusher *flusher; /* flush.c: write-behind thread, owned */
+	int flusher_failed;
 	struct kw_rl_entry *flush_buf; /* kw_rl_collect() output */
 	size_t flush_cap;
 };
@@ -82,8 +84,13 @@ void kw_sec_reply_headers(struct kw_req *r, struct kw_buf *h);
  */
 void kw_sec_event(struct kw_req *r, const char *type, const char *detail);
 
-/* After FCGX_Finish_r: one worker per second writes the limiter's changes to SQLite. */
+/* After FCGX_Finish_r: starts the write-behind thread on first use (flush.c). */
 void kw_sec_idle(struct kw_app *app);
+
+/* flush.c: the limiter's write-behind thread (NULL if it cannot start: kw_sec_idle then
+ * flushes between requests). kw_flusher_stop() joins it after a last flush. */
+struct kw_flusher *kw_flusher_start(struct kw_app *app);
+void kw_flusher_stop(struct kw_flusher *f);
 
 /* ratelimit.c: the clock (Unix microseconds), shifted by the test clock when it is on. */
 int64_t kw_sec_now_us(struct kw_app *app);
