@@ -204,13 +204,39 @@ static void trade_row(sqlite3_stmt *st, struct kw_ws_item *x)
 	x->obj = o;
 }
 
+typedef void (*row_fn)(sqlite3_stmt *st, struct kw_ws_item *x);
+
+/*
+ * Step st (bound by the caller) to the end, one item per row built by row(), at most limit;
+ * *last_id (if not NULL) gets the last row's id when limit rows came back. Resets st on every
+ * path; -1 (logged, out emptied) if a step fails.
+ */
+static int read_rows(struct kw_store *s, sqlite3_stmt *st, int limit, row_fn row,
+		     struct kw_ws_items *out, int64_t *last_id, const char *what)
+{
+	int rc = -1, step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct kw_ws_item *x = items_add(out, limit);
+		row(st, x);
+		if (last_id && out->n == limit)
+			*last_id = x->id;
+	}
+	if (step != SQLITE_DONE) {
+		step_error(s, what);
+		kw_ws_items_free(out);
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_reset(st);
+	return rc;
+}
+
 /* Rows with after < id <= max(id) now (see the file comment), each built by row(). */
 static int follow(struct kw_store *s, const char *sql_max, const char *sql_rows, int64_t after,
-		  int64_t floor, int limit, void (*row)(sqlite3_stmt *, struct kw_ws_item *),
-		  struct kw_ws_items *out, int64_t *next)
+		  int64_t floor, int limit, row_fn row, struct kw_ws_items *out, int64_t *next)
 {
 	int64_t top = 0;
-	int rc = -1, step;
 	memset(out, 0, sizeof(*out));
 	if (limit < 1 || limit > 1000 || max_id(s, sql_max, &top) < 0)
 		return -1;
@@ -222,21 +248,7 @@ static int follow(struct kw_store *s, const char *sql_max, const char *sql_rows,
 	sqlite3_bind_int64(st, 2, top);
 	sqlite3_bind_int64(st, 3, floor);
 	sqlite3_bind_int(st, 4, limit);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct kw_ws_item *x = items_add(out, limit);
-		row(st, x);
-		if (out->n == limit)
-			*next = x->id;
-	}
-	if (step != SQLITE_DONE) {
-		step_error(s, "follow query");
-		kw_ws_items_free(out);
-		goto out;
-	}
-	rc = 0;
-out:
-	sqlite3_reset(st);
-	return rc;
+	return read_rows(s, st, limit, row, out, next, "follow query");
 }
 
 int kw_store_ws_alerts_after(struct kw_store *s, int64_t after, int limit, struct kw_ws_items *out,
@@ -283,10 +295,30 @@ static const char SQL_MARKETS[] = MARKET_COLS " WHERE updated_at >= ?1"
 static const char SQL_MARKET_ONE[] = MARKET_COLS " WHERE ticker = ?3 AND updated_at >= ?1"
 						 " LIMIT ?2";
 
+static void market_row(sqlite3_stmt *st, struct kw_ws_item *x)
+{
+	json_object *o = json_object_new_object();
+	x->ticker = kw_xstrdup(col_text(st, 0));
+	x->category = kw_xstrdup(col_text(st, 2));
+	json_object_object_add(o, "ticker", json_object_new_string(x->ticker));
+	json_object_object_add(o, "title", json_object_new_string(col_text(st, 1)));
+	json_object_object_add(o, "category", json_object_new_string(x->category));
+	json_object_object_add(o, "status", json_object_new_string(col_text(st, 3)));
+	json_object_object_add(o, "yes_bid_micros", col_int_json(st, 4));
+	json_object_object_add(o, "yes_ask_micros", col_int_json(st, 5));
+	json_object_object_add(o, "last_price_micros", col_int_json(st, 6));
+	json_object_object_add(o, "previous_price_micros", col_int_json(st, 7));
+	json_object_object_add(o, "volume_centi", col_int_json(st, 8));
+	json_object_object_add(o, "volume_24h_centi", col_int_json(st, 9));
+	json_object_object_add(o, "open_interest_centi", col_int_json(st, 10));
+	json_object_object_add(o, "close_time", col_time_json(st, 11));
+	json_object_object_add(o, "last_update", col_time_json(st, 12));
+	x->obj = o;
+}
+
 int kw_store_ws_markets(struct kw_store *s, int64_t updated_since, const char *ticker, int limit,
 			struct kw_ws_items *out)
 {
-	int rc = -1, step;
 	memset(out, 0, sizeof(*out));
 	if (limit < 1 || limit > 5000)
 		return -1;
@@ -297,35 +329,7 @@ int kw_store_ws_markets(struct kw_store *s, int64_t updated_since, const char *t
 	sqlite3_bind_int(st, 2, limit);
 	if (ticker)
 		sqlite3_bind_text(st, 3, ticker, -1, SQLITE_TRANSIENT);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct kw_ws_item *x = items_add(out, limit);
-		json_object *o = json_object_new_object();
-		x->ticker = kw_xstrdup(col_text(st, 0));
-		x->category = kw_xstrdup(col_text(st, 2));
-		json_object_object_add(o, "ticker", json_object_new_string(x->ticker));
-		json_object_object_add(o, "title", json_object_new_string(col_text(st, 1)));
-		json_object_object_add(o, "category", json_object_new_string(x->category));
-		json_object_object_add(o, "status", json_object_new_string(col_text(st, 3)));
-		json_object_object_add(o, "yes_bid_micros", col_int_json(st, 4));
-		json_object_object_add(o, "yes_ask_micros", col_int_json(st, 5));
-		json_object_object_add(o, "last_price_micros", col_int_json(st, 6));
-		json_object_object_add(o, "previous_price_micros", col_int_json(st, 7));
-		json_object_object_add(o, "volume_centi", col_int_json(st, 8));
-		json_object_object_add(o, "volume_24h_centi", col_int_json(st, 9));
-		json_object_object_add(o, "open_interest_centi", col_int_json(st, 10));
-		json_object_object_add(o, "close_time", col_time_json(st, 11));
-		json_object_object_add(o, "last_update", col_time_json(st, 12));
-		x->obj = o;
-	}
-	if (step != SQLITE_DONE) {
-		step_error(s, "markets query");
-		kw_ws_items_free(out);
-		goto out;
-	}
-	rc = 0;
-out:
-	sqlite3_reset(st);
-	return rc;
+	return read_rows(s, st, limit, market_row, out, NULL, "markets query");
 }
 
 static const char SQL_STATS[] =
