@@ -29,7 +29,7 @@ db="$tmp/kalshiwhale.db"
 echo "DATABASE_PATH=$db" >"$tmp/gen.env"
 KW_ENV_FILE="$tmp/gen.env" "$build/kw-api" --check-config >/dev/null # creates the schema
 t0=$(date +%s.%N)
-sqlite3 "$db" <<SQL
+sqlite3 -cmd ".timeout 10000" "$db" <<SQL
 PRAGMA journal_mode=WAL;
 PRAGMA synchronous=OFF;
 BEGIN;
@@ -103,7 +103,7 @@ done
 bench_stop
 
 # An incremental fetch as kw-fetch stores it, then one detection run.
-sqlite3 "$db" <<SQL
+sqlite3 -cmd ".timeout 10000" "$db" <<SQL
 BEGIN;
 INSERT INTO trades (trade_id, ticker, created_us, count_centi, yes_price_micros,
                     no_price_micros, taker_side, notional_micros)

@@ -433,7 +433,109 @@ void kw_api_cache_apply(struct kw_req *r)
 
 /* ---- envelope ------------------------------------------------------------------------------ */
 
+/* ---- reply cache --------------------------------------------------------------------------- */
+
+#define CACHE_SLOTS 16
+#define CACHE_KEY_MAX 512
+#define CACHE_ENTRY_MAX (256 * 1024)
+
+struct cache_entry {
+	char key[CACHE_KEY_MAX];
+	int64_t version, stored_at, used;
+	char *data; /* the envelope's data member, JSON text */
+	size_t len;
+	int has_more;
+	char *next_cursor;
+};
+
+struct kw_api_cache {
+	struct cache_entry e[CACHE_SLOTS];
+	int64_t tick;
+	char armed[sizeof(((struct kw_req *)0)->id)]; /* request that asked: only it may store */
+};
+
+/* The cache key (the URI as sent) for a cacheable request, or NULL. */
+static const char *cache_key(struct kw_req *r)
+{
+	if ((strcmp(r->method, "GET") && strcmp(r->method, "HEAD")) || kw_api_wants_csv(r) ||
+	    strlen(r->uri) >= CACHE_KEY_MAX)
+		return NULL;
+	return r->uri;
+}
+
+static int data_version(struct kw_req *r, int64_t *v)
+{
+	return r->app->store ? kw_store_data_version(r->app->store, v) : -1;
+}
+
+static void cache_store(struct kw_req *r, const char *data, size_t len, int has_more,
+			const char *next_cursor)
+{
+	const char *key = cache_key(r);
+	int64_t v;
+	struct kw_api_cache *c = r->app->api_cache;
+	if (!key || !c || strcmp(c->armed, r->id) || len > CACHE_ENTRY_MAX ||
+	    data_version(r, &v) < 0)
+		return;
+	struct cache_entry *victim = &c->e[0];
+	for (int i = 0; i < CACHE_SLOTS; i++) {
+		if (!strcmp(c->e[i].key, key)) {
+			victim = &c->e[i];
+			break;
+		}
+		if (c->e[i].used < victim->used)
+			victim = &c->e[i];
+	}
+	free(victim->data);
+	free(victim->next_cursor);
+	kw_strlcpy(victim->key, key, sizeof(victim->key));
+	victim->data = kw_xmalloc(len + 1);
+	memcpy(victim->data, data, len);
+	victim->data[len] = '\0';
+	victim->len = len;
+	victim->has_more = has_more;
+	victim->next_cursor = next_cursor ? kw_xstrdup(next_cursor) : NULL;
+	victim->version = v;
+	victim->stored_at = kw_mono_us();
+	victim->used = ++c->tick;
+}
+
+static void reply_list_text(struct kw_req *r, const char *data, size_t len, int has_more,
+			    const char *next_cursor);
+
+int kw_api_reply_cached(struct kw_req *r)
+{
+	const char *key = cache_key(r);
+	int64_t v;
+	if (!key)
+		return 0;
+	if (!r->app->api_cache)
+		r->app->api_cache = kw_xcalloc(1, sizeof(struct kw_api_cache));
+	struct kw_api_cache *c = r->app->api_cache;
+	kw_strlcpy(c->armed, r->id, sizeof(c->armed)); /* a miss: this request may store */
+	for (int i = 0; i < CACHE_SLOTS; i++) {
+		struct cache_entry *e = &c->e[i];
+		if (!e->data || strcmp(e->key, key))
+			continue;
+		if (kw_mono_us() - e->stored_at > KW_API_CACHE_MAX_AGE_S * 1000000LL ||
+		    data_version(r, &v) < 0 || v != e->version)
+			return 0;
+		e->used = ++c->tick;
+		reply_list_text(r, e->data, e->len, e->has_more, e->next_cursor);
+		return 1;
+	}
+	return 0;
+}
+
 void kw_api_reply_list_text(struct kw_req *r, const char *data, size_t len, int has_more,
+			    const char *next_cursor)
+{
+	reply_list_text(r, data, len, has_more, next_cursor);
+	if (r->status == 200)
+		cache_store(r, data, len, has_more, next_cursor);
+}
+
+static void reply_list_text(struct kw_req *r, const char *data, size_t len, int has_more,
 			    const char *next_cursor)
 {
 	struct kw_buf *b = &r->body;

@@ -46,6 +46,15 @@ void kw_api_reply_list(struct kw_req *r, json_object *data, int has_more, const 
 /* The same with data already JSON text (data[0..len) is copied). */
 void kw_api_reply_list_text(struct kw_req *r, const char *data, size_t len, int has_more,
 			    const char *next_cursor);
+/*
+ * Reply cache for the v1 lists: a worker keeps its last few envelope replies (data part and
+ * ETag, keyed by the exact request URI) and serves one again while PRAGMA data_version says no
+ * other connection has committed since and it is at most KW_API_CACHE_MAX_AGE_S old (some
+ * answers depend on the clock: 24 h sums, default time ranges). meta is always fresh. It never
+ * serves CSV. 1 when it replied; handlers call it first.
+ */
+#define KW_API_CACHE_MAX_AGE_S 2
+int kw_api_reply_cached(struct kw_req *r);
 /* Set the ETag from obj's serialisation (obj is only read). */
 void kw_api_set_etag(struct kw_req *r, json_object *obj);
 

@@ -35,6 +35,7 @@ struct kw_app {
 	uint32_t id_counter;
 	int cgi;	    /* running as a plain CGI program (one request) */
 	struct kw_sec *sec; /* security.h: origins, proxies, limiter; owned */
+	struct kw_api_cache *api_cache; /* api.c: recent v1 replies, built on first use */
 	struct kw_mon *mon; /* monitoring.h: metrics aggregate, GeoIP; owned, made on first use */
 	/* status.c: the store figures behind /api/status and /api/health, reused for up to a
 	 * second so that a load balancer's polling costs no database round trip per request. */
@@ -44,6 +45,7 @@ struct kw_app {
 };
 
 struct kw_route;
+struct kw_api_cache;
 
 struct kw_req {
 	struct kw_app *app;

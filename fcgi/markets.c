@@ -83,6 +83,8 @@ void kw_handle_v1_markets(struct kw_req *r)
 	struct kw_store *s = kw_app_store_or_reply(r);
 	if (!s)
 		return;
+	if (kw_api_reply_cached(r))
+		return;
 	struct kw_market_filter f;
 	memset(&f, 0, sizeof(f));
 	f.q = kw_query_str(&r->q, "q", NULL);
@@ -182,6 +184,8 @@ void kw_handle_v1_market(struct kw_req *r)
 	struct kw_store *s = kw_app_store_or_reply(r);
 	if (!s)
 		return;
+	if (kw_api_reply_cached(r))
+		return;
 	const char *ticker = r->path_args[0];
 	json_object *m = NULL;
 	int rc = kw_store_market_get(s, ticker, kw_now_s(), on_one_market, &m);
@@ -259,6 +263,8 @@ void kw_handle_v1_market_history(struct kw_req *r)
 	static const int64_t interval_s[] = { 1, 60, 300, 900, 3600, 86400 };
 	struct kw_store *s = kw_app_store_or_reply(r);
 	if (!s)
+		return;
+	if (kw_api_reply_cached(r))
 		return;
 	const char *ticker = r->path_args[0];
 	int64_t now = kw_now_s();
