@@ -33,6 +33,7 @@ LoadModule mime_module $mods/mod_mime.so
 LoadModule dir_module $mods/mod_dir.so
 LoadModule macro_module $mods/mod_macro.so
 LoadModule headers_module $mods/mod_headers.so
+LoadModule setenvif_module $mods/mod_setenvif.so
 LoadModule proxy_module $mods/mod_proxy.so
 LoadModule proxy_fcgi_module $mods/mod_proxy_fcgi.so
 LoadModule proxy_wstunnel_module $mods/mod_proxy_wstunnel.so

@@ -629,3 +629,20 @@ def test_error_detail_only_with_debug_in_development(tmp_path, settings, detail)
             assert "SQLite" not in r.text and str(tmp_path) not in r.text
     finally:
         s.stop()
+
+
+def test_apache_example_passes_keys_and_bearer_tokens(tmp_path):
+    from kwstack import ApacheStack
+    s = ApacheStack(tmp_path, settings={"API_KEY": API_KEY, "JWT_SECRET": SECRET}).start()
+    try:
+        now = int(time.time())
+        tok = make_token(SECRET, {"iss": "kalshiwhale", "aud": "kalshiwhale-api", "sub": "ap",
+                                  "scope": "read", "exp": now + 60})
+        assert anon(s, "GET", "/api/status",
+                    headers={"Authorization": "Bearer " + tok}).status_code == 200
+        assert anon(s, "GET", "/api/status", headers={"X-API-Key": API_KEY}).status_code == 200
+        r = anon(s, "GET", "/api/status")
+        assert r.status_code == 401 and r.headers["WWW-Authenticate"]
+        assert r.headers["Vary"] == "Origin" and "RateLimit" in r.headers
+    finally:
+        s.stop()
