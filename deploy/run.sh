@@ -60,7 +60,7 @@ if [ "$(setting ENVIRONMENT)" = development ] && [ -z "$(setting API_KEY)" ]; th
 fi
 
 # ---- TLS for the local HTTPS port: a throwaway self-signed certificate ---------------------
-tls_port=$((port == 8000 ? 8443 : port + 1))
+tls_port=$((port + 443)) # 8000 -> 8443
 # The dashboard at / calls the API from its own origin (fetch sends Origin on POST, the
 # WebSocket handshake always does), so in development that origin is allowed unless the
 # settings name origins themselves.
