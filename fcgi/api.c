@@ -446,6 +446,14 @@ struct cache_entry {
 	size_t len;
 	int has_more;
 	char *next_cursor;
+	char etag[40];	    /* of the stored reply */
+	int64_t last_fetch; /* for source_lag_s; changes only with data_version */
+};
+
+/* What a reply was built with, so that a cache hit need not recompute it. */
+struct list_facts {
+	char etag[40];
+	int64_t last_fetch; /* -1: not known yet */
 };
 
 struct kw_api_cache {
@@ -469,7 +477,7 @@ static int data_version(struct kw_req *r, int64_t *v)
 }
 
 static void cache_store(struct kw_req *r, const char *data, size_t len, int has_more,
-			const char *next_cursor)
+			const char *next_cursor, const struct list_facts *facts)
 {
 	const char *key = cache_key(r);
 	int64_t v;
@@ -495,13 +503,15 @@ static void cache_store(struct kw_req *r, const char *data, size_t len, int has_
 	victim->len = len;
 	victim->has_more = has_more;
 	victim->next_cursor = next_cursor ? kw_xstrdup(next_cursor) : NULL;
+	kw_strlcpy(victim->etag, facts->etag, sizeof(victim->etag));
+	victim->last_fetch = facts->last_fetch;
 	victim->version = v;
 	victim->stored_at = kw_mono_us();
 	victim->used = ++c->tick;
 }
 
 static void reply_list_text(struct kw_req *r, const char *data, size_t len, int has_more,
-			    const char *next_cursor);
+			    const char *next_cursor, struct list_facts *facts);
 
 int kw_api_reply_cached(struct kw_req *r)
 {
@@ -520,8 +530,11 @@ int kw_api_reply_cached(struct kw_req *r)
 		if (kw_mono_us() - e->stored_at > KW_API_CACHE_MAX_AGE_S * 1000000LL ||
 		    data_version(r, &v) < 0 || v != e->version)
 			return 0;
+		struct list_facts facts;
 		e->used = ++c->tick;
-		reply_list_text(r, e->data, e->len, e->has_more, e->next_cursor);
+		kw_strlcpy(facts.etag, e->etag, sizeof(facts.etag));
+		facts.last_fetch = e->last_fetch;
+		reply_list_text(r, e->data, e->len, e->has_more, e->next_cursor, &facts);
 		return 1;
 	}
 	return 0;
@@ -530,18 +543,18 @@ int kw_api_reply_cached(struct kw_req *r)
 void kw_api_reply_list_text(struct kw_req *r, const char *data, size_t len, int has_more,
 			    const char *next_cursor)
 {
-	reply_list_text(r, data, len, has_more, next_cursor);
+	struct list_facts facts = { .etag = "", .last_fetch = -1 };
+	reply_list_text(r, data, len, has_more, next_cursor, &facts);
 	if (r->status == 200)
-		cache_store(r, data, len, has_more, next_cursor);
+		cache_store(r, data, len, has_more, next_cursor, &facts);
 }
 
 static void reply_list_text(struct kw_req *r, const char *data, size_t len, int has_more,
-			    const char *next_cursor)
+			    const char *next_cursor, struct list_facts *facts)
 {
 	struct kw_buf *b = &r->body;
 	struct jw w = { .b = b, .first = 1 };
-	char tag[40];
-	int64_t now = kw_now_s(), last = 0;
+	int64_t now = kw_now_s();
 	kw_buf_reset(b);
 	jw_raw(&w, "{", 1);
 	jw_key(&w, "data");
@@ -551,20 +564,23 @@ static void reply_list_text(struct kw_req *r, const char *data, size_t len, int 
 	jw_key(&w, "next_cursor");
 	jw_str(&w, next_cursor);
 	/* The ETag covers everything but meta, which changes every second. */
-	etag_of(b->data ? b->data : "", b->len, tag);
-	if (tag[0] && !has_header(r, "ETag"))
-		kw_reply_header(r, "ETag", tag);
+	if (!facts->etag[0])
+		etag_of(b->data ? b->data : "", b->len, facts->etag);
+	if (facts->etag[0] && !has_header(r, "ETag"))
+		kw_reply_header(r, "ETag", facts->etag);
 	jw_key(&w, "meta");
 	w.first = 1;
 	jw_raw(&w, "{", 1);
 	jw_key(&w, "generated_at");
 	jw_time(&w, now);
 	jw_key(&w, "source_lag_s");
-	/* never fetched: no lag to report */
-	if (r->app->store && kw_store_last_fetch(r->app->store, &last) == 0 && last > 0)
-		jw_dec(&w, now - last, 0);
+	if (facts->last_fetch < 0 &&
+	    (!r->app->store || kw_store_last_fetch(r->app->store, &facts->last_fetch) < 0))
+		facts->last_fetch = 0;
+	if (facts->last_fetch > 0)
+		jw_dec(&w, now - facts->last_fetch, 0);
 	else
-		jw_raw(&w, "null", 4);
+		jw_raw(&w, "null", 4); /* never fetched: no lag to report */
 	jw_raw(&w, "}}\n", 3);
 	if (w.err) {
 		kw_reply_error(r, 500, "internal_error", "the reply could not be formatted");

@@ -198,7 +198,7 @@ out:
  * market each run; this keeps a run's cost to one index probe per snapshot. */
 static const char SQL_PRICES_SINCE[] =
 	"SELECT n.ticker, n.taken_at, n.last_price_micros FROM market_snapshots n"
-	" WHERE n.taken_at >= ?1 AND n.last_price_micros IS NOT NULL"
+	" WHERE n.taken_at > ?1 AND n.last_price_micros IS NOT NULL"
 	"   AND n.last_price_micros IS NOT (SELECT p.last_price_micros FROM market_snapshots p"
 	"        WHERE p.ticker = n.ticker AND p.taken_at < n.taken_at"
 	"        ORDER BY p.taken_at DESC LIMIT 1)"
@@ -249,7 +249,7 @@ out:
 
 static const char SQL_BOOKS_SINCE[] =
 	"SELECT ticker, taken_at, yes_depth_centi, no_depth_centi FROM orderbook_snapshots"
-	" WHERE taken_at >= ?1 ORDER BY taken_at, ticker";
+	" WHERE taken_at > ?1 ORDER BY taken_at, ticker";
 
 int kw_store_book_snapshots_since(struct kw_store *s, int64_t since, kw_book_fn fn, void *ctx)
 {

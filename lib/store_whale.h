@@ -52,7 +52,8 @@ int kw_store_trade_buckets(struct kw_store *s, int64_t after_id, int64_t upto_id
 int kw_store_notional_sum(struct kw_store *s, const char *ticker, int64_t from_us, int64_t to_us,
 			  int64_t *sum_micros, int64_t *count) KW_WUR;
 
-/* Market snapshots with taken_at >= since and a last price, oldest first. */
+/* Market snapshots with taken_at > since whose last price differs from the market's previous
+ * snapshot, oldest first. */
 typedef int (*kw_price_fn)(void *ctx, const char *ticker, int64_t taken_at, int64_t price);
 int kw_store_price_snapshots_since(struct kw_store *s, int64_t since, kw_price_fn fn,
 				   void *ctx) KW_WUR;
@@ -65,7 +66,7 @@ struct kw_book_point {
 	int64_t taken_at, yes_depth_centi, no_depth_centi;
 };
 typedef int (*kw_book_fn)(void *ctx, const char *ticker, const struct kw_book_point *b);
-/* Order-book snapshots with taken_at >= since, oldest first. */
+/* Order-book snapshots with taken_at > since, oldest first. */
 int kw_store_book_snapshots_since(struct kw_store *s, int64_t since, kw_book_fn fn,
 				  void *ctx) KW_WUR;
 /* The snapshot of ticker just before `before`; 0 found, 1 none, -1 error. */

@@ -654,8 +654,9 @@ int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
 			goto out;
 		out->trades_examined = st.max_trade_id - st.last_trade_id;
 	}
-	/* >= the last time seen: a snapshot stored later in that same second is not missed,
-	 * and re-examining one is harmless (its alert_key exists). */
+	/* Strictly after the newest snapshot time seen: kw-fetch stores a run's snapshots under
+	 * one time and commits them before detection runs, and only one kw-fetch runs at a time
+	 * (its lock), so no snapshot can appear later with a time already passed. */
 	if (kw_store_price_snapshots_since(s, st.last_snapshot_at, on_price, &r) < 0)
 		goto out;
 	if (kw_store_book_snapshots_since(s, st.last_book_at, on_book, &r) < 0)
