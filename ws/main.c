@@ -260,6 +260,13 @@ int main(int argc, char **argv)
 		info.options = LWS_SERVER_OPTION_UNIX_SOCK;
 		info.iface = cfg.ws_socket;
 	} else {
+		if (strcmp(cfg.ws_host, "127.0.0.1") && strcmp(cfg.ws_host, "::1") &&
+		    strcmp(cfg.ws_host, "localhost"))
+			kw_warn("WS_HOST=%s is not loopback: clients should reach kw-ws only "
+				"through "
+				"the web server (TLS, and the only peer whose X-Forwarded-For is "
+				"believed)",
+				cfg.ws_host);
 		info.iface = cfg.ws_host;
 		info.port = (int)cfg.ws_port;
 		if (strchr(cfg.ws_host, ':'))
