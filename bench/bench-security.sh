@@ -42,7 +42,7 @@ bench_wrk "kw-api status, db key + limiter (s)" /api/status "$db_key"
 bench_wrk "kw-api status, API_KEY + limiter" /api/status "$env_key"
 bench_wrk "kw-api health, db key + limiter" /api/health "$db_key"
 bench_stop
-rows=$(sqlite3 "$tmp/kalshiwhale.db" "SELECT count(*) FROM rate_limit_state" 2>/dev/null || echo "?")
+rows=$(sqlite3 -cmd ".timeout 5000" "$tmp/kalshiwhale.db" "SELECT count(*) FROM rate_limit_state" 2>/dev/null || echo "?")
 
 f=
 if /usr/bin/python3 -c 'import fastapi, uvicorn' 2>/dev/null; then
