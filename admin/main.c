@@ -48,6 +48,7 @@ static int load_config(struct kw_config *cfg)
 	char err[512];
 	if (kw_config_load(cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "kw-admin: %s\n", err);
+		kw_config_free(cfg); /* the settings loaded before the bad one */
 		return -1;
 	}
 	if (kw_log_init("kw-admin", (enum kw_log_level)cfg->log_level, NULL) < 0)

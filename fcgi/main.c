@@ -244,6 +244,7 @@ int main(int argc, char **argv)
 		kw_error("FCGX_InitRequest failed");
 		return 1;
 	}
+	kw_mon_start(&app); /* error reporting: crash handler, earlier crash reports */
 	kw_info("worker started (version %s, pid %d, schema %d)", KW_VERSION, (int)getpid(),
 		kw_db_schema_version());
 	kw_reload_init(&reload, app.cfg.reload);

@@ -25,6 +25,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "monitoring.h"
+#include "sentry.h"
 #include "store_metrics.h"
 #include "whale.h"
 
@@ -45,6 +47,7 @@
 struct kw_mon {
 	struct kw_metrics m;
 	struct kw_geoip *geoip;
+	struct kw_sentry *sentry; /* NULL without SENTRY_DSN */
 	int64_t next_prune_us;
 	int64_t dropped; /* counts lost because the store refused them and the table was full */
 	char last_addr[KW_CLIENT_ADDR_MAX], last_country[8]; /* one-entry lookup cache */
@@ -52,10 +55,10 @@ struct kw_mon {
 
 static struct kw_mon *mon_get(struct kw_app *app)
 {
-	if (app->mon || !app->cfg.monitoring_enabled)
+	if (app->mon)
 		return app->mon;
 	struct kw_mon *mon = kw_xcalloc(1, sizeof(*mon));
-	if (app->cfg.geoip_db && *app->cfg.geoip_db) {
+	if (app->cfg.monitoring_enabled && app->cfg.geoip_db && *app->cfg.geoip_db) {
 		char err[256];
 		mon->geoip = kw_geoip_open(app->cfg.geoip_db, err, sizeof(err));
 		if (!mon->geoip)
@@ -102,15 +105,36 @@ static void make_room(struct kw_app *app, struct kw_mon *mon)
 	}
 }
 
+void kw_mon_start(struct kw_app *app)
+{
+	struct kw_mon *mon = mon_get(app);
+	if (!mon->sentry)
+		mon->sentry = kw_sentry_start(&app->cfg, "kw-api");
+}
+
+/* A 5xx is an error report: our own words only (route pattern, status, request id). */
+static void report_5xx(struct kw_mon *mon, struct kw_req *r, const char *method,
+		       const char *endpoint)
+{
+	char msg[160], status[16];
+	snprintf(status, sizeof(status), "%d", r->status);
+	snprintf(msg, sizeof(msg), "kw-api: %s %s answered %d", method, endpoint, r->status);
+	const char *tags[] = { "route", endpoint,     "method", method, "status",
+			       status,	"request_id", r->id,	NULL };
+	kw_sentry_capture(mon->sentry, "error", msg, tags);
+}
+
 void kw_mon_request_done(struct kw_req *r)
 {
 	struct kw_app *app = r->app;
 	struct kw_mon *mon = mon_get(app);
-	if (!mon)
-		return;
-	int64_t now = kw_now_s();
 	const char *method = kw_metrics_method(r->method);
 	const char *endpoint = r->route ? r->route->pattern : "(unmatched)";
+	if (r->status >= 500 && mon->sentry)
+		report_5xx(mon, r, method, endpoint);
+	if (!app->cfg.monitoring_enabled)
+		return;
+	int64_t now = kw_now_s();
 	int64_t latency = kw_mono_us() - r->t0_us;
 	int64_t bytes = r->replied == KW_REPLIED_STREAMED ? 0 : (int64_t)r->body.len;
 	if (kw_metrics_add_request(&mon->m, now, method, endpoint, r->status, latency, bytes) < 0) {
@@ -134,7 +158,7 @@ void kw_mon_request_done(struct kw_req *r)
 void kw_mon_security_event(struct kw_app *app, const char *type)
 {
 	struct kw_mon *mon = mon_get(app);
-	if (!mon)
+	if (!app->cfg.monitoring_enabled)
 		return;
 	if (kw_metrics_add_security(&mon->m, kw_now_s(), type) < 0) {
 		make_room(app, mon);
@@ -151,7 +175,11 @@ static int64_t flush_due_us(struct kw_app *app, struct kw_mon *mon)
 void kw_mon_idle(struct kw_app *app)
 {
 	struct kw_mon *mon = app->mon;
-	if (!mon || !mon->m.pending)
+	if (!mon)
+		return;
+	if (kw_sentry_pending(mon->sentry))
+		kw_sentry_flush(mon->sentry); /* the reply is out: a slow receiver delays no one */
+	if (!mon->m.pending)
 		return;
 	if (kw_mono_us() >= flush_due_us(app, mon) || mon->m.pending >= FLUSH_AT_PENDING ||
 	    mon->m.ncells > KW_METRICS_MAX_CELLS * 3 / 4)
@@ -182,6 +210,8 @@ void kw_mon_shutdown(struct kw_app *app)
 	if (!mon)
 		return;
 	flush(app, mon);
+	kw_sentry_flush(mon->sentry);
+	kw_sentry_free(mon->sentry);
 	kw_geoip_close(mon->geoip);
 	free(mon);
 	app->mon = NULL;

@@ -8,7 +8,12 @@
  * worker process — after any fork — and written out and freed by kw_mon_shutdown(). With
  * MONITORING_ENABLED=false nothing is recorded; the read routes still answer from the store.
  *
+ * Error reporting (lib/sentry.h): a reply with a 5xx status is queued as an event and sent by
+ * kw_mon_idle(), after the reply is out; kw_mon_start() (before the accept loop, in the worker)
+ * installs the crash handler and sends crash reports left by earlier workers.
+ *
  * Hooks, called by main.c only:
+ *   kw_mon_start(app)       once per worker, before the first accept.
  *   kw_mon_request_done(r)  after the reply is sent: a few additions in memory.
  *   kw_mon_idle(app)        after FCGX_Finish_r: flush when METRICS_FLUSH_SECONDS have passed
  *                           since the oldest unflushed record or a table is nearly full; prune
@@ -24,6 +29,7 @@
 struct kw_app;
 struct kw_req;
 
+void kw_mon_start(struct kw_app *app);
 void kw_mon_request_done(struct kw_req *r);
 /* Count a security event (called by kw_sec_event). */
 void kw_mon_security_event(struct kw_app *app, const char *type);

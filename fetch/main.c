@@ -26,6 +26,7 @@
 
 #include "fetch.h"
 #include "log.h"
+#include "sentry.h"
 #include "store_fetch.h"
 #include "version.h"
 
@@ -183,6 +184,20 @@ static void wait_next(struct kw_fetch_ctx *ctx, int64_t seconds)
 	}
 }
 
+/* SENTRY_DSN: a failed run, or Kalshi unreachable, is one error event, sent at once. */
+static void report_run(struct kw_sentry *s, int status)
+{
+	if (!s || (status != KW_FETCH_EX_FAILED && status != KW_FETCH_EX_TEMPFAIL))
+		return;
+	const char *tags[] = { "exit_status", status == KW_FETCH_EX_FAILED ? "1" : "75", NULL };
+	kw_sentry_capture(s, "error",
+			  status == KW_FETCH_EX_FAILED
+				  ? "kw-fetch: run failed"
+				  : "kw-fetch: Kalshi unreachable or unavailable",
+			  tags);
+	kw_sentry_flush(s);
+}
+
 int main(int argc, char **argv)
 {
 	enum { O_LOOP = 256, O_ONCE, O_DRY, O_REPLAY, O_KEEP, O_RECORD, O_VERBOSE, O_VERSION };
@@ -201,6 +216,7 @@ int main(int argc, char **argv)
 	struct kw_config cfg = { 0 };
 	struct kw_store *store = NULL;
 	struct kw_client *client = NULL;
+	struct kw_sentry *sentry = NULL;
 	const char *replay = NULL, *record = NULL, *loop_arg = NULL;
 	int loop = 0, dry = 0, verbose = 0, keep_time = 0, c, lock_fd = -1;
 	int status = KW_FETCH_EX_FAILED;
@@ -257,6 +273,7 @@ int main(int argc, char **argv)
 	}
 	if (!interval)
 		interval = cfg.update_interval_s;
+	sentry = kw_sentry_start(&cfg, "kw-fetch"); /* NULL without SENTRY_DSN */
 	int64_t backoff_ms = DEFAULT_BACKOFF_MS;
 	const char *bo = getenv("KW_FETCH_BACKOFF_MS"); /* tests: retries without long sleeps */
 	if (bo && kw_parse_i64(bo, 0, 60000, &backoff_ms) < 0) {
@@ -339,6 +356,7 @@ int main(int argc, char **argv)
 			cfg.kalshi_api_base);
 		while (!g_stop) {
 			int rs = kw_fetch_run(&ctx, NULL, kw_now_s(), 0);
+			report_run(sentry, rs);
 			if (rs == KW_FETCH_EX_TEMPFAIL)
 				kw_warn("Kalshi is unreachable; retrying in %lld s",
 					(long long)interval);
@@ -348,6 +366,9 @@ int main(int argc, char **argv)
 		status = KW_FETCH_EX_OK;
 	}
 out:
+	if (!loop)
+		report_run(sentry, status);
+	kw_sentry_free(sentry);
 	kw_client_free(client);
 	kw_store_close(store);
 	if (client)

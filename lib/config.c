@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "sentry.h"
 #include "whale.h"
 
 enum set_type { T_STR, T_SECRET, T_INT, T_BOOL, T_ENUM, T_DOUBLE, T_LOGLEVEL };
@@ -61,6 +62,12 @@ static int check_whale_categories(const char *v, char *why, size_t n)
 static int check_crypto_prefixes(const char *v, char *why, size_t n)
 {
 	return kw_whale_check_prefixes(v, why, n);
+}
+
+static int check_sentry_dsn(const char *v, char *why, size_t n)
+{
+	char url[512], key[128];
+	return *v ? kw_sentry_parse_dsn(v, url, sizeof(url), key, sizeof(key), why, n) : 0;
 }
 
 static int check_host(const char *v, char *why, size_t n)
@@ -201,6 +208,11 @@ static const struct setting settings[] = {
 	  "comma-separated client addresses that may read /metrics without an admin key" },
 	{ "GEOIP_DB", T_STR, F(geoip_db), "", NOLIM, NULL, NULL, "monitoring",
 	  "MaxMind-format country database (GeoLite2-Country, DB-IP); unset: country unknown" },
+	{ "SENTRY_DSN", T_SECRET, F(sentry_dsn), "", NOLIM, NULL, check_sentry_dsn, "monitoring",
+	  "report 5xx errors, fetcher failures and crashes to this Sentry DSN; unset: nothing "
+	  "sent" },
+	{ "SENTRY_SPOOL_DIR", T_STR, F(sentry_spool_dir), "", NOLIM, NULL, NULL, "monitoring",
+	  "where crash reports wait to be sent; default crash-reports/ next to the database" },
 };
 
 static char **str_field(struct kw_config *c, const struct setting *s)

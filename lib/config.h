@@ -83,6 +83,8 @@ struct kw_config {
 	int64_t metrics_flush_s;
 	char *metrics_allow;
 	char *geoip_db;
+	char *sentry_dsn;
+	char *sentry_spool_dir;
 };
 
 /*
