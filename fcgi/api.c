@@ -718,8 +718,9 @@ void kw_api_stream_csv(struct kw_req *r, const char *header, int64_t max_rows,
 		int more = 0;
 		if (next_page(ctx, &b, limit, &n, &more) < 0) {
 			/* The head is gone: all we can do is stop; the client sees a short file. */
-			kw_error("csv: export of %s stopped by a database error after %lld rows",
-				 r->path, (long long)sent);
+			kw_error(
+				"csv: export of %.200s stopped by a database error after %lld rows",
+				r->path, (long long)sent);
 			goto out;
 		}
 		sent += n;

@@ -8,7 +8,7 @@
  * request body, CSV as an alternative 200 media type where `format` is declared, 304 on GETs,
  * 400 where anything is validated, 401/403 on protected routes, 404 where a path names a
  * resource, 409 on POST /api/refresh. Response bodies are described by a few shared schemas
- * (the v1 envelope, the error shape); the field-by-field shapes are in the README.
+ * (the v1 envelope, the error shape); row fields are described in the handlers and the README.
  */
 #include <stdio.h>
 #include <string.h>
