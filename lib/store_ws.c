@@ -292,8 +292,10 @@ int kw_store_ws_run_after(struct kw_store *s, int64_t after, int64_t *run_id, in
 	"       open_interest_centi, close_at, updated_at FROM markets"
 static const char SQL_MARKETS[] = MARKET_COLS " WHERE updated_at >= ?1"
 					      " ORDER BY volume_24h_centi DESC, ticker LIMIT ?2";
-static const char SQL_MARKET_ONE[] = MARKET_COLS " WHERE ticker = ?3 AND updated_at >= ?1"
-						 " LIMIT ?2";
+/* The subscription's tickers (at most 50), bound as one JSON array: one indexed query. */
+static const char SQL_MARKET_SET[] =
+	MARKET_COLS " WHERE ticker IN (SELECT value FROM json_each(?3)) AND updated_at >= ?1"
+		    " ORDER BY volume_24h_centi DESC, ticker LIMIT ?2";
 
 static void market_row(sqlite3_stmt *st, struct kw_ws_item *x)
 {
@@ -316,19 +318,19 @@ static void market_row(sqlite3_stmt *st, struct kw_ws_item *x)
 	x->obj = o;
 }
 
-int kw_store_ws_markets(struct kw_store *s, int64_t updated_since, const char *ticker, int limit,
-			struct kw_ws_items *out)
+int kw_store_ws_markets(struct kw_store *s, int64_t updated_since, const char *tickers_json,
+			int limit, struct kw_ws_items *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (limit < 1 || limit > 5000)
 		return -1;
-	sqlite3_stmt *st = kw_store_stmt(s, ticker ? SQL_MARKET_ONE : SQL_MARKETS);
+	sqlite3_stmt *st = kw_store_stmt(s, tickers_json ? SQL_MARKET_SET : SQL_MARKETS);
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, updated_since);
 	sqlite3_bind_int(st, 2, limit);
-	if (ticker)
-		sqlite3_bind_text(st, 3, ticker, -1, SQLITE_TRANSIENT);
+	if (tickers_json)
+		sqlite3_bind_text(st, 3, tickers_json, -1, SQLITE_TRANSIENT);
 	return read_rows(s, st, limit, market_row, out, NULL, "markets query");
 }
 

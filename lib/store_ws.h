@@ -74,10 +74,10 @@ int kw_store_ws_run_after(struct kw_store *s, int64_t after, int64_t *run_id,
 
 /*
  * Markets stored at or after updated_since (0 = any), by 24h volume, at most limit (1..5000);
- * ticker non-NULL restricts it to that one market. -1 on error.
+ * tickers_json non-NULL (a JSON array of strings) restricts them to those tickers. -1 on error.
  */
-int kw_store_ws_markets(struct kw_store *s, int64_t updated_since, const char *ticker, int limit,
-			struct kw_ws_items *out) KW_WUR;
+int kw_store_ws_markets(struct kw_store *s, int64_t updated_since, const char *tickers_json,
+			int limit, struct kw_ws_items *out) KW_WUR;
 
 struct kw_ws_stats {
 	int64_t connections;

@@ -513,17 +513,16 @@ struct kw_msg *kw_hub_initial_data(struct kw_hub *h, const struct kw_client *c)
 	if (s->channels & KW_CH_MARKETS) {
 		struct kw_ws_items it;
 		if (s->ntickers) {
-			for (int i = 0; i < s->ntickers; i++) {
-				if (kw_store_ws_markets(h->store, 0, s->tickers[i], 1, &it) < 0)
-					continue;
-				json_object *one = items_array(&it, s, 1);
-				if (json_object_array_length(one))
-					json_object_array_add(
-						markets,
-						json_object_get(json_object_array_get_idx(one, 0)));
-				json_object_put(one);
+			json_object *list = string_array(s->tickers, s->ntickers);
+			const char *text =
+				json_object_to_json_string_ext(list, JSON_C_TO_STRING_PLAIN);
+			if (text &&
+			    kw_store_ws_markets(h->store, 0, text, KW_WS_MAX_TICKERS, &it) == 0) {
+				json_object_put(markets);
+				markets = items_array(&it, s, KW_WS_SNAPSHOT_MAX);
 				kw_ws_items_free(&it);
 			}
+			json_object_put(list);
 		} else {
 			/* One query per commit, however many clients subscribe in between. */
 			if (!h->snapshot_ok)

@@ -539,6 +539,11 @@ def test_market_update_after_a_fetch_run_respects_filters(ws_stack):
             # initial_data is the snapshot for the subscription.
             snap = await subscribe(pol, channels=["markets"], tickers=["KXPRES-U1"])
             assert [x["ticker"] for x in snap["markets"]] == ["KXPRES-U1"]
+            snap = await subscribe(pol, channels=["markets"],
+                                   tickers=["KXPRES-U1", "KXNONE-1", "KXBTC-U1"])
+            assert [x["ticker"] for x in snap["markets"]] == ["KXBTC-U1", "KXPRES-U1"]
+            snap = await subscribe(pol, channels=["alerts"], tickers=["KXBTC-U1"])
+            assert snap["markets"] == []  # markets not subscribed
     run(go())
 
 
