@@ -27,10 +27,10 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "post.h"
 #include "version.h"
 
 #define SEND_TIMEOUT_MS 3000
-#define CONNECT_TIMEOUT_MS 1000
 #define MAX_SPOOL_SENDS 10
 #define REPORT_MAX 1024
 
@@ -201,26 +201,15 @@ int kw_sentry_pending(const struct kw_sentry *s)
 	return s ? s->n : 0;
 }
 
-static size_t discard(char *p, size_t size, size_t n, void *ctx)
-{
-	(void)p;
-	(void)ctx;
-	return size * n;
-}
-
 /* POST one envelope; 0 when the server answered 2xx. */
 static int send_envelope(struct kw_sentry *s, const struct event *e)
 {
 	int rc = -1;
-	char ts[32], head[160], item[96];
+	char ts[32], head[160], item[96], why[128];
+	long status = 0;
 	struct kw_buf body;
-	struct curl_slist *hdrs = NULL;
-	CURL *c = curl_easy_init();
+	const char *headers[] = { "Content-Type: application/x-sentry-envelope", s->auth, NULL };
 	kw_buf_init(&body, 0);
-	if (!c) {
-		kw_warn("sentry: curl_easy_init failed");
-		goto out;
-	}
 	kw_fmt_rfc3339(kw_now_s(), ts, sizeof(ts));
 	snprintf(head, sizeof(head), "{\"event_id\":\"%s\",\"sent_at\":\"%s\"}\n", e->id, ts);
 	snprintf(item, sizeof(item),
@@ -229,41 +218,17 @@ static int send_envelope(struct kw_sentry *s, const struct event *e)
 	if (kw_buf_puts(&body, head) < 0 || kw_buf_puts(&body, item) < 0 ||
 	    kw_buf_puts(&body, e->payload) < 0 || kw_buf_puts(&body, "\n") < 0)
 		goto out;
-	struct curl_slist *h1 =
-		curl_slist_append(hdrs, "Content-Type: application/x-sentry-envelope");
-	if (!h1)
-		goto out;
-	hdrs = h1;
-	struct curl_slist *h2 = curl_slist_append(hdrs, s->auth);
-	if (!h2)
-		goto out;
-	hdrs = h2;
-	long status = 0;
-	CURLcode cc;
-	if ((cc = curl_easy_setopt(c, CURLOPT_URL, s->url)) != CURLE_OK ||
-	    (cc = curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https")) != CURLE_OK ||
-	    (cc = curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L)) != CURLE_OK ||
-	    (cc = curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)SEND_TIMEOUT_MS)) != CURLE_OK ||
-	    (cc = curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS)) !=
-		    CURLE_OK ||
-	    (cc = curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs)) != CURLE_OK ||
-	    (cc = curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data)) != CURLE_OK ||
-	    (cc = curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body.len)) != CURLE_OK ||
-	    (cc = curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard)) != CURLE_OK ||
-	    (cc = curl_easy_perform(c)) != CURLE_OK) {
-		kw_warn("sentry: event %s not sent: %s", e->id, curl_easy_strerror(cc));
+	if (kw_http_post(s->url, headers, body.data, body.len, SEND_TIMEOUT_MS, &status, why,
+			 sizeof(why)) < 0) {
+		kw_warn("sentry: event %s not sent: %s", e->id, why);
 		goto out;
 	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	if (status < 200 || status > 299) {
 		kw_warn("sentry: event %s refused with HTTP %ld", e->id, status);
 		goto out;
 	}
 	rc = 0;
 out:
-	curl_slist_free_all(hdrs);
-	if (c)
-		curl_easy_cleanup(c);
 	kw_buf_free(&body);
 	return rc;
 }
