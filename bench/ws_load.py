@@ -148,12 +148,22 @@ def commit(a):
         with open(path) as f:
             got.extend(json.load(f))
     lat = [(t - committed[aid]) * 1000.0 for aid, t in got if aid in committed]
+    per_alert = {}
+    for aid, t in got:
+        if aid in committed:
+            per_alert.setdefault(aid, []).append((t - committed[aid]) * 1000.0)
+    first = [min(v) for v in per_alert.values()]           # commit -> first client
+    spread = [max(v) - min(v) for v in per_alert.values()]  # first -> last client
     want = a.alerts * a.n
+
+    def r(v, p):
+        return round(percentile(v, p), 1) if v else None
     print(json.dumps({"clients": a.n, "alerts": a.alerts, "deliveries": len(lat),
-                      "missing": want - len(lat),
-                      "p50_ms": round(percentile(lat, 50), 1) if lat else None,
-                      "p99_ms": round(percentile(lat, 99), 1) if lat else None,
-                      "max_ms": round(max(lat), 1) if lat else None}))
+                      "missing": want - len(lat), "p50_ms": r(lat, 50), "p99_ms": r(lat, 99),
+                      "max_ms": round(max(lat), 1) if lat else None,
+                      "first_client_p50_ms": r(first, 50), "first_client_max_ms": r(first, 100),
+                      "fanout_spread_p50_ms": r(spread, 50),
+                      "fanout_spread_max_ms": r(spread, 100)}))
     return 0 if len(lat) == want else 1
 
 

@@ -253,6 +253,8 @@ int main(int argc, char **argv)
 	info.retry_and_idle_policy = &retry;
 	info.timeout_secs = 10; /* handshake and close deadlines */
 	info.max_http_header_data = 4096;
+	/* Handshakes parsed at once (lws' default is 10): reconnect storms after a restart. */
+	info.max_http_header_pool = 64;
 	info.count_threads = 1;
 	info.fd_limit_per_thread = (unsigned int)(cfg.max_connections + FD_RESERVE);
 	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
