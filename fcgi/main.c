@@ -51,7 +51,8 @@ static void usage(FILE *out)
 		"  --backlog N          listen backlog for --socket (default 128)\n"
 		"  --workers N          run N worker processes on the socket and replace any that\n"
 		"                       exit (for systemd socket units and --socket; lighttpd's\n"
-		"                       max-procs does this itself). Default 1\n"
+		"                       max-procs does this itself). Without it, this process\n"
+		"                       serves the socket itself\n"
 		"  --check-config       validate the configuration and the database, then exit\n"
 		"  --version            print the version and exit\n"
 		"  -h, --help           show this help and exit\n"
@@ -100,7 +101,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock_addr = NULL;
-	int64_t backlog = 128, workers = 1;
+	int64_t backlog = 128, workers = 0; /* 0: no supervisor */
 	int check_only = 0, c;
 	static struct kw_app app;
 	static struct kw_req req;
@@ -207,7 +208,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	if (workers > 1) {
+	if (workers > 0) {
 		/* Checked above once; each worker now opens its own connection. */
 		kw_sec_shutdown(&app);
 		kw_store_close(app.store);

@@ -51,7 +51,7 @@ def write_env_file(path, settings):
             f.write("%s=%s\n" % (k, v))
 
 
-class Stack:
+class LighttpdStack:
     """lighttpd + kw-api workers on a free port, with their own database and settings."""
 
     def __init__(self, directory, settings=None, workers=2, wait=True, ws=False, ws_args=()):
@@ -251,7 +251,7 @@ class Stack:
 def run_admin(stack_or_settings, *args, env_extra=None, check=False):
     """Run kw-admin with a stack's settings file; returns CompletedProcess (text)."""
     env = dict(os.environ)
-    if isinstance(stack_or_settings, Stack):
+    if isinstance(stack_or_settings, LighttpdStack):
         env["KW_ENV_FILE"] = stack_or_settings.env_file
     env.update(env_extra or {})
     return subprocess.run([os.path.join(BUILD, "kw-admin")] + list(args), env=env,
@@ -262,22 +262,25 @@ APACHE_MODULES = ["mpm_event", "authz_core", "mime", "dir", "macro", "headers", 
                   "proxy", "proxy_fcgi", "proxy_wstunnel", "ssl", "socache_shmcb"]
 
 
-class ApacheStack(Stack):
+class ApacheStack(LighttpdStack):
     """Apache httpd (mod_proxy_fcgi, config = a small server config that includes
-    apache.conf.example) in front of kw-api workers started by spawn-fcgi on a unix socket —
-    the deployment apache.conf.example documents. Same interface as Stack.
+    apache.conf.example) in front of kw-api workers on a unix socket — the deployments
+    apache.conf.example documents. Same interface as Stack.
 
     Apache will not run its children as root: when the tests run as root, the children run as
-    www-data, so this stack keeps its files in a world-readable directory of its own under /tmp
-    and serves the dashboard from the checkout."""
+    www-data, so this stack keeps its socket, configuration and logs in a world-readable
+    directory of its own under /tmp and serves the dashboard from the checkout. The database
+    and settings file stay in the test's directory (where tests prepare them), except under
+    mod_fcgid, whose workers run as www-data too."""
 
-    # How the kw-api workers are started: spawn-fcgi, a listening socket handed over as stdin
-    # the way systemd's StandardInput=socket does it (kw-api --workers N supervises them), or
-    # kw-api binding --socket itself.
-    STARTERS = ("spawn-fcgi", "systemd-socket", "socket-option", "fcgid")
+    # How the kw-api workers are started: a listening socket handed over as stdin the way
+    # systemd's StandardInput=socket does it (kw-api --workers N supervises them: the
+    # default), spawn-fcgi (which sends the workers' stderr to /dev/null, so LOG_FILE is set,
+    # as the README says to), kw-api binding --socket itself, or mod_fcgid.
+    STARTERS = ("systemd-socket", "spawn-fcgi", "socket-option", "fcgid")
 
     def __init__(self, directory, settings=None, workers=2, wait=True, ws=False, ws_args=(),
-                 starter="spawn-fcgi"):
+                 starter="systemd-socket"):
         import tempfile
         assert starter in self.STARTERS
         self.starter = starter
@@ -286,10 +289,17 @@ class ApacheStack(Stack):
         own = tempfile.mkdtemp(prefix="kw-apache-", dir="/tmp")
         os.chmod(own, 0o755)
         self._pytest_dir = str(directory)
-        Stack.__init__(self, own, settings, workers, wait, ws, ws_args)
+        LighttpdStack.__init__(self, own, settings, workers, wait, ws, ws_args)
         self.errorlog = os.path.join(self.dir, "apache-error.log")
         self.api_log = os.path.join(self.dir, "kw-api.log")
         self.workers_proc = []
+        if starter != "fcgid":
+            self.db = os.path.join(self._pytest_dir, "kalshiwhale.db")
+            self.env_file = os.path.join(self._pytest_dir, "kalshiwhale.env")
+            if "DATABASE_PATH" not in (settings or {}):
+                self.settings["DATABASE_PATH"] = self.db
+        if starter == "spawn-fcgi" and "LOG_FILE" not in (settings or {}):
+            self.settings["LOG_FILE"] = self.api_log
 
     def start(self):
         write_env_file(self.env_file, self.settings)
@@ -379,7 +389,10 @@ class ApacheStack(Stack):
 
     def log(self):
         out = ""
-        for path in (self.errorlog, self.api_log):
+        paths = (self.errorlog, self.api_log)
+        if not os.path.isdir(self.dir):  # stopped: the logs were copied to the test's dir
+            paths = [os.path.join(self._pytest_dir, os.path.basename(p)) for p in paths]
+        for path in paths:
             try:
                 with open(path, errors="replace") as f:
                     out += f.read()
@@ -456,11 +469,26 @@ def _apache_fcgid(*args, **kw):
     return ApacheStack(*args, starter="fcgid", **kw)
 
 
-# Every FastCGI deployment the README documents, by name.
-SERVERS = {"lighttpd": Stack, "apache": ApacheStack, "apache-fcgid": _apache_fcgid}
+def _apache_spawn_fcgi(*args, **kw):
+    return ApacheStack(*args, starter="spawn-fcgi", **kw)
 
 
-class _CgiStack(Stack):
+# Every FastCGI deployment the README documents, by name ("apache": the systemd socket unit
+# with kw-api --workers N).
+SERVERS = {"lighttpd": LighttpdStack, "apache": ApacheStack, "apache-fcgid": _apache_fcgid,
+           "apache-spawn-fcgi": _apache_spawn_fcgi}
+
+
+def Stack(*args, **kw):
+    """The stack the suite runs against: KW_SERVER names one of SERVERS (default lighttpd),
+    so that `make check` walks the same tests through every documented deployment."""
+    name = os.environ.get("KW_SERVER", "lighttpd")
+    if name not in SERVERS:
+        raise ValueError("KW_SERVER=%s: expected one of %s" % (name, ", ".join(SERVERS)))
+    return SERVERS[name](*args, **kw)
+
+
+class _CgiStack(LighttpdStack):
     """kw-api as a plain CGI program: one process per request, as on a shared host. Files
     live in a world-readable directory of its own (a root-run Apache executes CGI programs as
     www-data); worker_pids() is empty since no process outlives its request."""
@@ -471,7 +499,7 @@ class _CgiStack(Stack):
         own = tempfile.mkdtemp(prefix="kw-cgi-", dir="/tmp")
         os.chmod(own, 0o755)
         self._pytest_dir = str(directory)
-        Stack.__init__(self, os.path.join(own, "state"), settings, workers, wait)
+        LighttpdStack.__init__(self, os.path.join(own, "state"), settings, workers, wait)
         self.root = own
         self.www = os.path.join(own, "www")
         shutil.copytree(os.path.join(TOP, "deploy", "www"), self.www)
