@@ -4,9 +4,10 @@
  * price of the first and last trade in the window), the yes/no taker flow per market and the
  * whale-trade count per category. Everything is computed from stored trades.
  *
- * Cost: one pass over the window's trades grouped by market (trades_time), plus index probes;
- * the 7 d window of a large database is the expensive part, which is why clients are told to
- * cache (ETag, Cache-Control) and why a single window can be asked for.
+ * Cost: one sequential pass over the window's trades along trades_time, totalled per market in
+ * a hash table here (no SQL sort of the window), plus index probes for the few markets listed.
+ * The 7 d window of a large database is the expensive part (about 1 s for 1,000,000 trades),
+ * which is why a single window can be asked for and why replies are cached per worker.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,42 +24,82 @@ const struct kw_param kw_params_v1_stats[] = {
 };
 
 struct flow {
-	char *ticker, *title, *category;
+	char *ticker; /* NULL: free slot */
 	int64_t trades, notional, yes, no, first, last;
 };
 
+/* Per-market totals of a window, in an open-addressing table keyed by ticker. */
 struct flows {
 	struct flow *v;
-	size_t n, cap;
+	size_t n, cap; /* cap is a power of two; n <= cap / 2 */
 };
 
-static int on_flow(void *ctx, const struct kw_market_flow *f)
+static uint64_t hash_str(const char *s)
 {
-	struct flows *fs = ctx;
-	if (fs->n == fs->cap) {
-		fs->cap = fs->cap ? fs->cap * 2 : 256;
-		fs->v = kw_xrealloc(fs->v, fs->cap * sizeof(*fs->v));
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static struct flow *slot(struct flow *v, size_t cap, const char *ticker)
+{
+	size_t i = (size_t)hash_str(ticker) & (cap - 1);
+	while (v[i].ticker && strcmp(v[i].ticker, ticker))
+		i = (i + 1) & (cap - 1);
+	return &v[i];
+}
+
+static struct flow *flow_get(struct flows *fs, const char *ticker)
+{
+	if (2 * (fs->n + 1) > fs->cap) {
+		size_t cap = fs->cap ? fs->cap * 2 : 1024;
+		struct flow *v = kw_xcalloc(cap, sizeof(*v));
+		for (size_t i = 0; i < fs->cap; i++)
+			if (fs->v[i].ticker)
+				*slot(v, cap, fs->v[i].ticker) = fs->v[i];
+		free(fs->v);
+		fs->v = v;
+		fs->cap = cap;
 	}
-	struct flow *x = &fs->v[fs->n++];
-	x->ticker = kw_xstrdup(f->ticker ? f->ticker : "");
-	x->title = f->title ? kw_xstrdup(f->title) : NULL;
-	x->category = f->category ? kw_xstrdup(f->category) : NULL;
-	x->trades = f->trades;
-	x->notional = f->notional_micros;
-	x->yes = f->yes_micros;
-	x->no = f->no_micros;
-	x->first = f->first_price;
-	x->last = f->last_price;
+	struct flow *f = slot(fs->v, fs->cap, ticker);
+	if (!f->ticker) {
+		f->ticker = kw_xstrdup(ticker);
+		f->first = f->last = KW_NULL;
+		fs->n++;
+	}
+	return f;
+}
+
+static int on_trade(void *ctx, const struct kw_window_trade *t)
+{
+	struct flow *f = flow_get(ctx, t->ticker ? t->ticker : "");
+	f->trades++;
+	f->notional += t->notional_micros;
+	if (t->taker_side && !strcmp(t->taker_side, "yes"))
+		f->yes += t->notional_micros;
+	else
+		f->no += t->notional_micros;
+	if (f->first == KW_NULL)
+		f->first = t->yes_price; /* rows come oldest first */
+	f->last = t->yes_price;
 	return 0;
 }
 
-static void flows_free(struct flows *fs)
+/* Move the used slots to the front; returns how many. */
+static size_t compact(struct flows *fs)
 {
-	for (size_t i = 0; i < fs->n; i++) {
+	size_t n = 0;
+	for (size_t i = 0; i < fs->cap; i++)
+		if (fs->v[i].ticker)
+			fs->v[n++] = fs->v[i];
+	return n;
+}
+
+static void flows_free(struct flows *fs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
 		free(fs->v[i].ticker);
-		free(fs->v[i].title);
-		free(fs->v[i].category);
-	}
 	free(fs->v);
 }
 
@@ -86,18 +127,21 @@ static int by_change_desc(const void *a, const void *b)
 	return c ? c : strcmp(x->ticker, y->ticker);
 }
 
-static json_object *market_head(const struct flow *f)
+static json_object *market_head(struct kw_store *s, const struct flow *f)
 {
+	char title[256], category[128];
 	json_object *o = json_object_new_object();
+	int known = kw_store_market_label(s, f->ticker, title, sizeof(title), category,
+					  sizeof(category)) == 0;
 	json_object_object_add(o, "ticker", kw_api_str(f->ticker));
-	json_object_object_add(o, "title", kw_api_str(f->title));
-	json_object_object_add(o, "category", kw_api_str(f->category));
+	json_object_object_add(o, "title", known ? kw_api_str(title) : NULL);
+	json_object_object_add(o, "category", known && *category ? kw_api_str(category) : NULL);
 	return o;
 }
 
-static json_object *mover(const struct flow *f)
+static json_object *mover(struct kw_store *s, const struct flow *f)
 {
-	json_object *o = market_head(f);
+	json_object *o = market_head(s, f);
 	json_object_object_add(o, "first_price", kw_api_usd(f->first));
 	json_object_object_add(o, "last_price", kw_api_usd(f->last));
 	json_object_object_add(o, "change", kw_api_usd(change(f)));
@@ -125,46 +169,46 @@ static json_object *window_stats(struct kw_store *s, const struct kw_config *cfg
 	json_object *o = json_object_new_object();
 	json_object *top = json_object_new_array(), *counts = json_object_new_object();
 	char *cats = kw_whale_categories_json(cfg);
-	int ok = kw_store_market_flows(s, since_us, on_flow, &fs) == 0 &&
+	int ok = kw_store_window_trades(s, since_us, on_trade, &fs) == 0 &&
 		 kw_store_top_trades(s, since_us, limit, on_top, top) == 0 &&
 		 kw_store_whale_counts(s, since_us, cats, cfg->whale_min_notional_usd * 1000000,
 				       on_count, counts) == 0;
+	size_t n = fs.v ? compact(&fs) : 0;
 	free(cats);
 	json_object_object_add(o, "window", json_object_new_string(name));
 	json_object_object_add(o, "since", kw_api_time(now - seconds));
 	json_object_object_add(o, "top_trades", top);
 	json_object_object_add(o, "whale_counts_by_category", counts);
 	if (!ok) {
-		flows_free(&fs);
+		flows_free(&fs, n);
 		json_object_put(o);
 		return NULL;
 	}
 	json_object *active = json_object_new_array(), *flow = json_object_new_array();
-	qsort(fs.v, fs.n, sizeof(*fs.v), by_notional);
-	for (size_t i = 0; i < fs.n && (int64_t)i < limit; i++) {
-		json_object *m = market_head(&fs.v[i]);
+	qsort(fs.v, n, sizeof(*fs.v), by_notional);
+	for (size_t i = 0; i < n && (int64_t)i < limit; i++) {
+		json_object *m = market_head(s, &fs.v[i]);
 		json_object_object_add(m, "trades", json_object_new_int64(fs.v[i].trades));
 		json_object_object_add(m, "volume_usd", kw_api_usd(fs.v[i].notional));
 		json_object_array_add(active, m);
-		json_object *f = market_head(&fs.v[i]);
+		json_object *f = market_head(s, &fs.v[i]);
 		json_object_object_add(f, "yes_usd", kw_api_usd(fs.v[i].yes));
 		json_object_object_add(f, "no_usd", kw_api_usd(fs.v[i].no));
 		json_object_object_add(f, "net_yes_usd", kw_api_usd(fs.v[i].yes - fs.v[i].no));
 		json_object_array_add(flow, f);
 	}
 	json_object *gainers = json_object_new_array(), *losers = json_object_new_array();
-	qsort(fs.v, fs.n, sizeof(*fs.v), by_change_desc);
-	for (size_t i = 0; i < fs.n && (int64_t)i < limit && change(&fs.v[i]) > 0; i++)
-		json_object_array_add(gainers, mover(&fs.v[i]));
-	for (size_t i = fs.n, k = 0; i > 0 && (int64_t)k < limit && change(&fs.v[i - 1]) < 0;
-	     i--, k++)
-		json_object_array_add(losers, mover(&fs.v[i - 1]));
+	qsort(fs.v, n, sizeof(*fs.v), by_change_desc);
+	for (size_t i = 0; i < n && (int64_t)i < limit && change(&fs.v[i]) > 0; i++)
+		json_object_array_add(gainers, mover(s, &fs.v[i]));
+	for (size_t i = n, k = 0; i > 0 && (int64_t)k < limit && change(&fs.v[i - 1]) < 0; i--, k++)
+		json_object_array_add(losers, mover(s, &fs.v[i - 1]));
 	json_object_object_add(o, "most_active_markets", active);
 	json_object_object_add(o, "gainers", gainers);
 	json_object_object_add(o, "losers", losers);
 	json_object_object_add(o, "flow", flow);
-	json_object_object_add(o, "markets_traded", json_object_new_int64((int64_t)fs.n));
-	flows_free(&fs);
+	json_object_object_add(o, "markets_traded", json_object_new_int64((int64_t)n));
+	flows_free(&fs, n);
 	return o;
 }
 

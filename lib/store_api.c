@@ -459,37 +459,49 @@ int kw_store_alerts_list(struct kw_store *s, const struct kw_alert_filter *f, kw
 
 /* ---- aggregates ---------------------------------------------------------------------------- */
 
-static const char SQL_FLOWS[] =
-	"SELECT t.ticker, m.title, m.category, count(*), sum(t.notional_micros),"
-	"       sum(CASE WHEN t.taker_side = 'yes' THEN t.notional_micros ELSE 0 END),"
-	"       (SELECT f.yes_price_micros FROM trades f WHERE f.ticker = t.ticker"
-	"          AND f.created_us >= ?1 ORDER BY f.created_us, f.id LIMIT 1),"
-	"       (SELECT l.yes_price_micros FROM trades l WHERE l.ticker = t.ticker"
-	"          ORDER BY l.created_us DESC, l.id DESC LIMIT 1)"
-	"  FROM trades t LEFT JOIN markets m ON m.ticker = t.ticker"
-	" WHERE t.created_us >= ?1 GROUP BY t.ticker";
+static const char SQL_WINDOW[] =
+	"SELECT ticker, taker_side, created_us, notional_micros, yes_price_micros FROM trades"
+	" WHERE created_us >= ?1 ORDER BY created_us, id";
 
-static void flow_row(sqlite3_stmt *st, struct kw_market_flow *f)
+static void window_row(sqlite3_stmt *st, struct kw_window_trade *t)
 {
-	f->ticker = txt(st, 0);
-	f->title = txt(st, 1);
-	f->category = txt(st, 2);
-	f->trades = sqlite3_column_int64(st, 3);
-	f->notional_micros = sqlite3_column_int64(st, 4);
-	f->yes_micros = sqlite3_column_int64(st, 5);
-	f->no_micros = f->notional_micros - f->yes_micros;
-	f->first_price = i64(st, 6);
-	f->last_price = i64(st, 7);
+	t->ticker = txt(st, 0);
+	t->taker_side = txt(st, 1);
+	t->created_us = sqlite3_column_int64(st, 2);
+	t->notional_micros = sqlite3_column_int64(st, 3);
+	t->yes_price = sqlite3_column_int64(st, 4);
 }
 
-int kw_store_market_flows(struct kw_store *s, int64_t since_us, kw_flow_fn fn, void *ctx)
+int kw_store_window_trades(struct kw_store *s, int64_t since_us, kw_window_fn fn, void *ctx)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_FLOWS);
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_WINDOW);
 	if (!st)
 		return -1;
 	int rc = 0;
 	sqlite3_bind_int64(st, 1, since_us);
-	WALK(s, st, "aggregating market flows", struct kw_market_flow, flow_row, fn, ctx);
+	WALK(s, st, "reading a window of trades", struct kw_window_trade, window_row, fn, ctx);
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_LABEL[] = "SELECT title, category FROM markets WHERE ticker = ?1";
+
+int kw_store_market_label(struct kw_store *s, const char *ticker, char *title, size_t tlen,
+			  char *category, size_t clen)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_LABEL);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_TRANSIENT);
+	int rc, step = sqlite3_step(st);
+	title[0] = category[0] = '\0';
+	if (step == SQLITE_ROW) {
+		kw_strlcpy(title, txt(st, 0) ? txt(st, 0) : "", tlen);
+		kw_strlcpy(category, txt(st, 1) ? txt(st, 1) : "", clen);
+		rc = 0;
+	} else {
+		rc = step == SQLITE_DONE ? 1 : fail(s, "reading a market label");
+	}
 	sqlite3_reset(st);
 	return rc;
 }
@@ -677,6 +689,7 @@ int kw_store_api_plans(struct kw_store *s, kw_plan_fn fn, void *ctx)
 		{ "market trades", SQL_MARKET_TRADES },
 		{ "market history", SQL_HISTORY },
 		{ "market", SQL_MARKET_GET },
+		{ "stats window", SQL_WINDOW },
 	};
 	int rc = 0;
 	for (size_t i = 0; i < KW_ARRAY_LEN(q) && rc == 0; i++) {

@@ -126,14 +126,17 @@ int kw_store_alerts_list(struct kw_store *s, const struct kw_alert_filter *f, kw
 
 /* ---- aggregates ---- */
 
-struct kw_market_flow {
-	const char *ticker, *title, *category;
-	int64_t trades, notional_micros, yes_micros, no_micros;
-	int64_t first_price, last_price; /* yes price of the first and last trade in the window */
+/* Every trade since since_us, oldest first (stats aggregates them per market in memory: one
+ * sequential pass along trades_time, no sort of the window). */
+struct kw_window_trade {
+	const char *ticker, *taker_side;
+	int64_t created_us, notional_micros, yes_price;
 };
-typedef int (*kw_flow_fn)(void *ctx, const struct kw_market_flow *f);
-/* Per market with trades since since_us: counts, premium, yes/no flow, first/last price. */
-int kw_store_market_flows(struct kw_store *s, int64_t since_us, kw_flow_fn fn, void *ctx) KW_WUR;
+typedef int (*kw_window_fn)(void *ctx, const struct kw_window_trade *t);
+int kw_store_window_trades(struct kw_store *s, int64_t since_us, kw_window_fn fn, void *ctx) KW_WUR;
+/* A market's title and category into the buffers ("" when NULL): 0 found, 1 unknown market. */
+int kw_store_market_label(struct kw_store *s, const char *ticker, char *title, size_t tlen,
+			  char *category, size_t clen) KW_WUR;
 /* The `limit` largest trades since since_us, largest first. */
 int kw_store_top_trades(struct kw_store *s, int64_t since_us, int64_t limit, kw_trade_fn fn,
 			void *ctx) KW_WUR;
