@@ -513,7 +513,7 @@ static void cache_store(struct kw_req *r, const char *data, size_t len, int has_
 static void reply_list_text(struct kw_req *r, const char *data, size_t len, int has_more,
 			    const char *next_cursor, struct list_facts *facts);
 
-int kw_api_reply_cached(struct kw_req *r)
+int kw_api_reply_cached(struct kw_req *r, int64_t max_age_s)
 {
 	const char *key = cache_key(r);
 	int64_t v;
@@ -527,8 +527,8 @@ int kw_api_reply_cached(struct kw_req *r)
 		struct cache_entry *e = &c->e[i];
 		if (!e->data || strcmp(e->key, key))
 			continue;
-		if (kw_mono_us() - e->stored_at > KW_API_CACHE_MAX_AGE_S * 1000000LL ||
-		    data_version(r, &v) < 0 || v != e->version)
+		if (kw_mono_us() - e->stored_at > max_age_s * 1000000 || data_version(r, &v) < 0 ||
+		    v != e->version)
 			return 0;
 		struct list_facts facts;
 		e->used = ++c->tick;

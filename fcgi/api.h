@@ -49,12 +49,13 @@ void kw_api_reply_list_text(struct kw_req *r, const char *data, size_t len, int 
 /*
  * Reply cache for the v1 lists: a worker keeps its last few envelope replies (data part and
  * ETag, keyed by the exact request URI) and serves one again while PRAGMA data_version says no
- * other connection has committed since and it is at most KW_API_CACHE_MAX_AGE_S old (some
- * answers depend on the clock: 24 h sums, default time ranges). meta is always fresh. It never
- * serves CSV. 1 when it replied; handlers call it first.
+ * other connection has committed since and it is at most max_age_s old (some answers depend on
+ * the clock: 24 h sums, default time ranges; KW_API_CACHE_MAX_AGE_S bounds that drift, longer
+ * windows may allow more). meta is always fresh. It never serves CSV. 1 when it replied;
+ * handlers call it first.
  */
 #define KW_API_CACHE_MAX_AGE_S 2
-int kw_api_reply_cached(struct kw_req *r);
+int kw_api_reply_cached(struct kw_req *r, int64_t max_age_s);
 /* Set the ETag from obj's serialisation (obj is only read). */
 void kw_api_set_etag(struct kw_req *r, json_object *obj);
 

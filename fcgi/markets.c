@@ -83,7 +83,7 @@ void kw_handle_v1_markets(struct kw_req *r)
 	struct kw_store *s = kw_app_store_or_reply(r);
 	if (!s)
 		return;
-	if (kw_api_reply_cached(r))
+	if (kw_api_reply_cached(r, KW_API_CACHE_MAX_AGE_S))
 		return;
 	struct kw_market_filter f;
 	memset(&f, 0, sizeof(f));
@@ -184,7 +184,7 @@ void kw_handle_v1_market(struct kw_req *r)
 	struct kw_store *s = kw_app_store_or_reply(r);
 	if (!s)
 		return;
-	if (kw_api_reply_cached(r))
+	if (kw_api_reply_cached(r, KW_API_CACHE_MAX_AGE_S))
 		return;
 	const char *ticker = r->path_args[0];
 	json_object *m = NULL;
@@ -264,7 +264,7 @@ void kw_handle_v1_market_history(struct kw_req *r)
 	struct kw_store *s = kw_app_store_or_reply(r);
 	if (!s)
 		return;
-	if (kw_api_reply_cached(r))
+	if (kw_api_reply_cached(r, KW_API_CACHE_MAX_AGE_S))
 		return;
 	const char *ticker = r->path_args[0];
 	int64_t now = kw_now_s();

@@ -471,3 +471,22 @@ def test_openapi_matches_the_router(api):
     hist = doc["paths"]["/api/v1/markets/{ticker}/history"]["get"]
     assert {"name": "ticker", "in": "path", "required": True,
             "schema": {"type": "string"}} in hist["parameters"]
+
+
+def test_reply_cache_never_serves_stale_data(api):
+    """Workers keep recent replies, but a commit by another connection (kw-fetch) is seen at
+    once: repeat a request on every worker, change the data, and the next reply has it."""
+    path = "/api/v1/alerts?limit=1&type=high_volume"
+    first = [body(get(api, path))["data"][0]["id"] for _ in range(6)]
+    assert len(set(first)) == 1
+    with sqlite3.connect(api.db) as db:
+        db.execute("INSERT INTO alerts (id, alert_key, type, ticker, severity, confidence,"
+                   " description, created_at, window_end) VALUES (9001, 'hv:new', 'high_volume',"
+                   " 'X', 'high', 90, 'new', 1, 1)")
+    try:
+        after = [body(get(api, path))["data"][0]["id"] for _ in range(6)]
+        assert after == [9001] * 6
+    finally:
+        with sqlite3.connect(api.db) as db:
+            db.execute("DELETE FROM alerts WHERE id = 9001")
+    assert body(get(api, path))["data"][0]["id"] == first[0]
