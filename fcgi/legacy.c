@@ -27,22 +27,26 @@
 #define TRENDING_MICROS 50000	  /* 5 points */
 #define TIGHT_SPREAD_MICROS 20000 /* 2 cents */
 
+/* The one declaration of the view parameter, shared by every legacy route. */
+#define LEGACY_CATEGORY                                                                            \
+	{                                                                                          \
+		"category", KW_P_STR, 0, 0, 64, NULL,                                              \
+			"category to show instead of the crypto view (case-insensitive), or `all`" \
+	}
+
 const struct kw_param kw_params_legacy_view[] = {
-	{ "category", KW_P_STR, 0, 0, 64, NULL,
-	  "category to show instead of the crypto view (case-insensitive), or `all`" },
+	LEGACY_CATEGORY,
 	{ NULL },
 };
 
 const struct kw_param kw_params_legacy_markets[] = {
-	{ "category", KW_P_STR, 0, 0, 64, NULL,
-	  "category to show instead of the crypto view (case-insensitive), or `all`" },
+	LEGACY_CATEGORY,
 	{ "limit", KW_P_INT, 1, 1000, 0, NULL, "most markets to return (default 200)" },
 	{ NULL },
 };
 
 const struct kw_param kw_params_legacy_alerts[] = {
-	{ "category", KW_P_STR, 0, 0, 64, NULL,
-	  "category to show instead of the crypto view (case-insensitive), or `all`" },
+	LEGACY_CATEGORY,
 	{ "limit", KW_P_INT, 1, 200, 0, NULL, "most alerts to return (default 50)" },
 	{ NULL },
 };

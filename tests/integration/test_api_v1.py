@@ -197,6 +197,13 @@ def test_market_history(api):
     assert len(rows) == 30 and pages == 4
     assert len({r["time"] for r in rows}) == 30
     assert get(api, "/api/v1/markets/NOPE/history").status_code == 404
+    # from/to bound the series (inclusive); snapshots are every 600 s from now - 5 h.
+    import time as _t
+    base = api.data["now"] - 3600 * 5
+    fmt = lambda t: _t.strftime("%Y-%m-%dT%H:%M:%SZ", _t.gmtime(t))
+    b = body(get(api, "/api/v1/markets/%s/history?from=%s&to=%s" % (t, fmt(base + 600),
+                                                                    fmt(base + 3000))))
+    assert [p["time"] for p in b["data"]] == [fmt(base + 600 * i) for i in range(1, 6)]
 
 
 # ---- whales ---------------------------------------------------------------------------------
