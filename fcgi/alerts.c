@@ -92,6 +92,7 @@ void kw_handle_v1_alerts(struct kw_req *r)
 	struct kw_store *s = kw_app_store_or_reply(r);
 	if (!s)
 		return;
+	kw_reply_header(r, "Vary", "Accept"); /* JSON or CSV by Accept */
 	if (kw_api_reply_cached(r, KW_API_CACHE_MAX_AGE_S))
 		return;
 	struct kw_alert_filter f = {

@@ -114,6 +114,7 @@ void kw_handle_v1_whales(struct kw_req *r)
 	struct kw_store *s = kw_app_store_or_reply(r);
 	if (!s)
 		return;
+	kw_reply_header(r, "Vary", "Accept"); /* JSON or CSV by Accept */
 	if (kw_api_reply_cached(r, KW_API_CACHE_MAX_AGE_S))
 		return;
 	const struct kw_config *cfg = &r->app->cfg;

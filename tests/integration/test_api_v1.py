@@ -258,6 +258,7 @@ def test_whales_csv_matches_json(api):
         r = api.get("/api/v1/whales", **how)
         assert r.status_code == 200
         assert r.headers["Content-Type"].startswith("text/csv")
+        assert "Accept" in r.headers["Vary"]
         recs = list(csv.DictReader(io.StringIO(r.text)))
         assert [x["trade_id"] for x in recs] == [x["trade_id"] for x in rows]
         assert Decimal(recs[0]["notional_usd"]) == rows[0]["notional_usd"]
