@@ -445,6 +445,29 @@ static void test_high_volume(void **state)
 	assert_int_equal(count_alerts(f, "high_volume", "POL-A"), 1);
 }
 
+static void test_inside_callers_transaction(void **state)
+{
+	/* kw-fetch may call detection inside its own transaction: a savepoint, not a nested
+	 * BEGIN, and the caller's commit makes the alerts durable. */
+	struct fx *f = *state;
+	trade(f, "x1", "POL-A", T0, 9000 * USD, "yes");
+	assert_int_equal(kw_store_begin(f->s), 0);
+	struct kw_detect_stats st = run(f);
+	assert_int_equal(st.fired[KW_ALERT_WHALE_TRADE], 1);
+	assert_int_equal(kw_store_commit(f->s), 0);
+	assert_int_equal(count_alerts(f, "whale_trade", "POL-A"), 1);
+	/* A caller that rolls back takes detection's work (and its cursor) with it. */
+	trade(f, "x2", "POL-B", T0, 9000 * USD, "yes");
+	assert_int_equal(kw_store_begin(f->s), 0);
+	st = run(f);
+	assert_int_equal(st.fired[KW_ALERT_WHALE_TRADE], 1);
+	kw_store_rollback(f->s);
+	assert_int_equal(count_alerts(f, "whale_trade", "POL-B"), 0);
+	st = run(f);
+	assert_int_equal(st.fired[KW_ALERT_WHALE_TRADE], 1);
+	assert_int_equal(count_alerts(f, "whale_trade", "POL-B"), 1);
+}
+
 static void test_category_rules(void **state)
 {
 	struct fx *f = *state;
@@ -511,6 +534,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_odds_flip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_order_book_shift, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_high_volume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inside_callers_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_category_rules, setup, teardown),
 		cmocka_unit_test(test_decimal_format),
 	};
