@@ -44,10 +44,7 @@ static int csv_row(struct kw_buf *b, const struct kw_alert_row *a)
 	kw_fmt_rfc3339(a->window_end, wend, sizeof(wend));
 	const char *f[] = { id,	  a->type,	  a->ticker, a->category, a->severity,
 			    conf, a->description, created,   wend,	  a->data };
-	for (size_t i = 0; i < KW_ARRAY_LEN(f); i++)
-		if (kw_csv_field(b, f[i], i + 1 == KW_ARRAY_LEN(f)) < 0)
-			return -1;
-	return 0;
+	return kw_csv_row(b, f, KW_ARRAY_LEN(f));
 }
 
 static int on_alert(void *ctx, const struct kw_alert_row *a)

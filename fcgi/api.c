@@ -703,6 +703,14 @@ int kw_csv_field(struct kw_buf *b, const char *s, int last)
 	return rc ? -1 : 0;
 }
 
+int kw_csv_row(struct kw_buf *b, const char *const *fields, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (kw_csv_field(b, fields[i], i + 1 == n) < 0)
+			return -1;
+	return 0;
+}
+
 void kw_api_stream_csv(struct kw_req *r, const char *header, int64_t max_rows,
 		       kw_csv_page_fn next_page, void *ctx)
 {

@@ -69,6 +69,8 @@ int kw_api_wants_csv(struct kw_req *r);
 /* Append one CSV field (RFC 4180 quoting; a leading = + - @ is prefixed with ' so that a
  * spreadsheet never runs it as a formula). */
 int kw_csv_field(struct kw_buf *b, const char *s, int last) KW_WUR;
+/* One CSV line of n fields (NULL = empty). */
+int kw_csv_row(struct kw_buf *b, const char *const *fields, size_t n) KW_WUR;
 
 /* POST /api/refresh's declared body (refresh.c), for the handler and the OpenAPI document. */
 extern const struct kw_body_field kw_body_refresh[];

@@ -64,10 +64,7 @@ static int csv_row(struct kw_buf *b, const struct kw_trade_row *t)
 			    no,
 			    notional,
 			    t->is_block ? "true" : "false" };
-	for (size_t i = 0; i < KW_ARRAY_LEN(f); i++)
-		if (kw_csv_field(b, f[i], i + 1 == KW_ARRAY_LEN(f)) < 0)
-			return -1;
-	return 0;
+	return kw_csv_row(b, f, KW_ARRAY_LEN(f));
 }
 
 static int on_whale(void *ctx, const struct kw_trade_row *t)
