@@ -71,14 +71,18 @@ static const char TICKER_MAX[] = "\xF4\x8F\xBF\xBF";
 	"(" N " IS NULL OR lower(m.category) = 'crypto' OR EXISTS (SELECT 1 FROM json_each(" N     \
 	") p WHERE substr(m.series_ticker, 1, length(p.value)) = p.value))"
 
-#define MARKETS_SQL(KEY, CMP, DIR)                                                                 \
+/* BY narrows the walk: the general form walks the sort index; with an event or a series the
+ * few matching markets come from markets_event / markets_series and are then sorted. */
+#define BY_ANY "(?3 IS NULL OR m.series_ticker = ?3) AND (?4 IS NULL OR m.event_ticker = ?4)"
+#define BY_EVENT "(?3 IS NULL OR m.series_ticker = ?3) AND m.event_ticker = ?4"
+#define BY_SERIES "m.series_ticker = ?3 AND (?4 IS NULL OR m.event_ticker = ?4)"
+
+#define MARKETS_SQL(KEY, CMP, DIR, BY)                                                             \
 	"SELECT " MARKET_COLS ", " KEY                                                             \
 	"  FROM markets m LEFT JOIN series s ON s.ticker = m.series_ticker"                        \
 	" WHERE (?1 IS NULL OR m.title LIKE '%' || ?1 || '%' ESCAPE '\\')"                         \
 	"   AND (?2 IS NULL OR m.category = ?2 COLLATE NOCASE)"                                    \
-	"   AND (?3 IS NULL OR m.series_ticker = ?3)"                                              \
-	"   AND (?4 IS NULL OR m.event_ticker = ?4)"                                               \
-	"   AND (?5 IS NULL OR m.status = ?5 OR m.status = ?6)"                                    \
+	"   AND " BY "   AND (?5 IS NULL OR m.status = ?5 OR m.status = ?6)"                       \
 	"   AND (?7 IS NULL OR m.volume_24h_centi >= ?7)"                                          \
 	"   AND " CRYPTO_VIEW("?8") "   AND " KEY " " CMP "= ?9"                                   \
 				    "   AND (" KEY " " CMP " ?9 OR m.ticker " CMP " ?10)"          \
@@ -90,14 +94,20 @@ static const char TICKER_MAX[] = "\xF4\x8F\xBF\xBF";
 #define KEY_CHG "ifnull(m.last_price_micros - m.previous_price_micros, -2000000)"
 #define KEY_CLOSE "ifnull(m.close_at, 9223372036854775807)"
 
-static const char SQL_M_VOL24[] = MARKETS_SQL(KEY_VOL24, "<", "DESC");
-static const char SQL_M_VOL[] = MARKETS_SQL(KEY_VOL, "<", "DESC");
-static const char SQL_M_OI[] = MARKETS_SQL(KEY_OI, "<", "DESC");
-static const char SQL_M_CHG[] = MARKETS_SQL(KEY_CHG, "<", "DESC");
-static const char SQL_M_CLOSE[] = MARKETS_SQL(KEY_CLOSE, ">", "ASC");
+#define MARKETS_SORTS(BY)                                                                          \
+	{                                                                                          \
+		MARKETS_SQL(KEY_VOL24, "<", "DESC", BY), MARKETS_SQL(KEY_VOL, "<", "DESC", BY),    \
+			MARKETS_SQL(KEY_OI, "<", "DESC", BY),                                      \
+			MARKETS_SQL(KEY_CHG, "<", "DESC", BY),                                     \
+			MARKETS_SQL(KEY_CLOSE, ">", "ASC", BY)                                     \
+	}
 
-static const char *const market_sql[KW_MSORT_COUNT] = {
-	SQL_M_VOL24, SQL_M_VOL, SQL_M_OI, SQL_M_CHG, SQL_M_CLOSE,
+/* [walk][sort]: walk 0 = sort index, 1 = by event, 2 = by series. The strings are static, so
+ * kw_store_stmt caches each statement by its address. */
+static const char *const market_sql[3][KW_MSORT_COUNT] = {
+	MARKETS_SORTS(BY_ANY),
+	MARKETS_SORTS(BY_EVENT),
+	MARKETS_SORTS(BY_SERIES),
 };
 
 static void market_row(sqlite3_stmt *st, struct kw_market_row *m)
@@ -168,7 +178,7 @@ int kw_store_markets_list(struct kw_store *s, const struct kw_market_filter *f, 
 {
 	if (f->sort < 0 || f->sort >= KW_MSORT_COUNT)
 		return -1;
-	sqlite3_stmt *st = kw_store_stmt(s, market_sql[f->sort]);
+	sqlite3_stmt *st = kw_store_stmt(s, market_sql[f->event ? 1 : f->series ? 2 : 0][f->sort]);
 	if (!st)
 		return -1;
 	int asc = f->sort == KW_MSORT_CLOSE_TIME, rc = 0;
@@ -672,14 +682,17 @@ out:
 
 int kw_store_api_plans(struct kw_store *s, kw_plan_fn fn, void *ctx)
 {
-	static const struct {
+	const struct {
 		const char *name, *sql;
 	} q[] = {
-		{ "markets sort=volume_24h", SQL_M_VOL24 },
-		{ "markets sort=volume", SQL_M_VOL },
-		{ "markets sort=open_interest", SQL_M_OI },
-		{ "markets sort=price_change", SQL_M_CHG },
-		{ "markets sort=close_time", SQL_M_CLOSE },
+		{ "markets sort=volume_24h", market_sql[0][KW_MSORT_VOLUME_24H] },
+		{ "markets sort=volume", market_sql[0][KW_MSORT_VOLUME] },
+		{ "markets sort=open_interest", market_sql[0][KW_MSORT_OPEN_INTEREST] },
+		{ "markets sort=price_change", market_sql[0][KW_MSORT_PRICE_CHANGE] },
+		{ "markets sort=close_time", market_sql[0][KW_MSORT_CLOSE_TIME] },
+		{ "by event sort=volume_24h", market_sql[1][KW_MSORT_VOLUME_24H] },
+		{ "by event sort=close_time", market_sql[1][KW_MSORT_CLOSE_TIME] },
+		{ "by series sort=volume", market_sql[2][KW_MSORT_VOLUME] },
 		{ "whales", SQL_WHALES },
 		{ "whales ticker", SQL_WHALES_TICKER },
 		{ "whales below floor", SQL_WHALES_LOW },
