@@ -437,7 +437,7 @@ void kw_api_cache_apply(struct kw_req *r)
 
 #define CACHE_SLOTS 16
 #define CACHE_KEY_MAX 512
-#define CACHE_ENTRY_MAX (256 * 1024)
+#define CACHE_ENTRY_MAX (128 * 1024) /* 16 x 128 KiB bounds the cache at 2 MiB a worker */
 
 struct cache_entry {
 	char key[CACHE_KEY_MAX];
