@@ -29,10 +29,12 @@
 #include "sentry.h"
 #include "store_fetch.h"
 #include "version.h"
+#include "webhook.h"
 
 #define MAX_REPLAY_RUNS 256
 #define RETRIES 4 /* after the first attempt: 5 tries, about 15 s of backoff at 1 s */
 #define DEFAULT_BACKOFF_MS 1000
+#define WEBHOOK_BUDGET_MS 30000 /* per drain: retries due later wait for the next run */
 
 static volatile sig_atomic_t g_stop;
 
@@ -198,6 +200,13 @@ static void report_run(struct kw_sentry *s, int status)
 	kw_sentry_flush(s);
 }
 
+/* Webhooks go out after a run, never from a request; a webhook problem never fails the run. */
+static void drain_webhooks(struct kw_webhooks *w, const volatile sig_atomic_t *stop)
+{
+	if (w && kw_webhooks_drain(w, WEBHOOK_BUDGET_MS, stop) < 0)
+		kw_warn("webhook: queue not drained (database error); next run retries");
+}
+
 int main(int argc, char **argv)
 {
 	enum { O_LOOP = 256, O_ONCE, O_DRY, O_REPLAY, O_KEEP, O_RECORD, O_VERBOSE, O_VERSION };
@@ -217,6 +226,7 @@ int main(int argc, char **argv)
 	struct kw_store *store = NULL;
 	struct kw_client *client = NULL;
 	struct kw_sentry *sentry = NULL;
+	struct kw_webhooks *webhooks = NULL;
 	const char *replay = NULL, *record = NULL, *loop_arg = NULL;
 	int loop = 0, dry = 0, verbose = 0, keep_time = 0, c, lock_fd = -1;
 	int status = KW_FETCH_EX_FAILED;
@@ -345,18 +355,23 @@ int main(int argc, char **argv)
 		.stop = &g_stop,
 	};
 	client = kw_client_new(&co);
+	if (!dry) /* ALERT_WEBHOOK_URL / WHALE_WEBHOOK_URL: NULL when none is set */
+		webhooks = kw_webhooks_new(&cfg, store);
 	struct kw_fetch_ctx ctx = { &cfg, store, client, &g_stop, keep_time };
 
 	if (replay) {
 		status = replay_all(&ctx, replay);
+		drain_webhooks(webhooks, &g_stop);
 	} else if (!loop) {
 		status = kw_fetch_run(&ctx, NULL, kw_now_s(), 0);
+		drain_webhooks(webhooks, &g_stop);
 	} else {
 		kw_info("looping every %lld s against %s", (long long)interval,
 			cfg.kalshi_api_base);
 		while (!g_stop) {
 			int rs = kw_fetch_run(&ctx, NULL, kw_now_s(), 0);
 			report_run(sentry, rs);
+			drain_webhooks(webhooks, &g_stop);
 			if (rs == KW_FETCH_EX_TEMPFAIL)
 				kw_warn("Kalshi is unreachable; retrying in %lld s",
 					(long long)interval);
@@ -369,6 +384,7 @@ out:
 	if (!loop)
 		report_run(sentry, status);
 	kw_sentry_free(sentry);
+	kw_webhooks_free(webhooks);
 	kw_client_free(client);
 	kw_store_close(store);
 	if (client)

@@ -44,6 +44,11 @@ static int check_http_url(const char *v, char *why, size_t n)
 	return 0;
 }
 
+static int check_optional_url(const char *v, char *why, size_t n)
+{
+	return *v ? check_http_url(v, why, n) : 0;
+}
+
 static int check_database_url(const char *v, char *why, size_t n)
 {
 	if (*v && strncmp(v, "sqlite:///", 10)) {
@@ -213,6 +218,12 @@ static const struct setting settings[] = {
 	  "sent" },
 	{ "SENTRY_SPOOL_DIR", T_STR, F(sentry_spool_dir), "", NOLIM, NULL, NULL, "monitoring",
 	  "where crash reports wait to be sent; default crash-reports/ next to the database" },
+	{ "ALERT_WEBHOOK_URL", T_SECRET, F(alert_webhook_url), "", NOLIM, NULL, check_optional_url,
+	  "monitoring", "POST suspicious-activity alerts here (Slack/Discord-compatible JSON)" },
+	{ "WHALE_WEBHOOK_URL", T_SECRET, F(whale_webhook_url), "", NOLIM, NULL, check_optional_url,
+	  "monitoring", "POST detection (whale) alerts here (Slack/Discord-compatible JSON)" },
+	{ "WEBHOOK_SECRET", T_SECRET, F(webhook_secret), "", NOLIM, NULL, NULL, "monitoring",
+	  "HMAC-SHA256 key signing every webhook (at least 32 bytes; required to send any)" },
 };
 
 static char **str_field(struct kw_config *c, const struct setting *s)

@@ -85,6 +85,9 @@ struct kw_config {
 	char *geoip_db;
 	char *sentry_dsn;
 	char *sentry_spool_dir;
+	char *alert_webhook_url;
+	char *whale_webhook_url;
+	char *webhook_secret;
 };
 
 /*

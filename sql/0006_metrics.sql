@@ -1,4 +1,5 @@
--- 0006_metrics.sql — request metrics, security-event counts and country counts (monitoring).
+-- 0006_metrics.sql — request metrics, security-event and country counts, and the outbound
+-- webhook queue (monitoring).
 --
 -- kw-api workers aggregate in memory and flush here every few seconds (lib/metrics.h,
 -- lib/store_metrics.c): one upsert per (minute, method, endpoint, status class) cell, never a
@@ -62,3 +63,30 @@ CREATE TABLE metrics_country_totals (
     name   TEXT PRIMARY KEY,
     count  INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
+
+-- Outbound webhooks (lib/webhook.h), drained by kw-fetch after each run, never by a request.
+-- webhook_cursors: per source ('alerts' -> alerts.id, 'security' -> security_events.id) the
+-- newest row already queued; set to the newest existing row the first time a webhook is
+-- configured, so that enabling one does not replay history.
+-- webhook_deliveries: one row per (target, source, source row); UNIQUE makes queueing
+-- idempotent. A delivery is retried with exponential backoff until delivered_at or failed_at.
+CREATE TABLE webhook_cursors (
+    source   TEXT PRIMARY KEY CHECK (source IN ('alerts', 'security')),
+    last_id  INTEGER NOT NULL
+) STRICT;
+CREATE TABLE webhook_deliveries (
+    id               INTEGER PRIMARY KEY,
+    target           TEXT NOT NULL CHECK (target IN ('alert', 'whale')),
+    source           TEXT NOT NULL CHECK (source IN ('alerts', 'security')),
+    source_id        INTEGER NOT NULL,
+    payload          TEXT NOT NULL,
+    created_at       INTEGER NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  INTEGER NOT NULL,        -- Unix milliseconds
+    delivered_at     INTEGER,
+    failed_at        INTEGER,
+    last_error       TEXT NOT NULL DEFAULT '',
+    UNIQUE (target, source, source_id)
+) STRICT;
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at)
+    WHERE delivered_at IS NULL AND failed_at IS NULL;

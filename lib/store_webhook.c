@@ -1,0 +1,265 @@
+/*
+ * store_webhook.c — SQL for the webhook queue (contract in store_webhook.h).
+ */
+#include "store_webhook.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t ? (const char *)t : "";
+}
+
+static int done(struct kw_store *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		kw_error("store: webhook %s failed: %s", what, sqlite3_errmsg(kw_store_db(s)));
+		return -1;
+	}
+	return 0;
+}
+
+static const char SQL_CURSOR_INIT_ALERTS[] =
+	"INSERT OR IGNORE INTO webhook_cursors (source, last_id)"
+	" SELECT 'alerts', coalesce(max(id), 0) FROM alerts";
+static const char SQL_CURSOR_INIT_SECURITY[] =
+	"INSERT OR IGNORE INTO webhook_cursors (source, last_id)"
+	" SELECT 'security', coalesce(max(id), 0) FROM security_events";
+
+int kw_store_webhook_cursor_init(struct kw_store *s, const char *source)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, strcmp(source, "alerts") ? SQL_CURSOR_INIT_SECURITY
+								     : SQL_CURSOR_INIT_ALERTS);
+	return st ? done(s, st, "cursor init") : -1;
+}
+
+static const char SQL_CURSOR[] = "SELECT last_id FROM webhook_cursors WHERE source = ?";
+
+int64_t kw_store_webhook_cursor(struct kw_store *s, const char *source)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_CURSOR);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	sqlite3_reset(st);
+	if (v < 0)
+		kw_error("store: webhook cursor %s missing: %s", source,
+			 sqlite3_errmsg(kw_store_db(s)));
+	return v;
+}
+
+static const char SQL_CURSOR_SET[] =
+	"UPDATE webhook_cursors SET last_id = max(last_id, ?2) WHERE source = ?1";
+
+int kw_store_webhook_cursor_set(struct kw_store *s, const char *source, int64_t last_id)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_CURSOR_SET);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, last_id);
+	return done(s, st, "cursor update");
+}
+
+/* Step st to the end, handing each row to row(); -1 (logged) on a database error. */
+static int walk(struct kw_store *s, sqlite3_stmt *st, void (*row)(sqlite3_stmt *, void *),
+		void *ctx, const char *what)
+{
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		row(st, ctx);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		kw_error("store: webhook %s query failed: %s", what,
+			 sqlite3_errmsg(kw_store_db(s)));
+		return -1;
+	}
+	return 0;
+}
+
+static const char SQL_ALERTS_AFTER[] =
+	"SELECT a.id, a.created_at, a.confidence, a.type, a.ticker, a.severity, a.description,"
+	"       a.data, m.title, m.category"
+	"  FROM alerts a LEFT JOIN markets m ON m.ticker = a.ticker"
+	" WHERE a.id > ? ORDER BY a.id LIMIT ?";
+
+struct alert_walk {
+	void (*fn)(void *ctx, const struct kw_wh_alert_row *row);
+	void *ctx;
+};
+
+static void alert_row(sqlite3_stmt *st, void *p)
+{
+	struct alert_walk *w = p;
+	struct kw_wh_alert_row r = {
+		sqlite3_column_int64(st, 0),
+		sqlite3_column_int64(st, 1),
+		sqlite3_column_int64(st, 2),
+		col(st, 3),
+		col(st, 4),
+		col(st, 5),
+		col(st, 6),
+		col(st, 7),
+		sqlite3_column_type(st, 8) == SQLITE_NULL ? NULL : col(st, 8),
+		sqlite3_column_type(st, 9) == SQLITE_NULL ? NULL : col(st, 9),
+	};
+	w->fn(w->ctx, &r);
+}
+
+int kw_store_webhook_alerts_after(struct kw_store *s, int64_t after, int limit,
+				  void (*fn)(void *ctx, const struct kw_wh_alert_row *row),
+				  void *ctx)
+{
+	struct alert_walk w = { fn, ctx };
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_ALERTS_AFTER);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int(st, 2, limit);
+	return walk(s, st, alert_row, &w, "alert");
+}
+
+static const char SQL_SECURITY_AFTER[] =
+	"SELECT id, at, type, client, detail FROM security_events WHERE id > ? ORDER BY id LIMIT ?";
+
+struct security_walk {
+	void (*fn)(void *ctx, const struct kw_wh_security_row *row);
+	void *ctx;
+};
+
+static void security_row(sqlite3_stmt *st, void *p)
+{
+	struct security_walk *w = p;
+	struct kw_wh_security_row r = { sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+					col(st, 2), col(st, 3), col(st, 4) };
+	w->fn(w->ctx, &r);
+}
+
+int kw_store_webhook_security_after(struct kw_store *s, int64_t after, int limit,
+				    void (*fn)(void *ctx, const struct kw_wh_security_row *row),
+				    void *ctx)
+{
+	struct security_walk w = { fn, ctx };
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_SECURITY_AFTER);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int(st, 2, limit);
+	return walk(s, st, security_row, &w, "security");
+}
+
+static const char SQL_ENQUEUE[] =
+	"INSERT OR IGNORE INTO webhook_deliveries (target, source, source_id, payload, created_at,"
+	" next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)";
+
+int kw_store_webhook_enqueue(struct kw_store *s, const char *target, const char *source,
+			     int64_t source_id, const char *payload, int64_t now_ms)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_ENQUEUE);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, source, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, source_id);
+	sqlite3_bind_text(st, 4, payload, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, now_ms / 1000);
+	sqlite3_bind_int64(st, 6, now_ms);
+	return done(s, st, "enqueue");
+}
+
+static const char SQL_DUE[] =
+	"SELECT id, attempts, target, payload FROM webhook_deliveries"
+	" WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?"
+	" ORDER BY next_attempt_at, id LIMIT ?";
+
+int kw_store_webhook_due(struct kw_store *s, int64_t now_ms, struct kw_wh_delivery *out, int max)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_DUE);
+	int rc = SQLITE_DONE, n = 0;
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, now_ms);
+	sqlite3_bind_int(st, 2, max);
+	while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		out[n].id = sqlite3_column_int64(st, 0);
+		out[n].attempts = sqlite3_column_int64(st, 1);
+		kw_strlcpy(out[n].target, col(st, 2), sizeof(out[n].target));
+		out[n].payload = kw_xstrdup(col(st, 3));
+		n++;
+	}
+	if (n < max && rc != SQLITE_DONE) {
+		kw_error("store: webhook due query failed: %s", sqlite3_errmsg(kw_store_db(s)));
+		for (int i = 0; i < n; i++)
+			free(out[i].payload);
+		n = -1;
+	}
+	sqlite3_reset(st);
+	return n;
+}
+
+static const char SQL_NEXT_DUE[] =
+	"SELECT coalesce(min(next_attempt_at), 0) FROM webhook_deliveries"
+	" WHERE delivered_at IS NULL AND failed_at IS NULL";
+
+int64_t kw_store_webhook_next_due(struct kw_store *s)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_NEXT_DUE);
+	if (!st)
+		return -1;
+	int rc = sqlite3_step(st);
+	int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	sqlite3_reset(st);
+	return v;
+}
+
+static const char SQL_DONE[] =
+	"UPDATE webhook_deliveries SET delivered_at = ?2, attempts = attempts + 1, last_error = ''"
+	" WHERE id = ?1";
+
+int kw_store_webhook_done(struct kw_store *s, int64_t id, int64_t now_s)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_DONE);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, now_s);
+	return done(s, st, "delivered");
+}
+
+static const char SQL_RETRY[] =
+	"UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = ?4,"
+	" next_attempt_at = CASE WHEN ?2 > 0 THEN ?2 ELSE next_attempt_at END,"
+	" failed_at = CASE WHEN ?2 > 0 THEN NULL ELSE ?3 END WHERE id = ?1";
+
+int kw_store_webhook_retry(struct kw_store *s, int64_t id, int64_t next_ms, int64_t now_s,
+			   const char *error)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_RETRY);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, next_ms);
+	sqlite3_bind_int64(st, 3, now_s);
+	sqlite3_bind_text(st, 4, error, -1, SQLITE_STATIC);
+	return done(s, st, "retry");
+}
+
+static const char SQL_PRUNE[] =
+	"DELETE FROM webhook_deliveries WHERE coalesce(delivered_at, failed_at) < ?";
+
+int kw_store_webhook_prune(struct kw_store *s, int64_t before_s)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_PRUNE);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, before_s);
+	return done(s, st, "prune");
+}
