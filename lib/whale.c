@@ -286,11 +286,6 @@ struct run {
 	int64_t max_snapshot_at, max_book_at;
 };
 
-static json_object *thresholds_obj(void)
-{
-	return json_object_new_object();
-}
-
 /*
  * Record one alert unless its key exists or the market is cooling down for this type.
  * data (ownership taken) gets the common fields. 0 on success (stored or skipped), -1 error.
@@ -377,7 +372,7 @@ static int on_whale_candidate(void *ctx, const struct kw_trade_candidate *t)
 			       kw_json_decimal(t->notional_micros * 100 / threshold, 2));
 	json_object_object_add(d, "category",
 			       t->category ? json_object_new_string(t->category) : NULL);
-	json_object *th = thresholds_obj();
+	json_object *th = json_object_new_object();
 	json_object_object_add(th, "min_notional_usd", kw_json_decimal(threshold, 6));
 	json_object_object_add(th, "source",
 			       json_object_new_string(from_cat ? "WHALE_MIN_NOTIONAL_BY_CATEGORY"
@@ -414,7 +409,7 @@ static int check_high_volume(struct run *r, const char *ticker, int64_t newest_u
 	json_object_object_add(d, "growth_multiple", kw_json_decimal(sum * 100 / threshold, 2));
 	json_object_object_add(d, "direction", json_object_new_string("up"));
 	json_object_object_add(d, "day", json_object_new_string(day));
-	json_object *th = thresholds_obj();
+	json_object *th = json_object_new_object();
 	json_object_object_add(th, "high_volume_usd",
 			       json_object_new_int64(r->cfg->high_volume_usd));
 	json_object_object_add(th, "high_at_usd", kw_json_decimal(high, 6));
@@ -473,7 +468,7 @@ static int on_bucket(void *ctx, const char *ticker, int64_t bucket, int64_t newe
 	json_object_object_add(d, "window_trades", json_object_new_int64(count));
 	json_object_object_add(d, "trailing_24h_usd", kw_json_decimal(trailing, 6));
 	json_object_object_add(d, "trailing_24h_trades", json_object_new_int64(tcount));
-	json_object *th = thresholds_obj();
+	json_object *th = json_object_new_object();
 	json_object_object_add(th, "multiplier",
 			       json_object_new_double(cfg->volume_surge_multiplier));
 	json_object_object_add(th, "high_multiplier", json_object_new_double((double)high_mult));
@@ -526,7 +521,7 @@ static int on_price(void *ctx, const char *ticker, int64_t taken_at, int64_t pri
 			       ref ? kw_json_decimal((price - ref) * 10000 / ref, 2) : NULL);
 	json_object_object_add(d, "direction", json_object_new_string(rising ? "up" : "down"));
 	json_object_object_add(d, "window_min", json_object_new_int64(cfg->odds_window_min));
-	json_object *th = thresholds_obj();
+	json_object *th = json_object_new_object();
 	json_object_object_add(th, "odds_change_points",
 			       json_object_new_int64(cfg->odds_change_points));
 	json_object_object_add(th, "high_points", json_object_new_int64(high_pts));
@@ -604,7 +599,7 @@ static int on_book(void *ctx, const char *ticker, const struct kw_book_point *b)
 	json_object_object_add(d, "previous_no_depth_contracts",
 			       kw_json_decimal(p.no_depth_centi, 2));
 	json_object_object_add(d, "previous_taken_at", json_object_new_string(prev_ts));
-	json_object *th = thresholds_obj();
+	json_object *th = json_object_new_object();
 	json_object_object_add(th, "orderbook_change_percent", json_object_new_int64(pct));
 	json_object_object_add(th, "high_percent", json_object_new_int64(high));
 	json_object_object_add(d, "thresholds", th);
