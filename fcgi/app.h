@@ -33,8 +33,8 @@ struct kw_app {
 	int64_t started_at;	/* wall clock, seconds */
 	uint32_t id_prefix;	/* random per worker: request ids differ across workers */
 	uint32_t id_counter;
-	int cgi;	    /* running as a plain CGI program (one request) */
-	struct kw_sec *sec; /* security.h: origins, proxies, limiter; owned */
+	int cgi;			/* running as a plain CGI program (one request) */
+	struct kw_sec *sec;		/* security.h: origins, proxies, limiter; owned */
 	struct kw_api_cache *api_cache; /* api.c: recent v1 replies, built on first use */
 	struct kw_mon *mon; /* monitoring.h: metrics aggregate, GeoIP; owned, made on first use */
 	/* status.c: the store figures behind /api/status and /api/health, reused for up to a
