@@ -36,6 +36,16 @@ if [ "$demo" = 1 ]; then
 	printf 'DATABASE_URL=\nDATABASE_PATH=%s\n' "$var/demo.db" >>"$runenv"
 	export DATABASE_PATH="$var/demo.db" DATABASE_URL=
 fi
+# Development without JWT_SECRET: make one, once, so that the dashboard's WebSocket tickets work
+# (kw-ws refuses tickets without it). Production must set its own.
+if ! grep -qE '^(export )?JWT_SECRET *= *[^ ]' "$runenv" && [ -z "${JWT_SECRET:-}" ] &&
+	! grep -qiE '^(export )?ENVIRONMENT *= *"?production' "$runenv" &&
+	[ "${ENVIRONMENT:-development}" != production ]; then
+	[ -s "$var/dev-jwt-secret" ] ||
+		(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$var/dev-jwt-secret")
+	echo "JWT_SECRET=$(cat "$var/dev-jwt-secret")" >>"$runenv"
+fi
+chmod 600 "$runenv"
 export KW_ENV_FILE="$runenv"
 # One validation for the whole stack: a bad setting stops here with kw-admin's clear line.
 settings=$("$build/kw-admin" config check) || exit $?
