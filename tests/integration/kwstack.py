@@ -289,6 +289,7 @@ class ApacheStack(LighttpdStack):
         own = tempfile.mkdtemp(prefix="kw-apache-", dir="/tmp")
         os.chmod(own, 0o755)
         self._pytest_dir = str(directory)
+        os.makedirs(self._pytest_dir, exist_ok=True)
         LighttpdStack.__init__(self, own, settings, workers, wait, ws, ws_args)
         self.errorlog = os.path.join(self.dir, "apache-error.log")
         self.api_log = os.path.join(self.dir, "kw-api.log")
