@@ -77,6 +77,29 @@ int kw_sec_limit_or_reply(struct kw_req *r, int64_t interval_us, int64_t burst)
 	return -1;
 }
 
+/* Append s / a non-negative decimal at p; the caller's buffer has room (fixed text, at most
+ * ten numbers of at most 20 digits). */
+static char *put_str(char *p, const char *s)
+{
+	size_t n = strlen(s);
+	memcpy(p, s, n);
+	return p + n;
+}
+
+static char *put_int(char *p, int64_t v)
+{
+	char tmp[24];
+	int n = 0;
+	uint64_t u = v < 0 ? 0 : (uint64_t)v;
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
 void kw_sec_rl_headers(struct kw_req *r, struct kw_buf *h)
 {
 	struct kw_sec *sec = r->app->sec;
@@ -91,14 +114,24 @@ void kw_sec_rl_headers(struct kw_req *r, struct kw_buf *h)
 	} else {
 		return;
 	}
-	if (kw_buf_printf(h,
-			  "RateLimit-Policy: \"default\";q=%lld;w=%lld\r\n"
-			  "RateLimit: \"default\";r=%lld;t=%lld\r\n"
-			  "X-RateLimit-Limit: %lld\r\n"
-			  "X-RateLimit-Remaining: %lld\r\n"
-			  "X-RateLimit-Reset: %lld\r\n",
-			  (long long)res.limit, (long long)res.window_s, (long long)res.remaining,
-			  (long long)res.reset_s, (long long)res.limit, (long long)res.remaining,
-			  (long long)res.reset_s) < 0)
+	/* Built by hand: printf-style formatting of ten numbers was a visible share of a cheap
+	 * request's CPU. */
+	char buf[320], *p = buf;
+	p = put_str(p, "RateLimit-Policy: \"default\";q=");
+	p = put_int(p, res.limit);
+	p = put_str(p, ";w=");
+	p = put_int(p, res.window_s);
+	p = put_str(p, "\r\nRateLimit: \"default\";r=");
+	p = put_int(p, res.remaining);
+	p = put_str(p, ";t=");
+	p = put_int(p, res.reset_s);
+	p = put_str(p, "\r\nX-RateLimit-Limit: ");
+	p = put_int(p, res.limit);
+	p = put_str(p, "\r\nX-RateLimit-Remaining: ");
+	p = put_int(p, res.remaining);
+	p = put_str(p, "\r\nX-RateLimit-Reset: ");
+	p = put_int(p, res.reset_s);
+	p = put_str(p, "\r\n");
+	if (kw_buf_append(h, buf, (size_t)(p - buf)) < 0)
 		kw_error("reply: header buffer full");
 }

@@ -33,6 +33,9 @@ enum kw_scope { KW_SCOPE_NONE = 0, KW_SCOPE_READ = 1, KW_SCOPE_ADMIN = 2 };
 enum kw_scope kw_scope_parse(const char *s);
 const char *kw_scope_name(enum kw_scope s);
 
+/* SHA-256 of p[0..n) into out (32 bytes). Thread-safe. */
+void kw_sha256(const void *p, size_t n, unsigned char out[32]);
+
 /* A new key (KW_KEY_LEN + 1 bytes) from the OS random source; -1 if it fails. */
 int kw_key_generate(char out[KW_KEY_LEN + 1]) KW_WUR;
 /* Lowercase hex SHA-256 of key (65 bytes with the NUL). */

@@ -36,6 +36,8 @@
  */
 #include "ratelimit.h"
 
+#include "auth.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/sha.h>
@@ -248,7 +250,7 @@ uint64_t kw_rl_digest(const char *key)
 	/* SHA-256, not a fast hash: keys partly come from clients (addresses), and a client
 	 * that could make its key collide with another would share or drain that bucket. */
 	unsigned char md[SHA256_DIGEST_LENGTH];
-	SHA256((const unsigned char *)key, strlen(key), md);
+	kw_sha256(key, strlen(key), md);
 	uint64_t d;
 	memcpy(&d, md, sizeof(d));
 	return d | 1;
