@@ -101,3 +101,35 @@ def test_kw_api_workers_supervised_behind_apache(tmp_path, starter):
     assert supervisor.returncode == 0
     for pid in now:
         assert not os.path.exists("/proc/%d" % pid)
+
+
+@pytest.mark.parametrize("name", ["lighttpd", "apache"])
+def test_wss_through_tls_with_a_ticket_from_https(tmp_path, name):
+    """The browser's path end to end over TLS: a ticket from POST /api/ws-ticket over HTTPS,
+    then wss:// through the same TLS port to kw-ws, which sends initial_data."""
+    import asyncio
+    import json
+    import ssl
+
+    import websockets
+
+    origin = "https://dash.example"
+    settings = {"API_KEY": KEY, "JWT_SECRET": "s" * 48, "ALLOWED_ORIGINS": origin}
+    with SERVERS[name](tmp_path, settings=settings, ws=True) as s:
+        r = requests.post(s.https_base + "/api/ws-ticket", headers={"X-API-Key": KEY,
+                                                                    "Origin": origin},
+                          verify=False, timeout=10)
+        assert r.status_code == 200, r.text
+        ticket = r.json()["ticket"]
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        url = "wss://127.0.0.1:%d/ws?ticket=%s" % (s.tls_port, ticket)
+
+        async def go():
+            async with websockets.connect(url, ssl=ctx, origin=origin,
+                                          compression=None) as ws:
+                return json.loads(await asyncio.wait_for(ws.recv(), 5))
+
+        first = asyncio.run(asyncio.wait_for(go(), 20))
+        assert first["type"] == "initial_data"
