@@ -221,7 +221,7 @@ void kw_mon_shutdown(struct kw_app *app)
 
 const struct kw_param kw_params_v1_monitoring[] = {
 	{ "window", KW_P_ENUM, 0, 0, 0, "1h|24h|7d", "time window (default 1h)" },
-	{ NULL },
+	{ 0 }, /* the universal zero initializer: no -Wmissing-field-initializers under clang */
 };
 
 struct agg {
