@@ -4,7 +4,8 @@
 # ends with one summary line, "check: N passed, M failed", and exits non-zero if M > 0.
 #
 # Stages: format check; build (gcc, then clang); the web servers' own syntax check of both example configs;
-# unit tests; integration tests against the real lighttpd; short fuzz runs where targets
+# unit tests; integration tests against the real lighttpd, then through Apache; short fuzz
+# runs where targets
 # exist; then the unit and integration tests again, built with
 # AddressSanitizer + UndefinedBehaviorSanitizer.
 set -u
@@ -35,7 +36,8 @@ stage "build" $MAKE --no-print-directory -j"$JOBS" all
 stage "build with clang" $MAKE --no-print-directory -j"$JOBS" CC=clang BUILD=build-clang all
 stage "example configs" $MAKE --no-print-directory conf-check
 stage "unit tests" $MAKE --no-print-directory -j"$JOBS" unit
-stage "integration tests" $MAKE --no-print-directory integration
+stage "integration tests (lighttpd)" $MAKE --no-print-directory integration
+stage "integration tests (Apache)" $MAKE --no-print-directory integration-apache
 if grep -q '^fuzz-check:' Makefile; then
 	stage "fuzz (short)" $MAKE --no-print-directory fuzz-check
 fi
