@@ -110,6 +110,8 @@ lat=$(timeout 300 $py "$top/bench/ws_load.py" commit --n $lat_n --db "$work/kals
 for p in "${client_pids[@]}"; do wait "$p" || true; done
 client_pids=()
 echo "latency: $lat"
+# Both sides share the CPUs: a busy machine shows up here, and in the figures above.
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 p99=$(echo "$lat" | $py -c 'import json,sys; print(json.load(sys.stdin).get("p99_ms", 1e9))')
 
 fail=0
