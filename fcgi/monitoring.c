@@ -18,7 +18,8 @@
  *           first, zero where nothing was recorded (percentiles null),
  *   endpoints [{method, endpoint, requests, bytes, status, server_error_rate,
  *           client_error_rate, latency_ms}]                            busiest first,
- *   security {by_type {type: n}, series [{time, count}], recent [{time, type, client, detail}]},
+ *   security {by_type {type: n}, series [{time, count}], recent [{time, type, client, detail}]
+ *           (admin scope only: client addresses are personal data), recent_requires_admin},
  *   countries [{country, requests}]                                     largest first,
  *   alerts {by_type {type: n}}, fetcher {...}, websocket {...}.
  * Percentiles are estimates from the fixed latency buckets (exact to the bucket).
@@ -31,6 +32,7 @@
 
 #include "api.h"
 #include "app.h"
+#include "auth.h"
 #include "geoip.h"
 #include "log.h"
 #include "metrics.h"
@@ -436,6 +438,8 @@ void kw_handle_v1_monitoring(struct kw_req *r)
 		return;
 	int w = (int)kw_query_int(&r->q, "window", 0);
 	int64_t now = kw_now_s();
+	/* Recent events name client addresses: personal data, for admin keys only. */
+	int admin = r->sec.scope >= KW_SCOPE_ADMIN;
 	struct mon_query q = { 0 };
 	q.bucket_s = bucket_s[w];
 	q.start = now - window_s[w];
@@ -459,7 +463,8 @@ void kw_handle_v1_monitoring(struct kw_req *r)
 		    0 ||
 	    kw_store_metrics_counts(store, KW_MCOUNT_ALERTS, q.start, 0, on_count_obj, &c_alerts) <
 		    0 ||
-	    kw_store_security_recent(store, q.start, RECENT_EVENTS, on_sec_recent, recent) < 0 ||
+	    (admin &&
+	     kw_store_security_recent(store, q.start, RECENT_EVENTS, on_sec_recent, recent) < 0) ||
 	    kw_store_fetch_health(store, q.start, &fh) < 0 || kw_store_ws_report(store, &wr) < 0) {
 		json_object_put(sec_types);
 		json_object_put(countries);
@@ -513,6 +518,7 @@ void kw_handle_v1_monitoring(struct kw_req *r)
 	}
 	json_object_object_add(sec, "series", sec_series);
 	json_object_object_add(sec, "recent", recent);
+	json_object_object_add(sec, "recent_requires_admin", json_object_new_boolean(!admin));
 	json_object_object_add(d, "security", sec);
 	json_object_object_add(d, "countries", countries);
 	json_object *alerts = json_object_new_object();

@@ -242,6 +242,14 @@ def test_security_events_by_type(mon):
     assert recent and recent[0]["type"] in ("auth_failed", "validation_failed")
     assert any(e["client"] == "81.2.69.77" for e in recent)
     assert "kw_bad_" not in json.dumps(sec)  # never the credential
+    assert sec["recent_requires_admin"] is False
+    # A read key sees the counts but not who: client addresses are for admin keys.
+    read_key, _ = create_key(mon, name="reader2", scope="read")
+    r = mon.get("/api/v1/monitoring", headers={"X-API-Key": read_key})
+    assert r.status_code == 200
+    sec = r.json()["data"]["security"]
+    assert sec["recent"] == [] and sec["recent_requires_admin"] is True
+    assert sec["by_type"]["auth_failed"] >= 3
 
 
 @pytest.mark.parametrize("window,bucket,seconds", [("1h", 60, 3600), ("24h", 900, 86400),

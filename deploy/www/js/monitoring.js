@@ -79,12 +79,13 @@ function render(d) {
                [{ name: "events", cls: "s-bad", points: d.security.series.map((p) => [Date.parse(p.time), p.count]) }],
                num, bucket, { t0: since, t1: until })),
     el("h3", null, "Most recent"),
-    table([
-      { label: "When", cell: (e) => when(e.time) },
-      { label: "Type", cell: (e) => e.type },
-      { label: "Client", cell: (e) => e.client },
-      { label: "Detail", cls: "title", cell: (e) => e.detail },
-    ], d.security.recent),
+    d.security.recent_requires_admin ? empty("The list of recent events (with client addresses) needs an admin key.") :
+      table([
+        { label: "When", cell: (e) => when(e.time) },
+        { label: "Type", cell: (e) => e.type },
+        { label: "Client", cell: (e) => e.client },
+        { label: "Detail", cls: "title", cell: (e) => e.detail },
+      ], d.security.recent),
   ]);
 
   replace(document.getElementById("countries"), !d.countries.length ? empty("No requests in this window.") :
