@@ -105,11 +105,15 @@ for i in $(seq $procs); do
 		exit 1
 	fi
 done
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$ws_pid/stat"; }
+cpu0=$(cpu_ticks)
 lat=$(timeout 300 $py "$top/bench/ws_load.py" commit --n $lat_n --db "$work/kalshiwhale.db" \
 	--alerts 30 --gap 0.25 --hold "$work/hold" --out "$work/got" --procs $procs) || true
 for p in "${client_pids[@]}"; do wait "$p" || true; done
 client_pids=()
 echo "latency: $lat"
+cpu1=$(cpu_ticks)
+echo "kw-ws CPU while 30 alerts went to $lat_n clients (plus heartbeats): $(( (cpu1 - cpu0) * 1000 / $(getconf CLK_TCK) )) ms"
 # Both sides share the CPUs: a busy machine shows up here, and in the figures above.
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 p99=$(echo "$lat" | $py -c 'import json,sys; print(json.load(sys.stdin).get("p99_ms", 1e9))')
