@@ -57,7 +57,8 @@ static const char SQL_STATE[] =
 	"       ifnull((SELECT last_book_at FROM detect_state WHERE id = 1), 0),"
 	"       ifnull((SELECT max(id) FROM trades), 0),"
 	"       ifnull((SELECT max(taken_at) FROM market_snapshots), 0),"
-	"       ifnull((SELECT max(taken_at) FROM orderbook_snapshots), 0)";
+	"       ifnull((SELECT max(taken_at) FROM orderbook_snapshots), 0),"
+	"       NOT EXISTS (SELECT 1 FROM detect_state WHERE id = 1)";
 
 int kw_store_detect_state(struct kw_store *s, struct kw_detect_state *out)
 {
@@ -75,8 +76,28 @@ int kw_store_detect_state(struct kw_store *s, struct kw_detect_state *out)
 	out->max_trade_id = sqlite3_column_int64(st, 3);
 	out->max_snapshot_at = sqlite3_column_int64(st, 4);
 	out->max_book_at = sqlite3_column_int64(st, 5);
+	out->fresh = sqlite3_column_int(st, 6);
 	rc = 0;
 out:
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_FIRST_SINCE[] =
+	"SELECT ifnull((SELECT min(id) FROM trades WHERE created_us >= ?1),"
+	"              (SELECT ifnull(max(id), 0) + 1 FROM trades))";
+
+int kw_store_first_trade_since(struct kw_store *s, int64_t since_us, int64_t *id)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_FIRST_SINCE);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, since_us);
+	int rc = 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	else
+		rc = step_error(s, "finding the first recent trade");
 	sqlite3_reset(st);
 	return rc;
 }

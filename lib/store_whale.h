@@ -20,6 +20,7 @@ struct kw_detect_state {
 	int64_t max_trade_id;	  /* trades.id at the start of this run */
 	int64_t max_snapshot_at;  /* newest market snapshot at the start of this run */
 	int64_t max_book_at;	  /* newest order-book snapshot at the start of this run */
+	int fresh;		  /* no run has been recorded yet */
 };
 
 /* Open the run's transaction: BEGIN IMMEDIATE, or a savepoint when the caller already holds a
@@ -29,6 +30,8 @@ int kw_store_detect_end(struct kw_store *s, int own, int ok) KW_WUR;
 
 /* Read the saved state and the current newest trade id and snapshot times. */
 int kw_store_detect_state(struct kw_store *s, struct kw_detect_state *st) KW_WUR;
+/* Smallest trades.id with created_us >= since_us (max(id) + 1 when there is none). */
+int kw_store_first_trade_since(struct kw_store *s, int64_t since_us, int64_t *id) KW_WUR;
 int kw_store_detect_save(struct kw_store *s, const struct kw_detect_state *st, int64_t now) KW_WUR;
 
 struct kw_trade_candidate {

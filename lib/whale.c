@@ -629,6 +629,17 @@ int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
 	struct kw_detect_state st;
 	if (kw_store_detect_state(s, &st) < 0)
 		goto out;
+	if (st.fresh) {
+		/* The first run on a database that already holds history (an upgrade) judges the
+		 * last day, not years: one bounded run inside kw-fetch's transaction. Windows
+		 * still read older rows as their baseline. */
+		int64_t first_id;
+		if (kw_store_first_trade_since(s, (now - 86400) * US_PER_S, &first_id) < 0)
+			goto out;
+		st.last_trade_id = first_id - 1;
+		st.last_snapshot_at = now - cfg->odds_window_min * 60;
+		st.last_book_at = now - 3600;
+	}
 	r.max_snapshot_at =
 		st.max_snapshot_at > st.last_snapshot_at ? st.max_snapshot_at : st.last_snapshot_at;
 	r.max_book_at = st.max_book_at > st.last_book_at ? st.max_book_at : st.last_book_at;

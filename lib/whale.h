@@ -72,7 +72,9 @@ struct kw_detect_stats {
 /*
  * Examine what was stored since the previous run and record the alerts it raises, in one
  * transaction (or a savepoint when the caller already holds one). now (Unix seconds) is the
- * alerts' created_at. Re-running over the same data adds nothing. 0 on success, -1 (logged,
+ * alerts' created_at; the very first run (no detect_state yet) examines only the trades of the
+ * 24 h, the snapshots of the ODDS_WINDOW_MIN and the order books of the hour before now.
+ * Re-running over the same data adds nothing. 0 on success, -1 (logged,
  * nothing stored) on a database error.
  */
 int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,

@@ -142,7 +142,7 @@ static void book(struct fx *f, const char *ticker, int64_t t, int64_t yes_centi,
 static struct kw_detect_stats run(struct fx *f)
 {
 	struct kw_detect_stats st;
-	assert_int_equal(kw_detect_run(f->s, &f->cfg, T0 + 100000, &st), 0);
+	assert_int_equal(kw_detect_run(f->s, &f->cfg, T0 + 3700, &st), 0);
 	return st;
 }
 
@@ -468,6 +468,25 @@ static void test_inside_callers_transaction(void **state)
 	assert_int_equal(count_alerts(f, "whale_trade", "POL-B"), 1);
 }
 
+static void test_first_run_is_bounded(void **state)
+{
+	/* An upgrade: years of history, no detect_state. The first run judges the last day
+	 * (now = T0 + 3700 in run()), later runs only what is new. */
+	struct fx *f = *state;
+	trade(f, "old", "POL-A", T0 + 3700 - 86401, 50000 * USD, "yes");
+	trade(f, "recent", "POL-B", T0 + 3700 - 86400, 50000 * USD, "yes");
+	snapshot(f, "POL-C", T0 - 7200, 400000);
+	snapshot(f, "POL-C", T0 - 6000, 900000); /* an old flip, outside the first look */
+	struct kw_detect_stats st = run(f);
+	assert_int_equal(st.fired[KW_ALERT_WHALE_TRADE], 1);
+	assert_int_equal(count_alerts(f, "whale_trade", "POL-B"), 1);
+	assert_int_equal(st.fired[KW_ALERT_ODDS_FLIP], 0);
+	trade(f, "later", "POL-A", T0, 50000 * USD, "no");
+	st = run(f);
+	assert_int_equal(st.fired[KW_ALERT_WHALE_TRADE], 1);
+	assert_int_equal(st.trades_examined, 1);
+}
+
 static void test_category_rules(void **state)
 {
 	struct fx *f = *state;
@@ -535,6 +554,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_order_book_shift, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_high_volume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inside_callers_transaction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_first_run_is_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_category_rules, setup, teardown),
 		cmocka_unit_test(test_decimal_format),
 	};
