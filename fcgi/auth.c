@@ -359,9 +359,9 @@ static enum cred check_key(struct kw_req *r, const char *key, const char **reaso
 		return CRED_OK;
 	}
 	snprintf(r->sec.who, sizeof(r->sec.who), "key:%s", prefix);
-	struct kw_store *store = r->app->store;
+	struct kw_store *store = kw_app_store_or_reply(r); /* reopened if it was down */
 	if (!store)
-		return CRED_UNAVAILABLE;
+		return CRED_UNAVAILABLE; /* 503 already replied */
 	struct kw_key_row k;
 	int64_t now = kw_sec_now_us(r->app) / 1000000;
 	uint64_t gen = kw_rl_keys_generation(sec->rl);
@@ -463,7 +463,9 @@ int kw_sec_before_route(struct kw_req *r)
 	else if (authz)
 		cred = check_bearer(r, authz, &reason);
 	if (cred == CRED_UNAVAILABLE) {
-		kw_reply_error(r, 503, "database_unavailable", "the database is unavailable");
+		if (!r->replied)
+			kw_reply_error(r, 503, "database_unavailable",
+				       "the database is unavailable");
 		return -1;
 	}
 	if (cred != CRED_OK) {
