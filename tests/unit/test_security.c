@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -333,12 +334,65 @@ static void test_ratelimit(void **state)
 	unlink(path);
 }
 
+/* Several processes on one table: exactly `burst` takes succeed, however they interleave. */
+static void test_ratelimit_processes_exact(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/kw-test-rlp-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	char err[200];
+	struct kw_rl *rl = kw_rl_open(path, 1, NULL, NULL, err, sizeof(err));
+	assert_non_null(rl);
+	const int procs = 4, tries = 4000, burst = 2500;
+	const int64_t t0 = kw_now_us(), hour = 3600LL * 1000000;
+	int pipes[4][2];
+	for (int i = 0; i < procs; i++) {
+		assert_int_equal(pipe(pipes[i]), 0);
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct kw_rl *c = kw_rl_open(path, 1, NULL, NULL, err, sizeof(err));
+			int ok = 0;
+			struct kw_rl_result r;
+			for (int j = 0; c && j < tries; j++) {
+				/* A different key now and then exercises claiming in parallel. */
+				char other[32];
+				snprintf(other, sizeof(other), "a:%d.%d", i, j % 50);
+				kw_rl_take(c, other, t0, hour, 1, &r);
+				kw_rl_take(c, "k:shared", t0 + j, hour, burst, &r);
+				ok += r.allowed;
+			}
+			if (write(pipes[i][1], &ok, sizeof(ok)) != sizeof(ok))
+				_exit(2);
+			_exit(c ? 0 : 1);
+		}
+		close(pipes[i][1]);
+	}
+	int total = 0;
+	for (int i = 0; i < procs; i++) {
+		int ok = 0;
+		assert_int_equal(read(pipes[i][0], &ok, sizeof(ok)), sizeof(ok));
+		close(pipes[i][0]);
+		total += ok;
+	}
+	for (int i = 0; i < procs; i++) {
+		int status;
+		assert_true(wait(&status) > 0);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	assert_int_equal(total, burst);
+	kw_rl_close(rl);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_body),	  cmocka_unit_test(test_origins),
 		cmocka_unit_test(test_keys),	  cmocka_unit_test(test_tokens),
-		cmocka_unit_test(test_ratelimit),
+		cmocka_unit_test(test_ratelimit), cmocka_unit_test(test_ratelimit_processes_exact),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
