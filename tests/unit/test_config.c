@@ -156,10 +156,8 @@ static void test_dump_masks_secrets(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_env_file_forms),
-		cmocka_unit_test(test_environment_wins),
-		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_defaults),	   cmocka_unit_test(test_env_file_forms),
+		cmocka_unit_test(test_environment_wins),   cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_dump_masks_secrets),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -74,7 +74,8 @@ static void test_newer_is_refused(void **state)
 	tmpname(path, sizeof(path));
 	sqlite3 *raw;
 	assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(raw, "PRAGMA user_version=9999", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(raw, "PRAGMA user_version=9999", NULL, NULL, NULL),
+			 SQLITE_OK);
 	sqlite3_close(raw);
 	assert_null(kw_db_open(path, KW_DB_MIGRATE, err, sizeof(err)));
 	assert_non_null(strstr(err, "schema version 9999 is newer"));
@@ -141,9 +142,12 @@ static void test_buf_cap(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fresh_and_reopen), cmocka_unit_test(test_migrations_are_ordered),
-		cmocka_unit_test(test_newer_is_refused), cmocka_unit_test(test_not_sqlite),
-		cmocka_unit_test(test_parsers),		 cmocka_unit_test(test_buf_cap),
+		cmocka_unit_test(test_fresh_and_reopen),
+		cmocka_unit_test(test_migrations_are_ordered),
+		cmocka_unit_test(test_newer_is_refused),
+		cmocka_unit_test(test_not_sqlite),
+		cmocka_unit_test(test_parsers),
+		cmocka_unit_test(test_buf_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -76,7 +76,8 @@ static void test_bad(void **state)
 		struct kw_query q;
 		const char *bad = NULL;
 		char err[160] = "";
-		assert_int_equal(kw_query_parse(cases[i].qs, decls, &q, &bad, err, sizeof(err)), -1);
+		assert_int_equal(kw_query_parse(cases[i].qs, decls, &q, &bad, err, sizeof(err)),
+				 -1);
 		if (!strstr(err, cases[i].expect))
 			fail_msg("case %s: '%s' lacks '%s'", cases[i].qs, err, cases[i].expect);
 		if (cases[i].param)
