@@ -4,10 +4,12 @@
  * Data model reminders (sql/0001_init.sql, sql/0002_fetch.sql): money in micro-dollars, counts
  * in hundredths, values Kalshi did not send are NULL (KW_KALSHI_NONE binds as NULL). Markets
  * are upserted (the newest listing wins, first_seen_at and category are kept); trades are
- * insert-or-ignore on trade_id; snapshots are keyed (ticker, taken_at), so re-running a run at
- * the same second replaces rather than duplicates. Categories are never parsed from tickers:
- * they come from the series through the event (kalshi-api.md §5), with a legacy market
- * `category` as the fallback.
+ * insert-or-ignore on (created_us, trade_id), which is unique exactly when trade_id is (a
+ * trade's time never changes; sql/0007_ingest.sql) and, unlike trade_id alone, is inserted in
+ * time order; snapshots are keyed (ticker, taken_at), so re-running a run at the same second
+ * replaces rather than duplicates. Categories are never parsed from tickers: they come from
+ * the series through the event (kalshi-api.md §5), with a legacy market `category` as the
+ * fallback.
  */
 #include "store_fetch.h"
 
@@ -294,7 +296,8 @@ int kw_store_fetch_market(struct kw_store *s, const struct kw_kalshi_market *m, 
 static const char SQL_TRADE[] =
 	"INSERT INTO trades (trade_id, ticker, created_us, count_centi, yes_price_micros,"
 	" no_price_micros, taker_side, notional_micros, is_block)"
-	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (trade_id) DO NOTHING";
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+	" ON CONFLICT (created_us, trade_id) DO NOTHING";
 
 int kw_store_fetch_trade(struct kw_store *s, const struct kw_kalshi_trade *t, int64_t shift_us,
 			 int *inserted)

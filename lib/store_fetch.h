@@ -55,7 +55,8 @@ int kw_store_fetch_state_set(struct kw_store *s, const char *name, int64_t value
 /* Upsert one market and its snapshot at taken_at. */
 int kw_store_fetch_market(struct kw_store *s, const struct kw_kalshi_market *m, int64_t taken_at,
 			  int64_t run_id) KW_WUR;
-/* Insert a trade unless its trade_id is stored; *inserted = 1 if it was new. */
+/* Insert a trade unless it is stored (same trade_id at the same created_us, the same trade:
+ * its time never changes); *inserted = 1 if it was new. */
 int kw_store_fetch_trade(struct kw_store *s, const struct kw_kalshi_trade *t, int64_t shift_us,
 			 int *inserted) KW_WUR;
 int kw_store_fetch_book(struct kw_store *s, const char *ticker, int64_t taken_at, int64_t run_id,
