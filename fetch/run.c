@@ -13,12 +13,15 @@
  *   5. books     GET /markets/{ticker}/orderbook for the watch list [§4]
  *   6. detection (whale detection is called here, see KW_DETECTION_HOOK below)
  *   7. retention old trades and snapshots pruned in small batches
- * Every page is one transaction: a kill -9 leaves whole pages, and the next run redoes the
- * rest (upserts and trade_id make that idempotent). A failed markets phase fails the run
+ * Every page is stored whole or not at all: live, one transaction per page; in a replay,
+ * consecutive pages share a transaction (bounded in records and time), each inside its own
+ * savepoint. Either way a kill -9 leaves whole pages, and the next run redoes the rest
+ * (upserts and trade de-duplication make that idempotent). A failed markets phase fails the run
  * (stored data stays as it was); a failure in a later phase makes it partial.
  */
 #include <json-c/json.h>
 #include <stdarg.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +43,8 @@
 #define PRUNE_BATCHES 200	/* transactions per table and run */
 #define SKIP_LOG_MAX 20		/* skipped records logged one by one per run */
 #define SKIP_REASONS_MAX 32
+#define BATCH_ROWS 20000 /* replay: rows per transaction, at most */
+#define BATCH_US 250000	 /* replay: and at most this long a transaction */
 
 static const char STATE_WATERMARK[] = "trades_watermark_us";
 static const char STATE_CATALOG[] = "catalog_refreshed_at";
@@ -59,6 +64,7 @@ struct run {
 	const struct kw_config *cfg;
 	struct kw_store *store;
 	int64_t id, now, shift_us, started_us;
+	int64_t cpu_started_us, cpu_detect_us; /* this process's CPU time: start, detection */
 	int replay;
 	int64_t pages, books;
 	int64_t trade_wm_old, trade_min_ts;
@@ -176,11 +182,13 @@ struct pager {
 struct page_ctx {
 	struct run *r;
 	int (*item)(struct run *r, json_object *o);
+	int64_t items; /* elements seen, for the size of a batched transaction */
 };
 
 static int page_item(void *arg, json_object *o)
 {
 	struct page_ctx *pc = arg;
+	pc->items++;
 	return pc->item(pc->r, o);
 }
 
@@ -189,8 +197,11 @@ static enum kw_get paginate(struct run *r, const struct pager *p)
 {
 	char *cursor = kw_xmalloc(KW_KALSHI_CURSOR_MAX), *next = kw_xmalloc(KW_KALSHI_CURSOR_MAX);
 	enum kw_get res = KW_GET_OK;
-	struct page_ctx pc = { r, p->item };
+	struct page_ctx pc = { r, p->item, 0 };
 	struct kw_buf query;
+	struct tally tx_before = r->n;
+	int in_tx = 0;
+	int64_t tx_items = 0, tx_started_us = 0;
 	kw_buf_init(&query, 0);
 	cursor[0] = '\0';
 	for (int page = 0;; page++) {
@@ -226,9 +237,26 @@ static enum kw_get paginate(struct run *r, const struct pager *p)
 							    : "bad response");
 			goto out;
 		}
-		/* One transaction per page: parsed and stored element by element, committed
-		 * whole, or rolled back whole if the body turns out to be broken. */
-		if (tx_begin(r) < 0) {
+		/* Each page is stored whole or not at all: parsed and stored element by
+		 * element inside its own savepoint, released whole, or rolled back whole if the
+		 * body turns out to be broken. Pages read from disk (replay) share a transaction
+		 * up to BATCH_ROWS rows or BATCH_US: a page rewrites the same index pages as its
+		 * neighbours, and one commit writes them once. Live pages commit one by one, so
+		 * the write lock is never held across a network wait. */
+		if (!in_tx) {
+			if (tx_begin(r) < 0) {
+				res = KW_GET_FAILED;
+				goto out;
+			}
+			in_tx = 1;
+			tx_before = r->n;
+			tx_items = pc.items;
+			tx_started_us = kw_mono_us();
+		}
+		if (kw_db_exec(kw_store_db(r->store), "SAVEPOINT kw_page") < 0) {
+			db_fail(r, "starting a page");
+			r->n = tx_before;
+			in_tx = 0;
 			res = KW_GET_FAILED;
 			goto out;
 		}
@@ -240,12 +268,43 @@ static enum kw_get paginate(struct run *r, const struct pager *p)
 			run_error(r, "%s: page %d: %s", p->name, page + 1, err);
 		}
 		int last = next[0] == '\0';
-		if (rc != 0 || (p->page_end && p->page_end(r, last) < 0) || tx_commit(r) < 0) {
+		if (r->db_failed) { /* db_fail() rolled the whole transaction back */
+			r->n = tx_before;
+			in_tx = 0;
+			res = KW_GET_FAILED;
+			goto out;
+		}
+		if (rc != 0 || (p->page_end && p->page_end(r, last) < 0)) {
 			r->n = before; /* nothing of this page was stored */
+			res = KW_GET_FAILED;
+			if (r->db_failed) {
+				r->n = tx_before;
+				in_tx = 0;
+			} else if (kw_db_exec(kw_store_db(r->store),
+					      "ROLLBACK TO kw_page; RELEASE kw_page") < 0) {
+				db_fail(r, "discarding a broken page");
+				r->n = tx_before;
+				in_tx = 0;
+			}
+			goto out;
+		}
+		if (kw_db_exec(kw_store_db(r->store), "RELEASE kw_page") < 0) {
+			db_fail(r, "storing a page");
+			r->n = tx_before;
+			in_tx = 0;
 			res = KW_GET_FAILED;
 			goto out;
 		}
 		r->pages++;
+		if (last || !r->replay || pc.items - tx_items >= BATCH_ROWS ||
+		    kw_mono_us() - tx_started_us >= BATCH_US) {
+			in_tx = 0;
+			if (tx_commit(r) < 0) {
+				r->n = tx_before;
+				res = KW_GET_FAILED;
+				goto out;
+			}
+		}
 		if (last)
 			goto out;
 		/* A cursor that does not move would loop forever (live only: saved pages may
@@ -261,7 +320,10 @@ static enum kw_get paginate(struct run *r, const struct pager *p)
 		next = t;
 	}
 out:
-	kw_store_rollback(r->store); /* no-op unless a page failed half-way */
+	/* Pages already released into the open transaction are whole: keep them. */
+	if (in_tx && !r->db_failed && tx_commit(r) < 0)
+		r->n = tx_before;
+	kw_store_rollback(r->store); /* no-op unless the transaction failed */
 	free(cursor);
 	free(next);
 	kw_buf_free(&query);
@@ -552,6 +614,17 @@ static void phase_retention(struct run *r)
 
 /* ---- the run ------------------------------------------------------------------------------ */
 
+/* CPU time (user + system) of this process: the log reports ingest and detection apart, in
+ * CPU seconds, which a shared machine does not distort the way it distorts wall time. */
+static int64_t cpu_us(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return 0;
+	return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec +
+	       ru.ru_stime.tv_usec;
+}
+
 static char *skips_json(const struct run *r)
 {
 	json_object *o = json_object_new_object();
@@ -576,6 +649,7 @@ int kw_fetch_run(struct kw_fetch_ctx *ctx, const char *replay_dir, int64_t run_a
 	r->now = run_at;
 	r->shift_us = shift_s * 1000000;
 	r->started_us = kw_mono_us();
+	r->cpu_started_us = cpu_us();
 	r->markets_fail = KW_GET_FAILED;
 	kw_buf_init(&r->body, KW_FETCH_MAX_BODY);
 
@@ -626,8 +700,10 @@ int kw_fetch_run(struct kw_fetch_ctx *ctx, const char *replay_dir, int64_t run_a
 		 */
 		if (!r->db_failed && !stopped(r)) {
 			struct kw_detect_stats ds;
+			int64_t cpu0 = cpu_us();
 			if (kw_detect_run(r->store, r->cfg, r->now, &ds) < 0)
 				db_fail(r, "whale detection");
+			r->cpu_detect_us = cpu_us() - cpu0;
 		}
 		if (!r->db_failed)
 			phase_retention(r);
@@ -669,9 +745,11 @@ int kw_fetch_run(struct kw_fetch_ctx *ctx, const char *replay_dir, int64_t run_a
 	if (r->id && kw_store_fetch_run_finish(r->store, r->id, &row) < 0)
 		status = KW_FETCH_EX_FAILED;
 	kw_log(status == KW_FETCH_EX_OK ? KW_LOG_INFO : KW_LOG_WARNING,
-	       "run %lld %s in %.2f s: %lld pages, %lld markets (%lld open), %lld new trades, "
-	       "%lld order books, %lld HTTP errors, %lld skipped %s%s%s",
+	       "run %lld %s in %.2f s (CPU: %.3f s, of which detection %.3f s): %lld pages, "
+	       "%lld markets (%lld open), %lld new trades, %lld order books, %lld HTTP errors, "
+	       "%lld skipped %s%s%s",
 	       (long long)r->id, outcome, (double)(kw_mono_us() - r->started_us) / 1e6,
+	       (double)(cpu_us() - r->cpu_started_us) / 1e6, (double)r->cpu_detect_us / 1e6,
 	       (long long)r->pages, (long long)r->n.markets,
 	       (long long)(open_markets < 0 ? 0 : open_markets), (long long)r->n.trades,
 	       (long long)r->books, (long long)row.http_errors, (long long)r->n.skipped, skips,

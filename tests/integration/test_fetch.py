@@ -458,6 +458,42 @@ def test_retention_prunes_old_rows(work):
                     old) == [(0,)]
 
 
+def _replay_trades(run_dir, now, pages):
+    """A saved run of trade pages only: pages are lists of trades, or raw text (broken)."""
+    os.makedirs(os.path.join(run_dir, "trades"), exist_ok=True)
+    with open(os.path.join(run_dir, "manifest.json"), "w") as f:
+        json.dump({"recorded_at": fk.ts(now)}, f)
+    for i, page in enumerate(pages):
+        last = i == len(pages) - 1
+        body = page if isinstance(page, str) else json.dumps(
+            {"trades": page, "cursor": "" if last else "c%d" % (i + 1)})
+        with open(os.path.join(run_dir, "trades", "%04d.json" % (i + 1)), "w") as f:
+            f.write(body)
+
+
+def test_replay_batches_keep_whole_pages_and_dedup(work):
+    """A replay stores several pages per transaction, each page whole: a broken page is
+    discarded alone (the pages before it stay), and replaying again adds only what is new."""
+    now = int(time.time())
+    pages = [[fk.trade("r-%d-%d" % (p, i), BTC, count="1.00", created=fk.ts(now - 60 * p - i))
+              for i in range(3)] for p in range(4)]
+    run_dir = os.path.join(str(work), "saved")
+    _replay_trades(run_dir, now, [pages[0], pages[1], '{"trades":[{"trade_id":"x"', pages[3]])
+    env = env_for(work, "http://127.0.0.1:%d/nothing" % free_port())
+    r = fetch(env, "--replay", run_dir, "--replay-keep-time")
+    assert r.returncode == 3, r.stderr  # partial: the trades listing broke on page 3
+    assert "truncated JSON" in r.stderr
+    ids = sorted(t for (t,) in rows(env, "SELECT trade_id FROM trades"))
+    assert ids == sorted(t["trade_id"] for t in pages[0] + pages[1])
+    assert last_run(env)["trades"] == 6
+    _replay_trades(run_dir, now, pages)
+    r = fetch(env, "--replay", run_dir, "--replay-keep-time")
+    assert r.returncode == 0, r.stderr
+    assert last_run(env)["trades"] == 6  # pages 3 and 4; pages 1 and 2 were stored
+    assert rows(env, "SELECT count(*), count(DISTINCT trade_id) FROM trades") == [(12, 12)]
+    assert rows(env, "PRAGMA integrity_check") == [("ok",)]
+
+
 def test_record_then_replay_round_trip(work):
     rec = os.path.join(str(work), "rec")
     with standard() as fake:
