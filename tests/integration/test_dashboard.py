@@ -17,6 +17,7 @@ import time
 import pytest
 import requests
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -76,7 +77,10 @@ def drain_log(d):
 
 
 def wait(d, cond, timeout=10, poll=0.05):
-    return WebDriverWait(d, timeout, poll_frequency=poll).until(lambda drv: cond())
+    # A page that re-renders (sorting, refresh) can replace an element between find and read.
+    return WebDriverWait(d, timeout, poll_frequency=poll,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda drv: cond())
 
 
 def shot(d, artifacts, name, full=True):
