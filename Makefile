@@ -56,7 +56,7 @@ api_LIBS = -lfcgi $(call pkg,--libs,$(PKG_COMMON) libjwt libmaxminddb libcurl)
 fetch_DIR := fetch
 fetch_LIBS = $(call pkg,--libs,$(PKG_COMMON) libcurl)
 ws_DIR := ws
-ws_LIBS = $(call pkg,--libs,$(PKG_COMMON) libwebsockets libjwt)
+ws_LIBS = $(call pkg,--libs,$(PKG_COMMON) libwebsockets libjwt libcurl)
 admin_DIR := admin
 admin_LIBS = $(call pkg,--libs,$(PKG_COMMON) libjwt)
 

@@ -24,6 +24,7 @@
 
 #include "auth.h"
 #include "log.h"
+#include "sentry.h"
 #include "ws.h"
 #include "version.h"
 
@@ -163,6 +164,7 @@ int main(int argc, char **argv)
 	static struct kw_hub hub;
 	struct lws_context_creation_info info;
 	lws_retry_bo_t retry;
+	struct kw_sentry *sentry = NULL;
 	int check_only = 0, c, rc = 1;
 	int64_t heartbeat_ms = KW_WS_HEARTBEAT_MS;
 	char err[512];
@@ -238,6 +240,7 @@ int main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
+	sentry = kw_sentry_start(&cfg, "kw-ws"); /* SENTRY_DSN: crash handler, earlier reports */
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
 	memset(&retry, 0, sizeof(retry));
@@ -328,6 +331,7 @@ out:
 	if (hub.ctx)
 		lws_context_destroy(hub.ctx); /* only on a failed start: the normal path did it */
 	kw_hub_free(&hub);
+	kw_sentry_free(sentry);
 	kw_config_free(&cfg);
 	return rc;
 }

@@ -1,5 +1,6 @@
 """Error reporting (SENTRY_DSN) against a local fake Sentry receiver: a 5xx from kw-api, a crash
-(fatal signal) reported by the next worker from the spool file, a failed kw-fetch run — each as
+(fatal signal) of a kw-api worker or of kw-ws reported by the next start from the spool file, a
+failed kw-fetch run — each as
 an envelope whose format and X-Sentry-Auth header are checked field by field, with no secret in
 it. No DSN: nothing is sent. A bad DSN stops start-up; an unreachable receiver delays nothing."""
 import http.server
@@ -167,6 +168,27 @@ def test_crash_is_reported_by_the_next_worker(stack, sentry):
     assert [f for f in os.listdir(spool)] == []
     assert len([e for e in sentry.events() if e["level"] == "fatal"]) == 1
     assert stack.get("/api/status").status_code == 200
+
+
+def test_ws_crash_is_reported_on_its_next_start(tmp_path, sentry):
+    d = tmp_path / "ws"
+    s = Stack(d, settings={"SENTRY_DSN": sentry.dsn(), "SENTRY_SPOOL_DIR": str(d / "spool")},
+              workers=1, ws=True)
+    s.start()
+    try:
+        n = len([e for e in sentry.events() if e["tags"].get("crashed_program") == "kw-ws"])
+        s.ws_proc.send_signal(signal.SIGSEGV)
+        s.ws_proc.wait(timeout=10)
+        assert s.ws_proc.returncode == -signal.SIGSEGV
+        assert any(f.endswith(".report") for f in os.listdir(d / "spool"))
+        s.stop_ws()
+        s.start_ws()  # as systemd's Restart=on-failure would
+        got = sentry.wait(lambda e: e["tags"].get("crashed_program") == "kw-ws")
+        assert len(got) == n + 1
+        assert got[-1]["logger"] == "kw-ws" and got[-1]["tags"]["signal"] == "SIGSEGV"
+        assert os.listdir(d / "spool") == []
+    finally:
+        s.stop()
 
 
 def fetch_unreachable(stack, settings):
