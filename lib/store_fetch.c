@@ -247,12 +247,25 @@ static const char SQL_SNAPSHOT[] =
 	" yes_bid_size_centi, yes_ask_size_centi)"
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
-int kw_store_fetch_market(struct kw_store *s, const struct kw_kalshi_market *m, int64_t taken_at,
-			  int64_t run_id)
+/*
+ * A market listed again as it was (the common case, run after run) only gets its updated_at
+ * moved: no indexed column is in the SET list, so SQLite leaves the table's eleven indexes
+ * alone, where the upsert deletes and re-inserts an entry in each. Same parameters as
+ * SQL_MARKET; "as it was" is what the upsert would leave: a stored category is kept, a new
+ * one only fills a NULL, and series_ticker stays while the event does.
+ */
+static const char SQL_MARKET_SAME[] =
+	"UPDATE markets SET updated_at = ?22 WHERE ticker = ?1 AND event_ticker = ?2"
+	" AND (category IS NOT NULL OR ?3 IS NULL) AND title = ?4 AND yes_sub_title = ?5"
+	" AND no_sub_title = ?6 AND market_type = ?7 AND status = ?8 AND open_at IS ?9"
+	" AND close_at IS ?10 AND yes_bid_micros IS ?11 AND yes_ask_micros IS ?12"
+	" AND no_bid_micros IS ?13 AND no_ask_micros IS ?14 AND last_price_micros IS ?15"
+	" AND previous_price_micros IS ?16 AND yes_bid_size_centi IS ?17"
+	" AND yes_ask_size_centi IS ?18 AND volume_centi IS ?19 AND volume_24h_centi IS ?20"
+	" AND open_interest_centi IS ?21";
+
+static void bind_market(sqlite3_stmt *st, const struct kw_kalshi_market *m, int64_t taken_at)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_MARKET);
-	if (!st)
-		return -1;
 	bind_text(st, 1, m->ticker);
 	bind_text(st, 2, m->event_ticker);
 	bind_text(st, 3, m->legacy_category);
@@ -275,8 +288,24 @@ int kw_store_fetch_market(struct kw_store *s, const struct kw_kalshi_market *m, 
 	bind_opt(st, 20, m->volume_24h);
 	bind_opt(st, 21, m->open_interest);
 	sqlite3_bind_int64(st, 22, taken_at);
+}
+
+int kw_store_fetch_market(struct kw_store *s, const struct kw_kalshi_market *m, int64_t taken_at,
+			  int64_t run_id)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_MARKET_SAME);
+	if (!st)
+		return -1;
+	bind_market(st, m, taken_at);
 	if (step_done(s, st, "storing a market") < 0)
 		return -1;
+	if (sqlite3_changes(kw_store_db(s)) == 0) {
+		if (!(st = kw_store_stmt(s, SQL_MARKET)))
+			return -1;
+		bind_market(st, m, taken_at);
+		if (step_done(s, st, "storing a market") < 0)
+			return -1;
+	}
 	if (!(st = kw_store_stmt(s, SQL_SNAPSHOT)))
 		return -1;
 	bind_text(st, 1, m->ticker);

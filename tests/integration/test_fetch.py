@@ -365,6 +365,33 @@ def test_dedup_across_overlapping_runs(work):
         assert rows(env, "SELECT count(*) FROM trades") == [(4,)]
 
 
+def test_relisted_markets_update_only_what_changed(work):
+    """A market listed again unchanged only has updated_at moved (no index rewrite); a
+    changed one is rewritten; the category found through its series is kept either way."""
+    now = int(time.time())
+    with standard(now=now) as fake:
+        env = env_for(work, fake.base)
+        assert fetch(env).returncode == 0
+        q = ("SELECT ticker, category, series_ticker, yes_bid_micros, last_price_micros,"
+             " volume_24h_centi, first_seen_at, updated_at FROM markets"
+             " WHERE status = 'active' ORDER BY ticker")
+        before = {r[0]: r for r in rows(env, q)}
+        assert before[BTC][1] == "Crypto"
+        time.sleep(1.1)  # the next run's time differs by at least a second
+        hi = next(m for m in fake.markets if m["ticker"] == "KXHIGHNY-25DEC31-B38.5")
+        hi["yes_bid_dollars"] = "0.2400"
+        hi["volume_24h_fp"] = "777.00"
+        assert fetch(env).returncode == 0
+        after = {r[0]: r for r in rows(env, q)}
+        assert after.keys() == before.keys()
+        for t in after:
+            assert after[t][7] > before[t][7], t  # listed: updated_at moves
+            assert after[t][1:3] == before[t][1:3] and after[t][6] == before[t][6], t
+        assert after[BTC][3:6] == before[BTC][3:6]
+        assert after[hi["ticker"]][3] == 240000 and after[hi["ticker"]][5] == 77700
+        assert last_run(env)["open_markets"] == len(before)
+
+
 def test_first_run_backfills_bounded_window(work):
     now = int(time.time())
     with standard(now=now) as fake:
