@@ -96,7 +96,7 @@ static int cmd_create(struct kw_config *cfg, int argc, char **argv)
 	const char *name = NULL;
 	int scope = KW_SCOPE_READ;
 	int64_t rate = 0;
-	for (int i = 0; i < argc; i++) {
+	for (int i = 0; i < argc; i += 2) { /* every option takes a value */
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(argv[i], "--name") && v) {
 			name = v;
@@ -116,7 +116,6 @@ static int cmd_create(struct kw_config *cfg, int argc, char **argv)
 			fputs(KEY_USAGE, stderr);
 			return 2;
 		}
-		i++;
 	}
 	if (!name || !name_ok(name)) {
 		fprintf(stderr, "kw-admin: --name is required: 1 to 64 printable characters\n");

@@ -24,7 +24,7 @@ const struct kw_param kw_params_v1_alerts[] = {
 	  "page size (default 50); with CSV, the most rows to export" },
 	{ "cursor", KW_P_STR, 0, 0, 256, NULL, "next_cursor of the previous page" },
 	{ "format", KW_P_ENUM, 0, 0, 0, "json|csv", "json (default) or csv" },
-	{ NULL },
+	{ 0 },
 };
 
 struct page {

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth.h"
 #include "log.h"
 #include "whale.h"
 
@@ -418,10 +419,16 @@ void kw_api_cache_apply(struct kw_req *r)
 		kw_reply_header(r, "ETag", t);
 		kw_strlcpy(tag, t, sizeof(tag));
 	}
+	/* An answer to a key or token is never stored by a cache (the security checklist's
+	 * rule); a client revalidates it with If-None-Match, which answers 304 below. A public
+	 * answer (openapi.json, health) may be kept CACHE_TTL seconds. */
 	if (!has_header(r, "Cache-Control")) {
 		char cc[64];
-		snprintf(cc, sizeof(cc), "private, max-age=%lld",
-			 (long long)r->app->cfg.cache_ttl_s);
+		if (r->sec.scope != KW_SCOPE_NONE)
+			kw_strlcpy(cc, "no-store", sizeof(cc));
+		else
+			snprintf(cc, sizeof(cc), "max-age=%lld",
+				 (long long)r->app->cfg.cache_ttl_s);
 		kw_reply_header(r, "Cache-Control", cc);
 	}
 	const char *inm = kw_req_param(r, "HTTP_IF_NONE_MATCH");

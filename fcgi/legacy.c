@@ -36,19 +36,19 @@
 
 const struct kw_param kw_params_legacy_view[] = {
 	LEGACY_CATEGORY,
-	{ NULL },
+	{ 0 },
 };
 
 const struct kw_param kw_params_legacy_markets[] = {
 	LEGACY_CATEGORY,
 	{ "limit", KW_P_INT, 1, 1000, 0, NULL, "most markets to return (default 200)" },
-	{ NULL },
+	{ 0 },
 };
 
 const struct kw_param kw_params_legacy_alerts[] = {
 	LEGACY_CATEGORY,
 	{ "limit", KW_P_INT, 1, 200, 0, NULL, "most alerts to return (default 50)" },
-	{ NULL },
+	{ 0 },
 };
 
 /* The view: *category (NULL = any) and *prefixes (owned JSON, non-NULL = crypto view). */

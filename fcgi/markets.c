@@ -34,7 +34,7 @@ const struct kw_param kw_params_v1_markets[] = {
 	  "order: the first four largest first, close_time soonest first (default volume_24h)" },
 	{ "limit", KW_P_INT, 1, 200, 0, NULL, "page size (default 50)" },
 	{ "cursor", KW_P_STR, 0, 0, 256, NULL, "next_cursor of the previous page" },
-	{ NULL },
+	{ 0 },
 };
 
 /* Filter value -> the two stored statuses it means (Kalshi's filter/returned mapping). */
@@ -220,7 +220,7 @@ const struct kw_param kw_params_v1_history[] = {
 	  "one point per interval: the last snapshot in it (default raw: every snapshot)" },
 	{ "limit", KW_P_INT, 1, 1000, 0, NULL, "points per page (default 500)" },
 	{ "cursor", KW_P_STR, 0, 0, 256, NULL, "next_cursor of the previous page" },
-	{ NULL },
+	{ 0 },
 };
 
 struct hist {

@@ -20,7 +20,7 @@
 const struct kw_param kw_params_v1_stats[] = {
 	{ "window", KW_P_ENUM, 0, 0, 0, "1h|24h|7d", "one window only (default: all three)" },
 	{ "limit", KW_P_INT, 1, 50, 0, NULL, "entries per list (default 10)" },
-	{ NULL },
+	{ 0 },
 };
 
 struct flow {

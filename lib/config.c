@@ -115,7 +115,7 @@ static const struct setting settings[] = {
 	{ "DATABASE_URL", T_STR, F(database_url), "", NOLIM, NULL, check_database_url, "general",
 	  "alternative to DATABASE_PATH: sqlite:///relative/path or sqlite:////absolute/path" },
 	{ "CACHE_TTL", T_INT, F(cache_ttl_s), "15", 0, 3600, NULL, NULL, "general",
-	  "seconds a client may cache a GET answer (Cache-Control max-age)" },
+	  "seconds a client may cache a public GET answer (authenticated ones are no-store)" },
 	/* security */
 	{ "API_KEY", T_SECRET, F(api_key), "", NOLIM, NULL, NULL, "security",
 	  "bootstrap admin API key (at least 32 characters); kw-admin manages the others" },

@@ -369,7 +369,9 @@ def test_etag_and_304(api):
     r2 = get(api, "/api/v1/whales?limit=5")
     tag = r1.headers["ETag"]
     assert re.match(r'^"[0-9a-f]{32}"$', tag) and r2.headers["ETag"] == tag
-    assert r1.headers["Cache-Control"] == "private, max-age=15"
+    assert r1.headers["Cache-Control"] == "no-store"  # authenticated: never cached, revalidated
+    pub = api.get("/api/openapi.json", anonymous=True)
+    assert pub.headers["Cache-Control"] == "max-age=15" and pub.headers["ETag"]
     r3 = get(api, "/api/v1/whales?limit=5", headers=dict(HEADERS, **{"If-None-Match": tag}))
     assert r3.status_code == 304 and r3.content == b"" and r3.headers["ETag"] == tag
     r4 = get(api, "/api/v1/whales?limit=5",

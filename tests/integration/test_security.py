@@ -386,9 +386,9 @@ def test_limiter_state_survives_a_restart_via_sqlite(tmp_path):
 # ---- headers on every status, validation, bodies ---------------------------------------------
 
 def assert_not_shared_cacheable(r):
-    """Authenticated answers: no-store, unless a handler chose private caching (CACHE_TTL)."""
+    """Authenticated answers are never stored by a cache: no-store."""
     cc = r.headers["Cache-Control"]
-    assert cc == "no-store" or cc.startswith("private"), cc
+    assert cc == "no-store", cc
 
 
 def check_headers(r, authenticated):
