@@ -3,11 +3,11 @@
 # does not stop the later ones (a CI log should show everything that is broken at once). It
 # ends with one summary line, "check: N passed, M failed", and exits non-zero if M > 0.
 #
-# Stages: format check; build (gcc, then clang); the web servers' own syntax check of both example configs;
-# unit tests; integration tests against the real lighttpd, then through Apache; short fuzz
-# runs where targets
-# exist; then the unit and integration tests again, built with
-# AddressSanitizer + UndefinedBehaviorSanitizer.
+# Stages: format check; build (gcc, then clang); the web servers' own syntax check of both
+# example configs; unit tests; integration tests through the real lighttpd, then through
+# Apache; short fuzz runs; then the unit and integration tests again, built with
+# AddressSanitizer + UndefinedBehaviorSanitizer (lighttpd only: the code under test is the
+# same whichever server is in front).
 set -u
 cd "$(dirname "$0")/.."
 MAKE=${MAKE:-make}
