@@ -211,6 +211,19 @@ class LighttpdStack:
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
         return [int(p) for p in out.stdout.split()]
 
+    def _stop_server(self):
+        """SIGTERM the web server (SIGKILL after 10 s) and close its log file."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self._stderr.close()
+        self.proc = None
+
     def stop(self):
         self.stop_ws()
         if self.proc and self.proc.poll() is None:
@@ -416,16 +429,7 @@ class ApacheStack(LighttpdStack):
         import shutil
         fcgid_workers = self.worker_pids() if self.starter == "fcgid" and self.proc else []
         self.stop_ws()
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self._stderr.close()
-        self.proc = None
+        self._stop_server()
         deadline = time.time() + 5
         for pid in self.workers_proc:
             try:
@@ -522,16 +526,7 @@ class _CgiStack(LighttpdStack):
 
     def stop(self):
         import shutil
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self._stderr.close()
-        self.proc = None
+        self._stop_server()
         reports = sanitizer_reports(self.dir)
         if os.path.exists(self.errorlog):
             shutil.copy(self.errorlog, self._pytest_dir)
