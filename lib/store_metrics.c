@@ -31,6 +31,11 @@ static const char SQL_REQ_MINUTE[] =
 	"INSERT INTO metrics_requests (minute, method, endpoint, status_class, requests, bytes,"
 	" latency_us_sum, " HCOLS ") VALUES (?, ?, ?, ?, ?, ?, ?, " HARGS ")"
 	" ON CONFLICT (minute, method, endpoint, status_class) DO UPDATE SET " HADD;
+static const char SQL_REQ_HOUR[] =
+	"INSERT INTO metrics_requests_hourly (hour, method, endpoint, status_class, requests, "
+	"bytes,"
+	" latency_us_sum, " HCOLS ") VALUES (?, ?, ?, ?, ?, ?, ?, " HARGS ")"
+	" ON CONFLICT (hour, method, endpoint, status_class) DO UPDATE SET " HADD;
 static const char SQL_REQ_TOTAL[] =
 	"INSERT INTO metrics_request_totals (method, endpoint, status_class, requests, bytes,"
 	" latency_us_sum, " HCOLS ") VALUES (?, ?, ?, ?, ?, ?, " HARGS ")"
@@ -39,12 +44,18 @@ static const char SQL_REQ_TOTAL[] =
 static const char SQL_SEC_MINUTE[] =
 	"INSERT INTO metrics_security (minute, name, count) VALUES (?, ?, ?)"
 	" ON CONFLICT (minute, name) DO UPDATE SET count = count + excluded.count";
+static const char SQL_SEC_HOUR[] =
+	"INSERT INTO metrics_security_hourly (hour, name, count) VALUES (?, ?, ?)"
+	" ON CONFLICT (hour, name) DO UPDATE SET count = count + excluded.count";
 static const char SQL_SEC_TOTAL[] =
 	"INSERT INTO metrics_security_totals (name, count) VALUES (?, ?)"
 	" ON CONFLICT (name) DO UPDATE SET count = count + excluded.count";
 static const char SQL_GEO_MINUTE[] =
 	"INSERT INTO metrics_countries (minute, name, count) VALUES (?, ?, ?)"
 	" ON CONFLICT (minute, name) DO UPDATE SET count = count + excluded.count";
+static const char SQL_GEO_HOUR[] =
+	"INSERT INTO metrics_countries_hourly (hour, name, count) VALUES (?, ?, ?)"
+	" ON CONFLICT (hour, name) DO UPDATE SET count = count + excluded.count";
 static const char SQL_GEO_TOTAL[] =
 	"INSERT INTO metrics_country_totals (name, count) VALUES (?, ?)"
 	" ON CONFLICT (name) DO UPDATE SET count = count + excluded.count";
@@ -60,14 +71,19 @@ static int step_done(struct kw_store *s, sqlite3_stmt *st, const char *what)
 	return 0;
 }
 
-static int write_cell(struct kw_store *s, const struct kw_metrics_cell *c, int total)
+/* Each cell and count is written at three resolutions. */
+enum res { RES_MINUTE, RES_HOUR, RES_TOTAL };
+
+static int write_cell(struct kw_store *s, const struct kw_metrics_cell *c, enum res res)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, total ? SQL_REQ_TOTAL : SQL_REQ_MINUTE);
+	static const char *const sql[] = { SQL_REQ_MINUTE, SQL_REQ_HOUR, SQL_REQ_TOTAL };
+	sqlite3_stmt *st = kw_store_stmt(s, sql[res]);
 	if (!st)
 		return -1;
 	int i = 1;
-	if (!total)
-		sqlite3_bind_int64(st, i++, c->minute);
+	if (res != RES_TOTAL)
+		sqlite3_bind_int64(st, i++,
+				   res == RES_HOUR ? c->minute - c->minute % 3600 : c->minute);
 	sqlite3_bind_text(st, i++, c->method, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, i++, c->endpoint, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, i++, c->status_class);
@@ -79,15 +95,16 @@ static int write_cell(struct kw_store *s, const struct kw_metrics_cell *c, int t
 	return step_done(s, st, "request upsert");
 }
 
-static int write_count(struct kw_store *s, const char *sql, const struct kw_metrics_count *c,
-		       int total)
+static int write_count(struct kw_store *s, const char *const sql[3],
+		       const struct kw_metrics_count *c, enum res res)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, sql);
+	sqlite3_stmt *st = kw_store_stmt(s, sql[res]);
 	if (!st)
 		return -1;
 	int i = 1;
-	if (!total)
-		sqlite3_bind_int64(st, i++, c->minute);
+	if (res != RES_TOTAL)
+		sqlite3_bind_int64(st, i++,
+				   res == RES_HOUR ? c->minute - c->minute % 3600 : c->minute);
 	sqlite3_bind_text(st, i++, c->name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, i, c->count);
 	return step_done(s, st, "count upsert");
@@ -97,19 +114,21 @@ int kw_store_metrics_flush(struct kw_store *s, const struct kw_metrics *m)
 {
 	if (!m->ncells && !m->nsecurity && !m->ncountries)
 		return 0;
+	static const char *const sec[] = { SQL_SEC_MINUTE, SQL_SEC_HOUR, SQL_SEC_TOTAL };
+	static const char *const geo[] = { SQL_GEO_MINUTE, SQL_GEO_HOUR, SQL_GEO_TOTAL };
 	if (kw_store_begin(s) < 0)
 		return -1;
-	for (int i = 0; i < m->ncells; i++)
-		if (write_cell(s, &m->cells[i], 0) < 0 || write_cell(s, &m->cells[i], 1) < 0)
-			goto fail;
-	for (int i = 0; i < m->nsecurity; i++)
-		if (write_count(s, SQL_SEC_MINUTE, &m->security[i], 0) < 0 ||
-		    write_count(s, SQL_SEC_TOTAL, &m->security[i], 1) < 0)
-			goto fail;
-	for (int i = 0; i < m->ncountries; i++)
-		if (write_count(s, SQL_GEO_MINUTE, &m->countries[i], 0) < 0 ||
-		    write_count(s, SQL_GEO_TOTAL, &m->countries[i], 1) < 0)
-			goto fail;
+	for (enum res r = RES_MINUTE; r <= RES_TOTAL; r++) {
+		for (int i = 0; i < m->ncells; i++)
+			if (write_cell(s, &m->cells[i], r) < 0)
+				goto fail;
+		for (int i = 0; i < m->nsecurity; i++)
+			if (write_count(s, sec, &m->security[i], r) < 0)
+				goto fail;
+		for (int i = 0; i < m->ncountries; i++)
+			if (write_count(s, geo, &m->countries[i], r) < 0)
+				goto fail;
+	}
 	if (kw_store_commit(s) < 0)
 		goto fail;
 	return 0;
@@ -122,6 +141,9 @@ static const char *const SQL_PRUNE[] = {
 	"DELETE FROM metrics_requests WHERE minute < ?",
 	"DELETE FROM metrics_security WHERE minute < ?",
 	"DELETE FROM metrics_countries WHERE minute < ?",
+	"DELETE FROM metrics_requests_hourly WHERE hour < ?",
+	"DELETE FROM metrics_security_hourly WHERE hour < ?",
+	"DELETE FROM metrics_countries_hourly WHERE hour < ?",
 };
 
 int64_t kw_store_metrics_prune(struct kw_store *s, int64_t before_s)
@@ -144,6 +166,10 @@ int64_t kw_store_metrics_prune(struct kw_store *s, int64_t before_s)
 static const char SQL_REQ_BUCKETS[] =
 	"SELECT (minute / ?2) * ?2, method, endpoint, status_class, sum(requests), sum(bytes),"
 	" sum(latency_us_sum), " HSUM " FROM metrics_requests WHERE minute >= ?1"
+	" GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4";
+static const char SQL_REQ_HOURS[] =
+	"SELECT (hour / ?2) * ?2, method, endpoint, status_class, sum(requests), sum(bytes),"
+	" sum(latency_us_sum), " HSUM " FROM metrics_requests_hourly WHERE hour >= ?1"
 	" GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4";
 static const char SQL_REQ_TOTALS[] =
 	"SELECT 0, method, endpoint, status_class, requests, bytes, latency_us_sum, " HCOLS
@@ -192,11 +218,20 @@ static int req_row(sqlite3_stmt *st, void *p)
 	return w->fn(w->ctx, &r);
 }
 
+/* The hourly tables hold exactly the same sums whenever the window starts on an hour and the
+ * buckets are whole hours (or there are none): then they are read, 60 times fewer rows. */
+static int use_hours(int64_t since_s, int64_t bucket_s)
+{
+	return since_s % 3600 == 0 && bucket_s % 3600 == 0;
+}
+
 int kw_store_metrics_requests(struct kw_store *s, int64_t since_s, int64_t bucket_s, kw_mreq_fn fn,
 			      void *ctx)
 {
 	struct req_walk w = { fn, ctx };
-	sqlite3_stmt *st = kw_store_stmt(s, since_s < 0 ? SQL_REQ_TOTALS : SQL_REQ_BUCKETS);
+	sqlite3_stmt *st = kw_store_stmt(s, since_s < 0			   ? SQL_REQ_TOTALS
+					    : use_hours(since_s, bucket_s) ? SQL_REQ_HOURS
+									   : SQL_REQ_BUCKETS);
 	if (!st)
 		return -1;
 	if (since_s >= 0) {
@@ -206,21 +241,26 @@ int kw_store_metrics_requests(struct kw_store *s, int64_t since_s, int64_t bucke
 	return walk(s, st, req_row, &w, "metrics request query");
 }
 
-/* [kind][0 bucketed, 1 summed per name, 2 all-time totals] */
-static const char *const SQL_COUNTS[3][3] = {
-	{ "SELECT (minute / ?2) * ?2, name, sum(count) FROM metrics_security WHERE minute >= ?1"
-	  " GROUP BY 1, 2 ORDER BY 1, 2",
-	  "SELECT 0, name, sum(count) FROM metrics_security WHERE minute >= ?1"
-	  " GROUP BY name ORDER BY 3 DESC, name LIMIT 100",
-	  "SELECT 0, name, count FROM metrics_security_totals ORDER BY name" },
-	{ "SELECT (minute / ?2) * ?2, name, sum(count) FROM metrics_countries WHERE minute >= ?1"
-	  " GROUP BY 1, 2 ORDER BY 1, 2",
-	  "SELECT 0, name, sum(count) FROM metrics_countries WHERE minute >= ?1"
-	  " GROUP BY name ORDER BY 3 DESC, name LIMIT 100",
-	  "SELECT 0, name, count FROM metrics_country_totals ORDER BY name" },
-	{ "SELECT 0, type, count(*) FROM alerts WHERE created_at >= ?1 GROUP BY type ORDER BY type",
-	  "SELECT 0, type, count(*) FROM alerts WHERE created_at >= ?1 GROUP BY type ORDER BY type",
-	  "SELECT 0, type, count(*) FROM alerts GROUP BY type ORDER BY type" },
+#define COUNT_SQL(table, col)                                                                      \
+	{                                                                                          \
+		"SELECT (" col " / ?2) * ?2, name, sum(count) FROM " table " WHERE " col " >= ?1"  \
+		" GROUP BY 1, 2 ORDER BY 1, 2",                                                    \
+			"SELECT 0, name, sum(count) FROM " table " WHERE " col " >= ?1"            \
+			" GROUP BY name ORDER BY 3 DESC, name LIMIT 100"                           \
+	}
+#define ALERTS_SQL                                                                                 \
+	"SELECT 0, type, count(*) FROM alerts WHERE created_at >= ?1 GROUP BY type ORDER BY type"
+
+/* [kind][hourly][0 bucketed, 1 summed per name] */
+static const char *const SQL_COUNTS[3][2][2] = {
+	{ COUNT_SQL("metrics_security", "minute"), COUNT_SQL("metrics_security_hourly", "hour") },
+	{ COUNT_SQL("metrics_countries", "minute"), COUNT_SQL("metrics_countries_hourly", "hour") },
+	{ { ALERTS_SQL, ALERTS_SQL }, { ALERTS_SQL, ALERTS_SQL } },
+};
+static const char *const SQL_COUNT_TOTALS[3] = {
+	"SELECT 0, name, count FROM metrics_security_totals ORDER BY name",
+	"SELECT 0, name, count FROM metrics_country_totals ORDER BY name",
+	"SELECT 0, type, count(*) FROM alerts GROUP BY type ORDER BY type",
 };
 
 struct count_walk {
@@ -240,13 +280,15 @@ int kw_store_metrics_counts(struct kw_store *s, enum kw_mcount_kind kind, int64_
 			    int64_t bucket_s, kw_mcount_fn fn, void *ctx)
 {
 	struct count_walk w = { fn, ctx };
-	int mode = since_s < 0 ? 2 : bucket_s > 0 ? 0 : 1;
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_COUNTS[kind][mode]);
+	int totals = since_s<0, bucketed = bucket_s> 0;
+	sqlite3_stmt *st = kw_store_stmt(
+		s, totals ? SQL_COUNT_TOTALS[kind]
+			  : SQL_COUNTS[kind][use_hours(since_s, bucket_s)][bucketed ? 0 : 1]);
 	if (!st)
 		return -1;
-	if (mode != 2)
+	if (!totals)
 		sqlite3_bind_int64(st, 1, since_s);
-	if (mode == 0 && kind != KW_MCOUNT_ALERTS)
+	if (!totals && bucketed && kind != KW_MCOUNT_ALERTS)
 		sqlite3_bind_int64(st, 2, bucket_s);
 	return walk(s, st, count_row, &w, "metrics count query");
 }

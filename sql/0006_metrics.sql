@@ -41,6 +41,23 @@ CREATE TABLE metrics_request_totals (
     PRIMARY KEY (method, endpoint, status_class)
 ) STRICT, WITHOUT ROWID;
 
+-- The same sums per hour, written in the same flush: the 7-day window reads 168 hours instead
+-- of 10,080 minutes (about 0.5 s -> a few ms with a full week of traffic).
+CREATE TABLE metrics_requests_hourly (
+    hour            INTEGER NOT NULL,     -- Unix seconds, a multiple of 3600
+    method          TEXT NOT NULL,
+    endpoint        TEXT NOT NULL,
+    status_class    INTEGER NOT NULL CHECK (status_class BETWEEN 1 AND 5),
+    requests        INTEGER NOT NULL,
+    bytes           INTEGER NOT NULL,
+    latency_us_sum  INTEGER NOT NULL,
+    h0 INTEGER NOT NULL, h1 INTEGER NOT NULL, h2 INTEGER NOT NULL, h3 INTEGER NOT NULL,
+    h4 INTEGER NOT NULL, h5 INTEGER NOT NULL, h6 INTEGER NOT NULL, h7 INTEGER NOT NULL,
+    h8 INTEGER NOT NULL, h9 INTEGER NOT NULL, h10 INTEGER NOT NULL, h11 INTEGER NOT NULL,
+    h12 INTEGER NOT NULL, h13 INTEGER NOT NULL, h14 INTEGER NOT NULL,
+    PRIMARY KEY (hour, method, endpoint, status_class)
+) STRICT, WITHOUT ROWID;
+
 -- name is a security event type (metrics_security) or an ISO 3166 country code, 'unknown'
 -- when GEOIP_DB is unset or has no answer (metrics_countries).
 CREATE TABLE metrics_security (
@@ -54,6 +71,18 @@ CREATE TABLE metrics_countries (
     name    TEXT NOT NULL,
     count   INTEGER NOT NULL,
     PRIMARY KEY (minute, name)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE metrics_security_hourly (
+    hour    INTEGER NOT NULL,
+    name    TEXT NOT NULL,
+    count   INTEGER NOT NULL,
+    PRIMARY KEY (hour, name)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE metrics_countries_hourly (
+    hour    INTEGER NOT NULL,
+    name    TEXT NOT NULL,
+    count   INTEGER NOT NULL,
+    PRIMARY KEY (hour, name)
 ) STRICT, WITHOUT ROWID;
 CREATE TABLE metrics_security_totals (
     name   TEXT PRIMARY KEY,

@@ -265,6 +265,22 @@ def test_monitoring_windows(mon, window, bucket, seconds):
     assert len(d["latency_buckets_ms"]) == 14
 
 
+def test_hourly_and_minute_tables_agree(mon):
+    """7d reads the hourly tables, 1h the per-minute ones: for recent traffic they must agree."""
+    settle(mon)
+    week, hour = monitoring(mon, "7d"), monitoring(mon, "1h")
+    assert week["totals"]["requests"] == hour["totals"]["requests"] > 0
+    assert ({(e["method"], e["endpoint"]): e["requests"] for e in week["endpoints"]} ==
+            {(e["method"], e["endpoint"]): e["requests"] for e in hour["endpoints"]})
+    assert week["countries"] == hour["countries"]
+    assert week["security"]["by_type"] == hour["security"]["by_type"]
+    with sqlite3.connect(mon.db) as db:
+        minute = db.execute("SELECT sum(requests) FROM metrics_requests").fetchone()[0]
+        hourly = db.execute("SELECT sum(requests) FROM metrics_requests_hourly").fetchone()[0]
+        total = db.execute("SELECT sum(requests) FROM metrics_request_totals").fetchone()[0]
+    assert minute == hourly == total
+
+
 @pytest.mark.parametrize("query", ["window=2h", "window=1h&window=24h", "foo=1", "window="])
 def test_monitoring_rejects_bad_parameters(mon, query):
     r = mon.get("/api/v1/monitoring?" + query)
@@ -339,6 +355,9 @@ def test_retention_prunes_old_minutes(tmp_path):
             db.execute("INSERT INTO metrics_countries VALUES (?, 'GB', 5)", (old,))
             db.execute("INSERT INTO metrics_security VALUES (?, 'auth_failed', 5)", (old,))
         # A fresh worker prunes at its first flush (then hourly).
+        with sqlite3.connect(s.db) as db:
+            db.execute("INSERT INTO metrics_requests_hourly VALUES (?, 'GET', '/api/status', 2, 5,"
+                       " 10, 50, 5, 0,0,0,0,0,0,0,0,0,0,0,0,0,0)", (old - old % 3600,))
         for pid in s.worker_pids():
             os.kill(pid, 15)
         deadline = time.time() + 15
@@ -351,6 +370,8 @@ def test_retention_prunes_old_minutes(tmp_path):
                 left = sum(db.execute("SELECT count(*) FROM %s WHERE minute = ?" % t,
                                       (old,)).fetchone()[0]
                            for t in ("metrics_requests", "metrics_countries", "metrics_security"))
+                left += db.execute("SELECT count(*) FROM metrics_requests_hourly WHERE hour = ?",
+                                   (old - old % 3600,)).fetchone()[0]
             if left == 0:
                 break
             time.sleep(0.3)
