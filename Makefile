@@ -52,7 +52,7 @@ SQL_FILES := $(sort $(wildcard sql/*.sql))
 
 PROGS := kw-api kw-fetch kw-ws kw-admin
 api_DIR := fcgi
-api_LIBS = -lfcgi $(call pkg,--libs,$(PKG_COMMON) libjwt libmaxminddb libcurl)
+api_LIBS = -lfcgi $(call pkg,--libs,$(PKG_COMMON) libjwt libmaxminddb)
 fetch_DIR := fetch
 fetch_LIBS = $(call pkg,--libs,$(PKG_COMMON) libcurl)
 ws_DIR := ws

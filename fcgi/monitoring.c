@@ -179,8 +179,9 @@ void kw_mon_idle(struct kw_app *app)
 	struct kw_mon *mon = app->mon;
 	if (!mon)
 		return;
+	/* Spooled, not sent: a worker does no network I/O; kw-fetch delivers after its run. */
 	if (kw_sentry_pending(mon->sentry))
-		kw_sentry_flush(mon->sentry); /* the reply is out: a slow receiver delays no one */
+		kw_sentry_spool(mon->sentry);
 	if (!mon->m.pending)
 		return;
 	if (kw_mono_us() >= flush_due_us(app, mon) || mon->m.pending >= FLUSH_AT_PENDING ||
@@ -212,7 +213,7 @@ void kw_mon_shutdown(struct kw_app *app)
 	if (!mon)
 		return;
 	flush(app, mon);
-	kw_sentry_flush(mon->sentry);
+	kw_sentry_spool(mon->sentry);
 	kw_sentry_free(mon->sentry);
 	kw_geoip_close(mon->geoip);
 	free(mon);

@@ -359,12 +359,16 @@ int main(int argc, char **argv)
 		webhooks = kw_webhooks_new(&cfg, store);
 	struct kw_fetch_ctx ctx = { &cfg, store, client, &g_stop, keep_time };
 
+	/* After each run: webhooks, then error reports kw-api's workers and crashes left in
+	 * the Sentry spool (they never send themselves). */
 	if (replay) {
 		status = replay_all(&ctx, replay);
 		drain_webhooks(webhooks, &g_stop);
+		kw_sentry_send_spool(sentry);
 	} else if (!loop) {
 		status = kw_fetch_run(&ctx, NULL, kw_now_s(), 0);
 		drain_webhooks(webhooks, &g_stop);
+		kw_sentry_send_spool(sentry);
 	} else {
 		kw_info("looping every %lld s against %s", (long long)interval,
 			cfg.kalshi_api_base);
@@ -372,6 +376,7 @@ int main(int argc, char **argv)
 			int rs = kw_fetch_run(&ctx, NULL, kw_now_s(), 0);
 			report_run(sentry, rs);
 			drain_webhooks(webhooks, &g_stop);
+			kw_sentry_send_spool(sentry);
 			if (rs == KW_FETCH_EX_TEMPFAIL)
 				kw_warn("Kalshi is unreachable; retrying in %lld s",
 					(long long)interval);

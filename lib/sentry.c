@@ -1,6 +1,7 @@
 /*
- * sentry.c — Sentry envelopes over libcurl, a bounded event queue, and crash reports through a
- * spool directory (contract in sentry.h).
+ * sentry.c — Sentry events: a bounded event queue, the spool directory they and crash reports
+ * are written to, and the crash handler (contract in sentry.h). No network I/O here: that is
+ * sentry_send.c, which only the programs that may block on the network link.
  *
  * The one piece of process-wide mutable state is `crash`: a fatal-signal handler can reach
  * nothing else. It is written once by kw_sentry_start() before the handlers are installed and
@@ -9,12 +10,10 @@
  *
  * What it leaves out: breadcrumbs, stack traces (a C stack walk is not async-signal-safe;
  * the core dump has it), sessions, the store endpoint (envelopes replace it), retries of a
- * failed send (error reports are best effort; a crash report stays spooled until it is sent).
+ * failed direct send (best effort; what is spooled stays spooled until it is sent).
  */
 #include "sentry.h"
 
-#include <curl/curl.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -27,29 +26,8 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "post.h"
+#include "sentry_priv.h"
 #include "version.h"
-
-#define SEND_TIMEOUT_MS 3000
-#define MAX_SPOOL_SENDS 10
-#define REPORT_MAX 1024
-
-struct event {
-	char id[33];
-	char *payload; /* the event JSON, owned */
-};
-
-struct kw_sentry {
-	char url[512];
-	char auth[256];
-	char program[32];
-	char environment[16];
-	char server_name[64];
-	char spool_dir[400];
-	struct event q[KW_SENTRY_QUEUE];
-	int n;
-	int64_t window_start, in_window; /* per-minute cap */
-};
 
 static struct {
 	char prefix[480]; /* "<spool>/crash-" */
@@ -127,7 +105,7 @@ static void install_crash_handler(const struct kw_sentry *s)
 
 /* ---- events -------------------------------------------------------------------------------- */
 
-static const char *signal_name(int sig)
+const char *kw_sentry_signal_name(int sig)
 {
 	switch (sig) {
 	case SIGSEGV: return "SIGSEGV";
@@ -139,9 +117,8 @@ static const char *signal_name(int sig)
 	}
 }
 
-/* Append an event to the queue; -1 (logged) when it is full. */
-static int queue_event(struct kw_sentry *s, const char *level, const char *message,
-		       const char *const *tags, int64_t at)
+int kw_sentry_queue_event(struct kw_sentry *s, const char *level, const char *message,
+			  const char *const *tags, int64_t at)
 {
 	unsigned char raw[16];
 	if (s->n == KW_SENTRY_QUEUE) {
@@ -192,128 +169,13 @@ void kw_sentry_capture(struct kw_sentry *s, const char *level, const char *messa
 	if (s->in_window >= KW_SENTRY_MAX_PER_MIN)
 		return; /* an error storm: the first few per minute are enough */
 	s->in_window++;
-	if (queue_event(s, level, message, tags, now) < 0)
+	if (kw_sentry_queue_event(s, level, message, tags, now) < 0)
 		return;
 }
 
 int kw_sentry_pending(const struct kw_sentry *s)
 {
 	return s ? s->n : 0;
-}
-
-/* POST one envelope; 0 when the server answered 2xx. */
-static int send_envelope(struct kw_sentry *s, const struct event *e)
-{
-	int rc = -1;
-	char ts[32], head[160], item[96], why[128];
-	long status = 0;
-	struct kw_buf body;
-	const char *headers[] = { "Content-Type: application/x-sentry-envelope", s->auth, NULL };
-	kw_buf_init(&body, 0);
-	kw_fmt_rfc3339(kw_now_s(), ts, sizeof(ts));
-	snprintf(head, sizeof(head), "{\"event_id\":\"%s\",\"sent_at\":\"%s\"}\n", e->id, ts);
-	snprintf(item, sizeof(item),
-		 "{\"type\":\"event\",\"length\":%zu,\"content_type\":\"application/json\"}\n",
-		 strlen(e->payload));
-	if (kw_buf_puts(&body, head) < 0 || kw_buf_puts(&body, item) < 0 ||
-	    kw_buf_puts(&body, e->payload) < 0 || kw_buf_puts(&body, "\n") < 0)
-		goto out;
-	if (kw_http_post(s->url, headers, body.data, body.len, SEND_TIMEOUT_MS, &status, why,
-			 sizeof(why)) < 0) {
-		kw_warn("sentry: event %s not sent: %s", e->id, why);
-		goto out;
-	}
-	if (status < 200 || status > 299) {
-		kw_warn("sentry: event %s refused with HTTP %ld", e->id, status);
-		goto out;
-	}
-	rc = 0;
-out:
-	kw_buf_free(&body);
-	return rc;
-}
-
-int kw_sentry_flush(struct kw_sentry *s)
-{
-	int sent = 0;
-	if (!s)
-		return 0;
-	for (int i = 0; i < s->n; i++) {
-		if (send_envelope(s, &s->q[i]) == 0)
-			sent++;
-		free(s->q[i].payload);
-		s->q[i].payload = NULL;
-	}
-	s->n = 0;
-	return sent;
-}
-
-/* ---- the spool ----------------------------------------------------------------------------- */
-
-/* Send one claimed report; 0 when the server took it. */
-static int send_report(struct kw_sentry *s, const char *path)
-{
-	char text[REPORT_MAX + 1], program[32] = "unknown", msg[160];
-	long long sig = 0, at = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, text, REPORT_MAX);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	text[n] = '\0';
-	for (char *line = text, *next; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		if (!strncmp(line, "program=", 8) && kw_text_is_clean(line + 8, strlen(line + 8)))
-			kw_strlcpy(program, line + 8, sizeof(program));
-		else if (!strncmp(line, "signal=", 7))
-			sig = strtoll(line + 7, NULL, 10);
-		else if (!strncmp(line, "time=", 5))
-			at = strtoll(line + 5, NULL, 10);
-	}
-	snprintf(msg, sizeof(msg), "%s crashed: %s (signal %lld)", program, signal_name((int)sig),
-		 sig);
-	const char *tags[] = { "crashed_program", program, "signal", signal_name((int)sig), NULL };
-	if (queue_event(s, "fatal", msg, tags, at > 0 ? at : kw_now_s()) < 0)
-		return -1;
-	struct event *e = &s->q[s->n - 1];
-	int rc = send_envelope(s, e) == 0 ? 0 : -1;
-	free(e->payload);
-	e->payload = NULL;
-	s->n--;
-	return rc;
-}
-
-static void send_spool(struct kw_sentry *s)
-{
-	DIR *d = opendir(s->spool_dir);
-	struct dirent *de;
-	int sent = 0;
-	if (!d)
-		return;
-	while ((de = readdir(d)) && sent < MAX_SPOOL_SENDS) {
-		size_t len = strlen(de->d_name);
-		if (strncmp(de->d_name, "crash-", 6) || len < 7 ||
-		    strcmp(de->d_name + len - 7, ".report"))
-			continue;
-		char from[800], claimed[840];
-		snprintf(from, sizeof(from), "%s/%s", s->spool_dir, de->d_name);
-		snprintf(claimed, sizeof(claimed), "%s.sending-%d", from, (int)getpid());
-		if (rename(from, claimed) < 0)
-			continue; /* another process claimed it first */
-		if (send_report(s, claimed) == 0) {
-			unlink(claimed);
-			kw_info("sentry: sent crash report %s", de->d_name);
-			sent++;
-		} else if (rename(claimed, from) < 0) {
-			kw_warn("sentry: cannot put back crash report %s: %s", de->d_name,
-				strerror(errno));
-		}
-	}
-	closedir(d);
 }
 
 struct kw_sentry *kw_sentry_start(const struct kw_config *cfg, const char *program)
@@ -326,11 +188,6 @@ struct kw_sentry *kw_sentry_start(const struct kw_config *cfg, const char *progr
 				sizeof(why)) < 0) {
 		kw_error("sentry: SENTRY_DSN cannot be used (expected %s); errors are not reported",
 			 why);
-		free(s);
-		return NULL;
-	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		kw_error("sentry: cannot initialise libcurl; errors are not reported");
 		free(s);
 		return NULL;
 	}
@@ -357,7 +214,6 @@ struct kw_sentry *kw_sentry_start(const struct kw_config *cfg, const char *progr
 		kw_warn("sentry: cannot create spool directory %s: %s", s->spool_dir,
 			strerror(errno));
 	install_crash_handler(s);
-	send_spool(s);
 	return s;
 }
 
@@ -368,5 +224,35 @@ void kw_sentry_free(struct kw_sentry *s)
 	for (int i = 0; i < s->n; i++)
 		free(s->q[i].payload);
 	free(s);
-	curl_global_cleanup();
+}
+
+int kw_sentry_spool(struct kw_sentry *s)
+{
+	int written = 0;
+	if (!s)
+		return 0;
+	for (int i = 0; i < s->n; i++) {
+		char tmp[600], path[600];
+		snprintf(path, sizeof(path), "%s/event-%s.json", s->spool_dir, s->q[i].id);
+		snprintf(tmp, sizeof(tmp), "%s/.event-%s.tmp", s->spool_dir, s->q[i].id);
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		size_t len = strlen(s->q[i].payload);
+		if (fd < 0 || write(fd, s->q[i].payload, len) != (ssize_t)len) {
+			kw_warn("sentry: event %s not spooled in %s: %s", s->q[i].id, s->spool_dir,
+				strerror(errno));
+			if (fd >= 0) {
+				close(fd);
+				unlink(tmp);
+			}
+		} else if (close(fd) < 0 || rename(tmp, path) < 0) {
+			kw_warn("sentry: event %s not spooled: %s", s->q[i].id, strerror(errno));
+			unlink(tmp);
+		} else {
+			written++;
+		}
+		free(s->q[i].payload);
+		s->q[i].payload = NULL;
+	}
+	s->n = 0;
+	return written;
 }

@@ -11,13 +11,14 @@
  * status codes, signal names), never request data, keys, the DSN's secret or settings.
  *
  * Crashes: kw_sentry_start() installs handlers for fatal signals that write a small report into
- * SENTRY_SPOOL_DIR with async-signal-safe calls only, then let the signal kill the process; the
- * next start of any program with the same spool directory sends the reports (each claimed by an
- * atomic rename, so several workers starting at once send each report once) and deletes them.
+ * SENTRY_SPOOL_DIR with async-signal-safe calls only, then let the signal kill the process.
+ * kw-api's workers spool their events there too (kw_sentry_spool: no network I/O in a
+ * worker); kw-fetch sends the spool after every run and kw-ws at start (kw_sentry_send_spool,
+ * each file claimed by an atomic rename, so two senders never send one twice).
  *
  * Ownership: kw_sentry_start() returns an owned handle (NULL without a DSN); kw_sentry_free()
- * releases it. Captured events wait in a small bounded queue until kw_sentry_flush(), which a
- * program calls where blocking is harmless (kw-api: after the reply is out; kw-fetch: at exit).
+ * releases it. Captured events wait in a small bounded queue until kw_sentry_flush() (kw-fetch,
+ * at exit) or kw_sentry_spool() (kw-api, after the reply is out).
  * At most KW_SENTRY_MAX_PER_MIN events a minute are queued per process, so an error storm
  * cannot turn into a flood of outbound requests.
  */
@@ -48,9 +49,15 @@ void kw_sentry_free(struct kw_sentry *s);
  * NULL (may be NULL). Copies everything; s may be NULL. */
 void kw_sentry_capture(struct kw_sentry *s, const char *level, const char *message,
 		       const char *const *tags);
-/* Send the queued events (each with a timeout of a few seconds). Returns how many were
- * accepted by the server; failures are logged and dropped. s may be NULL. */
+/* Write the queued events into the spool directory, for a sender to deliver (kw-api's
+ * workers: no network I/O in a worker). Returns how many were written. s may be NULL. */
+int kw_sentry_spool(struct kw_sentry *s);
+
+/* sentry_send.c (links libcurl): send the queued events now (each with a timeout of a few
+ * seconds; returns how many the server accepted; failures are logged and dropped), and send
+ * what is in the spool directory (crash reports, spooled events). s may be NULL. */
 int kw_sentry_flush(struct kw_sentry *s);
+void kw_sentry_send_spool(struct kw_sentry *s);
 /* Events waiting in the queue. */
 int kw_sentry_pending(const struct kw_sentry *s);
 

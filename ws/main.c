@@ -240,7 +240,8 @@ int main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
-	sentry = kw_sentry_start(&cfg, "kw-ws"); /* SENTRY_DSN: crash handler, earlier reports */
+	sentry = kw_sentry_start(&cfg, "kw-ws"); /* SENTRY_DSN: crash handler */
+	kw_sentry_send_spool(sentry);		 /* reports left by earlier crashes */
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
 	memset(&retry, 0, sizeof(retry));
