@@ -8,7 +8,6 @@
  */
 #include "api.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,13 +322,8 @@ json_object *kw_api_alert_json(const struct kw_alert_row *a, int legacy)
 
 static void etag_of(const char *s, size_t n, char out[40])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	if (EVP_Digest(s, n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 16) {
-		kw_error("api: SHA-256 failed; no ETag");
-		out[0] = '\0';
-		return;
-	}
+	unsigned char md[32];
+	kw_sha256(s, n, md);
 	out[0] = '"';
 	for (int i = 0; i < 16; i++)
 		snprintf(out + 1 + 2 * i, 3, "%02x", md[i]);
