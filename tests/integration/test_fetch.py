@@ -299,8 +299,11 @@ def test_request_rate_is_capped(work):
         assert fetch(env).returncode == 0
         starts = [r["at"] for r in fake.requests]
         assert len(starts) >= 10
-        gaps = [b - a for a, b in zip(starts, starts[1:])]
-        assert min(gaps) >= 0.125 - 0.01, gaps  # 1/8 s apart at least
+        # At most 8 a second: n requests span at least (n - 1) / 8 s. The span, not each gap:
+        # the fake server stamps a request when its thread runs, so one late stamp on a busy
+        # machine shortens a single gap without any request having been sent early.
+        span = starts[-1] - starts[0]
+        assert span >= (len(starts) - 1) / 8 - 0.1, (span, len(starts))
 
 
 def test_slow_response_times_out_then_retries(work):
