@@ -8,6 +8,7 @@
 #   3. kw-fetch --replay trades run   -> trades/s and peak RSS (same database, so the trade
 #      indexes are as large as they would be in production)
 #   4. kw-fetch --replay of a run with nothing new, against that full database -> CPU time
+#   5. the same trades inserted by SQLite alone (no JSON, no per-row statement): the floor
 # Figures come from /usr/bin/time (wall clock and CPU of the whole process, start-up and
 # database open included; peak RSS is the kernel's maximum resident set size) and from
 # kw-fetch's log (the run's own duration and CPU time, and the whale detection that ends every
@@ -152,3 +153,43 @@ printf 'kw-fetch --replay trades:  process %s s wall, %s s CPU -> %s trades/s; i
 printf 'kw-fetch incremental run, nothing new: %s s CPU (%s s wall, of which detection %s s wall, %s s CPU), peak RSS %s MiB   goal < 0.100 s CPU\n' \
 	"$n_cpu" "$n_wall" "$n_det" "${n_detc:-?}" "$(mib "$n_rss")"
 echo "database after the benchmark: $(du -h "$work/bench.db" | cut -f1) ($stored_m markets, $stored_t trades)"
+
+# 5. The SQLite floor under the trades figure (BENCH_FETCH_FLOOR=0 skips it): the same trades
+#    (same tickers, prices, counts, times, ids of the same shape), inserted by SQLite alone, with
+#    no JSON and no per-row statement, in transactions of 20,000 rows like a replay's, with
+#    kw-fetch's 16 MiB page cache, into kw-fetch's schema; then the same without the two
+#    indexes whose keys arrive in random order (trades_ticker_time_notional for per-market
+#    queries, trades_notional for top trades; both used by the data API).
+if [ "${BENCH_FETCH_FLOOR:-1}" = 1 ]; then
+	floor() { # floor NAME DROP_SQL
+		rm -f "$work/floor.db" "$work/floor.db-wal" "$work/floor.db-shm"
+		DATABASE_PATH="$work/floor.db" "$build/kw-fetch" --replay "$work/noop" 2>/dev/null
+		sqlite3 "$work/floor.db" "$2" >/dev/null
+		{
+			echo "PRAGMA cache_size=-16384; PRAGMA mmap_size=0;"
+			for ((b = 0; b < (trades + 19999) / 20000; b++)); do
+				echo "BEGIN IMMEDIATE;"
+				echo "WITH RECURSIVE c(i) AS (SELECT $((b * 20000)) UNION ALL SELECT i + 1 FROM c" \
+					"WHERE i < min($(((b + 1) * 20000 - 1)), $((trades - 1))))" \
+					"INSERT INTO trades (trade_id, ticker, created_us, count_centi," \
+					"yes_price_micros, no_price_micros, taker_side, notional_micros, is_block)" \
+					"SELECT printf('%08x-5b0d-5e2f-9a4c-%012x', (i * 2654435761) & 4294967295, i)," \
+					"printf('KXBENCH-26DEC31-T%06d', i % $markets)," \
+					"($(date +%s) - 60 - i * 80000 / $trades) * 1000000 + i % 1000000," \
+					"(1 + i % 500) * 100 + i % 100, (1 + i % 98) * 10000, (99 - i % 98) * 10000," \
+					"CASE WHEN i % 3 THEN 'yes' ELSE 'no' END," \
+					"((1 + i % 500) * 100 + i % 100) * (1 + i % 98) * 100, 0 FROM c WHERE true" \
+					"ON CONFLICT DO NOTHING;"
+				echo "COMMIT;"
+			done
+		} >"$work/floor.sql"
+		timeout 600 /usr/bin/time -f '%e %U %S' -o "$work/floor.time" sqlite3 "$work/floor.db" \
+			<"$work/floor.sql" >/dev/null
+		read -r w u s <"$work/floor.time"
+		printf 'SQLite alone, %s: %s s wall, %s s CPU -> %s trades/CPU-s\n' "$1" "$w" \
+			"$(echo "$u + $s" | bc)" "$(rate "$trades" "$(echo "$u + $s" | bc)")"
+	}
+	floor "kw-fetch's schema" "SELECT 1"
+	floor "without the two random-order indexes" \
+		"DROP INDEX trades_ticker_time_notional; DROP INDEX trades_notional"
+fi
