@@ -228,6 +228,7 @@ format:
 
 format-check:
 	@clang-format --dry-run --Werror $(FORMAT_SRC) && echo "format-check: ok"
+	@sh tools/check-banned.sh
 
 clean:
 	rm -rf build build-san build-clang
