@@ -15,7 +15,7 @@ PKGS=(
   # run: web servers, FastCGI spawner, database shell
   lighttpd lighttpd-mod-openssl apache2 libapache2-mod-fcgid spawn-fcgi sqlite3 openssl curl ca-certificates
   # install and operate: man pages from --help, unit and logrotate checks
-  help2man systemd logrotate
+  help2man systemd logrotate procps
   # tests and benchmarks
   python3 python3-pytest python3-requests python3-websockets wrk bc time python3-fastapi python3-uvicorn
   # dashboard browser test, Prometheus exposition check
