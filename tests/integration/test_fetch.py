@@ -505,8 +505,11 @@ def test_replay_batches_keep_whole_pages_and_dedup(work):
     """A replay stores several pages per transaction, each page whole: a broken page is
     discarded alone (the pages before it stay), and replaying again adds only what is new."""
     now = int(time.time())
-    pages = [[fk.trade("r-%d-%d" % (p, i), BTC, count="1.00", created=fk.ts(now - 60 * p - i))
-              for i in range(3)] for p in range(4)]
+    # 100 trades a page (microsecond times); page 4 repeats a trade of page 1
+    pages = [[fk.trade("r-%d-%d" % (p, i), BTC, count="1.00",
+                       created=fk.ts(now - 600 * p - i, ".%06d" % i)) for i in range(100)]
+             for p in range(4)]
+    pages[3][50] = dict(pages[0][7])
     run_dir = os.path.join(str(work), "saved")
     _replay_trades(run_dir, now, [pages[0], pages[1], '{"trades":[{"trade_id":"x"', pages[3]])
     env = env_for(work, "http://127.0.0.1:%d/nothing" % free_port())
@@ -515,12 +518,14 @@ def test_replay_batches_keep_whole_pages_and_dedup(work):
     assert "truncated JSON" in r.stderr
     ids = sorted(t for (t,) in rows(env, "SELECT trade_id FROM trades"))
     assert ids == sorted(t["trade_id"] for t in pages[0] + pages[1])
-    assert last_run(env)["trades"] == 6
+    assert last_run(env)["trades"] == 200
     _replay_trades(run_dir, now, pages)
     r = fetch(env, "--replay", run_dir, "--replay-keep-time")
     assert r.returncode == 0, r.stderr
-    assert last_run(env)["trades"] == 6  # pages 3 and 4; pages 1 and 2 were stored
-    assert rows(env, "SELECT count(*), count(DISTINCT trade_id) FROM trades") == [(12, 12)]
+    assert last_run(env)["trades"] == 199  # pages 3 and 4 but the repeated trade
+    assert rows(env, "SELECT count(*), count(DISTINCT trade_id) FROM trades") == [(399, 399)]
+    assert rows(env, "SELECT created_us FROM trades WHERE trade_id = 'r-0-7'") == \
+        [((now - 7) * 1000000 + 7,)]
     assert rows(env, "PRAGMA integrity_check") == [("ok",)]
 
 
