@@ -35,6 +35,13 @@ def test_api_answers_with_the_same_shapes(cgi):
     assert bad.status_code == 400 and "'x'" in bad.json()["error"]["message"]
 
 
+def test_every_kw_api_path_reaches_the_program(cgi):
+    r = cgi.get("/metrics", headers={"X-API-Key": KEY})  # the env key has admin scope
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/plain")
+    assert "kw_build_info{version=" in r.text
+    assert cgi.get("/api/openapi.json").json()["openapi"].startswith("3.1")
+
+
 def test_credentials_are_required(cgi):
     r = cgi.get("/api/status", anonymous=True)
     assert r.status_code == 401 and "WWW-Authenticate" in r.headers
