@@ -33,7 +33,11 @@ def test_install_run_uninstall(tmp_path):
     state = tmp_path / "state"
     state.mkdir()
     env_file = state / "kw.env"
-    env_file.write_text("DATABASE_PATH=%s/kw.db\n" % state)
+    ws_port = free_port()
+    key = "kwtest_" + "5e6f" * 10
+    env_file.write_text("DATABASE_PATH=%s/kw.db\nAPI_KEY=%s\nWS_PORT=%d\n"
+                        "KALSHI_API_BASE=http://127.0.0.1:%d/trade-api/v2\n"
+                        "KALSHI_TIMEOUT_SECONDS=2\n" % (state, key, ws_port, free_port()))
     port = free_port()
     conf = state / "lighttpd.conf"
     q = lambda s: '"%s"' % s
@@ -43,13 +47,20 @@ def test_install_run_uninstall(tmp_path):
                     "kw_state=" + q(state), "kw_log_dir=" + q(state),
                     "kw_env_file=" + q(env_file), "kw_host=" + q("127.0.0.1"),
                     "kw_port=%d" % port, "kw_tls_port=%d" % free_port(),
-                    "kw_tls_pem=" + q(state / "none.pem")], check=True)
+                    "kw_ws_port=%d" % ws_port, "kw_tls_pem=" + q(state / "none.pem")],
+                   check=True)
     # No certificate in this test: drop the TLS block, which the server would refuse.
     text = conf.read_text()
     conf.write_text(text[:text.index("# TLS on its own port")])
+    env = dict(os.environ, KW_ENV_FILE=str(env_file))
     proc = subprocess.Popen(["lighttpd", "-D", "-f", str(conf)], stderr=subprocess.DEVNULL)
+    ws = subprocess.Popen([str(root / "bin" / "kw-ws")], env=env, stderr=subprocess.DEVNULL)
     try:
+        import asyncio
+        import json
         import time
+
+        import websockets
         deadline = time.time() + 15
         while True:
             try:
@@ -62,7 +73,23 @@ def test_install_run_uninstall(tmp_path):
             time.sleep(0.1)
         page = requests.get("http://127.0.0.1:%d/" % port, timeout=5)
         assert page.status_code == 200 and "KalshiWhale" in page.text
+
+        async def first_message():  # the installed kw-ws, through lighttpd's /ws forward
+            for _ in range(50):
+                try:
+                    async with websockets.connect("ws://127.0.0.1:%d/ws" % port,
+                                                  extra_headers={"X-API-Key": key}) as c:
+                        return json.loads(await asyncio.wait_for(c.recv(), 5))
+                except (OSError, websockets.exceptions.InvalidStatusCode):
+                    await asyncio.sleep(0.1)
+        assert asyncio.run(first_message())["type"] == "initial_data"
+        # The installed kw-fetch runs and says Kalshi is unreachable (nothing listens there).
+        f = subprocess.run([str(root / "bin" / "kw-fetch"), "--once"], env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert f.returncode == 75, f.stderr
     finally:
+        ws.terminate()
+        assert ws.wait(timeout=10) == 0
         proc.terminate()
         proc.wait(timeout=10)
 
