@@ -111,13 +111,17 @@ class LighttpdStack:
         env = dict(os.environ)
         env.pop("KW_ENV_FILE", None)
         env.update(sanitizer_env(self.dir))
-        # In the foreground (-D) lighttpd's workers inherit its stderr; point it at the same
-        # file as server.errorlog so that one log holds both, as under systemd's journal.
+        # In the foreground (-D) lighttpd's workers inherit its stderr; pointing it at the
+        # same file as server.errorlog keeps one log for both, as under systemd's journal.
+        return self._launch(["lighttpd", "-D", "-f", conf], env)
+
+    def _launch(self, argv, env=None):
+        """Start the web server (kw-ws first, if asked) with its stderr in the error log."""
         self._stderr = open(self.errorlog, "ab")
         if self.ws:
             self.start_ws()
-        self.proc = subprocess.Popen(["lighttpd", "-D", "-f", conf], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=self._stderr)
+        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                                     stderr=self._stderr)
         if self._wait:
             self.wait_ready()
         return self
@@ -392,14 +396,7 @@ class ApacheStack(LighttpdStack):
         lines += ["Include %s" % os.path.join(TOP, "apache.conf.example")]
         with open(conf, "w") as f:
             f.write("\n".join(lines) + "\n")
-        self._stderr = open(self.errorlog, "ab")
-        if self.ws:
-            self.start_ws()
-        self.proc = subprocess.Popen(["apache2", "-DFOREGROUND", "-f", conf], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=self._stderr)
-        if self._wait:
-            self.wait_ready()
-        return self
+        return self._launch(["apache2", "-DFOREGROUND", "-f", conf], env)
 
     def log(self):
         out = ""
@@ -565,12 +562,7 @@ class ApacheCgiStack(_CgiStack):
         conf = os.path.join(self.root, "httpd.conf")
         with open(conf, "w") as f:
             f.write("\n".join(lines) + "\n")
-        self._stderr = open(self.errorlog, "ab")
-        self.proc = subprocess.Popen(["apache2", "-DFOREGROUND", "-f", conf],
-                                     stdout=subprocess.DEVNULL, stderr=self._stderr)
-        if self._wait:
-            self.wait_ready()
-        return self
+        return self._launch(["apache2", "-DFOREGROUND", "-f", conf])
 
 
 class LighttpdCgiStack(_CgiStack):
@@ -596,12 +588,7 @@ class LighttpdCgiStack(_CgiStack):
                     'mimetype.assign = ( ".html" => "text/html" )\n'
                     'include "%s/kw-cgi.conf"\n' % (self.www, self.port, self.errorlog,
                                                      self.root))
-        self._stderr = open(self.errorlog, "ab")
-        self.proc = subprocess.Popen(["lighttpd", "-D", "-f", conf],
-                                     stdout=subprocess.DEVNULL, stderr=self._stderr)
-        if self._wait:
-            self.wait_ready()
-        return self
+        return self._launch(["lighttpd", "-D", "-f", conf])
 
 
 CGI_SERVERS = {"apache-cgi": ApacheCgiStack, "lighttpd-cgi": LighttpdCgiStack}
