@@ -122,3 +122,21 @@ out:
 	sqlite3_reset(st);
 	return rc;
 }
+
+static const char SQL_DATA_VERSION[] = "PRAGMA data_version";
+
+int kw_store_data_version(struct kw_store *s, int64_t *version)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_DATA_VERSION);
+	if (!st)
+		return -1;
+	int rc = 0;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*version = sqlite3_column_int64(st, 0);
+	} else {
+		kw_error("store: reading data_version failed: %s", sqlite3_errmsg(s->db));
+		rc = -1;
+	}
+	sqlite3_reset(st);
+	return rc;
+}

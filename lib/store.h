@@ -45,6 +45,11 @@ struct kw_status {
 	int64_t ws_reported_at; /* 0 if kw-ws never reported */
 };
 
+/* SQLite's PRAGMA data_version: changes whenever another connection commits to the file
+ * (kw-ws follows new rows with it; kw-api's reply cache is invalidated by it). -1 (logged) on
+ * error. */
+int kw_store_data_version(struct kw_store *s, int64_t *version) KW_WUR;
+
 /* Read the figures /api/status shows. -1 (logged) if the database cannot answer. */
 int kw_store_status(struct kw_store *s, struct kw_status *out) KW_WUR;
 

@@ -583,22 +583,6 @@ int kw_store_hourly_notional(struct kw_store *s, const char *ticker, int64_t sin
 	return rc;
 }
 
-static const char SQL_DATA_VERSION[] = "PRAGMA data_version";
-
-int kw_store_data_version(struct kw_store *s, int64_t *version)
-{
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_DATA_VERSION);
-	if (!st)
-		return -1;
-	int rc = 0;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*version = sqlite3_column_int64(st, 0);
-	else
-		rc = fail(s, "reading data_version");
-	sqlite3_reset(st);
-	return rc;
-}
-
 static const char SQL_LAST_FETCH[] =
 	"SELECT ifnull(max(finished_at), 0) FROM fetch_runs WHERE outcome IN ('ok', 'partial')";
 

@@ -149,9 +149,6 @@ typedef int (*kw_hour_fn)(void *ctx, int64_t hour, int64_t notional_micros);
 int kw_store_hourly_notional(struct kw_store *s, const char *ticker, int64_t since_us,
 			     kw_hour_fn fn, void *ctx) KW_WUR;
 
-/* SQLite's PRAGMA data_version: changes whenever another connection commits to the file. */
-int kw_store_data_version(struct kw_store *s, int64_t *version) KW_WUR;
-
 /* Freshness for the v1 envelope: finish time of the last ok/partial fetch run (0 if none). */
 int kw_store_last_fetch(struct kw_store *s, int64_t *finished_at) KW_WUR;
 

@@ -67,20 +67,6 @@ static int step_error(struct kw_store *s, const char *what)
 	return -1;
 }
 
-static const char SQL_DATA_VERSION[] = "PRAGMA data_version";
-
-int kw_store_ws_data_version(struct kw_store *s, int64_t *out)
-{
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_DATA_VERSION);
-	if (!st)
-		return -1;
-	int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : step_error(s, "data_version");
-	if (rc == 0)
-		*out = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return rc;
-}
-
 static const char SQL_CURSOR[] =
 	"SELECT (SELECT coalesce(max(id), 0) FROM alerts),"
 	"       (SELECT coalesce(max(id), 0) FROM trades),"

@@ -46,9 +46,6 @@ void kw_ws_items_free(struct kw_ws_items *it);
 /* Short busy timeout for an event-loop process (see above). */
 void kw_store_ws_setup(struct kw_store *s);
 
-/* PRAGMA data_version: changes whenever another connection commits. -1 on error. */
-int kw_store_ws_data_version(struct kw_store *s, int64_t *out) KW_WUR;
-
 /* Where following starts: the newest alert id, trade id and finished fetch run id (0 if none). */
 int kw_store_ws_cursor(struct kw_store *s, int64_t *alert_id, int64_t *trade_id,
 		       int64_t *run_id) KW_WUR;

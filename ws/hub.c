@@ -363,7 +363,7 @@ static void poll_cb(lws_sorted_usec_list_t *sul)
 	int64_t delay_ms = KW_WS_POLL_MS, v = 0;
 	if (h->stopping)
 		return;
-	if (kw_store_ws_data_version(h->store, &v) < 0) {
+	if (kw_store_data_version(h->store, &v) < 0) {
 		delay_ms = KW_WS_STORE_RETRY_MS;
 		goto out;
 	}
