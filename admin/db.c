@@ -4,6 +4,9 @@
  *   migrate        create the database or apply pending migrations
  *   check          PRAGMA integrity_check + schema version; exit 1 unless both are right
  *   vacuum         rebuild the file to return free pages, then truncate the WAL
+ *   activity       recount market_activity (the markets' 24-hour trade totals) from the stored
+ *                  trades; kw-fetch keeps it current itself, this is for trades written by
+ *                  other means (an import, a test's data set) or a suspected drift
  *   backup FILE    an online, consistent copy (SQLite backup API, one read snapshot: WAL lets
  *                  kw-fetch and the workers keep writing meanwhile), written to FILE.tmp,
  *                  checked, then renamed into place so FILE is never half-written
@@ -18,6 +21,7 @@
 #include "db.h"
 #include "log.h"
 #include "store.h"
+#include "store_fetch.h"
 
 static int integrity_ok(sqlite3 *db, const char *what)
 {
@@ -97,9 +101,11 @@ int kw_admin_db(struct kw_config *cfg, int argc, char **argv)
 	int rc = 1;
 	const char *sub = argc > 0 ? argv[0] : "";
 	int migrate = !strcmp(sub, "migrate");
-	if (!((migrate || !strcmp(sub, "check") || !strcmp(sub, "vacuum")) && argc == 1) &&
+	if (!((migrate || !strcmp(sub, "check") || !strcmp(sub, "vacuum") ||
+	       !strcmp(sub, "activity")) &&
+	      argc == 1) &&
 	    !(!strcmp(sub, "backup") && argc == 2)) {
-		fprintf(stderr, "kw-admin: usage: db migrate|check|vacuum|backup FILE\n");
+		fprintf(stderr, "kw-admin: usage: db migrate|check|vacuum|activity|backup FILE\n");
 		return 2;
 	}
 	struct kw_store *s =
@@ -125,6 +131,13 @@ int kw_admin_db(struct kw_config *cfg, int argc, char **argv)
 			rc = 0;
 		} else {
 			fprintf(stderr, "kw-admin: vacuum failed: %s\n", sqlite3_errmsg(db));
+		}
+	} else if (!strcmp(sub, "activity")) {
+		if (kw_store_fetch_activity(s, kw_now_s(), 1) == 0) {
+			printf("market activity recounted from the stored trades\n");
+			rc = 0;
+		} else {
+			fprintf(stderr, "kw-admin: recounting market activity failed\n");
 		}
 	} else {
 		rc = backup(db, argv[1]);

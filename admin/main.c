@@ -23,6 +23,8 @@ static void usage(FILE *out)
 		"  db migrate         create the database or apply pending migrations\n"
 		"  db check           integrity check and schema version\n"
 		"  db vacuum          return free pages to the file system\n"
+		"  db activity        recount the markets' 24-hour trade totals from the "
+		"trades\n"
 		"  db backup FILE     online, consistent copy of the database (safe while "
 		"running)\n"
 		"  key create --name NAME [--scope read|admin] [--rate N]\n"

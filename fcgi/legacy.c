@@ -171,7 +171,6 @@ static int open_markets(struct kw_req *r, struct kw_store *s, int64_t limit, str
 	f.min_volume_24h_centi = KW_NULL;
 	f.sort = KW_MSORT_VOLUME_24H;
 	f.limit = limit;
-	f.now = l->now;
 	int rc = kw_store_markets_list(s, &f, on_market, l);
 	free(prefixes);
 	return rc < 0 ? -1 : 0;

@@ -98,7 +98,6 @@ void kw_handle_v1_markets(struct kw_req *r)
 	f.min_volume_24h_centi = mv ? mv->i * 100 : KW_NULL;
 	f.sort = (int)kw_query_int(&r->q, "sort", KW_MSORT_VOLUME_24H);
 	f.limit = kw_query_int(&r->q, "limit", 50);
-	f.now = kw_now_s();
 
 	char cur[300], prefix[8];
 	snprintf(prefix, sizeof(prefix), "m%d:", f.sort);
@@ -188,7 +187,7 @@ void kw_handle_v1_market(struct kw_req *r)
 		return;
 	const char *ticker = r->path_args[0];
 	json_object *m = NULL;
-	int rc = kw_store_market_get(s, ticker, kw_now_s(), on_one_market, &m);
+	int rc = kw_store_market_get(s, ticker, on_one_market, &m);
 	if (rc == 1) {
 		kw_reply_error(r, 404, "not_found", "no such market");
 		return;
@@ -288,7 +287,7 @@ void kw_handle_v1_market_history(struct kw_req *r)
 		from = next;
 	}
 	int exists = 0;
-	int rc = kw_store_market_get(s, ticker, now, on_exists, &exists);
+	int rc = kw_store_market_get(s, ticker, on_exists, &exists);
 	if (rc == 1) {
 		kw_reply_error(r, 404, "not_found", "no such market");
 		return;

@@ -32,6 +32,21 @@ sqlite3 *kw_store_db(struct kw_store *s);
  */
 sqlite3_stmt *kw_store_stmt(struct kw_store *s, const char *sql);
 
+/*
+ * Per-market trade queries go through trades_hour_ticker (sql/0008_trade_hours.sql), keyed by
+ * the trade's hour first. KW_SQL_TRADE_HOUR(t) is that key, spelled as the index spells it
+ * (SQLite uses an index on an expression only for the same expression); KW_SQL_HOURS_IN
+ * lists the hours from FROM_US to TO_US (SQL expressions in microseconds, inclusive), clamped
+ * to the stored trades so an open range costs at most the retention's hours, one index seek
+ * each: `KW_SQL_TRADE_HOUR("t.") KW_SQL_HOURS_IN("?2", "?3") " AND t.ticker = ?1"`.
+ */
+#define KW_SQL_TRADE_HOUR(T) T "created_us / 3600000000"
+#define KW_SQL_HOURS_IN(FROM_US, TO_US)                                                            \
+	" IN (WITH RECURSIVE kw_h(x) AS (SELECT max(" FROM_US ","                                  \
+	" ifnull((SELECT min(created_us) FROM trades), 0)) / 3600000000"                           \
+	" UNION ALL SELECT x + 1 FROM kw_h WHERE x < min(" TO_US ","                               \
+	" ifnull((SELECT max(created_us) FROM trades), 0)) / 3600000000) SELECT x FROM kw_h)"
+
 /* Transactions; -1 (logged) on failure. BEGIN IMMEDIATE for writers. */
 int kw_store_begin(struct kw_store *s) KW_WUR;
 int kw_store_commit(struct kw_store *s) KW_WUR;

@@ -63,9 +63,13 @@ static const char TICKER_MAX[] = "\xF4\x8F\xBF\xBF";
 	" m.yes_bid_micros, m.yes_ask_micros, m.no_bid_micros, m.no_ask_micros,"                   \
 	" m.last_price_micros, m.previous_price_micros, m.volume_centi, m.volume_24h_centi,"       \
 	" m.open_interest_centi, m.first_seen_at, m.updated_at,"                                   \
-	" (SELECT ifnull(sum(t.notional_micros), 0) FROM trades t"                                 \
-	"   WHERE t.ticker = m.ticker AND t.created_us >= ?12),"                                   \
-	" (SELECT count(*) FROM trades t WHERE t.ticker = m.ticker AND t.created_us >= ?12)"
+	" ifnull(a.usd_24h_micros, 0), ifnull(a.trades_24h, 0)"
+
+/* The 24 hours' activity comes from market_activity, which kw-fetch keeps current after every
+ * run (0008_trade_hours.sql): one lookup per row instead of a walk over the market's trades. */
+#define MARKET_FROM                                                                                \
+	" FROM markets m LEFT JOIN series s ON s.ticker = m.series_ticker"                         \
+	" LEFT JOIN market_activity a ON a.ticker = m.ticker"
 
 #define CRYPTO_VIEW(N)                                                                             \
 	"(" N " IS NULL OR lower(m.category) = 'crypto' OR EXISTS (SELECT 1 FROM json_each(" N     \
@@ -78,8 +82,7 @@ static const char TICKER_MAX[] = "\xF4\x8F\xBF\xBF";
 #define BY_SERIES "m.series_ticker = ?3 AND (?4 IS NULL OR m.event_ticker = ?4)"
 
 #define MARKETS_SQL(KEY, CMP, DIR, BY)                                                             \
-	"SELECT " MARKET_COLS ", " KEY                                                             \
-	"  FROM markets m LEFT JOIN series s ON s.ticker = m.series_ticker"                        \
+	"SELECT " MARKET_COLS ", " KEY MARKET_FROM                                                 \
 	" WHERE (?1 IS NULL OR m.title LIKE '%' || ?1 || '%' ESCAPE '\\')"                         \
 	"   AND (?2 IS NULL OR m.category = ?2 COLLATE NOCASE)"                                    \
 	"   AND " BY "   AND (?5 IS NULL OR m.status = ?5 OR m.status = ?6)"                       \
@@ -200,25 +203,20 @@ int kw_store_markets_list(struct kw_store *s, const struct kw_market_filter *f, 
 		sqlite3_bind_text(st, 10, asc ? "" : TICKER_MAX, -1, SQLITE_STATIC);
 	}
 	sqlite3_bind_int64(st, 11, f->limit);
-	sqlite3_bind_int64(st, 12, (f->now - 86400) * 1000000);
 	WALK(s, st, "listing markets", struct kw_market_row, market_row_sorted, fn, ctx);
 	sqlite3_reset(st);
 	free(q);
 	return rc;
 }
 
-static const char SQL_MARKET_GET[] =
-	"SELECT " MARKET_COLS "  FROM markets m LEFT JOIN series s ON s.ticker = m.series_ticker"
-	" WHERE m.ticker = ?1";
+static const char SQL_MARKET_GET[] = "SELECT " MARKET_COLS MARKET_FROM " WHERE m.ticker = ?1";
 
-int kw_store_market_get(struct kw_store *s, const char *ticker, int64_t now, kw_market_fn fn,
-			void *ctx)
+int kw_store_market_get(struct kw_store *s, const char *ticker, kw_market_fn fn, void *ctx)
 {
 	sqlite3_stmt *st = kw_store_stmt(s, SQL_MARKET_GET);
 	if (!st)
 		return -1;
 	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 12, (now - 86400) * 1000000);
 	int rc, step = sqlite3_step(st);
 	if (step == SQLITE_ROW) {
 		struct kw_market_row m;
@@ -328,18 +326,24 @@ static void trade_row(sqlite3_stmt *st, struct kw_trade_row *t)
 /* FLOOR repeats the partial index's condition so SQLite may use trades_whale. */
 #define WHALE_FLOOR "t.notional_micros >= 1000000000 AND "
 
-#define WHALES_SQL(FLOOR, TICKER)                                                                  \
+#define WHALES_SQL(FLOOR, TICKER, HOUR)                                                            \
 	"SELECT " TRADE_COLS " FROM trades t LEFT JOIN markets m ON m.ticker = t.ticker"           \
 	" WHERE " FLOOR TICKER " AND " WHALE_MIN                                                   \
 	"   AND (?5 IS NULL OR m.category = ?5 COLLATE NOCASE)"                                    \
 	"   AND (?6 IS NULL OR t.taker_side = ?6)"                                                 \
 	"   AND t.created_us >= ?7 AND t.created_us < ?8 AND (t.created_us, t.id) < (?9, ?10)"     \
-	" ORDER BY t.created_us DESC, t.id DESC LIMIT ?11"
+	" ORDER BY " HOUR "t.created_us DESC, t.id DESC LIMIT ?11"
 
-static const char SQL_WHALES[] = WHALES_SQL(WHALE_FLOOR, "?4 IS NULL");
-static const char SQL_WHALES_TICKER[] = WHALES_SQL(WHALE_FLOOR, "t.ticker = ?4");
-static const char SQL_WHALES_LOW[] = WHALES_SQL("", "?4 IS NULL");
-static const char SQL_WHALES_LOW_TICKER[] = WHALES_SQL("", "t.ticker = ?4");
+/* One market: its hours in trades_hour_ticker, newest first (the hour leads the order so
+ * the walk stops after the hours it needs; the hour follows created_us, so the order is the
+ * same). Every market: the time-ordered whale index, or the trades in time order. */
+#define BY_TICKER KW_SQL_TRADE_HOUR("t.") KW_SQL_HOURS_IN("?7", "?8 - 1") " AND t.ticker = ?4"
+#define HOUR_DESC KW_SQL_TRADE_HOUR("t.") " DESC, "
+
+static const char SQL_WHALES[] = WHALES_SQL(WHALE_FLOOR, "?4 IS NULL", "");
+static const char SQL_WHALES_TICKER[] = WHALES_SQL(WHALE_FLOOR, BY_TICKER, HOUR_DESC);
+static const char SQL_WHALES_LOW[] = WHALES_SQL("", "?4 IS NULL", "");
+static const char SQL_WHALES_LOW_TICKER[] = WHALES_SQL("", BY_TICKER, HOUR_DESC);
 
 /* Can the indexed floor be used: is every threshold the query applies at least $1000? */
 static int floor_applies(int64_t min_notional, const char *cats_json, int64_t default_micros)
@@ -394,7 +398,9 @@ int kw_store_whales_list(struct kw_store *s, const struct kw_trade_filter *f, kw
 
 static const char SQL_MARKET_TRADES[] =
 	"SELECT " TRADE_COLS " FROM trades t LEFT JOIN markets m ON m.ticker = t.ticker"
-	" WHERE t.ticker = ?1 ORDER BY t.created_us DESC, t.id DESC LIMIT ?2";
+	" WHERE " KW_SQL_TRADE_HOUR("t.") KW_SQL_HOURS_IN(
+		"0", "9223372036854775807") "   AND t.ticker = ?1 ORDER BY " HOUR_DESC
+					    "t.created_us DESC, t.id DESC LIMIT ?2";
 
 int kw_store_market_trades(struct kw_store *s, const char *ticker, int64_t limit, kw_trade_fn fn,
 			   void *ctx)
@@ -471,7 +477,7 @@ int kw_store_alerts_list(struct kw_store *s, const struct kw_alert_filter *f, kw
 
 static const char SQL_WINDOW[] =
 	"SELECT ticker, taker_side, created_us, notional_micros, yes_price_micros FROM trades"
-	" WHERE created_us >= ?1 ORDER BY created_us, id";
+	" WHERE created_us >= ?1 ORDER BY created_us, trade_id"; /* trades_dedup's order */
 
 static void window_row(sqlite3_stmt *st, struct kw_window_trade *t)
 {
@@ -516,15 +522,33 @@ int kw_store_market_label(struct kw_store *s, const char *ticker, char *title, s
 	return rc;
 }
 
-static const char SQL_TOP_TRADES[] =
-	"SELECT " TRADE_COLS " FROM trades t LEFT JOIN markets m ON m.ticker = t.ticker"
-	" WHERE t.created_us >= ?1 ORDER BY t.notional_micros DESC, t.id DESC LIMIT ?2";
+/* A window's biggest trades are, as a rule, among its trades of $1000 or more: those come
+ * from the partial whale index and only they are sorted. A window holding fewer than `limit`
+ * of them is sorted whole (no index orders trades by size: one would be written in random
+ * order at every ingest, 0008_trade_hours.sql). */
+#define TOP_TRADES_SQL(FLOOR)                                                                      \
+	"SELECT " TRADE_COLS " FROM trades t LEFT JOIN markets m ON m.ticker = t.ticker"           \
+	" WHERE " FLOOR "t.created_us >= ?1 ORDER BY t.notional_micros DESC, t.id DESC LIMIT ?2"
+static const char SQL_TOP_TRADES[] = TOP_TRADES_SQL(WHALE_FLOOR);
+static const char SQL_TOP_TRADES_ALL[] = TOP_TRADES_SQL("");
+static const char SQL_BIG_TRADES[] = "SELECT count(*) FROM (SELECT 1 FROM trades t"
+				     " WHERE " WHALE_FLOOR "t.created_us >= ?1 LIMIT ?2)";
 
 int kw_store_top_trades(struct kw_store *s, int64_t since_us, int64_t limit, kw_trade_fn fn,
 			void *ctx)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_TOP_TRADES);
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_BIG_TRADES);
 	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, since_us);
+	sqlite3_bind_int64(st, 2, limit);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return fail(s, "counting big trades");
+	}
+	int enough = sqlite3_column_int64(st, 0) >= limit;
+	sqlite3_reset(st);
+	if (!(st = kw_store_stmt(s, enough ? SQL_TOP_TRADES : SQL_TOP_TRADES_ALL)))
 		return -1;
 	int rc = 0;
 	sqlite3_bind_int64(st, 1, since_us);
@@ -563,8 +587,10 @@ int kw_store_whale_counts(struct kw_store *s, int64_t since_us, const char *cate
 	return rc;
 }
 
-static const char SQL_HOURLY[] = "SELECT created_us / 3600000000, sum(notional_micros) FROM trades"
-				 " WHERE ticker = ?1 AND created_us >= ?2 GROUP BY 1 ORDER BY 1";
+static const char SQL_HOURLY[] = "SELECT " KW_SQL_TRADE_HOUR(
+	"") ", sum(notional_micros) FROM trades WHERE " KW_SQL_TRADE_HOUR("")
+	KW_SQL_HOURS_IN("?2", "9223372036854775807") " AND ticker = ?1 AND created_us >= ?2 GROUP "
+						     "BY 1 ORDER BY 1";
 
 int kw_store_hourly_notional(struct kw_store *s, const char *ticker, int64_t since_us,
 			     kw_hour_fn fn, void *ctx)
@@ -687,6 +713,8 @@ int kw_store_api_plans(struct kw_store *s, kw_plan_fn fn, void *ctx)
 		{ "market history", SQL_HISTORY },
 		{ "market", SQL_MARKET_GET },
 		{ "stats window", SQL_WINDOW },
+		{ "top trades", SQL_TOP_TRADES },
+		{ "market hourly", SQL_HOURLY },
 	};
 	int rc = 0;
 	for (size_t i = 0; i < KW_ARRAY_LEN(q) && rc == 0; i++) {

@@ -54,12 +54,11 @@ struct kw_market_filter {
 	int has_cursor;
 	int64_t after_key;
 	const char *after_ticker;
-	int64_t now;
 };
 int kw_store_markets_list(struct kw_store *s, const struct kw_market_filter *f, kw_market_fn fn,
 			  void *ctx) KW_WUR;
 /* One market; 1 if it does not exist. */
-int kw_store_market_get(struct kw_store *s, const char *ticker, int64_t now, kw_market_fn fn,
+int kw_store_market_get(struct kw_store *s, const char *ticker, kw_market_fn fn,
 			void *ctx) KW_WUR;
 
 struct kw_book_row {

@@ -560,11 +560,107 @@ fail:
 	return -1;
 }
 
+/* ---- market activity ---------------------------------------------------------------------- */
+
+/*
+ * market_activity holds, per market, the sum and count of exactly the trades with
+ * id <= 'activity_upto_id' and created_us >= 'activity_cutoff_us' (fetch_state). A run moves
+ * both ends: trades that left the 24 hours are subtracted, trades stored since are added,
+ * each as one grouped statement, in one transaction with the new state. Markets whose count
+ * reaches zero are dropped, so the table stays as small as the set of active markets.
+ */
+#define ACTIVITY_UPSERT                                                                            \
+	" ON CONFLICT (ticker) DO UPDATE SET"                                                      \
+	" usd_24h_micros = usd_24h_micros + excluded.usd_24h_micros,"                              \
+	" trades_24h = trades_24h + excluded.trades_24h"
+
+/* ?4 = 1 adds, -1 subtracts the trades with created_us in [?1, ?2) and id in (?3, ?5]. Two
+ * spellings of one statement, so that SQLite walks the narrow side: the window's edge (a few
+ * minutes of trades, through trades_dedup) or the trades stored since (a rowid range). */
+#define ACTIVITY_MOVE(TIME, ID)                                                                    \
+	"INSERT INTO market_activity (ticker, usd_24h_micros, trades_24h)"                         \
+	" SELECT ticker, ?4 * sum(notional_micros), ?4 * count(*) FROM trades"                     \
+	"  WHERE " TIME "created_us >= ?1 AND " TIME "created_us < ?2"                             \
+	"    AND " ID "id > ?3 AND " ID "id <= ?5 GROUP BY ticker" ACTIVITY_UPSERT
+static const char SQL_ACTIVITY_EDGE[] = ACTIVITY_MOVE("", "+");
+static const char SQL_ACTIVITY_NEW[] = ACTIVITY_MOVE("+", "");
+static const char SQL_ACTIVITY_PRUNE[] = "DELETE FROM market_activity WHERE trades_24h <= 0";
+static const char SQL_ACTIVITY_CLEAR[] = "DELETE FROM market_activity";
+static const char SQL_TRADES_MAX_ID[] = "SELECT ifnull(max(id), 0) FROM trades";
+static const char STATE_ACT_CUTOFF[] = "activity_cutoff_us";
+static const char STATE_ACT_UPTO[] = "activity_upto_id";
+
+static int activity_move(struct kw_store *s, int64_t from_us, int64_t to_us, int64_t after_id,
+			 int64_t upto_id, int sign)
+{
+	if (from_us >= to_us || after_id >= upto_id)
+		return 0;
+	sqlite3_stmt *st = kw_store_stmt(s, after_id ? SQL_ACTIVITY_NEW : SQL_ACTIVITY_EDGE);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, from_us);
+	sqlite3_bind_int64(st, 2, to_us);
+	sqlite3_bind_int64(st, 3, after_id);
+	sqlite3_bind_int(st, 4, sign);
+	sqlite3_bind_int64(st, 5, upto_id);
+	return step_done(s, st, "updating market activity");
+}
+
+static int exec_stmt(struct kw_store *s, const char *sql, const char *what)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, sql);
+	return st ? step_done(s, st, what) : -1;
+}
+
+int kw_store_fetch_activity(struct kw_store *s, int64_t now_s, int rebuild)
+{
+	int64_t cutoff = (now_s - 86400) * 1000000, old_cutoff = 0, old_upto = 0, upto = 0;
+	sqlite3_stmt *st;
+	if (kw_store_begin(s) < 0)
+		return -1;
+	int have_cutoff = kw_store_fetch_state_get(s, STATE_ACT_CUTOFF, &old_cutoff);
+	int have_upto = kw_store_fetch_state_get(s, STATE_ACT_UPTO, &old_upto);
+	if (have_cutoff < 0 || have_upto < 0 || !(st = kw_store_stmt(s, SQL_TRADES_MAX_ID)))
+		goto fail;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		kw_error("store: reading the newest trade failed: %s",
+			 sqlite3_errmsg(kw_store_db(s)));
+		goto fail;
+	}
+	upto = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rebuild || !have_cutoff || !have_upto || old_upto > upto) {
+		/* No state (or trades were removed under it): count from scratch. */
+		if (exec_stmt(s, SQL_ACTIVITY_CLEAR, "clearing market activity") < 0 ||
+		    activity_move(s, cutoff, INT64_MAX, 0, upto, 1) < 0)
+			goto fail;
+	} else if (activity_move(s, old_cutoff, cutoff, 0, old_upto, -1) < 0 ||
+		   activity_move(s, cutoff, old_cutoff, 0, old_upto, 1) < 0 ||
+		   activity_move(s, cutoff, INT64_MAX, old_upto, upto, 1) < 0) {
+		goto fail; /* the window moved (either way, clocks do), then new trades */
+	}
+	if (exec_stmt(s, SQL_ACTIVITY_PRUNE, "updating market activity") < 0 ||
+	    kw_store_fetch_state_set(s, STATE_ACT_CUTOFF, cutoff) < 0 ||
+	    kw_store_fetch_state_set(s, STATE_ACT_UPTO, upto) < 0)
+		goto fail;
+	if (kw_store_commit(s) < 0)
+		goto fail;
+	return 0;
+fail:
+	kw_store_rollback(s);
+	return -1;
+}
+
 /* ---- retention ---------------------------------------------------------------------------- */
 
+/* The trade with the highest id stays, whatever its age: SQLite gives a new row max(id) + 1,
+ * so deleting it would hand its id to the next trade, and kw-ws, detection and
+ * market_activity, which follow trades by id, would never see that one. */
 static const char SQL_PRUNE_TRADES[] =
 	"DELETE FROM trades WHERE id IN"
-	" (SELECT id FROM trades WHERE created_us < ?1 ORDER BY created_us LIMIT ?2)";
+	" (SELECT id FROM trades WHERE created_us < ?1 AND id < (SELECT max(id) FROM trades)"
+	"  ORDER BY created_us LIMIT ?2)";
 static const char SQL_PRUNE_SNAPSHOTS[] =
 	"DELETE FROM market_snapshots WHERE (ticker, taken_at) IN"
 	" (SELECT ticker, taken_at FROM market_snapshots WHERE taken_at < ?1"
@@ -588,9 +684,18 @@ int kw_store_fetch_prune(struct kw_store *s, int64_t cutoff_s, int batch, int ma
 {
 	static const char *const sqls[] = { SQL_PRUNE_TRADES, SQL_PRUNE_SNAPSHOTS, SQL_PRUNE_BOOKS,
 					    SQL_PRUNE_REQUESTS, SQL_PRUNE_RUNS };
+	int64_t act_cutoff;
 	*deleted = 0;
+	/* A trade still counted in market_activity stays until the activity window has moved
+	 * past it: the next update subtracts it by reading it (RETENTION_DAYS = 1 could
+	 * otherwise prune a few seconds of trades the window still holds). */
+	int have = kw_store_fetch_state_get(s, STATE_ACT_CUTOFF, &act_cutoff);
+	if (have < 0)
+		return -1;
 	for (size_t k = 0; k < KW_ARRAY_LEN(sqls); k++) {
 		int64_t cutoff = k == 0 ? cutoff_s * 1000000 : cutoff_s;
+		if (k == 0 && have && act_cutoff < cutoff)
+			cutoff = act_cutoff;
 		for (int b = 0; b < max_batches; b++) {
 			sqlite3_stmt *st = kw_store_stmt(s, sqls[k]);
 			if (!st)

@@ -85,6 +85,12 @@ int kw_store_fetch_watchlist(struct kw_store *s, int64_t top, int64_t whale_micr
 			     int64_t since_us, int64_t extra, struct kw_strlist *out) KW_WUR;
 
 /*
+ * Bring market_activity to the 24 hours before now_s and every stored trade, in one
+ * transaction; rebuild = 1 recounts it from the trades (kw-admin db activity).
+ */
+int kw_store_fetch_activity(struct kw_store *s, int64_t now_s, int rebuild) KW_WUR;
+
+/*
  * Delete trades, market and order-book snapshots, and fetch_runs rows (with the refresh
  * requests they answered) older than cutoff_s, `batch` rows per transaction and at most
  * max_batches transactions per table and call. *deleted = rows removed.

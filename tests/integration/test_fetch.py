@@ -366,6 +366,12 @@ def test_dedup_across_overlapping_runs(work):
         assert fetch(env).returncode == 0
         assert last_run(env)["trades"] == 0
         assert rows(env, "SELECT count(*) FROM trades") == [(4,)]
+        # The markets' 24-hour totals (what the lists show) follow the stored trades once each.
+        assert rows(env, "SELECT ticker, usd_24h_micros, trades_24h FROM market_activity"
+                         " ORDER BY ticker") == \
+            rows(env, "SELECT ticker, sum(notional_micros), count(*) FROM trades"
+                      " GROUP BY ticker ORDER BY ticker")
+        assert rows(env, "SELECT trades_24h FROM market_activity WHERE ticker = ?", BTC) == [(3,)]
 
 
 def test_relisted_markets_update_only_what_changed(work):
@@ -475,6 +481,9 @@ def test_retention_prunes_old_rows(work):
                       " VALUES (100, ?, ?, 'ok')", (old, old))
             c.execute("INSERT INTO refresh_requests (requested_at, run_id) VALUES (?, 100)",
                       (old,))
+        # The newest trade by id is never pruned (its id would be reused); here a new trade
+        # arrives, as in every live run, so every old one can go.
+        fake.trades.append(fk.trade("t-new", BTC, count="1.00", created=fk.ts(now - 1)))
         r = fetch(env)
         assert r.returncode == 0
         assert "retention: pruned 38 rows" in r.stderr
@@ -482,7 +491,7 @@ def test_retention_prunes_old_rows(work):
         assert rows(env, "SELECT count(*) FROM refresh_requests") == [(0,)]
         assert rows(env, "SELECT count(*) FROM fetch_runs") == [(2,)]
         assert rows(env, "SELECT count(*) FROM trades WHERE trade_id LIKE 'old-%'") == [(0,)]
-        assert rows(env, "SELECT count(*) FROM trades") == [(3,)]
+        assert rows(env, "SELECT count(*) FROM trades") == [(4,)]
         assert rows(env, "SELECT min(taken_at) > ? FROM market_snapshots", old)[0][0] == 1
         assert rows(env, "SELECT count(*) FROM orderbook_snapshots WHERE taken_at <= ?",
                     old) == [(0,)]

@@ -8,7 +8,7 @@ import pytest
 
 import apiseed
 from apiseed import HEADERS, USD
-from kwstack import Stack
+from kwstack import Stack, run_admin
 
 
 @pytest.fixture(scope="module")
@@ -16,6 +16,7 @@ def api(tmp_path_factory):
     s = Stack(tmp_path_factory.mktemp("legacy"), settings=apiseed.SETTINGS, workers=2)
     s.start()
     s.data = apiseed.seed(s.db)
+    run_admin(s, "db", "activity", check=True)  # kw-fetch's job after its own inserts
     yield s
     s.stop()
 
