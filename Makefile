@@ -68,7 +68,7 @@ UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BINS := $(BUILD)/bench/fcgi-ceiling
 
 .PHONY: fuzz fuzz-check
-.PHONY: all run check check-suite unit integration integration-apache conf-check bench install uninstall clean \
+.PHONY: all run check check-suite unit integration integration-apache integration-cgi conf-check bench install uninstall clean \
         format format-check deps demo docs man
 all: $(BINS)
 
@@ -135,6 +135,25 @@ APACHE_PASS_SKIPS := test_servers.py test_cgi.py test_install.py test_admin_db.p
 integration-apache: all $(BENCH_BINS)
 	KW_SERVER=apache KW_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider \
 	  tests/integration $(APACHE_PASS_SKIPS:%=--ignore=tests/integration/%)
+
+# The API and security tests with kw-api as a plain CGI program (one process per request, as
+# on a shared host), behind lighttpd's mod_cgi and then Apache's mod_cgid. Left out: tests of
+# long-lived FastCGI workers, which a CGI deployment does not have (RELOAD replacing a worker,
+# workers stopping on SIGTERM, metrics batched in a worker's memory: a CGI process writes its
+# counts as it exits).
+CGI_MODULES := test_api_v1.py test_legacy.py test_security.py test_foundation.py \
+               test_monitoring.py test_checklist.py test_detection.py test_webhooks.py
+CGI_SKIPS := test_foundation.py::test_reload_true_replaces_workers_when_settings_change \
+             test_foundation.py::test_reload_false_keeps_workers \
+             test_foundation.py::test_workers_exit_cleanly_on_sigterm \
+             test_monitoring.py::test_metrics_are_batched_not_written_per_request
+integration-cgi: all
+	@rc=0; for server in lighttpd-cgi apache-cgi; do \
+	  echo "== KW_SERVER=$$server"; \
+	  KW_SERVER=$$server KW_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider \
+	    $(CGI_MODULES:%=tests/integration/%) $(CGI_SKIPS:%=--deselect=tests/integration/%) \
+	    || rc=1; \
+	done; exit $$rc
 
 conf-check: all
 	@bash tests/conf-check.sh $(abspath $(BUILD))

@@ -68,6 +68,7 @@ struct kw_req {
 	struct kw_buf headers; /* extra "Name: value\r\n" lines */
 	struct kw_buf body;
 	const char *content_type;
+	int64_t body_read;     /* request body bytes consumed (body.c) */
 	struct kw_req_sec sec; /* security.h: who is asking, what the limiter said */
 };
 
@@ -103,6 +104,11 @@ void kw_req_log(struct kw_req *r);
  * 413 or 415) has been made. */
 int kw_req_json_body_or_reply(struct kw_req *r, const struct kw_body_field *decl,
 			      json_object **out) KW_WUR;
+/* body.c, CGI mode only: read and drop what is left of the request body (at most a few times
+ * MAX_BODY_BYTES), so that the program never exits with unread input: Apache's mod_cgid hands
+ * the CGI its connection socket as stdin, and closing a socket with unread bytes resets it,
+ * which loses the reply. */
+void kw_req_drain_body(struct kw_req *r);
 
 /* reply.c */
 void kw_reply_header(struct kw_req *r, const char *name, const char *value);

@@ -1,5 +1,6 @@
 /*
- * body.c — reading a POST body for a handler: kw_req_json_body_or_reply().
+ * body.c — reading a POST body for a handler: kw_req_json_body_or_reply(); in CGI mode,
+ * kw_req_drain_body() drops what no handler read.
  *
  * Rules, in order: no body at all (CONTENT_LENGTH absent or 0) is an empty object, so a POST
  * with only defaults needs no body; a body must be declared application/json (415 otherwise);
@@ -52,8 +53,33 @@ static int read_exact(struct kw_req *r, char *buf, size_t n)
 		if (k <= 0)
 			return -1;
 		got += (size_t)k;
+		r->body_read += k;
 	}
 	return 0;
+}
+
+/* Beyond this many bytes a body is not worth reading only to drop it: the connection may be
+ * reset, which is what an oversized upload to a CGI program gets anyway. */
+#define DRAIN_FACTOR 16
+
+void kw_req_drain_body(struct kw_req *r)
+{
+	const char *cl = kw_req_param(r, "CONTENT_LENGTH");
+	int64_t len = 0;
+	if (!r->app->cgi || !cl || kw_parse_i64(cl, 0, INT64_MAX, &len) < 0)
+		return;
+	if (len - r->body_read > DRAIN_FACTOR * r->app->cfg.max_body_bytes)
+		return;
+	char chunk[4096];
+	while (r->body_read < len) {
+		int64_t want = len - r->body_read;
+		size_t n =
+			fread(chunk, 1,
+			      want < (int64_t)sizeof(chunk) ? (size_t)want : sizeof(chunk), stdin);
+		if (n == 0)
+			return; /* EOF or an error: nothing more to drop */
+		r->body_read += (int64_t)n;
+	}
 }
 
 static void refuse(struct kw_req *r, int status, const char *code, const char *message)

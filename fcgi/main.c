@@ -85,6 +85,7 @@ static void serve_one(struct kw_req *r)
 {
 	kw_req_begin(r);
 	kw_dispatch(r);
+	kw_req_drain_body(r); /* CGI: before the reply, so that the server is not left writing */
 	kw_reply_send(r);
 	kw_mon_request_done(r); /* in memory; written out by kw_mon_idle */
 	kw_req_log(r);
@@ -194,9 +195,13 @@ int main(int argc, char **argv)
 	req.app = &app;
 	if (!sock_addr && FCGX_IsCGI()) {
 		app.cgi = 1;
+		kw_mon_start(&app);
 		serve_one(&req);
 		fflush(stdout);
 		kw_req_reset(&req);
+		/* One request per process: its counts are written now, not METRICS_FLUSH_SECONDS
+		 * later, or every counter would lose what a CGI request added. */
+		kw_mon_shutdown(&app);
 		kw_sec_shutdown(&app);
 		kw_store_close(app.store);
 		kw_config_free(&app.cfg);

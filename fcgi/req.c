@@ -46,6 +46,7 @@ void kw_req_begin(struct kw_req *r)
 	r->status = 0;
 	r->replied = 0;
 	r->content_type = NULL;
+	r->body_read = 0;
 	kw_buf_init(&r->headers, 0);
 	kw_buf_init(&r->body, 0);
 }

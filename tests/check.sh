@@ -5,7 +5,7 @@
 #
 # Stages: format check; build (gcc, then clang); the web servers' own syntax check of both
 # example configs; unit tests; integration tests through the real lighttpd, then through
-# Apache; short fuzz runs; then the unit and integration tests again, built with
+# Apache, then the API and security tests with kw-api as a CGI program; short fuzz runs; then the unit and integration tests again, built with
 # AddressSanitizer + UndefinedBehaviorSanitizer (lighttpd only: the code under test is the
 # same whichever server is in front).
 set -u
@@ -38,6 +38,7 @@ stage "example configs" $MAKE --no-print-directory conf-check
 stage "unit tests" $MAKE --no-print-directory -j"$JOBS" unit
 stage "integration tests (lighttpd)" $MAKE --no-print-directory integration
 stage "integration tests (Apache)" $MAKE --no-print-directory integration-apache
+stage "integration tests (CGI)" $MAKE --no-print-directory integration-cgi
 if grep -q '^fuzz-check:' Makefile; then
 	stage "fuzz (short)" $MAKE --no-print-directory fuzz-check
 fi

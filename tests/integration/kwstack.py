@@ -54,6 +54,10 @@ def write_env_file(path, settings):
 class LighttpdStack:
     """lighttpd + kw-api workers on a free port, with their own database and settings."""
 
+    # kw-api processes that live longer than one request (FastCGI workers): worker_pids()
+    # lists them. False for the plain-CGI stacks, where every request is a process of its own.
+    persistent = True
+
     def __init__(self, directory, settings=None, workers=2, wait=True, ws=False, ws_args=()):
         self.dir = str(directory)
         os.makedirs(self.dir, exist_ok=True)
@@ -482,38 +486,69 @@ SERVERS = {"lighttpd": LighttpdStack, "apache": ApacheStack, "apache-fcgid": _ap
 
 
 def Stack(*args, **kw):
-    """The stack the suite runs against: KW_SERVER names one of SERVERS (default lighttpd),
-    so that `make check` walks the same tests through every documented deployment."""
+    """The stack the suite runs against: KW_SERVER names one of SERVERS or CGI_SERVERS
+    (default lighttpd), so that `make check` walks the same tests through every documented
+    deployment."""
     name = os.environ.get("KW_SERVER", "lighttpd")
-    if name not in SERVERS:
-        raise ValueError("KW_SERVER=%s: expected one of %s" % (name, ", ".join(SERVERS)))
-    return SERVERS[name](*args, **kw)
+    servers = dict(SERVERS, **CGI_SERVERS)
+    if name not in servers:
+        raise ValueError("KW_SERVER=%s: expected one of %s" % (name, ", ".join(servers)))
+    return servers[name](*args, **kw)
+
+
+# The CGI stacks' own directories, by the test directory they stand for: a second stack made
+# for the same test directory finds the first one's database, as a FastCGI stack whose state
+# is the test directory itself does. Removed when the test session ends.
+_CGI_ROOTS = {}
+
+# Variables of the test process that the CGI programs must see: the web servers pass a CGI
+# program only what they are told to (FastCGI workers inherit the environment).
+CGI_PASS_ENV = ("KW_TEST_CLOCK_FILE",)
 
 
 class _CgiStack(LighttpdStack):
     """kw-api as a plain CGI program: one process per request, as on a shared host. Files
-    live in a world-readable directory of its own (a root-run Apache executes CGI programs as
-    www-data); worker_pids() is empty since no process outlives its request."""
+    live in a world-readable directory of its own (a root-run web server executes CGI
+    programs as www-data); worker_pids() is empty since no process outlives its request. The
+    web server also terminates TLS on tls_port, as the host's server in front would."""
+
+    persistent = False
 
     def __init__(self, directory, settings=None, workers=2, wait=True):
+        import atexit
         import shutil
         import tempfile
-        own = tempfile.mkdtemp(prefix="kw-cgi-", dir="/tmp")
-        os.chmod(own, 0o755)
         self._pytest_dir = str(directory)
+        own = _CGI_ROOTS.get(self._pytest_dir)
+        if own is None:
+            own = tempfile.mkdtemp(prefix="kw-cgi-", dir="/tmp")
+            os.chmod(own, 0o755)
+            _CGI_ROOTS[self._pytest_dir] = own
+            atexit.register(shutil.rmtree, own, True)
         LighttpdStack.__init__(self, os.path.join(own, "state"), settings, workers, wait)
         self.root = own
         self.www = os.path.join(own, "www")
-        shutil.copytree(os.path.join(TOP, "deploy", "www"), self.www)
-        shutil.copy(os.path.join(BUILD, "kw-api"), os.path.join(self.www, "kw-api.cgi"))
+        shutil.copytree(os.path.join(TOP, "deploy", "www"), self.www, dirs_exist_ok=True)
+        # Renamed into place: a CGI process of an earlier stack may still be running it.
+        shutil.copy(os.path.join(BUILD, "kw-api"), os.path.join(self.www, ".kw-api.cgi.new"))
+        os.replace(os.path.join(self.www, ".kw-api.cgi.new"), os.path.join(self.www, "kw-api.cgi"))
         os.chmod(self.dir, 0o755)
         self.errorlog = os.path.join(own, "server-error.log")
 
+    def _cgi_env(self):
+        """What the web server must set for the CGI program beside KW_ENV_FILE."""
+        env = sanitizer_env(self.dir)
+        env.update({k: os.environ[k] for k in CGI_PASS_ENV if os.environ.get(k)})
+        return env
+
     def _own_state(self):
-        # The CGI program writes the database, the limiter table and sanitizer reports here.
+        # The CGI program writes the database, the limiter table and sanitizer reports here;
+        # lighttpd opens its error log only once it runs as www-data.
         if os.geteuid() == 0:
             import pwd
             pw = pwd.getpwnam("www-data")
+            open(self.errorlog, "ab").close()
+            os.chown(self.errorlog, pw.pw_uid, pw.pw_gid)
             for base, dirs, files in os.walk(self.dir):
                 for name in [base] + [os.path.join(base, f) for f in files]:
                     os.chown(name, pw.pw_uid, pw.pw_gid)
@@ -527,7 +562,7 @@ class _CgiStack(LighttpdStack):
         reports = sanitizer_reports(self.dir)
         if os.path.exists(self.errorlog):
             shutil.copy(self.errorlog, self._pytest_dir)
-        shutil.rmtree(self.root, ignore_errors=True)
+        # The directory stays (with the database) until the session ends: see _CGI_ROOTS.
         assert not reports, "sanitizer reports:\n" + "\n".join(reports)
 
 
@@ -538,10 +573,9 @@ class ApacheCgiStack(_CgiStack):
 
     def start(self):
         write_env_file(self.env_file, self.settings)
-        san = sanitizer_env(self.dir)
         with open(os.path.join(TOP, "deploy", "shared-host", "htaccess.example")) as f:
             ht = f.read().replace("/home/USER/kalshiwhale/kalshiwhale.env", self.env_file)
-        ht += "".join("SetEnv %s %s\n" % kv for kv in san.items())
+        ht += "".join("SetEnv %s %s\n" % kv for kv in self._cgi_env().items())
         with open(os.path.join(self.www, ".htaccess"), "w") as f:
             f.write(ht)
         self._own_state()
@@ -553,12 +587,17 @@ class ApacheCgiStack(_CgiStack):
                  "ScriptSock %s/cgid.sock" % self.root]
         lines += ["LoadModule %s_module %s/mod_%s.so" % (m, mods, m)
                   for m in ("mpm_event", "authz_core", "mime", "dir", "rewrite", "env", "cgid",
-                            "headers")]
+                            "headers", "ssl", "socache_shmcb")]
         if os.geteuid() == 0:
             lines += ["User www-data", "Group www-data"]
+        pem = self._tls_pem()
         lines += ["Listen 127.0.0.1:%d" % self.port, "DocumentRoot %s" % self.www,
                   "<Directory %s>" % self.www, "    AllowOverride All",
-                  "    Options FollowSymLinks", "    Require all granted", "</Directory>"]
+                  "    Options FollowSymLinks", "    Require all granted", "</Directory>",
+                  "Listen 127.0.0.1:%d" % self.tls_port,
+                  "<VirtualHost 127.0.0.1:%d>" % self.tls_port, "    SSLEngine on",
+                  "    SSLCertificateFile %s.crt" % pem, "    SSLCertificateKeyFile %s.key" % pem,
+                  "</VirtualHost>"]
         conf = os.path.join(self.root, "httpd.conf")
         with open(conf, "w") as f:
             f.write("\n".join(lines) + "\n")
@@ -571,14 +610,14 @@ class LighttpdCgiStack(_CgiStack):
 
     def start(self):
         write_env_file(self.env_file, self.settings)
-        san = sanitizer_env(self.dir)
         with open(os.path.join(TOP, "deploy", "shared-host", "lighttpd-cgi.conf.example")) as f:
             frag = f.read().replace("/home/USER/kalshiwhale/kalshiwhale.env", self.env_file)
-        extra = "".join(', "%s" => "%s"' % kv for kv in san.items())
+        extra = "".join(', "%s" => "%s"' % kv for kv in self._cgi_env().items())
         frag = frag.replace('"KW_ENV_FILE" => "%s" )' % self.env_file,
                             '"KW_ENV_FILE" => "%s"%s )' % (self.env_file, extra))
         with open(os.path.join(self.root, "kw-cgi.conf"), "w") as f:
             f.write(frag)
+        pem = self._tls_pem()
         self._own_state()
         conf = os.path.join(self.root, "lighttpd.conf")
         with open(conf, "w") as f:
@@ -586,8 +625,13 @@ class LighttpdCgiStack(_CgiStack):
                     'server.port = %d\nserver.errorlog = "%s"\nserver.tag = ""\n'
                     'index-file.names = ( "index.html" )\n'
                     'mimetype.assign = ( ".html" => "text/html" )\n'
+                    'server.modules += ( "mod_openssl" )\n'
+                    '$SERVER["socket"] == "127.0.0.1:%d" {\n'
+                    '  ssl.engine = "enable"\n  ssl.pemfile = "%s"\n}\n'
                     'include "%s/kw-cgi.conf"\n' % (self.www, self.port, self.errorlog,
-                                                     self.root))
+                                                     self.tls_port, pem, self.root))
+            if os.geteuid() == 0:  # as a host runs CGI programs: never as root
+                f.write('server.username = "www-data"\nserver.groupname = "www-data"\n')
         return self._launch(["lighttpd", "-D", "-f", conf])
 
 

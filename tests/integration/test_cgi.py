@@ -80,3 +80,14 @@ def test_rate_limit_is_exact_across_cgi_processes(tmp_path):
             assert codes.count(429) == 13, (name, codes)
         finally:
             s.stop()
+
+
+def test_a_body_the_program_does_not_read_still_gets_its_reply(cgi):
+    # Apache's mod_cgid gives the program its connection socket as stdin: a program that
+    # exits with the body unread resets it and the reply is lost (kw-api drains the rest).
+    h = {"X-API-Key": KEY, "Content-Type": "application/json"}
+    r = cgi.post("/api/ws-ticket", headers=h, data=b'{"pad": "' + b"x" * 2000 + b'"}')
+    assert r.status_code == 503 and r.json()["error"]["code"] == "tickets_unavailable"
+    r = cgi.post("/api/refresh", headers=h, data=b'{"pad": "' + b"x" * 20000 + b'"}')
+    assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
+    assert cgi.get("/api/health").status_code == 200
