@@ -15,6 +15,7 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@ struct kw_client {
 	char *replay_dir; /* this run's, NULL when live */
 	char *record_run; /* this run's record directory, NULL when not recording */
 	int oversize;
+	const atomic_int *cancel; /* set by kw_client_set_cancel: the caller gave up waiting */
 };
 
 int kw_fetch_sleep_us(int64_t us, const volatile sig_atomic_t *stop)
@@ -80,11 +82,35 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+static int client_stopped(const struct kw_client *c)
+{
+	return (c->o.stop && *c->o.stop) || (c->cancel && atomic_load(c->cancel));
+}
+
+/* kw_fetch_sleep_us that also ends when the caller cancels: 1 if it ended early. */
+static int client_sleep_us(const struct kw_client *c, int64_t us)
+{
+	int64_t end = kw_mono_us() + us;
+	while (!client_stopped(c)) {
+		int64_t left = end - kw_mono_us();
+		if (left <= 0)
+			return 0;
+		if (kw_fetch_sleep_us(left < 100000 ? left : 100000, c->o.stop))
+			return 1;
+	}
+	return 1;
+}
+
 static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
 	struct kw_client *c = arg;
 	(void)dt, (void)dn, (void)ut, (void)un;
-	return c->o.stop && *c->o.stop; /* non-zero aborts: stop promptly on SIGTERM */
+	return client_stopped(c); /* non-zero aborts: stop promptly on SIGTERM or a cancel */
+}
+
+void kw_client_set_cancel(struct kw_client *c, const atomic_int *cancel)
+{
+	c->cancel = cancel;
 }
 
 struct kw_client *kw_client_new(const struct kw_client_opts *o)
@@ -332,8 +358,7 @@ static enum kw_get http_get(struct kw_client *c, const char *path, const char *q
 	for (int attempt = 0; attempt <= c->o.retries; attempt++) {
 		/* Client-side rate cap: space request starts 1/max_rps apart. */
 		int64_t now = kw_mono_us();
-		if (c->next_start_us > now &&
-		    kw_fetch_sleep_us(c->next_start_us - now, c->o.stop)) {
+		if (c->next_start_us > now && client_sleep_us(c, c->next_start_us - now)) {
 			res = KW_GET_STOPPED;
 			goto out;
 		}
@@ -408,7 +433,7 @@ static enum kw_get http_get(struct kw_client *c, const char *path, const char *q
 		int64_t wait_ms =
 			delay_ms + (delay_ms / 2 ? (int64_t)(r % (uint32_t)(delay_ms / 2 + 1)) : 0);
 		kw_info("kalshi: GET %s: retrying in %lld ms", endpoint, (long long)wait_ms);
-		if (kw_fetch_sleep_us(wait_ms * 1000, c->o.stop)) {
+		if (client_sleep_us(c, wait_ms * 1000)) {
 			res = KW_GET_STOPPED;
 			goto out;
 		}

@@ -18,6 +18,7 @@
 #define KW_FETCH_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -76,6 +77,9 @@ int kw_client_begin_run(struct kw_client *c, const char *replay_dir, int64_t run
  */
 enum kw_get kw_client_get(struct kw_client *c, enum kw_fetch_kind kind, const char *path,
 			  const char *query, const char *key, struct kw_buf *body);
+/* While *cancel is non-zero (NULL: never), requests and their waits end as if stopped
+ * (KW_GET_STOPPED). For a thread reading ahead whose consumer has given up. */
+void kw_client_set_cancel(struct kw_client *c, const atomic_int *cancel);
 /* HTTP errors (failed attempts, including retried ones) since kw_client_begin_run. */
 int64_t kw_client_http_errors(const struct kw_client *c);
 /* Percent-encode s for a query value or path segment into out (owned by caller). */

@@ -18,9 +18,19 @@
  * savepoint. Either way a kill -9 leaves whole pages, and the next run redoes the rest
  * (upserts and trade de-duplication make that idempotent). A failed markets phase fails the run
  * (stored data stays as it was); a failure in a later phase makes it partial.
+ *
+ * Threads: the paginated listings (series, events, markets, trades) use the machine's second
+ * core. A reader thread fetches page k+1 (HTTP with its rate cap and backoff, or a replay
+ * file) and parses it into records while this thread stores page k; see "paginated listings"
+ * below. SQLite, the tally, the log of skips and the run's outcome stay on this thread; the
+ * client is used by the reader alone while a listing runs. Everything else is one thread.
  */
 #include <json-c/json.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,80 +179,528 @@ static int db_fail(struct run *r, const char *what)
 	return -1;
 }
 
-/* ---- paginated listings ------------------------------------------------------------------- */
+/* ---- records ------------------------------------------------------------------------------ */
+
+/* One parsed element of a list page. Its strings live in the page's arena. */
+union rec_body {
+	struct kw_kalshi_market m;
+	struct kw_kalshi_trade t;
+	struct kw_kalshi_event e;
+	struct kw_kalshi_series s;
+};
 
 struct pager {
-	const char *name; /* for messages: "markets" */
+	const char *name;   /* for messages: "markets" */
+	const char *what;   /* one record, for skip lines: "market" */
+	const char *id_key; /* the member that names a record, for skip lines */
 	enum kw_fetch_kind kind;
 	const char *path, *query, *array_key;
-	int (*item)(struct run *r, json_object *o); /* -1 only on a database failure */
-	int (*page_end)(struct run *r, int last);   /* inside the page transaction */
+	/* Parse one element (reader thread); 0, or -1 with a static skip reason. */
+	int (*parse)(json_object *o, union rec_body *out, const char **reason);
+	const size_t *strs; /* offsets of the record's string members, copied into the page */
+	size_t nstrs;
+	int (*store)(struct run *r, const union rec_body *u); /* -1 only on a database failure */
+	int (*page_end)(struct run *r, int last);	      /* inside the page transaction */
 };
 
-struct page_ctx {
-	struct run *r;
-	int (*item)(struct run *r, json_object *o);
-	int64_t items; /* elements seen, for the size of a batched transaction */
-};
-
-static int page_item(void *arg, json_object *o)
+static int parse_market(json_object *o, union rec_body *u, const char **reason)
 {
-	struct page_ctx *pc = arg;
-	pc->items++;
-	return pc->item(pc->r, o);
+	return kw_kalshi_market_parse(o, &u->m, reason);
 }
 
-/* Walk every page; KW_GET_OK when the listing was read to its end, else what stopped it. */
-static enum kw_get paginate(struct run *r, const struct pager *p)
+static int parse_trade(json_object *o, union rec_body *u, const char **reason)
 {
-	char *cursor = kw_xmalloc(KW_KALSHI_CURSOR_MAX), *next = kw_xmalloc(KW_KALSHI_CURSOR_MAX);
-	enum kw_get res = KW_GET_OK;
-	struct page_ctx pc = { r, p->item, 0 };
+	return kw_kalshi_trade_parse(o, &u->t, reason);
+}
+
+static int parse_event(json_object *o, union rec_body *u, const char **reason)
+{
+	return kw_kalshi_event_parse(o, &u->e, reason);
+}
+
+static int parse_series(json_object *o, union rec_body *u, const char **reason)
+{
+	return kw_kalshi_series_parse(o, &u->s, reason);
+}
+
+static const size_t market_strs[] = {
+	offsetof(union rec_body, m.ticker),	   offsetof(union rec_body, m.event_ticker),
+	offsetof(union rec_body, m.status),	   offsetof(union rec_body, m.title),
+	offsetof(union rec_body, m.yes_sub_title), offsetof(union rec_body, m.no_sub_title),
+	offsetof(union rec_body, m.market_type),   offsetof(union rec_body, m.legacy_category),
+};
+static const size_t trade_strs[] = { offsetof(union rec_body, t.trade_id),
+				     offsetof(union rec_body, t.ticker) };
+static const size_t event_strs[] = {
+	offsetof(union rec_body, e.event_ticker), offsetof(union rec_body, e.series_ticker),
+	offsetof(union rec_body, e.title),	  offsetof(union rec_body, e.sub_title),
+	offsetof(union rec_body, e.category),
+};
+static const size_t series_strs[] = {
+	offsetof(union rec_body, s.ticker),
+	offsetof(union rec_body, s.title),
+	offsetof(union rec_body, s.category),
+	offsetof(union rec_body, s.frequency),
+};
+
+static int store_market(struct run *r, const union rec_body *u)
+{
+	if (kw_store_fetch_market(r->store, &u->m, r->now, r->id) < 0)
+		return db_fail(r, "storing a market");
+	r->n.markets++;
+	return 0;
+}
+
+static int is_combo(const char *ticker)
+{
+	return !strncmp(ticker, "KXMVE", 5);
+}
+
+static int store_trade(struct run *r, const union rec_body *u)
+{
+	const struct kw_kalshi_trade *t = &u->t;
+	int inserted = 0;
+	if (!r->cfg->kalshi_include_combos && is_combo(t->ticker)) {
+		skip(r, "trade", t->trade_id, "combo_market");
+		return 0;
+	}
+	if (kw_store_fetch_trade(r->store, t, r->shift_us, &inserted) < 0)
+		return db_fail(r, "storing a trade");
+	r->n.trades += inserted;
+	if (t->created_us > r->n.trade_max_us)
+		r->n.trade_max_us = t->created_us;
+	return 0;
+}
+
+/* The last page's transaction also moves the watermark: a sweep killed before it never
+ * advances, so the next run starts again from the old one and trade_id absorbs the overlap. */
+static int trade_page_end(struct run *r, int last)
+{
+	if (!last || r->replay)
+		return 0;
+	int64_t wm = r->trade_wm_old;
+	if (r->n.trade_max_us > wm)
+		wm = r->n.trade_max_us;
+	if (wm < r->trade_min_ts * 1000000)
+		wm = r->trade_min_ts * 1000000;
+	if (kw_store_fetch_state_set(r->store, STATE_WATERMARK, wm) < 0)
+		return db_fail(r, "saving the trade watermark");
+	return 0;
+}
+
+static int store_event(struct run *r, const union rec_body *u)
+{
+	if (kw_store_fetch_event(r->store, &u->e, r->now) < 0)
+		return db_fail(r, "storing an event");
+	r->n.catalog_changed = 1;
+	return 0;
+}
+
+static int store_series(struct run *r, const union rec_body *u)
+{
+	if (kw_store_fetch_series(r->store, &u->s, r->now) < 0)
+		return db_fail(r, "storing a series");
+	r->n.catalog_changed = 1;
+	return 0;
+}
+
+static const struct pager series_pager = { .name = "series",
+					   .what = "series",
+					   .id_key = "ticker",
+					   .kind = KW_KIND_SERIES,
+					   .path = "/series",
+					   .array_key = "series",
+					   .parse = parse_series,
+					   .strs = series_strs,
+					   .nstrs = sizeof(series_strs) / sizeof(series_strs[0]),
+					   .store = store_series };
+static const struct pager events_pager = { .name = "events",
+					   .what = "event",
+					   .id_key = "event_ticker",
+					   .kind = KW_KIND_EVENTS,
+					   .path = "/events",
+					   .query = "status=open&limit=200",
+					   .array_key = "events",
+					   .parse = parse_event,
+					   .strs = event_strs,
+					   .nstrs = sizeof(event_strs) / sizeof(event_strs[0]),
+					   .store = store_event };
+
+/* One object fetched on its own (GET /events/X, /series/X): parsed and stored at once. */
+static int store_one(struct run *r, const struct pager *p, json_object *o)
+{
+	union rec_body u;
+	const char *reason;
+	if (p->parse(o, &u, &reason) < 0) {
+		skip(r, p->what, item_id(o, p->id_key), reason);
+		return 0;
+	}
+	return p->store(r, &u);
+}
+
+/* ---- paginated listings: a reader thread one page ahead of the writer ---------------------- */
+
+/*
+ * Two threads share a listing. The reader (a thread of its own) fetches page k+1 with the
+ * client and parses it into records while the writer (the calling thread, the only one that
+ * touches SQLite) stores page k. Two page buffers circulate between them, so at most one page
+ * is parsed ahead, whatever the listing's length: memory is one body plus two parsed pages.
+ * The reader never decides anything about storage: it hands over pages and, when it stops,
+ * why (end of listing, fetch failure, MAX_PAGES, a cursor that did not move, a signal); the
+ * writer turns that into the run's outcome, in page order, as a single loop did before. When
+ * the writer gives up first (database failure, broken page, signal) it cancels the reader,
+ * which ends its request or wait at once (kw_client_set_cancel), and joins it.
+ */
+
+#define ARENA_CHUNK (256u << 10)
+#define SKIP_ID_MAX 80 /* a skipped record's id is kept only for the log line */
+
+struct chunk {
+	struct chunk *next;
+	size_t used, cap;
+	char data[];
+};
+
+struct rec {
+	const char *reason; /* NULL: parsed; else why it is skipped (static) */
+	const char *id;	    /* skipped: the record's name for the log line, or NULL */
+	union rec_body u;
+};
+
+struct page {
+	struct rec *v;
+	size_t n, cap;
+	struct chunk *arena; /* every string of v[], newest chunk first */
+	int index;	     /* 0-based */
+	int rc;		     /* kw_kalshi_page_each's: 0, or -1 (err) when the body is broken */
+	char err[160];
+	char cursor[KW_KALSHI_CURSOR_MAX]; /* the next cursor; "" on the last page */
+};
+
+enum pipe_end {
+	END_NONE,    /* still reading */
+	END_PAGES,   /* handed over its last page (or a broken one) */
+	END_FETCH,   /* page end_page could not be fetched: end_res */
+	END_MAX,     /* MAX_PAGES read, the listing goes on */
+	END_STUCK,   /* the cursor did not advance */
+	END_STOPPED, /* a stop signal, or the writer cancelled */
+};
+
+struct pipe {
+	struct run *r;
+	const struct pager *p;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct page pages[2];
+	struct page *ready[2], *spare[2]; /* ready: FIFO to the writer; spare: free buffers */
+	int nready, nspare;
+	enum pipe_end end;
+	enum kw_get end_res;
+	int end_page;
+	atomic_int cancel;
+};
+
+static char *arena_dup(struct page *pg, const char *s, size_t n)
+{
+	struct chunk *c = pg->arena;
+	if (!c || c->cap - c->used < n + 1) {
+		size_t cap = n + 1 > ARENA_CHUNK ? n + 1 : ARENA_CHUNK;
+		c = kw_xmalloc(sizeof(*c) + cap);
+		c->cap = cap;
+		c->used = 0;
+		c->next = pg->arena;
+		pg->arena = c;
+	}
+	char *d = c->data + c->used;
+	memcpy(d, s, n);
+	d[n] = '\0';
+	c->used += n + 1;
+	return d;
+}
+
+/* Empty a page for reuse, keeping one chunk and the record array. */
+static void page_reset(struct page *pg)
+{
+	struct chunk *c = pg->arena;
+	while (c && c->next) {
+		struct chunk *next = c->next;
+		free(c);
+		c = next;
+	}
+	if (c)
+		c->used = 0;
+	pg->arena = c;
+	pg->n = 0;
+	pg->rc = 0;
+	pg->err[0] = '\0';
+	pg->cursor[0] = '\0';
+}
+
+static void page_free(struct page *pg)
+{
+	page_reset(pg);
+	free(pg->arena);
+	free(pg->v);
+}
+
+struct parse_ctx {
+	struct page *pg;
+	const struct pager *p;
+};
+
+/* Reader: one element into the page's next record (never fails: a bad record is a skip). */
+static int parse_item(void *arg, json_object *o)
+{
+	struct parse_ctx *pc = arg;
+	struct page *pg = pc->pg;
+	if (pg->n == pg->cap) {
+		pg->cap = pg->cap ? 2 * pg->cap : 1024;
+		pg->v = kw_xrealloc(pg->v, pg->cap * sizeof(*pg->v));
+	}
+	struct rec *x = &pg->v[pg->n++];
+	x->reason = NULL;
+	x->id = NULL;
+	if (pc->p->parse(o, &x->u, &x->reason) < 0) {
+		const char *id = item_id(o, pc->p->id_key);
+		if (id) {
+			size_t n = strlen(id);
+			x->id = arena_dup(pg, id, n < SKIP_ID_MAX ? n : SKIP_ID_MAX);
+		}
+		return 0;
+	}
+	/* The record borrows from o, which is released when this returns. */
+	for (size_t i = 0; i < pc->p->nstrs; i++) {
+		const char **f = (const char **)(void *)((char *)&x->u + pc->p->strs[i]);
+		if (*f)
+			*f = arena_dup(pg, *f, strlen(*f));
+	}
+	return 0;
+}
+
+static int cancelled(struct pipe *pl)
+{
+	return atomic_load(&pl->cancel) || stopped(pl->r);
+}
+
+/* Reader: wait for a free page buffer; NULL when cancelled. */
+static struct page *pipe_spare(struct pipe *pl)
+{
+	struct page *pg = NULL;
+	pthread_mutex_lock(&pl->mu);
+	while (!pl->nspare && !atomic_load(&pl->cancel))
+		pthread_cond_wait(&pl->cv, &pl->mu);
+	if (pl->nspare)
+		pg = pl->spare[--pl->nspare];
+	pthread_mutex_unlock(&pl->mu);
+	return pg;
+}
+
+static void pipe_post(struct pipe *pl, struct page *pg, enum pipe_end end, enum kw_get res,
+		      int page)
+{
+	pthread_mutex_lock(&pl->mu);
+	if (pg)
+		pl->ready[pl->nready++] = pg;
+	if (end != END_NONE) {
+		pl->end = end;
+		pl->end_res = res;
+		pl->end_page = page;
+	}
+	pthread_cond_broadcast(&pl->cv);
+	pthread_mutex_unlock(&pl->mu);
+}
+
+static void *reader_main(void *arg)
+{
+	struct pipe *pl = arg;
+	struct run *r = pl->r;
+	const struct pager *p = pl->p;
+	char *cursor = kw_xmalloc(KW_KALSHI_CURSOR_MAX);
 	struct kw_buf query;
-	struct tally tx_before = r->n;
-	int in_tx = 0;
-	int64_t tx_items = 0, tx_started_us = 0;
 	kw_buf_init(&query, 0);
 	cursor[0] = '\0';
 	for (int page = 0;; page++) {
-		char err[160];
-		if (stopped(r)) {
-			res = KW_GET_STOPPED;
-			run_error(r, "interrupted by a signal while reading %s", p->name);
-			goto out;
+		if (cancelled(pl)) {
+			pipe_post(pl, NULL, END_STOPPED, KW_GET_STOPPED, page);
+			break;
 		}
 		if (page == MAX_PAGES) {
-			res = KW_GET_FAILED;
-			kw_error("kalshi: %s: more than %d pages; stopping", p->name, MAX_PAGES);
-			run_error(r, "%s: more than %d pages", p->name, MAX_PAGES);
-			goto out;
+			pipe_post(pl, NULL, END_MAX, KW_GET_FAILED, page);
+			break;
 		}
 		kw_buf_reset(&query);
 		if (kw_buf_puts(&query, p->query ? p->query : "") < 0 ||
 		    (cursor[0] && (kw_buf_puts(&query, query.len ? "&cursor=" : "cursor=") < 0 ||
 				   kw_client_escape(cursor, &query) < 0)))
 			abort(); /* unbounded buffer: cannot fail */
-		res = kw_client_get(r->ctx->client, p->kind, p->path, query.len ? query.data : NULL,
-				    NULL, &r->body);
-		if (res == KW_GET_NOT_FOUND && r->replay) {
-			res = KW_GET_OK; /* no more saved pages */
-			goto out;
+		struct page *pg = pipe_spare(pl);
+		if (!pg) {
+			pipe_post(pl, NULL, END_STOPPED, KW_GET_STOPPED, page);
+			break;
 		}
+		enum kw_get res = kw_client_get(r->ctx->client, p->kind, p->path,
+						query.len ? query.data : NULL, NULL, &r->body);
 		if (res != KW_GET_OK) {
-			if (res == KW_GET_NOT_FOUND)
-				res = KW_GET_FAILED;
-			run_error(r, "%s: page %d could not be fetched (%s)", p->name, page + 1,
-				  res == KW_GET_UNAVAILABLE ? "Kalshi unavailable"
-				  : res == KW_GET_STOPPED   ? "interrupted"
-							    : "bad response");
+			pthread_mutex_lock(&pl->mu);
+			pl->spare[pl->nspare++] = pg;
+			pthread_mutex_unlock(&pl->mu);
+			pipe_post(pl, NULL, END_FETCH, res, page);
+			break;
+		}
+		struct parse_ctx pc = { pg, p };
+		pg->index = page;
+		pg->rc = kw_kalshi_page_each(r->body.data, r->body.len, p->array_key, parse_item,
+					     &pc, pg->cursor, pg->err, sizeof(pg->err));
+		int last = pg->rc != 0 || !pg->cursor[0];
+		/* A cursor that does not move would loop forever (live only: saved pages may
+		 * legitimately repeat a made-up cursor). */
+		int stuck = !last && !r->replay && !strcmp(cursor, pg->cursor);
+		if (!last && !stuck)
+			memcpy(cursor, pg->cursor, strlen(pg->cursor) + 1);
+		pipe_post(pl, pg, last ? END_PAGES : stuck ? END_STUCK : END_NONE, KW_GET_OK, page);
+		if (last || stuck)
+			break;
+	}
+	free(cursor);
+	kw_buf_free(&query);
+	return NULL;
+}
+
+/* Writer: the next page in order, or NULL once the reader has stopped (pl->end says why). */
+static struct page *pipe_next(struct pipe *pl)
+{
+	struct page *pg = NULL;
+	pthread_mutex_lock(&pl->mu);
+	while (!pl->nready && pl->end == END_NONE)
+		pthread_cond_wait(&pl->cv, &pl->mu);
+	if (pl->nready) {
+		pg = pl->ready[0];
+		pl->ready[0] = pl->ready[1];
+		pl->nready--;
+	}
+	pthread_mutex_unlock(&pl->mu);
+	return pg;
+}
+
+static void pipe_release(struct pipe *pl, struct page *pg)
+{
+	page_reset(pg);
+	pthread_mutex_lock(&pl->mu);
+	pl->spare[pl->nspare++] = pg;
+	pthread_cond_broadcast(&pl->cv);
+	pthread_mutex_unlock(&pl->mu);
+}
+
+/* Start the reader with every signal blocked, so signals keep going to the writer's thread
+ * (whose sleeps they end, as before); the reader sees the stop flag by polling it. */
+static int pipe_start(struct pipe *pl, struct run *r, const struct pager *p)
+{
+	sigset_t all, old;
+	memset(pl, 0, sizeof(*pl));
+	pl->r = r;
+	pl->p = p;
+	atomic_init(&pl->cancel, 0);
+	pl->spare[0] = &pl->pages[0];
+	pl->spare[1] = &pl->pages[1];
+	pl->nspare = 2;
+	if (pthread_mutex_init(&pl->mu, NULL) != 0)
+		return -1;
+	if (pthread_cond_init(&pl->cv, NULL) != 0) {
+		pthread_mutex_destroy(&pl->mu);
+		return -1;
+	}
+	kw_client_set_cancel(r->ctx->client, &pl->cancel);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&pl->thread, NULL, reader_main, pl);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		kw_client_set_cancel(r->ctx->client, NULL);
+		pthread_cond_destroy(&pl->cv);
+		pthread_mutex_destroy(&pl->mu);
+		return -1;
+	}
+	return 0;
+}
+
+static void pipe_stop(struct pipe *pl)
+{
+	pthread_mutex_lock(&pl->mu);
+	atomic_store(&pl->cancel, 1);
+	pthread_cond_broadcast(&pl->cv);
+	pthread_mutex_unlock(&pl->mu);
+	pthread_join(pl->thread, NULL);
+	kw_client_set_cancel(pl->r->ctx->client, NULL);
+	pthread_cond_destroy(&pl->cv);
+	pthread_mutex_destroy(&pl->mu);
+	page_free(&pl->pages[0]);
+	page_free(&pl->pages[1]);
+}
+
+/* Why the reader stopped, as the run's result (pages it handed over are already stored). */
+static enum kw_get reader_end(struct run *r, const struct pager *p, const struct pipe *pl)
+{
+	enum kw_get res = pl->end_res;
+	switch (pl->end) {
+	case END_STOPPED:
+		run_error(r, "interrupted by a signal while reading %s", p->name);
+		return KW_GET_STOPPED;
+	case END_MAX:
+		kw_error("kalshi: %s: more than %d pages; stopping", p->name, MAX_PAGES);
+		run_error(r, "%s: more than %d pages", p->name, MAX_PAGES);
+		return KW_GET_FAILED;
+	case END_STUCK:
+		kw_error("kalshi: GET %s: cursor did not advance; stopping", p->path);
+		run_error(r, "%s: cursor did not advance", p->name);
+		return KW_GET_FAILED;
+	case END_FETCH:
+		if (res == KW_GET_NOT_FOUND && r->replay)
+			return KW_GET_OK; /* no more saved pages */
+		if (res == KW_GET_NOT_FOUND)
+			res = KW_GET_FAILED;
+		run_error(r, "%s: page %d could not be fetched (%s)", p->name, pl->end_page + 1,
+			  res == KW_GET_UNAVAILABLE ? "Kalshi unavailable"
+			  : res == KW_GET_STOPPED   ? "interrupted"
+						    : "bad response");
+		return res;
+	case END_NONE:
+	case END_PAGES: break;
+	}
+	return KW_GET_FAILED; /* not reached: the writer stops at the last page itself */
+}
+
+/* Walk every page; KW_GET_OK when the listing was read to its end, else what stopped it. */
+static enum kw_get paginate(struct run *r, const struct pager *p)
+{
+	enum kw_get res = KW_GET_OK;
+	struct pipe *pl = kw_xmalloc(sizeof(*pl));
+	struct tally tx_before = r->n;
+	int in_tx = 0;
+	int64_t items = 0, tx_items = 0, tx_started_us = 0;
+	if (pipe_start(pl, r, p) < 0) {
+		free(pl);
+		kw_error("%s: cannot start the page reader thread", p->name);
+		run_error(r, "%s: cannot start the page reader thread", p->name);
+		return KW_GET_FAILED;
+	}
+	for (;;) {
+		if (stopped(r)) {
+			res = KW_GET_STOPPED;
+			run_error(r, "interrupted by a signal while reading %s", p->name);
 			goto out;
 		}
-		/* Each page is stored whole or not at all: parsed and stored element by
-		 * element inside its own savepoint, released whole, or rolled back whole if the
-		 * body turns out to be broken. Pages read from disk (replay) share a transaction
-		 * up to BATCH_ROWS rows or BATCH_US: a page rewrites the same index pages as its
-		 * neighbours, and one commit writes them once. Live pages commit one by one, so
-		 * the write lock is never held across a network wait. */
+		struct page *pg = pipe_next(pl);
+		if (!pg) {
+			res = reader_end(r, p, pl);
+			goto out;
+		}
+		/* Each page is stored whole or not at all: its records are stored inside its
+		 * own savepoint, released whole, or rolled back whole if the body turned out
+		 * to be broken. Pages read from disk (replay) share a transaction up to
+		 * BATCH_ROWS rows or BATCH_US: a page rewrites the same index pages as its
+		 * neighbours, and one commit writes them once. Live pages commit one by one,
+		 * so the write lock is never held across a network wait. */
 		if (!in_tx) {
 			if (tx_begin(r) < 0) {
 				res = KW_GET_FAILED;
@@ -250,7 +708,7 @@ static enum kw_get paginate(struct run *r, const struct pager *p)
 			}
 			in_tx = 1;
 			tx_before = r->n;
-			tx_items = pc.items;
+			tx_items = items;
 			tx_started_us = kw_mono_us();
 		}
 		if (kw_db_exec(kw_store_db(r->store), "SAVEPOINT kw_page") < 0) {
@@ -261,13 +719,21 @@ static enum kw_get paginate(struct run *r, const struct pager *p)
 			goto out;
 		}
 		struct tally before = r->n;
-		int rc = kw_kalshi_page_each(r->body.data, r->body.len, p->array_key, page_item,
-					     &pc, next, err, sizeof(err));
-		if (rc == -1) {
-			kw_error("kalshi: GET %s page %d: %s", p->path, page + 1, err);
-			run_error(r, "%s: page %d: %s", p->name, page + 1, err);
+		int rc = pg->rc;
+		/* A broken page stores nothing; its skips are still logged, then forgotten. */
+		for (size_t i = 0; i < pg->n && !r->db_failed; i++) {
+			const struct rec *x = &pg->v[i];
+			if (x->reason)
+				skip(r, p->what, x->id, x->reason);
+			else if (rc == 0)
+				(void)p->store(r, &x->u); /* a failure sets r->db_failed */
 		}
-		int last = next[0] == '\0';
+		items += (int64_t)pg->n;
+		if (rc == -1) {
+			kw_error("kalshi: GET %s page %d: %s", p->path, pg->index + 1, pg->err);
+			run_error(r, "%s: page %d: %s", p->name, pg->index + 1, pg->err);
+		}
+		int last = pg->cursor[0] == '\0';
 		if (r->db_failed) { /* db_fail() rolled the whole transaction back */
 			r->n = tx_before;
 			in_tx = 0;
@@ -296,7 +762,8 @@ static enum kw_get paginate(struct run *r, const struct pager *p)
 			goto out;
 		}
 		r->pages++;
-		if (last || !r->replay || pc.items - tx_items >= BATCH_ROWS ||
+		pipe_release(pl, pg);
+		if (last || !r->replay || items - tx_items >= BATCH_ROWS ||
 		    kw_mono_us() - tx_started_us >= BATCH_US) {
 			in_tx = 0;
 			if (tx_commit(r) < 0) {
@@ -307,111 +774,15 @@ static enum kw_get paginate(struct run *r, const struct pager *p)
 		}
 		if (last)
 			goto out;
-		/* A cursor that does not move would loop forever (live only: saved pages may
-		 * legitimately repeat a made-up cursor). */
-		if (!r->replay && !strcmp(cursor, next)) {
-			kw_error("kalshi: GET %s: cursor did not advance; stopping", p->path);
-			run_error(r, "%s: cursor did not advance", p->name);
-			res = KW_GET_FAILED;
-			goto out;
-		}
-		char *t = cursor;
-		cursor = next;
-		next = t;
 	}
 out:
+	pipe_stop(pl);
+	free(pl);
 	/* Pages already released into the open transaction are whole: keep them. */
 	if (in_tx && !r->db_failed && tx_commit(r) < 0)
 		r->n = tx_before;
 	kw_store_rollback(r->store); /* no-op unless the transaction failed */
-	free(cursor);
-	free(next);
-	kw_buf_free(&query);
 	return res;
-}
-
-static int market_item(struct run *r, json_object *o)
-{
-	struct kw_kalshi_market m;
-	const char *reason;
-	if (kw_kalshi_market_parse(o, &m, &reason) < 0) {
-		skip(r, "market", item_id(o, "ticker"), reason);
-		return 0;
-	}
-	if (kw_store_fetch_market(r->store, &m, r->now, r->id) < 0)
-		return db_fail(r, "storing a market");
-	r->n.markets++;
-	return 0;
-}
-
-static int is_combo(const char *ticker)
-{
-	return !strncmp(ticker, "KXMVE", 5);
-}
-
-static int trade_item(struct run *r, json_object *o)
-{
-	struct kw_kalshi_trade t;
-	const char *reason;
-	int inserted = 0;
-	if (kw_kalshi_trade_parse(o, &t, &reason) < 0) {
-		skip(r, "trade", item_id(o, "trade_id"), reason);
-		return 0;
-	}
-	if (!r->cfg->kalshi_include_combos && is_combo(t.ticker)) {
-		skip(r, "trade", t.trade_id, "combo_market");
-		return 0;
-	}
-	if (kw_store_fetch_trade(r->store, &t, r->shift_us, &inserted) < 0)
-		return db_fail(r, "storing a trade");
-	r->n.trades += inserted;
-	if (t.created_us > r->n.trade_max_us)
-		r->n.trade_max_us = t.created_us;
-	return 0;
-}
-
-/* The last page's transaction also moves the watermark: a sweep killed before it never
- * advances, so the next run starts again from the old one and trade_id absorbs the overlap. */
-static int trade_page_end(struct run *r, int last)
-{
-	if (!last || r->replay)
-		return 0;
-	int64_t wm = r->trade_wm_old;
-	if (r->n.trade_max_us > wm)
-		wm = r->n.trade_max_us;
-	if (wm < r->trade_min_ts * 1000000)
-		wm = r->trade_min_ts * 1000000;
-	if (kw_store_fetch_state_set(r->store, STATE_WATERMARK, wm) < 0)
-		return db_fail(r, "saving the trade watermark");
-	return 0;
-}
-
-static int event_item(struct run *r, json_object *o)
-{
-	struct kw_kalshi_event e;
-	const char *reason;
-	if (kw_kalshi_event_parse(o, &e, &reason) < 0) {
-		skip(r, "event", item_id(o, "event_ticker"), reason);
-		return 0;
-	}
-	if (kw_store_fetch_event(r->store, &e, r->now) < 0)
-		return db_fail(r, "storing an event");
-	r->n.catalog_changed = 1;
-	return 0;
-}
-
-static int series_item(struct run *r, json_object *o)
-{
-	struct kw_kalshi_series s;
-	const char *reason;
-	if (kw_kalshi_series_parse(o, &s, &reason) < 0) {
-		skip(r, "series", item_id(o, "ticker"), reason);
-		return 0;
-	}
-	if (kw_store_fetch_series(r->store, &s, r->now) < 0)
-		return db_fail(r, "storing a series");
-	r->n.catalog_changed = 1;
-	return 0;
 }
 
 /* ---- phases ------------------------------------------------------------------------------- */
@@ -429,15 +800,9 @@ static enum kw_get phase_catalog(struct run *r, int force)
 		if (found && r->now - at < CATALOG_MAX_AGE_S)
 			return KW_GET_OK;
 	}
-	static const struct pager series = { "series", KW_KIND_SERIES, "/series", NULL,
-					     "series", series_item,    NULL };
-	static const struct pager events = { "events",	KW_KIND_EVENTS,
-					     "/events", "status=open&limit=200",
-					     "events",	event_item,
-					     NULL };
-	enum kw_get res = paginate(r, &series);
+	enum kw_get res = paginate(r, &series_pager);
 	if (res == KW_GET_OK)
-		res = paginate(r, &events);
+		res = paginate(r, &events_pager);
 	if (res != KW_GET_OK) {
 		r->partial = 1;
 		return res;
@@ -455,9 +820,17 @@ static void phase_markets(struct run *r)
 {
 	const char *q = r->cfg->kalshi_include_combos ? "status=open&limit=1000"
 						      : "status=open&limit=1000&mve_filter=exclude";
-	struct pager p = {
-		"markets", KW_KIND_MARKETS, "/markets", q, "markets", market_item, NULL
-	};
+	struct pager p = { .name = "markets",
+			   .what = "market",
+			   .id_key = "ticker",
+			   .kind = KW_KIND_MARKETS,
+			   .path = "/markets",
+			   .query = q,
+			   .array_key = "markets",
+			   .parse = parse_market,
+			   .strs = market_strs,
+			   .nstrs = sizeof(market_strs) / sizeof(market_strs[0]),
+			   .store = store_market };
 	int64_t pages = r->pages;
 	r->markets_fail = paginate(r, &p);
 	r->markets_listed = r->pages > pages;
@@ -465,8 +838,7 @@ static void phase_markets(struct run *r)
 
 /* GET one object ({"event":{...}} or {"series":{...}}) per unknown ticker and store it. */
 static void lookup_each(struct run *r, const struct kw_strlist *l, enum kw_fetch_kind kind,
-			const char *prefix, const char *member,
-			int (*item)(struct run *, json_object *))
+			const char *prefix, const char *member, const struct pager *p)
 {
 	struct kw_buf path;
 	kw_buf_init(&path, 0);
@@ -491,7 +863,7 @@ static void lookup_each(struct run *r, const struct kw_strlist *l, enum kw_fetch
 		if (!json_object_object_get_ex(root, member, &obj) || !obj) {
 			skip(r, member, l->v[i], "missing_object");
 		} else if (tx_begin(r) == 0) {
-			if (item(r, obj) == 0)
+			if (store_one(r, p, obj) == 0)
 				(void)tx_commit(r);
 		}
 		json_object_put(root);
@@ -506,13 +878,13 @@ static void phase_links(struct run *r)
 		r->db_failed = 1;
 		return;
 	}
-	lookup_each(r, &l, KW_KIND_EVENT, "/events/", "event", event_item);
+	lookup_each(r, &l, KW_KIND_EVENT, "/events/", "event", &events_pager);
 	kw_strlist_free(&l);
 	if (kw_store_fetch_unknown_series(r->store, LOOKUPS_PER_RUN, &l) < 0) {
 		r->db_failed = 1;
 		return;
 	}
-	lookup_each(r, &l, KW_KIND_SERIES, "/series/", "series", series_item);
+	lookup_each(r, &l, KW_KIND_SERIES, "/series/", "series", &series_pager);
 	kw_strlist_free(&l);
 	if (!r->n.markets && !r->n.catalog_changed)
 		return; /* nothing new to link: keeps an idle run cheap */
@@ -540,8 +912,18 @@ static void phase_trades(struct run *r)
 	r->trade_min_ts = found ? r->trade_wm_old / 1000000 - TRADE_OVERLAP_S
 				: r->now - r->cfg->backfill_hours * 3600;
 	snprintf(q, sizeof(q), "limit=1000&min_ts=%lld", (long long)r->trade_min_ts);
-	struct pager p = { "trades", KW_KIND_TRADES, "/markets/trades", q,
-			   "trades", trade_item,     trade_page_end };
+	struct pager p = { .name = "trades",
+			   .what = "trade",
+			   .id_key = "trade_id",
+			   .kind = KW_KIND_TRADES,
+			   .path = "/markets/trades",
+			   .query = q,
+			   .array_key = "trades",
+			   .parse = parse_trade,
+			   .strs = trade_strs,
+			   .nstrs = sizeof(trade_strs) / sizeof(trade_strs[0]),
+			   .store = store_trade,
+			   .page_end = trade_page_end };
 	if (paginate(r, &p) != KW_GET_OK)
 		r->partial = 1;
 }
