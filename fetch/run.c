@@ -81,6 +81,7 @@ struct run {
 	struct tally n;		  /* what stored pages added; a rolled-back page restores it */
 	enum kw_get markets_fail; /* KW_GET_OK when the markets phase completed */
 	int markets_listed;	  /* at least one markets page was read (a replay may have none) */
+	int market_as_it_was;	  /* the last market was stored unchanged (kw_store_fetch_market) */
 	int partial;		  /* a later phase failed */
 	int db_failed;
 	char error[256];
@@ -245,7 +246,7 @@ static const size_t series_strs[] = {
 
 static int store_market(struct run *r, const union rec_body *u)
 {
-	if (kw_store_fetch_market(r->store, &u->m, r->now, r->id) < 0)
+	if (kw_store_fetch_market(r->store, &u->m, r->now, r->id, &r->market_as_it_was) < 0)
 		return db_fail(r, "storing a market");
 	r->n.markets++;
 	return 0;

@@ -217,6 +217,20 @@ int kw_store_fetch_state_set(struct kw_store *s, const char *name, int64_t value
 
 /* ---- ingest ------------------------------------------------------------------------------- */
 
+/*
+ * "As it was": what the upsert would leave, were it run. A stored category is kept, a new one
+ * only fills a NULL, and series_ticker stays while the event does. Same parameters as
+ * SQL_MARKET. Never NULL: the columns compared with = are NOT NULL and bound non-NULL.
+ */
+#define MARKET_SAME_AS_BOUND                                                                       \
+	"event_ticker = ?2 AND (category IS NOT NULL OR ?3 IS NULL) AND title = ?4"                \
+	" AND yes_sub_title = ?5 AND no_sub_title = ?6 AND market_type = ?7 AND status = ?8"       \
+	" AND open_at IS ?9 AND close_at IS ?10 AND yes_bid_micros IS ?11"                         \
+	" AND yes_ask_micros IS ?12 AND no_bid_micros IS ?13 AND no_ask_micros IS ?14"             \
+	" AND last_price_micros IS ?15 AND previous_price_micros IS ?16"                           \
+	" AND yes_bid_size_centi IS ?17 AND yes_ask_size_centi IS ?18 AND volume_centi IS ?19"     \
+	" AND volume_24h_centi IS ?20 AND open_interest_centi IS ?21"
+
 static const char SQL_MARKET[] =
 	"INSERT INTO markets (ticker, event_ticker, category, title, yes_sub_title, no_sub_title,"
 	" market_type, status, open_at, close_at, yes_bid_micros, yes_ask_micros, no_bid_micros,"
@@ -239,7 +253,8 @@ static const char SQL_MARKET[] =
 	" yes_bid_size_centi = excluded.yes_bid_size_centi,"
 	" yes_ask_size_centi = excluded.yes_ask_size_centi, volume_centi = excluded.volume_centi,"
 	" volume_24h_centi = excluded.volume_24h_centi,"
-	" open_interest_centi = excluded.open_interest_centi, updated_at = excluded.updated_at";
+	" open_interest_centi = excluded.open_interest_centi, updated_at = excluded.updated_at"
+	" WHERE NOT (" MARKET_SAME_AS_BOUND ")";
 
 static const char SQL_SNAPSHOT[] =
 	"INSERT OR REPLACE INTO market_snapshots (ticker, taken_at, run_id, yes_bid_micros,"
@@ -249,20 +264,13 @@ static const char SQL_SNAPSHOT[] =
 
 /*
  * A market listed again as it was (the common case, run after run) only gets its updated_at
- * moved: no indexed column is in the SET list, so SQLite leaves the table's eleven indexes
- * alone, where the upsert deletes and re-inserts an entry in each. Same parameters as
- * SQL_MARKET; "as it was" is what the upsert would leave: a stored category is kept, a new
- * one only fills a NULL, and series_ticker stays while the event does.
+ * moved: no indexed column is in the SET list, so SQLite leaves the table's indexes alone,
+ * where the upsert deletes and re-inserts an entry in each. The upsert itself skips such a
+ * row (its WHERE), so whichever statement runs first, the other runs only when the first
+ * changed nothing, and the row ends the same.
  */
 static const char SQL_MARKET_SAME[] =
-	"UPDATE markets SET updated_at = ?22 WHERE ticker = ?1 AND event_ticker = ?2"
-	" AND (category IS NOT NULL OR ?3 IS NULL) AND title = ?4 AND yes_sub_title = ?5"
-	" AND no_sub_title = ?6 AND market_type = ?7 AND status = ?8 AND open_at IS ?9"
-	" AND close_at IS ?10 AND yes_bid_micros IS ?11 AND yes_ask_micros IS ?12"
-	" AND no_bid_micros IS ?13 AND no_ask_micros IS ?14 AND last_price_micros IS ?15"
-	" AND previous_price_micros IS ?16 AND yes_bid_size_centi IS ?17"
-	" AND yes_ask_size_centi IS ?18 AND volume_centi IS ?19 AND volume_24h_centi IS ?20"
-	" AND open_interest_centi IS ?21";
+	"UPDATE markets SET updated_at = ?22 WHERE ticker = ?1 AND " MARKET_SAME_AS_BOUND;
 
 static void bind_market(sqlite3_stmt *st, const struct kw_kalshi_market *m, int64_t taken_at)
 {
@@ -290,21 +298,38 @@ static void bind_market(sqlite3_stmt *st, const struct kw_kalshi_market *m, int6
 	sqlite3_bind_int64(st, 22, taken_at);
 }
 
-int kw_store_fetch_market(struct kw_store *s, const struct kw_kalshi_market *m, int64_t taken_at,
-			  int64_t run_id)
+/* Run st (SQL_MARKET or SQL_MARKET_SAME, bound alike); *changed = rows it wrote. */
+static int market_step(struct kw_store *s, const char *sql, const struct kw_kalshi_market *m,
+		       int64_t taken_at, int *changed)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_MARKET_SAME);
+	sqlite3_stmt *st = kw_store_stmt(s, sql);
 	if (!st)
 		return -1;
 	bind_market(st, m, taken_at);
 	if (step_done(s, st, "storing a market") < 0)
 		return -1;
-	if (sqlite3_changes(kw_store_db(s)) == 0) {
-		if (!(st = kw_store_stmt(s, SQL_MARKET)))
+	*changed = sqlite3_changes(kw_store_db(s)) > 0;
+	return 0;
+}
+
+int kw_store_fetch_market(struct kw_store *s, const struct kw_kalshi_market *m, int64_t taken_at,
+			  int64_t run_id, int *listed_as_it_was)
+{
+	/* Try first what the previous market turned out to need: the cheap update when markets
+	 * come back unchanged (run after run), the upsert when they are new or moving (a first
+	 * run), so either way one statement per market usually does. */
+	const char *first = *listed_as_it_was ? SQL_MARKET_SAME : SQL_MARKET;
+	const char *second = *listed_as_it_was ? SQL_MARKET : SQL_MARKET_SAME;
+	int changed = 0;
+	sqlite3_stmt *st;
+	if (market_step(s, first, m, taken_at, &changed) < 0)
+		return -1;
+	if (changed) {
+		*listed_as_it_was = first == SQL_MARKET_SAME;
+	} else {
+		if (market_step(s, second, m, taken_at, &changed) < 0)
 			return -1;
-		bind_market(st, m, taken_at);
-		if (step_done(s, st, "storing a market") < 0)
-			return -1;
+		*listed_as_it_was = second == SQL_MARKET_SAME;
 	}
 	if (!(st = kw_store_stmt(s, SQL_SNAPSHOT)))
 		return -1;
