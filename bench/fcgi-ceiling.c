@@ -14,7 +14,7 @@
 
 int main(int argc, char **argv)
 {
-	static char reply[16384] = "Status: 200 OK\r\n"
+	static char reply[65536] = "Status: 200 OK\r\n"
 				   "Content-Type: application/json\r\n"
 				   "Content-Length: 16\r\n"
 				   "\r\n"

@@ -58,8 +58,7 @@ struct kw_market_filter {
 int kw_store_markets_list(struct kw_store *s, const struct kw_market_filter *f, kw_market_fn fn,
 			  void *ctx) KW_WUR;
 /* One market; 1 if it does not exist. */
-int kw_store_market_get(struct kw_store *s, const char *ticker, kw_market_fn fn,
-			void *ctx) KW_WUR;
+int kw_store_market_get(struct kw_store *s, const char *ticker, kw_market_fn fn, void *ctx) KW_WUR;
 
 struct kw_book_row {
 	int64_t taken_at, yes_depth_centi, no_depth_centi, yes_levels, no_levels;
