@@ -45,6 +45,61 @@ def sanitizer_reports(directory):
     return out
 
 
+# The account the web servers, the kw-api workers and kw-ws run as when the tests run as root
+# (as in CI): a server never serves as root, and the tests should fail where a deployment
+# would, e.g. on a file its processes cannot write. Debian has it; Apache's children use it.
+RUN_USER = "www-data"
+
+
+def run_ids():
+    """(uid, gid) of RUN_USER when the tests run as root; None when they run unprivileged
+    (then every process runs as the invoking user, as it must)."""
+    if os.geteuid() != 0:
+        return None
+    import pwd
+    pw = pwd.getpwnam(RUN_USER)
+    return pw.pw_uid, pw.pw_gid
+
+
+def as_run_user():
+    """subprocess.Popen arguments that start a program as RUN_USER when running as root."""
+    ids = run_ids()
+    return {"user": ids[0], "group": ids[1], "extra_groups": []} if ids else {}
+
+
+# Stacks' own directories, by (test directory, kind): pytest's directories are private to the
+# user running the tests, so a stack whose processes run as RUN_USER keeps its state in a
+# world-traversable directory under /tmp. Every stack made for the same test directory gets
+# the same one, so that a restarted stack finds its database as it would in the test
+# directory. Removed when the test session ends.
+_OWN_DIRS = {}
+
+
+def own_dir(directory, prefix):
+    import atexit
+    import shutil
+    import tempfile
+    key = (str(directory), prefix)
+    if key not in _OWN_DIRS:
+        own = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+        os.chmod(own, 0o755)
+        _OWN_DIRS[key] = own
+        atexit.register(shutil.rmtree, own, True)
+    return _OWN_DIRS[key]
+
+
+def process_ids(pid):
+    """(uids, gids, groups) of a process from /proc: real, effective, saved and filesystem
+    ids, and its supplementary groups."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("Uid", "Gid", "Groups"):
+                out[key] = [int(v) for v in value.split()]
+    return out["Uid"], out["Gid"], out["Groups"]
+
+
 def write_env_file(path, settings):
     with open(path, "w") as f:
         for k, v in settings.items():
@@ -59,7 +114,9 @@ class LighttpdStack:
     persistent = True
 
     def __init__(self, directory, settings=None, workers=2, wait=True, ws=False, ws_args=()):
-        self.dir = str(directory)
+        self._pytest_dir = str(directory)
+        os.makedirs(self._pytest_dir, exist_ok=True)
+        self.dir = self._state_dir()
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
         self.tls_port = free_port()
@@ -89,6 +146,26 @@ class LighttpdStack:
         if ws:
             self.settings.setdefault("JWT_SECRET", os.urandom(32).hex())
 
+    def _state_dir(self):
+        """Where the stack keeps its database, settings, socket and logs."""
+        return own_dir(self._pytest_dir, "kw-lighttpd-") if run_ids() else self._pytest_dir
+
+    def _own_state(self):
+        """Give the state directory (and the error log, which lighttpd opens only once it
+        runs as RUN_USER) to RUN_USER when running as root: the processes write there."""
+        ids = run_ids()
+        if not ids:
+            return
+        open(self.errorlog, "ab").close()
+        os.chown(self.errorlog, *ids)
+        for base, dirs, files in os.walk(self.dir):
+            for name in [base] + [os.path.join(base, f) for f in files]:
+                os.chown(name, *ids)
+
+    def server_pids(self):
+        """The web server's processes that serve requests (lighttpd: its one process)."""
+        return [self.proc.pid] if self.proc else []
+
     def _tls_pem(self):
         pem = os.path.join(self.dir, "server.pem")
         if not os.path.exists(pem):
@@ -111,7 +188,10 @@ class LighttpdStack:
                         "kw_env_file=" + q(self.env_file), "kw_host=" + q("127.0.0.1"),
                         "kw_port=%d" % self.port, "kw_tls_port=%d" % self.tls_port,
                         "kw_tls_pem=" + q(self._tls_pem()), "kw_ws_port=%d" % self.ws_port,
-                        "kw_workers=%d" % self.workers], check=True)
+                        "kw_workers=%d" % self.workers]
+                       + (["kw_user=" + q(RUN_USER), "kw_group=" + q(RUN_USER)]
+                          if run_ids() else []), check=True)
+        self._own_state()
         env = dict(os.environ)
         env.pop("KW_ENV_FILE", None)
         env.update(sanitizer_env(self.dir))
@@ -185,8 +265,10 @@ class LighttpdStack:
         # Its own handle on the stack's error log, so that subclasses (another web server in
         # front) can call start_ws()/stop_ws() whatever they do with theirs.
         self._ws_stderr = open(self.errorlog, "ab")
+        self._own_state()  # it may be the first to open the database
         self.ws_proc = subprocess.Popen([os.path.join(BUILD, "kw-ws")] + self.ws_args, env=env,
-                                        stdout=subprocess.DEVNULL, stderr=self._ws_stderr)
+                                        stdout=subprocess.DEVNULL, stderr=self._ws_stderr,
+                                        **as_run_user())
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.ws_proc.poll() is not None:
@@ -288,11 +370,10 @@ class ApacheStack(LighttpdStack):
     apache.conf.example) in front of kw-api workers on a unix socket — the deployments
     apache.conf.example documents. Same interface as Stack.
 
-    Apache will not run its children as root: when the tests run as root, the children run as
-    www-data, so this stack keeps its socket, configuration and logs in a world-readable
-    directory of its own under /tmp and serves the dashboard from the checkout. The database
-    and settings file stay in the test's directory (where tests prepare them), except under
-    mod_fcgid, whose workers run as www-data too."""
+    Apache will not run its children as root: when the tests run as root, they and the kw-api
+    workers (whichever starter) run as RUN_USER, so this stack keeps its socket, database,
+    settings and logs in a world-readable directory of its own under /tmp (own_dir) and
+    serves the dashboard from the checkout."""
 
     # How the kw-api workers are started: a listening socket handed over as stdin the way
     # systemd's StandardInput=socket does it (kw-api --workers N supervises them: the
@@ -302,26 +383,19 @@ class ApacheStack(LighttpdStack):
 
     def __init__(self, directory, settings=None, workers=2, wait=True, ws=False, ws_args=(),
                  starter="systemd-socket"):
-        import tempfile
         assert starter in self.STARTERS
         self.starter = starter
         self.extra_conf = []
         self.supervisor = None
-        own = tempfile.mkdtemp(prefix="kw-apache-", dir="/tmp")
-        os.chmod(own, 0o755)
-        self._pytest_dir = str(directory)
-        os.makedirs(self._pytest_dir, exist_ok=True)
-        LighttpdStack.__init__(self, own, settings, workers, wait, ws, ws_args)
+        LighttpdStack.__init__(self, directory, settings, workers, wait, ws, ws_args)
         self.errorlog = os.path.join(self.dir, "apache-error.log")
         self.api_log = os.path.join(self.dir, "kw-api.log")
         self.workers_proc = []
-        if starter != "fcgid":
-            self.db = os.path.join(self._pytest_dir, "kalshiwhale.db")
-            self.env_file = os.path.join(self._pytest_dir, "kalshiwhale.env")
-            if "DATABASE_PATH" not in (settings or {}):
-                self.settings["DATABASE_PATH"] = self.db
         if starter == "spawn-fcgi" and "LOG_FILE" not in (settings or {}):
             self.settings["LOG_FILE"] = self.api_log
+
+    def _state_dir(self):
+        return own_dir(self._pytest_dir, "kw-apache-")
 
     def start(self):
         write_env_file(self.env_file, self.settings)
@@ -330,19 +404,20 @@ class ApacheStack(LighttpdStack):
         env.update(sanitizer_env(self.dir))
         env["KW_ENV_FILE"] = self.env_file
         sock = os.path.join(self.dir, "kw-api.sock")
+        if os.path.exists(sock):  # an earlier stack's, for the same test directory
+            os.unlink(sock)
         pidfile = os.path.join(self.dir, "kw-api.pids")
         self._api_log = open(self.api_log, "ab")
         api = os.path.join(BUILD, "kw-api")
+        # Whoever starts the workers (mod_fcgid: Apache's children) runs them as RUN_USER
+        # under root: they write the database, the log file and the socket's directory.
+        self._own_state()
         if self.starter == "fcgid":
-            # mod_fcgid starts the workers itself, as whichever user Apache's children run
-            # as: they need to write the database directory.
-            if os.geteuid() == 0:
-                import pwd
-                pw = pwd.getpwnam("www-data")
-                os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            pass
         elif self.starter == "spawn-fcgi":
+            ids = ["-u", RUN_USER, "-g", RUN_USER] if run_ids() else []
             subprocess.run(["spawn-fcgi", "-s", sock, "-M", "0666", "-F", str(self.workers),
-                            "-P", pidfile, "--", api], env=env,
+                            "-P", pidfile] + ids + ["--", api], env=env,
                            check=True, stdout=subprocess.DEVNULL, stderr=self._api_log)
             self.workers_proc = [int(p) for p in open(pidfile).read().split()]
         elif self.starter == "systemd-socket":
@@ -352,12 +427,14 @@ class ApacheStack(LighttpdStack):
             os.chmod(sock, 0o666)
             self.supervisor = subprocess.Popen([api, "--workers", str(self.workers)], env=env,
                                                stdin=listener.fileno(),
-                                               stdout=subprocess.DEVNULL, stderr=self._api_log)
+                                               stdout=subprocess.DEVNULL, stderr=self._api_log,
+                                               **as_run_user())
             listener.close()
         else:
             self.supervisor = subprocess.Popen([api, "--socket", sock, "--workers",
                                                 str(self.workers)], env=env,
-                                               stdout=subprocess.DEVNULL, stderr=self._api_log)
+                                               stdout=subprocess.DEVNULL, stderr=self._api_log,
+                                               **as_run_user())
             deadline = time.time() + 10
             while not os.path.exists(sock) and time.time() < deadline:
                 time.sleep(0.02)
@@ -372,8 +449,8 @@ class ApacheStack(LighttpdStack):
                  "TypesConfig /etc/mime.types",
                  "DirectoryIndex index.html"]
         lines += ["LoadModule %s_module %s/mod_%s.so" % (m, mods, m) for m in APACHE_MODULES]
-        if os.geteuid() == 0:
-            lines += ["User www-data", "Group www-data"]
+        if run_ids():
+            lines += ["User " + RUN_USER, "Group " + RUN_USER]
         lines += ["Listen 127.0.0.1:%d" % self.port, "Listen 127.0.0.1:%d" % self.tls_port,
                   "Define KW_WWW %s" % os.path.join(TOP, "deploy", "www"),
                   "Define KW_API_SOCKET %s" % sock,
@@ -389,13 +466,17 @@ class ApacheStack(LighttpdStack):
             import shutil
             prefix = os.path.join(self.dir, "prefix")
             os.makedirs(os.path.join(prefix, "bin"), exist_ok=True)
-            shutil.copy(os.path.join(BUILD, "kw-api"), os.path.join(prefix, "bin", "kw-api"))
+            bin_new = os.path.join(prefix, "bin", ".kw-api.new")
+            shutil.copy(os.path.join(BUILD, "kw-api"), bin_new)
+            os.replace(bin_new, os.path.join(prefix, "bin", "kw-api"))
             lines += ["LoadModule fcgid_module %s/mod_fcgid.so" % mods,
                       "LoadModule alias_module %s/mod_alias.so" % mods,
                       "FcgidIPCDir %s/fcgid" % self.dir,
                       "FcgidProcessTableFile %s/fcgid_shm" % self.dir,
                       "Define KW_FCGID", "Define KW_PREFIX %s" % prefix]
-            lines += ["FcgidInitialEnv %s %s" % kv for kv in sanitizer_env(self.dir).items()]
+            passed = dict(sanitizer_env(self.dir))
+            passed.update({k: os.environ[k] for k in CGI_PASS_ENV if os.environ.get(k)})
+            lines += ["FcgidInitialEnv %s %s" % kv for kv in passed.items()]
         lines += self.extra_conf  # server-level additions (the benchmark's baseline)
         lines += ["Include %s" % os.path.join(TOP, "apache.conf.example")]
         with open(conf, "w") as f:
@@ -404,16 +485,16 @@ class ApacheStack(LighttpdStack):
 
     def log(self):
         out = ""
-        paths = (self.errorlog, self.api_log)
-        if not os.path.isdir(self.dir):  # stopped: the logs were copied to the test's dir
-            paths = [os.path.join(self._pytest_dir, os.path.basename(p)) for p in paths]
-        for path in paths:
+        for path in (self.errorlog, self.api_log):
             try:
                 with open(path, errors="replace") as f:
                     out += f.read()
             except FileNotFoundError:
                 pass
         return out
+
+    def server_pids(self):
+        return _children(self.proc)
 
     def worker_pids(self):
         if self.supervisor:
@@ -463,12 +544,20 @@ class ApacheStack(LighttpdStack):
         if hasattr(self, "_api_log"):
             self._api_log.close()
         reports = sanitizer_reports(self.dir)
-        # Keep the logs with the test's own directory, then drop our /tmp directory.
+        # A copy of the logs with the test's own directory; ours stays until the session ends
+        # (own_dir), with the database.
         for name in os.listdir(self.dir):
             if name.endswith(".log"):
                 shutil.copy(os.path.join(self.dir, name), self._pytest_dir)
-        shutil.rmtree(self.dir, ignore_errors=True)
         assert not reports, "sanitizer reports:\n" + "\n".join(reports)
+
+
+def _children(proc):
+    """Apache's children: they serve requests (the parent stays root to manage them)."""
+    if not proc or proc.poll() is not None:
+        return []
+    out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
 
 
 def _apache_fcgid(*args, **kw):
@@ -496,13 +585,8 @@ def Stack(*args, **kw):
     return servers[name](*args, **kw)
 
 
-# The CGI stacks' own directories, by the test directory they stand for: a second stack made
-# for the same test directory finds the first one's database, as a FastCGI stack whose state
-# is the test directory itself does. Removed when the test session ends.
-_CGI_ROOTS = {}
-
-# Variables of the test process that the CGI programs must see: the web servers pass a CGI
-# program only what they are told to (FastCGI workers inherit the environment).
+# Variables of the test process that the CGI programs (and mod_fcgid's workers) must see: the
+# web servers pass them only what they are told to (other FastCGI workers inherit them).
 CGI_PASS_ENV = ("KW_TEST_CLOCK_FILE",)
 
 
@@ -515,18 +599,9 @@ class _CgiStack(LighttpdStack):
     persistent = False
 
     def __init__(self, directory, settings=None, workers=2, wait=True):
-        import atexit
         import shutil
-        import tempfile
-        self._pytest_dir = str(directory)
-        own = _CGI_ROOTS.get(self._pytest_dir)
-        if own is None:
-            own = tempfile.mkdtemp(prefix="kw-cgi-", dir="/tmp")
-            os.chmod(own, 0o755)
-            _CGI_ROOTS[self._pytest_dir] = own
-            atexit.register(shutil.rmtree, own, True)
-        LighttpdStack.__init__(self, os.path.join(own, "state"), settings, workers, wait)
-        self.root = own
+        LighttpdStack.__init__(self, directory, settings, workers, wait)
+        own = self.root = os.path.dirname(self.dir)
         self.www = os.path.join(own, "www")
         shutil.copytree(os.path.join(TOP, "deploy", "www"), self.www, dirs_exist_ok=True)
         # Renamed into place: a CGI process of an earlier stack may still be running it.
@@ -535,23 +610,14 @@ class _CgiStack(LighttpdStack):
         os.chmod(self.dir, 0o755)
         self.errorlog = os.path.join(own, "server-error.log")
 
+    def _state_dir(self):
+        return os.path.join(own_dir(self._pytest_dir, "kw-cgi-"), "state")
+
     def _cgi_env(self):
         """What the web server must set for the CGI program beside KW_ENV_FILE."""
         env = sanitizer_env(self.dir)
         env.update({k: os.environ[k] for k in CGI_PASS_ENV if os.environ.get(k)})
         return env
-
-    def _own_state(self):
-        # The CGI program writes the database, the limiter table and sanitizer reports here;
-        # lighttpd opens its error log only once it runs as www-data.
-        if os.geteuid() == 0:
-            import pwd
-            pw = pwd.getpwnam("www-data")
-            open(self.errorlog, "ab").close()
-            os.chown(self.errorlog, pw.pw_uid, pw.pw_gid)
-            for base, dirs, files in os.walk(self.dir):
-                for name in [base] + [os.path.join(base, f) for f in files]:
-                    os.chown(name, pw.pw_uid, pw.pw_gid)
 
     def worker_pids(self):
         return []
@@ -571,6 +637,9 @@ class ApacheCgiStack(_CgiStack):
     deploy/shared-host/htaccess.example placed in the web root (AllowOverride All), as a
     shared host offers it."""
 
+    def server_pids(self):
+        return _children(self.proc)
+
     def start(self):
         write_env_file(self.env_file, self.settings)
         with open(os.path.join(TOP, "deploy", "shared-host", "htaccess.example")) as f:
@@ -588,8 +657,8 @@ class ApacheCgiStack(_CgiStack):
         lines += ["LoadModule %s_module %s/mod_%s.so" % (m, mods, m)
                   for m in ("mpm_event", "authz_core", "mime", "dir", "rewrite", "env", "cgid",
                             "headers", "ssl", "socache_shmcb")]
-        if os.geteuid() == 0:
-            lines += ["User www-data", "Group www-data"]
+        if run_ids():
+            lines += ["User " + RUN_USER, "Group " + RUN_USER]
         pem = self._tls_pem()
         lines += ["Listen 127.0.0.1:%d" % self.port, "DocumentRoot %s" % self.www,
                   "<Directory %s>" % self.www, "    AllowOverride All",
@@ -630,8 +699,9 @@ class LighttpdCgiStack(_CgiStack):
                     '  ssl.engine = "enable"\n  ssl.pemfile = "%s"\n}\n'
                     'include "%s/kw-cgi.conf"\n' % (self.www, self.port, self.errorlog,
                                                      self.tls_port, pem, self.root))
-            if os.geteuid() == 0:  # as a host runs CGI programs: never as root
-                f.write('server.username = "www-data"\nserver.groupname = "www-data"\n')
+            if run_ids():  # as a host runs CGI programs: never as root
+                f.write('server.username = "%s"\nserver.groupname = "%s"\n'
+                        % (RUN_USER, RUN_USER))
         return self._launch(["lighttpd", "-D", "-f", conf])
 
 

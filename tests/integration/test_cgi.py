@@ -3,6 +3,7 @@
 deploy/shared-host/lighttpd-cgi.conf.example). The API answers as under FastCGI, and the
 rate limiter and counters stay exact although no process lives longer than its request."""
 import concurrent.futures
+import os
 import sqlite3
 
 import pytest
@@ -91,3 +92,17 @@ def test_a_body_the_program_does_not_read_still_gets_its_reply(cgi):
     r = cgi.post("/api/refresh", headers=h, data=b'{"pad": "' + b"x" * 20000 + b'"}')
     assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
     assert cgi.get("/api/health").status_code == 200
+
+
+def test_the_server_and_the_program_run_unprivileged(cgi):
+    """Run as root (CI), the web server serves and runs kw-api.cgi as RUN_USER, as a host
+    would; run as anyone else, as that user. The program created the database: it is
+    theirs."""
+    from kwstack import process_ids, run_ids
+    uid, gid = run_ids() or (os.geteuid(), os.getegid())
+    assert cgi.get("/api/health").status_code == 200
+    assert cgi.server_pids()
+    for pid in cgi.server_pids():
+        uids, gids, _ = process_ids(pid)
+        assert uids == [uid] * 4 and gids == [gid] * 4, (pid, uids, gids)
+    assert os.stat(cgi.db).st_uid == uid

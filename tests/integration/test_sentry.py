@@ -104,11 +104,17 @@ def sentry():
     s.stop()
 
 
+def spool_in_stack_dir(s):
+    """The spool in the stack's own directory, which its processes can write whichever user
+    they run as."""
+    s.settings["SENTRY_SPOOL_DIR"] = os.path.join(s.dir, "spool")
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, sentry):
-    d = tmp_path_factory.mktemp("sentry")
-    s = Stack(d, settings={"SENTRY_DSN": sentry.dsn(), "SENTRY_SPOOL_DIR": str(d / "spool"),
-                           "JWT_SECRET": "j" * 40}, workers=1)
+    s = Stack(tmp_path_factory.mktemp("sentry"),
+              settings={"SENTRY_DSN": sentry.dsn(), "JWT_SECRET": "j" * 40}, workers=1)
+    spool_in_stack_dir(s)
     s.start()
     yield s
     s.stop()
@@ -175,22 +181,21 @@ def test_worker_crash_is_reported_by_the_next_kw_fetch_run(stack, sentry):
 
 
 def test_ws_crash_is_reported_on_its_next_start(tmp_path, sentry):
-    d = tmp_path / "ws"
-    s = Stack(d, settings={"SENTRY_DSN": sentry.dsn(), "SENTRY_SPOOL_DIR": str(d / "spool")},
-              workers=1, ws=True)
+    s = Stack(tmp_path / "ws", settings={"SENTRY_DSN": sentry.dsn()}, workers=1, ws=True)
+    spool_in_stack_dir(s)
     s.start()
     try:
         n = len([e for e in sentry.events() if e["tags"].get("crashed_program") == "kw-ws"])
         s.ws_proc.send_signal(signal.SIGSEGV)
         s.ws_proc.wait(timeout=10)
         assert s.ws_proc.returncode == -signal.SIGSEGV
-        assert any(f.endswith(".report") for f in os.listdir(d / "spool"))
+        assert any(f.endswith(".report") for f in os.listdir(s.settings["SENTRY_SPOOL_DIR"]))
         s.stop_ws()
         s.start_ws()  # as systemd's Restart=on-failure would
         got = sentry.wait(lambda e: e["tags"].get("crashed_program") == "kw-ws")
         assert len(got) == n + 1
         assert got[-1]["logger"] == "kw-ws" and got[-1]["tags"]["signal"] == "SIGSEGV"
-        assert os.listdir(d / "spool") == []
+        assert os.listdir(s.settings["SENTRY_SPOOL_DIR"]) == []
     finally:
         s.stop()
 
@@ -229,9 +234,9 @@ def test_bad_dsn_is_refused_at_start(stack, dsn):
 
 
 def test_unreachable_receiver_delays_nothing_and_loses_nothing(tmp_path):
-    d = tmp_path / "down"
-    s = Stack(d, settings={"SENTRY_DSN": "http://%s@127.0.0.1:%d/7" % (KEY, free_port()),
-                           "SENTRY_SPOOL_DIR": str(d / "spool")}, workers=1)
+    s = Stack(tmp_path / "down",
+              settings={"SENTRY_DSN": "http://%s@127.0.0.1:%d/7" % (KEY, free_port())}, workers=1)
+    spool_in_stack_dir(s)
     s.start()
     try:
         with sqlite3.connect(s.db) as db:
@@ -243,6 +248,6 @@ def test_unreachable_receiver_delays_nothing_and_loses_nothing(tmp_path):
         p = fetch_unreachable(s, {})
         assert "not sent" in p.stderr
         # Still spooled for the next run, not lost.
-        assert [f for f in os.listdir(d / "spool") if f.startswith("event-")]
+        assert [f for f in os.listdir(s.settings["SENTRY_SPOOL_DIR"]) if f.startswith("event-")]
     finally:
         s.stop()

@@ -23,6 +23,28 @@ def server(request, tmp_path_factory):
     s.stop()
 
 
+def test_server_and_workers_run_unprivileged(server):
+    """Run as root (CI), the web server's serving processes and every kw-api process run as
+    RUN_USER with no supplementary root group; run as anyone else, as that user. The database
+    the workers created is theirs."""
+    from kwstack import RUN_USER, process_ids, run_ids
+    assert server.get("/api/health").status_code == 200  # mod_fcgid starts a worker now
+    uid, gid = run_ids() or (os.geteuid(), os.getegid())
+    if os.geteuid() == 0:
+        assert uid != 0 and RUN_USER != "root"
+    workers = server.worker_pids()
+    supervisor = getattr(server, "supervisor", None)
+    if supervisor:
+        workers.append(supervisor.pid)
+    assert server.server_pids() and workers
+    for pid in server.server_pids() + workers:
+        uids, gids, groups = process_ids(pid)
+        assert uids == [uid] * 4 and gids == [gid] * 4, (pid, uids, gids)
+        if os.geteuid() == 0:
+            assert 0 not in groups, (pid, groups)
+    assert os.stat(server.db).st_uid == uid
+
+
 def test_health_status_and_errors(server):
     h = {"X-API-Key": KEY}
     assert server.get("/api/health").json() == {"status": "ok"}
@@ -82,9 +104,13 @@ def test_kw_api_workers_supervised_behind_apache(tmp_path, starter):
     from kwstack import ApacheStack
     import signal
     import time
+    from kwstack import process_ids, run_ids
     with ApacheStack(tmp_path, settings={"API_KEY": KEY}, workers=3, starter=starter) as s:
         pids = s.worker_pids()
         assert len(pids) == 3
+        uid = (run_ids() or (os.geteuid(),))[0]
+        for pid in pids + [s.supervisor.pid]:  # unprivileged when the tests run as root
+            assert process_ids(pid)[0] == [uid] * 4
         for _ in range(20):
             assert s.get("/api/health").status_code == 200
         os.kill(pids[0], signal.SIGKILL)
