@@ -182,71 +182,49 @@ static int db_fail(struct run *r, const char *what)
 
 /* ---- records ------------------------------------------------------------------------------ */
 
-/* One parsed element of a list page. Its strings live in the page's arena. */
-union rec_body {
-	struct kw_kalshi_market m;
-	struct kw_kalshi_trade t;
-	struct kw_kalshi_event e;
-	struct kw_kalshi_series s;
-};
-
 struct pager {
 	const char *name;   /* for messages: "markets" */
 	const char *what;   /* one record, for skip lines: "market" */
 	const char *id_key; /* the member that names a record, for skip lines */
 	enum kw_fetch_kind kind;
 	const char *path, *query, *array_key;
-	/* Parse one element (reader thread); 0, or -1 with a static skip reason. */
-	int (*parse)(json_object *o, union rec_body *out, const char **reason);
+	enum kw_kalshi_kind record; /* what the elements are */
 	const size_t *strs; /* offsets of the record's string members, copied into the page */
 	size_t nstrs;
-	int (*store)(struct run *r, const union rec_body *u); /* -1 only on a database failure */
-	int (*page_end)(struct run *r, int last);	      /* inside the page transaction */
+	int (*store)(struct run *r,
+		     const union kw_kalshi_record *u); /* -1 only on a database failure */
+	int (*page_end)(struct run *r, int last);      /* inside the page transaction */
 };
-
-static int parse_market(json_object *o, union rec_body *u, const char **reason)
-{
-	return kw_kalshi_market_parse(o, &u->m, reason);
-}
-
-static int parse_trade(json_object *o, union rec_body *u, const char **reason)
-{
-	return kw_kalshi_trade_parse(o, &u->t, reason);
-}
-
-static int parse_event(json_object *o, union rec_body *u, const char **reason)
-{
-	return kw_kalshi_event_parse(o, &u->e, reason);
-}
-
-static int parse_series(json_object *o, union rec_body *u, const char **reason)
-{
-	return kw_kalshi_series_parse(o, &u->s, reason);
-}
 
 static const size_t market_strs[] = {
-	offsetof(union rec_body, m.ticker),	   offsetof(union rec_body, m.event_ticker),
-	offsetof(union rec_body, m.status),	   offsetof(union rec_body, m.title),
-	offsetof(union rec_body, m.yes_sub_title), offsetof(union rec_body, m.no_sub_title),
-	offsetof(union rec_body, m.market_type),   offsetof(union rec_body, m.legacy_category),
+	offsetof(union kw_kalshi_record, market.ticker),
+	offsetof(union kw_kalshi_record, market.event_ticker),
+	offsetof(union kw_kalshi_record, market.status),
+	offsetof(union kw_kalshi_record, market.title),
+	offsetof(union kw_kalshi_record, market.yes_sub_title),
+	offsetof(union kw_kalshi_record, market.no_sub_title),
+	offsetof(union kw_kalshi_record, market.market_type),
+	offsetof(union kw_kalshi_record, market.legacy_category),
 };
-static const size_t trade_strs[] = { offsetof(union rec_body, t.trade_id),
-				     offsetof(union rec_body, t.ticker) };
+static const size_t trade_strs[] = { offsetof(union kw_kalshi_record, trade.trade_id),
+				     offsetof(union kw_kalshi_record, trade.ticker) };
 static const size_t event_strs[] = {
-	offsetof(union rec_body, e.event_ticker), offsetof(union rec_body, e.series_ticker),
-	offsetof(union rec_body, e.title),	  offsetof(union rec_body, e.sub_title),
-	offsetof(union rec_body, e.category),
+	offsetof(union kw_kalshi_record, event.event_ticker),
+	offsetof(union kw_kalshi_record, event.series_ticker),
+	offsetof(union kw_kalshi_record, event.title),
+	offsetof(union kw_kalshi_record, event.sub_title),
+	offsetof(union kw_kalshi_record, event.category),
 };
 static const size_t series_strs[] = {
-	offsetof(union rec_body, s.ticker),
-	offsetof(union rec_body, s.title),
-	offsetof(union rec_body, s.category),
-	offsetof(union rec_body, s.frequency),
+	offsetof(union kw_kalshi_record, series.ticker),
+	offsetof(union kw_kalshi_record, series.title),
+	offsetof(union kw_kalshi_record, series.category),
+	offsetof(union kw_kalshi_record, series.frequency),
 };
 
-static int store_market(struct run *r, const union rec_body *u)
+static int store_market(struct run *r, const union kw_kalshi_record *u)
 {
-	if (kw_store_fetch_market(r->store, &u->m, r->now, r->id, &r->market_as_it_was) < 0)
+	if (kw_store_fetch_market(r->store, &u->market, r->now, r->id, &r->market_as_it_was) < 0)
 		return db_fail(r, "storing a market");
 	r->n.markets++;
 	return 0;
@@ -257,9 +235,9 @@ static int is_combo(const char *ticker)
 	return !strncmp(ticker, "KXMVE", 5);
 }
 
-static int store_trade(struct run *r, const union rec_body *u)
+static int store_trade(struct run *r, const union kw_kalshi_record *u)
 {
-	const struct kw_kalshi_trade *t = &u->t;
+	const struct kw_kalshi_trade *t = &u->trade;
 	int inserted = 0;
 	if (!r->cfg->kalshi_include_combos && is_combo(t->ticker)) {
 		skip(r, "trade", t->trade_id, "combo_market");
@@ -289,17 +267,17 @@ static int trade_page_end(struct run *r, int last)
 	return 0;
 }
 
-static int store_event(struct run *r, const union rec_body *u)
+static int store_event(struct run *r, const union kw_kalshi_record *u)
 {
-	if (kw_store_fetch_event(r->store, &u->e, r->now) < 0)
+	if (kw_store_fetch_event(r->store, &u->event, r->now) < 0)
 		return db_fail(r, "storing an event");
 	r->n.catalog_changed = 1;
 	return 0;
 }
 
-static int store_series(struct run *r, const union rec_body *u)
+static int store_series(struct run *r, const union kw_kalshi_record *u)
 {
-	if (kw_store_fetch_series(r->store, &u->s, r->now) < 0)
+	if (kw_store_fetch_series(r->store, &u->series, r->now) < 0)
 		return db_fail(r, "storing a series");
 	r->n.catalog_changed = 1;
 	return 0;
@@ -311,7 +289,7 @@ static const struct pager series_pager = { .name = "series",
 					   .kind = KW_KIND_SERIES,
 					   .path = "/series",
 					   .array_key = "series",
-					   .parse = parse_series,
+					   .record = KW_KALSHI_SERIES,
 					   .strs = series_strs,
 					   .nstrs = sizeof(series_strs) / sizeof(series_strs[0]),
 					   .store = store_series };
@@ -322,7 +300,7 @@ static const struct pager events_pager = { .name = "events",
 					   .path = "/events",
 					   .query = "status=open&limit=200",
 					   .array_key = "events",
-					   .parse = parse_event,
+					   .record = KW_KALSHI_EVENT,
 					   .strs = event_strs,
 					   .nstrs = sizeof(event_strs) / sizeof(event_strs[0]),
 					   .store = store_event };
@@ -330,9 +308,9 @@ static const struct pager events_pager = { .name = "events",
 /* One object fetched on its own (GET /events/X, /series/X): parsed and stored at once. */
 static int store_one(struct run *r, const struct pager *p, json_object *o)
 {
-	union rec_body u;
+	union kw_kalshi_record u;
 	const char *reason;
-	if (p->parse(o, &u, &reason) < 0) {
+	if (kw_kalshi_record_parse(p->record, o, &u, &reason) < 0) {
 		skip(r, p->what, item_id(o, p->id_key), reason);
 		return 0;
 	}
@@ -365,7 +343,7 @@ struct chunk {
 struct rec {
 	const char *reason; /* NULL: parsed; else why it is skipped (static) */
 	const char *id;	    /* skipped: the record's name for the log line, or NULL */
-	union rec_body u;
+	union kw_kalshi_record u;
 };
 
 struct page {
@@ -373,7 +351,7 @@ struct page {
 	size_t n, cap;
 	struct chunk *arena; /* every string of v[], newest chunk first */
 	int index;	     /* 0-based */
-	int rc;		     /* kw_kalshi_page_each's: 0, or -1 (err) when the body is broken */
+	int rc;		     /* kw_kalshi_page_records': 0, or -1 (err) when the body is broken */
 	char err[160];
 	char cursor[KW_KALSHI_CURSOR_MAX]; /* the next cursor; "" on the last page */
 };
@@ -450,8 +428,9 @@ struct parse_ctx {
 	const struct pager *p;
 };
 
-/* Reader: one element into the page's next record (never fails: a bad record is a skip). */
-static int parse_item(void *arg, json_object *o)
+/* Reader: one element into the page's next record, its strings copied into the page. */
+static int on_record(void *arg, const union kw_kalshi_record *rec, const char *reason,
+		     const char *id)
 {
 	struct parse_ctx *pc = arg;
 	struct page *pg = pc->pg;
@@ -460,17 +439,16 @@ static int parse_item(void *arg, json_object *o)
 		pg->v = kw_xrealloc(pg->v, pg->cap * sizeof(*pg->v));
 	}
 	struct rec *x = &pg->v[pg->n++];
-	x->reason = NULL;
+	x->reason = reason;
 	x->id = NULL;
-	if (pc->p->parse(o, &x->u, &x->reason) < 0) {
-		const char *id = item_id(o, pc->p->id_key);
+	if (reason) {
 		if (id) {
 			size_t n = strlen(id);
 			x->id = arena_dup(pg, id, n < SKIP_ID_MAX ? n : SKIP_ID_MAX);
 		}
 		return 0;
 	}
-	/* The record borrows from o, which is released when this returns. */
+	x->u = *rec;
 	for (size_t i = 0; i < pc->p->nstrs; i++) {
 		const char **f = (const char **)(void *)((char *)&x->u + pc->p->strs[i]);
 		if (*f)
@@ -551,8 +529,9 @@ static void *reader_main(void *arg)
 		}
 		struct parse_ctx pc = { pg, p };
 		pg->index = page;
-		pg->rc = kw_kalshi_page_each(r->body.data, r->body.len, p->array_key, parse_item,
-					     &pc, pg->cursor, pg->err, sizeof(pg->err));
+		pg->rc = kw_kalshi_page_records(r->body.data, r->body.len, p->array_key, p->record,
+						0, on_record, &pc, pg->cursor, pg->err,
+						sizeof(pg->err));
 		int last = pg->rc != 0 || !pg->cursor[0];
 		/* A cursor that does not move would loop forever (live only: saved pages may
 		 * legitimately repeat a made-up cursor). */
@@ -828,7 +807,7 @@ static void phase_markets(struct run *r)
 			   .path = "/markets",
 			   .query = q,
 			   .array_key = "markets",
-			   .parse = parse_market,
+			   .record = KW_KALSHI_MARKET,
 			   .strs = market_strs,
 			   .nstrs = sizeof(market_strs) / sizeof(market_strs[0]),
 			   .store = store_market };
@@ -920,7 +899,7 @@ static void phase_trades(struct run *r)
 			   .path = "/markets/trades",
 			   .query = q,
 			   .array_key = "trades",
-			   .parse = parse_trade,
+			   .record = KW_KALSHI_TRADE,
 			   .strs = trade_strs,
 			   .nstrs = sizeof(trade_strs) / sizeof(trade_strs[0]),
 			   .store = store_trade,

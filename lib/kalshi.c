@@ -6,10 +6,19 @@
  * double: json-c keeps a number's original text, and json_object_get_string() returns it, so
  * a legacy `41.5` cents or a numeric "_fp" count goes through the same exact decimal parser as
  * the strings do.
+ *
+ * Records are read through a view (struct view): a json-c object, or, for the plain elements
+ * that make up nearly every list page, a flat table of members read straight from the body
+ * ("flat elements" below). Building a json-c object per element (a hash table and an
+ * allocation per member) was most of a page's parse; the flat reader allocates nothing per
+ * element and hands every element it is unsure of to json-c, so the answers never differ
+ * (tests/fuzz/fuzz_page.c compares them).
  */
 #include "kalshi.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define JSON_MAX_DEPTH 32
@@ -68,42 +77,98 @@ int64_t kw_kalshi_premium_micros(int64_t count_centi, int64_t price_micros)
 
 /* ---- field access ------------------------------------------------------------------------ */
 
-static int get_str(json_object *o, const char *key, const char **out)
+/*
+ * A record is read through a view: either a json-c object, or a flat element (struct flat,
+ * below) read straight from the page body. Both answer the same questions the same way, so
+ * the record parsers have one set of rules.
+ */
+struct fval {
+	enum json_type t;
+	const char *s; /* strings and numbers: the text, NUL-terminated (len bytes before it) */
+	size_t len;
+	int b; /* booleans */
+};
+
+#define FLAT_MEMBERS_MAX 128 /* an element with more members is read by json-c */
+
+struct flat {
+	struct {
+		const char *key; /* into the body, klen bytes, no escapes */
+		size_t klen;
+		struct fval v;
+	} m[FLAT_MEMBERS_MAX];
+	size_t n;
+};
+
+struct view {
+	json_object *o;	      /* a json-c object, or NULL */
+	const struct flat *f; /* else this */
+};
+
+/* 1 present and not null, 0 absent or JSON null. */
+static int view_get(const struct view *w, const char *key, struct fval *out)
 {
-	json_object *v;
-	if (!json_object_object_get_ex(o, key, &v) || !v)
+	if (w->f) {
+		size_t klen = strlen(key);
+		/* Backwards: a repeated member reads as its last copy, as json-c keeps it. */
+		for (size_t i = w->f->n; i-- > 0;) {
+			if (w->f->m[i].klen == klen && !memcmp(w->f->m[i].key, key, klen)) {
+				*out = w->f->m[i].v;
+				return out->t != json_type_null;
+			}
+		}
 		return 0;
-	if (!json_object_is_type(v, json_type_string))
+	}
+	json_object *v;
+	if (!json_object_object_get_ex(w->o, key, &v) || !v)
+		return 0;
+	out->t = json_object_get_type(v);
+	out->s = NULL;
+	out->len = 0;
+	out->b = 0;
+	if (out->t == json_type_string) {
+		out->s = json_object_get_string(v);
+		out->len = (size_t)json_object_get_string_len(v);
+	} else if (out->t == json_type_int || out->t == json_type_double) {
+		out->s = json_object_get_string(v);
+		out->len = strlen(out->s);
+	} else if (out->t == json_type_boolean) {
+		out->b = json_object_get_boolean(v);
+	}
+	return 1;
+}
+
+static int get_str(const struct view *w, const char *key, const char **out)
+{
+	struct fval v;
+	if (!view_get(w, key, &v))
+		return 0;
+	if (v.t != json_type_string)
 		return -1;
-	int n = json_object_get_string_len(v);
-	const char *s = json_object_get_string(v);
 	/* An embedded NUL would make C and SQL see different strings. */
-	if (n < 0 || strlen(s) != (size_t)n)
+	if (strlen(v.s) != v.len)
 		return -1;
-	*out = s;
+	*out = v.s;
 	return 1;
 }
 
 /* A fixed-point value sent as a string or as a JSON number (re-read from its text). */
-static int get_fixed(json_object *o, const char *key, int scale, int64_t *out)
+static int get_fixed(const struct view *w, const char *key, int scale, int64_t *out)
 {
-	json_object *v;
-	if (!json_object_object_get_ex(o, key, &v) || !v)
+	struct fval v;
+	if (!view_get(w, key, &v))
 		return 0;
-	enum json_type t = json_object_get_type(v);
-	if (t != json_type_string && t != json_type_int && t != json_type_double)
+	if (v.t != json_type_string && v.t != json_type_int && v.t != json_type_double)
 		return -1;
-	const char *s = json_object_get_string(v);
-	size_t n = t == json_type_string ? (size_t)json_object_get_string_len(v) : strlen(s);
-	return kw_kalshi_parse_fixed(s, n, scale, out) == 0 ? 1 : -1;
+	return kw_kalshi_parse_fixed(v.s, v.len, scale, out) == 0 ? 1 : -1;
 }
 
 /* Money: "X_dollars" (scale 6) first, else legacy cents "X" (cents with 4 decimals = micros). */
-static int get_money(json_object *o, const char *key, const char *legacy, int64_t *out)
+static int get_money(const struct view *w, const char *key, const char *legacy, int64_t *out)
 {
-	int rc = get_fixed(o, key, 6, out);
+	int rc = get_fixed(w, key, 6, out);
 	if (rc == 0 && legacy)
-		rc = get_fixed(o, legacy, 4, out);
+		rc = get_fixed(w, legacy, 4, out);
 	if (rc == 1 && (*out < 0 || *out > KW_MICROS_PER_DOLLAR))
 		return -1;
 	if (rc == 0)
@@ -112,11 +177,11 @@ static int get_money(json_object *o, const char *key, const char *legacy, int64_
 }
 
 /* Counts: "X_fp" first, else the legacy integer "X"; both in hundredths. */
-static int get_count(json_object *o, const char *key, const char *legacy, int64_t *out)
+static int get_count(const struct view *w, const char *key, const char *legacy, int64_t *out)
 {
-	int rc = get_fixed(o, key, 2, out);
+	int rc = get_fixed(w, key, 2, out);
 	if (rc == 0 && legacy)
-		rc = get_fixed(o, legacy, 2, out);
+		rc = get_fixed(w, legacy, 2, out);
 	if (rc == 1 && (*out < 0 || *out > KW_KALSHI_COUNT_CENTI_MAX))
 		return -1;
 	if (rc == 0)
@@ -124,10 +189,10 @@ static int get_count(json_object *o, const char *key, const char *legacy, int64_
 	return rc;
 }
 
-static int get_time(json_object *o, const char *key, int64_t *unix_s, int32_t *us)
+static int get_time(const struct view *w, const char *key, int64_t *unix_s, int32_t *us)
 {
 	const char *s;
-	int rc = get_str(o, key, &s);
+	int rc = get_str(w, key, &s);
 	if (rc <= 0)
 		return rc;
 	return kw_parse_rfc3339(s, unix_s, us) == 0 ? 1 : -1;
@@ -148,10 +213,10 @@ static int ticker_ok(const char *s)
 }
 
 /* Required identifier-like field: ticker charset, bounded. */
-static int need_ticker(json_object *o, const char *key, const char **out, const char *missing,
+static int need_ticker(const struct view *w, const char *key, const char **out, const char *missing,
 		       const char *bad, const char **reason)
 {
-	int rc = get_str(o, key, out);
+	int rc = get_str(w, key, out);
 	if (rc == 0 || (rc == 1 && !**out)) {
 		*reason = missing;
 		return -1;
@@ -164,9 +229,9 @@ static int need_ticker(json_object *o, const char *key, const char **out, const 
 }
 
 /* Optional display text: "" when absent; clean and bounded when present. */
-static int opt_text(json_object *o, const char *key, const char **out, const char **reason)
+static int opt_text(const struct view *w, const char *key, const char **out, const char **reason)
 {
-	int rc = get_str(o, key, out);
+	int rc = get_str(w, key, out);
 	if (rc == 0) {
 		*out = "";
 		return 0;
@@ -189,36 +254,32 @@ static int opt_text(json_object *o, const char *key, const char **out, const cha
 
 /* ---- records ----------------------------------------------------------------------------- */
 
-int kw_kalshi_market_parse(json_object *o, struct kw_kalshi_market *m, const char **reason)
+static int market_parse(const struct view *w, struct kw_kalshi_market *m, const char **reason)
 {
-	if (!json_object_is_type(o, json_type_object)) {
-		*reason = "not_an_object";
-		return -1;
-	}
 	memset(m, 0, sizeof(*m));
-	if (need_ticker(o, "ticker", &m->ticker, "missing_ticker", "bad_ticker", reason) < 0 ||
-	    need_ticker(o, "event_ticker", &m->event_ticker, "missing_event_ticker",
+	if (need_ticker(w, "ticker", &m->ticker, "missing_ticker", "bad_ticker", reason) < 0 ||
+	    need_ticker(w, "event_ticker", &m->event_ticker, "missing_event_ticker",
 			"bad_event_ticker", reason) < 0)
 		return -1;
-	int rc = get_str(o, "status", &m->status);
+	int rc = get_str(w, "status", &m->status);
 	if (rc <= 0 || !*m->status || strlen(m->status) > 32 ||
 	    !kw_text_is_clean(m->status, strlen(m->status))) {
 		*reason = rc == 0 ? "missing_status" : "bad_status";
 		return -1;
 	}
-	if (opt_text(o, "title", &m->title, reason) < 0 ||
-	    opt_text(o, "yes_sub_title", &m->yes_sub_title, reason) < 0 ||
-	    opt_text(o, "no_sub_title", &m->no_sub_title, reason) < 0 ||
-	    opt_text(o, "market_type", &m->market_type, reason) < 0)
+	if (opt_text(w, "title", &m->title, reason) < 0 ||
+	    opt_text(w, "yes_sub_title", &m->yes_sub_title, reason) < 0 ||
+	    opt_text(w, "no_sub_title", &m->no_sub_title, reason) < 0 ||
+	    opt_text(w, "market_type", &m->market_type, reason) < 0)
 		return -1;
 	if (!*m->market_type)
 		m->market_type = "binary";
-	if (get_str(o, "category", &m->legacy_category) != 1 || !*m->legacy_category ||
+	if (get_str(w, "category", &m->legacy_category) != 1 || !*m->legacy_category ||
 	    strlen(m->legacy_category) > 128 ||
 	    !kw_text_is_clean(m->legacy_category, strlen(m->legacy_category)))
 		m->legacy_category = NULL;
-	int rc_open = get_time(o, "open_time", &m->open_at, NULL);
-	rc = get_time(o, "close_time", &m->close_at, NULL);
+	int rc_open = get_time(w, "open_time", &m->open_at, NULL);
+	rc = get_time(w, "close_time", &m->close_at, NULL);
 	if (rc_open < 0 || rc < 0) {
 		*reason = "bad_time";
 		return -1;
@@ -227,37 +288,33 @@ int kw_kalshi_market_parse(json_object *o, struct kw_kalshi_market *m, const cha
 		m->open_at = KW_KALSHI_NONE;
 	if (rc == 0)
 		m->close_at = KW_KALSHI_NONE;
-	if (get_money(o, "yes_bid_dollars", "yes_bid", &m->yes_bid) < 0 ||
-	    get_money(o, "yes_ask_dollars", "yes_ask", &m->yes_ask) < 0 ||
-	    get_money(o, "no_bid_dollars", "no_bid", &m->no_bid) < 0 ||
-	    get_money(o, "no_ask_dollars", "no_ask", &m->no_ask) < 0 ||
-	    get_money(o, "last_price_dollars", "last_price", &m->last_price) < 0 ||
-	    get_money(o, "previous_price_dollars", "previous_price", &m->previous_price) < 0) {
+	if (get_money(w, "yes_bid_dollars", "yes_bid", &m->yes_bid) < 0 ||
+	    get_money(w, "yes_ask_dollars", "yes_ask", &m->yes_ask) < 0 ||
+	    get_money(w, "no_bid_dollars", "no_bid", &m->no_bid) < 0 ||
+	    get_money(w, "no_ask_dollars", "no_ask", &m->no_ask) < 0 ||
+	    get_money(w, "last_price_dollars", "last_price", &m->last_price) < 0 ||
+	    get_money(w, "previous_price_dollars", "previous_price", &m->previous_price) < 0) {
 		*reason = "bad_price";
 		return -1;
 	}
-	if (get_count(o, "yes_bid_size_fp", NULL, &m->yes_bid_size) < 0 ||
-	    get_count(o, "yes_ask_size_fp", NULL, &m->yes_ask_size) < 0 ||
-	    get_count(o, "volume_fp", "volume", &m->volume) < 0 ||
-	    get_count(o, "volume_24h_fp", "volume_24h", &m->volume_24h) < 0 ||
-	    get_count(o, "open_interest_fp", "open_interest", &m->open_interest) < 0) {
+	if (get_count(w, "yes_bid_size_fp", NULL, &m->yes_bid_size) < 0 ||
+	    get_count(w, "yes_ask_size_fp", NULL, &m->yes_ask_size) < 0 ||
+	    get_count(w, "volume_fp", "volume", &m->volume) < 0 ||
+	    get_count(w, "volume_24h_fp", "volume_24h", &m->volume_24h) < 0 ||
+	    get_count(w, "open_interest_fp", "open_interest", &m->open_interest) < 0) {
 		*reason = "bad_count";
 		return -1;
 	}
 	return 0;
 }
 
-int kw_kalshi_trade_parse(json_object *o, struct kw_kalshi_trade *t, const char **reason)
+static int trade_parse(const struct view *w, struct kw_kalshi_trade *t, const char **reason)
 {
 	const char *side = NULL;
 	int64_t s;
 	int32_t us;
-	if (!json_object_is_type(o, json_type_object)) {
-		*reason = "not_an_object";
-		return -1;
-	}
 	memset(t, 0, sizeof(*t));
-	int rc = get_str(o, "trade_id", &t->trade_id);
+	int rc = get_str(w, "trade_id", &t->trade_id);
 	if (rc <= 0 || !*t->trade_id) {
 		*reason = rc < 0 ? "bad_trade_id" : "missing_trade_id";
 		return -1;
@@ -267,15 +324,15 @@ int kw_kalshi_trade_parse(json_object *o, struct kw_kalshi_trade *t, const char 
 		*reason = "bad_trade_id";
 		return -1;
 	}
-	if (need_ticker(o, "ticker", &t->ticker, "missing_ticker", "bad_ticker", reason) < 0)
+	if (need_ticker(w, "ticker", &t->ticker, "missing_ticker", "bad_ticker", reason) < 0)
 		return -1;
-	rc = get_count(o, "count_fp", "count", &t->count_centi);
+	rc = get_count(w, "count_fp", "count", &t->count_centi);
 	if (rc <= 0 || t->count_centi <= 0) {
 		*reason = rc == 0 ? "missing_count" : "bad_count";
 		return -1;
 	}
-	int has_yes = get_money(o, "yes_price_dollars", "yes_price", &t->yes_price);
-	int has_no = get_money(o, "no_price_dollars", "no_price", &t->no_price);
+	int has_yes = get_money(w, "yes_price_dollars", "yes_price", &t->yes_price);
+	int has_no = get_money(w, "no_price_dollars", "no_price", &t->no_price);
 	if (has_yes < 0 || has_no < 0) {
 		*reason = "bad_price";
 		return -1;
@@ -290,67 +347,118 @@ int kw_kalshi_trade_parse(json_object *o, struct kw_kalshi_trade *t, const char 
 	if (!has_no)
 		t->no_price = KW_MICROS_PER_DOLLAR - t->yes_price;
 	/* Direction: taker_outcome_side, then taker_book_side (bid = yes), then taker_side. */
-	if (get_str(o, "taker_outcome_side", &side) == 1 &&
+	if (get_str(w, "taker_outcome_side", &side) == 1 &&
 	    (!strcmp(side, "yes") || !strcmp(side, "no"))) {
 		t->taker_yes = !strcmp(side, "yes");
-	} else if (get_str(o, "taker_book_side", &side) == 1 &&
+	} else if (get_str(w, "taker_book_side", &side) == 1 &&
 		   (!strcmp(side, "bid") || !strcmp(side, "ask"))) {
 		t->taker_yes = !strcmp(side, "bid");
-	} else if (get_str(o, "taker_side", &side) == 1 &&
+	} else if (get_str(w, "taker_side", &side) == 1 &&
 		   (!strcmp(side, "yes") || !strcmp(side, "no"))) {
 		t->taker_yes = !strcmp(side, "yes");
 	} else {
 		*reason = "missing_taker_side";
 		return -1;
 	}
-	rc = get_time(o, "created_time", &s, &us);
+	rc = get_time(w, "created_time", &s, &us);
 	if (rc <= 0) {
 		*reason = rc < 0 ? "bad_time" : "missing_time";
 		return -1;
 	}
 	t->created_us = s * 1000000 + us;
-	json_object *b;
-	if (json_object_object_get_ex(o, "is_block_trade", &b) &&
-	    json_object_is_type(b, json_type_boolean))
-		t->is_block = json_object_get_boolean(b);
+	struct fval b;
+	if (view_get(w, "is_block_trade", &b) && b.t == json_type_boolean)
+		t->is_block = b.b;
 	t->notional =
 		kw_kalshi_premium_micros(t->count_centi, t->taker_yes ? t->yes_price : t->no_price);
 	return 0;
 }
 
-int kw_kalshi_event_parse(json_object *o, struct kw_kalshi_event *e, const char **reason)
+static int event_parse(const struct view *w, struct kw_kalshi_event *e, const char **reason)
 {
-	if (!json_object_is_type(o, json_type_object)) {
-		*reason = "not_an_object";
-		return -1;
-	}
 	memset(e, 0, sizeof(*e));
-	if (need_ticker(o, "event_ticker", &e->event_ticker, "missing_event_ticker",
+	if (need_ticker(w, "event_ticker", &e->event_ticker, "missing_event_ticker",
 			"bad_event_ticker", reason) < 0 ||
-	    need_ticker(o, "series_ticker", &e->series_ticker, "missing_series_ticker",
+	    need_ticker(w, "series_ticker", &e->series_ticker, "missing_series_ticker",
 			"bad_series_ticker", reason) < 0)
 		return -1;
-	if (opt_text(o, "title", &e->title, reason) < 0 ||
-	    opt_text(o, "sub_title", &e->sub_title, reason) < 0 ||
-	    opt_text(o, "category", &e->category, reason) < 0)
+	if (opt_text(w, "title", &e->title, reason) < 0 ||
+	    opt_text(w, "sub_title", &e->sub_title, reason) < 0 ||
+	    opt_text(w, "category", &e->category, reason) < 0)
 		return -1;
 	return 0;
 }
 
-int kw_kalshi_series_parse(json_object *o, struct kw_kalshi_series *s, const char **reason)
+static int series_parse(const struct view *w, struct kw_kalshi_series *s, const char **reason)
+{
+	memset(s, 0, sizeof(*s));
+	if (need_ticker(w, "ticker", &s->ticker, "missing_ticker", "bad_ticker", reason) < 0)
+		return -1;
+	if (opt_text(w, "title", &s->title, reason) < 0 ||
+	    opt_text(w, "category", &s->category, reason) < 0 ||
+	    opt_text(w, "frequency", &s->frequency, reason) < 0)
+		return -1;
+	return 0;
+}
+
+static int record_parse(enum kw_kalshi_kind kind, const struct view *w, union kw_kalshi_record *out,
+			const char **reason)
+{
+	switch (kind) {
+	case KW_KALSHI_MARKET: return market_parse(w, &out->market, reason);
+	case KW_KALSHI_TRADE: return trade_parse(w, &out->trade, reason);
+	case KW_KALSHI_EVENT: return event_parse(w, &out->event, reason);
+	case KW_KALSHI_SERIES: return series_parse(w, &out->series, reason);
+	}
+	*reason = "not_an_object";
+	return -1;
+}
+
+int kw_kalshi_record_parse(enum kw_kalshi_kind kind, json_object *o, union kw_kalshi_record *out,
+			   const char **reason)
 {
 	if (!json_object_is_type(o, json_type_object)) {
 		*reason = "not_an_object";
 		return -1;
 	}
-	memset(s, 0, sizeof(*s));
-	if (need_ticker(o, "ticker", &s->ticker, "missing_ticker", "bad_ticker", reason) < 0)
-		return -1;
-	if (opt_text(o, "title", &s->title, reason) < 0 ||
-	    opt_text(o, "category", &s->category, reason) < 0 ||
-	    opt_text(o, "frequency", &s->frequency, reason) < 0)
-		return -1;
-	return 0;
+	struct view w = { o, NULL };
+	return record_parse(kind, &w, out, reason);
+}
+
+int kw_kalshi_market_parse(json_object *o, struct kw_kalshi_market *m, const char **reason)
+{
+	union kw_kalshi_record u;
+	int rc = kw_kalshi_record_parse(KW_KALSHI_MARKET, o, &u, reason);
+	if (rc == 0)
+		*m = u.market;
+	return rc;
+}
+
+int kw_kalshi_trade_parse(json_object *o, struct kw_kalshi_trade *t, const char **reason)
+{
+	union kw_kalshi_record u;
+	int rc = kw_kalshi_record_parse(KW_KALSHI_TRADE, o, &u, reason);
+	if (rc == 0)
+		*t = u.trade;
+	return rc;
+}
+
+int kw_kalshi_event_parse(json_object *o, struct kw_kalshi_event *e, const char **reason)
+{
+	union kw_kalshi_record u;
+	int rc = kw_kalshi_record_parse(KW_KALSHI_EVENT, o, &u, reason);
+	if (rc == 0)
+		*e = u.event;
+	return rc;
+}
+
+int kw_kalshi_series_parse(json_object *o, struct kw_kalshi_series *s, const char **reason)
+{
+	union kw_kalshi_record u;
+	int rc = kw_kalshi_record_parse(KW_KALSHI_SERIES, o, &u, reason);
+	if (rc == 0)
+		*s = u.series;
+	return rc;
 }
 
 /* One side of a book: an array of [price, count] levels; null or absent is empty. */
@@ -485,6 +593,7 @@ struct scan {
 	size_t i, len;
 	char *err;
 	size_t errlen;
+	struct json_tokener *tok; /* reused for every element of a page */
 };
 
 static void scan_ws(struct scan *sc)
@@ -575,11 +684,259 @@ static json_object *parse_slice(struct json_tokener *tok, struct scan *sc, size_
 	return o; /* NULL here is JSON null */
 }
 
-int kw_kalshi_page_each(const char *body, size_t len, const char *key,
-			int (*item)(void *arg, json_object *element), void *arg, char *cursor,
-			char *err, size_t errlen)
+/* ---- flat elements ------------------------------------------------------------------------ */
+
+/*
+ * Most list elements are plain JSON objects: members whose names and string values carry no
+ * escapes or control bytes, numbers in JSON's own grammar, literals, nested values in that same
+ * grammar. Such an element is read here without json-c: a table of its members pointing into a
+ * copy of the element, strings and numbers NUL-terminated in place. It is what json-c would
+ * answer for the same text (tests/fuzz/fuzz_page.c checks the two agree on any input). Anything
+ * else (an escape, a control byte, a leading zero, deep nesting, too many members, ...) is
+ * handed to json-c whole, which then decides, exactly as before, whether the element is
+ * acceptable or the page is broken: this reader only ever says "plain" or "ask json-c".
+ */
+#define FLAT_DEPTH_MAX 16
+
+struct flat_rd {
+	const char *p;
+	size_t i, n;
+};
+
+static void flat_ws(struct flat_rd *rd)
 {
-	struct scan sc = { body, 0, len, err, errlen };
+	while (rd->i < rd->n && (rd->p[rd->i] == ' ' || rd->p[rd->i] == '\n' ||
+				 rd->p[rd->i] == '\r' || rd->p[rd->i] == '\t'))
+		rd->i++;
+}
+
+/* At '"': a string without escapes or control bytes; *end = index of the closing quote. */
+static int flat_string(struct flat_rd *rd, size_t *end)
+{
+	for (size_t i = rd->i + 1; i < rd->n; i++) {
+		unsigned char c = (unsigned char)rd->p[i];
+		if (c == '"') {
+			*end = i;
+			rd->i = i + 1;
+			return 0;
+		}
+		if (c == '\\' || c < 0x20)
+			return -1;
+	}
+	return -1;
+}
+
+static int is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* JSON's number grammar, then a delimiter; *is_int when it has no fraction or exponent. */
+static int flat_number(struct flat_rd *rd, int *is_int)
+{
+	size_t i = rd->i;
+	*is_int = 1;
+	if (i < rd->n && rd->p[i] == '-')
+		i++;
+	if (i >= rd->n || !is_digit(rd->p[i]))
+		return -1;
+	if (rd->p[i] == '0')
+		i++;
+	else
+		while (i < rd->n && is_digit(rd->p[i]))
+			i++;
+	if (i < rd->n && rd->p[i] == '.') {
+		*is_int = 0;
+		if (++i >= rd->n || !is_digit(rd->p[i]))
+			return -1;
+		while (i < rd->n && is_digit(rd->p[i]))
+			i++;
+	}
+	if (i < rd->n && (rd->p[i] == 'e' || rd->p[i] == 'E')) {
+		*is_int = 0;
+		if (++i < rd->n && (rd->p[i] == '+' || rd->p[i] == '-'))
+			i++;
+		if (i >= rd->n || !is_digit(rd->p[i]))
+			return -1;
+		while (i < rd->n && is_digit(rd->p[i]))
+			i++;
+	}
+	if (i < rd->n && !strchr(",}] \n\r\t", rd->p[i]))
+		return -1;
+	rd->i = i;
+	return 0;
+}
+
+static int flat_literal(struct flat_rd *rd, const char *word)
+{
+	size_t n = strlen(word);
+	if (rd->n - rd->i < n || memcmp(rd->p + rd->i, word, n))
+		return -1;
+	if (rd->i + n < rd->n && !strchr(",}] \n\r\t", rd->p[rd->i + n]))
+		return -1;
+	rd->i += n;
+	return 0;
+}
+
+/* Any value in the plain grammar, not kept (nested members of an element). */
+static int flat_skip(struct flat_rd *rd, int depth)
+{
+	size_t end;
+	int is_int;
+	if (rd->i >= rd->n)
+		return -1;
+	char c = rd->p[rd->i];
+	if (c == '"')
+		return flat_string(rd, &end);
+	if (c == 't')
+		return flat_literal(rd, "true");
+	if (c == 'f')
+		return flat_literal(rd, "false");
+	if (c == 'n')
+		return flat_literal(rd, "null");
+	if (c != '{' && c != '[')
+		return flat_number(rd, &is_int);
+	if (depth >= FLAT_DEPTH_MAX)
+		return -1;
+	char close = c == '{' ? '}' : ']';
+	rd->i++;
+	flat_ws(rd);
+	if (rd->i < rd->n && rd->p[rd->i] == close) {
+		rd->i++;
+		return 0;
+	}
+	for (;;) {
+		if (c == '{') {
+			if (rd->i >= rd->n || rd->p[rd->i] != '"' || flat_string(rd, &end) < 0)
+				return -1;
+			flat_ws(rd);
+			if (rd->i >= rd->n || rd->p[rd->i] != ':')
+				return -1;
+			rd->i++;
+			flat_ws(rd);
+		}
+		if (flat_skip(rd, depth + 1) < 0)
+			return -1;
+		flat_ws(rd);
+		if (rd->i < rd->n && rd->p[rd->i] == ',') {
+			rd->i++;
+			flat_ws(rd);
+			continue;
+		}
+		if (rd->i < rd->n && rd->p[rd->i] == close) {
+			rd->i++;
+			return 0;
+		}
+		return -1;
+	}
+}
+
+/*
+ * el[0, n) as a plain object into f, its strings and numbers NUL-terminated in copy (n + 1
+ * bytes, the caller's). 0 if plain; -1: let json-c read it.
+ */
+static int flat_parse(const char *el, size_t n, char *copy, struct flat *f)
+{
+	struct flat_rd rd = { el, 0, n };
+	size_t ends[FLAT_MEMBERS_MAX];
+	f->n = 0;
+	flat_ws(&rd);
+	if (rd.i >= n || el[rd.i] != '{')
+		return -1;
+	rd.i++;
+	flat_ws(&rd);
+	if (rd.i < n && el[rd.i] == '}') {
+		rd.i++;
+	} else {
+		for (;;) {
+			size_t ks = rd.i + 1, ke, vs;
+			if (f->n == FLAT_MEMBERS_MAX || rd.i >= n || el[rd.i] != '"' ||
+			    flat_string(&rd, &ke) < 0)
+				return -1;
+			flat_ws(&rd);
+			if (rd.i >= n || el[rd.i] != ':')
+				return -1;
+			rd.i++;
+			flat_ws(&rd);
+			if (rd.i >= n)
+				return -1;
+			struct fval *v = &f->m[f->n].v;
+			f->m[f->n].key = el + ks;
+			f->m[f->n].klen = ke - ks;
+			memset(v, 0, sizeof(*v));
+			vs = rd.i;
+			char c = el[rd.i];
+			int is_int;
+			if (c == '"') {
+				size_t se;
+				if (flat_string(&rd, &se) < 0)
+					return -1;
+				v->t = json_type_string;
+				v->s = copy + vs + 1;
+				v->len = se - vs - 1;
+				ends[f->n] = se;
+			} else if (c == 't' || c == 'f') {
+				if (flat_literal(&rd, c == 't' ? "true" : "false") < 0)
+					return -1;
+				v->t = json_type_boolean;
+				v->b = c == 't';
+				ends[f->n] = SIZE_MAX;
+			} else if (c == 'n') {
+				if (flat_literal(&rd, "null") < 0)
+					return -1;
+				v->t = json_type_null;
+				ends[f->n] = SIZE_MAX;
+			} else if (c == '{' || c == '[') {
+				if (flat_skip(&rd, 1) < 0)
+					return -1;
+				v->t = c == '{' ? json_type_object : json_type_array;
+				ends[f->n] = SIZE_MAX;
+			} else {
+				if (flat_number(&rd, &is_int) < 0)
+					return -1;
+				/* json-c spells an integer back in canonical form: "-0" is "0" */
+				if (is_int && rd.i - vs == 2 && el[vs] == '-' && el[vs + 1] == '0')
+					return -1;
+				v->t = is_int ? json_type_int : json_type_double;
+				v->s = copy + vs;
+				v->len = rd.i - vs;
+				ends[f->n] = rd.i;
+			}
+			f->n++;
+			flat_ws(&rd);
+			if (rd.i < n && el[rd.i] == ',') {
+				rd.i++;
+				flat_ws(&rd);
+				continue;
+			}
+			if (rd.i < n && el[rd.i] == '}') {
+				rd.i++;
+				break;
+			}
+			return -1;
+		}
+	}
+	flat_ws(&rd);
+	if (rd.i != n)
+		return -1;
+	memcpy(copy, el, n);
+	copy[n] = '\0';
+	for (size_t i = 0; i < f->n; i++)
+		if (ends[i] != SIZE_MAX)
+			copy[ends[i]] = '\0';
+	return 0;
+}
+
+/* ---- list pages ----------------------------------------------------------------------------- */
+
+/* What the walk does with each element slice: 0 go on, -1 broken (err set), -2 stop. */
+typedef int (*kw_element_fn)(void *arg, struct scan *sc, size_t start, size_t end);
+
+/* Walk {"<key>":[...], "cursor":...}: contract of kw_kalshi_page_each. */
+static int walk_page(const char *body, size_t len, const char *key, kw_element_fn element,
+		     void *arg, char *cursor, char *err, size_t errlen)
+{
+	struct scan sc = { body, 0, len, err, errlen, NULL };
 	size_t keylen = strlen(key);
 	int found = 0, rc = -1;
 	json_object *o = NULL;
@@ -588,8 +945,8 @@ int kw_kalshi_page_each(const char *body, size_t len, const char *key,
 		snprintf(err, errlen, "body too large to parse");
 		return -1;
 	}
-	struct json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH);
-	if (!tok) {
+	sc.tok = json_tokener_new_ex(JSON_MAX_DEPTH);
+	if (!sc.tok) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -638,16 +995,11 @@ int kw_kalshi_page_each(const char *body, size_t len, const char *key,
 					size_t es = sc.i;
 					if (scan_value(&sc) < 0)
 						goto out;
-					o = parse_slice(tok, &sc, es, sc.i);
-					if (!o &&
-					    body[es] != 'n') /* an element that is null passes */
-						goto out;
-					if (item(arg, o) != 0) {
-						rc = -2;
+					int erc = element(arg, &sc, es, sc.i);
+					if (erc != 0) {
+						rc = erc == -2 ? -2 : -1;
 						goto out;
 					}
-					json_object_put(o);
-					o = NULL;
 					scan_ws(&sc);
 					if (sc.i < len && body[sc.i] == ',') {
 						sc.i++;
@@ -665,7 +1017,7 @@ int kw_kalshi_page_each(const char *body, size_t len, const char *key,
 		} else if (ke - ks == 6 && !memcmp(body + ks, "cursor", 6)) {
 			if (scan_value(&sc) < 0)
 				goto out;
-			o = parse_slice(tok, &sc, vs, sc.i);
+			o = parse_slice(sc.tok, &sc, vs, sc.i);
 			if (!o && body[vs] != 'n')
 				goto out;
 			if (o) {
@@ -712,10 +1064,112 @@ int kw_kalshi_page_each(const char *body, size_t len, const char *key,
 	rc = 0;
 out:
 	json_object_put(o);
-	json_tokener_free(tok);
+	json_tokener_free(sc.tok);
 	if (rc != 0)
 		cursor[0] = '\0';
 	return rc;
+}
+
+struct each_ctx {
+	int (*item)(void *arg, json_object *element);
+	void *arg;
+};
+
+static int each_element(void *arg, struct scan *sc, size_t start, size_t end)
+{
+	struct each_ctx *ec = arg;
+	json_object *o = parse_slice(sc->tok, sc, start, end);
+	if (!o && sc->p[start] != 'n') /* an element that is null passes */
+		return -1;
+	int rc = ec->item(ec->arg, o);
+	json_object_put(o);
+	return rc != 0 ? -2 : 0;
+}
+
+int kw_kalshi_page_each(const char *body, size_t len, const char *key,
+			int (*item)(void *arg, json_object *element), void *arg, char *cursor,
+			char *err, size_t errlen)
+{
+	struct each_ctx ec = { item, arg };
+	return walk_page(body, len, key, each_element, &ec, cursor, err, errlen);
+}
+
+static const char *const id_keys[] = {
+	[KW_KALSHI_MARKET] = "ticker",
+	[KW_KALSHI_TRADE] = "trade_id",
+	[KW_KALSHI_EVENT] = "event_ticker",
+	[KW_KALSHI_SERIES] = "ticker",
+};
+
+struct records_ctx {
+	enum kw_kalshi_kind kind;
+	int flags;
+	kw_kalshi_record_fn fn;
+	void *arg;
+	char *copy; /* a flat element's text, NUL-terminated in place */
+	size_t copy_cap;
+	struct flat flat;
+};
+
+/* The id of a rejected record for the log line: its id member if that is clean text. */
+static const char *view_id(const struct view *w, const char *key)
+{
+	const char *s;
+	if (get_str(w, key, &s) == 1 && kw_text_is_clean(s, strlen(s)))
+		return s;
+	return NULL;
+}
+
+static int records_element(void *arg, struct scan *sc, size_t start, size_t end)
+{
+	struct records_ctx *rc = arg;
+	union kw_kalshi_record u;
+	const char *reason = NULL;
+	int res;
+	if (!(rc->flags & KW_KALSHI_JSONC_ONLY) && sc->p[start] == '{') {
+		size_t n = end - start;
+		if (n + 1 > rc->copy_cap) {
+			rc->copy_cap = n + 1 > 2 * rc->copy_cap ? n + 1 : 2 * rc->copy_cap;
+			rc->copy = kw_xrealloc(rc->copy, rc->copy_cap);
+		}
+		if (flat_parse(sc->p + start, n, rc->copy, &rc->flat) == 0) {
+			struct view w = { NULL, &rc->flat };
+			if (record_parse(rc->kind, &w, &u, &reason) == 0)
+				res = rc->fn(rc->arg, &u, NULL, NULL);
+			else
+				res = rc->fn(rc->arg, NULL, reason, view_id(&w, id_keys[rc->kind]));
+			return res != 0 ? -2 : 0;
+		}
+	}
+	json_object *o = parse_slice(sc->tok, sc, start, end);
+	if (!o && sc->p[start] != 'n') /* an element that is null passes (a skip) */
+		return -1;
+	if (!json_object_is_type(o, json_type_object)) {
+		res = rc->fn(rc->arg, NULL, "not_an_object", NULL);
+	} else {
+		struct view w = { o, NULL };
+		if (record_parse(rc->kind, &w, &u, &reason) == 0)
+			res = rc->fn(rc->arg, &u, NULL, NULL);
+		else
+			res = rc->fn(rc->arg, NULL, reason, view_id(&w, id_keys[rc->kind]));
+	}
+	json_object_put(o);
+	return res != 0 ? -2 : 0;
+}
+
+int kw_kalshi_page_records(const char *body, size_t len, const char *key, enum kw_kalshi_kind kind,
+			   int flags, kw_kalshi_record_fn fn, void *arg, char *cursor, char *err,
+			   size_t errlen)
+{
+	struct records_ctx *rc = kw_xcalloc(1, sizeof(*rc));
+	rc->kind = kind;
+	rc->flags = flags;
+	rc->fn = fn;
+	rc->arg = arg;
+	int res = walk_page(body, len, key, records_element, rc, cursor, err, errlen);
+	free(rc->copy);
+	free(rc);
+	return res;
 }
 
 static void clean_copy(char *dst, size_t dstlen, const char *src)
@@ -743,14 +1197,16 @@ void kw_kalshi_error_parse(const char *body, size_t len, char *code, size_t code
 		if (json_object_is_type(e, json_type_string)) {
 			m = json_object_get_string(e);
 		} else if (json_object_is_type(e, json_type_object)) {
-			(void)get_str(e, "code", &c);
-			if (get_str(e, "message", &m) != 1)
-				(void)get_str(e, "details", &m);
+			struct view w = { e, NULL };
+			(void)get_str(&w, "code", &c);
+			if (get_str(&w, "message", &m) != 1)
+				(void)get_str(&w, "details", &m);
 		}
 	} else {
-		(void)get_str(root, "code", &c);
-		if (get_str(root, "message", &m) != 1 && get_str(root, "msg", &m) != 1)
-			(void)get_str(root, "details", &m);
+		struct view w = { root, NULL };
+		(void)get_str(&w, "code", &c);
+		if (get_str(&w, "message", &m) != 1 && get_str(&w, "msg", &m) != 1)
+			(void)get_str(&w, "details", &m);
 	}
 	clean_copy(code, codelen, c);
 	clean_copy(msg, msglen, m);

@@ -9,7 +9,8 @@
  * from their original text, which json-c keeps for every number it parses.
  *
  * Ownership: the struct kw_kalshi_* records borrow their strings from the json_object they
- * were parsed from; they are valid until that object is released (one page at a time).
+ * were parsed from, valid until that object is released; from kw_kalshi_page_records, until
+ * its callback returns (a caller keeping them copies them).
  *
  * A record missing a field it needs, or carrying a wrong type or an impossible value, is
  * rejected with a short static reason ("missing_ticker", "bad_price", ...) that the caller
@@ -79,7 +80,18 @@ struct kw_kalshi_series {
 	const char *ticker, *title, *category, *frequency;
 };
 
+enum kw_kalshi_kind { KW_KALSHI_MARKET, KW_KALSHI_TRADE, KW_KALSHI_EVENT, KW_KALSHI_SERIES };
+
+union kw_kalshi_record {
+	struct kw_kalshi_market market;
+	struct kw_kalshi_trade trade;
+	struct kw_kalshi_event event;
+	struct kw_kalshi_series series;
+};
+
 /* Each returns 0 and fills *out, or -1 with *reason set to a static skip reason. */
+int kw_kalshi_record_parse(enum kw_kalshi_kind kind, json_object *o, union kw_kalshi_record *out,
+			   const char **reason) KW_WUR;
 int kw_kalshi_market_parse(json_object *o, struct kw_kalshi_market *out,
 			   const char **reason) KW_WUR;
 int kw_kalshi_trade_parse(json_object *o, struct kw_kalshi_trade *out, const char **reason) KW_WUR;
@@ -111,6 +123,23 @@ json_object *kw_kalshi_body_parse(const char *body, size_t len, char *err, size_
 int kw_kalshi_page_each(const char *body, size_t len, const char *key,
 			int (*item)(void *arg, json_object *element), void *arg, char *cursor,
 			char *err, size_t errlen) KW_WUR;
+
+/*
+ * Each element of a list page as a record: fn(arg, record, NULL, NULL) for one that parses,
+ * fn(arg, NULL, reason, id) for one that is skipped (id: its identifier member when that is
+ * clean text, else NULL). Strings of record and id live until fn returns. Same walk, cursor and
+ * return values as kw_kalshi_page_each (-2: fn returned non-zero), and the same decisions as
+ * kw_kalshi_record_parse on each element parsed by json-c; but a plain element (no escapes,
+ * JSON's own number grammar, shallow) is read without building a json-c object, which is most
+ * of the cost of a page. flags: KW_KALSHI_JSONC_ONLY reads every element with json-c (the
+ * reference the fuzz target compares against).
+ */
+#define KW_KALSHI_JSONC_ONLY 1
+typedef int (*kw_kalshi_record_fn)(void *arg, const union kw_kalshi_record *record,
+				   const char *reason, const char *id);
+int kw_kalshi_page_records(const char *body, size_t len, const char *key, enum kw_kalshi_kind kind,
+			   int flags, kw_kalshi_record_fn fn, void *arg, char *cursor, char *err,
+			   size_t errlen) KW_WUR;
 
 /*
  * Kalshi's error code and message from any error body form: {"error":{"code","message"}},

@@ -209,6 +209,108 @@ static void test_market_rejects(void **state)
 	json_object_put(o);
 }
 
+struct seen {
+	const char *reason, *id;
+	char ticker[64];
+	int64_t yes_bid, volume;
+	int n;
+};
+
+static int see_record(void *arg, const union kw_kalshi_record *r, const char *reason,
+		      const char *id)
+{
+	struct seen *s = arg;
+	s->n++;
+	s->reason = reason;
+	s->id = id && !strcmp(id, "A") ? "A" : id ? "other" : NULL;
+	if (r) {
+		snprintf(s->ticker, sizeof(s->ticker), "%s", r->market.ticker);
+		s->yes_bid = r->market.yes_bid;
+		s->volume = r->market.volume;
+	}
+	return 0;
+}
+
+/* Each rejected market as a page element: the same reason whether the element is read flat
+ * or by json-c, with the ticker named for the log when it is clean; a plain market reads the
+ * same both ways. */
+static void test_page_records(void **state)
+{
+	(void)state;
+	static const char *const plain[] = {
+		"{\"ticker\":\"T-1\",\"event_ticker\":\"E\",\"status\":\"active\","
+		"\"yes_bid_dollars\":\"0.4200\",\"volume\":12,\"x\":[{\"y\":[1.5e3,null]}]}",
+		"{\"ticker\":\"T-1\",\"event_ticker\":\"E\",\"status\":\"active\","
+		"\"yes_bid\":42,\"volume_fp\":\"12.00\",\"ticker\":\"T-1\"}",
+		/* not plain: an escape, a leading zero elsewhere (json-c decides) */
+		"{\"ticker\":\"T-\\u0031\",\"event_ticker\":\"E\",\"status\":\"active\","
+		"\"yes_bid_dollars\":0.42,\"volume\":12}",
+	};
+	for (size_t i = 0; i < KW_ARRAY_LEN(plain); i++) {
+		for (int flags = 0; flags <= KW_KALSHI_JSONC_ONLY; flags++) {
+			char page[1024], err[160], cursor[KW_KALSHI_CURSOR_MAX];
+			struct seen s = { 0 };
+			snprintf(page, sizeof(page), "{\"markets\":[%s]}", plain[i]);
+			assert_int_equal(kw_kalshi_page_records(page, strlen(page), "markets",
+								KW_KALSHI_MARKET, flags, see_record,
+								&s, cursor, err, sizeof(err)),
+					 0);
+			assert_int_equal(s.n, 1);
+			assert_null(s.reason);
+			assert_string_equal(s.ticker, "T-1");
+			assert_int_equal(s.yes_bid, 420000);
+			assert_int_equal(s.volume, 1200);
+		}
+	}
+	static const struct reject_case cases[] = {
+		{ "{\"ticker\":\"A\",\"event_ticker\":\"E\",\"status\":\"active\","
+		  "\"yes_bid_dollars\":{}}",
+		  "bad_price" },
+		{ "{\"ticker\":\"A\",\"event_ticker\":\"E\",\"status\":\"active\","
+		  "\"volume_fp\":true}",
+		  "bad_count" },
+		{ "{\"ticker\":\"A\",\"event_ticker\":\"E\",\"status\":\"active\","
+		  "\"volume\":-0}",
+		  NULL },
+		{ "{\"ticker\":\"A\",\"event_ticker\":\"E\",\"status\":\"active\","
+		  "\"volume\":1e2}",
+		  "bad_count" },
+		{ "{\"ticker\":\"A\",\"event_ticker\":\"E\",\"status\":\"active\",\"title\":"
+		  "\"a\\nb\"}",
+		  "bad_text" },
+		{ "{\"ticker\":\"A\",\"event_ticker\":\"E\",\"status\":\"active\",\"title\":"
+		  "\"a\tb\"}",
+		  "bad_text" },
+		{ "{\"ticker\":\"A\",\"event_ticker\":\"E\",\"status\":7}", "bad_status" },
+		{ "{\"event_ticker\":\"E\",\"status\":\"active\"}", "missing_ticker" },
+		{ "[1]", "not_an_object" },
+		{ "null", "not_an_object" },
+	};
+	for (size_t i = 0; i < KW_ARRAY_LEN(cases); i++) {
+		for (int flags = 0; flags <= KW_KALSHI_JSONC_ONLY; flags++) {
+			char page[1024], err[160], cursor[KW_KALSHI_CURSOR_MAX];
+			struct seen s = { 0 };
+			snprintf(page, sizeof(page), "{\"markets\":[%s],\"cursor\":\"c\"}",
+				 cases[i].json);
+			assert_int_equal(kw_kalshi_page_records(page, strlen(page), "markets",
+								KW_KALSHI_MARKET, flags, see_record,
+								&s, cursor, err, sizeof(err)),
+					 0);
+			assert_int_equal(s.n, 1);
+			assert_string_equal(cursor, "c");
+			if (!cases[i].reason) {
+				assert_null(s.reason);
+				continue;
+			}
+			assert_string_equal(s.reason, cases[i].reason);
+			if (cases[i].json[0] == '{' && strstr(cases[i].json, "\"ticker\":\"A\""))
+				assert_string_equal(s.id, "A");
+			else
+				assert_null(s.id);
+		}
+	}
+}
+
 static void test_trades(void **state)
 {
 	(void)state;
@@ -475,6 +577,7 @@ int main(void)
 		cmocka_unit_test(test_market_rejects), cmocka_unit_test(test_trades),
 		cmocka_unit_test(test_books),	       cmocka_unit_test(test_pages_and_bodies),
 		cmocka_unit_test(test_error_bodies),   cmocka_unit_test(test_events_series),
+		cmocka_unit_test(test_page_records),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
