@@ -52,9 +52,10 @@ int kw_store_fetch_refresh_pending(struct kw_store *s);
 int kw_store_fetch_state_get(struct kw_store *s, const char *name, int64_t *value);
 int kw_store_fetch_state_set(struct kw_store *s, const char *name, int64_t value) KW_WUR;
 
-/* Upsert one market and its snapshot at taken_at. *listed_as_it_was (the caller's, 0 at first)
- * says whether the previous market was stored unchanged and is set for this one: it only
- * chooses which statement is tried first. */
+/* Upsert one market and, when it is new or changed, its snapshot at taken_at (an unchanged
+ * market's last snapshot still holds). *listed_as_it_was (the caller's, 0 at first) says
+ * whether the previous market was stored unchanged and is set for this one: it only chooses
+ * which statement is tried first. */
 int kw_store_fetch_market(struct kw_store *s, const struct kw_kalshi_market *m, int64_t taken_at,
 			  int64_t run_id, int *listed_as_it_was) KW_WUR;
 /* Insert a trade unless it is stored (same trade_id at the same created_us, the same trade:

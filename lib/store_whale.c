@@ -242,9 +242,16 @@ int kw_store_price_snapshots_since(struct kw_store *s, int64_t since, kw_price_f
 	return rc;
 }
 
+/* The prices in force during [?2, ?3): the snapshots taken in it, and the one in force at its
+ * start (the newest at or before ?2), since kw-fetch writes a snapshot only when the market
+ * changed and a price set before the window holds into it. */
 static const char SQL_PRICE_RANGE[] =
-	"SELECT min(last_price_micros), max(last_price_micros), count(last_price_micros)"
-	"  FROM market_snapshots WHERE ticker = ?1 AND taken_at >= ?2 AND taken_at < ?3";
+	"SELECT min(p), max(p), count(p) FROM"
+	" (SELECT last_price_micros AS p FROM market_snapshots"
+	"   WHERE ticker = ?1 AND taken_at >= ?2 AND taken_at < ?3"
+	"  UNION ALL"
+	"  SELECT * FROM (SELECT last_price_micros FROM market_snapshots"
+	"   WHERE ticker = ?1 AND taken_at <= ?2 ORDER BY taken_at DESC LIMIT 1))";
 
 int kw_store_price_range(struct kw_store *s, const char *ticker, int64_t from, int64_t to,
 			 int64_t *lo, int64_t *hi, int64_t *n)

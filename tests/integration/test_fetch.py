@@ -399,6 +399,12 @@ def test_relisted_markets_update_only_what_changed(work):
         assert after[BTC][3:6] == before[BTC][3:6]
         assert after[hi["ticker"]][3] == 240000 and after[hi["ticker"]][5] == 77700
         assert last_run(env)["open_markets"] == len(before)
+        # Snapshots are steps: the changed market has a second one, the others still one.
+        snaps = dict(rows(env, "SELECT ticker, count(*) FROM market_snapshots GROUP BY ticker"))
+        assert snaps[hi["ticker"]] == 2
+        assert snaps[BTC] == 1 and set(snaps) == set(before)
+        assert rows(env, "SELECT yes_bid_micros FROM market_snapshots WHERE ticker = ?"
+                         " ORDER BY taken_at", hi["ticker"]) == [(220000,), (240000,)]
 
 
 def test_first_run_backfills_bounded_window(work):

@@ -341,12 +341,21 @@ static void test_odds_flip(void **state)
 	snapshot(f, "POL-C", T0 + 3600, 550001); /* a hair above, at the window's edge */
 	snapshot(f, "POL-D", T0, 700000);
 	snapshot(f, "POL-D", T0 + 600, 440000); /* -26 points: high */
-	snapshot(f, "SPO-A", T0, 400000);
-	snapshot(f, "SPO-A", T0 + 3601, 700000); /* outside the 60-minute window */
+	/* 20 points in two hours, 10 an hour: no 60-minute window holds 15. Snapshots are steps
+	 * (kw-fetch writes one only when the market changed), so the price in force when a window
+	 * opens counts: at T0 + 3650 the window opens on the 0.50 set at T0, not on 0.40. */
+	snapshot(f, "SPO-A", T0 - 3700, 400000);
+	snapshot(f, "SPO-A", T0, 500000);
+	snapshot(f, "SPO-A", T0 + 3650, 600000);
+	/* A price set long before the window, held, then a jump: a flip (the old rule, reading only
+	 * snapshots inside the window, missed it). */
+	snapshot(f, "SPO-B", T0 - 7200, 300000);
+	snapshot(f, "SPO-B", T0 + 200, 450000); /* +15 points against the 0.30 in force */
 	struct kw_detect_stats st = run(f);
-	assert_int_equal(st.fired[KW_ALERT_ODDS_FLIP], 3);
+	assert_int_equal(st.fired[KW_ALERT_ODDS_FLIP], 4);
 	assert_int_equal(count_alerts(f, "odds_flip", "POL-B"), 0);
 	assert_int_equal(count_alerts(f, "odds_flip", "SPO-A"), 0);
+	assert_int_equal(count_alerts(f, "odds_flip", "SPO-B"), 1);
 	char sev[8];
 	int conf;
 	json_object *d = alert(f, "odds_flip", "POL-A", sev, &conf);
