@@ -42,10 +42,13 @@ sqlite3_stmt *kw_store_stmt(struct kw_store *s, const char *sql);
  */
 #define KW_SQL_TRADE_HOUR(T) T "created_us / 3600000000"
 #define KW_SQL_HOURS_IN(FROM_US, TO_US)                                                            \
-	" IN (WITH RECURSIVE kw_h(x) AS (SELECT max(" FROM_US ","                                  \
-	" ifnull((SELECT min(created_us) FROM trades), 0)) / 3600000000"                           \
-	" UNION ALL SELECT x + 1 FROM kw_h WHERE x < min(" TO_US ","                               \
-	" ifnull((SELECT max(created_us) FROM trades), 0)) / 3600000000) SELECT x FROM kw_h)"
+	KW_SQL_HOURS_IN_RAW("max(" FROM_US ", ifnull((SELECT min(created_us) FROM trades), 0))",   \
+			    "min(" TO_US ", ifnull((SELECT max(created_us) FROM trades), 0))")
+/* The same without the clamp, for a range the caller bounds itself (detection's windows). */
+#define KW_SQL_HOURS_IN_RAW(FROM_US, TO_US)                                                        \
+	" IN (WITH RECURSIVE kw_h(x) AS (SELECT (" FROM_US ") / 3600000000"                        \
+	" UNION ALL SELECT x + 1 FROM kw_h WHERE x < (" TO_US                                      \
+	") / 3600000000) SELECT x FROM kw_h)"
 
 /* Transactions; -1 (logged) on failure. BEGIN IMMEDIATE for writers. */
 int kw_store_begin(struct kw_store *s) KW_WUR;

@@ -189,7 +189,7 @@ int kw_store_trade_buckets(struct kw_store *s, int64_t after_id, int64_t upto_id
 
 static const char SQL_NOTIONAL_SUM[] =
 	"SELECT ifnull(sum(notional_micros), 0), count(*) FROM trades WHERE " KW_SQL_TRADE_HOUR("")
-		KW_SQL_HOURS_IN(
+		KW_SQL_HOURS_IN_RAW(
 			"?2", "?3 - 1") " AND ticker = ?1 AND created_us >= ?2 AND created_us < ?3";
 
 int kw_store_notional_sum(struct kw_store *s, const char *ticker, int64_t from_us, int64_t to_us,

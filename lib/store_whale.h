@@ -51,7 +51,8 @@ typedef int (*kw_bucket_fn)(void *ctx, const char *ticker, int64_t bucket, int64
 int kw_store_trade_buckets(struct kw_store *s, int64_t after_id, int64_t upto_id, int64_t bucket_us,
 			   kw_bucket_fn fn, void *ctx) KW_WUR;
 
-/* Sum of taker premium and trade count of ticker's trades with from_us <= created_us < to_us. */
+/* Sum of taker premium and trade count of ticker's trades with from_us <= created_us < to_us:
+ * one index seek per hour of the range, so keep it short (detection's windows: a day at most). */
 int kw_store_notional_sum(struct kw_store *s, const char *ticker, int64_t from_us, int64_t to_us,
 			  int64_t *sum_micros, int64_t *count) KW_WUR;
 
