@@ -198,18 +198,25 @@ static const char SQL_NOTIONAL_SUM[] =
 	NOTIONAL_SUM(" IN (?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
 		     "?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)");
 static const char SQL_NOTIONAL_SUM_LONG[] = NOTIONAL_SUM(KW_SQL_HOURS_IN_RAW("?2", "?3 - 1"));
+/* The common case, a surge bucket inside one hour: a plain equality, no list to build. */
+static const char SQL_NOTIONAL_SUM_HOUR[] = NOTIONAL_SUM(" = ?4");
 
 int kw_store_notional_sum(struct kw_store *s, const char *ticker, int64_t from_us, int64_t to_us,
 			  int64_t *sum_micros, int64_t *count)
 {
 	int64_t first = from_us / 3600000000, last = (to_us - 1) / 3600000000;
-	int listed = to_us > from_us && last - first < HOUR_SLOTS;
-	sqlite3_stmt *st = kw_store_stmt(s, listed ? SQL_NOTIONAL_SUM : SQL_NOTIONAL_SUM_LONG);
+	int one = to_us > from_us && first == last;
+	int listed = !one && to_us > from_us && last - first < HOUR_SLOTS;
+	sqlite3_stmt *st = kw_store_stmt(s, one	     ? SQL_NOTIONAL_SUM_HOUR
+					    : listed ? SQL_NOTIONAL_SUM
+						     : SQL_NOTIONAL_SUM_LONG);
 	if (!st)
 		return -1;
 	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, from_us);
 	sqlite3_bind_int64(st, 3, to_us);
+	if (one)
+		sqlite3_bind_int64(st, 4, first);
 	for (int i = 0; listed && i < HOUR_SLOTS; i++)
 		sqlite3_bind_int64(st, 4 + i, first + i <= last ? first + i : last);
 	int rc = -1;
