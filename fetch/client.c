@@ -10,7 +10,10 @@
  * Retry-After), a bounded number of times; a hard cap on the body, enforced while receiving so
  * an oversized answer is aborted rather than buffered.
  *
- * One curl easy handle is reused, so the connection to Kalshi stays open across pages.
+ * One curl easy handle is reused, so the connection to Kalshi stays open across pages. A client
+ * is used by one thread at a time: during a paginated listing that is run.c's page reader, and
+ * kw_client_set_cancel lets the writer end the reader's request or wait at once (the rate cap
+ * and backoff therefore hold across threads without locking).
  * Left out: proxies beyond libcurl's own environment handling, HTTP/2 tuning, auth.
  */
 #include <curl/curl.h>
