@@ -5,7 +5,8 @@ Covered: the happy path (pagination with an empty page and a live cursor, catego
 event -> series, exact money, request hygiene), legacy payloads and every cursor ending, skipped
 records, each HTTP fault (429 in both body forms, 500/503, slow past the timeout, truncated
 JSON, wrong types, a body over the cap, a 301, a dropped connection), de-duplication across
-overlapping runs, the first-run backfill window, kill -9 mid-run then a clean run, the lock,
+overlapping runs, the first-run backfill window, kill -9 mid-run then a clean run, SIGTERM
+while the page reader waits for the next page, the lock,
 retention, --record/--replay round trip, the bundled sample, unreachable Kalshi, --loop with
 refresh requests and SIGTERM, --dry-run, combos, and the command line.
 """
@@ -451,6 +452,51 @@ def test_kill9_mid_run_then_clean_run(work):
         runs = rows(env, "SELECT outcome, error FROM fetch_runs ORDER BY id")
         assert runs[0][0] == "failed" and "interrupted" in runs[0][1]
         assert runs[1][0] == "ok"
+
+
+def test_sigterm_while_the_next_page_is_on_its_way(work):
+    """The page reader thread waits on a slow answer for the next page while the writer has
+    stored the ones before: SIGTERM ends both at once, the run is recorded as interrupted,
+    every stored page is whole, and the next run completes the sweep."""
+    now = int(time.time())
+    trades = [fk.trade("s-%04d" % i, BTC, count="1.00", created=fk.ts(now - 10 - i))
+              for i in range(200)]
+    with standard(now=now, trades=trades, page_size=5, delay=0.02) as fake:
+        env = env_for(work, fake.base, KALSHI_TIMEOUT_SECONDS=60)
+        p = subprocess.Popen([KW_FETCH, "--once"], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.time() + 20
+            n = 0
+            while time.time() < deadline and p.poll() is None and n < 20:
+                try:
+                    n = rows(env, "SELECT count(*) FROM trades")[0][0]
+                except sqlite3.OperationalError:
+                    n = 0
+                time.sleep(0.02)
+            assert p.poll() is None, "the run ended before the slow page"
+            fake.fault("/markets/trades", "slow", times=1, seconds=8)
+            time.sleep(0.5)  # the reader is now waiting for that answer
+            t0 = time.time()
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=10)
+            assert time.time() - t0 < 3, "SIGTERM was not honoured promptly"
+            err = p.stderr.read()
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        assert p.returncode != 0, err
+        run = last_run(env)
+        assert run["outcome"] == "failed" and "interrupted" in run["error"], run
+        assert rows(env, "PRAGMA integrity_check") == [("ok",)]
+        stored = rows(env, "SELECT count(*) FROM trades")[0][0]
+        assert 20 <= stored < 200 and stored % 5 == 0  # whole pages only
+        fake.delay = 0
+        fake.clear_faults()
+        r = fetch(env)
+        assert r.returncode == 0, r.stderr
+        assert rows(env, "SELECT count(*), count(DISTINCT trade_id) FROM trades")[0] == (200, 200)
 
 
 def test_lock_second_instance_exits_zero(work):
