@@ -53,8 +53,13 @@
 #define PRUNE_BATCHES 200	/* transactions per table and run */
 #define SKIP_LOG_MAX 20		/* skipped records logged one by one per run */
 #define SKIP_REASONS_MAX 32
-#define BATCH_ROWS 20000 /* replay: rows per transaction, at most */
-#define BATCH_US 250000	 /* replay: and at most this long a transaction */
+/* Replay: rows and time per transaction, at most. A commit writes every page the batch
+ * touched, and a bigger batch touches the hot pages (the newest hour of trades_hour_ticker,
+ * the ends of the time-ordered indexes) fewer times per row: 100,000 rows ingested 1M trades
+ * ~10-15% faster than 20,000 (bench-fetch). Readers never wait on it (WAL); the API's limiter
+ * write-behind waits at most BATCH_US, within its busy timeout. */
+#define BATCH_ROWS 100000
+#define BATCH_US 1000000
 
 static const char STATE_WATERMARK[] = "trades_watermark_us";
 static const char STATE_CATALOG[] = "catalog_refreshed_at";
