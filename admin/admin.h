@@ -8,8 +8,9 @@
 
 #include "config.h"
 
-int kw_admin_key(struct kw_config *cfg, int argc, char **argv);	  /* keys.c */
-int kw_admin_token(struct kw_config *cfg, int argc, char **argv); /* tokens.c */
-int kw_admin_db(struct kw_config *cfg, int argc, char **argv);	  /* db.c */
+int kw_admin_key(struct kw_config *cfg, int argc, char **argv);	    /* keys.c */
+int kw_admin_token(struct kw_config *cfg, int argc, char **argv);   /* tokens.c */
+int kw_admin_db(struct kw_config *cfg, int argc, char **argv);	    /* db.c */
+int kw_admin_unblock(struct kw_config *cfg, int argc, char **argv); /* unblock.c */
 
 #endif

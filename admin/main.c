@@ -32,6 +32,7 @@ static void usage(FILE *out)
 		"  key list           every key: id, name, prefix, scope, rate, last use\n"
 		"  key revoke ID      revoke a key (effective on the next request)\n"
 		"  key rotate ID      new key with the same name, scope and rate; old revoked\n"
+		"  unblock ADDRESS    lift a block on a client address before it expires\n"
 		"  token create [--scope read|admin] [--ttl SECONDS]\n"
 		"                     HS256 bearer token signed with JWT_SECRET\n"
 		"  config check       validate the configuration; print effective settings\n"
@@ -89,6 +90,8 @@ int main(int argc, char **argv)
 		rc = kw_admin_token(&cfg, argc - 2, argv + 2);
 	} else if (!strcmp(argv[1], "db")) {
 		rc = kw_admin_db(&cfg, argc - 2, argv + 2);
+	} else if (!strcmp(argv[1], "unblock")) {
+		rc = kw_admin_unblock(&cfg, argc - 2, argv + 2);
 	} else {
 		fprintf(stderr, "kw-admin: unknown command\n");
 		usage(stderr);

@@ -382,6 +382,16 @@ int64_t kw_rl_value(struct kw_rl *rl, const char *key)
 	return v;
 }
 
+void kw_rl_clear(struct kw_rl *rl, const char *key)
+{
+	uint64_t d = kw_rl_digest(key);
+	struct rl_group *g = lock_group(rl, d);
+	struct rl_slot *s = find_slot(rl, g, d, 0, 0);
+	if (s)
+		s->tat_us = s->saved_us = 0;
+	unlock_group(g);
+}
+
 void kw_rl_load(struct kw_rl *rl, uint64_t digest, int64_t tat_us)
 {
 	digest |= 1;

@@ -80,6 +80,9 @@ void kw_rl_peek(struct kw_rl *rl, const char *key, int64_t now_us, int64_t inter
 int64_t kw_rl_raise(struct kw_rl *rl, const char *key, int64_t until_us);
 /* Key's value, 0 if absent. */
 int64_t kw_rl_value(struct kw_rl *rl, const char *key);
+/* Forget key's state (kw-admin unblock). Not written behind: the caller deletes the stored
+ * copy (kw_store_unblock), or a restore would bring it back. */
+void kw_rl_clear(struct kw_rl *rl, const char *key);
 
 /* Restore one entry (only from the restore callback): value = max(current, tat_us). */
 void kw_rl_load(struct kw_rl *rl, uint64_t digest, int64_t tat_us);

@@ -266,6 +266,53 @@ int kw_store_rl_restore(struct kw_store *s, struct kw_rl *rl, int64_t now_us)
 	return 0;
 }
 
+static const char SQL_BLOCK_LIVE[] = "SELECT count(*) FROM blocked_addresses"
+				     " WHERE address = ? AND until_at > ?";
+static const char SQL_BLOCK_DEL[] = "DELETE FROM blocked_addresses WHERE address = ?";
+static const char SQL_RL_DEL[] = "DELETE FROM rate_limit_state WHERE key_digest = ?";
+
+int kw_store_unblock(struct kw_store *s, const char *address, const uint64_t *digests, size_t n,
+		     int64_t now, int *was_blocked)
+{
+	sqlite3_stmt *st;
+	*was_blocked = 0;
+	if (kw_store_begin(s) < 0)
+		return -1;
+	if (!(st = kw_store_stmt(s, SQL_BLOCK_LIVE)))
+		goto fail;
+	sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*was_blocked = sqlite3_column_int64(st, 0) > 0;
+	sqlite3_reset(st);
+	if (!(st = kw_store_stmt(s, SQL_BLOCK_DEL)))
+		goto fail;
+	sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_reset(st);
+		goto fail;
+	}
+	sqlite3_reset(st);
+	for (size_t i = 0; i < n; i++) {
+		if (!(st = kw_store_stmt(s, SQL_RL_DEL)))
+			goto fail;
+		sqlite3_bind_int64(st, 1, (int64_t)digests[i]);
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			goto fail;
+	}
+	if (kw_store_sec_event_add(s, now, "address_unblocked", address, 0,
+				   "block lifted by kw-admin unblock", NULL) < 0 ||
+	    kw_store_commit(s) < 0)
+		goto fail;
+	return 0;
+fail:
+	kw_error("store: cannot lift the block on %s: %s", address, sqlite3_errmsg(kw_store_db(s)));
+	kw_store_rollback(s);
+	return -1;
+}
+
 static const char SQL_BLOCK_ADD[] =
 	"INSERT INTO blocked_addresses (address, blocked_at, until_at, reason) VALUES (?, ?, ?, ?)"
 	" ON CONFLICT (address) DO UPDATE SET blocked_at = excluded.blocked_at,"

@@ -56,5 +56,13 @@ int kw_store_rl_restore(struct kw_store *s, struct kw_rl *rl, int64_t now_us) KW
 /* Record a block (for operators; the limiter table enforces it). */
 int kw_store_block_add(struct kw_store *s, const char *address, int64_t at, int64_t until,
 		       const char *reason) KW_WUR;
+/*
+ * Lift a block on address in the database, in one transaction: its blocked_addresses row, the
+ * limiter's stored copies of the digests in digests[n] (its block and failure count, so that
+ * a restore cannot bring them back) and an address_unblocked security event. *was_blocked = 1
+ * if a block was recorded until after now.
+ */
+int kw_store_unblock(struct kw_store *s, const char *address, const uint64_t *digests, size_t n,
+		     int64_t now, int *was_blocked) KW_WUR;
 
 #endif

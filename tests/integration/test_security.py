@@ -552,6 +552,26 @@ def test_repeated_failures_block_the_client_address(tmp_path):
         with sqlite3.connect(s.db) as db:
             assert db.execute("SELECT address FROM blocked_addresses").fetchall() == [
                 ("203.0.113.7",)]
+        # An operator lifts it at once (workers see it on the next request), and it is gone
+        # from the database too, so a restart cannot restore it.
+        bad = run_admin(s, "unblock", "203.0.113.7;rm")
+        assert bad.returncode == 2 and "usage" in bad.stderr
+        done = run_admin(s, "unblock", "203.0.113.7")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "203.0.113.7 unblocked"
+        r = anon(s, "GET", "/api/status", headers=dict(attacker, **{"X-API-Key": API_KEY}))
+        assert r.status_code == 200
+        with sqlite3.connect(s.db) as db:
+            assert db.execute("SELECT count(*) FROM blocked_addresses").fetchone()[0] == 0
+        assert [e["client"] for e in events(s, "address_unblocked")] == ["203.0.113.7"]
+        assert run_admin(s, "unblock", "203.0.113.7").stdout.strip().endswith(
+            "was not blocked (nothing to do)")
+        # The failure count went with it: three more failures to block again.
+        for i in range(3):
+            r = anon(s, "GET", "/api/status", headers=dict(attacker, **{"X-API-Key": "kw_bad"}))
+            assert r.status_code == 401, i
+        r = anon(s, "GET", "/api/status", headers=dict(attacker, **{"X-API-Key": API_KEY}))
+        assert r.status_code == 403
         # The block ends after BLOCK_MINUTES.
         s.clock.advance(121)
         r = anon(s, "GET", "/api/status", headers=dict(attacker, **{"X-API-Key": API_KEY}))

@@ -320,6 +320,11 @@ static void test_ratelimit(void **state)
 	assert_int_equal(kw_rl_value(rl, "b:x"), 0);
 	kw_rl_load(rl, kw_rl_digest("b:x"), t0 + 99);
 	assert_int_equal(kw_rl_value(rl, "b:x"), t0 + 99);
+	/* Cleared (kw-admin unblock): gone, and nothing for the write-behind to store. */
+	kw_rl_clear(rl, "b:x");
+	kw_rl_clear(rl, "b:never-seen");
+	assert_int_equal(kw_rl_value(rl, "b:x"), 0);
+	assert_int_equal(kw_rl_collect(rl, t0, e, kw_rl_capacity(rl)), 0);
 
 	/* Far more keys than one group holds: evictions, never a failure. */
 	char key[32];

@@ -1,0 +1,77 @@
+/*
+ * unblock.c — `kw-admin unblock ADDRESS`: lift a block that repeated failed authentications
+ * put on a client address (fcgi/auth.c), before BLOCK_MINUTES run out, e.g. for an office
+ * whose dashboard was set up with a wrong key.
+ *
+ * A block lives in two places: the workers' shared limiter table (DATABASE_PATH-rl.shm, the
+ * "b:ADDRESS" entry that refuses requests and the "f:ADDRESS" failure count that leads to it)
+ * and SQLite (blocked_addresses for operators, and the limiter's write-behind copy that a
+ * restart restores). Both are cleared: the table first, so that no worker can write the entry
+ * behind again, then the database in one transaction that also records an address_unblocked
+ * security event. The address is taken as the workers print it (an IPv4 or IPv6 address).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "ratelimit.h"
+#include "store.h"
+#include "store_security.h"
+#include "util.h"
+
+#define ADDRESS_MAX 63 /* the workers keep at most this much of a client address */
+
+static int address_ok(const char *a)
+{
+	size_t n = strlen(a);
+	if (n == 0 || n > ADDRESS_MAX)
+		return 0;
+	return strspn(a, "0123456789abcdefABCDEF.:") == n;
+}
+
+int kw_admin_unblock(struct kw_config *cfg, int argc, char **argv)
+{
+	char err[512], key[ADDRESS_MAX + 3], path[4096];
+	const char *address = argc == 1 ? argv[0] : NULL;
+	uint64_t digests[2];
+	int rc = 1, was_blocked = 0;
+	if (!address || !address_ok(address)) {
+		fprintf(stderr, "kw-admin: usage: unblock ADDRESS (an IPv4 or IPv6 address)\n");
+		return 2;
+	}
+	int n = snprintf(path, sizeof(path), "%s-rl.shm", cfg->database_path);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		fprintf(stderr, "kw-admin: DATABASE_PATH is too long\n");
+		return 1;
+	}
+	const char *prefix[2] = { "b:", "f:" };
+	struct kw_rl *rl = NULL;
+	if (access(path, F_OK) == 0 && !(rl = kw_rl_attach(path, err, sizeof(err))))
+		fprintf(stderr, "kw-admin: warning: %s; running workers keep the block\n", err);
+	for (int i = 0; i < 2; i++) {
+		snprintf(key, sizeof(key), "%s%s", prefix[i], address);
+		digests[i] = kw_rl_digest(key);
+		if (rl) {
+			was_blocked |= i == 0 && kw_rl_value(rl, key) > kw_now_us();
+			kw_rl_clear(rl, key);
+		}
+	}
+	if (rl)
+		kw_rl_close(rl);
+	struct kw_store *s = kw_store_open(cfg->database_path, KW_DB_MIGRATE, err, sizeof(err));
+	if (!s) {
+		fprintf(stderr, "kw-admin: %s\n", err);
+		return 1;
+	}
+	int recorded = 0;
+	if (kw_store_unblock(s, address, digests, 2, kw_now_s(), &recorded) == 0) {
+		printf("%s %s\n", address,
+		       was_blocked || recorded ? "unblocked" : "was not blocked (nothing to do)");
+		rc = 0;
+	} else {
+		fprintf(stderr, "kw-admin: the database could not be updated\n");
+	}
+	kw_store_close(s);
+	return rc;
+}
