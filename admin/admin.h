@@ -13,4 +13,10 @@ int kw_admin_token(struct kw_config *cfg, int argc, char **argv);   /* tokens.c 
 int kw_admin_db(struct kw_config *cfg, int argc, char **argv);	    /* db.c */
 int kw_admin_unblock(struct kw_config *cfg, int argc, char **argv); /* unblock.c */
 
+struct kw_rl;
+/* The running workers' shared limiter table (DATABASE_PATH-rl.shm), mapped without creating
+ * it; NULL when there is none (no worker ever ran) or, with a warning ending in `otherwise`,
+ * when it cannot be mapped. The caller kw_rl_close()s it. (unblock.c) */
+struct kw_rl *kw_admin_rl_attach(const struct kw_config *cfg, const char *otherwise);
+
 #endif

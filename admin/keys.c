@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "admin.h"
 #include "auth.h"
@@ -27,25 +26,12 @@
 /* Tell running kw-api workers that api_keys changed (see the file comment). */
 static void signal_workers(const struct kw_config *cfg)
 {
-	char err[256];
-	size_t n = strlen(cfg->database_path);
-	char *path = kw_xmalloc(n + sizeof("-rl.shm"));
-	memcpy(path, cfg->database_path, n);
-	memcpy(path + n, "-rl.shm", sizeof("-rl.shm"));
-	if (access(path, F_OK) == 0) {
-		struct kw_rl *rl = kw_rl_attach(path, err, sizeof(err));
-		if (rl) {
-			kw_rl_keys_changed(rl);
-			kw_rl_close(rl);
-		} else {
-			fprintf(stderr,
-				"kw-admin: warning: %s; running kw-api workers see the change "
-				"within "
-				"10 s\n",
-				err);
-		}
+	struct kw_rl *rl =
+		kw_admin_rl_attach(cfg, "running kw-api workers see the change within 10 s");
+	if (rl) {
+		kw_rl_keys_changed(rl);
+		kw_rl_close(rl);
 	}
-	free(path);
 }
 
 static int open_store(struct kw_config *cfg, struct kw_store **out)

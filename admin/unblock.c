@@ -11,6 +11,7 @@
  * security event. The address is taken as the workers print it (an IPv4 or IPv6 address).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,6 +23,17 @@
 
 #define ADDRESS_MAX 63 /* the workers keep at most this much of a client address */
 
+struct kw_rl *kw_admin_rl_attach(const struct kw_config *cfg, const char *otherwise)
+{
+	char err[256];
+	struct kw_rl *rl = NULL;
+	char *path = kw_rl_path(cfg->database_path);
+	if (access(path, F_OK) == 0 && !(rl = kw_rl_attach(path, err, sizeof(err))))
+		fprintf(stderr, "kw-admin: warning: %s; %s\n", err, otherwise);
+	free(path);
+	return rl;
+}
+
 static int address_ok(const char *a)
 {
 	size_t n = strlen(a);
@@ -32,7 +44,7 @@ static int address_ok(const char *a)
 
 int kw_admin_unblock(struct kw_config *cfg, int argc, char **argv)
 {
-	char err[512], key[ADDRESS_MAX + 3], path[4096];
+	char err[512], key[ADDRESS_MAX + 3];
 	const char *address = argc == 1 ? argv[0] : NULL;
 	uint64_t digests[2];
 	int rc = 1, was_blocked = 0;
@@ -40,15 +52,8 @@ int kw_admin_unblock(struct kw_config *cfg, int argc, char **argv)
 		fprintf(stderr, "kw-admin: usage: unblock ADDRESS (an IPv4 or IPv6 address)\n");
 		return 2;
 	}
-	int n = snprintf(path, sizeof(path), "%s-rl.shm", cfg->database_path);
-	if (n < 0 || (size_t)n >= sizeof(path)) {
-		fprintf(stderr, "kw-admin: DATABASE_PATH is too long\n");
-		return 1;
-	}
 	const char *prefix[2] = { "b:", "f:" };
-	struct kw_rl *rl = NULL;
-	if (access(path, F_OK) == 0 && !(rl = kw_rl_attach(path, err, sizeof(err))))
-		fprintf(stderr, "kw-admin: warning: %s; running workers keep the block\n", err);
+	struct kw_rl *rl = kw_admin_rl_attach(cfg, "running workers keep the block");
 	for (int i = 0; i < 2; i++) {
 		snprintf(key, sizeof(key), "%s%s", prefix[i], address);
 		digests[i] = kw_rl_digest(key);

@@ -163,10 +163,7 @@ int kw_sec_init(struct kw_app *app, char *err, size_t errlen)
 			"only; never set it in production)");
 	}
 
-	size_t plen = strlen(c->database_path);
-	char *path = kw_xmalloc(plen + sizeof("-rl.shm"));
-	memcpy(path, c->database_path, plen);
-	memcpy(path + plen, "-rl.shm", sizeof("-rl.shm"));
+	char *path = kw_rl_path(c->database_path);
 	struct stat st;
 	uint64_t owner = stat(c->database_path, &st) == 0
 				 ? ((uint64_t)st.st_dev << 40) ^ (uint64_t)st.st_ino

@@ -245,6 +245,15 @@ void kw_rl_close(struct kw_rl *rl)
 	free(rl);
 }
 
+char *kw_rl_path(const char *database_path)
+{
+	size_t n = strlen(database_path);
+	char *path = kw_xmalloc(n + sizeof("-rl.shm"));
+	memcpy(path, database_path, n);
+	memcpy(path + n, "-rl.shm", sizeof("-rl.shm"));
+	return path;
+}
+
 uint64_t kw_rl_digest(const char *key)
 {
 	/* SHA-256, not a fast hash: keys partly come from clients (addresses), and a client

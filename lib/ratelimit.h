@@ -56,6 +56,8 @@ struct kw_rl *kw_rl_open(const char *path, uint64_t owner, kw_rl_restore_fn rest
 /* Map an existing table only (never create one); NULL + err if there is none or it is not
  * valid. For tools (kw-admin) that signal running workers but must not create the file. */
 struct kw_rl *kw_rl_attach(const char *path, char *err, size_t errlen) KW_WUR;
+/* The table's file for a database: database_path + "-rl.shm" (the caller's to free). */
+char *kw_rl_path(const char *database_path);
 
 /*
  * The key-table generation: kw-admin bumps it after creating, revoking or rotating an API key,

@@ -125,18 +125,23 @@ out:
 
 static const char SQL_DATA_VERSION[] = "PRAGMA data_version";
 
-int kw_store_data_version(struct kw_store *s, int64_t *version)
+int kw_store_scalar(struct kw_store *s, const char *sql, int64_t *out)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_DATA_VERSION);
+	sqlite3_stmt *st = kw_store_stmt(s, sql);
 	if (!st)
 		return -1;
 	int rc = 0;
 	if (sqlite3_step(st) == SQLITE_ROW) {
-		*version = sqlite3_column_int64(st, 0);
+		*out = sqlite3_column_int64(st, 0);
 	} else {
-		kw_error("store: reading data_version failed: %s", sqlite3_errmsg(s->db));
+		kw_error("store: %.60s failed: %s", sql, sqlite3_errmsg(s->db));
 		rc = -1;
 	}
 	sqlite3_reset(st);
 	return rc;
+}
+
+int kw_store_data_version(struct kw_store *s, int64_t *version)
+{
+	return kw_store_scalar(s, SQL_DATA_VERSION, version);
 }

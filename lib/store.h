@@ -42,13 +42,10 @@ sqlite3_stmt *kw_store_stmt(struct kw_store *s, const char *sql);
  */
 #define KW_SQL_TRADE_HOUR(T) T "created_us / 3600000000"
 #define KW_SQL_HOURS_IN(FROM_US, TO_US)                                                            \
-	KW_SQL_HOURS_IN_RAW("max(" FROM_US ", ifnull((SELECT min(created_us) FROM trades), 0))",   \
-			    "min(" TO_US ", ifnull((SELECT max(created_us) FROM trades), 0))")
-/* The same without the clamp, for a range the caller bounds itself (detection's windows). */
-#define KW_SQL_HOURS_IN_RAW(FROM_US, TO_US)                                                        \
-	" IN (WITH RECURSIVE kw_h(x) AS (SELECT (" FROM_US ") / 3600000000"                        \
-	" UNION ALL SELECT x + 1 FROM kw_h WHERE x < (" TO_US                                      \
-	") / 3600000000) SELECT x FROM kw_h)"
+	" IN (WITH RECURSIVE kw_h(x) AS (SELECT max(" FROM_US ","                                  \
+	" ifnull((SELECT min(created_us) FROM trades), 0)) / 3600000000"                           \
+	" UNION ALL SELECT x + 1 FROM kw_h WHERE x < min(" TO_US ","                               \
+	" ifnull((SELECT max(created_us) FROM trades), 0)) / 3600000000) SELECT x FROM kw_h)"
 
 /* Transactions; -1 (logged) on failure. BEGIN IMMEDIATE for writers. */
 int kw_store_begin(struct kw_store *s) KW_WUR;
@@ -67,6 +64,9 @@ struct kw_status {
  * (kw-ws follows new rows with it; kw-api's reply cache is invalidated by it). -1 (logged) on
  * error. */
 int kw_store_data_version(struct kw_store *s, int64_t *version) KW_WUR;
+/* The first column of the first row of sql (static storage, no parameters), as an integer;
+ * -1 (logged) if it returns no row. */
+int kw_store_scalar(struct kw_store *s, const char *sql, int64_t *out) KW_WUR;
 
 /* Read the figures /api/status shows. -1 (logged) if the database cannot answer. */
 int kw_store_status(struct kw_store *s, struct kw_status *out) KW_WUR;

@@ -641,33 +641,19 @@ static int activity_move(struct kw_store *s, int64_t from_us, int64_t to_us, int
 	return step_done(s, st, "updating market activity");
 }
 
-static int exec_stmt(struct kw_store *s, const char *sql, const char *what)
-{
-	sqlite3_stmt *st = kw_store_stmt(s, sql);
-	return st ? step_done(s, st, what) : -1;
-}
-
 int kw_store_fetch_activity(struct kw_store *s, int64_t now_s, int rebuild)
 {
 	int64_t cutoff = (now_s - 86400) * 1000000, old_cutoff = 0, old_upto = 0, upto = 0;
-	sqlite3_stmt *st;
+	sqlite3 *db = kw_store_db(s);
 	if (kw_store_begin(s) < 0)
 		return -1;
 	int have_cutoff = kw_store_fetch_state_get(s, STATE_ACT_CUTOFF, &old_cutoff);
 	int have_upto = kw_store_fetch_state_get(s, STATE_ACT_UPTO, &old_upto);
-	if (have_cutoff < 0 || have_upto < 0 || !(st = kw_store_stmt(s, SQL_TRADES_MAX_ID)))
+	if (have_cutoff < 0 || have_upto < 0 || kw_store_scalar(s, SQL_TRADES_MAX_ID, &upto) < 0)
 		goto fail;
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		kw_error("store: reading the newest trade failed: %s",
-			 sqlite3_errmsg(kw_store_db(s)));
-		goto fail;
-	}
-	upto = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
 	if (rebuild || !have_cutoff || !have_upto || old_upto > upto) {
 		/* No state (or trades were removed under it): count from scratch. */
-		if (exec_stmt(s, SQL_ACTIVITY_CLEAR, "clearing market activity") < 0 ||
+		if (kw_db_exec(db, SQL_ACTIVITY_CLEAR) < 0 ||
 		    activity_move(s, cutoff, INT64_MAX, 0, upto, 1) < 0)
 			goto fail;
 	} else if (activity_move(s, old_cutoff, cutoff, 0, old_upto, -1) < 0 ||
@@ -675,7 +661,7 @@ int kw_store_fetch_activity(struct kw_store *s, int64_t now_s, int rebuild)
 		   activity_move(s, cutoff, INT64_MAX, old_upto, upto, 1) < 0) {
 		goto fail; /* the window moved (either way, clocks do), then new trades */
 	}
-	if (exec_stmt(s, SQL_ACTIVITY_PRUNE, "updating market activity") < 0 ||
+	if (kw_db_exec(db, SQL_ACTIVITY_PRUNE) < 0 ||
 	    kw_store_fetch_state_set(s, STATE_ACT_CUTOFF, cutoff) < 0 ||
 	    kw_store_fetch_state_set(s, STATE_ACT_UPTO, upto) < 0)
 		goto fail;

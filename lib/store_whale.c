@@ -187,9 +187,10 @@ int kw_store_trade_buckets(struct kw_store *s, int64_t after_id, int64_t upto_id
 	return rc;
 }
 
-/* Detection asks for windows of 15 minutes and of a day: their hours are bound as a list
- * (HOUR_SLOTS, padded with the last hour), which costs SQLite far less per call than the
- * generated list (a backfill makes a million calls); longer ranges take the generated one. */
+/* Detection asks for windows of 15 minutes and of a day (SURGE_WINDOW_MIN is at most 1440):
+ * their hours are bound as a list (HOUR_SLOTS, padded with the last hour), which costs SQLite
+ * far less per call than the generated list (a backfill makes a million calls). A longer
+ * range, which no detection window makes, still gets the right sum from the generated one. */
 #define HOUR_SLOTS 26
 #define NOTIONAL_SUM(HOURS)                                                                        \
 	"SELECT ifnull(sum(notional_micros), 0), count(*) FROM trades WHERE " KW_SQL_TRADE_HOUR(   \
@@ -197,7 +198,7 @@ int kw_store_trade_buckets(struct kw_store *s, int64_t after_id, int64_t upto_id
 static const char SQL_NOTIONAL_SUM[] =
 	NOTIONAL_SUM(" IN (?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
 		     "?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)");
-static const char SQL_NOTIONAL_SUM_LONG[] = NOTIONAL_SUM(KW_SQL_HOURS_IN_RAW("?2", "?3 - 1"));
+static const char SQL_NOTIONAL_SUM_LONG[] = NOTIONAL_SUM(KW_SQL_HOURS_IN("?2", "?3 - 1"));
 /* The common case, a surge bucket inside one hour: a plain equality, no list to build. */
 static const char SQL_NOTIONAL_SUM_HOUR[] = NOTIONAL_SUM(" = ?4");
 

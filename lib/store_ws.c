@@ -87,18 +87,6 @@ int kw_store_ws_cursor(struct kw_store *s, int64_t *alert_id, int64_t *trade_id,
 	return rc;
 }
 
-static int max_id(struct kw_store *s, const char *sql, int64_t *out)
-{
-	sqlite3_stmt *st = kw_store_stmt(s, sql);
-	if (!st)
-		return -1;
-	int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : step_error(s, "max id query");
-	if (rc == 0)
-		*out = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return rc;
-}
-
 /* The alert's stored data column is JSON written by the detector; anything else becomes {}. */
 static json_object *parse_data(const char *text)
 {
@@ -224,7 +212,7 @@ static int follow(struct kw_store *s, const char *sql_max, const char *sql_rows,
 {
 	int64_t top = 0;
 	memset(out, 0, sizeof(*out));
-	if (limit < 1 || limit > 1000 || max_id(s, sql_max, &top) < 0)
+	if (limit < 1 || limit > 1000 || kw_store_scalar(s, sql_max, &top) < 0)
 		return -1;
 	*next = after > top ? after : top;
 	sqlite3_stmt *st = kw_store_stmt(s, sql_rows);
