@@ -362,10 +362,11 @@ int kw_store_alert_key_exists(struct kw_store *s, const char *key)
 }
 
 static const char SQL_COOLING[] = "SELECT 1 FROM alerts WHERE ticker = ?1 AND type = ?2"
-				  "   AND window_end > ?3 - ?4 AND window_end < ?3 + ?4 LIMIT 1";
+				  "   AND window_end > ?3 - ?4 AND window_end <= ?3"
+				  "   AND ifnull(strength, 9223372036854775807) >= ?5 LIMIT 1";
 
 int kw_store_alert_cooling(struct kw_store *s, const char *ticker, const char *type, int64_t t,
-			   int64_t cooldown_s)
+			   int64_t cooldown_s, int64_t strength)
 {
 	if (cooldown_s <= 0)
 		return 0;
@@ -376,6 +377,7 @@ int kw_store_alert_cooling(struct kw_store *s, const char *ticker, const char *t
 	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, t);
 	sqlite3_bind_int64(st, 4, cooldown_s);
+	sqlite3_bind_int64(st, 5, strength);
 	int step = sqlite3_step(st);
 	int rc = step == SQLITE_ROW    ? 1
 		 : step == SQLITE_DONE ? 0
@@ -407,8 +409,8 @@ int kw_store_alert_last_end(struct kw_store *s, const char *ticker, const char *
 
 static const char SQL_ALERT_INSERT[] =
 	"INSERT INTO alerts (alert_key, type, ticker, severity, confidence, description, data,"
-	"                    created_at, window_end)"
-	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(alert_key) DO NOTHING";
+	"                    created_at, window_end, strength)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT(alert_key) DO NOTHING";
 
 int kw_store_alert_insert(struct kw_store *s, const struct kw_alert_new *a)
 {
@@ -424,6 +426,7 @@ int kw_store_alert_insert(struct kw_store *s, const struct kw_alert_new *a)
 	sqlite3_bind_text(st, 7, a->data, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 8, a->created_at);
 	sqlite3_bind_int64(st, 9, a->window_end);
+	sqlite3_bind_int64(st, 10, a->strength);
 	int rc = sqlite3_step(st) == SQLITE_DONE ? (sqlite3_changes(kw_store_db(s)) > 0)
 						 : step_error(s, "storing an alert");
 	sqlite3_reset(st);

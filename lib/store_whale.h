@@ -81,12 +81,15 @@ struct kw_alert_new {
 	const char *alert_key, *type, *ticker, *severity, *description, *data;
 	int confidence;
 	int64_t created_at, window_end;
+	int64_t strength; /* comparable between alerts of one type: the larger, the stronger */
 };
 /* 1 if an alert with this key exists, 0 if not, -1 on error. */
 int kw_store_alert_key_exists(struct kw_store *s, const char *key) KW_WUR;
-/* 1 if an alert of type for ticker has window_end within cooldown_s of t, 0 if not. */
+/* 1 if an alert of type for ticker with window_end in (t - cooldown_s, t] is at least as
+ * strong as strength (an alert stored before strengths were recorded counts as strong), 0 if
+ * none is, -1 on error. Forward only: a later alert never holds back an earlier window. */
 int kw_store_alert_cooling(struct kw_store *s, const char *ticker, const char *type, int64_t t,
-			   int64_t cooldown_s) KW_WUR;
+			   int64_t cooldown_s, int64_t strength) KW_WUR;
 /* Latest window_end < before of an alert of type for ticker (0 if none). */
 int kw_store_alert_last_end(struct kw_store *s, const char *ticker, const char *type,
 			    int64_t before, int64_t *out) KW_WUR;

@@ -24,13 +24,9 @@
 #define DAY_US (86400LL * US_PER_S)
 #define POINT_MICROS 10000LL /* one percentage point of a $1 contract */
 
-static const char *const type_names[KW_ALERT_NTYPES] = {
-	"whale_trade", "volume_surge", "odds_flip", "order_book_shift", "high_volume",
-};
-
 const char *kw_alert_type_name(enum kw_alert_type t)
 {
-	return t >= 0 && t < KW_ALERT_NTYPES ? type_names[t] : "unknown";
+	return t >= 0 && t < KW_ALERT_NTYPES ? kw_signals[t].name : "unknown";
 }
 
 /* ---- category rules ------------------------------------------------------------------------ */
@@ -287,14 +283,16 @@ struct run {
 };
 
 /*
- * Record one alert unless its key exists or the market is cooling down for this type.
- * data (ownership taken) gets the common fields. 0 on success (stored or skipped), -1 error.
+ * Record one alert unless its key exists or, for a state signal, an earlier alert of its type
+ * for the market within the cooldown was at least as strong (strength: a number comparable
+ * between alerts of one type). data (ownership taken) gets the common fields. 0 on success
+ * (stored or skipped), -1 error.
  */
 static int emit(struct run *r, enum kw_alert_type type, const char *ticker, const char *window,
-		int64_t window_end, int high, int confidence, const char *description,
-		json_object *data)
+		int64_t window_end, int high, int confidence, int64_t strength,
+		const char *description, json_object *data)
 {
-	const char *tname = type_names[type];
+	const char *tname = kw_signals[type].name;
 	char key[256];
 	int rc = -1;
 	if (snprintf(key, sizeof(key), "%s:%s:%s", tname, ticker, window) >= (int)sizeof(key)) {
@@ -309,8 +307,10 @@ static int emit(struct run *r, enum kw_alert_type type, const char *ticker, cons
 		rc = have < 0 ? -1 : 0;
 		goto out;
 	}
-	int cooling = kw_store_alert_cooling(r->s, ticker, tname, window_end,
-					     r->cfg->alert_cooldown_min * 60);
+	int cooling = kw_signals[type].kind == KW_SIGNAL_STATE
+			      ? kw_store_alert_cooling(r->s, ticker, tname, window_end,
+						       r->cfg->alert_cooldown_min * 60, strength)
+			      : 0;
 	if (cooling != 0) {
 		if (cooling == 1)
 			r->st->cooled++;
@@ -321,7 +321,9 @@ static int emit(struct run *r, enum kw_alert_type type, const char *ticker, cons
 	kw_fmt_rfc3339(window_end, ts, sizeof(ts));
 	json_object_object_add(data, "window_end", json_object_new_string(ts));
 	json_object_object_add(data, "cooldown_min",
-			       json_object_new_int64(r->cfg->alert_cooldown_min));
+			       kw_signals[type].kind == KW_SIGNAL_STATE
+				       ? json_object_new_int64(r->cfg->alert_cooldown_min)
+				       : NULL);
 	struct kw_alert_new a = {
 		.alert_key = key,
 		.type = tname,
@@ -332,6 +334,7 @@ static int emit(struct run *r, enum kw_alert_type type, const char *ticker, cons
 		.confidence = confidence,
 		.created_at = r->now,
 		.window_end = window_end,
+		.strength = strength,
 	};
 	int ins = kw_store_alert_insert(r->s, &a);
 	if (ins < 0)
@@ -385,7 +388,8 @@ static int on_whale_candidate(void *ctx, const struct kw_trade_candidate *t)
 		 is_yes ? "YES" : "NO", t->ticker);
 	return emit(r, KW_ALERT_WHALE_TRADE, t->ticker, t->trade_id, t->created_us / US_PER_S,
 		    t->notional_micros >= high,
-		    kw_whale_confidence(t->notional_micros, threshold, high), desc, d);
+		    kw_whale_confidence(t->notional_micros, threshold, high), t->notional_micros,
+		    desc, d);
 }
 
 static int check_high_volume(struct run *r, const char *ticker, int64_t newest_us)
@@ -418,7 +422,7 @@ static int check_high_volume(struct run *r, const char *ticker, int64_t newest_u
 	snprintf(desc, sizeof(desc), "High volume: $%s taker premium in 24 h in %.100s", usd,
 		 ticker);
 	return emit(r, KW_ALERT_HIGH_VOLUME, ticker, day, newest_us / US_PER_S, sum >= high,
-		    kw_whale_confidence(sum, threshold, high), desc, d);
+		    kw_whale_confidence(sum, threshold, high), sum, desc, d);
 }
 
 static int on_bucket(void *ctx, const char *ticker, int64_t bucket, int64_t newest_us)
@@ -480,7 +484,7 @@ static int on_bucket(void *ctx, const char *ticker, int64_t bucket, int64_t newe
 		 "Volume surge: $%s in %lld min, %.1fx the 24 h mean, in %.100s", usd,
 		 (long long)wmin, (double)ratio, ticker);
 	return emit(r, KW_ALERT_VOLUME_SURGE, ticker, win, end_us / US_PER_S, ratio >= high_mult,
-		    kw_whale_confidence(ratio, mult, high_mult), desc, d);
+		    kw_whale_confidence(ratio, mult, high_mult), (int64_t)(ratio * 100), desc, d);
 }
 
 static int on_price(void *ctx, const char *ticker, int64_t taken_at, int64_t price)
@@ -492,7 +496,7 @@ static int on_price(void *ctx, const char *ticker, int64_t taken_at, int64_t pri
 		r->max_snapshot_at = taken_at;
 	int64_t from = taken_at - cfg->odds_window_min * 60, flip_end = 0;
 	/* After a flip, the flipped price is the new reference: one move, one alert. */
-	if (kw_store_alert_last_end(r->s, ticker, type_names[KW_ALERT_ODDS_FLIP], taken_at,
+	if (kw_store_alert_last_end(r->s, ticker, kw_signals[KW_ALERT_ODDS_FLIP].name, taken_at,
 				    &flip_end) < 0)
 		return -1;
 	if (flip_end > from)
@@ -531,7 +535,7 @@ static int on_price(void *ctx, const char *ticker, int64_t taken_at, int64_t pri
 		 rising ? "rose" : "fell", (long long)(ref / POINT_MICROS),
 		 (long long)(price / POINT_MICROS), (long long)cfg->odds_window_min, ticker);
 	return emit(r, KW_ALERT_ODDS_FLIP, ticker, win, taken_at, move >= high,
-		    kw_whale_confidence(move, threshold, high), desc, d);
+		    kw_whale_confidence(move, threshold, high), move, desc, d);
 }
 
 static int on_book(void *ctx, const char *ticker, const struct kw_book_point *b)
@@ -607,7 +611,7 @@ static int on_book(void *ctx, const char *ticker, const struct kw_book_point *b)
 		 use_depth ? "bid depth" : "YES share of depth", up ? "up" : "down", (double)value,
 		 use_depth ? "%" : " points", ticker);
 	return emit(r, KW_ALERT_ORDER_BOOK_SHIFT, ticker, win, b->taken_at, value >= high,
-		    kw_whale_confidence(value, pct, high), desc, d);
+		    kw_whale_confidence(value, pct, high), (int64_t)(value * 100), desc, d);
 }
 
 int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
@@ -680,17 +684,21 @@ out:
 	if (kw_store_detect_end(s, own_txn, rc == 0) < 0)
 		rc = -1;
 	out->elapsed_us = kw_mono_us() - t0;
-	if (rc == 0)
-		kw_info("detect: %lld alerts (whale %lld, surge %lld, odds %lld, book %lld, "
-			"high volume %lld), %lld duplicate, %lld cooling; %lld trades, %lld "
-			"snapshots, %lld books in %lld us",
-			(long long)out->fired_total, (long long)out->fired[0],
-			(long long)out->fired[1], (long long)out->fired[2],
-			(long long)out->fired[3], (long long)out->fired[4],
-			(long long)out->duplicates, (long long)out->cooled,
-			(long long)out->trades_examined, (long long)out->snapshots_examined,
-			(long long)out->books_examined, (long long)out->elapsed_us);
-	else
+	if (rc == 0) {
+		char kinds[256];
+		size_t o = 0;
+		for (int i = 0; i < KW_ALERT_NTYPES && o < sizeof(kinds); i++) {
+			int w = snprintf(kinds + o, sizeof(kinds) - o, "%s%s %lld", i ? ", " : "",
+					 kw_signals[i].name, (long long)out->fired[i]);
+			o += w > 0 ? (size_t)w : 0;
+		}
+		kw_info("detect: %lld alerts (%s), %lld duplicate, %lld cooling; %lld trades, "
+			"%lld snapshots, %lld books in %lld us",
+			(long long)out->fired_total, kinds, (long long)out->duplicates,
+			(long long)out->cooled, (long long)out->trades_examined,
+			(long long)out->snapshots_examined, (long long)out->books_examined,
+			(long long)out->elapsed_us);
+	} else
 		memset(out->fired, 0, sizeof(out->fired));
 	return rc;
 }

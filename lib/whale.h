@@ -20,10 +20,15 @@
  *   high_volume       a market's taker premium over the 24 h ending at its newest trade
  *                     >= HIGH_VOLUME_USD; at most once per market per UTC day. High at 5x.
  * Each alert is stored once under a deterministic alert_key "type:ticker:window" (window = the
- * Kalshi trade id, the bucket start, the snapshot time or the UTC day). A market that raised a
- * signal is quiet for that signal while another alert of the same type for it lies within
- * ALERT_COOLDOWN_MIN of the new one's window end (event time, not wall time, so a replay
- * decides exactly as the live run did). alerts.data holds the numbers and thresholds in force.
+ * Kalshi trade id, the bucket start, the snapshot time or the UTC day). whale_trade is an
+ * event: every trade at or over its threshold is its own alert, however close to another.
+ * The state signals (the others, see signals.h) have a cooldown that runs forward only: an
+ * alert holds back later signals of its type for its market whose window ends within
+ * ALERT_COOLDOWN_MIN after its own (event time, not wall time, so a replay decides exactly as
+ * the live run did), unless the later one is stronger (alerts.strength: the surge multiple,
+ * the move in points, the change in percent, the 24 h premium); a stronger one follows the
+ * weaker as its own alert, so it is never lost. alerts.data holds the numbers and thresholds
+ * in force.
  *
  * Confidence (0..100) grows linearly from 50 at the threshold to 100 at the high mark.
  * Categories come from Kalshi's series (markets.category); "crypto" is the Crypto category
@@ -36,6 +41,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "signals.h"
 #include "store.h"
 #include "util.h"
 
@@ -46,15 +52,6 @@
 #define KW_ODDS_HIGH_POINTS 25
 #define KW_BOOK_HIGH_PERCENT 50
 
-enum kw_alert_type {
-	KW_ALERT_WHALE_TRADE,
-	KW_ALERT_VOLUME_SURGE,
-	KW_ALERT_ODDS_FLIP,
-	KW_ALERT_ORDER_BOOK_SHIFT,
-	KW_ALERT_HIGH_VOLUME,
-	KW_ALERT_NTYPES
-};
-
 /* "whale_trade", ... (the alerts.type values). */
 const char *kw_alert_type_name(enum kw_alert_type t);
 
@@ -62,7 +59,7 @@ struct kw_detect_stats {
 	int64_t fired[KW_ALERT_NTYPES]; /* alerts stored by this run, per type */
 	int64_t fired_total;
 	int64_t duplicates; /* already stored under the same alert_key (a re-run) */
-	int64_t cooled;	    /* suppressed by ALERT_COOLDOWN_MIN */
+	int64_t cooled;	    /* held back by ALERT_COOLDOWN_MIN (no stronger than what fired) */
 	int64_t trades_examined;
 	int64_t snapshots_examined;
 	int64_t books_examined;

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "store.h"
+#include "store_whale.h"
 #include "whale.h"
 
 #define USD 1000000LL
@@ -251,16 +252,37 @@ static void test_cooldown(void **state)
 {
 	struct fx *f = *state;
 	f->cfg.alert_cooldown_min = 30;
-	f->cfg.surge_min_notional_usd = 1000000000; /* only whale trades under test */
-	trade(f, "w1", "POL-A", T0, 6000 * USD, "yes");
-	trade(f, "w2", "POL-A", T0 + 29 * 60 + 59, 7000 * USD, "yes"); /* inside 30 min */
-	trade(f, "w3", "POL-A", T0 + 30 * 60, 8000 * USD, "yes");      /* exactly 30 min later */
-	trade(f, "w4", "POL-B", T0 + 60, 6000 * USD, "yes");	       /* another market */
+	f->cfg.surge_min_notional_usd = 1000000000; /* only whale trades and flips under test */
+	/* Whale trades are events: every one fires, however close to another, whichever order
+	 * they arrive in (Kalshi lists trades newest first: the $6,000 one ten minutes after a
+	 * $100,000 one is stored before it and must not silence it). */
+	trade(f, "w-later", "POL-A", T0 + 600, 6000 * USD, "yes");
+	trade(f, "w-big", "POL-A", T0, 100000 * USD, "yes");
+	trade(f, "w-next", "POL-A", T0 + 1, 7000 * USD, "no");
+	/* State signals cool down forward in time: a flip of 16 points on POL-B, then a move
+	 * back of the same 16 points inside the cooldown (held back), then a stronger move of 40
+	 * points inside it (fires: it follows the weaker alert). */
+	snapshot(f, "POL-B", T0, 400000);
+	snapshot(f, "POL-B", T0 + 200, 560000);
+	snapshot(f, "POL-B", T0 + 800, 400000);
+	snapshot(f, "POL-B", T0 + 1400, 800000);
 	struct kw_detect_stats st = run(f);
 	assert_int_equal(st.fired[KW_ALERT_WHALE_TRADE], 3);
+	assert_int_equal(count_alerts(f, "whale_trade", "POL-A"), 3);
+	assert_int_equal(st.fired[KW_ALERT_ODDS_FLIP], 2);
 	assert_int_equal(st.cooled, 1);
-	assert_int_equal(count_alerts(f, "whale_trade", "POL-A"), 2);
-	/* The cooled trade stays cooled on a replay: the decision is reproducible. */
+	/* Forward only: an alert holds back nothing before its own window end. */
+	int64_t end = T0 + 1400;
+	assert_int_equal(kw_store_alert_cooling(f->s, "POL-B", "odds_flip", end - 1, 1800, 1), 1);
+	assert_int_equal(kw_store_alert_cooling(f->s, "POL-B", "odds_flip", end + 1799, 1800, 1),
+			 1);
+	assert_int_equal(kw_store_alert_cooling(f->s, "POL-B", "odds_flip", end + 1800, 1800, 1),
+			 0);
+	assert_int_equal(kw_store_alert_cooling(f->s, "POL-B", "odds_flip", T0 + 199, 1800, 1), 0);
+	/* ... and not against a stronger signal. */
+	assert_int_equal(kw_store_alert_cooling(f->s, "POL-B", "odds_flip", end + 60, 1800, 400001),
+			 0);
+	/* The held-back move stays held back on a replay: the decision is reproducible. */
 	exec(f, "DELETE FROM detect_state");
 	st = run(f);
 	assert_int_equal(st.fired_total, 0);
@@ -534,6 +556,49 @@ static void test_category_rules(void **state)
 	free(j);
 }
 
+/* The signal table (signals.h) and the schema's CHECK on alerts.type name the same signals:
+ * the CHECK's list, read from the migrated schema, holds exactly the table's names. */
+static void test_signal_table_matches_schema(void **state)
+{
+	struct fx *f = *state;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(kw_store_db(f->s),
+					    "SELECT sql FROM sqlite_master WHERE name = 'alerts'",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	const char *sql = (const char *)sqlite3_column_text(st, 0);
+	const char *p = strstr(sql, "type IN (");
+	assert_non_null(p);
+	const char *end = strchr(p, ')');
+	assert_non_null(end);
+	int seen[KW_ALERT_NTYPES] = { 0 }, n = 0;
+	for (p = strchr(p, '\''); p && p < end; p = strchr(p, '\'')) {
+		const char *q = strchr(p + 1, '\'');
+		assert_non_null(q);
+		char name[64];
+		snprintf(name, sizeof(name), "%.*s", (int)(q - p - 1), p + 1);
+		const struct kw_signal *sig = kw_signal_find(name);
+		if (!sig)
+			fail_msg("the schema allows '%s', which the signal table lacks", name);
+		seen[sig->type]++;
+		n++;
+		p = q + 1;
+	}
+	sqlite3_finalize(st);
+	for (int i = 0; i < KW_ALERT_NTYPES; i++)
+		if (seen[i] != 1)
+			fail_msg("signal '%s' is in the table %s", kw_signals[i].name,
+				 seen[i] ? "twice in the schema" : "but not in the schema");
+	assert_int_equal(n, KW_ALERT_NTYPES);
+	/* The parameter choices come from the same table. */
+	char choices[512] = "";
+	for (int i = 0; i < KW_ALERT_NTYPES; i++)
+		snprintf(choices + strlen(choices), sizeof(choices) - strlen(choices), "%s%s",
+			 i ? "|" : "", kw_signals[i].name);
+	assert_string_equal(KW_SIGNAL_CHOICES, choices);
+}
+
 static void test_decimal_format(void **state)
 {
 	(void)state;
@@ -565,6 +630,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inside_callers_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_first_run_is_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_category_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_signal_table_matches_schema, setup, teardown),
 		cmocka_unit_test(test_decimal_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
