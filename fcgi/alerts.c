@@ -44,7 +44,7 @@ static int csv_row(struct kw_buf *b, const struct kw_alert_row *a)
 	kw_fmt_rfc3339(a->window_end, wend, sizeof(wend));
 	const char *f[] = { id,	  a->type,	  a->ticker, a->category, a->severity,
 			    conf, a->description, created,   wend,	  a->data };
-	return kw_csv_row(b, f, KW_ARRAY_LEN(f));
+	return kw_csv_row(b, f, KW_ARRAY_LEN(f), 1u << 0 | 1u << 5); /* id, confidence */
 }
 
 static int on_alert(void *ctx, const struct kw_alert_row *a)

@@ -684,10 +684,9 @@ int kw_csv_field(struct kw_buf *b, const char *s, int last)
 	if (!s)
 		s = "";
 	int quote = strpbrk(s, ",\"\r\n") != NULL;
-	int formula = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@';
-	/* A negative number is data, not a formula. */
-	if (s[0] == '-' && s[1] >= '0' && s[1] <= '9')
-		formula = 0;
+	/* OWASP CSV injection: a text cell that starts like a formula is prefixed with ', whatever
+	 * follows ("-2+3+cmd|..." is a formula to a spreadsheet, not a negative number). */
+	int formula = s[0] && strchr("=+-@\t\r", s[0]) != NULL;
 	if (quote || formula)
 		rc |= kw_buf_puts(b, "\"");
 	if (formula)
@@ -704,11 +703,24 @@ int kw_csv_field(struct kw_buf *b, const char *s, int last)
 	return rc ? -1 : 0;
 }
 
-int kw_csv_row(struct kw_buf *b, const char *const *fields, size_t n)
+int kw_csv_number(struct kw_buf *b, const char *s, int last)
 {
-	for (size_t i = 0; i < n; i++)
-		if (kw_csv_field(b, fields[i], i + 1 == n) < 0)
+	int rc = 0;
+	if (s)
+		rc |= kw_buf_puts(b, s);
+	rc |= kw_buf_puts(b, last ? "\r\n" : ",");
+	return rc ? -1 : 0;
+}
+
+int kw_csv_row(struct kw_buf *b, const char *const *fields, size_t n, uint32_t numeric)
+{
+	for (size_t i = 0; i < n; i++) {
+		int last = i + 1 == n;
+		int rc = (numeric >> i) & 1 ? kw_csv_number(b, fields[i], last)
+					    : kw_csv_field(b, fields[i], last);
+		if (rc < 0)
 			return -1;
+	}
 	return 0;
 }
 

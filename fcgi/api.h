@@ -66,11 +66,13 @@ int kw_api_cursor_decode_or_reply(struct kw_req *r, const char *prefix, char *ou
 
 /* 1 when the client asked for CSV (?format=csv or an Accept naming text/csv first). */
 int kw_api_wants_csv(struct kw_req *r);
-/* Append one CSV field (RFC 4180 quoting; a leading = + - @ is prefixed with ' so that a
- * spreadsheet never runs it as a formula). */
+/* Append one text CSV field (RFC 4180 quoting; a cell starting with = + - @ tab or CR is
+ * prefixed with ' so that a spreadsheet never runs it as a formula, as OWASP advises). */
 int kw_csv_field(struct kw_buf *b, const char *s, int last) KW_WUR;
-/* One CSV line of n fields (NULL = empty). */
-int kw_csv_row(struct kw_buf *b, const char *const *fields, size_t n) KW_WUR;
+/* Append one numeric field as it is: s is our own formatting of a number, never outside text. */
+int kw_csv_number(struct kw_buf *b, const char *s, int last) KW_WUR;
+/* One CSV line of n <= 32 fields (NULL = empty); bit i of numeric marks field i a number. */
+int kw_csv_row(struct kw_buf *b, const char *const *fields, size_t n, uint32_t numeric) KW_WUR;
 
 /* POST /api/refresh's declared body (refresh.c), for the handler and the OpenAPI document. */
 extern const struct kw_body_field kw_body_refresh[];

@@ -64,7 +64,9 @@ static int csv_row(struct kw_buf *b, const struct kw_trade_row *t)
 			    no,
 			    notional,
 			    t->is_block ? "true" : "false" };
-	return kw_csv_row(b, f, KW_ARRAY_LEN(f));
+	/* id, count, price, yes_price, no_price, notional */
+	return kw_csv_row(b, f, KW_ARRAY_LEN(f),
+			  1u << 0 | 1u << 7 | 1u << 8 | 1u << 9 | 1u << 10 | 1u << 11);
 }
 
 static int on_whale(void *ctx, const struct kw_trade_row *t)

