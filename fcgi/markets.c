@@ -172,9 +172,9 @@ static json_object *book_json(const struct kw_book_row *b)
 	json_object_object_add(o, "best_yes_bid", kw_api_usd(b->best_yes_bid));
 	json_object_object_add(o, "best_no_bid", kw_api_usd(b->best_no_bid));
 	/* Share of bid depth on YES, in percent (the order_book_shift imbalance measure). */
-	json_object_object_add(o, "yes_share_percent",
-			       total > 0 ? kw_json_decimal(b->yes_depth_centi * 10000 / total, 2)
-					 : NULL);
+	json_object_object_add(
+		o, "yes_share_percent",
+		total > 0 ? kw_json_decimal(kw_share_bp(b->yes_depth_centi, total), 2) : NULL);
 	return o;
 }
 

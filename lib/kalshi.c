@@ -461,7 +461,8 @@ int kw_kalshi_series_parse(json_object *o, struct kw_kalshi_series *s, const cha
 	return rc;
 }
 
-/* One side of a book: an array of [price, count] levels; null or absent is empty. */
+/* One side of a book: an array of [price, count] levels; null or absent is empty. -1 for a
+ * malformed level, -2 when the depth passes KW_KALSHI_DEPTH_CENTI_MAX. */
 static int book_side(json_object *arr, int price_scale, int64_t *depth, int *levels, int64_t *best)
 {
 	*depth = 0;
@@ -488,8 +489,8 @@ static int book_side(json_object *arr, int price_scale, int64_t *depth, int *lev
 		    kw_kalshi_parse_fixed(cs, strlen(cs), 2, &count) < 0 || price < 0 ||
 		    price > KW_MICROS_PER_DOLLAR || count < 0 || count > KW_KALSHI_COUNT_CENTI_MAX)
 			return -1;
-		if (*depth > INT64_MAX - count)
-			return -1;
+		if (count > KW_KALSHI_DEPTH_CENTI_MAX - *depth)
+			return -2;
 		*depth += count;
 		(*levels)++;
 		/* Kalshi sorts ascending, but older docs said the opposite: take the max. */
@@ -534,11 +535,13 @@ int kw_kalshi_book_parse(json_object *root, struct kw_kalshi_book *out, const ch
 		yes = first_side(book, "yes_dollars", legacy ? "yes" : NULL, &yes_cents);
 		no = first_side(book, "no_dollars", legacy ? "no" : NULL, &no_cents);
 	}
-	if (book_side(yes, yes_cents ? 4 : 6, &out->yes_depth, &out->yes_levels,
-		      &out->best_yes_bid) < 0 ||
-	    book_side(no, no_cents ? 4 : 6, &out->no_depth, &out->no_levels, &out->best_no_bid) <
-		    0) {
-		*reason = "bad_level";
+	int rc = book_side(yes, yes_cents ? 4 : 6, &out->yes_depth, &out->yes_levels,
+			   &out->best_yes_bid);
+	if (rc == 0)
+		rc = book_side(no, no_cents ? 4 : 6, &out->no_depth, &out->no_levels,
+			       &out->best_no_bid);
+	if (rc < 0) {
+		*reason = rc == -2 ? "depth_out_of_range" : "bad_level";
 		return -1;
 	}
 	return 0;

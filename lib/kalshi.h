@@ -35,6 +35,9 @@
 #define KW_MICROS_PER_DOLLAR 1000000
 /* Largest count accepted: 10^10 contracts, so count x price always fits in int64. */
 #define KW_KALSHI_COUNT_CENTI_MAX 1000000000000LL
+/* Most depth one side of a book may sum to (10^15 contracts): a book past it is refused and
+ * counted, so that yes + no depth and the detection arithmetic on them never overflow. */
+#define KW_KALSHI_DEPTH_CENTI_MAX 100000000000000000LL
 
 /*
  * Exact decimal parse of s[0..len) ("-0.4200", "25", "57.51") into an integer scaled by

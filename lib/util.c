@@ -148,6 +148,16 @@ size_t kw_strlcpy(char *dst, const char *src, size_t dstlen)
 	return n;
 }
 
+int64_t kw_share_bp(int64_t part, int64_t whole)
+{
+	__int128 v = (__int128)part * 10000 / whole;
+	if (v > INT64_MAX)
+		return INT64_MAX;
+	if (v < INT64_MIN)
+		return INT64_MIN;
+	return (int64_t)v;
+}
+
 int kw_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
 	if (!s || !*s)

@@ -47,6 +47,13 @@ size_t kw_strlcpy(char *dst, const char *src, size_t dstlen);
 /* Strict decimal parse of the whole string into [min, max]; 0 ok, -1 otherwise. */
 int kw_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out) KW_WUR;
 
+/*
+ * part / whole in hundredths of a percent (part * 10000 / whole, truncated), computed in 128
+ * bits: upstream quantities such as order-book depth reach 10^15 and more, where part * 10000
+ * overflows int64. whole must be > 0; the result fits int64 when 0 <= part <= whole.
+ */
+int64_t kw_share_bp(int64_t part, int64_t whole);
+
 /* Wall clock in seconds / microseconds, and a monotonic clock in microseconds. */
 int64_t kw_now_s(void);
 int64_t kw_now_us(void);

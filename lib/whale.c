@@ -588,10 +588,12 @@ static int on_book(void *ctx, const char *ticker, const struct kw_book_point *b)
 		json_object_object_add(d, "current_value", kw_json_decimal(new_total, 2));
 		json_object_object_add(d, "previous_value", kw_json_decimal(old_total, 2));
 	} else {
-		json_object_object_add(d, "current_value",
-				       kw_json_decimal(b->yes_depth_centi * 10000 / new_total, 2));
-		json_object_object_add(d, "previous_value",
-				       kw_json_decimal(p.yes_depth_centi * 10000 / old_total, 2));
+		json_object_object_add(
+			d, "current_value",
+			kw_json_decimal(kw_share_bp(b->yes_depth_centi, new_total), 2));
+		json_object_object_add(
+			d, "previous_value",
+			kw_json_decimal(kw_share_bp(p.yes_depth_centi, old_total), 2));
 	}
 	json_object_object_add(d, "change_percent",
 			       kw_json_decimal((int64_t)(value * 100) * (up ? 1 : -1), 2));

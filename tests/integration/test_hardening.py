@@ -86,3 +86,27 @@ def test_formula_title_from_upstream_is_neutralised_in_csv(upstream):
     assert Decimal(evil[0]["notional_usd"]) == Decimal("21000")
     assert Decimal(evil[0]["count_contracts"]) == Decimal("50000")
     assert not evil[0]["id"].startswith("'")
+
+
+# ---- order-book arithmetic -----------------------------------------------------------------
+
+def test_maximum_size_books_give_exact_shares(upstream):
+    ob = market_book(upstream)
+    assert ob["yes_levels"] == 100 and ob["no_levels"] == 1000
+    # 10^14 / 1.1 * 10^15 = 9.09 %
+    assert ob["yes_share_percent"] == Decimal("9.09")
+    # Then the book turns over: 1000 levels of the largest count on YES (a depth of 10^15
+    # contracts x 100, whose x 10000 does not fit in 64 bits).
+    upstream.fake.books[TICKER] = fk.book(side(1000), side(100))
+    time.sleep(1.1)  # the next snapshot is taken at a later second
+    fetch(upstream, upstream.fake)
+    ob = market_book(upstream)
+    assert ob["yes_levels"] == 1000
+    assert ob["yes_share_percent"] == Decimal("90.9")
+    r = upstream.get("/api/v1/alerts?type=order_book_shift", headers=HEADERS)
+    assert r.status_code == 200, r.text
+    shifts = [a for a in r.json(parse_float=Decimal)["data"] if a["ticker"] == TICKER]
+    assert len(shifts) == 1
+    d = shifts[0]["data"]
+    assert d["metric"] == "imbalance" and d["direction"] == "up"
+    assert d["current_value"] == Decimal("90.9") and d["previous_value"] == Decimal("9.09")
