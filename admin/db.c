@@ -115,6 +115,7 @@ int kw_admin_db(struct kw_config *cfg, int argc, char **argv)
 		return 1;
 	}
 	sqlite3 *db = kw_store_db(s);
+	kw_store_set_data_writer(s, 1); /* a recount changes what kw-api's caches hold */
 	if (migrate) {
 		printf("database %s is at schema version %d\n", cfg->database_path,
 		       kw_db_schema_version());

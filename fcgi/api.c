@@ -448,7 +448,9 @@ struct cache_entry {
 	int has_more;
 	char *next_cursor;
 	char etag[40];	    /* of the stored reply */
-	int64_t last_fetch; /* for source_lag_s; changes only with data_version */
+	int64_t last_fetch; /* for source_lag_s; changes only with the generation */
+	int doc;	    /* a legacy document (kw_api_reply_doc), not a v1 envelope */
+	int stamped;	    /* doc: "timestamp" is added to it on every reply */
 };
 
 /* What a reply was built with, so that a cache hit need not recompute it. */
@@ -472,54 +474,55 @@ static const char *cache_key(struct kw_req *r)
 	return r->uri;
 }
 
-static int data_version(struct kw_req *r, int64_t *v)
+/* Only market-data writers advance it (store.h), so the limiter's write-behind, the metrics
+ * flush and key or security writes leave every cached reply valid. */
+static int data_generation(struct kw_req *r, int64_t *v)
 {
-	return r->app->store ? kw_store_data_version(r->app->store, v) : -1;
+	return r->app->store ? kw_store_data_generation(r->app->store, v) : -1;
 }
 
-static void cache_store(struct kw_req *r, const char *data, size_t len, int has_more,
-			const char *next_cursor, const struct list_facts *facts)
+/* The slot for key: the one holding it, else the least recently used. */
+static struct cache_entry *cache_slot(struct kw_api_cache *c, const char *key)
 {
-	const char *key = cache_key(r);
-	int64_t v;
-	struct kw_api_cache *c = r->app->api_cache;
-	if (!key || !c || strcmp(c->armed, r->id) || len > CACHE_ENTRY_MAX ||
-	    data_version(r, &v) < 0)
-		return;
 	struct cache_entry *victim = &c->e[0];
 	for (int i = 0; i < CACHE_SLOTS; i++) {
-		if (!strcmp(c->e[i].key, key)) {
-			victim = &c->e[i];
-			break;
-		}
+		if (!strcmp(c->e[i].key, key))
+			return &c->e[i];
 		if (c->e[i].used < victim->used)
 			victim = &c->e[i];
 	}
-	free(victim->data);
-	free(victim->next_cursor);
-	kw_strlcpy(victim->key, key, sizeof(victim->key));
-	victim->data = kw_xmalloc(len + 1);
-	memcpy(victim->data, data, len);
-	victim->data[len] = '\0';
-	victim->len = len;
-	victim->has_more = has_more;
-	victim->next_cursor = next_cursor ? kw_xstrdup(next_cursor) : NULL;
-	kw_strlcpy(victim->etag, facts->etag, sizeof(victim->etag));
-	victim->last_fetch = facts->last_fetch;
-	victim->version = v;
-	victim->stored_at = kw_mono_us();
-	victim->used = ++c->tick;
+	return victim;
 }
 
-static void reply_list_text(struct kw_req *r, const char *data, size_t len, int has_more,
-			    const char *next_cursor, struct list_facts *facts);
-
-int kw_api_reply_cached(struct kw_req *r, int64_t max_age_s)
+/* 1 when this request may store its reply: it asked the cache first and missed. */
+static int may_store(struct kw_req *r, const char *key, size_t len, int64_t *v)
 {
-	const char *key = cache_key(r);
+	struct kw_api_cache *c = r->app->api_cache;
+	return key && c && !strcmp(c->armed, r->id) && len <= CACHE_ENTRY_MAX &&
+	       data_generation(r, v) == 0;
+}
+
+static void cache_fill(struct kw_api_cache *c, struct cache_entry *e, const char *key,
+		       const char *data, size_t len, int64_t v)
+{
+	free(e->data);
+	free(e->next_cursor);
+	memset(e, 0, sizeof(*e));
+	kw_strlcpy(e->key, key, sizeof(e->key));
+	e->data = kw_xmalloc(len + 1);
+	memcpy(e->data, data, len);
+	e->data[len] = '\0';
+	e->len = len;
+	e->version = v;
+	e->stored_at = kw_mono_us();
+	e->used = ++c->tick;
+}
+
+/* The fresh entry for this request, or NULL (and this request armed to store its reply). */
+static struct cache_entry *cache_lookup(struct kw_req *r, const char *key, int64_t max_age_s,
+					int doc)
+{
 	int64_t v;
-	if (!key)
-		return 0;
 	if (!r->app->api_cache)
 		r->app->api_cache = kw_xcalloc(1, sizeof(struct kw_api_cache));
 	struct kw_api_cache *c = r->app->api_cache;
@@ -528,17 +531,110 @@ int kw_api_reply_cached(struct kw_req *r, int64_t max_age_s)
 		struct cache_entry *e = &c->e[i];
 		if (!e->data || strcmp(e->key, key))
 			continue;
-		if (kw_mono_us() - e->stored_at > max_age_s * 1000000 || data_version(r, &v) < 0 ||
-		    v != e->version)
-			return 0;
-		struct list_facts facts;
+		if (e->doc != doc || kw_mono_us() - e->stored_at > max_age_s * 1000000 ||
+		    data_generation(r, &v) < 0 || v != e->version)
+			return NULL;
 		e->used = ++c->tick;
-		kw_strlcpy(facts.etag, e->etag, sizeof(facts.etag));
-		facts.last_fetch = e->last_fetch;
-		reply_list_text(r, e->data, e->len, e->has_more, e->next_cursor, &facts);
-		return 1;
+		kw_reply_header(r, "X-Cache", "hit");
+		return e;
 	}
-	return 0;
+	return NULL;
+}
+
+static void cache_store(struct kw_req *r, const char *data, size_t len, int has_more,
+			const char *next_cursor, const struct list_facts *facts)
+{
+	const char *key = cache_key(r);
+	int64_t v;
+	if (!may_store(r, key, len, &v))
+		return;
+	struct kw_api_cache *c = r->app->api_cache;
+	struct cache_entry *e = cache_slot(c, key);
+	cache_fill(c, e, key, data, len, v);
+	e->has_more = has_more;
+	e->next_cursor = next_cursor ? kw_xstrdup(next_cursor) : NULL;
+	kw_strlcpy(e->etag, facts->etag, sizeof(e->etag));
+	e->last_fetch = facts->last_fetch;
+	kw_reply_header(r, "X-Cache", "miss");
+}
+
+static void reply_list_text(struct kw_req *r, const char *data, size_t len, int has_more,
+			    const char *next_cursor, struct list_facts *facts);
+
+int kw_api_reply_cached(struct kw_req *r, int64_t max_age_s)
+{
+	const char *key = cache_key(r);
+	struct cache_entry *e = key ? cache_lookup(r, key, max_age_s, 0) : NULL;
+	if (!e)
+		return 0;
+	struct list_facts facts;
+	kw_strlcpy(facts.etag, e->etag, sizeof(facts.etag));
+	facts.last_fetch = e->last_fetch;
+	reply_list_text(r, e->data, e->len, e->has_more, e->next_cursor, &facts);
+	return 1;
+}
+
+/* A document's reply: text (a JSON object) as the body, with ",\"timestamp\":NOW" before its
+ * closing brace when stamped; the ETag was computed without the timestamp. */
+static void reply_doc_text(struct kw_req *r, const char *text, size_t len, int stamped,
+			   const char *etag)
+{
+	struct kw_buf *b = &r->body;
+	int err = 0;
+	kw_buf_reset(b);
+	if (stamped && len >= 2 && text[len - 1] == '}') {
+		char ts[32];
+		kw_fmt_rfc3339(kw_now_s(), ts, sizeof(ts));
+		err |= kw_buf_append(b, text, len - 1) < 0;
+		err |= kw_buf_printf(b, "%s\"timestamp\":\"%s\"}", len > 2 ? "," : "", ts) < 0;
+	} else {
+		err |= kw_buf_append(b, text, len) < 0;
+	}
+	if (err) {
+		kw_reply_error(r, 500, "internal_error", "the reply could not be formatted");
+		return;
+	}
+	if (etag[0] && !has_header(r, "ETag"))
+		kw_reply_header(r, "ETag", etag);
+	r->status = 200;
+	r->content_type = "application/json";
+	r->replied = 1;
+}
+
+int kw_api_reply_doc_cached(struct kw_req *r, int64_t max_age_s)
+{
+	const char *key = cache_key(r);
+	struct cache_entry *e = key ? cache_lookup(r, key, max_age_s, 1) : NULL;
+	if (!e)
+		return 0;
+	reply_doc_text(r, e->data, e->len, e->stamped, e->etag);
+	return 1;
+}
+
+void kw_api_reply_doc(struct kw_req *r, json_object *obj, int stamped)
+{
+	size_t len = 0;
+	char etag[40];
+	int64_t v;
+	const char *s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &len);
+	if (!s) {
+		json_object_put(obj);
+		kw_reply_error(r, 500, "internal_error", "the reply could not be formatted");
+		return;
+	}
+	etag_of(s, len, etag);
+	reply_doc_text(r, s, len, stamped, etag);
+	const char *key = cache_key(r);
+	if (r->status == 200 && may_store(r, key, len, &v)) {
+		struct kw_api_cache *c = r->app->api_cache;
+		struct cache_entry *e = cache_slot(c, key);
+		cache_fill(c, e, key, s, len, v);
+		e->doc = 1;
+		e->stamped = stamped;
+		kw_strlcpy(e->etag, etag, sizeof(e->etag));
+		kw_reply_header(r, "X-Cache", "miss");
+	}
+	json_object_put(obj);
 }
 
 void kw_api_reply_list_text(struct kw_req *r, const char *data, size_t len, int has_more,

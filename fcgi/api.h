@@ -48,14 +48,23 @@ void kw_api_reply_list_text(struct kw_req *r, const char *data, size_t len, int 
 			    const char *next_cursor);
 /*
  * Reply cache for the v1 lists: a worker keeps its last few envelope replies (data part and
- * ETag, keyed by the exact request URI) and serves one again while PRAGMA data_version says no
- * other connection has committed since and it is at most max_age_s old (some answers depend on
+ * ETag, keyed by the exact request URI) and serves one again while the market-data generation
+ * (store.h: only kw-fetch's runs, detection and kw-admin's rebuilds advance it; the limiter,
+ * metrics, keys and security log never do) is the one it was built at and it is at most
+ * max_age_s old (some answers depend on
  * the clock: 24 h sums, default time ranges; KW_API_CACHE_MAX_AGE_S bounds that drift, longer
  * windows may allow more). meta is always fresh. It never serves CSV. 1 when it replied;
  * handlers call it first.
  */
 #define KW_API_CACHE_MAX_AGE_S 2
 int kw_api_reply_cached(struct kw_req *r, int64_t max_age_s);
+/* The same cache for a whole JSON document (the legacy routes): kw_api_reply_doc replies obj
+ * (ownership taken) with an ETag over it and, when stamped, a "timestamp" member added after
+ * the ETag was computed (so the tag stays the same while the data does); a hit replies the
+ * stored text, stamped anew. A reply from the cache carries "X-Cache: hit", one that was
+ * stored "X-Cache: miss". */
+int kw_api_reply_doc_cached(struct kw_req *r, int64_t max_age_s);
+void kw_api_reply_doc(struct kw_req *r, json_object *obj, int stamped);
 /* Set the ETag from obj's serialisation (obj is only read). */
 void kw_api_set_etag(struct kw_req *r, json_object *obj);
 

@@ -63,14 +63,18 @@ static void view(struct kw_req *r, const char **category, char **prefixes)
 		*category = c;
 }
 
-/* Reply obj with an ETag over everything but the timestamp, then the timestamp. */
+/* Reply obj with an ETag over everything but the timestamp, then the timestamp; the reply
+ * cache keeps it for the next request of the same URI. */
 static void reply_stamped(struct kw_req *r, json_object *obj)
 {
-	char ts[32];
-	kw_api_set_etag(r, obj);
-	kw_fmt_rfc3339(kw_now_s(), ts, sizeof(ts));
-	json_object_object_add(obj, "timestamp", json_object_new_string(ts));
-	kw_reply_json(r, 200, obj);
+	kw_api_reply_doc(r, obj, 1);
+}
+
+/* A legacy list answers from the reply cache when it can: its figures change only with the
+ * market-data generation (and cards' `recent` with the clock, by seconds). */
+static int cached(struct kw_req *r, int64_t max_age_s)
+{
+	return kw_api_reply_doc_cached(r, max_age_s);
 }
 
 static void db_error(struct kw_req *r)
@@ -181,6 +185,8 @@ void kw_handle_legacy_markets(struct kw_req *r)
 	struct kw_store *s = kw_app_store_or_reply(r);
 	if (!s)
 		return;
+	if (cached(r, KW_API_CACHE_MAX_AGE_S))
+		return;
 	struct mlist l = { .arr = json_object_new_array(), .now = kw_now_s() };
 	if (open_markets(r, s, kw_query_int(&r->q, "limit", 200), &l) < 0) {
 		json_object_put(l.arr);
@@ -198,6 +204,8 @@ void kw_handle_legacy_top_markets(struct kw_req *r)
 	struct kw_store *s = kw_app_store_or_reply(r);
 	if (!s)
 		return;
+	if (cached(r, KW_API_CACHE_MAX_AGE_S))
+		return;
 	struct mlist l = { .arr = json_object_new_array(), .now = kw_now_s() };
 	if (open_markets(r, s, 5, &l) < 0) {
 		json_object_put(l.arr);
@@ -212,14 +220,15 @@ void kw_handle_legacy_top_markets(struct kw_req *r)
 	else
 		json_object_object_add(o, "error",
 				       json_object_new_string("no open markets in this view yet"));
-	kw_api_set_etag(r, o);
-	kw_reply_json(r, 200, o);
+	kw_api_reply_doc(r, o, 0);
 }
 
 void kw_handle_legacy_top5(struct kw_req *r)
 {
 	struct kw_store *s = kw_app_store_or_reply(r);
 	if (!s)
+		return;
+	if (cached(r, KW_API_CACHE_MAX_AGE_S))
 		return;
 	struct mlist l = {
 		.arr = json_object_new_array(), .cards = 1, .cfg = &r->app->cfg, .now = kw_now_s()
@@ -339,6 +348,8 @@ void kw_handle_legacy_whale_alerts(struct kw_req *r)
 	struct kw_store *s = kw_app_store_or_reply(r);
 	if (!s)
 		return;
+	if (cached(r, KW_API_CACHE_MAX_AGE_S))
+		return;
 	const struct kw_config *cfg = &r->app->cfg;
 	struct alist l = { .arr = json_object_new_array() };
 	if (alerts_in_view(r, s, kw_query_int(&r->q, "limit", 50), 0, &l) < 0) {
@@ -423,6 +434,8 @@ void kw_handle_legacy_whale_analytics(struct kw_req *r)
 {
 	struct kw_store *s = kw_app_store_or_reply(r);
 	if (!s)
+		return;
+	if (cached(r, 30))
 		return;
 	int64_t now = kw_now_s();
 	struct alist l = {

@@ -338,6 +338,9 @@ int main(int argc, char **argv)
 		kw_error("%s", err);
 		goto out;
 	}
+	/* Everything kw-fetch commits is market data (the run journal included: source_lag_s
+	 * follows it), so every commit advances the generation kw-api's caches are keyed on. */
+	kw_store_set_data_writer(store, 1);
 	if (kw_store_fetch_tune(store) < 0)
 		goto out;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

@@ -18,6 +18,10 @@
 
 struct kw_store {
 	sqlite3 *db;
+	int data_writer; /* kw_store_set_data_writer: commits advance the data generation */
+	/* kw_store_data_generation's memo: the generation read when data_version was gen_dv. */
+	int gen_known;
+	int64_t gen_dv, gen;
 	int nstmt;
 	struct {
 		const char *sql;
@@ -80,8 +84,24 @@ int kw_store_begin(struct kw_store *s)
 	return kw_db_exec(s->db, "BEGIN IMMEDIATE");
 }
 
+/* The market-data generation: fetch_state 'data_generation', a counter that every
+ * commit of a market-data writer advances inside its own transaction, so a reader that sees
+ * the new data sees the new generation too. */
+static const char SQL_GEN_BUMP[] =
+	"INSERT INTO fetch_state (name, value) VALUES ('data_generation', 1)"
+	" ON CONFLICT (name) DO UPDATE SET value = value + 1";
+static const char SQL_GEN_GET[] =
+	"SELECT ifnull((SELECT value FROM fetch_state WHERE name = 'data_generation'), 0)";
+
+void kw_store_set_data_writer(struct kw_store *s, int on)
+{
+	s->data_writer = on;
+}
+
 int kw_store_commit(struct kw_store *s)
 {
+	if (s->data_writer && !sqlite3_get_autocommit(s->db) && kw_db_exec(s->db, SQL_GEN_BUMP) < 0)
+		return -1;
 	return kw_db_exec(s->db, "COMMIT");
 }
 
@@ -144,4 +164,23 @@ int kw_store_scalar(struct kw_store *s, const char *sql, int64_t *out)
 int kw_store_data_version(struct kw_store *s, int64_t *version)
 {
 	return kw_store_scalar(s, SQL_DATA_VERSION, version);
+}
+
+int kw_store_data_generation(struct kw_store *s, int64_t *gen)
+{
+	int64_t dv;
+	if (kw_store_data_version(s, &dv) < 0)
+		return -1;
+	/* data_version is read first: a commit between the two reads is seen as a change of
+	 * data_version next time, and the generation is read again then. */
+	if (!s->gen_known || dv != s->gen_dv) {
+		if (kw_store_scalar(s, SQL_GEN_GET, &s->gen) < 0) {
+			s->gen_known = 0;
+			return -1;
+		}
+		s->gen_dv = dv;
+		s->gen_known = 1;
+	}
+	*gen = s->gen;
+	return 0;
 }

@@ -47,7 +47,8 @@ sqlite3_stmt *kw_store_stmt(struct kw_store *s, const char *sql);
 	" UNION ALL SELECT x + 1 FROM kw_h WHERE x < min(" TO_US ","                               \
 	" ifnull((SELECT max(created_us) FROM trades), 0)) / 3600000000) SELECT x FROM kw_h)"
 
-/* Transactions; -1 (logged) on failure. BEGIN IMMEDIATE for writers. */
+/* Transactions; -1 (logged) on failure. BEGIN IMMEDIATE for writers. A market-data writer's
+ * kw_store_commit also advances the data generation, in the same transaction. */
 int kw_store_begin(struct kw_store *s) KW_WUR;
 int kw_store_commit(struct kw_store *s) KW_WUR;
 void kw_store_rollback(struct kw_store *s);
@@ -61,9 +62,19 @@ struct kw_status {
 };
 
 /* SQLite's PRAGMA data_version: changes whenever another connection commits to the file
- * (kw-ws follows new rows with it; kw-api's reply cache is invalidated by it). -1 (logged) on
- * error. */
+ * (kw-ws follows new rows with it). -1 (logged) on error. */
 int kw_store_data_version(struct kw_store *s, int64_t *version) KW_WUR;
+/*
+ * The market-data generation: a counter that only market-data writers advance (kw-fetch's
+ * runs, detection, kw-admin's rebuilds), once per transaction they commit. kw-api's reply
+ * cache and ETags are keyed on it, so the limiter's, the metrics', the keys' and the
+ * security log's writes (which change data_version) never expire a data reply. A process
+ * calls kw_store_set_data_writer(s, 1) once if every transaction it commits on s writes
+ * market data. kw_store_data_generation costs one PRAGMA (no I/O) while nobody committed,
+ * and one primary-key lookup after any commit by another connection. -1 (logged) on error.
+ */
+void kw_store_set_data_writer(struct kw_store *s, int on);
+int kw_store_data_generation(struct kw_store *s, int64_t *gen) KW_WUR;
 /* The first column of the first row of sql (static storage, no parameters), as an integer;
  * -1 (logged) if it returns no row. */
 int kw_store_scalar(struct kw_store *s, const char *sql, int64_t *out) KW_WUR;

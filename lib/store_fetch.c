@@ -134,7 +134,14 @@ int kw_store_fetch_run_finish(struct kw_store *s, int64_t run_id, const struct k
 		sqlite3_bind_int64(st, 10, r->open_markets);
 	bind_text(st, 11, r->skip_reasons_json ? r->skip_reasons_json : "{}");
 	bind_text(st, 12, r->error);
-	return step_done(s, st, "finishing a run");
+	/* In a transaction of its own, so that a market-data writer's commit marks it. */
+	if (kw_store_begin(s) < 0)
+		return -1;
+	if (step_done(s, st, "finishing a run") < 0 || kw_store_commit(s) < 0) {
+		kw_store_rollback(s);
+		return -1;
+	}
+	return 0;
 }
 
 static const char SQL_REFRESH_FORCE[] =

@@ -135,3 +135,10 @@ def is_crypto(m):
 
 def whale_threshold(category):
     return {"crypto": 2500 * USD, "sports": 20000 * USD}.get((category or "").lower(), 5000 * USD)
+
+
+def market_data_written(db):
+    """What every writer of market data does in the transaction that writes it (kw-fetch does
+    it on each commit): advance the generation that kw-api's reply caches are keyed on."""
+    db.execute("INSERT INTO fetch_state (name, value) VALUES ('data_generation', 1)"
+               " ON CONFLICT (name) DO UPDATE SET value = value + 1")

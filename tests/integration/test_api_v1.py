@@ -387,11 +387,13 @@ def test_etag_and_304(api):
                    " yes_price_micros, no_price_micros, taker_side, notional_micros)"
                    " VALUES ('tr-new', ?, ?, 1000000, 500000, 500000, 'yes', 90000000000)",
                    (api.data["markets"][0]["ticker"], (api.data["now"] - 1) * USD + 999999))
+        apiseed.market_data_written(db)
     r6 = get(api, "/api/v1/whales?limit=5", headers=dict(HEADERS, **{"If-None-Match": tag}))
     assert r6.status_code == 200 and r6.headers["ETag"] != tag
     assert r6.json()["data"][0]["trade_id"] == "tr-new"
     with sqlite3.connect(api.db) as db:
         db.execute("DELETE FROM trades WHERE trade_id = 'tr-new'")
+        apiseed.market_data_written(db)
     # Every GET route gets an ETag and answers 304, HEAD included.
     for path in ("/api/v1/markets", "/api/v1/stats?window=1h", "/api/markets/top5",
                  "/api/whale-alerts", "/api/openapi.json",
@@ -493,8 +495,9 @@ def test_openapi_matches_the_router(api):
 
 
 def test_reply_cache_never_serves_stale_data(api):
-    """Workers keep recent replies, but a commit by another connection (kw-fetch) is seen at
-    once: repeat a request on every worker, change the data, and the next reply has it."""
+    """Workers keep recent replies, but a commit of market data by another connection
+    (kw-fetch, which advances the data generation with it) is seen at once: repeat a request on
+    every worker, change the data, and the next reply has it."""
     path = "/api/v1/alerts?limit=1&type=high_volume"
     first = [body(get(api, path))["data"][0]["id"] for _ in range(6)]
     assert len(set(first)) == 1
@@ -502,10 +505,12 @@ def test_reply_cache_never_serves_stale_data(api):
         db.execute("INSERT INTO alerts (id, alert_key, type, ticker, severity, confidence,"
                    " description, created_at, window_end) VALUES (9001, 'hv:new', 'high_volume',"
                    " 'X', 'high', 90, 'new', 1, 1)")
+        apiseed.market_data_written(db)
     try:
         after = [body(get(api, path))["data"][0]["id"] for _ in range(6)]
         assert after == [9001] * 6
     finally:
         with sqlite3.connect(api.db) as db:
             db.execute("DELETE FROM alerts WHERE id = 9001")
+            apiseed.market_data_written(db)
     assert body(get(api, path))["data"][0]["id"] == first[0]
