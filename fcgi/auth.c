@@ -477,6 +477,7 @@ int kw_sec_before_route(struct kw_req *r)
 	if (kw_sec_limit_or_reply(r, interval, burst) < 0)
 		return -1;
 	if (origin_refused) {
+		kw_cors_deny_event(r, "request from an origin not on ALLOWED_ORIGINS");
 		kw_reply_error(r, 403, "origin_not_allowed", "this origin is not allowed");
 		return -1;
 	}

@@ -1,16 +1,20 @@
 /*
  * cors.c — CORS for kw-api (Fetch standard, "CORS protocol"): exact origins only.
  *
- * An Origin is allowed when it is on ALLOWED_ORIGINS (origins.h: exact scheme, host and port)
- * or is this server's own origin (scheme + Host header: browsers send Origin on same-origin
- * POSTs too, and the bundled dashboard must keep working without listing itself). An allowed
- * origin gets Access-Control-Allow-Origin with that origin — never "*" — and the rate-limit
- * headers exposed; Access-Control-Allow-Credentials only with CORS_ALLOW_CREDENTIALS=true.
+ * An Origin is allowed only when it is on ALLOWED_ORIGINS (origins.h: exact scheme, host and
+ * port). The server's "own" origin is not derived from the Host header: any hostname an
+ * attacker points at this server (DNS rebinding) would then count as own. A deployment lists
+ * its own origin (`make run` does) because browsers send Origin on same-origin POSTs too. An
+ * allowed origin gets Access-Control-Allow-Origin with the configured entry, normalised —
+ * never "*" and never the raw header — and the rate-limit headers exposed;
+ * Access-Control-Allow-Credentials only with CORS_ALLOW_CREDENTIALS=true.
  *
  * A refused origin gets no CORS headers at all. We also refuse the request itself with 403
  * (origin_not_allowed) rather than serve it and rely on the browser to hide the answer: a
  * cross-site page must not be able to make a logged-in browser perform a POST either, and
  * clients that are not browsers do not send Origin. A request without Origin is not CORS.
+ * Every refusal, preflight or not, is a cors_origin_denied security event, at most one per
+ * client address a minute (kw_cors_deny_event).
  *
  * Preflights (OPTIONS with Origin and Access-Control-Request-Method) are answered here, before
  * authentication (browsers never send credentials on a preflight): 204 with the allowed
@@ -31,32 +35,13 @@
 	"RateLimit-Policy, RateLimit, X-RateLimit-Limit, X-RateLimit-Remaining, "                  \
 	"X-RateLimit-Reset, Retry-After, X-Request-Id"
 
-static int is_own_origin(struct kw_req *r, const char *origin)
-{
-	const char *host = kw_req_param(r, "HTTP_HOST");
-	char own[KW_ORIGIN_MAX], a[KW_ORIGIN_MAX];
-	if (!host)
-		return 0;
-	int n = snprintf(own, sizeof(own), "%s://%s", r->https ? "https" : "http", host);
-	if (n < 0 || (size_t)n >= sizeof(own) || kw_origin_normalize(own, (size_t)n, a) < 0)
-		return 0;
-	char b[KW_ORIGIN_MAX];
-	if (kw_origin_normalize(origin, strlen(origin), b) < 0)
-		return 0;
-	return !strcmp(a, b);
-}
-
 int kw_cors_check(struct kw_req *r)
 {
 	const char *origin = kw_req_param(r, "HTTP_ORIGIN");
 	if (!origin)
 		return 0;
-	if (kw_origins_match(r->app->sec->origins, origin, strlen(origin)) ||
-	    is_own_origin(r, origin)) {
-		r->sec.origin = origin;
-		return 0;
-	}
-	return 1;
+	r->sec.origin = kw_origins_find(r->app->sec->origins, origin, strlen(origin));
+	return r->sec.origin == NULL;
 }
 
 /* 1 if every comma-separated name in list is one of ALLOW_HEADERS (any case). */
@@ -80,14 +65,20 @@ static int headers_allowed(const char *list)
 	return 1;
 }
 
-static void deny_preflight(struct kw_req *r, const char *why)
+void kw_cors_deny_event(struct kw_req *r, const char *why)
 {
-	/* Preflights take no limiter quota, so their events are throttled per address. */
+	/* Throttled per address: a page looping over refused requests must not turn each into a
+	 * log line and a database row. */
 	char key[KW_CLIENT_ADDR_MAX + 4];
 	int64_t now = kw_sec_now_us(r->app);
 	snprintf(key, sizeof(key), "c:%s", r->sec.client);
 	if (kw_rl_raise(r->app->sec->rl, key, now + 60LL * 1000000) < now)
 		kw_sec_event(r, "cors_origin_denied", why);
+}
+
+static void deny_preflight(struct kw_req *r, const char *why)
+{
+	kw_cors_deny_event(r, why);
 	kw_reply_error(r, 403, "preflight_refused", "this cross-origin request is not allowed");
 }
 

@@ -99,8 +99,11 @@ int64_t kw_sec_now_us(struct kw_app *app);
 int kw_sec_limit_or_reply(struct kw_req *r, int64_t interval_us, int64_t burst);
 void kw_sec_rl_headers(struct kw_req *r, struct kw_buf *h);
 /* cors.c */
-/* Sets r->sec.origin for an allowed Origin; 1 if an Origin was sent and refused, else 0. */
+/* Sets r->sec.origin to the configured entry an Origin matches; 1 if an Origin was sent and
+ * refused, else 0. */
 int kw_cors_check(struct kw_req *r);
+/* The cors_origin_denied event for a refused origin (throttled per client address). */
+void kw_cors_deny_event(struct kw_req *r, const char *why);
 /* An OPTIONS preflight: 1 if it was one and has been answered (204 or 403), else 0. */
 int kw_cors_preflight(struct kw_req *r, int refused);
 void kw_cors_headers(struct kw_req *r, struct kw_buf *h);

@@ -141,13 +141,18 @@ int kw_origins_count(const struct kw_origins *o)
 	return o ? o->n : 0;
 }
 
-int kw_origins_match(const struct kw_origins *o, const char *origin, size_t len)
+const char *kw_origins_find(const struct kw_origins *o, const char *origin, size_t len)
 {
 	char norm[KW_ORIGIN_MAX];
 	if (!o || !o->n || kw_origin_normalize(origin, len, norm) < 0)
-		return 0;
+		return NULL;
 	for (int i = 0; i < o->n; i++)
 		if (!strcmp(o->entry[i], norm))
-			return 1;
-	return 0;
+			return o->entry[i];
+	return NULL;
+}
+
+int kw_origins_match(const struct kw_origins *o, const char *origin, size_t len)
+{
+	return kw_origins_find(o, origin, len) != NULL;
 }

@@ -31,6 +31,9 @@ int kw_origins_count(const struct kw_origins *o);
 
 /* Normalise one origin into out (KW_ORIGIN_MAX bytes); -1 if it is not a valid origin. */
 int kw_origin_normalize(const char *origin, size_t len, char *out) KW_WUR;
+/* The list's (normalised) entry that origin (as sent, not necessarily NUL-free or valid)
+ * matches, owned by o; NULL if none. */
+const char *kw_origins_find(const struct kw_origins *o, const char *origin, size_t len);
 /* 1 if origin (as sent, not necessarily NUL-free or valid) is on the list. */
 int kw_origins_match(const struct kw_origins *o, const char *origin, size_t len);
 

@@ -226,11 +226,15 @@ def test_health_is_public_but_a_bad_credential_is_still_refused(fresh):
 
 # ---- CORS -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("origin", [ORIGIN, "https://APP.example.com:443", "http://localhost:3000"])
-def test_allowed_origin_is_echoed_never_star(fresh, origin):
+@pytest.mark.parametrize("origin,echoed", [
+    (ORIGIN, ORIGIN), ("https://APP.example.com:443", ORIGIN),
+    ("http://localhost:3000", "http://localhost:3000")])
+def test_allowed_origin_gets_the_configured_origin_never_star(fresh, origin, echoed):
     r = fresh.get("/api/status", headers={"Origin": origin, "X-API-Key": API_KEY})
     assert r.status_code == 200
-    assert r.headers["Access-Control-Allow-Origin"] == origin
+    # The configured entry, not the raw header: a browser compares it with the Origin it
+    # serialised itself (lower case, no default port).
+    assert r.headers["Access-Control-Allow-Origin"] == echoed
     assert "Access-Control-Allow-Credentials" not in r.headers
     exposed = r.headers["Access-Control-Expose-Headers"]
     for h in RL_HEADERS + ("Retry-After",):
@@ -243,18 +247,29 @@ def test_allowed_origin_is_echoed_never_star(fresh, origin):
     "https://app.example.com.evil.com", "https://evilapp.example.com", "null", "*",
     "https://app.example.com/", "http://localhost:3001", "https://user@app.example.com",
 ])
-def test_refused_origin_gets_403_and_no_cors_headers(fresh, origin):
+def test_refused_origin_gets_403_no_cors_headers_and_an_event(fresh, origin):
+    before = len(events(fresh, "cors_origin_denied"))
     r = fresh.get("/api/status", headers={"Origin": origin, "X-API-Key": API_KEY})
     assert r.status_code == 403
     assert r.json()["error"]["code"] == "origin_not_allowed"
     assert not [h for h in r.headers if h.lower().startswith("access-control-")]
     assert r.headers["Vary"] == "Origin"
-    assert events(fresh, "cors_origin_denied") or True
+    got = events(fresh, "cors_origin_denied")[before:]
+    assert len(got) == 1
+    assert got[0]["client"] == "127.0.0.1" and "origin" in got[0]["detail"]
+    assert got[0]["request_id"] == r.headers["X-Request-Id"]
 
 
-def test_same_origin_requests_are_not_refused(fresh):
+def test_own_host_is_not_an_allowed_origin_unless_configured(fresh):
+    """DNS rebinding: a name the attacker points at this server is sent as Host and Origin
+    alike; only ALLOWED_ORIGINS counts, so it is refused like any other origin."""
+    host = "rebind.attacker.example:%d" % fresh.port
+    r = fresh.get("/api/status", headers={"Origin": "http://" + host, "Host": host,
+                                          "X-API-Key": API_KEY})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "origin_not_allowed"
+    assert not [h for h in r.headers if h.lower().startswith("access-control-")]
     r = fresh.get("/api/status", headers={"Origin": fresh.base, "X-API-Key": API_KEY})
-    assert r.status_code == 200
+    assert r.status_code == 403
 
 
 def test_preflight_is_answered_before_authentication(fresh):
