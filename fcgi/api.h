@@ -83,7 +83,7 @@ int kw_csv_number(struct kw_buf *b, const char *s, int last) KW_WUR;
 /* One CSV line of n <= 32 fields (NULL = empty); bit i of numeric marks field i a number. */
 int kw_csv_row(struct kw_buf *b, const char *const *fields, size_t n, uint32_t numeric) KW_WUR;
 
-/* POST /api/refresh's declared body (refresh.c), for the handler and the OpenAPI document. */
+/* POST /api/refresh's and /api/v1/refresh's declared body (refresh.c), for the handler and the OpenAPI document. */
 extern const struct kw_body_field kw_body_refresh[];
 
 /* CSV export: send the head and `header`, then ask next_page for pages of at most `limit`

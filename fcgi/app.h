@@ -144,7 +144,8 @@ void kw_handle_legacy_top_markets(struct kw_req *r);
 void kw_handle_legacy_top5(struct kw_req *r);
 void kw_handle_legacy_whale_alerts(struct kw_req *r);
 void kw_handle_legacy_whale_analytics(struct kw_req *r);
-void kw_handle_refresh(struct kw_req *r);
+void kw_handle_refresh(struct kw_req *r);    /* POST /api/refresh, the original's answer */
+void kw_handle_v1_refresh(struct kw_req *r); /* POST /api/v1/refresh: 202 or 409 */
 void kw_handle_openapi(struct kw_req *r);
 extern const struct kw_param kw_params_v1_markets[];
 extern const struct kw_param kw_params_v1_history[];

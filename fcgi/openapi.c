@@ -7,7 +7,7 @@
  * operation per method, every query parameter with its type, range, length or choices, the
  * request body, CSV as an alternative 200 media type where `format` is declared, 304 on GETs,
  * 400 where anything is validated, 401/403 on protected routes, 404 where a path names a
- * resource, 409 on POST /api/refresh. Response bodies are described by a few shared schemas
+ * resource, 202 and 409 on POST /api/v1/refresh (200 on the legacy POST /api/refresh). Response bodies are described by a few shared schemas
  * (the v1 envelope, the error shape); row fields are described in the handlers and the README.
  */
 #include <stdio.h>
@@ -165,7 +165,9 @@ static json_object *operation(const struct kw_route *rt)
 	}
 	json_object_object_add(op, "parameters", params);
 
-	int is_get = !strcmp(rt->method, "GET"), is_refresh = rt->handler == kw_handle_refresh;
+	int is_get = !strcmp(rt->method, "GET");
+	int v1_refresh = rt->handler == kw_handle_v1_refresh;
+	int is_refresh = v1_refresh || rt->handler == kw_handle_refresh;
 	if (is_refresh) {
 		json_object *rb = json_object_new_object(), *c = json_object_new_object();
 		json_object *mt = json_object_new_object();
@@ -177,8 +179,10 @@ static json_object *operation(const struct kw_route *rt)
 	}
 
 	json_object *res = json_object_new_object();
-	int v1 = !strncmp(rt->pattern, "/api/v1/", 8);
-	json_object *ok = response(is_refresh ? "accepted: kw-fetch will run soon" : "success",
+	int v1 = !strncmp(rt->pattern, "/api/v1/", 8) && !is_refresh;
+	json_object *ok = response(v1_refresh	? "accepted: kw-fetch will run soon"
+				   : is_refresh ? "asked: a run was queued, or one is going"
+						: "success",
 				   v1 ? "Envelope" : "Object");
 	if (has_param(rt->params, "format")) {
 		json_object *c = NULL, *csv = json_object_new_object(),
@@ -188,7 +192,7 @@ static json_object *operation(const struct kw_route *rt)
 		json_object_object_add(csv, "schema", s);
 		json_object_object_add(c, "text/csv", csv);
 	}
-	json_object_object_add(res, is_refresh ? "202" : "200", ok);
+	json_object_object_add(res, v1_refresh ? "202" : "200", ok);
 	if (is_get)
 		json_object_object_add(
 			res, "304",
@@ -202,7 +206,7 @@ static json_object *operation(const struct kw_route *rt)
 	}
 	if (has_path_arg)
 		json_object_object_add(res, "404", response("no such resource", "Error"));
-	if (is_refresh)
+	if (v1_refresh)
 		json_object_object_add(res, "409",
 				       response("a fetch run is already going", "Error"));
 	json_object_object_add(res, "503", response("database unavailable", "Error"));

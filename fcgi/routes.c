@@ -33,7 +33,8 @@ const struct kw_route kw_routes[] = {
 	{ "GET", "/api/whale-analytics", kw_handle_legacy_whale_analytics, kw_params_legacy_view, 0,
 	  "legacy: 24 h signal counts, most active markets, volume trends, odds movements" },
 	{ "POST", "/api/refresh", kw_handle_refresh, NULL, KW_ROUTE_ADMIN,
-	  "ask kw-fetch to run soon (202); 409 while a run is going or a request waits" },
+	  "legacy: ask kw-fetch to run soon; 200 {success, message, count, timestamp} whether "
+	  "a run was queued or one is already going or waiting" },
 	{ "GET", "/api/v1/markets", kw_handle_v1_markets, kw_params_v1_markets, 0,
 	  "markets: filter, sort, keyset pagination" },
 	{ "GET", "/api/v1/markets/{ticker}", kw_handle_v1_market, NULL, 0,
@@ -46,6 +47,8 @@ const struct kw_route kw_routes[] = {
 	  "detection signals, newest first, or after since_id oldest first (JSON or CSV)" },
 	{ "GET", "/api/v1/stats", kw_handle_v1_stats, kw_params_v1_stats, 0,
 	  "1 h / 24 h / 7 d: top trades, most active, movers, yes/no flow, whales by category" },
+	{ "POST", "/api/v1/refresh", kw_handle_v1_refresh, NULL, KW_ROUTE_ADMIN,
+	  "ask kw-fetch to run soon (202); 409 while a run is going or a request waits" },
 	/* Monitoring (issue 7). /metrics checks METRICS_ALLOW or admin scope itself. */
 	{ "GET", "/api/v1/monitoring", kw_handle_v1_monitoring, kw_params_v1_monitoring, 0,
 	  "requests, error rates, latency percentiles, security events, countries over a window" },

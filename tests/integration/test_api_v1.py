@@ -417,7 +417,7 @@ def test_etag_and_304(api):
 # ---- refresh --------------------------------------------------------------------------------
 
 def test_refresh(api):
-    url = "/api/refresh"
+    url = "/api/v1/refresh"
     assert api.post(url, headers=HEADERS, json={"force_update": "yes"}).status_code == 400
     r = api.post(url, headers=HEADERS, json={"force_update": True, "x": 1})
     assert r.status_code == 400 and "'x'" in r.json()["error"]["message"]
@@ -485,10 +485,15 @@ def test_openapi_matches_the_router(api):
                                                 "price_change", "close_time"]
     w = doc["paths"]["/api/v1/whales"]["get"]
     assert "text/csv" in w["responses"]["200"]["content"]
-    ref = doc["paths"]["/api/refresh"]["post"]
-    assert ref["requestBody"]["content"]["application/json"]["schema"]["properties"] == {
-        "force_update": {"type": "boolean"}}
-    assert "409" in ref["responses"] and "202" in ref["responses"]
+    for path in ("/api/v1/refresh", "/api/refresh"):
+        ref = doc["paths"][path]["post"]
+        assert ref["requestBody"]["content"]["application/json"]["schema"]["properties"] == {
+            "force_update": {"type": "boolean"}}
+        assert ref["x-required-scope"] == "admin"
+    # v1: 202 or 409; the legacy route answers 200 either way, as the original did.
+    assert {"202", "409"} <= set(doc["paths"]["/api/v1/refresh"]["post"]["responses"])
+    legacy = doc["paths"]["/api/refresh"]["post"]["responses"]
+    assert "200" in legacy and "202" not in legacy and "409" not in legacy
     hist = doc["paths"]["/api/v1/markets/{ticker}/history"]["get"]
     assert {"name": "ticker", "in": "path", "required": True,
             "schema": {"type": "string"}} in hist["parameters"]

@@ -51,8 +51,10 @@ def test_credentials_are_required(cgi):
 
 
 def test_json_body_is_read_from_stdin(cgi):
-    r = cgi.post("/api/refresh", headers={"X-API-Key": KEY}, json={"force_update": True})
+    r = cgi.post("/api/v1/refresh", headers={"X-API-Key": KEY}, json={"force_update": True})
     assert r.status_code in (202, 409), r.text
+    r = cgi.post("/api/refresh", headers={"X-API-Key": KEY}, json={})
+    assert r.status_code == 200 and r.json()["success"] is True, r.text
     r = cgi.post("/api/refresh", data=b'{"force_update": 1}',
                  headers={"X-API-Key": KEY, "Content-Type": "application/json"})
     assert r.status_code == 400  # strict types, through CGI's stdin too
