@@ -7,8 +7,11 @@
  * Crypto category or whose series ticker starts with a CRYPTO_SERIES_PREFIXES entry (never a
  * substring match). ?category=NAME shows that category instead and ?category=all everything.
  * ticker_symbol stays as an alias of ticker. Volumes carry their unit in the name
- * (volume_24h_contracts, volume_24h_usd); the cards' `volume` is dollars (24 h taker premium)
- * and says so in volume_unit. Nothing is invented: a value we do not have is null.
+ * (volume_24h_contracts, volume_24h_usd); the market items of /api/markets and
+ * /api/top-markets also carry the original's `volume` and `volume_24h` (Kalshi's contract
+ * volumes), and the cards' `volume` is dollars (24 h taker premium) and says so in
+ * volume_unit. A card's YES probability is the mid of a two-sided quote, else the last trade,
+ * else null. Nothing is invented: a value we do not have is null.
  *
  * Definitions the original left vague, made exact here: top markets = open markets by 24 h
  * contract volume; a card is `trending` when its price moved >= 5 points in 24 h,
@@ -94,15 +97,23 @@ static json_object *legacy_market(const struct kw_market_row *m)
 	json_object *o = kw_api_market_json(m);
 	json_object_object_add(o, "id", kw_api_str(m->ticker));
 	json_object_object_add(o, "ticker_symbol", kw_api_str(m->ticker));
+	/* The original passed Kalshi's market objects through: `volume` and `volume_24h` are
+	 * Kalshi's contract volumes (lifetime and 24 h), which old dashboards read. */
+	json_object_object_add(o, "volume", kw_api_contracts(m->volume_centi));
+	json_object_object_add(o, "volume_24h", kw_api_contracts(m->volume_24h_centi));
 	return o;
 }
 
+/* The mid of a two-sided quote, else the last trade, else no probability (null): an empty
+ * side of the book and a market that never traded have no price (lib/kalshi.c stores them as
+ * NULL), and reading them as 0 made every new market a "0 %" card. */
 static int64_t yes_probability(const struct kw_market_row *m)
 {
-	if (m->last_price != KW_NULL)
-		return m->last_price;
-	if (m->yes_bid != KW_NULL && m->yes_ask != KW_NULL)
+	if (m->yes_bid != KW_NULL && m->yes_ask != KW_NULL && m->yes_bid > 0 &&
+	    m->yes_ask < 1000000 && m->yes_bid <= m->yes_ask)
 		return (m->yes_bid + m->yes_ask) / 2;
+	if (m->last_price != KW_NULL && m->last_price > 0)
+		return m->last_price;
 	return KW_NULL;
 }
 

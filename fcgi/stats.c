@@ -1,8 +1,15 @@
 /*
  * stats.c — GET /api/v1/stats: for the last 1 h, 24 h and 7 d (or one of them with ?window=),
- * the top trades, the most active markets, the biggest movers (gainers and losers by the yes
- * price of the first and last trade in the window), the yes/no taker flow per market and the
- * whale-trade count per category. Everything is computed from stored trades.
+ * the top trades, the most active markets, the biggest movers, the yes/no taker flow per
+ * market and the whale-trade count per category, computed from stored trades.
+ *
+ * Price change has one definition everywhere (the v1 markets lists, these movers, the
+ * dashboard): the last traded price now minus the last traded price in force when the window
+ * opened, and no change at all (null, and no place among gainers or losers) when the market
+ * had no traded price then. "No price" is never 0: a market listed inside the window has no
+ * change, however its first trades moved. The 24 h reference is Kalshi's previous_price, the
+ * same number the markets lists subtract; other windows read the market snapshot in force at
+ * their start (kw_store_price_at).
  *
  * Cost: one sequential pass over the window's trades along trades_time, totalled per market in
  * a hash table here (no SQL sort of the window), plus index probes for the few markets listed.
@@ -25,7 +32,8 @@ const struct kw_param kw_params_v1_stats[] = {
 
 struct flow {
 	char *ticker; /* NULL: free slot */
-	int64_t trades, notional, yes, no, first, last;
+	int64_t trades, notional, yes, no, last;
+	int64_t start; /* price in force when the window opened, or KW_NULL */
 };
 
 /* Per-market totals of a window, in an open-addressing table keyed by ticker. */
@@ -65,7 +73,7 @@ static struct flow *flow_get(struct flows *fs, const char *ticker)
 	struct flow *f = slot(fs->v, fs->cap, ticker);
 	if (!f->ticker) {
 		f->ticker = kw_xstrdup(ticker);
-		f->first = f->last = KW_NULL;
+		f->start = f->last = KW_NULL;
 		fs->n++;
 	}
 	return f;
@@ -80,9 +88,7 @@ static int on_trade(void *ctx, const struct kw_window_trade *t)
 		f->yes += t->notional_micros;
 	else
 		f->no += t->notional_micros;
-	if (f->first == KW_NULL)
-		f->first = t->yes_price; /* rows come oldest first */
-	f->last = t->yes_price;
+	f->last = t->yes_price; /* rows come oldest first */
 	return 0;
 }
 
@@ -115,15 +121,22 @@ static int by_notional(const void *a, const void *b)
 	return c ? c : strcmp(x->ticker, y->ticker);
 }
 
+/* KW_NULL without a price when the window opened (see the file comment). */
 static int64_t change(const struct flow *f)
 {
-	return f->first == KW_NULL || f->last == KW_NULL ? 0 : f->last - f->first;
+	return f->start == KW_NULL || f->last == KW_NULL ? KW_NULL : f->last - f->start;
+}
+
+/* Biggest rise first, biggest fall last, markets without a change in between. */
+static int64_t change_key(const struct flow *f)
+{
+	return change(f) == KW_NULL ? 0 : change(f);
 }
 
 static int by_change_desc(const void *a, const void *b)
 {
 	const struct flow *x = a, *y = b;
-	int c = cmp_i64(change(y), change(x));
+	int c = cmp_i64(change_key(y), change_key(x));
 	return c ? c : strcmp(x->ticker, y->ticker);
 }
 
@@ -142,7 +155,7 @@ static json_object *market_head(struct kw_store *s, const struct flow *f)
 static json_object *mover(struct kw_store *s, const struct flow *f)
 {
 	json_object *o = market_head(s, f);
-	json_object_object_add(o, "first_price", kw_api_usd(f->first));
+	json_object_object_add(o, "previous_price", kw_api_usd(f->start));
 	json_object_object_add(o, "last_price", kw_api_usd(f->last));
 	json_object_object_add(o, "change", kw_api_usd(change(f)));
 	return o;
@@ -197,16 +210,25 @@ static json_object *window_stats(struct kw_store *s, const struct kw_config *cfg
 		json_object_object_add(f, "net_yes_usd", kw_api_usd(fs.v[i].yes - fs.v[i].no));
 		json_object_array_add(flow, f);
 	}
+	json_object_object_add(o, "most_active_markets", active);
+	json_object_object_add(o, "flow", flow);
+	for (size_t i = 0; i < n && ok; i++)
+		ok = kw_store_price_at(s, fs.v[i].ticker, now - seconds, seconds == 86400,
+				       &fs.v[i].start) == 0;
+	if (!ok) {
+		flows_free(&fs, n);
+		json_object_put(o);
+		return NULL;
+	}
 	json_object *gainers = json_object_new_array(), *losers = json_object_new_array();
 	qsort(fs.v, n, sizeof(*fs.v), by_change_desc);
-	for (size_t i = 0; i < n && (int64_t)i < limit && change(&fs.v[i]) > 0; i++)
+	for (size_t i = 0; i < n && (int64_t)i < limit && change_key(&fs.v[i]) > 0; i++)
 		json_object_array_add(gainers, mover(s, &fs.v[i]));
-	for (size_t i = n, k = 0; i > 0 && (int64_t)k < limit && change(&fs.v[i - 1]) < 0; i--, k++)
+	for (size_t i = n, k = 0; i > 0 && (int64_t)k < limit && change_key(&fs.v[i - 1]) < 0;
+	     i--, k++)
 		json_object_array_add(losers, mover(s, &fs.v[i - 1]));
-	json_object_object_add(o, "most_active_markets", active);
 	json_object_object_add(o, "gainers", gainers);
 	json_object_object_add(o, "losers", losers);
-	json_object_object_add(o, "flow", flow);
 	json_object_object_add(o, "markets_traded", json_object_new_int64((int64_t)n));
 	flows_free(&fs, n);
 	return o;

@@ -254,6 +254,26 @@ static int opt_text(const struct view *w, const char *key, const char **out, con
 
 /* ---- records ----------------------------------------------------------------------------- */
 
+/*
+ * Kalshi writes "no price" as a price: a market that never traded has a last price of
+ * "0.0000" (and a previous price of "0.0000" when it had none a day ago), and an empty side of
+ * the book shows a bid of "0.0000" and an ask of "1.0000". No contract trades at $0 and no
+ * bid rests at $0 or ask at $1, so those values are no price (KW_KALSHI_NONE, stored NULL):
+ * a market's price history starts at its first real trade, and a quote is two-sided only when
+ * both its bid and its ask are real.
+ */
+static void no_price(struct kw_kalshi_market *m)
+{
+	int64_t *zero_none[] = { &m->last_price, &m->previous_price, &m->yes_bid, &m->no_bid };
+	int64_t *dollar_none[] = { &m->yes_ask, &m->no_ask };
+	for (size_t i = 0; i < KW_ARRAY_LEN(zero_none); i++)
+		if (*zero_none[i] != KW_KALSHI_NONE && *zero_none[i] <= 0)
+			*zero_none[i] = KW_KALSHI_NONE;
+	for (size_t i = 0; i < KW_ARRAY_LEN(dollar_none); i++)
+		if (*dollar_none[i] != KW_KALSHI_NONE && *dollar_none[i] >= KW_MICROS_PER_DOLLAR)
+			*dollar_none[i] = KW_KALSHI_NONE;
+}
+
 static int market_parse(const struct view *w, struct kw_kalshi_market *m, const char **reason)
 {
 	memset(m, 0, sizeof(*m));
@@ -297,6 +317,7 @@ static int market_parse(const struct view *w, struct kw_kalshi_market *m, const 
 		*reason = "bad_price";
 		return -1;
 	}
+	no_price(m);
 	if (get_count(w, "yes_bid_size_fp", NULL, &m->yes_bid_size) < 0 ||
 	    get_count(w, "yes_ask_size_fp", NULL, &m->yes_ask_size) < 0 ||
 	    get_count(w, "volume_fp", "volume", &m->volume) < 0 ||

@@ -15,7 +15,9 @@
  * A record missing a field it needs, or carrying a wrong type or an impossible value, is
  * rejected with a short static reason ("missing_ticker", "bad_price", ...) that the caller
  * counts; it is never stored with zeros. Optional fields that are absent or null become
- * KW_KALSHI_NONE (stored as SQL NULL).
+ * KW_KALSHI_NONE (stored as SQL NULL), and so do Kalshi's ways of writing "no price" in a
+ * market: a last or previous price of 0 (never traded), a bid of 0 or an ask of $1 (an empty
+ * side of the book).
  *
  * Left out: candlesticks, historical endpoints, WebSocket messages, combo leg details, strikes.
  */

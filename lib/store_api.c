@@ -500,6 +500,32 @@ int kw_store_window_trades(struct kw_store *s, int64_t since_us, kw_window_fn fn
 	return rc;
 }
 
+static const char SQL_PRICE_DAY[] = "SELECT previous_price_micros FROM markets WHERE ticker = ?1";
+static const char SQL_PRICE_AT[] = "SELECT last_price_micros FROM market_snapshots"
+				   " WHERE ticker = ?1 AND taken_at <= ?2"
+				   " ORDER BY taken_at DESC LIMIT 1";
+
+int kw_store_price_at(struct kw_store *s, const char *ticker, int64_t at, int day, int64_t *out)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, day ? SQL_PRICE_DAY : SQL_PRICE_AT);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_TRANSIENT);
+	if (!day)
+		sqlite3_bind_int64(st, 2, at);
+	int rc = 0, step = sqlite3_step(st);
+	*out = KW_NULL;
+	if (step == SQLITE_ROW)
+		*out = i64(st, 0);
+	else if (step != SQLITE_DONE)
+		rc = -1;
+	if (rc < 0)
+		kw_error("store: reading a reference price failed: %s",
+			 sqlite3_errmsg(kw_store_db(s)));
+	sqlite3_reset(st);
+	return rc;
+}
+
 static const char SQL_LABEL[] = "SELECT title, category FROM markets WHERE ticker = ?1";
 
 int kw_store_market_label(struct kw_store *s, const char *ticker, char *title, size_t tlen,

@@ -133,6 +133,15 @@ struct kw_window_trade {
 typedef int (*kw_window_fn)(void *ctx, const struct kw_window_trade *t);
 int kw_store_window_trades(struct kw_store *s, int64_t since_us, kw_window_fn fn, void *ctx) KW_WUR;
 /* A market's title and category into the buffers ("" when NULL): 0 found, 1 unknown market. */
+/*
+ * The price a market's "price change" over a window starts from (one definition for every
+ * list, see fcgi/stats.c): the last traded price in force when the window opened. For the
+ * 24 h (day != 0) that is Kalshi's previous_price on the market row, which the markets lists
+ * use; for another window, the last price of the newest market snapshot taken at or before
+ * at. *out = KW_NULL when the market had no traded price then. 0 ok, -1 on a database error.
+ */
+int kw_store_price_at(struct kw_store *s, const char *ticker, int64_t at, int day,
+		      int64_t *out) KW_WUR;
 int kw_store_market_label(struct kw_store *s, const char *ticker, char *title, size_t tlen,
 			  char *category, size_t clen) KW_WUR;
 /* The `limit` largest trades since since_us, largest first. */

@@ -54,7 +54,9 @@ def test_markets_crypto_view_by_default(api):
     for m in b["markets"]:
         assert not m["ticker"].startswith("KXWHETHER")  # "eth" in "whether" is not crypto
         assert m["id"] == m["ticker"] == m["ticker_symbol"] and m["id"]
-        assert "volume" not in m and "volume_24h_contracts" in m and "volume_24h_usd" in m
+        # The original's `volume` (Kalshi's contract volume) is kept beside the labelled ones.
+        assert m["volume"] == m["volume_contracts"] and "volume" in m
+        assert m["volume_24h"] == m["volume_24h_contracts"] and "volume_24h_usd" in m
         assert m["volume_24h_usd"] == Decimal(usd_24h(api, m["ticker"])) / USD
 
 
@@ -75,6 +77,9 @@ def test_top_markets(api):
     want = open_markets(api, apiseed.is_crypto)[:5]
     assert [m["ticker"] for m in b["markets"]] == [m["ticker"] for m in want]
     assert b["count"] == 5
+    for got, m in zip(b["markets"], want):
+        assert got["volume"] == (None if m["volume_centi"] is None
+                                 else Decimal(m["volume_centi"]) / 100)
     empty = get(api, "/api/top-markets?category=Nothing")
     assert empty["markets"] == [] and empty["error"] and "count" not in empty
 
@@ -102,10 +107,17 @@ def test_top5_cards_field_by_field(api):
         yes, no = card["outcomes"]
         assert yes["title"] == "YES" and no["title"] == "NO"
         assert yes["description"] == "Above" and no["description"] == "Below"
-        if m["last_price_micros"] is None:
+        # The mid of a two-sided quote, else the last trade, else none.
+        if m["yes_bid_micros"] is not None and m["yes_ask_micros"] is not None:
+            p = Decimal((m["yes_bid_micros"] + m["yes_ask_micros"]) // 2) / USD
+        elif m["last_price_micros"] is not None:
+            p = Decimal(m["last_price_micros"]) / USD
+        else:
+            p = None
+        if p is None:
             assert yes["probability"] is None and no["probability"] is None
         else:
-            assert yes["probability"] == Decimal(m["last_price_micros"]) / USD
+            assert yes["probability"] == p
             assert yes["probability"] + no["probability"] == 1
         moved = (m["last_price_micros"] is not None and m["previous_price_micros"] is not None
                  and abs(m["last_price_micros"] - m["previous_price_micros"]) >= 50000)

@@ -118,6 +118,37 @@ static void test_market_current(void **state)
 	json_object_put(o);
 }
 
+/* A market that never traded ("0.0000" last price) with one empty side of the book (bid
+ * "0.0000", ask "1.0000") has no price: those fields are absent, not 0 or $1. The same holds
+ * through the flat page reader. */
+static void test_market_no_price(void **state)
+{
+	(void)state;
+	static const char el[] =
+		"{\"ticker\":\"NEW-1\",\"event_ticker\":\"NEW\",\"status\":\"active\","
+		"\"yes_bid_dollars\":\"0.0000\",\"yes_ask_dollars\":\"0.4500\","
+		"\"no_bid_dollars\":\"0.5500\",\"no_ask_dollars\":\"1.0000\","
+		"\"last_price_dollars\":\"0.0000\",\"previous_price_dollars\":\"0.0000\","
+		"\"volume_fp\":\"0.00\"}";
+	json_object *o = parse(el);
+	struct kw_kalshi_market m;
+	const char *why = NULL;
+	assert_int_equal(kw_kalshi_market_parse(o, &m, &why), 0);
+	assert_true(m.last_price == KW_KALSHI_NONE && m.previous_price == KW_KALSHI_NONE);
+	assert_true(m.yes_bid == KW_KALSHI_NONE && m.no_ask == KW_KALSHI_NONE);
+	assert_true(m.yes_ask == 450000 && m.no_bid == 550000);
+	assert_true(m.volume == 0);
+	json_object_put(o);
+	/* Legacy cents: 0 last price and a 100-cent ask are no price too. */
+	o = parse("{\"ticker\":\"OLD-2\",\"event_ticker\":\"OLD\",\"status\":\"open\","
+		  "\"yes_bid\":0,\"yes_ask\":100,\"no_bid\":0,\"no_ask\":100,\"last_price\":0}");
+	assert_int_equal(kw_kalshi_market_parse(o, &m, &why), 0);
+	assert_true(m.last_price == KW_KALSHI_NONE && m.yes_bid == KW_KALSHI_NONE &&
+		    m.yes_ask == KW_KALSHI_NONE && m.no_bid == KW_KALSHI_NONE &&
+		    m.no_ask == KW_KALSHI_NONE);
+	json_object_put(o);
+}
+
 static void test_market_legacy(void **state)
 {
 	(void)state;
@@ -572,12 +603,12 @@ static void test_events_series(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_fixed),    cmocka_unit_test(test_premium_golden),
-		cmocka_unit_test(test_market_current), cmocka_unit_test(test_market_legacy),
-		cmocka_unit_test(test_market_rejects), cmocka_unit_test(test_trades),
-		cmocka_unit_test(test_books),	       cmocka_unit_test(test_pages_and_bodies),
-		cmocka_unit_test(test_error_bodies),   cmocka_unit_test(test_events_series),
-		cmocka_unit_test(test_page_records),
+		cmocka_unit_test(test_parse_fixed),	 cmocka_unit_test(test_premium_golden),
+		cmocka_unit_test(test_market_current),	 cmocka_unit_test(test_market_no_price),
+		cmocka_unit_test(test_market_legacy),	 cmocka_unit_test(test_market_rejects),
+		cmocka_unit_test(test_trades),		 cmocka_unit_test(test_books),
+		cmocka_unit_test(test_pages_and_bodies), cmocka_unit_test(test_error_bodies),
+		cmocka_unit_test(test_events_series),	 cmocka_unit_test(test_page_records),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

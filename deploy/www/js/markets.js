@@ -63,7 +63,7 @@ function moverTable(title, rows) {
   if (!rows.length) return [el("h3", null, title), empty("None in this window.")];
   return [el("h3", null, title), table([
     { label: "Market", cls: "title", cell: (m) => el("a", { href: marketHref(m.ticker) }, m.title || m.ticker) },
-    { label: "From", cls: "num", cell: (m) => cents(m.first_price) },
+    { label: "From", cls: "num", cell: (m) => cents(m.previous_price) },
     { label: "To", cls: "num", cell: (m) => cents(m.last_price) },
     { label: "Change", cls: "num", cell: (m) => el("span", { class: m.change > 0 ? "up" : "down" }, signedCents(m.change)) },
   ], rows.slice(0, 8))];
