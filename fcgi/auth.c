@@ -15,6 +15,8 @@
  * reads the database again, so a revocation is refused on the very next request by every
  * worker. An entry is also re-read after KEY_CACHE_TTL_S seconds, which bounds how long a
  * change made to api_keys by hand (sqlite3) can go unseen. Unknown keys are never cached.
+ * Revoked bearer tokens (by jti, `kw-admin token revoke`) are checked the same way, through a
+ * second cache with the same generation and lifetime.
  *
  * Every kind of credential failure (missing, malformed, unknown, revoked, expired, forged)
  * gets the same 401 body and WWW-Authenticate header; only the log line and the
@@ -47,8 +49,18 @@ struct key_cache_slot {
 	struct kw_key_row row; /* row.key_sha256[0] == 0: empty */
 };
 
+/* A token's jti and whether it is revoked; unlike keys, both answers are cached: a jti only
+ * gets here inside a token whose signature held. */
+struct token_cache_slot {
+	uint64_t generation;
+	int64_t cached_at;
+	int revoked;
+	char jti[64]; /* "" = empty */
+};
+
 struct kw_key_cache {
 	struct key_cache_slot slot[KEY_CACHE_SLOTS];
+	struct token_cache_slot tok[KEY_CACHE_SLOTS];
 };
 #define UNAUTHORIZED_MSG                                                                           \
 	"valid credentials are required: an X-API-Key header or an Authorization: Bearer token"
@@ -399,6 +411,33 @@ static enum cred check_key(struct kw_req *r, const char *key, const char **reaso
 	return CRED_OK;
 }
 
+/* 1 if the token with this jti is revoked, 0 if not, -1 when the database cannot say (503
+ * replied). */
+static int token_revoked(struct kw_req *r, const char *jti)
+{
+	struct kw_sec *sec = r->app->sec;
+	int64_t now = kw_sec_now_us(r->app) / 1000000;
+	uint64_t gen = kw_rl_keys_generation(sec->rl);
+	uint32_t h = 2166136261u; /* FNV-1a: the jti is random already */
+	for (const char *p = jti; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	struct token_cache_slot *c = &sec->keys->tok[h % KEY_CACHE_SLOTS];
+	if (c->jti[0] && c->generation == gen && now >= c->cached_at &&
+	    now - c->cached_at < KEY_CACHE_TTL_S && !strcmp(c->jti, jti))
+		return c->revoked;
+	struct kw_store *store = kw_app_store_or_reply(r);
+	if (!store)
+		return -1;
+	int revoked = kw_store_token_revoked(store, jti);
+	if (revoked < 0)
+		return -1;
+	kw_strlcpy(c->jti, jti, sizeof(c->jti));
+	c->generation = gen;
+	c->cached_at = now;
+	c->revoked = revoked;
+	return revoked;
+}
+
 static enum cred check_bearer(struct kw_req *r, const char *auth, const char **reason)
 {
 	struct kw_sec *sec = r->app->sec;
@@ -415,15 +454,24 @@ static enum cred check_bearer(struct kw_req *r, const char *auth, const char **r
 		return CRED_BAD;
 	}
 	struct kw_token_claims cl;
-	enum kw_token_result tr =
-		kw_token_verify(tok, r->app->cfg.jwt_secret, r->app->cfg.jwt_issuer,
-				r->app->cfg.jwt_audience, kw_sec_now_us(r->app) / 1000000, &cl);
+	enum kw_token_result tr = kw_token_verify_ttl(
+		tok, r->app->cfg.jwt_secret, r->app->cfg.jwt_issuer, r->app->cfg.jwt_audience,
+		kw_sec_now_us(r->app) / 1000000, r->app->cfg.jwt_max_ttl_s, &cl);
 	if (tr != KW_TOKEN_OK) {
 		*reason = kw_token_result_name(tr);
 		return CRED_BAD;
 	}
-	r->sec.scope = cl.scope;
 	snprintf(r->sec.who, sizeof(r->sec.who), "token:%.40s", cl.sub);
+	if (cl.jti[0]) {
+		int revoked = token_revoked(r, cl.jti);
+		if (revoked < 0)
+			return CRED_UNAVAILABLE;
+		if (revoked) {
+			*reason = kw_token_result_name(KW_TOKEN_REVOKED);
+			return CRED_BAD;
+		}
+	}
+	r->sec.scope = cl.scope;
 	snprintf(r->sec.bucket, sizeof(r->sec.bucket), "t:%.80s", cl.sub);
 	return CRED_OK;
 }

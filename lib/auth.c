@@ -156,14 +156,26 @@ static int header_alg_is_hs256(const char *token, size_t hlen)
 	return rc;
 }
 
-static int claim_int(jwt_t *jwt, const char *name, int64_t *out)
+/*
+ * A NumericDate claim (exp, nbf, iat): 0 absent, 1 present and a JSON integer (*out), -1
+ * present and anything else. A string or a fraction is refused rather than ignored: a check
+ * that skips a claim it cannot read would accept a token its issuer meant to limit.
+ */
+static int claim_time(jwt_t *jwt, const char *name, int64_t *out)
 {
-	errno = 0;
-	long v = jwt_get_grant_int(jwt, name);
-	if (errno)
-		return -1;
-	*out = v;
-	return 0;
+	char *text = jwt_get_grants_json(jwt, name);
+	if (!text)
+		return 0;
+	int rc = -1;
+	json_object *v = json_tokener_parse(text);
+	if (v && json_object_is_type(v, json_type_int)) {
+		errno = 0;
+		*out = json_object_get_int64(v);
+		rc = errno ? -1 : 1;
+	}
+	json_object_put(v);
+	free(text);
+	return rc;
 }
 
 static int aud_matches(jwt_t *jwt, const char *audience)
@@ -190,6 +202,14 @@ static int aud_matches(jwt_t *jwt, const char *audience)
 
 enum kw_token_result kw_token_verify(const char *token, const char *secret, const char *issuer,
 				     const char *audience, int64_t now, struct kw_token_claims *out)
+{
+	return kw_token_verify_ttl(token, secret, issuer, audience, now, KW_JWT_MAX_TTL_DEFAULT,
+				   out);
+}
+
+enum kw_token_result kw_token_verify_ttl(const char *token, const char *secret, const char *issuer,
+					 const char *audience, int64_t now, int64_t max_ttl_s,
+					 struct kw_token_claims *out)
 {
 	enum kw_token_result res = KW_TOKEN_MALFORMED;
 	jwt_t *jwt = NULL;
@@ -221,13 +241,25 @@ enum kw_token_result kw_token_verify(const char *token, const char *secret, cons
 		res = KW_TOKEN_BAD_ALG;
 		goto out;
 	}
-	int64_t exp = 0, nbf = 0;
-	if (claim_int(jwt, "exp", &exp) < 0 || exp <= now) {
+	int64_t exp = 0, nbf = 0, iat = 0;
+	int has_exp = claim_time(jwt, "exp", &exp), has_nbf = claim_time(jwt, "nbf", &nbf),
+	    has_iat = claim_time(jwt, "iat", &iat);
+	if (has_exp < 0 || has_nbf < 0 || has_iat < 0) {
+		res = KW_TOKEN_BAD_CLAIMS;
+		goto out;
+	}
+	if (!has_exp || exp <= now) {
 		res = KW_TOKEN_EXPIRED;
 		goto out;
 	}
-	if (claim_int(jwt, "nbf", &nbf) == 0 && nbf > now) {
+	if ((has_nbf && nbf > now) || (has_iat && iat > now)) {
 		res = KW_TOKEN_NOT_YET;
+		goto out;
+	}
+	/* The lifetime is measured from iat when given, else from now: either way a token never
+	 * outlives max_ttl_s from the moment it is seen. */
+	if (exp - (has_iat ? iat : now) > max_ttl_s) {
+		res = KW_TOKEN_TOO_LONG;
 		goto out;
 	}
 	const char *iss = jwt_get_grant(jwt, "iss");
@@ -247,8 +279,15 @@ enum kw_token_result kw_token_verify(const char *token, const char *secret, cons
 		res = KW_TOKEN_BAD_CLAIMS;
 		goto out;
 	}
+	const char *jti = jwt_get_grant(jwt, "jti");
+	if (jti &&
+	    (!*jti || strlen(jti) >= sizeof(out->jti) || !kw_text_is_clean(jti, strlen(jti)))) {
+		res = KW_TOKEN_BAD_CLAIMS;
+		goto out;
+	}
 	out->scope = sc;
 	kw_strlcpy(out->sub, sub, sizeof(out->sub));
+	kw_strlcpy(out->jti, jti ? jti : "", sizeof(out->jti));
 	out->exp = exp;
 	res = KW_TOKEN_OK;
 out:
@@ -268,6 +307,8 @@ const char *kw_token_result_name(enum kw_token_result r)
 	case KW_TOKEN_WRONG_ISS: return "token_wrong_issuer";
 	case KW_TOKEN_WRONG_AUD: return "token_wrong_audience";
 	case KW_TOKEN_BAD_CLAIMS: return "token_bad_claims";
+	case KW_TOKEN_TOO_LONG: return "token_lifetime_too_long";
+	case KW_TOKEN_REVOKED: return "token_revoked";
 	}
 	return "token_invalid";
 }
@@ -277,17 +318,19 @@ char *kw_token_mint(const char *secret, const char *issuer, const char *audience
 {
 	jwt_t *jwt = NULL;
 	char *out = NULL;
-	unsigned char rnd[8];
-	char sub[32];
+	unsigned char rnd[8], jrnd[16];
+	char sub[32], jti[KW_TOKEN_JTI_LEN + 1];
 	if (!secret || strlen(secret) < KW_JWT_MIN_SECRET || scope == KW_SCOPE_NONE || ttl_s < 1 ||
-	    kw_random_bytes(rnd, sizeof(rnd)) < 0)
+	    kw_random_bytes(rnd, sizeof(rnd)) < 0 || kw_random_bytes(jrnd, sizeof(jrnd)) < 0)
 		return NULL;
 	snprintf(sub, sizeof(sub), "tok_%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
 		 rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	b64url(jrnd, sizeof(jrnd), jti);
 	if (jwt_new(&jwt) != 0)
 		return NULL;
 	if (jwt_add_grant(jwt, "iss", issuer) || jwt_add_grant(jwt, "aud", audience) ||
-	    jwt_add_grant(jwt, "sub", sub) || jwt_add_grant(jwt, "scope", kw_scope_name(scope)) ||
+	    jwt_add_grant(jwt, "sub", sub) || jwt_add_grant(jwt, "jti", jti) ||
+	    jwt_add_grant(jwt, "scope", kw_scope_name(scope)) ||
 	    jwt_add_grant_int(jwt, "iat", (long)now) || jwt_add_grant_int(jwt, "nbf", (long)now) ||
 	    jwt_add_grant_int(jwt, "exp", (long)(now + ttl_s)) ||
 	    jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)secret, (int)strlen(secret)))

@@ -125,6 +125,8 @@ static const struct setting settings[] = {
 	  "`iss` claim minted and required" },
 	{ "JWT_AUDIENCE", T_STR, F(jwt_audience), "kalshiwhale-api", NOLIM, NULL, NULL, "security",
 	  "`aud` claim minted and required" },
+	{ "JWT_MAX_TTL_SECONDS", T_INT, F(jwt_max_ttl_s), "86400", 60, 31536000, NULL, NULL,
+	  "security", "longest token lifetime kw-admin mints and kw-api accepts (exp - iat)" },
 	{ "ALLOWED_ORIGINS", T_STR, F(allowed_origins), "", NOLIM, NULL, NULL, "security",
 	  "comma-separated exact origins allowed by CORS and the WebSocket handshake" },
 	{ "CORS_ALLOW_CREDENTIALS", T_BOOL, F(cors_allow_credentials), "false", NOLIM, NULL, NULL,

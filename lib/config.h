@@ -39,6 +39,7 @@ struct kw_config {
 	char *jwt_secret;
 	char *jwt_issuer;
 	char *jwt_audience;
+	int64_t jwt_max_ttl_s;
 	char *allowed_origins;
 	int cors_allow_credentials;
 	int64_t rate_limit_per_minute;

@@ -137,6 +137,52 @@ int kw_store_key_revoke(struct kw_store *s, int64_t id, int64_t now)
 	return sqlite3_changes(kw_store_db(s)) ? 1 : 0;
 }
 
+static const char SQL_TOKEN_REVOKE[] =
+	"INSERT INTO revoked_tokens (jti, revoked_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING";
+static const char SQL_TOKEN_PRUNE[] = "DELETE FROM revoked_tokens WHERE revoked_at < ?";
+
+int kw_store_token_revoke(struct kw_store *s, const char *jti, int64_t now)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_TOKEN_PRUNE);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, now - KW_TOKEN_REVOCATION_KEEP_S);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	st = rc == SQLITE_DONE ? kw_store_stmt(s, SQL_TOKEN_REVOKE) : NULL;
+	if (!st) {
+		kw_error("store: cannot revoke token: %s", sqlite3_errmsg(kw_store_db(s)));
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, jti, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		kw_error("store: cannot revoke token: %s", sqlite3_errmsg(kw_store_db(s)));
+		return -1;
+	}
+	return sqlite3_changes(kw_store_db(s)) ? 1 : 0;
+}
+
+static const char SQL_TOKEN_REVOKED[] = "SELECT 1 FROM revoked_tokens WHERE jti = ?";
+
+int kw_store_token_revoked(struct kw_store *s, const char *jti)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_TOKEN_REVOKED);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, jti, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	kw_error("store: cannot read revoked tokens: %s", sqlite3_errmsg(kw_store_db(s)));
+	return -1;
+}
+
 static const char SQL_KEY_LIST[] = "SELECT " KEY_COLS " FROM api_keys ORDER BY id";
 
 int kw_store_key_list(struct kw_store *s, void (*fn)(const struct kw_key_row *, void *), void *ctx)

@@ -37,6 +37,13 @@ int kw_store_key_get(struct kw_store *s, int64_t id, struct kw_key_row *out) KW_
 void kw_store_key_touch(struct kw_store *s, const struct kw_key_row *k, int64_t now);
 /* Mark revoked: 1 done, 0 no such active key, -1 error. */
 int kw_store_key_revoke(struct kw_store *s, int64_t id, int64_t now) KW_WUR;
+/* Rows kept in revoked_tokens: the longest JWT_MAX_TTL_SECONDS allowed (a year). */
+#define KW_TOKEN_REVOCATION_KEEP_S (366LL * 86400)
+/* Revoke the token with this jti (and drop rows older than KW_TOKEN_REVOCATION_KEEP_S):
+ * 1 done, 0 already revoked, -1 error (logged). */
+int kw_store_token_revoke(struct kw_store *s, const char *jti, int64_t now) KW_WUR;
+/* 1 if the jti is revoked, 0 if not, -1 error (logged). */
+int kw_store_token_revoked(struct kw_store *s, const char *jti) KW_WUR;
 /* Call fn for every key, oldest first. -1 on error. */
 int kw_store_key_list(struct kw_store *s, void (*fn)(const struct kw_key_row *, void *),
 		      void *ctx) KW_WUR;

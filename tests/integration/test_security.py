@@ -29,6 +29,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+MAX_TTL = 365 * 86400
 RL_HEADERS = ("RateLimit-Policy", "RateLimit", "X-RateLimit-Limit", "X-RateLimit-Remaining",
               "X-RateLimit-Reset")
 
@@ -53,9 +54,12 @@ def start_stack(directory, settings, workers=4):
 
 @pytest.fixture(scope="module")
 def sec(tmp_path_factory):
+    # A year's token lifetime: the test clock runs ahead of kw-admin's real one by an hour per
+    # test, and kw-admin's tokens must outlive that offset (test_kw_admin_token_...).
     s = start_stack(tmp_path_factory.mktemp("sec"), {
         "API_KEY": API_KEY, "JWT_SECRET": SECRET, "ALLOWED_ORIGINS": ORIGINS,
         "RATE_LIMIT_PER_MINUTE": "60", "MAX_BODY_BYTES": "256",
+        "JWT_MAX_TTL_SECONDS": str(MAX_TTL),
     })
     yield s
     s.stop()
@@ -206,6 +210,61 @@ def test_kw_admin_token_is_accepted_with_its_scope(fresh, tmp_path):
     fresh.clock.advance(3601)
     assert anon(fresh, "GET", "/api/status",
                 headers={"Authorization": "Bearer " + tok}).status_code == 401
+
+
+@pytest.mark.parametrize("claim,value", [
+    ("nbf", "later"), ("nbf", 1.5), ("exp", "tomorrow"), ("iat", [1]), ("exp", 1e12),
+])
+def test_time_claims_must_be_integers(fresh, claim, value):
+    now = fresh.clock.now()
+    claims = {"iss": "kalshiwhale", "aud": "kalshiwhale-api", "sub": "tok_x", "scope": "read",
+              "iat": now, "nbf": now, "exp": now + 600}
+    claims[claim] = value
+    r = anon(fresh, "GET", "/api/status",
+             headers={"Authorization": "Bearer " + make_token(SECRET, claims)})
+    assert r.status_code == 401
+    assert events(fresh, "auth_failed")[-1]["detail"] == "token_bad_claims"
+
+
+def test_token_lifetime_is_capped_when_minted_and_when_accepted(fresh, tmp_path):
+    now = fresh.clock.now()
+    base = {"iss": "kalshiwhale", "aud": "kalshiwhale-api", "sub": "tok_x", "scope": "read"}
+    ok = lambda c: anon(fresh, "GET", "/api/status", headers={
+        "Authorization": "Bearer " + make_token(SECRET, dict(base, **c))}).status_code
+    assert ok({"iat": now, "exp": now + MAX_TTL}) == 200
+    assert ok({"iat": now, "exp": now + MAX_TTL + 1}) == 401
+    assert events(fresh, "auth_failed")[-1]["detail"] == "token_lifetime_too_long"
+    assert ok({"exp": now + MAX_TTL + 60}) == 401  # without iat: measured from now
+    assert ok({"iat": now + 60, "exp": now + 600}) == 401  # issued in the future
+    assert events(fresh, "auth_failed")[-1]["detail"] == "token_not_yet_valid"
+    # kw-admin refuses to mint past the cap: one day unless JWT_MAX_TTL_SECONDS says otherwise.
+    env = tmp_path / "default.env"
+    env.write_text("JWT_SECRET=%s\nDATABASE_PATH=%s\n" % (SECRET, tmp_path / "kw.db"))
+    r = run_admin({}, "token", "create", "--ttl", "86401", env_extra={"KW_ENV_FILE": str(env)})
+    assert r.returncode == 2 and "JWT_MAX_TTL_SECONDS" in r.stderr
+    r = run_admin({}, "token", "create", "--ttl", "86400", env_extra={"KW_ENV_FILE": str(env)})
+    assert r.returncode == 0, r.stderr
+
+
+def test_kw_admin_token_revoke_refuses_the_token_at_once(fresh):
+    r = run_admin(fresh, "token", "create", "--ttl", str(fresh.clock.offset + 3600))
+    assert r.returncode == 0, r.stderr
+    tok = r.stdout.strip()
+    jti = re.search(r"jti=(\S+)", r.stderr).group(1)
+    other = run_admin(fresh, "token", "create", "--ttl", str(fresh.clock.offset + 3600))
+    auth = lambda t: {"Authorization": "Bearer " + t}
+    # Every worker has the token cached as not revoked.
+    for _ in range(8):
+        assert anon(fresh, "GET", "/api/status", headers=auth(tok)).status_code == 200
+    r = run_admin(fresh, "token", "revoke", jti)
+    assert r.returncode == 0 and "revoked" in r.stderr, r.stderr
+    for _ in range(8):
+        assert anon(fresh, "GET", "/api/status", headers=auth(tok)).status_code == 401
+    assert events(fresh, "auth_failed")[-1]["detail"] == "token_revoked"
+    # Only that token: another one minted the same way still works.
+    assert anon(fresh, "GET", "/api/status",
+                headers=auth(other.stdout.strip())).status_code == 200
+    assert run_admin(fresh, "token", "revoke", "bad jti\x01").returncode == 2
 
 
 def test_read_scope_is_forbidden_on_admin_routes(fresh):
