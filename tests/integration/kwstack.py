@@ -3,7 +3,9 @@
 A Stack is one lighttpd (config generated from lighttpd.conf.example by
 deploy/gen-lighttpd-conf.sh) with real kw-api workers spawned by mod_fastcgi, a fresh SQLite
 file and a .env file, all inside one temporary directory, on free loopback ports. It stops
-only the processes it started, by PID. When the suite runs a sanitizer build (KW_SANITIZE=1)
+only the processes it started, by PID. Run as root, the web servers, workers and kw-ws run as
+RUN_USER, from copies of the programs and the dashboard that RUN_USER can reach (run_bin(),
+run_www()), wherever the checkout is. When the suite runs a sanitizer build (KW_SANITIZE=1)
 every process writes its sanitizer report to the stack's directory, and stop() fails the test
 if any report exists.
 """
@@ -65,6 +67,48 @@ def as_run_user():
     """subprocess.Popen arguments that start a program as RUN_USER when running as root."""
     ids = run_ids()
     return {"user": ids[0], "group": ids[1], "extra_groups": []} if ids else {}
+
+
+# What the processes running as RUN_USER execute and serve: the programs and the dashboard.
+# A checkout may sit where RUN_USER cannot reach it (a clone in root's home, mode 0700), so
+# when the tests run as root those processes get copies in a world-readable directory under
+# /tmp, made once per session and removed when it ends. Without root every process runs as
+# the invoking user, who can read the checkout: BUILD and deploy/www are used as they are.
+_RUN_COPY = []
+
+PROGRAMS = ("kw-api", "kw-fetch", "kw-ws", "kw-admin")
+
+
+def _run_copy():
+    import atexit
+    import shutil
+    import tempfile
+    if not _RUN_COPY:
+        top = tempfile.mkdtemp(prefix="kw-programs-", dir="/tmp")
+        os.chmod(top, 0o755)
+        atexit.register(shutil.rmtree, top, True)
+        os.mkdir(os.path.join(top, "bin"), 0o755)
+        for prog in PROGRAMS:
+            shutil.copy2(os.path.join(BUILD, prog), os.path.join(top, "bin", prog))
+        shutil.copytree(os.path.join(TOP, "deploy", "www"), os.path.join(top, "www"))
+        for base, dirs, files in os.walk(top):
+            for name in dirs:
+                os.chmod(os.path.join(base, name), 0o755)
+            for name in files:
+                path = os.path.join(base, name)
+                os.chmod(path, 0o755 if base.endswith("bin") else 0o644)
+        _RUN_COPY.append(top)
+    return _RUN_COPY[0]
+
+
+def run_bin():
+    """The directory holding the programs that RUN_USER's processes run (see _run_copy)."""
+    return os.path.join(_run_copy(), "bin") if run_ids() else BUILD
+
+
+def run_www():
+    """The dashboard's files as the web servers serve them (see _run_copy)."""
+    return os.path.join(_run_copy(), "www") if run_ids() else os.path.join(TOP, "deploy", "www")
 
 
 # Stacks' own directories, by (test directory, kind): pytest's directories are private to the
@@ -183,7 +227,7 @@ class LighttpdStack:
         q = lambda s: '"%s"' % s
         subprocess.run(["sh", os.path.join(TOP, "deploy", "gen-lighttpd-conf.sh"),
                         os.path.join(TOP, "lighttpd.conf.example"), conf,
-                        "kw_bin=" + q(BUILD), "kw_www=" + q(os.path.join(TOP, "deploy", "www")),
+                        "kw_bin=" + q(run_bin()), "kw_www=" + q(run_www()),
                         "kw_state=" + q(self.dir), "kw_log_dir=" + q(self.dir),
                         "kw_env_file=" + q(self.env_file), "kw_host=" + q("127.0.0.1"),
                         "kw_port=%d" % self.port, "kw_tls_port=%d" % self.tls_port,
@@ -266,9 +310,9 @@ class LighttpdStack:
         # front) can call start_ws()/stop_ws() whatever they do with theirs.
         self._ws_stderr = open(self.errorlog, "ab")
         self._own_state()  # it may be the first to open the database
-        self.ws_proc = subprocess.Popen([os.path.join(BUILD, "kw-ws")] + self.ws_args, env=env,
-                                        stdout=subprocess.DEVNULL, stderr=self._ws_stderr,
-                                        **as_run_user())
+        self.ws_proc = subprocess.Popen([os.path.join(run_bin(), "kw-ws")] + self.ws_args,
+                                        env=env, stdout=subprocess.DEVNULL,
+                                        stderr=self._ws_stderr, **as_run_user())
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.ws_proc.poll() is not None:
@@ -373,7 +417,7 @@ class ApacheStack(LighttpdStack):
     Apache will not run its children as root: when the tests run as root, they and the kw-api
     workers (whichever starter) run as RUN_USER, so this stack keeps its socket, database,
     settings and logs in a world-readable directory of its own under /tmp (own_dir) and
-    serves the dashboard from the checkout."""
+    serves the dashboard from run_www()."""
 
     # How the kw-api workers are started: a listening socket handed over as stdin the way
     # systemd's StandardInput=socket does it (kw-api --workers N supervises them: the
@@ -408,7 +452,7 @@ class ApacheStack(LighttpdStack):
             os.unlink(sock)
         pidfile = os.path.join(self.dir, "kw-api.pids")
         self._api_log = open(self.api_log, "ab")
-        api = os.path.join(BUILD, "kw-api")
+        api = os.path.join(run_bin(), "kw-api")
         # Whoever starts the workers (mod_fcgid: Apache's children) runs them as RUN_USER
         # under root: they write the database, the log file and the socket's directory.
         self._own_state()
@@ -452,7 +496,7 @@ class ApacheStack(LighttpdStack):
         if run_ids():
             lines += ["User " + RUN_USER, "Group " + RUN_USER]
         lines += ["Listen 127.0.0.1:%d" % self.port, "Listen 127.0.0.1:%d" % self.tls_port,
-                  "Define KW_WWW %s" % os.path.join(TOP, "deploy", "www"),
+                  "Define KW_WWW %s" % run_www(),
                   "Define KW_API_SOCKET %s" % sock,
                   "Define KW_WS_PORT %d" % self.ws_port,
                   "Define KW_SERVER_NAME localhost",
