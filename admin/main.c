@@ -84,8 +84,15 @@ int main(int argc, char **argv)
 	if (load_config(&cfg) < 0)
 		return KW_EX_CONFIG;
 	if (!strcmp(argv[1], "config") && argc == 3 && !strcmp(argv[2], "check")) {
-		kw_config_dump(&cfg, stdout);
-		rc = 0;
+		/* The same verdict kw-api, kw-ws and kw-fetch give at start, and the same line. */
+		char err[512];
+		if (kw_config_verdict(&cfg, err, sizeof(err)) < 0) {
+			fprintf(stderr, "kw-admin: %s\n", err);
+			rc = KW_EX_CONFIG;
+		} else {
+			kw_config_dump(&cfg, stdout);
+			rc = 0;
+		}
 	} else if (!strcmp(argv[1], "key")) {
 		rc = kw_admin_key(&cfg, argc - 2, argv + 2);
 	} else if (!strcmp(argv[1], "token")) {

@@ -112,28 +112,12 @@ int kw_sec_init(struct kw_app *app, char *err, size_t errlen)
 	struct kw_sec *sec = kw_xcalloc(1, sizeof(*sec));
 	app->sec = sec;
 
+	/* main() applied kw_config_verdict(): what is left needs the database or builds state. */
 	size_t klen = strlen(c->api_key);
-	if (klen && klen < KW_API_KEY_MIN_LEN) {
-		snprintf(err, errlen,
-			 "config: API_KEY is too short: at least %d characters (generate one with "
-			 "`kw-admin key create`)",
-			 KW_API_KEY_MIN_LEN);
-		return -1;
-	}
-	if (klen && !kw_key_is_wellformed(c->api_key)) {
-		snprintf(err, errlen, "config: API_KEY must be printable ASCII without spaces");
-		return -1;
-	}
 	if (klen)
 		kw_key_hash(c->api_key, klen, sec->env_key_sha256);
 
 	size_t slen = strlen(c->jwt_secret);
-	if (prod && slen && slen < KW_JWT_MIN_SECRET) {
-		snprintf(err, errlen,
-			 "config: JWT_SECRET is too short for production: at least %d bytes",
-			 KW_JWT_MIN_SECRET);
-		return -1;
-	}
 	sec->jwt_enabled = slen >= KW_JWT_MIN_SECRET;
 	if (slen && !sec->jwt_enabled)
 		kw_warn("config: JWT_SECRET is shorter than %d bytes: bearer tokens are refused",
@@ -143,13 +127,6 @@ int kw_sec_init(struct kw_app *app, char *err, size_t errlen)
 	sec->origins = kw_origins_parse(c->allowed_origins, &wild, err, errlen);
 	if (!sec->origins)
 		return -1;
-	if (wild && prod) {
-		snprintf(
-			err, errlen,
-			"config: ALLOWED_ORIGINS must list exact origins in production: * and null "
-			"are refused");
-		return -1;
-	}
 	if (wild)
 		kw_warn("config: ALLOWED_ORIGINS: * and null are never allowed; entries ignored");
 	if (parse_proxies(sec, c->trusted_proxies, err, errlen) < 0)

@@ -146,9 +146,8 @@ int main(int argc, char **argv)
 			app.cfg.log_file, strerror(errno));
 		return KW_EX_CONFIG;
 	}
-	if (app.cfg.environment == KW_ENV_PRODUCTION && app.cfg.debug) {
-		fprintf(stderr,
-			"kw-api: config: DEBUG=true is refused with ENVIRONMENT=production\n");
+	if (kw_config_verdict(&app.cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kw-api: %s\n", err);
 		return KW_EX_CONFIG;
 	}
 

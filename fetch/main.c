@@ -281,6 +281,11 @@ int main(int argc, char **argv)
 		status = KW_EX_CONFIG;
 		goto out;
 	}
+	if (kw_config_verdict(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kw-fetch: %s\n", err);
+		status = KW_EX_CONFIG;
+		goto out;
+	}
 	if (!interval)
 		interval = cfg.update_interval_s;
 	sentry = kw_sentry_start(&cfg, "kw-fetch"); /* NULL without SENTRY_DSN */

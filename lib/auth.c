@@ -104,17 +104,6 @@ void kw_key_prefix(const char *key, char out[KW_KEY_PREFIX_LEN + 1])
 	out[i] = '\0';
 }
 
-int kw_key_is_wellformed(const char *key)
-{
-	size_t n = key ? strnlen(key, KW_KEY_MAX_LEN + 1) : 0;
-	if (n == 0 || n > KW_KEY_MAX_LEN)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (key[i] <= 0x20 || key[i] >= 0x7f)
-			return 0;
-	return 1;
-}
-
 /* Decode a base64url segment (no padding) into a new NUL-terminated buffer; NULL if bad. */
 static char *b64url_decode(const char *s, size_t n)
 {

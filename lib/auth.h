@@ -22,11 +22,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "codec.h" /* kw_key_is_wellformed, KW_KEY_MAX_LEN */
 #include "util.h"
 
 #define KW_KEY_LEN 46	     /* "kw_" + 43 */
 #define KW_KEY_PREFIX_LEN 11 /* "kw_" + 8: shown and logged */
-#define KW_KEY_MAX_LEN 256   /* longer X-API-Key values are refused unread */
 #define KW_TOKEN_MAX_LEN 4096
 #define KW_JWT_MIN_SECRET 32
 #define KW_API_KEY_MIN_LEN 32
@@ -48,8 +48,6 @@ int kw_key_generate(char out[KW_KEY_LEN + 1]) KW_WUR;
 void kw_key_hash(const char *key, size_t len, char hex[65]);
 /* The loggable prefix of key (at most KW_KEY_PREFIX_LEN characters, clean ASCII only). */
 void kw_key_prefix(const char *key, char out[KW_KEY_PREFIX_LEN + 1]);
-/* 1 if key has the shape of a credential: 1..KW_KEY_MAX_LEN printable ASCII, no spaces. */
-int kw_key_is_wellformed(const char *key);
 
 enum kw_token_result {
 	KW_TOKEN_OK = 0,

@@ -15,7 +15,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth.h" /* KW_API_KEY_MIN_LEN, KW_JWT_MIN_SECRET */
+#include "codec.h"
 #include "log.h"
+#include "origins.h"
 #include "sentry.h"
 #include "whale.h"
 
@@ -445,6 +448,56 @@ int kw_config_load(struct kw_config *c, char *err, size_t errlen)
 	}
 	if (c->rate_limit_burst == 0)
 		c->rate_limit_burst = c->rate_limit_per_minute;
+	return 0;
+}
+
+/* Rules that span settings or follow ENVIRONMENT: each value passed its own check in
+ * kw_config_load(). The order is fixed so that every program names the same first fault. */
+int kw_config_verdict(const struct kw_config *c, char *err, size_t errlen)
+{
+	int prod = c->environment == KW_ENV_PRODUCTION;
+	size_t klen = strlen(c->api_key);
+	if (klen && klen < KW_API_KEY_MIN_LEN) {
+		snprintf(err, errlen,
+			 "config: API_KEY is too short: at least %d characters (generate one with "
+			 "`kw-admin key create`)",
+			 KW_API_KEY_MIN_LEN);
+		return -1;
+	}
+	if (klen && !kw_key_is_wellformed(c->api_key)) {
+		snprintf(err, errlen, "config: API_KEY must be printable ASCII without spaces");
+		return -1;
+	}
+	if (prod && c->debug) {
+		snprintf(err, errlen, "config: DEBUG=true is refused with ENVIRONMENT=production");
+		return -1;
+	}
+	size_t slen = strlen(c->jwt_secret);
+	if (prod && slen && slen < KW_JWT_MIN_SECRET) {
+		snprintf(err, errlen,
+			 "config: JWT_SECRET is too short for production: at least %d bytes",
+			 KW_JWT_MIN_SECRET);
+		return -1;
+	}
+	int wild = 0;
+	struct kw_origins *o = kw_origins_parse(c->allowed_origins, &wild, err, errlen);
+	if (!o)
+		return -1;
+	kw_origins_free(o);
+	if (wild && prod) {
+		snprintf(
+			err, errlen,
+			"config: ALLOWED_ORIGINS must list exact origins in production: * and null "
+			"are refused");
+		return -1;
+	}
+	if (c->ws_max_per_ip > c->max_connections) {
+		snprintf(err, errlen,
+			 "config: WS_MAX_PER_IP=%lld is invalid: expected at most MAX_CONNECTIONS "
+			 "(%lld)",
+			 (long long)c->ws_max_per_ip, (long long)c->max_connections);
+		return -1;
+	}
 	return 0;
 }
 

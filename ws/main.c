@@ -2,8 +2,8 @@
  * main.c — kw-ws: the KalshiWhale WebSocket sidecar. Start-up, settings, the libwebsockets
  * context, signals and shutdown; the hub (hub.c) and the connections (conn.c) do the rest.
  *
- * Start-up validates everything once and refuses to run on a bad setting (exit 78): JWT_SECRET
- * of at least 32 bytes in production (in development a missing one only disables tickets, so
+ * Start-up validates everything once and refuses to run on a bad setting (exit 78): the verdict
+ * every program shares (kw_config_verdict), then JWT_SECRET of at least 32 bytes in production (in development a missing one only disables tickets, so
  * that `make run` works with X-API-Key clients), a listen address, enough file descriptors for
  * MAX_CONNECTIONS (the soft RLIMIT_NOFILE is raised toward the hard one when needed), and the
  * database (exit 1 if it cannot be opened or migrated). It then listens on WS_HOST:WS_PORT or
@@ -86,8 +86,11 @@ static char **split_list(const char *s, int *n)
 	return v;
 }
 
+/* What kw-ws needs beyond kw_config_verdict(), which every program applies first. */
 static int check_settings(const struct kw_config *cfg, char *err, size_t errlen)
 {
+	if (kw_config_verdict(cfg, err, errlen) < 0)
+		return -1;
 	if (strlen(cfg->jwt_secret) < KW_TICKET_MIN_SECRET) {
 		if (cfg->environment == KW_ENV_PRODUCTION) {
 			snprintf(err, errlen,
@@ -100,24 +103,6 @@ static int check_settings(const struct kw_config *cfg, char *err, size_t errlen)
 			"refused; "
 			"only X-API-Key clients can connect",
 			KW_TICKET_MIN_SECRET);
-	}
-	if (cfg->api_key && *cfg->api_key &&
-	    (strlen(cfg->api_key) < KW_API_KEY_MIN_LEN || !kw_key_is_wellformed(cfg->api_key))) {
-		snprintf(err, errlen,
-			 "config: API_KEY is invalid: expected at least %d printable characters",
-			 KW_API_KEY_MIN_LEN);
-		return -1;
-	}
-	if (cfg->ws_max_per_ip > cfg->max_connections) {
-		snprintf(err, errlen,
-			 "config: WS_MAX_PER_IP=%lld is invalid: expected at most MAX_CONNECTIONS "
-			 "(%lld)",
-			 (long long)cfg->ws_max_per_ip, (long long)cfg->max_connections);
-		return -1;
-	}
-	if (cfg->environment == KW_ENV_PRODUCTION && cfg->debug) {
-		snprintf(err, errlen, "config: DEBUG=true is refused with ENVIRONMENT=production");
-		return -1;
 	}
 	/* Enough descriptors for every client: raise the soft limit if the hard one allows. */
 	struct rlimit rl;
@@ -211,11 +196,8 @@ int main(int argc, char **argv)
 	hub.whale_min_micros = cfg.whale_min_notional_usd * 1000000;
 	int wild = 0;
 	hub.origins = kw_origins_parse(cfg.allowed_origins, &wild, err, sizeof(err));
-	if (!hub.origins || (wild && cfg.environment == KW_ENV_PRODUCTION)) {
-		fprintf(stderr, "kw-ws: %s\n",
-			hub.origins ? "config: ALLOWED_ORIGINS must list exact origins in "
-				      "production: * and null are refused"
-				    : err);
+	if (!hub.origins) { /* kw_config_verdict() parsed the same list: not reached */
+		fprintf(stderr, "kw-ws: %s\n", err);
 		rc = KW_EX_CONFIG;
 		goto out;
 	}

@@ -15,6 +15,8 @@
 
 #include "config.h"
 
+#define SECRET32 "0123456789abcdef0123456789abcdef"
+
 static char envpath[] = "/tmp/kw-test-config-XXXXXX";
 
 static void write_env(const char *text)
@@ -135,6 +137,50 @@ static void test_bad_values(void **state)
 	}
 }
 
+/* The verdict every program applies after loading: the first rule broken names the fault. */
+static void test_verdict(void **state)
+{
+	(void)state;
+	struct verdict_case {
+		const char *env;
+		const char *expect; /* NULL: accepted */
+	};
+	static const struct verdict_case cases[] = {
+		{ "", NULL },
+		{ "ENVIRONMENT=production\nJWT_SECRET=" SECRET32
+		  "\nALLOWED_ORIGINS=https://a.example\n",
+		  NULL },
+		{ "DEBUG=true\nALLOWED_ORIGINS=*\n", NULL }, /* development: warned, not refused */
+		{ "ENVIRONMENT=production\nDEBUG=true\nALLOWED_ORIGINS=*\n",
+		  "config: DEBUG=true is refused with ENVIRONMENT=production" },
+		{ "ENVIRONMENT=production\nALLOWED_ORIGINS=*\n", "* and null are refused" },
+		{ "ENVIRONMENT=production\nALLOWED_ORIGINS=https://a.example,null\n",
+		  "* and null are refused" },
+		{ "ALLOWED_ORIGINS=https://a.example/path\n", "ALLOWED_ORIGINS entry 1" },
+		{ "ENVIRONMENT=production\nJWT_SECRET=tiny-secret\n",
+		  "config: JWT_SECRET is too short for production: at least 32 bytes" },
+		{ "JWT_SECRET=tiny-secret\n", NULL }, /* development: tokens refused, still runs */
+		{ "API_KEY=tiny-key\n", "config: API_KEY is too short: at least 32 characters" },
+		{ "API_KEY=\"" SECRET32 " x\"\n",
+		  "API_KEY must be printable ASCII without spaces" },
+		{ "WS_MAX_PER_IP=50\nMAX_CONNECTIONS=10\n", "WS_MAX_PER_IP=50 is invalid" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct kw_config c = { 0 };
+		char err[256] = "";
+		write_env(cases[i].env);
+		assert_int_equal(kw_config_load(&c, err, sizeof(err)), 0);
+		int rc = kw_config_verdict(&c, err, sizeof(err));
+		if (!cases[i].expect && rc != 0)
+			fail_msg("case %zu: refused: %s", i, err);
+		if (cases[i].expect && (rc != -1 || !strstr(err, cases[i].expect)))
+			fail_msg("case %zu: '%s' lacks '%s'", i, err, cases[i].expect);
+		assert_null(strstr(err, "tiny-"));  /* secrets are never echoed */
+		assert_null(strstr(err, SECRET32)); /* (nor the long ones) */
+		kw_config_free(&c);
+	}
+}
+
 static void test_dump_masks_secrets(void **state)
 {
 	(void)state;
@@ -158,7 +204,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),	   cmocka_unit_test(test_env_file_forms),
 		cmocka_unit_test(test_environment_wins),   cmocka_unit_test(test_bad_values),
-		cmocka_unit_test(test_dump_masks_secrets),
+		cmocka_unit_test(test_dump_masks_secrets), cmocka_unit_test(test_verdict),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
