@@ -3,7 +3,8 @@
  * the alerts after that id oldest first, so a client that lost its connection resumes exactly
  * where it stopped. JSON envelope or streamed CSV (?format=csv / Accept: text/csv).
  *
- * Each alert carries severity, confidence (0..1), a description and `data`: the numbers that
+ * Each alert has the one shape of lib/alert.h (the WebSocket and the webhooks send the same):
+ * severity, confidence (0.5..1), the signal's label, a description and `data`: the numbers that
  * fired it and the thresholds in force, as stored by detection.
  */
 #include <stdio.h>
@@ -11,10 +12,10 @@
 
 #include "api.h"
 #include "log.h"
+#include "signals.h"
 
 const struct kw_param kw_params_v1_alerts[] = {
-	{ "type", KW_P_ENUM, 0, 0, 0,
-	  "whale_trade|volume_surge|odds_flip|order_book_shift|high_volume", "signal type" },
+	{ "type", KW_P_ENUM, 0, 0, 0, KW_SIGNAL_CHOICES, "signal type" },
 	{ "severity", KW_P_ENUM, 0, 0, 0, "high|medium", "severity" },
 	{ "ticker", KW_P_STR, 0, 0, 64, NULL, "market ticker" },
 	{ "category", KW_P_STR, 0, 0, 64, NULL, "category of the market's series, e.g. Crypto" },
@@ -34,7 +35,7 @@ struct page {
 	int has_more;
 };
 
-static int csv_row(struct kw_buf *b, const struct kw_alert_row *a)
+static int csv_row(struct kw_buf *b, const struct kw_alert *a)
 {
 	char id[24], conf[48], created[32], wend[32];
 	snprintf(id, sizeof(id), "%lld", (long long)a->id);
@@ -47,7 +48,7 @@ static int csv_row(struct kw_buf *b, const struct kw_alert_row *a)
 	return kw_csv_row(b, f, KW_ARRAY_LEN(f), 1u << 0 | 1u << 5); /* id, confidence */
 }
 
-static int on_alert(void *ctx, const struct kw_alert_row *a)
+static int on_alert(void *ctx, const struct kw_alert *a)
 {
 	struct page *p = ctx;
 	if (p->n == p->limit) {

@@ -292,29 +292,13 @@ json_object *kw_api_trade_json(const struct kw_trade_row *t)
 	return parsed(&b);
 }
 
-json_object *kw_api_alert_json(const struct kw_alert_row *a, int legacy)
+json_object *kw_api_alert_json(const struct kw_alert *a, int legacy)
 {
-	json_object *o = json_object_new_object();
-	json_object *data = a->data ? json_tokener_parse(a->data) : NULL;
-	if (!data) /* we wrote it; only a damaged database gets here */
-		data = json_object_new_object();
-	add(o, "id", json_object_new_int64(a->id));
-	add(o, "type", kw_api_str(a->type));
-	add(o, "market_id", kw_api_str(a->ticker));
-	add(o, "ticker", kw_api_str(a->ticker));
-	if (legacy)
+	json_object *o = kw_alert_json(a, NULL);
+	if (legacy) {
 		add(o, "ticker_symbol", kw_api_str(a->ticker));
-	add(o, "title", kw_api_str(a->title));
-	add(o, "category", kw_api_str(a->category));
-	add(o, "severity", kw_api_str(a->severity));
-	add(o, "confidence", kw_json_decimal(a->confidence, 2));
-	if (legacy)
 		add(o, "market_impact", kw_api_str(a->severity));
-	add(o, "description", kw_api_str(a->description));
-	add(o, "data", data);
-	add(o, "timestamp", kw_api_time(a->created_at));
-	add(o, "created_at", kw_api_time(a->created_at));
-	add(o, "window_end", kw_api_time(a->window_end));
+	}
 	return o;
 }
 

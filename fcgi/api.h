@@ -37,9 +37,9 @@ int kw_api_market_emit(struct kw_buf *b, const struct kw_market_row *m) KW_WUR;
 int kw_api_trade_emit(struct kw_buf *b, const struct kw_trade_row *t) KW_WUR;
 json_object *kw_api_market_json(const struct kw_market_row *m);
 json_object *kw_api_trade_json(const struct kw_trade_row *t);
-/* legacy adds the original's market_impact and ticker_symbol and reports confidence 0..1 in
- * both shapes. */
-json_object *kw_api_alert_json(const struct kw_alert_row *a, int legacy);
+/* The one alert shape (kw_alert_json); legacy adds the original's market_impact and
+ * ticker_symbol. */
+json_object *kw_api_alert_json(const struct kw_alert *a, int legacy);
 
 /* Reply 200 with the v1 envelope (data ownership taken; next_cursor NULL = none). */
 void kw_api_reply_list(struct kw_req *r, json_object *data, int has_more, const char *next_cursor);

@@ -273,17 +273,17 @@ static void bump(json_object *counts, const char *key)
 		json_object_object_add(counts, key, json_object_new_int64(1));
 }
 
-static int on_alert(void *ctx, const struct kw_alert_row *a)
+static int on_alert(void *ctx, const struct kw_alert *a)
 {
 	struct alist *l = ctx;
 	json_object *o = kw_api_alert_json(a, 1);
-	if (a->type && !strcmp(a->type, "high_volume"))
+	if (a->type && !strcmp(a->type, kw_signals[KW_ALERT_HIGH_VOLUME].name))
 		l->high_volume++;
 	if (l->types) {
 		bump(l->types, a->type ? a->type : "unknown");
 		bump(l->markets, a->ticker ? a->ticker : "");
 		json_object *d;
-		if (a->type && !strcmp(a->type, "odds_flip") && a->ticker &&
+		if (a->type && !strcmp(a->type, kw_signals[KW_ALERT_ODDS_FLIP].name) && a->ticker &&
 		    !json_object_object_get_ex(l->odds, a->ticker, NULL) &&
 		    json_object_object_get_ex(o, "data", &d))
 			json_object_object_add(l->odds, a->ticker, json_object_get(d));
@@ -376,13 +376,12 @@ void kw_handle_legacy_whale_alerts(struct kw_req *r)
 			       json_object_new_int64(n - l.high_volume));
 	json_object_object_add(data, "high_volume_count", json_object_new_int64(l.high_volume));
 	json_object *types = json_object_new_object();
-	json_object_object_add(types, "whale_trade", json_object_new_boolean(1));
-	json_object_object_add(types, "volume_surge", json_object_new_boolean(1));
-	json_object_object_add(types, "odds_flip", json_object_new_boolean(1));
-	/* Real order books or no signal: only when kw-fetch watches some books. */
-	json_object_object_add(types, "order_book_shift",
-			       json_object_new_boolean(cfg->orderbook_watch > 0));
-	json_object_object_add(types, "high_volume", json_object_new_boolean(1));
+	/* Every signal of the table; order-book shifts need real books, so only when kw-fetch
+	 * watches some. */
+	for (int i = 0; i < KW_ALERT_NTYPES; i++)
+		json_object_object_add(types, kw_signals[i].name,
+				       json_object_new_boolean(i != KW_ALERT_ORDER_BOOK_SHIFT ||
+							       cfg->orderbook_watch > 0));
 	json_object_object_add(data, "detection_types", types);
 	json_object_object_add(data, "thresholds", thresholds(cfg));
 	json_object *o = json_object_new_object();

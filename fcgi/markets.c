@@ -154,7 +154,7 @@ static int on_trade(void *ctx, const struct kw_trade_row *t)
 	return 0;
 }
 
-static int on_alert(void *ctx, const struct kw_alert_row *a)
+static int on_alert(void *ctx, const struct kw_alert *a)
 {
 	json_object_array_add(ctx, kw_api_alert_json(a, 0));
 	return 0;

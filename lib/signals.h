@@ -36,7 +36,7 @@ enum kw_alert_type { KW_SIGNALS(KW_SIGNAL_ENUM_) KW_ALERT_NTYPES };
 
 /* "whale_trade|volume_surge|..." as one string literal (the `type` parameter's choices). */
 #define KW_SIGNAL_CHOICE_(E, n, l, k, d) "|" #n
-#define KW_SIGNAL_CHOICES (KW_SIGNALS(KW_SIGNAL_CHOICE_) + 1)
+#define KW_SIGNAL_CHOICES (&(KW_SIGNALS(KW_SIGNAL_CHOICE_))[1])
 
 struct kw_signal {
 	enum kw_alert_type type;

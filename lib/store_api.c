@@ -419,7 +419,7 @@ int kw_store_market_trades(struct kw_store *s, const char *ticker, int64_t limit
 /* ---- alerts -------------------------------------------------------------------------------- */
 
 #define ALERTS_SQL(CMP, DIR)                                                                       \
-	"SELECT a.id, a.alert_key, a.type, a.ticker, a.severity, a.description, a.data,"           \
+	"SELECT a.id, a.type, a.ticker, a.severity, a.description, a.data,"                        \
 	"       m.category, m.title, a.confidence, a.created_at, a.window_end"                     \
 	"  FROM alerts a LEFT JOIN markets m ON m.ticker = a.ticker"                               \
 	" WHERE (?1 IS NULL OR a.type = ?1) AND (?2 IS NULL OR a.severity = ?2)"                   \
@@ -431,20 +431,19 @@ int kw_store_market_trades(struct kw_store *s, const char *ticker, int64_t limit
 static const char SQL_ALERTS_DESC[] = ALERTS_SQL("<", "DESC");
 static const char SQL_ALERTS_ASC[] = ALERTS_SQL(">", "ASC");
 
-static void alert_row(sqlite3_stmt *st, struct kw_alert_row *a)
+static void alert_row(sqlite3_stmt *st, struct kw_alert *a)
 {
 	a->id = sqlite3_column_int64(st, 0);
-	a->alert_key = txt(st, 1);
-	a->type = txt(st, 2);
-	a->ticker = txt(st, 3);
-	a->severity = txt(st, 4);
-	a->description = txt(st, 5);
-	a->data = txt(st, 6);
-	a->category = txt(st, 7);
-	a->title = txt(st, 8);
-	a->confidence = sqlite3_column_int64(st, 9);
-	a->created_at = sqlite3_column_int64(st, 10);
-	a->window_end = sqlite3_column_int64(st, 11);
+	a->type = txt(st, 1);
+	a->ticker = txt(st, 2);
+	a->severity = txt(st, 3);
+	a->description = txt(st, 4);
+	a->data = txt(st, 5);
+	a->category = txt(st, 6);
+	a->title = txt(st, 7);
+	a->confidence = sqlite3_column_int64(st, 8);
+	a->created_at = sqlite3_column_int64(st, 9);
+	a->window_end = sqlite3_column_int64(st, 10);
 }
 
 int kw_store_alerts_list(struct kw_store *s, const struct kw_alert_filter *f, kw_alert_fn fn,
@@ -468,7 +467,7 @@ int kw_store_alerts_list(struct kw_store *s, const struct kw_alert_filter *f, kw
 	else
 		sqlite3_bind_int64(st, 7, f->has_cursor ? f->after_id : INT64_MAX);
 	sqlite3_bind_int64(st, 8, f->limit);
-	WALK(s, st, "listing alerts", struct kw_alert_row, alert_row, fn, ctx);
+	WALK(s, st, "listing alerts", struct kw_alert, alert_row, fn, ctx);
 	sqlite3_reset(st);
 	return rc;
 }

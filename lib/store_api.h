@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 
+#include "alert.h"
 #include "store.h"
 
 #define KW_NULL INT64_MIN
@@ -101,12 +102,7 @@ int kw_store_whales_list(struct kw_store *s, const struct kw_trade_filter *f, kw
 int kw_store_market_trades(struct kw_store *s, const char *ticker, int64_t limit, kw_trade_fn fn,
 			   void *ctx) KW_WUR;
 
-struct kw_alert_row {
-	int64_t id;
-	const char *alert_key, *type, *ticker, *severity, *description, *data, *category, *title;
-	int64_t confidence, created_at, window_end;
-};
-typedef int (*kw_alert_fn)(void *ctx, const struct kw_alert_row *a);
+typedef int (*kw_alert_fn)(void *ctx, const struct kw_alert *a);
 
 struct kw_alert_filter {
 	const char *type, *severity, *ticker, *category;

@@ -87,36 +87,36 @@ static int walk(struct kw_store *s, sqlite3_stmt *st, void (*row)(sqlite3_stmt *
 
 static const char SQL_ALERTS_AFTER[] =
 	"SELECT a.id, a.created_at, a.confidence, a.type, a.ticker, a.severity, a.description,"
-	"       a.data, m.title, m.category"
+	"       a.data, m.title, m.category, a.window_end"
 	"  FROM alerts a LEFT JOIN markets m ON m.ticker = a.ticker"
 	" WHERE a.id > ? ORDER BY a.id LIMIT ?";
 
 struct alert_walk {
-	void (*fn)(void *ctx, const struct kw_wh_alert_row *row);
+	void (*fn)(void *ctx, const struct kw_alert *row);
 	void *ctx;
 };
 
 static void alert_row(sqlite3_stmt *st, void *p)
 {
 	struct alert_walk *w = p;
-	struct kw_wh_alert_row r = {
-		sqlite3_column_int64(st, 0),
-		sqlite3_column_int64(st, 1),
-		sqlite3_column_int64(st, 2),
-		col(st, 3),
-		col(st, 4),
-		col(st, 5),
-		col(st, 6),
-		col(st, 7),
-		sqlite3_column_type(st, 8) == SQLITE_NULL ? NULL : col(st, 8),
-		sqlite3_column_type(st, 9) == SQLITE_NULL ? NULL : col(st, 9),
+	struct kw_alert r = {
+		.id = sqlite3_column_int64(st, 0),
+		.created_at = sqlite3_column_int64(st, 1),
+		.confidence = sqlite3_column_int64(st, 2),
+		.type = col(st, 3),
+		.ticker = col(st, 4),
+		.severity = col(st, 5),
+		.description = col(st, 6),
+		.data = col(st, 7),
+		.title = sqlite3_column_type(st, 8) == SQLITE_NULL ? NULL : col(st, 8),
+		.category = sqlite3_column_type(st, 9) == SQLITE_NULL ? NULL : col(st, 9),
+		.window_end = sqlite3_column_int64(st, 10),
 	};
 	w->fn(w->ctx, &r);
 }
 
 int kw_store_webhook_alerts_after(struct kw_store *s, int64_t after, int limit,
-				  void (*fn)(void *ctx, const struct kw_wh_alert_row *row),
-				  void *ctx)
+				  void (*fn)(void *ctx, const struct kw_alert *row), void *ctx)
 {
 	struct alert_walk w = { fn, ctx };
 	sqlite3_stmt *st = kw_store_stmt(s, SQL_ALERTS_AFTER);

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "alert.h"
 #include "store.h"
 
 /* Set the cursor of source ("alerts" or "security") to its newest row unless it has one. */
@@ -16,16 +17,12 @@ int64_t kw_store_webhook_cursor(struct kw_store *s, const char *source);
 int kw_store_webhook_cursor_set(struct kw_store *s, const char *source, int64_t last_id) KW_WUR;
 
 /* Rows after a cursor, oldest first, at most limit; strings valid during the call only. */
-struct kw_wh_alert_row {
-	int64_t id, created_at, confidence;
-	const char *type, *ticker, *severity, *description, *data, *title, *category;
-};
 struct kw_wh_security_row {
 	int64_t id, at;
 	const char *type, *client, *detail;
 };
 int kw_store_webhook_alerts_after(struct kw_store *s, int64_t after, int limit,
-				  void (*fn)(void *ctx, const struct kw_wh_alert_row *row),
+				  void (*fn)(void *ctx, const struct kw_alert *row),
 				  void *ctx) KW_WUR;
 int kw_store_webhook_security_after(struct kw_store *s, int64_t after, int limit,
 				    void (*fn)(void *ctx, const struct kw_wh_security_row *row),

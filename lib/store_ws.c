@@ -19,6 +19,11 @@ void kw_ws_items_free(struct kw_ws_items *it)
 		free(it->v[i].ticker);
 		free(it->v[i].category);
 		json_object_put(it->v[i].obj);
+		free(it->v[i].alert.type);
+		free(it->v[i].alert.severity);
+		free(it->v[i].alert.description);
+		free(it->v[i].alert.data);
+		free(it->v[i].alert.title);
 	}
 	free(it->v);
 	it->v = NULL;
@@ -87,23 +92,6 @@ int kw_store_ws_cursor(struct kw_store *s, int64_t *alert_id, int64_t *trade_id,
 	return rc;
 }
 
-/* The alert's stored data column is JSON written by the detector; anything else becomes {}. */
-static json_object *parse_data(const char *text)
-{
-	json_tokener *tok = json_tokener_new_ex(8);
-	json_object *o = NULL;
-	if (!tok)
-		return json_object_new_object();
-	o = json_tokener_parse_ex(tok, text, (int)strlen(text));
-	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
-	    !json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		o = json_object_new_object();
-	}
-	json_tokener_free(tok);
-	return o;
-}
-
 static json_object *text_or_null(sqlite3_stmt *st, int i)
 {
 	return sqlite3_column_type(st, i) == SQLITE_NULL ? NULL
@@ -120,28 +108,19 @@ static const char SQL_ALERTS_AFTER[] =
 
 static void alert_row(sqlite3_stmt *st, struct kw_ws_item *x)
 {
-	json_object *o = json_object_new_object(), *notional = NULL;
 	x->id = sqlite3_column_int64(st, 0);
 	x->ticker = kw_xstrdup(col_text(st, 2));
 	x->category = kw_xstrdup(col_text(st, 9));
-	json_object *data = parse_data(col_text(st, 6));
 	x->notional_micros = -1;
-	if (json_object_object_get_ex(data, "notional_micros", &notional) &&
-	    json_object_is_type(notional, json_type_int))
-		x->notional_micros = json_object_get_int64(notional);
-	json_object_object_add(o, "id", json_object_new_int64(x->id));
-	json_object_object_add(o, "type", json_object_new_string(col_text(st, 1)));
-	json_object_object_add(o, "ticker", json_object_new_string(x->ticker));
-	json_object_object_add(o, "market_id", json_object_new_string(x->ticker));
-	json_object_object_add(o, "category", json_object_new_string(x->category));
-	json_object_object_add(o, "title", text_or_null(st, 10));
-	json_object_object_add(o, "severity", json_object_new_string(col_text(st, 3)));
-	json_object_object_add(o, "confidence", col_int_json(st, 4));
-	json_object_object_add(o, "description", json_object_new_string(col_text(st, 5)));
-	json_object_object_add(o, "data", data);
-	json_object_object_add(o, "timestamp", col_time_json(st, 7));
-	json_object_object_add(o, "window_end", col_time_json(st, 8));
-	x->obj = o;
+	x->alert.type = kw_xstrdup(col_text(st, 1));
+	x->alert.severity = kw_xstrdup(col_text(st, 3));
+	x->alert.confidence = sqlite3_column_int64(st, 4);
+	x->alert.description = kw_xstrdup(col_text(st, 5));
+	x->alert.data = kw_xstrdup(col_text(st, 6));
+	x->alert.created_at = sqlite3_column_int64(st, 7);
+	x->alert.window_end = sqlite3_column_int64(st, 8);
+	x->alert.title =
+		sqlite3_column_type(st, 10) == SQLITE_NULL ? NULL : kw_xstrdup(col_text(st, 10));
 }
 
 static const char SQL_TRADES_MAX[] = "SELECT coalesce(max(id), 0) FROM trades";

@@ -8,8 +8,10 @@
  * market snapshots for initial_data and market_update, and writes its counters to ws_stats
  * (the row /api/status reads).
  *
- * Items come back as json-c objects in the shapes kw-ws sends, plus the fields it filters on,
- * so kw-ws never sees SQL or column numbers. Ownership: a struct kw_ws_items owns every item,
+ * Alerts come back as rows (struct kw_ws_alert_row), which kw-ws turns into the one alert
+ * shape (lib/alert.h); trades and market snapshots come back as json-c objects in the shapes
+ * kw-ws sends. Each item carries the fields kw-ws filters on, so kw-ws never sees SQL or
+ * column numbers. Ownership: a struct kw_ws_items owns every item,
  * its strings and its json object; kw_ws_items_free() releases all of them.
  *
  * The connection is set to a short busy timeout (kw_store_ws_setup): kw-ws runs one event loop
@@ -28,12 +30,20 @@
 /* Milliseconds kw-ws waits for a lock before giving up on one statement. */
 #define KW_STORE_WS_BUSY_MS 50
 
+/* An alert as stored (strings owned by the item); kw-ws turns it into JSON with
+ * kw_alert_json(), the shape every other channel uses. */
+struct kw_ws_alert_row {
+	char *type, *severity, *description, *data, *title; /* title NULL when unknown */
+	int64_t confidence, created_at, window_end;
+};
+
 struct kw_ws_item {
 	int64_t id;
 	char *ticker;		 /* owned */
 	char *category;		 /* owned; "" when the market or its series is unknown */
-	int64_t notional_micros; /* trades: taker premium; alerts: data.notional_micros or -1 */
-	json_object *obj;	 /* owned: the item as sent to clients */
+	int64_t notional_micros; /* trades: taker premium; alerts: set with obj, -1 for none */
+	json_object *obj;	 /* owned: the item as sent (alerts: NULL until kw-ws builds it) */
+	struct kw_ws_alert_row alert; /* alerts only */
 };
 
 struct kw_ws_items {

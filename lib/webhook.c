@@ -113,32 +113,14 @@ struct queue_ctx {
 	int failed;
 };
 
-static json_object *str_or_null(const char *s)
-{
-	return s ? json_object_new_string(s) : NULL;
-}
-
-static void queue_alert(void *p, const struct kw_wh_alert_row *a)
+static void queue_alert(void *p, const struct kw_alert *a)
 {
 	struct queue_ctx *q = p;
-	char text[600], ts[32];
+	char text[600];
 	q->last = a->id;
 	if (q->failed)
 		return;
-	json_object *d = json_object_new_object();
-	json_object *data = json_tokener_parse(a->data);
-	kw_fmt_rfc3339(a->created_at, ts, sizeof(ts));
-	json_object_object_add(d, "id", json_object_new_int64(a->id));
-	json_object_object_add(d, "type", json_object_new_string(a->type));
-	json_object_object_add(d, "ticker", json_object_new_string(a->ticker));
-	json_object_object_add(d, "title", str_or_null(a->title));
-	json_object_object_add(d, "category", str_or_null(a->category));
-	json_object_object_add(d, "severity", json_object_new_string(a->severity));
-	json_object_object_add(d, "confidence",
-			       json_object_new_double((double)a->confidence / 100));
-	json_object_object_add(d, "description", json_object_new_string(a->description));
-	json_object_object_add(d, "data", data ? data : json_object_new_object());
-	json_object_object_add(d, "created_at", json_object_new_string(ts));
+	json_object *d = kw_alert_json(a, NULL);
 	snprintf(text, sizeof(text), "[%s] %s%s%s", a->severity, a->description,
 		 a->title ? " - " : "", a->title ? a->title : "");
 	char *body = envelope("whale_alert", text, d, "alert");

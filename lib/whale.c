@@ -409,6 +409,7 @@ static int check_high_volume(struct run *r, const char *ticker, int64_t newest_u
 	json_object_object_add(d, "current_value", kw_json_decimal(sum, 6));
 	json_object_object_add(d, "previous_value", NULL);
 	json_object_object_add(d, "volume_24h_usd", kw_json_decimal(sum, 6));
+	json_object_object_add(d, "notional_usd", kw_json_decimal(sum, 6));
 	json_object_object_add(d, "trades_24h", json_object_new_int64(count));
 	json_object_object_add(d, "growth_multiple", kw_json_decimal(sum * 100 / threshold, 2));
 	json_object_object_add(d, "direction", json_object_new_string("up"));
@@ -469,6 +470,7 @@ static int on_bucket(void *ctx, const char *ticker, int64_t bucket, int64_t newe
 	json_object_object_add(d, "direction", json_object_new_string("up"));
 	json_object_object_add(d, "window_start", json_object_new_string(ws));
 	json_object_object_add(d, "window_min", json_object_new_int64(wmin));
+	json_object_object_add(d, "notional_usd", kw_json_decimal(sum, 6));
 	json_object_object_add(d, "window_trades", json_object_new_int64(count));
 	json_object_object_add(d, "trailing_24h_usd", kw_json_decimal(trailing, 6));
 	json_object_object_add(d, "trailing_24h_trades", json_object_new_int64(tcount));

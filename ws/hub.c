@@ -24,6 +24,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "alert.h"
 #include "log.h"
 #include "ws.h"
 
@@ -206,7 +207,9 @@ static int sub_matches(const struct kw_sub *s, const struct kw_ws_item *it)
 		if (!hit)
 			return 0;
 	}
-	/* Markets and alerts without a notional (-1 / 0 for markets) are not size-filtered. */
+	/* Size filters read the premium an item is about: a trade's, or an alert's
+	 * data.notional_usd as detection wrote it (whale trades, surges, high volume). Markets and
+	 * alerts about no amount (odds flips, order-book shifts: -1) are not size-filtered. */
 	return it->notional_micros <= 0 || it->notional_micros >= s->min_notional_micros;
 }
 
@@ -301,6 +304,29 @@ static void fan_out_markets(struct kw_hub *h, const struct kw_ws_items *it, int6
 	kw_msg_unref(all);
 }
 
+/* Give each alert row read from the store its one JSON shape (lib/alert.h) and the premium
+ * size filters read (data.notional_usd, as detection wrote it; -1 when it has none). */
+static void alerts_build(struct kw_ws_items *it)
+{
+	for (int i = 0; i < it->n; i++) {
+		struct kw_ws_item *x = &it->v[i];
+		struct kw_alert a = {
+			.id = x->id,
+			.type = x->alert.type,
+			.ticker = x->ticker,
+			.severity = x->alert.severity,
+			.description = x->alert.description,
+			.data = x->alert.data,
+			.category = x->category,
+			.title = x->alert.title,
+			.confidence = x->alert.confidence,
+			.created_at = x->alert.created_at,
+			.window_end = x->alert.window_end,
+		};
+		x->obj = kw_alert_json(&a, &x->notional_micros);
+	}
+}
+
 /* Read past the cursors and fan out. 0 when done, 1 when a backlog remains, -1 on error. */
 static int follow(struct kw_hub *h)
 {
@@ -312,6 +338,7 @@ static int follow(struct kw_hub *h)
 		if (kw_store_ws_alerts_after(h->store, h->alert_id, KW_WS_FOLLOW_BATCH, &it,
 					     &next) < 0)
 			return -1;
+		alerts_build(&it);
 		if (it.n)
 			fan_out(h, &it, "alert", KW_CH_ALERTS, "whale_alerts", KW_CH_WHALE_ALERTS);
 		int n = it.n;
@@ -553,6 +580,7 @@ void kw_hub_resume(struct kw_hub *h, struct kw_client *c, int64_t since_id)
 	if (since_id < h->alert_id &&
 	    kw_store_ws_alerts_after(h->store, since_id, 1000, &it, &next) == 0) {
 		int i;
+		alerts_build(&it);
 		for (i = 0; i < it.n; i++) {
 			if (it.v[i].id > h->alert_id)
 				break;

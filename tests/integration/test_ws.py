@@ -453,7 +453,7 @@ def test_alert_reaches_subscribed_client_within_1s_and_not_others(ws_stack):
             await subscribe(b, channels=["alerts"], tickers=["KXOTHER"])
             # c keeps the default subscription: the original's whale_alerts batches.
             t0 = time.monotonic()
-            aid = insert_alert(ws_stack, "KXBTC-26NOV28-B90000", data={"notional_micros": 1})
+            aid = insert_alert(ws_stack, "KXBTC-26NOV28-B90000")
             msg = await next_msg(a, "alert", timeout=1.0)
             assert time.monotonic() - t0 < 1.0
             assert msg["data"]["id"] == aid
@@ -495,19 +495,6 @@ def test_trades_filtered_by_category_min_notional_and_whale_floor(ws_stack):
                 got.append((await next_msg(any_, "trade", timeout=1.0))["data"]["id"])
             assert got == [small, other, large] and tiny not in got
             await none_of(alerts_only, ("trade",), 0.3)
-    run(go())
-
-
-def test_min_notional_filters_alerts_that_carry_a_notional(ws_stack):
-    async def go():
-        async with connect(ws_stack) as ws:
-            await subscribe(ws, channels=["alerts"], tickers=["KXMIN-1"], min_notional=10000)
-            small = insert_alert(ws_stack, "KXMIN-1", data={"notional_micros": 5000 * 10**6})
-            large = insert_alert(ws_stack, "KXMIN-1", data={"notional_micros": 20000 * 10**6})
-            other = insert_alert(ws_stack, "KXMIN-1", type_="odds_flip", data={"delta": 20})
-            got = [(await next_msg(ws, "alert", timeout=1.0))["data"]["id"] for _ in range(2)]
-            assert got == [large, other] and small not in got
-            await none_of(ws, ("alert",), 0.4)
     run(go())
 
 

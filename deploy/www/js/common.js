@@ -120,15 +120,9 @@ export function marketHref(ticker) {
   return "market.html?ticker=" + encodeURIComponent(ticker);
 }
 
-const TYPE_LABELS = {
-  whale_trade: "Whale trade",
-  volume_surge: "Volume surge",
-  odds_flip: "Odds flip",
-  order_book_shift: "Order-book shift",
-  high_volume: "High volume",
-};
-export function alertLabel(type) {
-  return TYPE_LABELS[type] || String(type);
+// The signal's label comes with every alert from the API (the server's one signal table).
+export function alertLabel(alert) {
+  return String((alert && (alert.label || alert.type)) || "");
 }
 
 // ---- the API key and requests --------------------------------------------------------------

@@ -65,7 +65,7 @@ function itemNode(item, fresh) {
                     "data-kind": "alert", "data-id": item.id },
       el("div", { class: "row1" },
         isNum(n) ? el("span", { class: "amount" }, usd(n)) : null,
-        badge(alertLabel(item.type)),
+        badge(alertLabel(item)),
         badge(item.severity || "", item.severity),
         link),
       el("div", { class: "desc" }, item.description || ""),

@@ -52,7 +52,7 @@ function renderMarket(m) {
   const alerts = m.recent_alerts || [];
   replace(document.getElementById("alerts"), !alerts.length ? empty("No alerts for this market.") : table([
     { label: "When", cell: (a) => when(a.timestamp) },
-    { label: "Signal", cell: (a) => alertLabel(a.type) },
+    { label: "Signal", cell: (a) => alertLabel(a) },
     { label: "Severity", cell: (a) => badge(a.severity, a.severity) },
     { label: "What happened", cls: "title", cell: (a) => a.description },
   ], alerts));
