@@ -324,13 +324,12 @@ static json_object *thresholds(const struct kw_config *cfg)
 	}
 	json_object_put(by_cat);
 	json_object_object_add(t, "whale_min_notional_by_category_usd", usd);
-	json_object_object_add(t, "volume_surge_multiplier",
-			       json_object_new_double(cfg->volume_surge_multiplier));
-	json_object_object_add(
-		t, "volume_surge_high_multiplier",
-		json_object_new_double(cfg->volume_surge_multiplier > KW_SURGE_HIGH_MULTIPLE
-					       ? cfg->volume_surge_multiplier
-					       : KW_SURGE_HIGH_MULTIPLE));
+	int64_t mult = cfg->volume_surge_multiplier_milli;
+	int64_t high_mult = (int64_t)(KW_SURGE_HIGH_MULTIPLE * 1000);
+	json_object_object_add(t, "volume_surge_multiplier", kw_json_decimal(mult, 3));
+	json_object_object_add(t, "volume_surge_high_multiplier",
+			       kw_json_decimal(mult > high_mult ? mult : high_mult, 3));
+	json_object_object_add(t, "surge_min_trades", json_object_new_int64(cfg->surge_min_trades));
 	json_object_object_add(t, "surge_window_min", json_object_new_int64(cfg->surge_window_min));
 	json_object_object_add(t, "surge_min_notional_usd",
 			       json_object_new_int64(cfg->surge_min_notional_usd));

@@ -17,12 +17,15 @@
 
 #include "auth.h" /* KW_API_KEY_MIN_LEN, KW_JWT_MIN_SECRET */
 #include "codec.h"
+#include "kalshi.h"
 #include "log.h"
 #include "origins.h"
 #include "sentry.h"
 #include "whale.h"
 
-enum set_type { T_STR, T_SECRET, T_INT, T_BOOL, T_ENUM, T_DOUBLE, T_LOGLEVEL };
+/* T_MILLI: a decimal setting ("2.2") parsed exactly into thousandths (2200), never through a
+ * double, so a comparison against it is exact; min and max are whole units. */
+enum set_type { T_STR, T_SECRET, T_INT, T_BOOL, T_ENUM, T_MILLI, T_LOGLEVEL };
 
 typedef int (*check_fn)(const char *value, char *why, size_t whylen);
 
@@ -173,10 +176,13 @@ static const struct setting settings[] = {
 	  "per-category overrides, e.g. Crypto=2500,Sports=20000" },
 	{ "SURGE_WINDOW_MIN", T_INT, F(surge_window_min), "15", 1, 1440, NULL, NULL, "detection",
 	  "window in minutes for volume surges" },
-	{ "VOLUME_SURGE_MULTIPLIER", T_DOUBLE, F(volume_surge_multiplier), "3.0", 1, 1000, NULL,
-	  NULL, "detection", "window notional over its trailing 24h mean that counts as a surge" },
+	{ "VOLUME_SURGE_MULTIPLIER", T_MILLI, F(volume_surge_multiplier_milli), "3.0", 1, 1000,
+	  NULL, NULL, "detection",
+	  "window notional over its trailing 24h mean that counts as a surge" },
 	{ "SURGE_MIN_NOTIONAL_USD", T_INT, F(surge_min_notional_usd), "1000", 0, 1000000000, NULL,
 	  NULL, "detection", "dollar floor below which no surge fires (keeps thin markets quiet)" },
+	{ "SURGE_MIN_TRADES", T_INT, F(surge_min_trades), "3", 2, 100000, NULL, NULL, "detection",
+	  "trades a surge window needs, and its 24h baseline too (one trade is never a surge)" },
 	{ "ODDS_CHANGE_POINTS", T_INT, F(odds_change_points), "15", 1, 100, NULL, NULL, "detection",
 	  "yes-price move in percentage points that is an odds flip" },
 	{ "ODDS_WINDOW_MIN", T_INT, F(odds_window_min), "60", 1, 10080, NULL, NULL, "detection",
@@ -265,17 +271,16 @@ static int set_value(struct kw_config *c, const struct setting *s, const char *v
 		memcpy(base, &x, sizeof(x));
 		return 0;
 	}
-	case T_DOUBLE: {
-		char *end;
-		errno = 0;
-		double d = strtod(v, &end);
-		if (!*v || *end || errno || !isfinite(d) || d < (double)s->min ||
-		    d > (double)s->max) {
-			snprintf(why, sizeof(why), "a number from %lld to %lld", (long long)s->min,
-				 (long long)s->max);
+	case T_MILLI: {
+		int64_t x;
+		if (kw_kalshi_parse_fixed(v, strlen(v), 3, &x) < 0 || x < s->min * 1000 ||
+		    x > s->max * 1000) {
+			snprintf(why, sizeof(why),
+				 "a decimal from %lld to %lld with at most 3 decimal places",
+				 (long long)s->min, (long long)s->max);
 			goto bad;
 		}
-		memcpy(base, &d, sizeof(d));
+		memcpy(base, &x, sizeof(x));
 		return 0;
 	}
 	case T_BOOL: {
@@ -528,10 +533,14 @@ static void print_value(const struct kw_config *c, const struct setting *s, FILE
 		fprintf(out, "%lld", (long long)x);
 		break;
 	}
-	case T_DOUBLE: {
-		double d;
-		memcpy(&d, base, sizeof(d));
-		fprintf(out, "%g", d);
+	case T_MILLI: {
+		int64_t x;
+		char frac[8];
+		memcpy(&x, base, sizeof(x));
+		snprintf(frac, sizeof(frac), "%03lld", (long long)(x % 1000));
+		for (int i = 2; i >= 0 && frac[i] == '0'; i--)
+			frac[i] = '\0';
+		fprintf(out, "%lld%s%s", (long long)(x / 1000), frac[0] ? "." : "", frac);
 		break;
 	}
 	case T_BOOL: {
@@ -574,8 +583,9 @@ static void allowed(const struct setting *s, char *buf, size_t n)
 {
 	switch (s->type) {
 	case T_INT: snprintf(buf, n, "%lld–%lld", (long long)s->min, (long long)s->max); break;
-	case T_DOUBLE:
-		snprintf(buf, n, "%lld–%lld (decimal)", (long long)s->min, (long long)s->max);
+	case T_MILLI:
+		snprintf(buf, n, "%lld–%lld (decimal, 3 places)", (long long)s->min,
+			 (long long)s->max);
 		break;
 	case T_BOOL: snprintf(buf, n, "true/false"); break;
 	case T_ENUM:

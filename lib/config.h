@@ -61,7 +61,8 @@ struct kw_config {
 	int64_t whale_min_notional_usd;
 	char *whale_min_notional_by_category;
 	int64_t surge_window_min;
-	double volume_surge_multiplier;
+	int64_t volume_surge_multiplier_milli; /* thousandths: 3.0 = 3000 (exact) */
+	int64_t surge_min_trades;
 	int64_t surge_min_notional_usd;
 	int64_t odds_change_points;
 	int64_t odds_window_min;

@@ -449,16 +449,30 @@ static int on_bucket(void *ctx, const char *ticker, int64_t bucket, int64_t newe
 	if (kw_store_notional_sum(r->s, ticker, start_us - DAY_US, start_us, &trailing, &tcount) <
 	    0)
 		return -1;
-	if (trailing <= 0)
-		return 0; /* no baseline: a market's first trades are not a surge */
-	/* sum >= mult * trailing / (1440 / wmin)  <=>  sum * 1440 >= mult * trailing * wmin */
-	long double lhs = (long double)sum * 1440.0L;
-	long double base = (long double)trailing * (long double)wmin;
-	long double mult = cfg->volume_surge_multiplier;
-	if (lhs < mult * base)
+	/* A surge is many trades against a real baseline: at least SURGE_MIN_TRADES trades in
+	 * the window and as many in the 24 h before it. One trade is a whale trade or nothing,
+	 * and a market with a near-empty history has no "usual" to surge from (a lone trade on a
+	 * thin market read as 158,400x its mean). */
+	if (count < cfg->surge_min_trades) {
+		r->st->surge_few_trades++;
 		return 0;
+	}
+	if (trailing <= 0 || tcount < cfg->surge_min_trades) {
+		r->st->surge_thin_baseline++;
+		return 0;
+	}
+	/* sum >= mult * trailing / (1440 / wmin)  <=>  sum * 1440 * 1000 >= mult_milli * trailing
+	 * * wmin, exact in 128-bit integers: exactly the multiplier fires, for 2.2 as for 3. */
+	int64_t mult_milli = cfg->volume_surge_multiplier_milli;
+	__int128 lhs = (__int128)sum * 1440 * 1000;
+	__int128 rhs = (__int128)mult_milli * trailing * wmin;
+	if (lhs < rhs)
+		return 0;
+	long double mult = (long double)mult_milli / 1000.0L;
+	long double base = (long double)trailing * (long double)wmin;
 	long double high_mult = mult > KW_SURGE_HIGH_MULTIPLE ? mult : KW_SURGE_HIGH_MULTIPLE;
-	long double ratio = lhs / base;
+	long double ratio = (long double)sum * 1440.0L / base;
+	int64_t ratio_centi = (int64_t)(lhs * 100 / ((__int128)trailing * wmin * 1000));
 	int64_t mean_micros = (int64_t)((long double)trailing * wmin / 1440.0L);
 	char win[32], ws[32], usd[40], desc[256];
 	snprintf(win, sizeof(win), "%lld", (long long)(start_us / US_PER_S));
@@ -466,7 +480,7 @@ static int on_bucket(void *ctx, const char *ticker, int64_t bucket, int64_t newe
 	json_object *d = json_object_new_object();
 	json_object_object_add(d, "current_value", kw_json_decimal(sum, 6));
 	json_object_object_add(d, "previous_value", kw_json_decimal(mean_micros, 6));
-	json_object_object_add(d, "growth_multiple", kw_json_decimal((int64_t)(ratio * 100), 2));
+	json_object_object_add(d, "growth_multiple", kw_json_decimal(ratio_centi, 2));
 	json_object_object_add(d, "direction", json_object_new_string("up"));
 	json_object_object_add(d, "window_start", json_object_new_string(ws));
 	json_object_object_add(d, "window_min", json_object_new_int64(wmin));
@@ -475,18 +489,21 @@ static int on_bucket(void *ctx, const char *ticker, int64_t bucket, int64_t newe
 	json_object_object_add(d, "trailing_24h_usd", kw_json_decimal(trailing, 6));
 	json_object_object_add(d, "trailing_24h_trades", json_object_new_int64(tcount));
 	json_object *th = json_object_new_object();
-	json_object_object_add(th, "multiplier",
-			       json_object_new_double(cfg->volume_surge_multiplier));
-	json_object_object_add(th, "high_multiplier", json_object_new_double((double)high_mult));
+	json_object_object_add(th, "multiplier", kw_json_decimal(mult_milli, 3));
+	json_object_object_add(th, "high_multiplier",
+			       kw_json_decimal((int64_t)(high_mult * 1000.0L + 0.5L), 3));
+	json_object_object_add(th, "min_trades", json_object_new_int64(cfg->surge_min_trades));
 	json_object_object_add(th, "min_notional_usd",
 			       json_object_new_int64(cfg->surge_min_notional_usd));
 	json_object_object_add(d, "thresholds", th);
 	fmt_usd(sum, usd, sizeof(usd));
 	snprintf(desc, sizeof(desc),
-		 "Volume surge: $%s in %lld min, %.1fx the 24 h mean, in %.100s", usd,
-		 (long long)wmin, (double)ratio, ticker);
+		 "Volume surge: $%s in %lld trades in %lld min, %lld.%02lldx the 24 h mean, in "
+		 "%.100s",
+		 usd, (long long)count, (long long)wmin, (long long)(ratio_centi / 100),
+		 (long long)(ratio_centi % 100), ticker);
 	return emit(r, KW_ALERT_VOLUME_SURGE, ticker, win, end_us / US_PER_S, ratio >= high_mult,
-		    kw_whale_confidence(ratio, mult, high_mult), (int64_t)(ratio * 100), desc, d);
+		    kw_whale_confidence(ratio, mult, high_mult), ratio_centi, desc, d);
 }
 
 static int on_price(void *ctx, const char *ticker, int64_t taken_at, int64_t price)
@@ -696,10 +713,12 @@ out:
 					 kw_signals[i].name, (long long)out->fired[i]);
 			o += w > 0 ? (size_t)w : 0;
 		}
-		kw_info("detect: %lld alerts (%s), %lld duplicate, %lld cooling; %lld trades, "
+		kw_info("detect: %lld alerts (%s), %lld duplicate, %lld cooling; surge windows "
+			"skipped: %lld under SURGE_MIN_TRADES, %lld thin baseline; %lld trades, "
 			"%lld snapshots, %lld books in %lld us",
 			(long long)out->fired_total, kinds, (long long)out->duplicates,
-			(long long)out->cooled, (long long)out->trades_examined,
+			(long long)out->cooled, (long long)out->surge_few_trades,
+			(long long)out->surge_thin_baseline, (long long)out->trades_examined,
 			(long long)out->snapshots_examined, (long long)out->books_examined,
 			(long long)out->elapsed_us);
 	} else

@@ -8,7 +8,9 @@
  *   volume_surge      a market's taker premium in a SURGE_WINDOW_MIN bucket (aligned to the Unix
  *                     epoch) >= VOLUME_SURGE_MULTIPLIER x the mean per-bucket premium over the
  *                     24 h before the bucket (empty buckets count as zero), and >=
- *                     SURGE_MIN_NOTIONAL_USD; no baseline (no trade in those 24 h) -> no signal.
+ *                     SURGE_MIN_NOTIONAL_USD, with at least SURGE_MIN_TRADES trades in the
+ *                     bucket and as many in its 24 h baseline (fewer: no signal; a single trade
+ *                     is a whale trade or nothing). The multiplier is exact (thousandths).
  *                     High at max(5, multiplier) x.
  *   odds_flip         a market snapshot's last yes price is >= ODDS_CHANGE_POINTS (percentage
  *                     points) above the lowest or below the highest last price among the
@@ -60,6 +62,8 @@ struct kw_detect_stats {
 	int64_t fired_total;
 	int64_t duplicates; /* already stored under the same alert_key (a re-run) */
 	int64_t cooled;	    /* held back by ALERT_COOLDOWN_MIN (no stronger than what fired) */
+	int64_t surge_few_trades;    /* surge windows under SURGE_MIN_TRADES trades */
+	int64_t surge_thin_baseline; /* surge windows whose 24 h baseline is under it */
 	int64_t trades_examined;
 	int64_t snapshots_examined;
 	int64_t books_examined;

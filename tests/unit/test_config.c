@@ -62,7 +62,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c.web_socket_timeout_s, 300);
 	assert_string_equal(c.database_path, "./var/kalshiwhale.db");
 	assert_string_equal(c.kalshi_api_base, "https://api.elections.kalshi.com/trade-api/v2");
-	assert_true(c.volume_surge_multiplier > 2.99 && c.volume_surge_multiplier < 3.01);
+	assert_int_equal(c.volume_surge_multiplier_milli, 3000);
+	assert_int_equal(c.surge_min_trades, 3);
 	kw_config_free(&c);
 }
 
@@ -101,6 +102,26 @@ static void test_environment_wins(void **state)
 	kw_config_free(&c);
 }
 
+/* Decimal settings are read exactly: 1.1 is 1100 thousandths, not 1.10000000000000008882. */
+static void test_decimal_settings_exact(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		int64_t milli;
+	} cases[] = { { "1.1", 1100 },	   { "2.2", 2200 },   { "3", 3000 },	 { "2.50", 2500 },
+		      { "1000", 1000000 }, { "1.125", 1125 }, { "2.2000", 2200 } };
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct kw_config c = { 0 };
+		char err[256] = "", line[64];
+		snprintf(line, sizeof(line), "VOLUME_SURGE_MULTIPLIER=%s\n", cases[i].text);
+		write_env(line);
+		assert_int_equal(kw_config_load(&c, err, sizeof(err)), 0);
+		assert_int_equal(c.volume_surge_multiplier_milli, cases[i].milli);
+		kw_config_free(&c);
+	}
+}
+
 struct bad_case {
 	const char *line;
 	const char *expect;
@@ -117,7 +138,11 @@ static void test_bad_values(void **state)
 		{ "DEBUG=yesplease\n", "expected true or false" },
 		{ "ENVIRONMENT=staging\n", "expected one of development|production" },
 		{ "VOLUME_SURGE_MULTIPLIER=nan\n", "VOLUME_SURGE_MULTIPLIER" },
-		{ "VOLUME_SURGE_MULTIPLIER=0.5\n", "expected a number from 1 to 1000" },
+		{ "VOLUME_SURGE_MULTIPLIER=0.5\n", "expected a decimal from 1 to 1000" },
+		{ "VOLUME_SURGE_MULTIPLIER=2.2001\n", "at most 3 decimal places" },
+		{ "VOLUME_SURGE_MULTIPLIER=1e1\n", "VOLUME_SURGE_MULTIPLIER" },
+		{ "VOLUME_SURGE_MULTIPLIER=inf\n", "VOLUME_SURGE_MULTIPLIER" },
+		{ "SURGE_MIN_TRADES=1\n", "expected an integer from 2 to 100000" },
 		{ "DATABASE_URL=mysql://x\n", "expected sqlite:///PATH" },
 		{ "DATABASE_URL=sqlite:///\n", "DATABASE_URL has no path" },
 		{ "HOST=a b\n", "expected a host name or IP address" },
@@ -202,9 +227,13 @@ static void test_dump_masks_secrets(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),	   cmocka_unit_test(test_env_file_forms),
-		cmocka_unit_test(test_environment_wins),   cmocka_unit_test(test_bad_values),
-		cmocka_unit_test(test_dump_masks_secrets), cmocka_unit_test(test_verdict),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_env_file_forms),
+		cmocka_unit_test(test_environment_wins),
+		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_dump_masks_secrets),
+		cmocka_unit_test(test_verdict),
+		cmocka_unit_test(test_decimal_settings_exact),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -48,7 +48,8 @@ static int setup(void **state)
 	f->cfg.whale_min_notional_usd = 5000;
 	f->cfg.whale_min_notional_by_category = "Crypto=2500,Sports=20000";
 	f->cfg.surge_window_min = 15;
-	f->cfg.volume_surge_multiplier = 3.0;
+	f->cfg.volume_surge_multiplier_milli = 3000;
+	f->cfg.surge_min_trades = 3;
 	f->cfg.surge_min_notional_usd = 1000;
 	f->cfg.odds_change_points = 15;
 	f->cfg.odds_window_min = 60;
@@ -62,6 +63,8 @@ static int setup(void **state)
 		" ('POL-B', 'E1', 'KXPOL', 'Politics', 'active', 1, 1),"
 		" ('POL-C', 'E1', 'KXPOL', 'Politics', 'active', 1, 1),"
 		" ('POL-D', 'E1', 'KXPOL', 'Politics', 'active', 1, 1),"
+		" ('POL-E', 'E1', 'KXPOL', 'Politics', 'active', 1, 1),"
+		" ('POL-F', 'E1', 'KXPOL', 'Politics', 'active', 1, 1),"
 		" ('BTC-A', 'E2', 'KXBTCD', 'Crypto', 'active', 1, 1),"
 		" ('SPO-A', 'E3', 'KXNFL', 'Sports', 'active', 1, 1)");
 	*state = f;
@@ -306,18 +309,44 @@ static void test_volume_surge(void **state)
 		snprintf(id, sizeof(id), "thin-%d", k);
 		trade(f, id, "SPO-A", b - 86400 + k * 3600, 400 * USD, "yes");
 	}
+	/* POL-E: a full baseline; POL-F: a baseline of two trades only (near-empty). */
+	for (int k = 0; k < 24; k++) {
+		snprintf(id, sizeof(id), "base-e-%d", k);
+		trade(f, id, "POL-E", b - 86400 + k * 3600, 4000 * USD, "yes");
+	}
+	trade(f, "base-f-1", "POL-F", b - 7200, 48000 * USD, "yes");
+	trade(f, "base-f-2", "POL-F", b - 3600, 48000 * USD, "yes");
 	run(f); /* the baseline's own buckets are judged here; only the new bucket is under test */
 	int64_t before = count_alerts(f, "volume_surge", NULL);
-	trade(f, "s-at", "POL-A", b + 60, 3000 * USD, "yes");	     /* exactly 3x */
-	trade(f, "s-below", "POL-B", b + 60, 3000 * USD - 1, "yes"); /* a hair below */
-	trade(f, "s-above", "POL-C", b + 60, 3000 * USD + 1, "yes"); /* a hair above */
-	trade(f, "s-high1", "POL-D", b + 60, 2500 * USD, "yes");     /* 5x in two trades */
-	trade(f, "s-high2", "POL-D", b + 899, 2500 * USD, "no");
+	/* Each surge is three trades (SURGE_MIN_TRADES). */
+	trade(f, "s-at1", "POL-A", b + 60, 1000 * USD, "yes"); /* exactly 3x */
+	trade(f, "s-at2", "POL-A", b + 61, 1000 * USD, "yes");
+	trade(f, "s-at3", "POL-A", b + 62, 1000 * USD, "yes");
+	trade(f, "s-below1", "POL-B", b + 60, 1000 * USD, "yes"); /* a hair below */
+	trade(f, "s-below2", "POL-B", b + 61, 1000 * USD, "yes");
+	trade(f, "s-below3", "POL-B", b + 62, 1000 * USD - 1, "yes");
+	trade(f, "s-above1", "POL-C", b + 60, 1000 * USD, "yes"); /* a hair above */
+	trade(f, "s-above2", "POL-C", b + 61, 1000 * USD, "yes");
+	trade(f, "s-above3", "POL-C", b + 62, 1000 * USD + 1, "yes");
+	trade(f, "s-high1", "POL-D", b + 60, 2000 * USD, "yes"); /* 5x */
+	trade(f, "s-high2", "POL-D", b + 500, 1500 * USD, "no");
+	trade(f, "s-high3", "POL-D", b + 899, 1500 * USD, "no");
 	/* Thin market: baseline $9,600/24 h = $100 per window; $900 is 9x but under the $1,000
 	 * floor. */
-	trade(f, "thin-surge", "SPO-A", b + 60, 900 * USD, "yes");
-	/* No baseline at all: a first trade is not a surge. */
-	trade(f, "first", "BTC-A", b + 60, 2400 * USD, "yes");
+	trade(f, "thin-surge1", "SPO-A", b + 60, 300 * USD, "yes");
+	trade(f, "thin-surge2", "SPO-A", b + 61, 300 * USD, "yes");
+	trade(f, "thin-surge3", "SPO-A", b + 62, 300 * USD, "yes");
+	/* No baseline at all: a first burst of trades is not a surge. */
+	trade(f, "first1", "BTC-A", b + 60, 800 * USD, "yes");
+	trade(f, "first2", "BTC-A", b + 61, 800 * USD, "yes");
+	trade(f, "first3", "BTC-A", b + 62, 800 * USD, "yes");
+	/* One trade worth 10x the mean is a whale trade or nothing, never a surge; two neither. */
+	trade(f, "single", "POL-E", b + 60, 4000 * USD, "yes");
+	trade(f, "double", "POL-E", b + 61, 4000 * USD, "yes");
+	/* A near-empty baseline (two trades in 24 h) is no baseline. */
+	trade(f, "thinbase1", "POL-F", b + 60, 40000 * USD, "yes");
+	trade(f, "thinbase2", "POL-F", b + 61, 40000 * USD, "yes");
+	trade(f, "thinbase3", "POL-F", b + 62, 40000 * USD, "yes");
 
 	struct kw_detect_stats st = run(f);
 	assert_int_equal(st.fired[KW_ALERT_VOLUME_SURGE], 3);
@@ -327,6 +356,9 @@ static void test_volume_surge(void **state)
 	assert_int_equal(count_alerts(f, "volume_surge", "POL-B"), 0);
 	assert_int_equal(count_alerts(f, "volume_surge", "SPO-A"), 0);
 	assert_int_equal(count_alerts(f, "volume_surge", "BTC-A"), 0);
+	assert_int_equal(count_alerts(f, "volume_surge", "POL-E"), 0);
+	assert_int_equal(count_alerts(f, "volume_surge", "POL-F"), 0);
+	assert_true(st.surge_few_trades >= 1 && st.surge_thin_baseline >= 2);
 	char sev[8];
 	int conf;
 	json_object *d = alert(f, "volume_surge", "POL-A", sev, &conf);
@@ -341,7 +373,7 @@ static void test_volume_surge(void **state)
 	d = alert(f, "volume_surge", "POL-D", sev, &conf);
 	assert_string_equal(sev, "high");
 	assert_int_equal(conf, 100);
-	assert_string_equal(field(d, "window_trades", NULL), "2");
+	assert_string_equal(field(d, "window_trades", NULL), "3");
 	assert_string_equal(field(d, "growth_multiple", NULL), "5");
 	json_object_put(d);
 
@@ -350,6 +382,55 @@ static void test_volume_surge(void **state)
 	st = run(f);
 	assert_int_equal(st.fired[KW_ALERT_VOLUME_SURGE], 0);
 	assert_int_equal(count_alerts(f, "volume_surge", "POL-A"), 1);
+}
+
+/* The multiplier is exact: 2.2 and 1.1 fire at exactly 2.2x and 1.1x the mean, not a hair
+ * above (a double 2.2 is 2.2000000000000002). */
+static void test_surge_decimal_multiplier(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		int64_t milli;
+		const char *at, *below;
+	} cases[] = { { 2200, "POL-A", "POL-B" }, { 1100, "POL-C", "POL-D" } };
+	int64_t b = (T0 / 900 + 10) * 900;
+	char id[64];
+	const char *m[] = { "POL-A", "POL-B", "POL-C", "POL-D" };
+	for (int i = 0; i < 4; i++)
+		for (int k = 0; k < 24; k++) {
+			snprintf(id, sizeof(id), "base-%d-%d", i, k);
+			trade(f, id, m[i], b - 86400 + k * 3600, 4000 * USD, "yes");
+		}
+	run(f);
+	for (size_t c = 0; c < 2; c++) {
+		int64_t want = cases[c].milli * USD; /* mean $1,000 x multiplier */
+		for (int k = 0; k < 3; k++) {
+			snprintf(id, sizeof(id), "at-%zu-%d", c, k);
+			trade(f, id, cases[c].at, b + 60 + k, want / 3 + (k == 0 ? want % 3 : 0),
+			      "yes");
+			snprintf(id, sizeof(id), "below-%zu-%d", c, k);
+			trade(f, id, cases[c].below, b + 60 + k,
+			      want / 3 + (k == 0 ? want % 3 : 0) - (k == 2), "yes");
+		}
+	}
+	f->cfg.volume_surge_multiplier_milli = 2200;
+	f->cfg.surge_min_notional_usd = 1000;
+	struct kw_detect_stats st;
+	/* One run per multiplier: each judges its own pair of markets. */
+	assert_int_equal(kw_detect_run(f->s, &f->cfg, T0 + 3700, &st), 0);
+	assert_int_equal(count_alerts(f, "volume_surge", "POL-A"), 1);
+	assert_int_equal(count_alerts(f, "volume_surge", "POL-B"), 0);
+	exec(f, "DELETE FROM detect_state");
+	f->cfg.volume_surge_multiplier_milli = 1100;
+	assert_int_equal(kw_detect_run(f->s, &f->cfg, T0 + 3700, &st), 0);
+	assert_int_equal(count_alerts(f, "volume_surge", "POL-C"), 1);
+	assert_int_equal(count_alerts(f, "volume_surge", "POL-D"), 0);
+	char sev[8];
+	int conf;
+	json_object *d = alert(f, "volume_surge", "POL-C", sev, &conf);
+	assert_string_equal(field(d, "growth_multiple", NULL), "1.1");
+	assert_string_equal(field(d, "thresholds", "multiplier"), "1.1");
+	json_object_put(d);
 }
 
 static void test_odds_flip(void **state)
@@ -624,6 +705,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_whale_trade_thresholds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cooldown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_volume_surge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_surge_decimal_multiplier, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_odds_flip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_order_book_shift, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_high_volume, setup, teardown),
