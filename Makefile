@@ -169,7 +169,7 @@ check: deps
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 120
 FUZZ_TARGETS := query body origin token ticket wsproto page
-FUZZ_LIB_SRC := lib/http.c lib/util.c lib/jsonbody.c lib/origins.c lib/auth.c lib/ticket.c \
+FUZZ_LIB_SRC := lib/http.c lib/util.c lib/codec.c lib/jsonbody.c lib/origins.c lib/auth.c lib/ticket.c \
                 lib/ws_proto.c lib/kalshi.c
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 

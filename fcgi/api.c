@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "auth.h"
+#include "codec.h"
 #include "log.h"
 #include "whale.h"
 
@@ -105,35 +106,6 @@ static void jw_str(struct jw *w, const char *s)
 	jw_raw(w, "\"", 1);
 }
 
-size_t kw_api_fmt_decimal(char *buf, size_t len, int64_t v, int scale)
-{
-	char tmp[48], *e = tmp + sizeof(tmp), *p = e;
-	uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-	int started = 0;
-	for (int i = 0; i < scale && i < 19; i++, mag /= 10) {
-		int d = (int)(mag % 10);
-		if (d || started) {
-			*--p = (char)('0' + d);
-			started = 1;
-		}
-	}
-	if (started)
-		*--p = '.';
-	do {
-		*--p = (char)('0' + mag % 10);
-		mag /= 10;
-	} while (mag);
-	if (v < 0)
-		*--p = '-';
-	size_t n = (size_t)(e - p);
-	if (n >= len)
-		n = len ? len - 1 : 0;
-	memcpy(buf, p, n);
-	if (len)
-		buf[n] = '\0';
-	return n;
-}
-
 /* v / 10^scale, exact, trailing zeros dropped; KW_NULL -> null. */
 static void jw_dec(struct jw *w, int64_t v, int scale)
 {
@@ -142,7 +114,7 @@ static void jw_dec(struct jw *w, int64_t v, int scale)
 		jw_raw(w, "null", 4);
 		return;
 	}
-	jw_raw(w, buf, kw_api_fmt_decimal(buf, sizeof(buf), v, scale));
+	jw_raw(w, buf, kw_fmt_decimal(buf, sizeof(buf), v, scale));
 }
 
 static void jw_time(struct jw *w, int64_t unix_s)
@@ -687,51 +659,17 @@ void kw_api_reply_list(struct kw_req *r, json_object *data, int has_more, const 
 
 /* ---- cursors ------------------------------------------------------------------------------- */
 
-static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 void kw_api_cursor_encode(char *buf, size_t len, const char *text)
 {
-	size_t n = strlen(text), o = 0;
-	for (size_t i = 0; i < n && o + 5 < len; i += 3) {
-		uint32_t v = (uint32_t)(unsigned char)text[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)(unsigned char)text[i + 1] << 8;
-		if (i + 2 < n)
-			v |= (uint32_t)(unsigned char)text[i + 2];
-		buf[o++] = B64URL[(v >> 18) & 63];
-		buf[o++] = B64URL[(v >> 12) & 63];
-		if (i + 1 < n)
-			buf[o++] = B64URL[(v >> 6) & 63];
-		if (i + 2 < n)
-			buf[o++] = B64URL[v & 63];
-	}
-	buf[o] = '\0';
-}
-
-static int b64val(char c)
-{
-	const char *p = c ? strchr(B64URL, c) : NULL;
-	return p ? (int)(p - B64URL) : -1;
+	kw_b64url_encode(text, strlen(text), buf, len);
 }
 
 int kw_api_cursor_decode_or_reply(struct kw_req *r, const char *prefix, char *out, size_t outlen)
 {
 	const char *in = kw_query_str(&r->q, "cursor", "");
-	size_t n = strlen(in), o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < n; i++) {
-		int v = b64val(in[i]);
-		if (v < 0 || o + 1 >= outlen)
-			goto bad;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	out[o] = '\0';
+	size_t o = 0;
+	if (kw_b64url_decode(in, strlen(in), out, outlen, &o) < 0)
+		goto bad;
 	if (strlen(out) != o || !kw_text_is_clean(out, o) || strncmp(out, prefix, strlen(prefix)))
 		goto bad;
 	return 0;

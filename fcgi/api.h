@@ -27,8 +27,6 @@ json_object *kw_api_time(int64_t unix_s);
 json_object *kw_api_time_us(int64_t unix_us);
 json_object *kw_api_str(const char *s); /* NULL -> null */
 
-/* v / 10^scale printed exactly into buf ("0.56", "-12", "2500.5"); returns its length. */
-size_t kw_api_fmt_decimal(char *buf, size_t len, int64_t v, int scale);
 /* "2026-01-31T12:00:00.123456Z" (no fraction when it is zero). */
 void kw_api_fmt_time_us(char *buf, size_t len, int64_t unix_us);
 /* A row as JSON text appended to b (the fast path of the big lists), or as a json-c tree

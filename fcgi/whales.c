@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "codec.h"
 #include "log.h"
 #include "whale.h"
 
@@ -44,13 +45,13 @@ static int csv_row(struct kw_buf *b, const struct kw_trade_row *t)
 {
 	char id[24], created[48], count[32], price[32], yes[32], no[32], notional[32];
 	int is_yes = t->taker_side && !strcmp(t->taker_side, "yes");
-	kw_api_fmt_decimal(id, sizeof(id), t->id, 0);
+	kw_fmt_decimal(id, sizeof(id), t->id, 0);
 	kw_api_fmt_time_us(created, sizeof(created), t->created_us);
-	kw_api_fmt_decimal(count, sizeof(count), t->count_centi, 2);
-	kw_api_fmt_decimal(price, sizeof(price), is_yes ? t->yes_price : t->no_price, 6);
-	kw_api_fmt_decimal(yes, sizeof(yes), t->yes_price, 6);
-	kw_api_fmt_decimal(no, sizeof(no), t->no_price, 6);
-	kw_api_fmt_decimal(notional, sizeof(notional), t->notional_micros, 6);
+	kw_fmt_decimal(count, sizeof(count), t->count_centi, 2);
+	kw_fmt_decimal(price, sizeof(price), is_yes ? t->yes_price : t->no_price, 6);
+	kw_fmt_decimal(yes, sizeof(yes), t->yes_price, 6);
+	kw_fmt_decimal(no, sizeof(no), t->no_price, 6);
+	kw_fmt_decimal(notional, sizeof(notional), t->notional_micros, 6);
 	const char *f[] = { id,
 			    t->trade_id,
 			    created,

@@ -18,8 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 enum kw_scope kw_scope_parse(const char *s)
 {
 	if (s && !strcmp(s, "read"))
@@ -38,31 +36,13 @@ const char *kw_scope_name(enum kw_scope s)
 	}
 }
 
-static void b64url(const unsigned char *in, size_t n, char *out)
-{
-	size_t o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < n; i++) {
-		acc = (acc << 8) | in[i];
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			out[o++] = B64URL[(acc >> bits) & 63];
-		}
-	}
-	if (bits)
-		out[o++] = B64URL[(acc << (6 - bits)) & 63];
-	out[o] = '\0';
-}
-
 int kw_key_generate(char out[KW_KEY_LEN + 1])
 {
 	unsigned char raw[32];
 	if (kw_random_bytes(raw, sizeof(raw)) < 0)
 		return -1;
 	memcpy(out, "kw_", 3);
-	b64url(raw, sizeof(raw), out + 3);
+	kw_b64url_encode(raw, sizeof(raw), out + 3, KW_KEY_LEN + 1 - 3);
 	memset(raw, 0, sizeof(raw));
 	return 0;
 }
@@ -107,24 +87,12 @@ void kw_key_prefix(const char *key, char out[KW_KEY_PREFIX_LEN + 1])
 /* Decode a base64url segment (no padding) into a new NUL-terminated buffer; NULL if bad. */
 static char *b64url_decode(const char *s, size_t n)
 {
-	char *out = kw_xmalloc(n * 3 / 4 + 4);
-	size_t o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < n; i++) {
-		const char *p = memchr(B64URL, s[i], 64);
-		if (!p || !s[i]) {
-			free(out);
-			return NULL;
-		}
-		acc = (acc << 6) | (uint32_t)(p - B64URL);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (char)((acc >> bits) & 0xff);
-		}
+	size_t cap = n * 3 / 4 + 4;
+	char *out = kw_xmalloc(cap);
+	if (kw_b64url_decode(s, n, out, cap, NULL) < 0) {
+		free(out);
+		return NULL;
 	}
-	out[o] = '\0';
 	return out;
 }
 
@@ -210,7 +178,7 @@ enum kw_token_result kw_token_verify_ttl(const char *token, const char *secret, 
 	if (!dot1 || !dot2 || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token)))
 		return KW_TOKEN_MALFORMED;
 	for (size_t i = 0; i < len; i++)
-		if (token[i] != '.' && !memchr(B64URL, token[i], 64))
+		if (token[i] != '.' && kw_b64url_value(token[i]) < 0)
 			return KW_TOKEN_MALFORMED;
 	int hs256 = header_alg_is_hs256(token, (size_t)(dot1 - token));
 	if (hs256 < 0)
@@ -314,7 +282,7 @@ char *kw_token_mint(const char *secret, const char *issuer, const char *audience
 		return NULL;
 	snprintf(sub, sizeof(sub), "tok_%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
 		 rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-	b64url(jrnd, sizeof(jrnd), jti);
+	kw_b64url_encode(jrnd, sizeof(jrnd), jti, sizeof(jti));
 	if (jwt_new(&jwt) != 0)
 		return NULL;
 	if (jwt_add_grant(jwt, "iss", issuer) || jwt_add_grant(jwt, "aud", audience) ||

@@ -1,16 +1,52 @@
 /*
  * codec.h — the shapes and encodings of text that several modules share, each written once:
- * the shape of a credential.
+ * base64url, hex digits, exact decimals, parameter and field names, and the shape of a
+ * credential.
  *
- * Pure functions on bytes: no allocation unless stated, no logging, no library beyond libc, so
- * that every program (kw-fetch too, which links no JWT library) can use them.
+ * Pure functions on bytes: no allocation, no logging, no library beyond libc, so that every
+ * program (kw-fetch too, which links no JWT library) can use them. Outputs are always
+ * NUL-terminated when their buffer has room for at least the NUL.
  */
 #ifndef KW_CODEC_H
 #define KW_CODEC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define KW_KEY_MAX_LEN 256 /* longer X-API-Key values are refused unread */
+#define KW_NAME_MAX_LEN 32 /* query parameter and body field names */
+
+/* base64url (RFC 4648 section 5, "-" and "_", no padding) characters for n bytes. */
+#define KW_B64URL_LEN(n) (((n)*4 + 2) / 3)
+
+/* The value 0..63 of base64url character c, or -1 (NUL and "=" included). */
+int kw_b64url_value(char c);
+/*
+ * Encode in[0..n) as base64url without padding into out: KW_B64URL_LEN(n) characters and a
+ * NUL when outlen allows, else as many characters as fit. Returns the characters written.
+ */
+size_t kw_b64url_encode(const void *in, size_t n, char *out, size_t outlen);
+/*
+ * Decode base64url s[0..n) (no padding; bits left over at the end are dropped) into out and
+ * NUL-terminate it. Returns 0 with the byte count in *outlen (may be NULL), or -1 for a
+ * character outside the alphabet or when out (outcap bytes) cannot hold what is decoded so far
+ * plus one byte at any input character.
+ */
+int kw_b64url_decode(const char *s, size_t n, char *out, size_t outcap, size_t *outlen);
+
+/* The value 0..15 of hex digit c (either case), or -1. */
+int kw_hex_value(char c);
+
+/*
+ * v / 10^scale (scale 0..18) written exactly, trailing fraction zeros dropped: "-12.5", "3",
+ * "0.000001", never a binary float's rounding. Writes at most len - 1 characters and a NUL;
+ * returns the characters written.
+ */
+size_t kw_fmt_decimal(char *buf, size_t len, int64_t v, int scale);
+
+/* 1 if s[0..n) is a name we accept for a query parameter or body field: 1..KW_NAME_MAX_LEN of
+ * [A-Za-z0-9_.-]. Names that fail are never echoed in an error message. */
+int kw_name_is_clean(const char *s, size_t n);
 
 /* 1 if key has the shape of a credential: 1..KW_KEY_MAX_LEN printable ASCII, no spaces. */
 int kw_key_is_wellformed(const char *key);

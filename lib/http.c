@@ -13,16 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "codec.h"
 
 char *kw_percent_decode(const char *s, size_t n, size_t *outlen)
 {
@@ -30,8 +21,8 @@ char *kw_percent_decode(const char *s, size_t n, size_t *outlen)
 	size_t o = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '%') {
-			int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-			int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+			int hi = i + 2 < n ? kw_hex_value(s[i + 1]) : -1;
+			int lo = i + 2 < n ? kw_hex_value(s[i + 2]) : -1;
 			if (hi < 0 || lo < 0) {
 				free(out);
 				return NULL;
@@ -48,19 +39,6 @@ char *kw_percent_decode(const char *s, size_t n, size_t *outlen)
 	if (outlen)
 		*outlen = o;
 	return out;
-}
-
-static int name_is_clean(const char *s, size_t n)
-{
-	if (n == 0 || n > 32)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-' || c == '.'))
-			return 0;
-	}
-	return 1;
 }
 
 static int parse_value(const struct kw_param *d, struct kw_qval *v, char *err, size_t errlen)
@@ -145,12 +123,12 @@ int kw_query_parse(const char *qs, const struct kw_param *decls, struct kw_query
 		size_t klen;
 		char *key = kw_percent_decode(p, (size_t)(kend - p), &klen);
 		const struct kw_param *d = NULL;
-		if (key && name_is_clean(key, klen))
+		if (key && kw_name_is_clean(key, klen))
 			for (const struct kw_param *x = decls; x && x->name; x++)
 				if (!strcmp(x->name, key))
 					d = x;
 		if (!d) {
-			if (key && name_is_clean(key, klen))
+			if (key && kw_name_is_clean(key, klen))
 				snprintf(err, errlen, "unknown parameter '%s'", key);
 			else
 				snprintf(err, errlen, "malformed parameter name");

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "codec.h"
+
 /*
  * Members written in the raw text: ':' outside string literals. Also -1 for a single quote
  * outside a string: json-c 0.16 accepts 'single-quoted' names even with JSON_TOKENER_STRICT,
@@ -62,20 +64,6 @@ static size_t tree_member_count(json_object *o)
 	default: break;
 	}
 	return count;
-}
-
-static int name_is_printable(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > 32)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-' || c == '.'))
-			return 0;
-	}
-	return 1;
 }
 
 static int check_field(const struct kw_body_field *d, json_object *v, char *err, size_t errlen)
@@ -189,7 +177,7 @@ int kw_json_body_parse(const char *buf, size_t len, const struct kw_body_field *
 			if (!strcmp(x->name, key))
 				d = x;
 		if (!d) {
-			if (name_is_printable(key))
+			if (kw_name_is_clean(key, strlen(key)))
 				snprintf(err, errlen, "unknown field '%s'", key);
 			else
 				snprintf(err, errlen, "unknown field");

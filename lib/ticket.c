@@ -15,28 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
+
 #define MAC_LEN 32
 #define MAC_B64_LEN 43 /* base64url of 32 bytes, no padding */
 #define CONTEXT "kalshiwhale-ws-ticket\n"
-
-static void b64url(const uint8_t *in, size_t n, char *out, size_t outlen)
-{
-	static const char alphabet[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		size_t left = n - i;
-		if (left > 1)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (left > 2)
-			v |= in[i + 2];
-		size_t chars = left >= 3 ? 4 : left + 1;
-		for (size_t k = 0; k < chars && o + 1 < outlen; k++)
-			out[o++] = alphabet[(v >> (18 - 6 * k)) & 63];
-	}
-	out[o] = '\0';
-}
 
 static int mac_of(const char *secret, const char *payload, size_t plen, char *out, size_t outlen)
 {
@@ -52,7 +35,7 @@ static int mac_of(const char *secret, const char *payload, size_t plen, char *ou
 		  plen + clen, mac, &maclen) ||
 	    maclen != MAC_LEN)
 		return -1;
-	b64url(mac, MAC_LEN, out, outlen);
+	kw_b64url_encode(mac, MAC_LEN, out, outlen);
 	return 0;
 }
 
@@ -108,15 +91,6 @@ static int parse_dec(const char *s, size_t n, int64_t *out)
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 enum kw_ticket_result kw_ticket_verify(const char *secret, const char *ticket,
 				       const char *want_scope, int64_t now_ms,
 				       int64_t not_before_ms, struct kw_ticket *out)
@@ -149,7 +123,7 @@ enum kw_ticket_result kw_ticket_verify(const char *secret, const char *ticket,
 	struct kw_ticket t;
 	memset(&t, 0, sizeof(t));
 	for (int i = 0; i < 16; i++) {
-		int hi = hexval(f[1][2 * i]), lo = hexval(f[1][2 * i + 1]);
+		int hi = kw_hex_value(f[1][2 * i]), lo = kw_hex_value(f[1][2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return KW_TICKET_MALFORMED;
 		t.id[i] = (uint8_t)(hi << 4 | lo);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "codec.h"
 #include "log.h"
 #include "store_whale.h"
 
@@ -224,7 +225,7 @@ int kw_whale_confidence(long double value, long double threshold, long double hi
 /* v / 10^scale as a JSON number printed exactly (no binary-float noise). */
 json_object *kw_json_decimal(int64_t v, int scale)
 {
-	char buf[48], frac_digits[20];
+	char buf[48];
 	uint64_t div = 1;
 	if (scale < 0)
 		scale = 0;
@@ -232,18 +233,7 @@ json_object *kw_json_decimal(int64_t v, int scale)
 		scale = 18;
 	for (int i = 0; i < scale; i++)
 		div *= 10;
-	uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-	uint64_t frac = mag % div;
-	int fl = 0;
-	for (int i = scale - 1; i >= 0; i--) { /* fraction digits, most significant first */
-		frac_digits[i] = (char)('0' + frac % 10);
-		frac /= 10;
-	}
-	for (int i = 0; i < scale; i++)
-		if (frac_digits[i] != '0')
-			fl = i + 1;
-	snprintf(buf, sizeof(buf), "%s%llu%s%.*s", v < 0 ? "-" : "",
-		 (unsigned long long)(mag / div), fl ? "." : "", fl, frac_digits);
+	kw_fmt_decimal(buf, sizeof(buf), v, scale);
 	return json_object_new_double_s((double)v / (double)div, buf);
 }
 
