@@ -4,9 +4,10 @@
  *   migrate        create the database or apply pending migrations
  *   check          PRAGMA integrity_check + schema version; exit 1 unless both are right
  *   vacuum         rebuild the file to return free pages, then truncate the WAL
- *   activity       recount market_activity (the markets' 24-hour trade totals) from the stored
- *                  trades; kw-fetch keeps it current itself, this is for trades written by
- *                  other means (an import, a test's data set) or a suspected drift
+ *   activity       recount market_activity (the markets' 24-hour trade totals) and the stats
+ *                  rollups (store_rollup.h) from the stored trades; kw-fetch keeps them
+ *                  current itself, this is for trades written by other means (an import, a
+ *                  test's data set), changed thresholds or a suspected drift
  *   backup FILE    an online, consistent copy (SQLite backup API, one read snapshot: WAL lets
  *                  kw-fetch and the workers keep writing meanwhile), written to FILE.tmp,
  *                  checked, then renamed into place so FILE is never half-written
@@ -22,6 +23,7 @@
 #include "log.h"
 #include "store.h"
 #include "store_fetch.h"
+#include "whale.h"
 
 static int integrity_ok(sqlite3 *db, const char *what)
 {
@@ -134,8 +136,11 @@ int kw_admin_db(struct kw_config *cfg, int argc, char **argv)
 			fprintf(stderr, "kw-admin: vacuum failed: %s\n", sqlite3_errmsg(db));
 		}
 	} else if (!strcmp(sub, "activity")) {
-		if (kw_store_fetch_activity(s, kw_now_s(), 1) == 0) {
-			printf("market activity recounted from the stored trades\n");
+		int64_t now = kw_now_s();
+		if (kw_store_fetch_activity(s, now, 1) == 0 &&
+		    kw_whale_rollups(s, cfg, now, 1) == 0) {
+			printf("market activity and stats rollups recounted from the stored "
+			       "trades\n");
 			rc = 0;
 		} else {
 			fprintf(stderr, "kw-admin: recounting market activity failed\n");

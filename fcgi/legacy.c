@@ -413,7 +413,8 @@ static int on_hour(void *ctx, int64_t hour, int64_t micros)
 static json_object *trend(struct kw_store *s, const char *ticker, int64_t now, int *err)
 {
 	struct hours h = { .first_hour = now / 3600 - 23 };
-	if (kw_store_hourly_notional(s, ticker, h.first_hour * 3600 * 1000000, on_hour, &h) < 0) {
+	/* kw-fetch's per-market hours (store_rollup.h): 24 rows, not the market's trades. */
+	if (kw_store_market_hours(s, ticker, h.first_hour, on_hour, &h) < 0) {
 		*err = 1;
 		return NULL;
 	}

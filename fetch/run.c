@@ -1059,14 +1059,17 @@ int kw_fetch_run(struct kw_fetch_ctx *ctx, const char *replay_dir, int64_t run_a
 			phase_trades(r);
 		if (!r->db_failed && !stopped(r))
 			phase_books(r);
-		/* market_activity follows the trades just stored (the markets lists read it);
-		 * an interrupted run leaves it for the next, which catches up. */
+		/* market_activity and the stats rollups follow the trades just stored (the
+		 * markets lists, /api/v1/stats and the analytics read them); an interrupted run
+		 * leaves them for the next, which catches up. */
 		if (!r->db_failed && !stopped(r)) {
 			int64_t t0 = kw_mono_us();
 			if (kw_store_fetch_activity(r->store, r->now, 0) < 0)
 				db_fail(r, "updating market activity");
+			else if (kw_whale_rollups(r->store, r->cfg, r->now, 0) < 0)
+				db_fail(r, "updating the stats rollups");
 			else
-				kw_debug("market activity updated in %lld us",
+				kw_debug("market activity and rollups updated in %lld us",
 					 (long long)(kw_mono_us() - t0));
 		}
 		/*

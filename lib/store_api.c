@@ -634,6 +634,130 @@ int kw_store_hourly_notional(struct kw_store *s, const char *ticker, int64_t sin
 	return rc;
 }
 
+/* ---- rollups ------------------------------------------------------------------------------ */
+
+static const char SQL_STATS_WINDOW[] =
+	"SELECT as_of, cutoff_us / 1000000, markets_traded FROM stats_windows WHERE window_s = ?1";
+
+int kw_store_stats_window(struct kw_store *s, int64_t window_s, int64_t *as_of, int64_t *since,
+			  int64_t *markets_traded)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_STATS_WINDOW);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, window_s);
+	int rc, step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		*as_of = sqlite3_column_int64(st, 0);
+		*since = sqlite3_column_int64(st, 1);
+		*markets_traded = sqlite3_column_int64(st, 2);
+		rc = 0;
+	} else {
+		rc = step == SQLITE_DONE ? 1 : fail(s, "reading a stats window");
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+#define STATS_MARKETS_SQL(WHERE, ORDER)                                                            \
+	"SELECT x.ticker, m.title, m.category, x.trades, x.notional_micros, x.yes_micros,"         \
+	" x.start_price_micros, x.last_price_micros FROM stats_markets x"                          \
+	" LEFT JOIN markets m ON m.ticker = x.ticker WHERE x.window_s = ?1" WHERE                  \
+	" ORDER BY " ORDER " LIMIT ?2"
+#define STATS_CHANGE "x.last_price_micros - x.start_price_micros"
+static const char *const stats_markets_sql[] = {
+	[KW_STATS_ACTIVE] = STATS_MARKETS_SQL("", "x.notional_micros DESC, x.ticker"),
+	[KW_STATS_GAINERS] =
+		STATS_MARKETS_SQL(" AND " STATS_CHANGE " > 0", STATS_CHANGE " DESC, x.ticker"),
+	[KW_STATS_LOSERS] =
+		STATS_MARKETS_SQL(" AND " STATS_CHANGE " < 0", STATS_CHANGE ", x.ticker DESC"),
+};
+
+static void stats_market_row(sqlite3_stmt *st, struct kw_stats_market_row *m)
+{
+	m->ticker = txt(st, 0);
+	m->title = txt(st, 1);
+	m->category = txt(st, 2);
+	m->trades = sqlite3_column_int64(st, 3);
+	m->notional_micros = sqlite3_column_int64(st, 4);
+	m->yes_micros = sqlite3_column_int64(st, 5);
+	m->start_price = i64(st, 6);
+	m->last_price = sqlite3_column_int64(st, 7);
+}
+
+int kw_store_stats_markets(struct kw_store *s, int64_t window_s, enum kw_stats_order order,
+			   int64_t limit, kw_stats_market_fn fn, void *ctx)
+{
+	if ((int)order < 0 || (size_t)order >= KW_ARRAY_LEN(stats_markets_sql))
+		return -1;
+	sqlite3_stmt *st = kw_store_stmt(s, stats_markets_sql[order]);
+	if (!st)
+		return -1;
+	int rc = 0;
+	sqlite3_bind_int64(st, 1, window_s);
+	sqlite3_bind_int64(st, 2, limit);
+	WALK(s, st, "reading stats markets", struct kw_stats_market_row, stats_market_row, fn, ctx);
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_STATS_TOP[] =
+	"SELECT " TRADE_COLS " FROM stats_top_trades x JOIN trades t ON t.id = x.trade_rowid"
+	" LEFT JOIN markets m ON m.ticker = t.ticker WHERE x.window_s = ?1"
+	" ORDER BY x.notional_micros DESC, x.trade_rowid DESC LIMIT ?2";
+
+int kw_store_stats_top_trades(struct kw_store *s, int64_t window_s, int64_t limit, kw_trade_fn fn,
+			      void *ctx)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_STATS_TOP);
+	if (!st)
+		return -1;
+	int rc = 0;
+	sqlite3_bind_int64(st, 1, window_s);
+	sqlite3_bind_int64(st, 2, limit);
+	WALK(s, st, "reading top trades", struct kw_trade_row, trade_row, fn, ctx);
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_STATS_WHALES[] = "SELECT category, trades FROM stats_whales"
+				       " WHERE window_s = ?1 ORDER BY 2 DESC, 1";
+
+int kw_store_stats_whales(struct kw_store *s, int64_t window_s, kw_count_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_STATS_WHALES);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, window_s);
+	int rc = 0, step;
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+		rc = fn(ctx, txt(st, 0), sqlite3_column_int64(st, 1));
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = fail(s, "reading whale counts");
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_MARKET_HOURS[] = "SELECT hour, notional_micros FROM market_hours"
+				       " WHERE ticker = ?1 AND hour >= ?2 ORDER BY hour";
+
+int kw_store_market_hours(struct kw_store *s, const char *ticker, int64_t from_hour, kw_hour_fn fn,
+			  void *ctx)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_MARKET_HOURS);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, from_hour);
+	int rc = 0, step;
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+		rc = fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = fail(s, "reading market hours");
+	sqlite3_reset(st);
+	return rc;
+}
+
 static const char SQL_LAST_FETCH[] =
 	"SELECT ifnull(max(finished_at), 0) FROM fetch_runs WHERE outcome IN ('ok', 'partial')";
 
@@ -740,6 +864,11 @@ int kw_store_api_plans(struct kw_store *s, kw_plan_fn fn, void *ctx)
 		{ "stats window", SQL_WINDOW },
 		{ "top trades", SQL_TOP_TRADES },
 		{ "market hourly", SQL_HOURLY },
+		{ "stats active", stats_markets_sql[KW_STATS_ACTIVE] },
+		{ "stats gainers", stats_markets_sql[KW_STATS_GAINERS] },
+		{ "stats losers", stats_markets_sql[KW_STATS_LOSERS] },
+		{ "stats top trades", SQL_STATS_TOP },
+		{ "market hours", SQL_MARKET_HOURS },
 	};
 	int rc = 0;
 	for (size_t i = 0; i < KW_ARRAY_LEN(q) && rc == 0; i++) {

@@ -118,7 +118,10 @@ struct kw_alert_filter {
 int kw_store_alerts_list(struct kw_store *s, const struct kw_alert_filter *f, kw_alert_fn fn,
 			 void *ctx) KW_WUR;
 
-/* ---- aggregates ---- */
+/* ---- aggregates ----
+ * Per-request computations over a window of trades. No route calls them any more (kw-fetch's
+ * rollups answer, below); they remain the definition the rollups are tested against
+ * (tests/unit/test_rollups.c). */
 
 /* Every trade since since_us, oldest first (stats aggregates them per market in memory: one
  * sequential pass along trades_time, no sort of the window). */
@@ -151,6 +154,35 @@ int kw_store_whale_counts(struct kw_store *s, int64_t since_us, const char *cate
 typedef int (*kw_hour_fn)(void *ctx, int64_t hour, int64_t notional_micros);
 int kw_store_hourly_notional(struct kw_store *s, const char *ticker, int64_t since_us,
 			     kw_hour_fn fn, void *ctx) KW_WUR;
+
+/* ---- rollups kept by kw-fetch (store_rollup.h), read in O(rows returned) ---- */
+
+/* A stats window's state: 0 and *as_of (the run's clock it ends at), *since (its start) and
+ * *markets_traded; 1 when kw-fetch has not counted it yet. */
+int kw_store_stats_window(struct kw_store *s, int64_t window_s, int64_t *as_of, int64_t *since,
+			  int64_t *markets_traded) KW_WUR;
+struct kw_stats_market_row {
+	const char *ticker, *title, *category; /* title, category NULL for an unknown market */
+	int64_t trades, notional_micros, yes_micros;
+	int64_t start_price, last_price; /* change = last - start; start KW_NULL: no change */
+};
+typedef int (*kw_stats_market_fn)(void *ctx, const struct kw_stats_market_row *m);
+enum kw_stats_order {
+	KW_STATS_ACTIVE,  /* notional, largest first (ties: ticker) */
+	KW_STATS_GAINERS, /* change > 0, largest first (ties: ticker) */
+	KW_STATS_LOSERS,  /* change < 0, most negative first (ties: ticker desc) */
+};
+int kw_store_stats_markets(struct kw_store *s, int64_t window_s, enum kw_stats_order order,
+			   int64_t limit, kw_stats_market_fn fn, void *ctx) KW_WUR;
+/* The window's `limit` (<= 50) largest trades, largest first (ties: newer id first). */
+int kw_store_stats_top_trades(struct kw_store *s, int64_t window_s, int64_t limit, kw_trade_fn fn,
+			      void *ctx) KW_WUR;
+/* The window's whale trades per category ("" when none), most first. */
+int kw_store_stats_whales(struct kw_store *s, int64_t window_s, kw_count_fn fn, void *ctx) KW_WUR;
+/* ticker's taker premium per hour for the hours >= from_hour that kw-fetch counted (the last
+ * eight days). */
+int kw_store_market_hours(struct kw_store *s, const char *ticker, int64_t from_hour, kw_hour_fn fn,
+			  void *ctx) KW_WUR;
 
 /* Freshness for the v1 envelope: finish time of the last ok/partial fetch run (0 if none). */
 int kw_store_last_fetch(struct kw_store *s, int64_t *finished_at) KW_WUR;

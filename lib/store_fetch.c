@@ -707,6 +707,8 @@ static const char SQL_PRUNE_RUNS[] =
 	" AND outcome <> 'running' AND NOT EXISTS (SELECT 1 FROM refresh_requests r"
 	"  WHERE r.run_id = fetch_runs.id) ORDER BY id LIMIT ?2)";
 
+static const char SQL_STATS_CUTOFF[] = "SELECT ifnull(min(cutoff_us), 0) FROM stats_windows";
+
 int kw_store_fetch_prune(struct kw_store *s, int64_t cutoff_s, int batch, int max_batches,
 			 int64_t *deleted)
 {
@@ -720,6 +722,14 @@ int kw_store_fetch_prune(struct kw_store *s, int64_t cutoff_s, int batch, int ma
 	int have = kw_store_fetch_state_get(s, STATE_ACT_CUTOFF, &act_cutoff);
 	if (have < 0)
 		return -1;
+	/* The same for the stats windows (store_rollup.c), which subtract what leaves them. */
+	int64_t stats_cutoff = 0;
+	if (kw_store_scalar(s, SQL_STATS_CUTOFF, &stats_cutoff) < 0)
+		return -1;
+	if (stats_cutoff > 0 && (!have || stats_cutoff < act_cutoff)) {
+		act_cutoff = stats_cutoff;
+		have = 1;
+	}
 	for (size_t k = 0; k < KW_ARRAY_LEN(sqls); k++) {
 		int64_t cutoff = k == 0 ? cutoff_s * 1000000 : cutoff_s;
 		if (k == 0 && have && act_cutoff < cutoff)

@@ -18,6 +18,7 @@
 
 #include "codec.h"
 #include "log.h"
+#include "store_rollup.h"
 #include "store_whale.h"
 
 #define US_PER_S 1000000LL
@@ -190,6 +191,19 @@ char *kw_whale_categories_json(const struct kw_config *cfg)
 	char *s = kw_xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 	return s;
+}
+
+int kw_whale_rollups(struct kw_store *s, const struct kw_config *cfg, int64_t now_s, int rebuild)
+{
+	char *cats = kw_whale_categories_json(cfg);
+	struct kw_rollup_rules rules = {
+		.category_thresholds = cats,
+		.default_threshold_micros = cfg->whale_min_notional_usd * 1000000,
+		.retention_s = cfg->retention_days * 86400,
+	};
+	int rc = kw_store_rollups_update(s, now_s, &rules, rebuild);
+	free(cats);
+	return rc;
 }
 
 char *kw_whale_prefixes_json(const struct kw_config *cfg)

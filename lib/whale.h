@@ -104,6 +104,9 @@ int kw_whale_is_crypto(const struct kw_config *cfg, const char *category, const 
  * {"crypto": 2500000000, ...} with lower-cased category keys, and ["KXBTC", ...]. */
 char *kw_whale_categories_json(const struct kw_config *cfg);
 char *kw_whale_prefixes_json(const struct kw_config *cfg);
+/* kw_store_rollups_update (store_rollup.h) with the whale thresholds and retention of cfg. */
+int kw_whale_rollups(struct kw_store *s, const struct kw_config *cfg, int64_t now_s,
+		     int rebuild) KW_WUR;
 
 /* v / 10^scale as a JSON number printed exactly ("0.56", "12500.5"), e.g. micro-dollars with
  * scale 6 and hundredths of contracts with scale 2. */

@@ -1,0 +1,415 @@
+/*
+ * store_rollup.c — kw-fetch's rollups for the stats and analytics routes (contract in
+ * store_rollup.h, tables in sql/0013_rollups.sql).
+ *
+ * Each window is moved the way market_activity is (store_fetch.c): the trades between the old
+ * and the new cutoff (a few minutes of trades, read along trades_dedup) are subtracted, the
+ * trades stored since (a rowid range) added, each as one grouped statement. A market's last
+ * trade never leaves a window before all its trades have (then its row goes): new trades come
+ * sorted per market and replace it when they are later, compared as (created_us, trade_id),
+ * the order /api/v1/stats always used. The price a change starts from (store_api.h
+ * kw_store_price_at) moves with the window and with every run's market rows, so it is read
+ * again for every market of the window, one primary-key seek each, and written only where it
+ * changed.
+ *
+ * The top-50 list keeps itself: new trades enter it and it is trimmed to 50; when one of its
+ * trades leaves the window the list is chosen again from the window (from the partial whale
+ * index when the window holds 50 trades of $1,000 or more, as kw_store_top_trades does).
+ *
+ * Not here: anything per request. Nothing reads the clock: now_s comes from the run.
+ */
+#include "store_rollup.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "store_fetch.h"
+
+const int64_t kw_stats_window_s[KW_STATS_WINDOWS] = { 3600, 86400, 7 * 86400 };
+
+#define HOUR_US 3600000000LL
+#define HOURS_KEPT (8 * 24)
+#define BIG 9223372036854775807LL
+
+static int fail(struct kw_store *s, const char *what)
+{
+	kw_error("store: %s failed: %s", what, sqlite3_errmsg(kw_store_db(s)));
+	return -1;
+}
+
+static int step_done(struct kw_store *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fail(s, what);
+}
+
+/* ---- sums ---------------------------------------------------------------------------------- */
+
+/* ?4 = 1 adds, -1 subtracts the trades with created_us in [?1, ?2) and id in (?3, ?5] to
+ * window ?6; TIME / ID ("+" or "") choose the side SQLite walks, as in store_fetch.c. A new
+ * row's first and last trade are placeholders that any real trade replaces. */
+#define MARKETS_MOVE(TIME, ID)                                                                     \
+	"INSERT INTO stats_markets (window_s, ticker, trades, notional_micros, yes_micros,"        \
+	" last_us, last_trade_id, last_price_micros)"                                              \
+	" SELECT ?6, ticker, ?4 * count(*), ?4 * sum(notional_micros),"                            \
+	"  ?4 * sum(iif(taker_side = 'yes', notional_micros, 0)), -1, '', 0 FROM trades"           \
+	"  WHERE " TIME "created_us >= ?1 AND " TIME "created_us < ?2"                             \
+	"    AND " ID "id > ?3 AND " ID "id <= ?5 GROUP BY ticker"                                 \
+	" ON CONFLICT (window_s, ticker) DO UPDATE SET trades = trades + excluded.trades,"         \
+	" notional_micros = notional_micros + excluded.notional_micros,"                           \
+	" yes_micros = yes_micros + excluded.yes_micros"
+static const char SQL_MARKETS_EDGE[] = MARKETS_MOVE("", "+");
+static const char SQL_MARKETS_NEW[] = MARKETS_MOVE("+", "");
+
+/* The whale threshold of t's market, as the whales list and detection apply it: the
+ * category's (?8, lower-cased keys) or the default (?7). */
+#define WHALES_MOVE(TIME, ID)                                                                      \
+	"INSERT INTO stats_whales (window_s, category, trades)"                                    \
+	" SELECT ?6, ifnull(m.category, ''), ?4 * count(*)"                                        \
+	"  FROM trades t LEFT JOIN markets m ON m.ticker = t.ticker"                               \
+	"  WHERE " TIME "t.created_us >= ?1 AND " TIME "t.created_us < ?2"                         \
+	"    AND " ID "t.id > ?3 AND " ID "t.id <= ?5"                                             \
+	"    AND t.notional_micros >= CASE WHEN m.category IS NULL OR instr(m.category, '\"')"     \
+	"     THEN ?7 ELSE ifnull(json_extract(?8, '$.\"' || lower(m.category) || '\"'), ?7) END"  \
+	"  GROUP BY 2"                                                                             \
+	" ON CONFLICT (window_s, category) DO UPDATE SET trades = trades + excluded.trades"
+static const char SQL_WHALES_EDGE[] = WHALES_MOVE("", "+");
+static const char SQL_WHALES_NEW[] = WHALES_MOVE("+", "");
+
+static const char SQL_MARKETS_PRUNE[] = "DELETE FROM stats_markets WHERE window_s = ?1"
+					" AND trades <= 0";
+static const char SQL_WHALES_PRUNE[] = "DELETE FROM stats_whales WHERE window_s = ?1"
+				       " AND trades <= 0";
+
+static int move(struct kw_store *s, int64_t window_s, const struct kw_rollup_rules *rules,
+		int64_t from_us, int64_t to_us, int64_t after_id, int64_t upto_id, int sign)
+{
+	if (from_us >= to_us || after_id >= upto_id)
+		return 0;
+	const char *sqls[2] = { after_id ? SQL_MARKETS_NEW : SQL_MARKETS_EDGE,
+				after_id ? SQL_WHALES_NEW : SQL_WHALES_EDGE };
+	for (int k = 0; k < 2; k++) {
+		sqlite3_stmt *st = kw_store_stmt(s, sqls[k]);
+		if (!st)
+			return -1;
+		sqlite3_bind_int64(st, 1, from_us);
+		sqlite3_bind_int64(st, 2, to_us);
+		sqlite3_bind_int64(st, 3, after_id);
+		sqlite3_bind_int(st, 4, sign);
+		sqlite3_bind_int64(st, 5, upto_id);
+		sqlite3_bind_int64(st, 6, window_s);
+		if (k == 1) {
+			sqlite3_bind_int64(st, 7, rules->default_threshold_micros);
+			sqlite3_bind_text(st, 8,
+					  rules->category_thresholds ? rules->category_thresholds
+								     : "{}",
+					  -1, SQLITE_STATIC);
+		}
+		if (step_done(s, st, "updating the stats rollups") < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- last trades and start prices ----------------------------------------------------------- */
+
+static const char SQL_SET_LAST[] =
+	"UPDATE stats_markets SET last_us = ?3, last_trade_id = ?4, last_price_micros = ?5"
+	" WHERE window_s = ?1 AND ticker = ?2 AND (last_us, last_trade_id) < (?3, ?4)";
+
+/* The trades stored since (id in (after_id, upto_id], created_us >= cutoff), per market, latest
+ * first: each market's first row is offered to its row. The statement is read to the end
+ * before the updates (SQLite would see them mid-walk otherwise). */
+static const char SQL_NEW_TRADES[] =
+	"SELECT ticker, created_us, trade_id, yes_price_micros FROM trades"
+	" WHERE +created_us >= ?1 AND id > ?2 AND id <= ?3"
+	" ORDER BY ticker, created_us DESC, trade_id DESC";
+
+struct last_trade {
+	char *ticker, *trade_id;
+	int64_t created_us, price;
+};
+
+static int new_lasts(struct kw_store *s, int64_t window_s, int64_t cutoff_us, int64_t after_id,
+		     int64_t upto_id)
+{
+	struct last_trade *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = -1, step;
+	if (after_id >= upto_id)
+		return 0;
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_NEW_TRADES);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, cutoff_us);
+	sqlite3_bind_int64(st, 2, after_id);
+	sqlite3_bind_int64(st, 3, upto_id);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *ticker = (const char *)sqlite3_column_text(st, 0);
+		const char *id = (const char *)sqlite3_column_text(st, 2);
+		if (!ticker || !id || (n && !strcmp(v[n - 1].ticker, ticker)))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 256;
+			v = kw_xrealloc(v, cap * sizeof(*v));
+		}
+		v[n].ticker = kw_xstrdup(ticker);
+		v[n].trade_id = kw_xstrdup(id);
+		v[n].created_us = sqlite3_column_int64(st, 1);
+		v[n].price = sqlite3_column_int64(st, 3);
+		n++;
+	}
+	sqlite3_reset(st);
+	if (step != SQLITE_DONE) {
+		fail(s, "reading new trades");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!(st = kw_store_stmt(s, SQL_SET_LAST)))
+			goto out;
+		sqlite3_bind_int64(st, 1, window_s);
+		sqlite3_bind_text(st, 2, v[i].ticker, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, v[i].created_us);
+		sqlite3_bind_text(st, 4, v[i].trade_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, v[i].price);
+		if (step_done(s, st, "updating a market's last trade") < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].ticker);
+		free(v[i].trade_id);
+	}
+	free(v);
+	return rc;
+}
+
+/* The start price of every market of the window, written where it changed (IS NOT: NULL is
+ * a value here, "no price then"). */
+#define START_PRICE_SET(PRICE)                                                                     \
+	"UPDATE stats_markets SET start_price_micros = " PRICE " WHERE window_s = ?1"              \
+	" AND start_price_micros IS NOT " PRICE
+#define PRICE_DAY                                                                                  \
+	"(SELECT previous_price_micros FROM markets m WHERE m.ticker = stats_markets.ticker)"
+#define PRICE_AT                                                                                   \
+	"(SELECT last_price_micros FROM market_snapshots p WHERE p.ticker = stats_markets.ticker"  \
+	" AND p.taken_at <= ?2 ORDER BY p.taken_at DESC LIMIT 1)"
+static const char SQL_START_DAY[] = START_PRICE_SET(PRICE_DAY);
+static const char SQL_START_AT[] = START_PRICE_SET(PRICE_AT);
+
+/* ---- top trades ---------------------------------------------------------------------------- */
+
+static const char SQL_TOP_EXPIRE[] = "DELETE FROM stats_top_trades WHERE window_s = ?1"
+				     " AND created_us < ?2";
+static const char SQL_TOP_CLEAR[] = "DELETE FROM stats_top_trades WHERE window_s = ?1";
+static const char SQL_TOP_BIG[] = "SELECT count(*) FROM (SELECT 1 FROM trades"
+				  " WHERE notional_micros >= 1000000000 AND created_us >= ?1"
+				  " AND id <= ?2 LIMIT ?3)";
+#define TOP_FILL(FLOOR)                                                                            \
+	"INSERT OR IGNORE INTO stats_top_trades (window_s, trade_rowid, notional_micros,"          \
+	" created_us) SELECT ?4, id, notional_micros, created_us FROM trades"                      \
+	" WHERE " FLOOR "created_us >= ?1 AND id > ?5 AND id <= ?2"                                \
+	" ORDER BY notional_micros DESC, id DESC LIMIT ?3"
+static const char SQL_TOP_FILL_BIG[] = TOP_FILL("notional_micros >= 1000000000 AND ");
+static const char SQL_TOP_FILL_ALL[] = TOP_FILL("");
+static const char SQL_TOP_FILL_NEW[] =
+	"INSERT OR IGNORE INTO stats_top_trades (window_s, trade_rowid, notional_micros,"
+	" created_us) SELECT ?4, id, notional_micros, created_us FROM trades"
+	" WHERE +created_us >= ?1 AND id > ?5 AND id <= ?2"
+	" ORDER BY notional_micros DESC, id DESC LIMIT ?3";
+static const char SQL_TOP_TRIM[] =
+	"DELETE FROM stats_top_trades WHERE window_s = ?1 AND trade_rowid NOT IN"
+	" (SELECT trade_rowid FROM stats_top_trades WHERE window_s = ?1"
+	"  ORDER BY notional_micros DESC, trade_rowid DESC LIMIT ?2)";
+
+static int top_fill(struct kw_store *s, const char *sql, int64_t window_s, int64_t cutoff_us,
+		    int64_t after_id, int64_t upto_id)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, sql);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, cutoff_us);
+	sqlite3_bind_int64(st, 2, upto_id);
+	sqlite3_bind_int(st, 3, KW_STATS_TOP_MAX);
+	sqlite3_bind_int64(st, 4, window_s);
+	sqlite3_bind_int64(st, 5, after_id);
+	return step_done(s, st, "choosing a window's top trades");
+}
+
+static int one_window_stmt(struct kw_store *s, const char *sql, int64_t window_s, int64_t arg,
+			   const char *what)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, sql);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, window_s);
+	sqlite3_bind_int64(st, 2, arg);
+	return step_done(s, st, what);
+}
+
+static int top_update(struct kw_store *s, int64_t window_s, int64_t cutoff_us, int64_t after_id,
+		      int64_t upto_id, int full)
+{
+	if (one_window_stmt(s, SQL_TOP_EXPIRE, window_s, cutoff_us, "expiring top trades") < 0)
+		return -1;
+	if (full || sqlite3_changes(kw_store_db(s)) > 0) {
+		if (one_window_stmt(s, SQL_TOP_CLEAR, window_s, 0, "clearing top trades") < 0)
+			return -1;
+		sqlite3_stmt *st = kw_store_stmt(s, SQL_TOP_BIG);
+		if (!st)
+			return -1;
+		sqlite3_bind_int64(st, 1, cutoff_us);
+		sqlite3_bind_int64(st, 2, upto_id);
+		sqlite3_bind_int(st, 3, KW_STATS_TOP_MAX);
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			sqlite3_reset(st);
+			return fail(s, "counting big trades");
+		}
+		int enough = sqlite3_column_int64(st, 0) >= KW_STATS_TOP_MAX;
+		sqlite3_reset(st);
+		return top_fill(s, enough ? SQL_TOP_FILL_BIG : SQL_TOP_FILL_ALL, window_s,
+				cutoff_us, 0, upto_id);
+	}
+	if (after_id >= upto_id)
+		return 0;
+	if (top_fill(s, SQL_TOP_FILL_NEW, window_s, cutoff_us, after_id, upto_id) < 0)
+		return -1;
+	return one_window_stmt(s, SQL_TOP_TRIM, window_s, KW_STATS_TOP_MAX, "trimming top trades");
+}
+
+/* ---- per-market hours ---------------------------------------------------------------------- */
+
+static const char SQL_HOURS_ADD[] =
+	"INSERT INTO market_hours (ticker, hour, notional_micros, trades)"
+	" SELECT ticker, created_us / 3600000000, sum(notional_micros), count(*) FROM trades"
+	"  WHERE id > ?1 AND id <= ?2 AND +created_us >= ?3 GROUP BY 1, 2"
+	" ON CONFLICT (ticker, hour) DO UPDATE SET"
+	" notional_micros = notional_micros + excluded.notional_micros,"
+	" trades = trades + excluded.trades";
+static const char SQL_HOURS_PRUNE[] = "DELETE FROM market_hours WHERE hour < ?1";
+static const char SQL_HOURS_CLEAR[] = "DELETE FROM market_hours";
+
+/* ---- the update ---------------------------------------------------------------------------- */
+
+static const char SQL_WINDOW_GET[] =
+	"SELECT cutoff_us, upto_id, whale_rules FROM stats_windows WHERE window_s = ?1";
+static const char SQL_WINDOW_PUT[] =
+	"INSERT OR REPLACE INTO stats_windows (window_s, as_of, cutoff_us, upto_id,"
+	" markets_traded, whale_rules) VALUES (?1, ?2, ?3, ?4,"
+	" (SELECT count(*) FROM stats_markets WHERE window_s = ?1), ?5)";
+static const char SQL_MARKETS_CLEAR[] = "DELETE FROM stats_markets WHERE window_s = ?1";
+static const char SQL_WHALES_CLEAR[] = "DELETE FROM stats_whales WHERE window_s = ?1";
+static const char SQL_TRADES_MAX_ID[] = "SELECT ifnull(max(id), 0) FROM trades";
+static const char STATE_HOURS_UPTO[] = "rollup_hours_upto_id";
+
+/* FNV-1a of the whale rules, so that a change of thresholds recounts the whale trades. */
+static int64_t rules_hash(const struct kw_rollup_rules *r)
+{
+	uint64_t h = 1469598103934665603ULL;
+	const char *c = r->category_thresholds ? r->category_thresholds : "{}";
+	for (; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+	for (int i = 0; i < 8; i++)
+		h = (h ^ (((uint64_t)r->default_threshold_micros >> (8 * i)) & 255)) *
+		    1099511628211ULL;
+	return (int64_t)(h >> 1);
+}
+
+/* 1 and the state when the window has one, 0 when not, -1 on error. */
+static int window_get(struct kw_store *s, int64_t window_s, int64_t *cutoff, int64_t *upto,
+		      int64_t *rules)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_WINDOW_GET);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, window_s);
+	int step = sqlite3_step(st), rc = step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : -1;
+	if (rc == 1) {
+		*cutoff = sqlite3_column_int64(st, 0);
+		*upto = sqlite3_column_int64(st, 1);
+		*rules = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	return rc < 0 ? fail(s, "reading a stats window") : rc;
+}
+
+static int window_update(struct kw_store *s, int64_t window_s, int64_t now_s,
+			 const struct kw_rollup_rules *rules, int64_t upto, int rebuild)
+{
+	int64_t from_s = now_s - window_s, old_cutoff = 0, old_upto = 0, old_rules = 0;
+	if (rules->retention_s > 0 && from_s < now_s - rules->retention_s)
+		from_s = now_s - rules->retention_s;
+	int64_t cutoff = from_s * 1000000, hash = rules_hash(rules);
+	int have = window_get(s, window_s, &old_cutoff, &old_upto, &old_rules);
+	if (have < 0)
+		return -1;
+	int full = rebuild || !have || old_upto > upto || cutoff < old_cutoff || old_rules != hash;
+	if (full) {
+		if (one_window_stmt(s, SQL_MARKETS_CLEAR, window_s, 0, "clearing stats") < 0 ||
+		    one_window_stmt(s, SQL_WHALES_CLEAR, window_s, 0, "clearing stats") < 0)
+			return -1;
+		old_cutoff = cutoff;
+		old_upto = 0;
+	}
+	/* The old end leaves, the new trades come in, then the start prices follow. */
+	if (move(s, window_s, rules, old_cutoff, cutoff, 0, old_upto, -1) < 0 ||
+	    move(s, window_s, rules, cutoff, BIG, old_upto, upto, 1) < 0 ||
+	    new_lasts(s, window_s, cutoff, old_upto, upto) < 0 ||
+	    one_window_stmt(s, SQL_MARKETS_PRUNE, window_s, 0, "pruning stats") < 0 ||
+	    one_window_stmt(s, window_s == 86400 ? SQL_START_DAY : SQL_START_AT, window_s, from_s,
+			    "reading start prices") < 0 ||
+	    one_window_stmt(s, SQL_WHALES_PRUNE, window_s, 0, "pruning stats") < 0 ||
+	    top_update(s, window_s, cutoff, old_upto, upto, full) < 0)
+		return -1;
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_WINDOW_PUT);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, window_s);
+	sqlite3_bind_int64(st, 2, now_s);
+	sqlite3_bind_int64(st, 3, cutoff);
+	sqlite3_bind_int64(st, 4, upto);
+	sqlite3_bind_int64(st, 5, hash);
+	return step_done(s, st, "storing a stats window");
+}
+
+int kw_store_rollups_update(struct kw_store *s, int64_t now_s, const struct kw_rollup_rules *rules,
+			    int rebuild)
+{
+	int64_t upto = 0, hours_upto = 0, first_hour = now_s / 3600 - HOURS_KEPT;
+	sqlite3 *db = kw_store_db(s);
+	if (kw_store_begin(s) < 0)
+		return -1;
+	int have = kw_store_fetch_state_get(s, STATE_HOURS_UPTO, &hours_upto);
+	if (have < 0 || kw_store_scalar(s, SQL_TRADES_MAX_ID, &upto) < 0)
+		goto fail;
+	if (rebuild || !have || hours_upto > upto) {
+		if (kw_db_exec(db, SQL_HOURS_CLEAR) < 0)
+			goto fail;
+		hours_upto = 0;
+	}
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_HOURS_ADD);
+	if (!st)
+		goto fail;
+	sqlite3_bind_int64(st, 1, hours_upto);
+	sqlite3_bind_int64(st, 2, upto);
+	sqlite3_bind_int64(st, 3, first_hour * HOUR_US);
+	if (step_done(s, st, "adding market hours") < 0 ||
+	    !(st = kw_store_stmt(s, SQL_HOURS_PRUNE)))
+		goto fail;
+	sqlite3_bind_int64(st, 1, first_hour);
+	if (step_done(s, st, "pruning market hours") < 0 ||
+	    kw_store_fetch_state_set(s, STATE_HOURS_UPTO, upto) < 0)
+		goto fail;
+	for (int w = 0; w < KW_STATS_WINDOWS; w++)
+		if (window_update(s, kw_stats_window_s[w], now_s, rules, upto, rebuild) < 0)
+			goto fail;
+	if (kw_store_commit(s) < 0)
+		goto fail;
+	return 0;
+fail:
+	kw_store_rollback(s);
+	return -1;
+}

@@ -1,0 +1,46 @@
+/*
+ * store_rollup.h — the figures kw-fetch keeps for kw-api after every run (sql/0013_rollups.sql):
+ * per stats window (1 h, 24 h, 7 d) each market's trades, notional, yes-taker notional, last
+ * trade price and the price its change starts from (store_api.h kw_store_price_at), the whale
+ * trades per category, the window's 50 biggest trades;
+ * and each market's traded notional per hour for eight days. kw-api reads them in O(rows it
+ * returns) (store_api.h: kw_store_stats_*), never walking a window of trades.
+ *
+ * Contract: after kw_store_rollups_update(s, now_s, ...) commits, every window W holds exactly
+ * what a recount of the stored trades with created_us >= cutoff and id <= upto_id gives, where
+ * cutoff = (max(now_s - W, retention horizon)) in microseconds and upto_id the highest trade id
+ * at the time (tests/unit/test_rollups.c checks it against the per-request computations). A
+ * market's category is read when its trades are counted: a market whose category changes later
+ * keeps its earlier whale counts until the trades leave the window or a rebuild.
+ */
+#ifndef KW_STORE_ROLLUP_H
+#define KW_STORE_ROLLUP_H
+
+#include <stdint.h>
+
+#include "store.h"
+
+/* The windows, in seconds, in the order /api/v1/stats lists them. */
+#define KW_STATS_WINDOWS 3
+extern const int64_t kw_stats_window_s[KW_STATS_WINDOWS];
+/* The most trades a window keeps in its top list (the largest stats limit). */
+#define KW_STATS_TOP_MAX 50
+
+struct kw_rollup_rules {
+	const char *category_thresholds; /* {"crypto": micros, ...}, lower-cased keys */
+	int64_t default_threshold_micros;
+	int64_t retention_s; /* no window reaches further back than this (RETENTION_DAYS) */
+};
+
+/*
+ * Bring every rollup to now_s and every stored trade, in one transaction: trades that left a
+ * window are subtracted, trades stored since the last update added, every market's start
+ * price read again (one seek each). Call it after the run's market rows and snapshots are
+ * stored: the start prices come from them. A window with no state,
+ * one whose trades were removed under it, a clock that went back or changed whale thresholds
+ * is counted from scratch; rebuild = 1 counts everything from scratch (kw-admin db activity).
+ */
+int kw_store_rollups_update(struct kw_store *s, int64_t now_s, const struct kw_rollup_rules *rules,
+			    int rebuild) KW_WUR;
+
+#endif
