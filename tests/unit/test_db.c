@@ -1,7 +1,7 @@
 /*
- * test_db.c — the store's migrations and the util parsers the store depends on: a fresh file
- * reaches the latest version in WAL mode, reopening applies nothing, a newer file is refused
- * untouched, and a non-SQLite file is refused without being rewritten.
+ * test_db.c — the database file's migrations (lib/db.c): a fresh file reaches the latest
+ * version in WAL mode, reopening applies nothing, a newer file is refused untouched, and a
+ * non-SQLite file is refused without being rewritten.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -102,43 +102,6 @@ static void test_not_sqlite(void **state)
 	cleanup(path);
 }
 
-static void test_parsers(void **state)
-{
-	(void)state;
-	int64_t v, t;
-	int32_t us;
-	assert_int_equal(kw_parse_i64("-42", -100, 100, &v), 0);
-	assert_int_equal(v, -42);
-	assert_int_equal(kw_parse_i64("9223372036854775808", INT64_MIN, INT64_MAX, &v), -1);
-	assert_int_equal(kw_parse_i64("-9223372036854775808", INT64_MIN, INT64_MAX, &v), 0);
-	assert_int_equal(kw_parse_i64(" 1", 0, 10, &v), -1);
-	assert_int_equal(kw_parse_rfc3339("2026-08-05T14:01:09.49656Z", &t, &us), 0);
-	assert_int_equal(t, 1785938469);
-	assert_int_equal(us, 496560);
-	assert_int_equal(kw_parse_rfc3339("2026-08-05T16:01:09+02:00", &t, &us), 0);
-	assert_int_equal(t, 1785938469);
-	assert_int_equal(kw_parse_rfc3339("2026-08-05 14:01:09Z", &t, &us), -1);
-	assert_int_equal(kw_parse_rfc3339("2026-08-05T14:01:09.1234567890Z", &t, &us), -1);
-	char buf[32];
-	kw_fmt_rfc3339(1785938469, buf, sizeof(buf));
-	assert_string_equal(buf, "2026-08-05T14:01:09Z");
-	assert_true(kw_text_is_clean("h\xc3\xa9llo", 6));
-	assert_false(kw_text_is_clean("\xc0\xaf", 2)); /* overlong */
-	assert_false(kw_text_is_clean("\xc2\x85", 2)); /* C1 control */
-}
-
-static void test_buf_cap(void **state)
-{
-	(void)state;
-	struct kw_buf b;
-	kw_buf_init(&b, 8);
-	assert_int_equal(kw_buf_puts(&b, "12345678"), 0);
-	assert_int_equal(kw_buf_puts(&b, "9"), -1);
-	assert_int_equal(b.len, 8);
-	assert_string_equal(b.data, "12345678");
-	kw_buf_free(&b);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -146,8 +109,6 @@ int main(void)
 		cmocka_unit_test(test_migrations_are_ordered),
 		cmocka_unit_test(test_newer_is_refused),
 		cmocka_unit_test(test_not_sqlite),
-		cmocka_unit_test(test_parsers),
-		cmocka_unit_test(test_buf_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

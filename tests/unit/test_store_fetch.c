@@ -1,8 +1,9 @@
 /*
- * test_activity.c — market_activity (the markets' 24-hour trade totals the lists show) kept
- * incrementally by kw_store_fetch_activity() equals a recount from the trades after every
- * step of a long random history: trades arriving late and out of order, the clock moving by
- * seconds, hours or days, and stepping back; retention pruning in between; and a rebuild.
+ * test_store_fetch.c — lib/store_fetch.c: market_activity (the markets' 24-hour trade totals
+ * the lists show) kept incrementally by kw_store_fetch_activity() equals a recount from the
+ * trades after every step of a long random history: trades arriving late and out of order,
+ * the clock moving by seconds, hours or days, and stepping back; retention pruning in
+ * between; and a rebuild.
  */
 #include <setjmp.h>
 #include <stdarg.h>
