@@ -918,10 +918,14 @@ static void phase_books(struct run *r)
 	struct kw_strlist l = { 0 };
 	struct kw_buf path;
 	int fails = 0;
-	int64_t whale_micros = r->cfg->whale_min_notional_usd * KW_MICROS_PER_DOLLAR;
-	if (kw_store_fetch_watchlist(r->store, r->cfg->orderbook_watch, whale_micros,
-				     (r->now - WHALE_LOOKBACK_S) * 1000000, WHALE_WATCH_EXTRA,
-				     &l) < 0) {
+	/* Whale trades by their category's threshold, as detection judges them. */
+	char *cats = kw_whale_categories_json(r->cfg);
+	int rc = kw_store_fetch_watchlist(
+		r->store, r->cfg->orderbook_watch, kw_whale_min_threshold_micros(r->cfg), cats,
+		r->cfg->whale_min_notional_usd * KW_MICROS_PER_DOLLAR,
+		(r->now - WHALE_LOOKBACK_S) * 1000000, WHALE_WATCH_EXTRA, &l);
+	free(cats);
+	if (rc < 0) {
 		r->db_failed = 1;
 		return;
 	}

@@ -189,6 +189,10 @@ static const struct setting settings[] = {
 	  "window in minutes for odds flips" },
 	{ "ORDERBOOK_CHANGE_PERCENT", T_INT, F(orderbook_change_percent), "25", 1, 1000, NULL, NULL,
 	  "detection", "order-book depth or imbalance change that is a shift" },
+	{ "ORDERBOOK_BASELINE_MAX_MIN", T_INT, F(orderbook_baseline_max_min), "30", 1, 1440, NULL,
+	  NULL, "detection",
+	  "oldest previous-run order book (minutes) a book is compared with; older: fresh "
+	  "baseline" },
 	{ "HIGH_VOLUME_USD", T_INT, F(high_volume_usd), "1000000", 1, 1000000000000LL, NULL, NULL,
 	  "detection", "24h dollar volume that marks a market as high volume" },
 	{ "ALERT_COOLDOWN_MIN", T_INT, F(alert_cooldown_min), "30", 0, 10080, NULL, NULL,

@@ -67,6 +67,7 @@ struct kw_config {
 	int64_t odds_change_points;
 	int64_t odds_window_min;
 	int64_t orderbook_change_percent;
+	int64_t orderbook_baseline_max_min;
 	int64_t high_volume_usd;
 	int64_t alert_cooldown_min;
 	char *crypto_series_prefixes;

@@ -552,10 +552,15 @@ static const char SQL_WATCH_TOP[] =
  * ever stored: 50 ms of every run at a million trades); `+` keeps the grouping off that index.
  * At or above the $1000 floor of the partial index trades_whale, the range is along it.
  */
+/* A whale trade by its market category's threshold (WHALE_MIN_NOTIONAL_BY_CATEGORY, ?4,
+ * else the default ?5), as detection judges it; ?1 is the smallest threshold. */
 #define WATCH_WHALES_SQL(FLOOR)                                                                    \
-	"SELECT ticker FROM trades WHERE " FLOOR "created_us >= ?2 AND +notional_micros >= ?1"     \
-	" GROUP BY +ticker ORDER BY max(notional_micros) DESC, ticker LIMIT ?3"
-static const char SQL_WATCH_WHALES[] = WATCH_WHALES_SQL("notional_micros >= 1000000000 AND ");
+	"SELECT t.ticker FROM trades t LEFT JOIN markets m ON m.ticker = t.ticker"                 \
+	" WHERE " FLOOR "t.created_us >= ?2 AND +t.notional_micros >= ?1"                          \
+	"   AND +t.notional_micros >= ifnull((SELECT j.value FROM json_each(?4) j"                 \
+	"                                      WHERE j.key = lower(m.category)), ?5)"              \
+	" GROUP BY +t.ticker ORDER BY max(t.notional_micros) DESC, t.ticker LIMIT ?3"
+static const char SQL_WATCH_WHALES[] = WATCH_WHALES_SQL("t.notional_micros >= 1000000000 AND ");
 static const char SQL_WATCH_WHALES_LOW[] = WATCH_WHALES_SQL("");
 #define WATCH_WHALE_FLOOR_MICROS 1000000000 /* trades_whale's condition (0005_api.sql) */
 
@@ -568,7 +573,8 @@ static int strlist_has(const struct kw_strlist *l, size_t n, const char *t)
 }
 
 int kw_store_fetch_watchlist(struct kw_store *s, int64_t top, int64_t whale_micros,
-			     int64_t since_us, int64_t extra, struct kw_strlist *out)
+			     const char *categories_json, int64_t default_micros, int64_t since_us,
+			     int64_t extra, struct kw_strlist *out)
 {
 	struct kw_strlist whales = { 0 };
 	sqlite3_stmt *st = kw_store_stmt(s, SQL_WATCH_TOP);
@@ -584,6 +590,8 @@ int kw_store_fetch_watchlist(struct kw_store *s, int64_t top, int64_t whale_micr
 	sqlite3_bind_int64(st, 1, whale_micros);
 	sqlite3_bind_int64(st, 2, since_us);
 	sqlite3_bind_int64(st, 3, extra);
+	sqlite3_bind_text(st, 4, categories_json ? categories_json : "{}", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 5, default_micros);
 	if (collect(s, st, &whales, "listing whale markets") < 0)
 		goto fail;
 	size_t top_n = out->n;

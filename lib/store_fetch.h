@@ -82,10 +82,14 @@ int kw_store_fetch_unknown_events(struct kw_store *s, int64_t max, struct kw_str
 int kw_store_fetch_unknown_series(struct kw_store *s, int64_t max, struct kw_strlist *out) KW_WUR;
 /*
  * The order-book watch list: the top `top` open markets by 24h volume, then up to `extra`
- * markets with a trade of at least whale_micros taker premium since since_us.
+ * markets with a whale trade since since_us: a trade of at least its market category's
+ * threshold (categories_json: {"crypto": micros, ...} with lower-cased keys, as
+ * kw_whale_categories_json() gives; default_micros for other categories). whale_micros is the
+ * smallest of those thresholds (it bounds the range read).
  */
 int kw_store_fetch_watchlist(struct kw_store *s, int64_t top, int64_t whale_micros,
-			     int64_t since_us, int64_t extra, struct kw_strlist *out) KW_WUR;
+			     const char *categories_json, int64_t default_micros, int64_t since_us,
+			     int64_t extra, struct kw_strlist *out) KW_WUR;
 
 /*
  * Bring market_activity to the 24 hours before now_s and every stored trade, in one

@@ -347,6 +347,24 @@ int kw_store_book_previous(struct kw_store *s, const char *ticker, int64_t befor
 	return rc;
 }
 
+static const char SQL_BOOK_RUN_BEFORE[] =
+	"SELECT ifnull(max(taken_at), 0) FROM orderbook_snapshots WHERE taken_at < ?1";
+
+int kw_store_book_run_before(struct kw_store *s, int64_t before, int64_t *out)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_BOOK_RUN_BEFORE);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, before);
+	int rc = 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	else
+		rc = step_error(s, "finding the previous order-book run");
+	sqlite3_reset(st);
+	return rc;
+}
+
 static const char SQL_KEY_EXISTS[] = "SELECT 1 FROM alerts WHERE alert_key = ?1";
 
 int kw_store_alert_key_exists(struct kw_store *s, const char *key)

@@ -83,6 +83,9 @@ struct kw_alert_new {
 	int64_t created_at, window_end;
 	int64_t strength; /* comparable between alerts of one type: the larger, the stronger */
 };
+/* The newest order-book time before `before` over all markets (the previous run that took
+ * books; kw-fetch stores a run's books under one time), 0 if none. */
+int kw_store_book_run_before(struct kw_store *s, int64_t before, int64_t *out) KW_WUR;
 /* 1 if an alert with this key exists, 0 if not, -1 on error. */
 int kw_store_alert_key_exists(struct kw_store *s, const char *key) KW_WUR;
 /* 1 if an alert of type for ticker with window_end in (t - cooldown_s, t] is at least as

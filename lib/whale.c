@@ -164,6 +164,17 @@ int64_t kw_whale_threshold_micros(const struct kw_config *cfg, const char *categ
 	return threshold_from(cfg, cats, n, category, &from_cat);
 }
 
+int64_t kw_whale_min_threshold_micros(const struct kw_config *cfg)
+{
+	struct kw_category_threshold cats[KW_WHALE_MAX_CATEGORIES];
+	int n = load_categories(cfg, cats);
+	int64_t min = cfg->whale_min_notional_usd * MICROS_PER_USD;
+	for (int i = 0; i < n; i++)
+		if (cats[i].micros < min)
+			min = cats[i].micros;
+	return min;
+}
+
 int kw_whale_is_crypto(const struct kw_config *cfg, const char *category, const char *series)
 {
 	if (category && !strcasecmp(category, "crypto"))
@@ -284,6 +295,8 @@ struct run {
 	char hv_ticker[128];
 	int64_t hv_newest_us;
 	int64_t max_snapshot_at, max_book_at;
+	/* order books: the run time last asked about and the book run before it */
+	int64_t book_at, book_prev_run;
 };
 
 /*
@@ -561,6 +574,38 @@ static int on_price(void *ctx, const char *ticker, int64_t taken_at, int64_t pri
 		    kw_whale_confidence(move, threshold, high), move, desc, d);
 }
 
+/* A book that held depth and now holds none: its own reason, not a -100 % change. */
+static int book_emptied(struct run *r, const char *ticker, const struct kw_book_point *b,
+			const struct kw_book_point *p)
+{
+	int64_t old_total = p->yes_depth_centi + p->no_depth_centi;
+	char win[32], prev_ts[32], desc[256];
+	snprintf(win, sizeof(win), "%lld", (long long)b->taken_at);
+	kw_fmt_rfc3339(p->taken_at, prev_ts, sizeof(prev_ts));
+	json_object *d = json_object_new_object();
+	json_object_object_add(d, "reason", json_object_new_string("book_emptied"));
+	json_object_object_add(d, "metric", json_object_new_string("emptied"));
+	json_object_object_add(d, "current_value", kw_json_decimal(0, 2));
+	json_object_object_add(d, "previous_value", kw_json_decimal(old_total, 2));
+	json_object_object_add(d, "change_percent", NULL);
+	json_object_object_add(d, "direction", json_object_new_string("down"));
+	json_object_object_add(d, "previous_yes_depth_contracts",
+			       kw_json_decimal(p->yes_depth_centi, 2));
+	json_object_object_add(d, "previous_no_depth_contracts",
+			       kw_json_decimal(p->no_depth_centi, 2));
+	json_object_object_add(d, "previous_taken_at", json_object_new_string(prev_ts));
+	json_object *th = json_object_new_object();
+	json_object_object_add(th, "orderbook_change_percent",
+			       json_object_new_int64(r->cfg->orderbook_change_percent));
+	json_object_object_add(th, "baseline_max_min",
+			       json_object_new_int64(r->cfg->orderbook_baseline_max_min));
+	json_object_object_add(d, "thresholds", th);
+	snprintf(desc, sizeof(desc), "Order book emptied: no resting bids left in %.100s", ticker);
+	/* The strongest book signal there is: it outranks any change in a cooldown. */
+	return emit(r, KW_ALERT_ORDER_BOOK_SHIFT, ticker, win, b->taken_at, 1, 100, INT64_MAX, desc,
+		    d);
+}
+
 static int on_book(void *ctx, const char *ticker, const struct kw_book_point *b)
 {
 	struct run *r = ctx;
@@ -568,14 +613,30 @@ static int on_book(void *ctx, const char *ticker, const struct kw_book_point *b)
 	r->st->books_examined++;
 	if (b->taken_at > r->max_book_at)
 		r->max_book_at = b->taken_at;
+	/* The baseline is this market's book from the previous run that took books, if it is
+	 * younger than ORDERBOOK_BASELINE_MAX_MIN: a market that was off the watch list (or a
+	 * fetcher that was stopped) starts a fresh baseline instead of being compared with a
+	 * book from another time. */
+	if (b->taken_at != r->book_at) {
+		if (kw_store_book_run_before(r->s, b->taken_at, &r->book_prev_run) < 0)
+			return -1;
+		r->book_at = b->taken_at;
+	}
 	struct kw_book_point p;
 	int found = kw_store_book_previous(r->s, ticker, b->taken_at, &p);
 	if (found != 0)
 		return found < 0 ? -1 : 0;
+	if (p.taken_at < r->book_prev_run ||
+	    p.taken_at < b->taken_at - r->cfg->orderbook_baseline_max_min * 60) {
+		r->st->books_fresh_baseline++;
+		return 0;
+	}
 	int64_t old_total = p.yes_depth_centi + p.no_depth_centi;
 	int64_t new_total = b->yes_depth_centi + b->no_depth_centi;
 	if (old_total <= 0 || new_total < 0)
 		return 0;
+	if (new_total == 0)
+		return book_emptied(r, ticker, b, &p);
 	/* depth: |new - old| * 100 >= pct * old */
 	__int128 ddiff = (__int128)new_total - old_total;
 	__int128 dabs = ddiff < 0 ? -ddiff : ddiff;
@@ -605,6 +666,8 @@ static int on_book(void *ctx, const char *ticker, const struct kw_book_point *b)
 	snprintf(win, sizeof(win), "%lld", (long long)b->taken_at);
 	kw_fmt_rfc3339(p.taken_at, prev_ts, sizeof(prev_ts));
 	json_object *d = json_object_new_object();
+	json_object_object_add(d, "reason",
+			       json_object_new_string(use_depth ? "depth" : "imbalance"));
 	json_object_object_add(d, "metric",
 			       json_object_new_string(use_depth ? "depth" : "imbalance"));
 	if (use_depth) {
@@ -631,6 +694,8 @@ static int on_book(void *ctx, const char *ticker, const struct kw_book_point *b)
 	json_object *th = json_object_new_object();
 	json_object_object_add(th, "orderbook_change_percent", json_object_new_int64(pct));
 	json_object_object_add(th, "high_percent", json_object_new_int64(high));
+	json_object_object_add(th, "baseline_max_min",
+			       json_object_new_int64(r->cfg->orderbook_baseline_max_min));
 	json_object_object_add(d, "thresholds", th);
 	snprintf(desc, sizeof(desc), "Order book shift: %s %s %.1f%s in %.100s",
 		 use_depth ? "bid depth" : "YES share of depth", up ? "up" : "down", (double)value,
@@ -673,10 +738,7 @@ int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
 		st.max_snapshot_at > st.last_snapshot_at ? st.max_snapshot_at : st.last_snapshot_at;
 	r.max_book_at = st.max_book_at > st.last_book_at ? st.max_book_at : st.last_book_at;
 
-	int64_t min_threshold = cfg->whale_min_notional_usd * MICROS_PER_USD;
-	for (int i = 0; i < r.ncats; i++)
-		if (r.cats[i].micros < min_threshold)
-			min_threshold = r.cats[i].micros;
+	int64_t min_threshold = kw_whale_min_threshold_micros(cfg);
 	if (st.max_trade_id > st.last_trade_id) {
 		if (kw_store_whale_candidates(s, st.last_trade_id, st.max_trade_id, min_threshold,
 					      on_whale_candidate, &r) < 0)
@@ -718,13 +780,14 @@ out:
 			o += w > 0 ? (size_t)w : 0;
 		}
 		kw_info("detect: %lld alerts (%s), %lld duplicate, %lld cooling; surge windows "
-			"skipped: %lld under SURGE_MIN_TRADES, %lld thin baseline; %lld trades, "
-			"%lld snapshots, %lld books in %lld us",
+			"skipped: %lld under SURGE_MIN_TRADES, %lld thin baseline; %lld books with "
+			"a "
+			"fresh baseline; %lld trades, %lld snapshots, %lld books in %lld us",
 			(long long)out->fired_total, kinds, (long long)out->duplicates,
 			(long long)out->cooled, (long long)out->surge_few_trades,
-			(long long)out->surge_thin_baseline, (long long)out->trades_examined,
-			(long long)out->snapshots_examined, (long long)out->books_examined,
-			(long long)out->elapsed_us);
+			(long long)out->surge_thin_baseline, (long long)out->books_fresh_baseline,
+			(long long)out->trades_examined, (long long)out->snapshots_examined,
+			(long long)out->books_examined, (long long)out->elapsed_us);
 	} else
 		memset(out->fired, 0, sizeof(out->fired));
 	return rc;

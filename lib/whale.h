@@ -15,10 +15,14 @@
  *   odds_flip         a market snapshot's last yes price is >= ODDS_CHANGE_POINTS (percentage
  *                     points) above the lowest or below the highest last price among the
  *                     market's snapshots in the ODDS_WINDOW_MIN before it. High at max(25, pts).
- *   order_book_shift  between two consecutive order-book snapshots of a watched market, total
+ *   order_book_shift  a watched market's book against its book from the previous run that took
+ *                     books, when that one is younger than ORDERBOOK_BASELINE_MAX_MIN (else
+ *                     the market starts a fresh baseline: it re-entered the watch list): total
  *                     bid depth (yes + no) changed by >= ORDERBOOK_CHANGE_PERCENT percent of the
- *                     earlier depth, or the yes share of depth moved by >= that many points.
- *                     High at max(50, pct). No earlier snapshot or zero depth -> no signal.
+ *                     earlier depth, or the yes share of depth moved by >= that many points
+ *                     (data.reason "depth" or "imbalance"). High at max(50, pct). A book that
+ *                     held depth and holds none is its own reason ("book_emptied", high), not
+ *                     a -100 % change. No baseline or an empty earlier book -> no signal.
  *   high_volume       a market's taker premium over the 24 h ending at its newest trade
  *                     >= HIGH_VOLUME_USD; at most once per market per UTC day. High at 5x.
  * Each alert is stored once under a deterministic alert_key "type:ticker:window" (window = the
@@ -62,8 +66,9 @@ struct kw_detect_stats {
 	int64_t fired_total;
 	int64_t duplicates; /* already stored under the same alert_key (a re-run) */
 	int64_t cooled;	    /* held back by ALERT_COOLDOWN_MIN (no stronger than what fired) */
-	int64_t surge_few_trades;    /* surge windows under SURGE_MIN_TRADES trades */
-	int64_t surge_thin_baseline; /* surge windows whose 24 h baseline is under it */
+	int64_t surge_few_trades;     /* surge windows under SURGE_MIN_TRADES trades */
+	int64_t surge_thin_baseline;  /* surge windows whose 24 h baseline is under it */
+	int64_t books_fresh_baseline; /* books with no recent previous-run book to compare */
 	int64_t trades_examined;
 	int64_t snapshots_examined;
 	int64_t books_examined;
@@ -95,6 +100,8 @@ int kw_whale_parse_categories(const char *spec, struct kw_category_threshold *ou
 /* Check CRYPTO_SERIES_PREFIXES ("KXBTC,KXETH"; "" = none): 0 ok, -1 with a reason. */
 int kw_whale_check_prefixes(const char *spec, char *err, size_t errlen) KW_WUR;
 
+/* The smallest whale threshold in micro-dollars, over the default and every category. */
+int64_t kw_whale_min_threshold_micros(const struct kw_config *cfg);
 /* Whale threshold in micro-dollars for a market category (NULL or "" = the default). */
 int64_t kw_whale_threshold_micros(const struct kw_config *cfg, const char *category);
 /* 1 when a market with this category / series ticker is in the crypto view. */

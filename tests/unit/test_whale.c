@@ -54,6 +54,7 @@ static int setup(void **state)
 	f->cfg.odds_change_points = 15;
 	f->cfg.odds_window_min = 60;
 	f->cfg.orderbook_change_percent = 25;
+	f->cfg.orderbook_baseline_max_min = 30;
 	f->cfg.high_volume_usd = 1000000;
 	f->cfg.alert_cooldown_min = 0;
 	f->cfg.crypto_series_prefixes = "KXBTC,KXETH";
@@ -501,8 +502,20 @@ static void test_order_book_shift(void **state)
 	book(f, "POL-D", T0, 10000, 10000);
 	book(f, "POL-D", T0 + 120, 5000, 5000);	 /* depth -50%: high */
 	book(f, "SPO-A", T0 + 120, 100, 100000); /* no earlier snapshot: no signal */
+	book(f, "POL-E", T0, 10000, 10000);
+	book(f, "POL-E", T0 + 120, 0, 0); /* emptied: its own reason */
+	/* POL-F was not in the previous run (T0): it re-enters the watch list with a fresh
+	 * baseline, however different its book is from the one it had before. */
+	book(f, "POL-F", T0 - 600, 10000, 10000);
+	book(f, "POL-F", T0 + 120, 100, 100);
+	/* BTC-A's previous-run book is older than ORDERBOOK_BASELINE_MAX_MIN (30 min). */
+	book(f, "BTC-A", T0 + 200, 10000, 10000);
+	book(f, "BTC-A", T0 + 200 + 1801, 100, 100);
 	struct kw_detect_stats st = run(f);
-	assert_int_equal(st.fired[KW_ALERT_ORDER_BOOK_SHIFT], 3);
+	assert_int_equal(st.fired[KW_ALERT_ORDER_BOOK_SHIFT], 4);
+	assert_int_equal(count_alerts(f, "order_book_shift", "POL-F"), 0);
+	assert_int_equal(count_alerts(f, "order_book_shift", "BTC-A"), 0);
+	assert_int_equal(st.books_fresh_baseline, 2);
 	assert_int_equal(count_alerts(f, "order_book_shift", "POL-B"), 0);
 	assert_int_equal(count_alerts(f, "order_book_shift", "SPO-A"), 0);
 	char sev[8];
@@ -524,6 +537,12 @@ static void test_order_book_shift(void **state)
 	assert_string_equal(sev, "high");
 	assert_string_equal(field(d, "direction", NULL), "\"down\"");
 	assert_string_equal(field(d, "change_percent", NULL), "-50");
+	json_object_put(d);
+	d = alert(f, "order_book_shift", "POL-E", sev, &conf);
+	assert_string_equal(sev, "high");
+	assert_string_equal(field(d, "reason", NULL), "\"book_emptied\"");
+	assert_string_equal(field(d, "change_percent", NULL), "null");
+	assert_string_equal(field(d, "previous_value", NULL), "200");
 	json_object_put(d);
 	exec(f, "DELETE FROM detect_state");
 	st = run(f);
