@@ -173,13 +173,43 @@ static int on_market(void *ctx, const struct kw_market_row *m)
 	return 0;
 }
 
-/* Open markets of the view by 24 h contract volume into l->arr; -1 on a database error. */
+/* The name kw-fetch ranks the view under (sql/0014_legacy_views.sql); "" if none fits. */
+static void view_name(const char *category, const char *prefixes, char *out, size_t len)
+{
+	if (prefixes) {
+		kw_strlcpy(out, "crypto", len);
+	} else if (!category) {
+		kw_strlcpy(out, "all", len);
+	} else if (strlen(category) + 3 > len) {
+		out[0] = '\0';
+	} else {
+		/* lower(): ASCII only, as SQLite's lower() and COLLATE NOCASE fold. */
+		size_t i = 0;
+		out[i++] = 'c';
+		out[i++] = ':';
+		for (const char *p = category; *p; p++)
+			out[i++] = *p >= 'A' && *p <= 'Z' ? (char)(*p - 'A' + 'a') : *p;
+		out[i] = '\0';
+	}
+}
+
+/* Open markets of the view by 24 h contract volume into l->arr; -1 on a database error. The
+ * ranking kw-fetch made answers (a primary-key range); before its first ranking, the volume
+ * index is walked. */
 static int open_markets(struct kw_req *r, struct kw_store *s, int64_t limit, struct mlist *l)
 {
-	char *prefixes;
+	char *prefixes, name[80];
 	struct kw_market_filter f;
 	memset(&f, 0, sizeof(f));
 	view(r, &f.category, &prefixes);
+	view_name(f.category, prefixes, name, sizeof(name));
+	if (name[0] && limit <= KW_LEGACY_VIEW_MAX) {
+		int got = kw_store_legacy_view(s, name, limit, on_market, l);
+		if (got != 1) {
+			free(prefixes);
+			return got < 0 ? -1 : 0;
+		}
+	}
 	f.crypto_prefixes = prefixes;
 	f.status[0] = "active";
 	f.status[1] = "open";

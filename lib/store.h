@@ -47,6 +47,13 @@ sqlite3_stmt *kw_store_stmt(struct kw_store *s, const char *sql);
 	" UNION ALL SELECT x + 1 FROM kw_h WHERE x < min(" TO_US ","                               \
 	" ifnull((SELECT max(created_us) FROM trades), 0)) / 3600000000) SELECT x FROM kw_h)"
 
+/* The legacy routes' crypto view of market m, with N a JSON array of series prefixes
+ * (CRYPTO_SERIES_PREFIXES) or NULL for every market: the Crypto category, or a series ticker
+ * starting with a prefix (never a substring match). */
+#define KW_SQL_CRYPTO_VIEW(N)                                                                      \
+	"(" N " IS NULL OR lower(m.category) = 'crypto' OR EXISTS (SELECT 1 FROM json_each(" N     \
+	") p WHERE substr(m.series_ticker, 1, length(p.value)) = p.value))"
+
 /* Transactions; -1 (logged) on failure. BEGIN IMMEDIATE for writers. A market-data writer's
  * kw_store_commit also advances the data generation, in the same transaction. */
 int kw_store_begin(struct kw_store *s) KW_WUR;

@@ -71,9 +71,7 @@ static const char TICKER_MAX[] = "\xF4\x8F\xBF\xBF";
 	" FROM markets m LEFT JOIN series s ON s.ticker = m.series_ticker"                         \
 	" LEFT JOIN market_activity a ON a.ticker = m.ticker"
 
-#define CRYPTO_VIEW(N)                                                                             \
-	"(" N " IS NULL OR lower(m.category) = 'crypto' OR EXISTS (SELECT 1 FROM json_each(" N     \
-	") p WHERE substr(m.series_ticker, 1, length(p.value)) = p.value))"
+#define CRYPTO_VIEW(N) KW_SQL_CRYPTO_VIEW(N)
 
 /* BY narrows the walk: the general form walks the sort index; with an event or a series the
  * few matching markets come from markets_event / markets_series and are then sorted. */
@@ -206,6 +204,32 @@ int kw_store_markets_list(struct kw_store *s, const struct kw_market_filter *f, 
 	WALK(s, st, "listing markets", struct kw_market_row, market_row_sorted, fn, ctx);
 	sqlite3_reset(st);
 	free(q);
+	return rc;
+}
+
+/* A legacy view's ranked list (sql/0014_legacy_views.sql): `limit` primary-key rows. */
+static const char SQL_VIEW_LIST[] =
+	"SELECT " MARKET_COLS MARKET_FROM " JOIN legacy_views v ON v.ticker = m.ticker"
+	" WHERE v.view = ?1 ORDER BY v.rank LIMIT ?2";
+static const char SQL_VIEWS_BUILT[] =
+	"SELECT count(*) FROM fetch_state WHERE name = 'legacy_views_at'";
+
+int kw_store_legacy_view(struct kw_store *s, const char *view, int64_t limit, kw_market_fn fn,
+			 void *ctx)
+{
+	int64_t built = 0;
+	if (kw_store_scalar(s, SQL_VIEWS_BUILT, &built) < 0)
+		return -1;
+	if (!built)
+		return 1;
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_VIEW_LIST);
+	if (!st)
+		return -1;
+	int rc = 0;
+	sqlite3_bind_text(st, 1, view, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, limit);
+	WALK(s, st, "listing a legacy view", struct kw_market_row, market_row, fn, ctx);
+	sqlite3_reset(st);
 	return rc;
 }
 
@@ -869,6 +893,7 @@ int kw_store_api_plans(struct kw_store *s, kw_plan_fn fn, void *ctx)
 		{ "stats losers", stats_markets_sql[KW_STATS_LOSERS] },
 		{ "stats top trades", SQL_STATS_TOP },
 		{ "market hours", SQL_MARKET_HOURS },
+		{ "legacy view", SQL_VIEW_LIST },
 	};
 	int rc = 0;
 	for (size_t i = 0; i < KW_ARRAY_LEN(q) && rc == 0; i++) {

@@ -121,7 +121,7 @@ int kw_store_alerts_list(struct kw_store *s, const struct kw_alert_filter *f, kw
 /* ---- aggregates ----
  * Per-request computations over a window of trades. No route calls them any more (kw-fetch's
  * rollups answer, below); they remain the definition the rollups are tested against
- * (tests/unit/test_rollups.c). */
+ * (tests/unit/test_store_rollup.c). */
 
 /* Every trade since since_us, oldest first (stats aggregates them per market in memory: one
  * sequential pass along trades_time, no sort of the window). */
@@ -154,6 +154,14 @@ int kw_store_whale_counts(struct kw_store *s, int64_t since_us, const char *cate
 typedef int (*kw_hour_fn)(void *ctx, int64_t hour, int64_t notional_micros);
 int kw_store_hourly_notional(struct kw_store *s, const char *ticker, int64_t since_us,
 			     kw_hour_fn fn, void *ctx) KW_WUR;
+
+/* A legacy route's view, ranked by kw-fetch (sql/0014_legacy_views.sql): "all", "crypto" or
+ * "c:" + the lower-cased category; its first `limit` (<= 1000) open markets by 24 h contract
+ * volume. 0 ok, 1 when kw-fetch has not ranked the views yet (the caller walks the markets
+ * instead), -1 on a database error. */
+#define KW_LEGACY_VIEW_MAX 1000
+int kw_store_legacy_view(struct kw_store *s, const char *view, int64_t limit, kw_market_fn fn,
+			 void *ctx) KW_WUR;
 
 /* ---- rollups kept by kw-fetch (store_rollup.h), read in O(rows returned) ---- */
 

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "store_api.h"
 #include "store_fetch.h"
 
 const int64_t kw_stats_window_s[KW_STATS_WINDOWS] = { 3600, 86400, 7 * 86400 };
@@ -292,6 +293,47 @@ static const char SQL_HOURS_ADD[] =
 static const char SQL_HOURS_PRUNE[] = "DELETE FROM market_hours WHERE hour < ?1";
 static const char SQL_HOURS_CLEAR[] = "DELETE FROM market_hours";
 
+/* ---- legacy views -------------------------------------------------------------------------- */
+
+/* Open markets in the legacy order (24 h contract volume, then ticker, both descending), the
+ * first KW_LEGACY_VIEW_MAX of each view. 'all' and 'crypto' walk markets_v1_volume_24h and
+ * stop at the limit; the categories are ranked in one pass. */
+#define VIEW_ORDER "ifnull(m.volume_24h_centi, -1) DESC, m.ticker DESC"
+#define VIEW_OPEN "m.status IN ('active', 'open')"
+static const char SQL_VIEWS_CLEAR[] = "DELETE FROM legacy_views";
+static const char SQL_VIEW_ALL[] =
+	"INSERT INTO legacy_views (view, rank, ticker)"
+	" SELECT 'all', row_number() OVER (ORDER BY " VIEW_ORDER "), m.ticker FROM markets m"
+	" WHERE " VIEW_OPEN " ORDER BY " VIEW_ORDER " LIMIT ?1";
+static const char SQL_VIEW_CRYPTO[] =
+	"INSERT INTO legacy_views (view, rank, ticker)"
+	" SELECT 'crypto', row_number() OVER (ORDER BY " VIEW_ORDER "), m.ticker FROM markets m"
+	" WHERE " VIEW_OPEN " AND " KW_SQL_CRYPTO_VIEW("?2") " ORDER BY " VIEW_ORDER " LIMIT ?1";
+static const char SQL_VIEW_CATEGORIES[] =
+	"INSERT INTO legacy_views (view, rank, ticker)"
+	" SELECT 'c:' || c, rn, ticker FROM (SELECT lower(m.category) AS c, m.ticker AS ticker,"
+	"  row_number() OVER (PARTITION BY lower(m.category) ORDER BY " VIEW_ORDER ") AS rn"
+	"  FROM markets m WHERE " VIEW_OPEN " AND m.category IS NOT NULL) WHERE rn <= ?1";
+static const char STATE_VIEWS_AT[] = "legacy_views_at";
+
+static int views_update(struct kw_store *s, int64_t now_s, const char *prefixes)
+{
+	const char *sqls[] = { SQL_VIEW_ALL, SQL_VIEW_CRYPTO, SQL_VIEW_CATEGORIES };
+	if (kw_db_exec(kw_store_db(s), SQL_VIEWS_CLEAR) < 0)
+		return -1;
+	for (size_t i = 0; i < KW_ARRAY_LEN(sqls); i++) {
+		sqlite3_stmt *st = kw_store_stmt(s, sqls[i]);
+		if (!st)
+			return -1;
+		sqlite3_bind_int(st, 1, KW_LEGACY_VIEW_MAX);
+		if (i == 1)
+			sqlite3_bind_text(st, 2, prefixes ? prefixes : "[]", -1, SQLITE_STATIC);
+		if (step_done(s, st, "ranking the legacy views") < 0)
+			return -1;
+	}
+	return kw_store_fetch_state_set(s, STATE_VIEWS_AT, now_s);
+}
+
 /* ---- the update ---------------------------------------------------------------------------- */
 
 static const char SQL_WINDOW_GET[] =
@@ -406,6 +448,8 @@ int kw_store_rollups_update(struct kw_store *s, int64_t now_s, const struct kw_r
 	for (int w = 0; w < KW_STATS_WINDOWS; w++)
 		if (window_update(s, kw_stats_window_s[w], now_s, rules, upto, rebuild) < 0)
 			goto fail;
+	if (views_update(s, now_s, rules->crypto_prefixes) < 0)
+		goto fail;
 	if (kw_store_commit(s) < 0)
 		goto fail;
 	return 0;

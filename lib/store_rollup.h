@@ -9,7 +9,7 @@
  * Contract: after kw_store_rollups_update(s, now_s, ...) commits, every window W holds exactly
  * what a recount of the stored trades with created_us >= cutoff and id <= upto_id gives, where
  * cutoff = (max(now_s - W, retention horizon)) in microseconds and upto_id the highest trade id
- * at the time (tests/unit/test_rollups.c checks it against the per-request computations). A
+ * at the time (tests/unit/test_store_rollup.c checks it against the per-request computations). A
  * market's category is read when its trades are counted: a market whose category changes later
  * keeps its earlier whale counts until the trades leave the window or a rebuild.
  */
@@ -29,7 +29,8 @@ extern const int64_t kw_stats_window_s[KW_STATS_WINDOWS];
 struct kw_rollup_rules {
 	const char *category_thresholds; /* {"crypto": micros, ...}, lower-cased keys */
 	int64_t default_threshold_micros;
-	int64_t retention_s; /* no window reaches further back than this (RETENTION_DAYS) */
+	int64_t retention_s;	     /* no window reaches further back than this (RETENTION_DAYS) */
+	const char *crypto_prefixes; /* ["KXBTC", ...]: the legacy crypto view */
 };
 
 /*
@@ -39,6 +40,8 @@ struct kw_rollup_rules {
  * stored: the start prices come from them. A window with no state,
  * one whose trades were removed under it, a clock that went back or changed whale thresholds
  * is counted from scratch; rebuild = 1 counts everything from scratch (kw-admin db activity).
+ * The legacy views' rankings (sql/0014_legacy_views.sql) are made again in the same
+ * transaction.
  */
 int kw_store_rollups_update(struct kw_store *s, int64_t now_s, const struct kw_rollup_rules *rules,
 			    int rebuild) KW_WUR;

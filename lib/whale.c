@@ -206,13 +206,15 @@ char *kw_whale_categories_json(const struct kw_config *cfg)
 
 int kw_whale_rollups(struct kw_store *s, const struct kw_config *cfg, int64_t now_s, int rebuild)
 {
-	char *cats = kw_whale_categories_json(cfg);
+	char *cats = kw_whale_categories_json(cfg), *prefixes = kw_whale_prefixes_json(cfg);
 	struct kw_rollup_rules rules = {
 		.category_thresholds = cats,
 		.default_threshold_micros = cfg->whale_min_notional_usd * 1000000,
 		.retention_s = cfg->retention_days * 86400,
+		.crypto_prefixes = prefixes,
 	};
 	int rc = kw_store_rollups_update(s, now_s, &rules, rebuild);
+	free(prefixes);
 	free(cats);
 	return rc;
 }

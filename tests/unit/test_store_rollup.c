@@ -1,5 +1,5 @@
 /*
- * test_rollups.c — the stats rollups kw-fetch keeps (kw_store_rollups_update) equal what the
+ * test_store_rollup.c — the stats rollups kw-fetch keeps (kw_store_rollups_update) equal what the
  * per-request computations they replaced give from the stored trades (kw_store_window_trades,
  * kw_store_top_trades, kw_store_whale_counts, kw_store_price_at, kw_store_hourly_notional), for
  * every window, after every step of long random histories: trades arriving late and out of
@@ -41,12 +41,13 @@ static void add_markets(struct kw_store *s)
 {
 	static const char *const cats[] = { "Crypto", "Sports", "Politics", NULL };
 	sqlite3_stmt *st = NULL;
-	assert_int_equal(sqlite3_prepare_v2(kw_store_db(s),
-					    "INSERT INTO markets (ticker, event_ticker, category,"
-					    " title, status, first_seen_at, updated_at)"
-					    " VALUES (?1, 'EV', ?2, ?1, 'active', 0, 0)",
-					    -1, &st, NULL),
-			 SQLITE_OK);
+	assert_int_equal(
+		sqlite3_prepare_v2(kw_store_db(s),
+				   "INSERT INTO markets (ticker, event_ticker, category,"
+				   " title, status, series_ticker, first_seen_at, updated_at)"
+				   " VALUES (?1, 'EV', ?2, ?1, 'active', ?3, 0, 0)",
+				   -1, &st, NULL),
+		SQLITE_OK);
 	/* KXT-0 .. KXT-7 are markets; KXT-8 trades without one (category unknown). */
 	for (int i = 0; i < TICKERS - 1; i++) {
 		char t[32];
@@ -56,6 +57,12 @@ static void add_markets(struct kw_store *s)
 			sqlite3_bind_text(st, 2, cats[i % 4], -1, SQLITE_STATIC);
 		else
 			sqlite3_bind_null(st, 2);
+		/* KXDOGE is a configured crypto prefix; KXDOGEX starts with it too. */
+		sqlite3_bind_text(st, 3,
+				  i % 3 == 0   ? "KXDOGE"
+				  : i % 3 == 1 ? "KXDOGEX"
+					       : "KXOTHER",
+				  -1, SQLITE_STATIC);
 		assert_int_equal(sqlite3_step(st), SQLITE_DONE);
 		sqlite3_reset(st);
 	}
@@ -99,6 +106,14 @@ static void move_prices(struct kw_store *s, int64_t now_s, unsigned *seed)
 	}
 	sqlite3_finalize(snap);
 	sqlite3_finalize(prev);
+	/* Volumes (some equal, some none) and statuses move too: the legacy views' order. */
+	char sql[256];
+	snprintf(sql, sizeof(sql),
+		 "UPDATE markets SET volume_24h_centi = nullif(abs(random()) %% 4, 0) * 100,"
+		 " status = CASE abs(random()) %% 5 WHEN 0 THEN 'closed' WHEN 1 THEN 'open'"
+		 " ELSE 'active' END WHERE %u",
+		 rand_r(seed) % 2);
+	exec(s, sql);
 }
 
 static void add_trades(struct kw_store *s, int64_t now_s, int n, unsigned *seed, int64_t *serial)
@@ -299,10 +314,55 @@ static void check(struct kw_store *s, int64_t now, int step)
 	}
 }
 
+struct tickers {
+	char v[TICKERS][32];
+	int n;
+};
+
+static int on_market(void *ctx, const struct kw_market_row *m)
+{
+	struct tickers *t = ctx;
+	assert_true(t->n < TICKERS);
+	snprintf(t->v[t->n++], sizeof(t->v[0]), "%s", m->ticker);
+	return 0;
+}
+
+/* The ranked legacy views list what walking the markets in the legacy order lists. */
+static void check_views(struct kw_store *s, const char *prefixes)
+{
+	static const struct {
+		const char *view, *category;
+		int crypto;
+	} views[] = {
+		{ "all", NULL, 0 },
+		{ "crypto", NULL, 1 },
+		{ "c:crypto", "Crypto", 0 },
+		{ "c:sports", "sports", 0 },
+		{ "c:politics", "POLITICS", 0 },
+		{ "c:none", "None", 0 },
+	};
+	for (size_t i = 0; i < KW_ARRAY_LEN(views); i++) {
+		struct tickers want = { .n = 0 }, got = { .n = 0 };
+		struct kw_market_filter f = {
+			.category = views[i].category,
+			.status = { "active", "open" },
+			.min_volume_24h_centi = KW_NULL,
+			.crypto_prefixes = views[i].crypto ? prefixes : NULL,
+			.sort = KW_MSORT_VOLUME_24H,
+			.limit = 1000,
+		};
+		assert_int_equal(kw_store_markets_list(s, &f, on_market, &want), 0);
+		assert_int_equal(kw_store_legacy_view(s, views[i].view, 1000, on_market, &got), 0);
+		assert_int_equal(got.n, want.n);
+		for (int k = 0; k < want.n; k++)
+			assert_string_equal(got.v[k], want.v[k]);
+	}
+}
+
 static struct kw_store *open_db(const char *name)
 {
 	char path[256], err[256];
-	snprintf(path, sizeof(path), "/tmp/kw-test-rollups-%s-%d.db", name, (int)getpid());
+	snprintf(path, sizeof(path), "/tmp/kw-test-store-rollup-%s-%d.db", name, (int)getpid());
 	unlink(path);
 	struct kw_store *s = kw_store_open(path, KW_DB_MIGRATE, err, sizeof(err));
 	assert_non_null(s);
@@ -313,12 +373,12 @@ static struct kw_store *open_db(const char *name)
 static void close_db(struct kw_store *s, const char *name)
 {
 	char path[256];
-	snprintf(path, sizeof(path), "/tmp/kw-test-rollups-%s-%d.db", name, (int)getpid());
+	snprintf(path, sizeof(path), "/tmp/kw-test-store-rollup-%s-%d.db", name, (int)getpid());
 	kw_store_close(s);
 	unlink(path);
 }
 
-static const struct kw_rollup_rules RULES = { CATS, 3000000, 30 * 86400 };
+static const struct kw_rollup_rules RULES = { CATS, 3000000, 30 * 86400, "[\"KXDOGE\"]" };
 
 static void test_rollups_follow_trades_and_clock(void **state)
 {
@@ -331,6 +391,7 @@ static void test_rollups_follow_trades_and_clock(void **state)
 		move_prices(s, now, &seed);
 		assert_int_equal(kw_store_rollups_update(s, now, &RULES, 0), 0);
 		check(s, now, step);
+		check_views(s, RULES.crypto_prefixes);
 		unsigned r = rand_r(&seed) % 20;
 		if (r == 0)
 			now -= rand_r(&seed) % HOUR; /* the clock stepped back */
@@ -363,7 +424,7 @@ static void test_changed_thresholds_recount(void **state)
 	int64_t serial = 0;
 	add_trades(s, T0, 400, &seed, &serial);
 	move_prices(s, T0, &seed);
-	struct kw_rollup_rules other = { "{\"crypto\":1000000000}", 2500000000, 30 * 86400 };
+	struct kw_rollup_rules other = { "{\"crypto\":1000000000}", 2500000000, 30 * 86400, NULL };
 	assert_int_equal(kw_store_rollups_update(s, T0, &other, 0), 0);
 	int64_t big =
 		scalar(s, "SELECT sum(trades) FROM stats_whales WHERE window_s = ?1", 86400, NULL);
@@ -382,7 +443,7 @@ static void test_retention_bounds_the_windows(void **state)
 	struct kw_store *s = open_db("retention");
 	unsigned seed = 5;
 	int64_t serial = 0, deleted = 0, as_of, since, traded;
-	struct kw_rollup_rules day = { CATS, 3000000, 86400 };
+	struct kw_rollup_rules day = { CATS, 3000000, 86400, NULL };
 	add_trades(s, T0, 300, &seed, &serial);
 	assert_int_equal(kw_store_rollups_update(s, T0, &day, 0), 0);
 	assert_int_equal(kw_store_stats_window(s, 7 * 86400, &as_of, &since, &traded), 0);
