@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench-api.sh BUILD — the data API under load (issue 4), run by `make bench` after run.sh.
+# bench-api.sh BUILD — the data API under load, run by `make bench` after run.sh.
 #
 # Builds a database of 50,000 markets and 1,000,000 trades (~2% of them whales) in one SQL
 # transaction, starts lighttpd + kw-api workers + the bare FastCGI responder behind the same

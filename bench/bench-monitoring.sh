@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench-monitoring.sh BUILD — what request metrics cost (issue 7: "recording must be cheap"),
+# bench-monitoring.sh BUILD — what request metrics cost (recording must be cheap),
 # measured in one run on loopback with wrk ($BENCH_CONNECTIONS connections, $BENCH_DURATION s
 # each; bench/lib.sh), kw-api GET /api/status (authenticated, rate-limited):
 #   (off) MONITORING_ENABLED=false

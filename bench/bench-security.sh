@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# bench-security.sh BUILD — issue 5's performance goal, measured in one run on loopback with
-# wrk ($BENCH_CONNECTIONS connections, $BENCH_DURATION s each; bench/lib.sh):
+# bench-security.sh BUILD — what authentication and rate limiting cost, measured in one run on
+# loopback with wrk ($BENCH_CONNECTIONS connections, $BENCH_DURATION s each; bench/lib.sh):
 #   (b) the bare libfcgi responder behind lighttpd: the FastCGI ceiling
 #   (s) kw-api GET /api/status, authenticated with a database key (SHA-256 + indexed lookup)
 #       and rate-limited by the shared-memory GCRA table; the key's own limit (1,000,000/min)

@@ -1,5 +1,5 @@
 /*
- * legacy.c — the original app's routes with their original shapes (../shared/original.md),
+ * legacy.c — the original app's routes with their original shapes (docs/ORIGINAL.md),
  * served from stored data: GET /api/markets, /api/top-markets, /api/markets/top5,
  * /api/whale-alerts and /api/whale-analytics.
  *

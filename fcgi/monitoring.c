@@ -3,7 +3,7 @@
  * GET /api/v1/monitoring (contract in monitoring.h; GET /metrics is in prometheus.c).
  *
  * Why in memory first: a database write per request would halve kw-api's throughput (see
- * platform-notes), so each worker adds to a small fixed table (lib/metrics.h) and writes it in
+ * docs/PLATFORM.md, SQLite), so each worker adds to a small fixed table (lib/metrics.h) and writes it in
  * one transaction every METRICS_FLUSH_SECONDS, after a reply has gone out or while waiting for
  * the next connection. A worker killed hard loses at most that many seconds of its own counts;
  * a clean stop flushes. If the database refuses a flush the aggregate is kept and retried;

@@ -21,7 +21,7 @@ const struct kw_route kw_routes[] = {
 	  "service status: version, uptime, fetcher freshness, market and connection counts" },
 	{ "POST", "/api/ws-ticket", kw_handle_ws_ticket, NULL, 0,
 	  "a single-use ticket (60 s) for the WebSocket handshake: /ws?ticket=..." },
-	/* The data API (issue 4): legacy shapes, then v1. */
+	/* The data API: the original app's shapes (docs/ORIGINAL.md), then v1. */
 	{ "GET", "/api/markets", kw_handle_legacy_markets, kw_params_legacy_markets, 0,
 	  "legacy: open markets of the crypto view (or ?category=), {markets, count, timestamp}" },
 	{ "GET", "/api/top-markets", kw_handle_legacy_top_markets, kw_params_legacy_view, 0,
@@ -49,7 +49,7 @@ const struct kw_route kw_routes[] = {
 	  "1 h / 24 h / 7 d: top trades, most active, movers, yes/no flow, whales by category" },
 	{ "POST", "/api/v1/refresh", kw_handle_v1_refresh, NULL, KW_ROUTE_ADMIN,
 	  "ask kw-fetch to run soon (202); 409 while a run is going or a request waits" },
-	/* Monitoring (issue 7). /metrics checks METRICS_ALLOW or admin scope itself. */
+	/* Monitoring. /metrics checks METRICS_ALLOW or admin scope itself. */
 	{ "GET", "/api/v1/monitoring", kw_handle_v1_monitoring, kw_params_v1_monitoring, 0,
 	  "requests, error rates, latency percentiles, security events, countries over a window" },
 	{ "GET", "/metrics", kw_handle_metrics, NULL, KW_ROUTE_PUBLIC,

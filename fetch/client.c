@@ -2,7 +2,7 @@
  * client.c — response bodies for kw-fetch: Kalshi over HTTP, a --replay directory, and
  * --record (contract in fetch.h).
  *
- * HTTP follows kalshi-api.md §1 and §6: public endpoints, so no auth headers; a User-Agent
+ * HTTP follows docs/KALSHI.md §1 and §6: public endpoints, so no auth headers; a User-Agent
  * naming the product; compression (CURLOPT_ACCEPT_ENCODING ""); no redirects followed (Kalshi
  * only redirects trailing slashes, which we never send, so a 301 is a bug worth a log line);
  * connect and total timeouts; at most KALSHI_MAX_RPS request starts per second; exponential

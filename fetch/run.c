@@ -1,7 +1,7 @@
 /*
  * run.c — one kw-fetch run, from claiming refresh requests to the finished fetch_runs row.
  *
- * Phases, in order (kalshi-api.md sections in brackets):
+ * Phases, in order (docs/KALSHI.md sections in brackets):
  *   1. catalog   series and open events, daily or when a refresh asks for force [§5]
  *   2. markets   GET /markets?status=open&limit=1000[&mve_filter=exclude], every page, each
  *                market upserted with a snapshot at the run's time [§2]

@@ -2,7 +2,7 @@
  * kalshi.h — parsing Kalshi Trade API v2 bodies (Market, Trade, Orderbook, Event, Series, error)
  * into plain structs with exact integer money.
  *
- * Follows ../shared/kalshi-api.md: the current fixed-point strings are read first
+ * Follows docs/KALSHI.md (§2-§4, §8): the current fixed-point strings are read first
  * ("yes_bid_dollars":"0.4200", "count_fp":"25.00") and the legacy shapes are the fallback
  * (cents as JSON int or double, counts as JSON int). Units: money in micro-dollars (1e-6 $),
  * contract counts in hundredths. No floating point is used anywhere: JSON numbers are re-read

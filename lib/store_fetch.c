@@ -8,7 +8,7 @@
  * trade's time never changes; sql/0007_ingest.sql) and, unlike trade_id alone, is inserted in
  * time order; snapshots are keyed (ticker, taken_at), so re-running a run at the same second
  * replaces rather than duplicates. Categories are never parsed from tickers: they come from
- * the series through the event (kalshi-api.md §5), with a legacy market `category` as the
+ * the series through the event (docs/KALSHI.md §5), with a legacy market `category` as the
  * fallback.
  */
 #include "store_fetch.h"

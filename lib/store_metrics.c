@@ -3,7 +3,7 @@
  *
  * A flush is one BEGIN IMMEDIATE transaction of upserts, a few dozen rows for a busy worker:
  * the write lock is taken once every few seconds per worker, not once per request (see
- * platform-notes: per-request writers halve throughput). Table names cannot be bound, so each
+ * docs/PLATFORM.md: per-request writers halve throughput). Table names cannot be bound, so each
  * kind of count has its own static statements, chosen from small tables below.
  */
 #include "store_metrics.h"

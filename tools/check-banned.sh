@@ -1,5 +1,5 @@
 #!/bin/sh
-# check-banned.sh — fail if C code uses a function the house style bans (STYLE.md: sprintf,
+# check-banned.sh — fail if C code uses a function the house style bans (sprintf,
 # strcpy, strcat, atoi, strtok, gets) or fcgi_stdio.h's printf remapping. Run by
 # `make format-check`, so by `make check`.
 set -eu

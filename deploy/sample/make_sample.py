@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """make_sample.py — regenerate deploy/sample/run1 and run2: two recorded kw-fetch runs, composed
-to Kalshi's current schema (../shared/kalshi-api.md §9), for `make demo` and the tests.
+to Kalshi's current schema (docs/KALSHI.md), for `make demo` and the tests.
 
 `kw-fetch --replay deploy/sample` shifts the recorded times so that run2 happens now and run1
 30 minutes earlier. The data is built so that every whale signal has something to find:

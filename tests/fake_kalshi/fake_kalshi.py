@@ -1,7 +1,7 @@
 """fake_kalshi — a fake Kalshi Trade API v2 for kw-fetch's tests, on 127.0.0.1 only.
 
 Serves the public market-data endpoints kw-fetch uses, schema-faithful to
-../shared/kalshi-api.md (section 9 examples): GET /markets, /markets/trades,
+docs/KALSHI.md: GET /markets, /markets/trades,
 /markets/{ticker}/orderbook, /events, /events/{ticker}, /series, /series/{ticker}, under
 /trade-api/v2. Pagination uses opaque cursors; it can start with an empty page that still has
 a cursor, and end with "", null or no cursor at all. Payloads are whatever dicts the test gives

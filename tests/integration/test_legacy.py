@@ -1,4 +1,4 @@
-"""The original app's routes (../shared/original.md), field by field, through the real stack:
+"""The original app's routes (docs/ORIGINAL.md), field by field, through the real stack:
 same paths and shapes, real data, none of the original's defects (crypto by substring, volume
 in contracts shown as dollars, empty ids, invented numbers)."""
 import time

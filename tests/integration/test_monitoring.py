@@ -1,4 +1,4 @@
-"""Monitoring (issue 7) against the real lighttpd, several kw-api workers and SQLite: request
+"""Monitoring against the real lighttpd, several kw-api workers and SQLite: request
 metrics per endpoint and status class, latency histograms, security events, countries from a
 MaxMind database built here (tests/integration/mmdb.py — never downloaded), GET /metrics checked
 with the real `promtool check metrics`, access to /metrics, GET /api/v1/monitoring windows, the

@@ -1,4 +1,4 @@
-"""Security (issue 5) against the real lighttpd and several kw-api workers: keys, tokens,
+"""Security against the real lighttpd and several kw-api workers: keys, tokens,
 scopes, CORS, the shared rate limiter, headers on every status, strict bodies, security events,
 address blocks and the production start-up refusals.
 

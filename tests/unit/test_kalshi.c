@@ -1,6 +1,6 @@
 /*
  * test_kalshi.c — Kalshi body parsing: exact fixed-point money (golden values from
- * kalshi-api.md §7/§9), current and legacy shapes of Market, Trade and Orderbook, skip reasons
+ * docs/KALSHI.md §7/§8), current and legacy shapes of Market, Trade and Orderbook, skip reasons
  * for missing or wrongly typed fields, streamed list pages and cursors, every error body form,
  * and broken bodies.
  */
