@@ -17,8 +17,9 @@
  * A request refused by the limiter takes no quota; everything after the limiter (401, 403,
  * 404, 405, 400, handlers) was counted.
  *
- * Process state (struct kw_sec) is built once by kw_sec_init() from the configuration, which
- * also applies the fail-closed production checks.
+ * Process state (struct kw_sec) is built once by kw_sec_init() from the configuration, after
+ * main() applied kw_config_verdict() (lib/config.h); kw_sec_init() adds the one production check
+ * that needs the database: an API key must exist.
  */
 #ifndef KW_FCGI_SECURITY_H
 #define KW_FCGI_SECURITY_H

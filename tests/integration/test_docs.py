@@ -64,3 +64,17 @@ def test_comments_and_docs_cite_only_this_repository():
                 if not os.path.exists(os.path.join(TOP, "docs", doc)):
                     bad.append("%s:%d: docs/%s does not exist" % (name, n, doc))
     assert not bad, "\n".join(bad)
+
+
+def test_docs_name_files_that_exist():
+    """docs/ describes the code by its files (ARCHITECTURE.md above all): each path it names
+    in backquotes is one a clone has, so the map cannot silently go stale."""
+    path = re.compile(r"`((?:lib|fcgi|fetch|ws|admin|tests|sql|deploy|bench|tools|docs)/"
+                      r"[\w./-]+)`")
+    missing = []
+    for name in sorted(os.listdir(os.path.join(TOP, "docs"))):
+        with open(os.path.join(TOP, "docs", name), encoding="utf-8") as f:
+            for p in path.findall(f.read()):
+                if not os.path.exists(os.path.join(TOP, p.rstrip("/"))):
+                    missing.append("docs/%s: %s" % (name, p))
+    assert not missing, "\n".join(missing)
