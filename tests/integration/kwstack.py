@@ -175,6 +175,10 @@ class LighttpdStack:
         self.settings.update(settings or {})
         self.api_key = self.settings.get("API_KEY") or None
         self.workers = workers
+        # Where the web server (or the socket starter) finds kw-api: a test of what the web
+        # server answers when no worker does puts a stand-in there (tests/integration/
+        # bad_fcgi.py); None: the usual kw-api (run_bin()).
+        self.api_bin_dir = None
         self.proc = None
         self.base = "http://127.0.0.1:%d" % self.port
         self.https_base = "https://127.0.0.1:%d" % self.tls_port
@@ -227,7 +231,7 @@ class LighttpdStack:
         q = lambda s: '"%s"' % s
         subprocess.run(["sh", os.path.join(TOP, "deploy", "gen-lighttpd-conf.sh"),
                         os.path.join(TOP, "lighttpd.conf.example"), conf,
-                        "kw_bin=" + q(run_bin()), "kw_www=" + q(run_www()),
+                        "kw_bin=" + q(self.api_bin_dir or run_bin()), "kw_www=" + q(run_www()),
                         "kw_state=" + q(self.dir), "kw_log_dir=" + q(self.dir),
                         "kw_env_file=" + q(self.env_file), "kw_host=" + q("127.0.0.1"),
                         "kw_port=%d" % self.port, "kw_tls_port=%d" % self.tls_port,
@@ -452,7 +456,7 @@ class ApacheStack(LighttpdStack):
             os.unlink(sock)
         pidfile = os.path.join(self.dir, "kw-api.pids")
         self._api_log = open(self.api_log, "ab")
-        api = os.path.join(run_bin(), "kw-api")
+        api = os.path.join(self.api_bin_dir or run_bin(), "kw-api")
         # Whoever starts the workers (mod_fcgid: Apache's children) runs them as RUN_USER
         # under root: they write the database, the log file and the socket's directory.
         self._own_state()
