@@ -62,7 +62,15 @@ db_existed=0
 dev_key=
 if [ "$(setting ENVIRONMENT)" = development ] && [ -z "$(setting API_KEY)" ]; then
 	keyfile="$var/dev-api-key"
-	if [ "$db_existed" = 0 ] || [ ! -s "$keyfile" ]; then
+	if [ "$demo" = 1 ] && [ -s "$keyfile" ]; then
+		# make demo starts on a fresh database: the key make run printed is its bootstrap key
+		# (API_KEY), so that the same key works in both and no new one replaces it in the file.
+		echo "API_KEY=$(cat "$keyfile")" >>"$runenv"
+	elif [ "$db_existed" = 0 ] || [ ! -s "$keyfile" ] ||
+		! "$build/kw-admin" key list 2>/dev/null |
+		awk -v p="$(cut -c1-11 "$keyfile")" '$3 == p && $NF == "active" { f = 1 } END { exit !f }'; then
+		# (also when the file holds a key this database does not know, e.g. one an older
+		# make demo wrote: a key that is refused would be the first thing a user meets)
 		(umask 077 && "$build/kw-admin" key create --name dev --scope admin >"$keyfile.tmp" \
 			2>/dev/null) && mv "$keyfile.tmp" "$keyfile"
 	fi
