@@ -25,7 +25,7 @@ import time
 import pytest
 import requests
 
-from kwstack import BUILD, TOP, Stack, as_run_user, free_port
+from kwstack import BUILD, TOP, Stack, as_run_user
 
 sys.path.insert(0, os.path.join(TOP, "tests", "fake_kalshi"))
 import fake_kalshi as fk  # noqa: E402
@@ -429,7 +429,7 @@ class RunScript:
                if not (k.startswith("KW_") or k in ("API_KEY", "DATABASE_PATH",
                                                       "DATABASE_URL"))}
         env.update({"KW_RUN_DIR": str(self.var), "PORT": str(self.port), "HOST": "127.0.0.1",
-                    "WS_PORT": str(free_port()), "ENVIRONMENT": "development",
+                    "WS_PORT": str(self.port + 1), "ENVIRONMENT": "development",
                     "KALSHI_API_BASE": "http://127.0.0.1:9/unreachable"})
         self.out = open(os.path.join(str(self.var), "run.out"), "w+")
         self.proc = subprocess.Popen(["bash", os.path.join(TOP, "deploy", "run.sh"), BUILD]
@@ -456,6 +456,24 @@ class RunScript:
         self.out.close()
 
 
+def run_port():
+    """A port for make run's HTTP whose HTTPS port (+443, as run.sh picks it) and kw-ws port
+    (+1) are free too, all
+    below the range the kernel hands out to outgoing connections, so that none of those takes
+    one between the three starts."""
+    import random
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        try:
+            for p in (port, port + 1, port + 443):  # HTTP, kw-ws, HTTPS
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port pair for make run")
+
+
 def shell(line, var, port):
     """One README line, as a user would paste it, with this run's directory and port."""
     line = line.replace("var/", str(var) + "/").replace("127.0.0.1:8000", "127.0.0.1:%d" % port)
@@ -470,7 +488,7 @@ def test_the_readme_first_five_minutes_work_on_make_run_and_make_demo(tmp_path):
     curls = lines[2:]
     assert [c.split()[-1].strip('"').split("/api/")[1] for c in curls] == [
         "health", "status", "v1/whales?limit=5"]
-    port = free_port()
+    port = run_port()
     var = tmp_path / "var"
     var.mkdir()
     key = None
