@@ -7,6 +7,8 @@
 #                        suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench           wrk benchmark on loopback (see bench/README.md)
 #   make install PREFIX=/usr/local DESTDIR=    /    make uninstall
+#   make deb             the Debian package, build-deb/kalshiwhale_VERSION_ARCH.deb
+#   make package-check   build it, then install, serve, upgrade and purge it in a throwaway root
 #   make SANITIZE=address,undefined check-suite  one sanitized pass (make check does this)
 #   make format / format-check / clean
 #
@@ -69,7 +71,7 @@ BENCH_BINS := $(BUILD)/bench/fcgi-ceiling
 
 .PHONY: fuzz fuzz-check
 .PHONY: all run check check-suite unit integration integration-apache integration-cgi conf-check bench install uninstall clean \
-        format format-check deps demo docs man
+        format format-check deps demo docs man deb package-check
 all: $(BINS)
 
 # ---- build -------------------------------------------------------------------------------
@@ -238,6 +240,18 @@ uninstall:
 	rm -f $(DESTDIR)$(SYSCONFDIR)/cron.d/kalshiwhale $(DESTDIR)$(SYSCONFDIR)/logrotate.d/kalshiwhale
 	rm -rf $(DESTDIR)$(SHAREDIR)
 
+# ---- Debian package ------------------------------------------------------------------------
+# debian/ builds it with dpkg-buildpackage; `make deb` does that in a copy of the tree (the
+# build cleans its tree and writes to the parent directory), kept out of $(BUILD) so that its
+# own build tree is not taken for ours. The package test needs root.
+DEB_OUT ?= build-deb
+
+deb:
+	@sh tools/build-deb.sh $(abspath $(DEB_OUT))
+
+package-check: deb
+	KW_DEB_DIR=$(abspath $(DEB_OUT)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/package
+
 # ---- housekeeping --------------------------------------------------------------------------
 
 FORMAT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find lib fcgi fetch ws admin tests bench -name '*.[ch]')
@@ -250,7 +264,7 @@ format-check:
 	@sh tools/check-banned.sh
 
 clean:
-	rm -rf build build-san build-clang
+	rm -rf build build-san build-clang build-deb
 
 docs: all
 	sh tools/update-docs.sh $(abspath $(BUILD))

@@ -20,6 +20,8 @@ PKGS=(
   python3 python3-pytest python3-requests python3-websockets wrk bc time python3-fastapi python3-uvicorn
   # dashboard browser test, Prometheus exposition check
   chromium chromium-driver python3-selenium prometheus
+  # the Debian package: build it (make deb) and check it (lintian, make package-check)
+  dpkg-dev debhelper lintian
 )
 
 missing=()

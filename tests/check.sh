@@ -5,7 +5,8 @@
 #
 # Stages: format check; build (gcc, then clang); the web servers' own syntax check of both
 # example configs; unit tests; integration tests through the real lighttpd, then through
-# Apache, then the API and security tests with kw-api as a CGI program; short fuzz runs; then the unit and integration tests again, built with
+# Apache, then the API and security tests with kw-api as a CGI program; the Debian package;
+# short fuzz runs; then the unit and integration tests again, built with
 # AddressSanitizer + UndefinedBehaviorSanitizer (lighttpd only: the code under test is the
 # same whichever server is in front).
 set -u
@@ -39,6 +40,16 @@ stage "unit tests" $MAKE --no-print-directory -j"$JOBS" unit
 stage "integration tests (lighttpd)" $MAKE --no-print-directory integration
 stage "integration tests (Apache)" $MAKE --no-print-directory integration-apache
 stage "integration tests (CGI)" $MAKE --no-print-directory integration-cgi
+# The Debian package: built, checked by lintian, then installed, served, upgraded and purged
+# in a throwaway root (tests/package). It needs the packaging tools and root (mount, chroot).
+if command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null &&
+	command -v lintian >/dev/null; then
+	if [ "$(id -u)" -eq 0 ]; then
+		stage "Debian package" $MAKE --no-print-directory package-check
+	else
+		echo "==== check: Debian package not run: it needs root (mount, chroot)"
+	fi
+fi
 if grep -q '^fuzz-check:' Makefile; then
 	stage "fuzz (short)" $MAKE --no-print-directory fuzz-check
 fi
