@@ -401,6 +401,10 @@ def test_configured_stack_serves_behind_lighttpd(root, state):
     assert status == 200 and "KalshiWhale" in body
     assert "script-src 'self'" in headers.get("Content-Security-Policy", "")
     assert headers.get("Server", "") == ""
+    # What lighttpd answers itself is in the product's JSON error shape.
+    status, headers, body = http(port, "/no-such-page")
+    assert status == 404 and headers["Content-Type"].startswith("application/json"), headers
+    assert json.loads(body)["error"]["code"] == "not_found"
 
     # The Apache site as installed passes Apache's own check once enabled.
     root.run("a2enmod", "-q", "proxy", "proxy_fcgi", "proxy_wstunnel", "ssl", "headers",
@@ -427,8 +431,13 @@ def test_upgrade_keeps_settings_and_data_and_migrates(root, deb, state):
                     root.p("/tmp/kalshiwhale-new.deb")], check=True, capture_output=True)
     shutil.rmtree(work)
     # What the new package's preinst does through systemd: the running services stop.
-    root.stop("lighttpd")
     assert root.stop("kw-api") == 0
+    # Meanwhile lighttpd answers for the workers, in the product's JSON shape with the
+    # security headers.
+    status, headers, body = http(state["port"], "/api/health")
+    assert status == 503 and json.loads(body)["error"]["code"] == "service_unavailable"
+    assert headers.get("X-Content-Type-Options") == "nosniff", headers
+    root.stop("lighttpd")
     env_stat = os.stat(root.p(ENV_FILE))
 
     r = root.run("dpkg", "-i", "/tmp/kalshiwhale-new.deb")
