@@ -517,12 +517,41 @@ static void cache_store(struct kw_req *r, const char *data, size_t len, int has_
 static void reply_list_text(struct kw_req *r, const char *data, size_t len, int has_more,
 			    const char *next_cursor, struct list_facts *facts);
 
+/* A miss on a heavy route must take a slot before the handler computes the reply. */
+static int miss_or_busy(struct kw_req *r)
+{
+	return r->route && (r->route->flags & KW_ROUTE_HEAVY) && kw_api_heavy_or_reply(r) < 0;
+}
+
+int kw_api_heavy_or_reply(struct kw_req *r)
+{
+	struct kw_app *app = r->app;
+	if (app->heavy_state == 0) {
+		char path[4200];
+		kw_heavy_init(&app->heavy);
+		snprintf(path, sizeof(path), "%s-heavy.lock", app->cfg.database_path);
+		app->heavy_state = kw_heavy_open(&app->heavy, path) == 0 ? 1 : -1;
+	}
+	if (app->heavy_state < 0)
+		return 0; /* logged when opening: serving uncapped beats refusing every export */
+	/* Per key when a stored key asks (its holder may use many addresses), else per
+	 * address (the shared API_KEY, tokens, anonymous). */
+	const char *client = r->sec.key_id > 0 ? r->sec.who : r->sec.client;
+	int got = kw_heavy_enter(&app->heavy, app->cfg.heavy_requests_max, client);
+	if (got != 0)
+		return 0;
+	kw_reply_header(r, "Retry-After", "2");
+	kw_reply_error(r, 503, "busy",
+		       "too many expensive requests at once: retry after Retry-After seconds");
+	return -1;
+}
+
 int kw_api_reply_cached(struct kw_req *r, int64_t max_age_s)
 {
 	const char *key = cache_key(r);
 	struct cache_entry *e = key ? cache_lookup(r, key, max_age_s, 0) : NULL;
 	if (!e)
-		return 0;
+		return miss_or_busy(r);
 	struct list_facts facts;
 	kw_strlcpy(facts.etag, e->etag, sizeof(facts.etag));
 	facts.last_fetch = e->last_fetch;
@@ -562,7 +591,7 @@ int kw_api_reply_doc_cached(struct kw_req *r, int64_t max_age_s)
 	const char *key = cache_key(r);
 	struct cache_entry *e = key ? cache_lookup(r, key, max_age_s, 1) : NULL;
 	if (!e)
-		return 0;
+		return miss_or_busy(r);
 	reply_doc_text(r, e->data, e->len, e->stamped, e->etag);
 	return 1;
 }
@@ -747,6 +776,8 @@ void kw_api_stream_csv(struct kw_req *r, const char *header, int64_t max_rows,
 {
 	struct kw_buf b;
 	int64_t sent = 0;
+	if (kw_api_heavy_or_reply(r) < 0)
+		return;
 	kw_buf_init(&b, 0);
 	if (kw_reply_stream_begin(r, 200, "text/csv; charset=utf-8") < 0 ||
 	    !strcmp(r->method, "HEAD") || kw_buf_puts(&b, header) < 0)

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "heavy.h"
 #include "http.h"
 #include "jsonbody.h"
 #include "security.h"
@@ -37,6 +38,10 @@ struct kw_app {
 	struct kw_sec *sec;		/* security.h: origins, proxies, limiter; owned */
 	struct kw_api_cache *api_cache; /* api.c: recent v1 replies, built on first use */
 	struct kw_mon *mon; /* monitoring.h: metrics aggregate, GeoIP; owned, made on first use */
+	/* api.c kw_api_heavy_or_reply: the shared cap on expensive requests; opened on first
+	 * use (heavy_state 0), 1 open, -1 unusable (requests then run uncapped, logged once). */
+	int heavy_state;
+	struct kw_heavy heavy;
 	/* status.c: the store figures behind /api/status and /api/health, reused for up to a
 	 * second so that a load balancer's polling costs no database round trip per request. */
 	int64_t probe_at_us; /* monotonic; 0 = never */
@@ -77,6 +82,7 @@ typedef void (*kw_handler_fn)(struct kw_req *r);
 enum kw_route_flags {
 	KW_ROUTE_PUBLIC = 1, /* no credentials needed (health) */
 	KW_ROUTE_ADMIN = 2,  /* needs a key or token with admin scope */
+	KW_ROUTE_HEAVY = 4,  /* a reply the cache lacks can cost many ms: capped (heavy.h) */
 };
 
 struct kw_route {

@@ -68,6 +68,9 @@ void kw_req_reset(struct kw_req *r)
 		r->path_args[i] = NULL;
 	}
 	kw_query_free(&r->q);
+	if (r->app && r->app->heavy_state == 1)
+		kw_heavy_leave(
+			&r->app->heavy); /* the expensive request, if this was one, is over */
 	kw_buf_free(&r->headers);
 	kw_buf_free(&r->body);
 	r->route = NULL;

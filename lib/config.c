@@ -122,6 +122,10 @@ static const struct setting settings[] = {
 	  "alternative to DATABASE_PATH: sqlite:///relative/path or sqlite:////absolute/path" },
 	{ "CACHE_TTL", T_INT, F(cache_ttl_s), "15", 0, 3600, NULL, NULL, "general",
 	  "seconds a client may cache a public GET answer (authenticated ones are no-store)" },
+	{ "HEAVY_REQUESTS_MAX", T_INT, F(heavy_requests_max), "1", 1, 256, NULL, NULL, "general",
+	  "expensive requests (CSV exports, history, whale lists, analytics) running at once "
+	  "across "
+	  "all kw-api workers, one per client; more answer 503 with Retry-After" },
 	/* security */
 	{ "API_KEY", T_SECRET, F(api_key), "", NOLIM, NULL, NULL, "security",
 	  "bootstrap admin API key (at least 32 characters); kw-admin manages the others" },

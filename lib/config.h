@@ -34,6 +34,7 @@ struct kw_config {
 	char *database_path; /* resolved from DATABASE_PATH or DATABASE_URL */
 	char *database_url;
 	int64_t cache_ttl_s;
+	int64_t heavy_requests_max; /* kw-api: expensive requests at once (lib/heavy.h) */
 	/* security */
 	char *api_key;
 	char *jwt_secret;

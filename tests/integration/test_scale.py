@@ -2,9 +2,11 @@
 the way it comes in production (kw-fetch replaying the bundled sample, detection inside the
 run): the workers' reply cache lives exactly as long as the market data, whatever else is
 written to the file, and kw-fetch's rollups answer what the routes used to compute."""
+import fcntl
 import os
 import sqlite3
 import subprocess
+import threading
 import time
 
 import pytest
@@ -130,3 +132,81 @@ def test_stats_come_from_kw_fetch_and_kw_admin_rebuilds_them(stack):
         for k in ("top_trades", "whale_counts_by_category", "most_active_markets", "gainers",
                   "losers", "flow", "markets_traded"):
             assert after[w][k] == before[w][k], (w, k)
+
+
+# ---- expensive requests are capped -----------------------------------------------------------
+
+HEAVY = ["/api/v1/whales?format=csv&min_notional=%d", "/api/whale-analytics?category=all%d",
+         "/api/v1/whales?limit=7&min_notional=%d"]
+
+
+def heavy_url(i, n):
+    """HEAVY[i], made distinct by n (a reply no worker has cached)."""
+    return HEAVY[i] % (n if i == 1 else 1000 + n)
+CHEAP = ["/api/status", "/api/v1/markets?limit=5", "/api/markets", "/api/v1/stats?window=1h"]
+
+
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory):
+    s = Stack(tmp_path_factory.mktemp("capped"), workers=3,
+              settings=dict(SETTINGS, HEAVY_REQUESTS_MAX="2"))
+    s.start()
+    replay(s)
+    yield s
+    s.stop()
+
+
+def hold_slots(stack, n):
+    """Take global slots 0..n-1 of kw-api's cap the way a worker running an expensive request
+    holds one (lib/heavy.h: a byte-range lock on DATABASE_PATH-heavy.lock)."""
+    fd = os.open(stack.db + "-heavy.lock", os.O_RDWR)
+    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, n, 0)
+    return fd
+
+
+def test_busy_heavy_requests_are_refused_and_cheap_ones_answer(capped):
+    for p in HEAVY:  # every worker opens the lock file (created by the first, as www-data)
+        for _ in range(3):
+            assert capped.get(p % 1000, headers=HEADERS).status_code == 200, p
+    fd = hold_slots(capped, 2)  # two expensive requests in flight: the cap is reached
+    try:
+        for i in range(len(HEAVY)):
+            r = capped.get(heavy_url(i, 7), headers=HEADERS)  # no cached reply
+            assert r.status_code == 503, (i, r.status_code, r.text[:200])
+            assert r.json()["error"]["code"] == "busy"
+            assert int(r.headers["Retry-After"]) >= 1
+        for p in CHEAP:
+            for _ in range(4):
+                assert capped.get(p, headers=HEADERS).status_code == 200, p
+        # A reply the cache holds costs nothing: it is served, capped or not.
+        r = capped.get(HEAVY[2] % 1000, headers=HEADERS)
+        assert r.status_code == 200 and r.headers.get("X-Cache") == "hit"
+    finally:
+        os.close(fd)  # the requests finished
+    for i in range(len(HEAVY)):
+        assert capped.get(heavy_url(i, 8), headers=HEADERS).status_code == 200
+
+
+def test_a_burst_of_heavy_requests_leaves_status_responsive(capped):
+    """Real concurrent CSV exports (distinct URLs: nothing cached) beside /api/status: the
+    cap turns the surplus into quick 503s, so every status request is answered."""
+    results = {"heavy": [], "cheap": []}
+
+    def heavy(i):
+        r = capped.get(heavy_url(0, 100 + i), headers=HEADERS, timeout=60)
+        results["heavy"].append((r.status_code, r.headers.get("Retry-After")))
+
+    def cheap(i):
+        results["cheap"].append(capped.get(CHEAP[i % len(CHEAP)], headers=HEADERS,
+                                           timeout=60).status_code)
+
+    threads = [threading.Thread(target=heavy, args=(i,)) for i in range(12)]
+    threads += [threading.Thread(target=cheap, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results["cheap"] == [200] * 12
+    assert len(results["heavy"]) == 12
+    for code, retry in results["heavy"]:
+        assert code == 200 or (code == 503 and retry and int(retry) >= 1), (code, retry)
