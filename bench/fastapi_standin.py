@@ -3,7 +3,9 @@
 FastAPI + uvicorn (Debian's python3-fastapi and python3-uvicorn), GET /api/status behind the
 security checklist's middleware as the original would have wired it: an X-API-Key check and an
 in-process per-key rate limit (a dict of timestamps, as its security_middleware.py did), then
-the same JSON fields as kw-api's /api/status. Run: uvicorn fastapi_standin:app --workers 2.
+the same JSON fields as kw-api's /api/status. Run as a FastAPI deployment is run: one worker
+per core on uvloop and httptools (python3-uvloop, python3-httptools), which users always add:
+uvicorn fastapi_standin:app --workers $(nproc) --loop uvloop --http httptools.
 """
 import os
 import time

@@ -17,7 +17,9 @@ PKGS=(
   # install and operate: man pages from --help, unit and logrotate checks
   help2man systemd logrotate procps
   # tests and benchmarks
-  python3 python3-pytest python3-requests python3-websockets wrk bc time python3-fastapi python3-uvicorn
+  python3 python3-pytest python3-requests python3-websockets wrk bc time
+  # the benchmark's FastAPI peer, as its users run it: uvicorn on uvloop and httptools
+  python3-fastapi python3-uvicorn python3-uvloop python3-httptools
   # dashboard browser test, Prometheus exposition check
   chromium chromium-driver python3-selenium prometheus
   # the Debian package: build it (make deb) and check it (lintian, make package-check)
