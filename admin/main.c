@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "admin.h"
 #include "config.h"
@@ -65,6 +66,9 @@ int main(int argc, char **argv)
 {
 	struct kw_config cfg = { 0 };
 	int rc = 2;
+	/* Nothing this program creates (database, limiter table, logs, spools) is for other
+	 * users: the database holds key hashes and client addresses. */
+	umask(027);
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;

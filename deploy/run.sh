@@ -18,7 +18,11 @@ demo=0
 [ "${1:-}" = "--demo" ] && demo=1
 top=$(cd "$(dirname "$0")/.." && pwd)
 var="${KW_RUN_DIR:-$top/var}" # KW_RUN_DIR: another state directory (the tests use one)
+# Everything under var/ (database, keys, logs, TLS key) is for this user only; the programs
+# set the same umask themselves. Files an older run left readable are closed too.
+umask 027
 mkdir -p "$var"
+chmod -R o-rwx "$var"
 cd "$top"
 
 # ---- settings ------------------------------------------------------------------------------

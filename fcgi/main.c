@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -109,6 +110,10 @@ int main(int argc, char **argv)
 	static struct kw_req req;
 	static struct kw_reload reload;
 	char err[512];
+
+	/* Nothing this program creates (database, limiter table, logs, spools) is for other
+	 * users: the database holds key hashes and client addresses. */
+	umask(027);
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -212,6 +217,12 @@ int main(int argc, char **argv)
 		listen_fd = FCGX_OpenSocket(sock_addr, (int)backlog);
 		if (listen_fd < 0) {
 			kw_error("cannot listen on %s: %s", sock_addr, strerror(errno));
+			return 1;
+		}
+		/* A unix socket: the web server (another user, in kw-api's group) connects. */
+		if (sock_addr[0] != ':' && strchr(sock_addr, '/') && chmod(sock_addr, 0660) < 0) {
+			kw_error("cannot set the permissions of %s: %s", sock_addr,
+				 strerror(errno));
 			return 1;
 		}
 	}

@@ -233,6 +233,9 @@ int main(int argc, char **argv)
 	int64_t interval = 0;
 	char err[512], tmpdb[64] = "";
 
+	/* Nothing this program creates (database, spools, recordings) is for other users: the
+	 * database holds key hashes and client addresses. */
+	umask(027);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case O_ONCE: loop = 0; break;

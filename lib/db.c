@@ -7,8 +7,12 @@
  */
 #include "db.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -152,6 +156,33 @@ static int set_wal(sqlite3 *db, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The database holds key hashes and client addresses: never readable by other users. A new
+ * file gets that from the umask every program sets (027); a file left world-readable by an
+ * older release is tightened here, with its -wal and -shm, when this user owns it (SQLite
+ * gives new -wal/-shm files the database's mode).
+ */
+static void keep_private(const char *path)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm" };
+	size_t n = strlen(path);
+	char *p = kw_xmalloc(n + sizeof("-wal"));
+	for (size_t i = 0; i < KW_ARRAY_LEN(suffix); i++) {
+		struct stat st;
+		memcpy(p, path, n);
+		memcpy(p + n, suffix[i], strlen(suffix[i]) + 1);
+		if (lstat(p, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+		    !(st.st_mode & S_IRWXO))
+			continue;
+		if (chmod(p, st.st_mode & 07770) < 0)
+			kw_warn("database: %s is readable by other users and cannot be changed: %s",
+				p, strerror(errno));
+		else
+			kw_info("database: %s was readable by other users; now it is not", p);
+	}
+	free(p);
+}
+
 sqlite3 *kw_db_open(const char *path, int flags, char *err, size_t errlen)
 {
 	static int configured;
@@ -175,6 +206,8 @@ sqlite3 *kw_db_open(const char *path, int flags, char *err, size_t errlen)
 	}
 	sqlite3_extended_result_codes(db, 1);
 	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	if (!(flags & KW_DB_READONLY))
+		keep_private(path);
 	/* The first statement that reads the file is where a corrupt or foreign file shows. */
 	if (sqlite3_exec(db, "PRAGMA foreign_keys=ON; PRAGMA schema_version", NULL, NULL, &msg) !=
 	    SQLITE_OK) {

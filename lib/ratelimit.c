@@ -103,6 +103,38 @@ static void read_boot_id(char *buf, size_t n)
 	buf[strcspn(buf, "\n")] = '\0';
 }
 
+/*
+ * Open the table's file without following a symlink, and use it only if it is a regular file
+ * owned by this user (or this is root, e.g. kw-admin acting on the service's table) that no
+ * one else may write: it is mapped and written by every worker, so a link planted there would
+ * have them overwrite its target, and a file others can write would let them set any limit.
+ */
+static int open_table_file(const char *path, int create, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "ratelimit: cannot open %s: %s%s", path, strerror(errno),
+			 errno == ELOOP ? " (a symbolic link is never followed)" : "");
+		return -1;
+	}
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "ratelimit: cannot stat %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || (st.st_uid != geteuid() && geteuid() != 0) ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		snprintf(err, errlen,
+			 "ratelimit: %s is refused: it must be a regular file owned by this user "
+			 "and writable by no one else (remove it; it is rebuilt from the database)",
+			 path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static int init_table(struct kw_rl *rl, const char *boot_id, uint64_t owner, char *err,
 		      size_t errlen)
 {
@@ -136,11 +168,9 @@ struct kw_rl *kw_rl_open(const char *path, uint64_t owner, kw_rl_restore_fn rest
 	struct kw_rl *rl = kw_xcalloc(1, sizeof(*rl));
 	char boot_id[48];
 	int locked = 0;
-	rl->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (rl->fd < 0) {
-		snprintf(err, errlen, "ratelimit: cannot open %s: %s", path, strerror(errno));
+	rl->fd = open_table_file(path, 1, err, errlen);
+	if (rl->fd < 0)
 		goto fail;
-	}
 	if (flock(rl->fd, LOCK_EX) < 0) {
 		snprintf(err, errlen, "ratelimit: cannot lock %s: %s", path, strerror(errno));
 		goto fail;
@@ -197,11 +227,9 @@ struct kw_rl *kw_rl_attach(const char *path, char *err, size_t errlen)
 	struct kw_rl *rl = kw_xcalloc(1, sizeof(*rl));
 	struct stat st;
 	rl->size = table_size();
-	rl->fd = open(path, O_RDWR | O_CLOEXEC);
-	if (rl->fd < 0) {
-		snprintf(err, errlen, "ratelimit: cannot open %s: %s", path, strerror(errno));
+	rl->fd = open_table_file(path, 0, err, errlen);
+	if (rl->fd < 0)
 		goto fail;
-	}
 	if (fstat(rl->fd, &st) < 0 || (size_t)st.st_size != rl->size) {
 		snprintf(err, errlen, "ratelimit: %s is not a limiter table", path);
 		goto fail;

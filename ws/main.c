@@ -154,6 +154,10 @@ int main(int argc, char **argv)
 	int64_t heartbeat_ms = KW_WS_HEARTBEAT_MS;
 	char err[512];
 
+	/* Nothing this program creates (database, limiter table, logs, spools) is for other
+	 * users: the database holds key hashes and client addresses. */
+	umask(027);
+
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': check_only = 1; break;

@@ -121,6 +121,16 @@ def test_rate_limiting_110_requests_are_limited(run_stack):
     assert limited >= 110 - 61 - int(elapsed)
 
 
+def test_make_run_leaves_nothing_world_readable(run_stack):
+    """The database holds key hashes and client addresses; var/ also the development key."""
+    exposed = []
+    for base, dirs, files in os.walk(run_stack["var"]):
+        for name in [base] + [os.path.join(base, f) for f in files]:
+            if os.lstat(name).st_mode & 0o007:
+                exposed.append(name)
+    assert not exposed, exposed
+
+
 def test_cors_unauthorized_origin_fails(run_stack):
     out = curl(CORS_TEST, run_stack["key"])
     assert '"code":"origin_not_allowed"' in out and "running" not in out

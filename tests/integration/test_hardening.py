@@ -110,3 +110,62 @@ def test_maximum_size_books_give_exact_shares(upstream):
     d = shifts[0]["data"]
     assert d["metric"] == "imbalance" and d["direction"] == "up"
     assert d["current_value"] == Decimal("90.9") and d["previous_value"] == Decimal("9.09")
+
+
+# ---- files ---------------------------------------------------------------------------------
+
+def admin(db, *args):
+    env = dict(os.environ, DATABASE_PATH=str(db), KW_ENV_FILE=os.devnull)
+    return subprocess.run([os.path.join(BUILD, "kw-admin")] + list(args), env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def api_check(db):
+    env = dict(os.environ, DATABASE_PATH=str(db), KW_ENV_FILE=os.devnull)
+    return subprocess.run([os.path.join(BUILD, "kw-api"), "--check-config"], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def others_may(path):
+    return stat.S_IMODE(os.stat(path).st_mode) & 0o007
+
+
+def test_what_the_programs_create_is_not_world_readable(upstream, tmp_path):
+    # The stack's database, written by kw-api workers and kw-fetch, and the limiter table.
+    for suffix in ("", "-wal", "-shm", "-rl.shm"):
+        assert others_may(upstream.db + suffix) == 0, suffix
+    # A database created by kw-admin, whatever umask it was started with.
+    db = tmp_path / "new.db"
+    r = subprocess.run(["sh", "-c", 'umask 000 && exec "$0" db migrate',
+                        os.path.join(BUILD, "kw-admin")],
+                       env=dict(os.environ, DATABASE_PATH=str(db), KW_ENV_FILE=os.devnull),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert others_may(db) == 0
+    # One an older release left world-readable is closed the next time it is opened.
+    os.chmod(db, 0o644)
+    assert admin(db, "db", "migrate").returncode == 0
+    assert stat.S_IMODE(os.stat(db).st_mode) == 0o640
+
+
+def test_limiter_table_is_never_opened_through_a_symlink(tmp_path):
+    db = tmp_path / "kw.db"
+    assert admin(db, "db", "migrate").returncode == 0
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    os.symlink(victim, str(db) + "-rl.shm")
+    r = api_check(db)
+    assert r.returncode != 0
+    assert "symbolic link" in r.stderr
+    assert victim.read_text() == "precious\n"
+    # Nor a regular file that others may write (they could set any limit or block).
+    os.unlink(str(db) + "-rl.shm")
+    rl = str(db) + "-rl.shm"
+    open(rl, "w").close()
+    os.chmod(rl, 0o666)
+    r = api_check(db)
+    assert r.returncode != 0 and "writable by no one else" in r.stderr
+    os.unlink(rl)
+    r = api_check(db)
+    assert r.returncode == 0, r.stderr
+    assert stat.S_IMODE(os.stat(rl).st_mode) == 0o600
