@@ -65,35 +65,6 @@ struct kw_key_cache {
 #define UNAUTHORIZED_MSG                                                                           \
 	"valid credentials are required: an X-API-Key header or an Authorization: Bearer token"
 
-static int parse_proxies(struct kw_sec *sec, const char *list, char *err, size_t errlen)
-{
-	const char *p = list ? list : "";
-	while (*p) {
-		while (*p == ' ')
-			p++;
-		size_t n = strcspn(p, ",");
-		size_t m = n;
-		while (m && p[m - 1] == ' ')
-			m--;
-		if (m) {
-			if (sec->nproxies == KW_MAX_TRUSTED_PROXIES || m >= KW_CLIENT_ADDR_MAX) {
-				snprintf(err, errlen,
-					 "config: TRUSTED_PROXIES: at most %d addresses of at most "
-					 "%d characters",
-					 KW_MAX_TRUSTED_PROXIES, KW_CLIENT_ADDR_MAX - 1);
-				return -1;
-			}
-			memcpy(sec->proxies[sec->nproxies], p, m);
-			sec->proxies[sec->nproxies][m] = '\0';
-			sec->nproxies++;
-		}
-		p += n;
-		if (*p == ',')
-			p++;
-	}
-	return 0;
-}
-
 static void restore_limiter(struct kw_rl *rl, void *ctx)
 {
 	struct kw_app *app = ctx;
@@ -129,7 +100,7 @@ int kw_sec_init(struct kw_app *app, char *err, size_t errlen)
 		return -1;
 	if (wild)
 		kw_warn("config: ALLOWED_ORIGINS: * and null are never allowed; entries ignored");
-	if (parse_proxies(sec, c->trusted_proxies, err, errlen) < 0)
+	if (kw_proxies_parse(&sec->proxies, c->trusted_proxies, err, errlen) < 0)
 		return -1;
 
 	if (prod && !klen) {
@@ -213,58 +184,21 @@ void kw_sec_shutdown(struct kw_app *app)
 	app->sec = NULL;
 }
 
-static int addr_is_plausible(const char *s, size_t n)
+/* REMOTE_ADDR, or behind trusted proxies the client they name (proxy.h). 0, or -1 after a
+ * 400 for an X-Forwarded-For that a trusted proxy could not have written. */
+static int client_address(struct kw_req *r)
 {
-	if (n == 0 || n >= KW_CLIENT_ADDR_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
-		      c == '.' || c == ':'))
-			return 0;
-	}
-	return 1;
-}
-
-static int is_trusted(const struct kw_sec *sec, const char *addr, size_t n)
-{
-	for (int i = 0; i < sec->nproxies; i++)
-		if (strlen(sec->proxies[i]) == n && !memcmp(sec->proxies[i], addr, n))
-			return 1;
-	return 0;
-}
-
-/* REMOTE_ADDR; behind a trusted proxy, the right-most X-Forwarded-For entry that is not
- * itself a trusted proxy (entries to its left are the client's own claims). */
-static void client_address(struct kw_req *r)
-{
-	struct kw_sec *sec = r->app->sec;
+	const struct kw_proxies *p = &r->app->sec->proxies;
 	const char *peer = r->remote_addr;
-	kw_strlcpy(r->sec.client, peer, sizeof(r->sec.client));
-	if (!is_trusted(sec, peer, strlen(peer)))
-		return;
-	const char *xff = kw_req_param(r, "HTTP_X_FORWARDED_FOR");
-	if (!xff)
-		return;
-	size_t end = strnlen(xff, 1024);
-	while (end > 0) {
-		size_t start = end;
-		while (start > 0 && xff[start - 1] != ',')
-			start--;
-		size_t a = start, b = end;
-		while (a < b && xff[a] == ' ')
-			a++;
-		while (b > a && xff[b - 1] == ' ')
-			b--;
-		if (!addr_is_plausible(xff + a, b - a))
-			return; /* garbage: keep the proxy's own address */
-		if (!is_trusted(sec, xff + a, b - a)) {
-			memcpy(r->sec.client, xff + a, b - a);
-			r->sec.client[b - a] = '\0';
-			return;
-		}
-		end = start ? start - 1 : 0;
-	}
+	int trusted = p->n && kw_proxies_contains(p, peer, strlen(peer));
+	const char *xff = trusted ? kw_req_param(r, "HTTP_X_FORWARDED_FOR") : NULL;
+	if (kw_client_address(p, peer, trusted, xff, r->sec.client) != KW_FWD_MALFORMED)
+		return 0;
+	kw_warn("request from %s: X-Forwarded-For is not a list of addresses; refused",
+		r->sec.client);
+	kw_reply_error(r, 400, "bad_forwarded_for",
+		       "the X-Forwarded-For header is not a list of IP addresses");
+	return -1;
 }
 
 void kw_sec_event(struct kw_req *r, const char *type, const char *detail)
@@ -458,11 +392,13 @@ int kw_sec_before_route(struct kw_req *r)
 	struct kw_app *app = r->app;
 	struct kw_sec *sec = app->sec;
 	memset(&r->sec, 0, sizeof(r->sec));
-	client_address(r);
 	if (!sec || !sec->rl) {
+		kw_strlcpy(r->sec.client, r->remote_addr, sizeof(r->sec.client));
 		kw_reply_error(r, 503, "unavailable", "the service is not ready");
 		return -1;
 	}
+	if (client_address(r) < 0)
+		return -1;
 	char bucket[KW_CLIENT_ADDR_MAX + 4];
 	snprintf(bucket, sizeof(bucket), "b:%s", r->sec.client);
 	if (kw_rl_value(sec->rl, bucket) > kw_sec_now_us(app)) {

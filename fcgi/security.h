@@ -27,11 +27,10 @@
 #include <stdint.h>
 
 #include "origins.h"
+#include "proxy.h"
 #include "ratelimit.h"
 
-#define KW_CLIENT_ADDR_MAX 64
-
-#define KW_MAX_TRUSTED_PROXIES 16
+#define KW_CLIENT_ADDR_MAX KW_ADDR_MAX
 
 struct kw_app;
 struct kw_req;
@@ -40,8 +39,7 @@ struct kw_buf;
 /* Per process, built by kw_sec_init() (auth.c); shared by auth.c, cors.c and ratelimit.c. */
 struct kw_sec {
 	struct kw_origins *origins;
-	char proxies[KW_MAX_TRUSTED_PROXIES][KW_CLIENT_ADDR_MAX];
-	int nproxies;
+	struct kw_proxies proxies;  /* TRUSTED_PROXIES */
 	struct kw_rl *rl;	    /* NULL: limiter unavailable (requests are refused) */
 	char env_key_sha256[65];    /* hash of API_KEY, "" if unset */
 	int jwt_enabled;	    /* JWT_SECRET long enough */

@@ -146,7 +146,8 @@ static const struct setting settings[] = {
 	{ "RATE_LIMIT_BURST", T_INT, F(rate_limit_burst), "0", 0, 1000000, NULL, NULL, "security",
 	  "requests allowed at once; 0 means the per-minute limit" },
 	{ "TRUSTED_PROXIES", T_STR, F(trusted_proxies), "", NOLIM, NULL, NULL, "security",
-	  "comma-separated proxy addresses whose X-Forwarded-For is believed" },
+	  "comma-separated proxy addresses or CIDR ranges (10.0.0.0/8, ::1/128) whose "
+	  "X-Forwarded-For is believed, by kw-api and kw-ws" },
 	{ "MAX_BODY_BYTES", T_INT, F(max_body_bytes), "4096", 64, 1048576, NULL, NULL, "security",
 	  "largest request body accepted (413 above it)" },
 	{ "SUSPICIOUS_AUTH_FAILURES", T_INT, F(suspicious_auth_failures), "20", 1, 100000, NULL,

@@ -11,10 +11,10 @@
  *   checked as kw-api checks them: by SHA-256, in constant time) or the `ticket` parameter (ticket.h: HMAC, <= 60 s, scope "ws", single use).
  *   A request without Origin is a non-browser client; CSWSH needs a browser, which always sends
  *   one. Every refusal is a JSON error body, no upgrade, and a security event line.
- * Client address: kw-ws listens on loopback (or a unix socket), so its only peer is the web
- *   server in front. When the peer is loopback, a unix socket or listed in TRUSTED_PROXIES, the
- *   LAST X-Forwarded-For entry (the one that proxy appended; earlier ones are the client's own
- *   text) is the client address; otherwise the peer address is.
+ * Client address: as kw-api finds it (lib/proxy.h): X-Forwarded-For is walked from the right
+ *   only when the peer is on TRUSTED_PROXIES or is the web server on the unix socket WS_SOCKET;
+ *   otherwise the peer address is the client. Behind a web server on loopback TCP, list it
+ *   (TRUSTED_PROXIES=127.0.0.1); a header a trusted hop could not have written is a 400.
  * Inbound (RFC 6455 §5.4, §7.4.1): a message is counted as its fragments arrive and closed
  *   with 1009 as soon as it would pass WS_MAX_MESSAGE_BYTES, before it is buffered; a text
  *   message that is not valid UTF-8 is closed with 1007; more than WS_MAX_MSGS_PER_SEC messages
@@ -85,44 +85,29 @@ static int refuse(struct lws *wsi, unsigned int status, const char *code, const 
 	return 1;
 }
 
-static int is_loopback(const char *a)
+/*
+ * The client address (proxy.h), as kw-api finds it: X-Forwarded-For is believed only from a
+ * peer on TRUSTED_PROXIES, or from the unix socket WS_SOCKET (mode 0660: only the web server's
+ * group can connect), and read whole. -1 when a trusted hop's entry is not an address (out is
+ * then that hop).
+ */
+static int client_addr(struct kw_hub *h, struct lws *wsi, char out[KW_WS_ADDR_MAX])
 {
-	return !strncmp(a, "127.", 4) || !strcmp(a, "::1");
-}
-
-static int addr_text_ok(const char *a, size_t n)
-{
-	if (n == 0 || n >= KW_WS_ADDR_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!strchr("0123456789abcdefABCDEF.:", a[i]))
-			return 0;
-	return 1;
-}
-
-static void client_addr(struct kw_hub *h, struct lws *wsi, char *out, size_t outlen)
-{
-	char peer[KW_WS_ADDR_MAX] = "", xff[512];
-	const char *p = peer;
+	char peer[KW_WS_ADDR_MAX] = "";
+	char *xff = NULL;
 	if (!lws_get_peer_simple(wsi, peer, sizeof(peer)))
 		peer[0] = '\0';
-	if (!strncmp(p, "::ffff:", 7))
-		p += 7;
-	int trusted = !*p ? h->cfg->ws_socket && *h->cfg->ws_socket : is_loopback(p);
-	for (int i = 0; i < h->ntrusted && !trusted; i++)
-		trusted = !strcmp(h->trusted_proxies[i], p);
-	if (trusted && lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) > 0) {
-		const char *last = strrchr(xff, ',');
-		last = last ? last + 1 : xff;
-		while (*last == ' ' || *last == '\t')
-			last++;
-		size_t n = strcspn(last, " \t");
-		if (addr_text_ok(last, n)) {
-			snprintf(out, outlen, "%.*s", (int)n, last);
-			return;
-		}
+	int trusted = !peer[0] ? h->cfg->ws_socket && *h->cfg->ws_socket
+			       : kw_proxies_contains(&h->proxies, peer, strlen(peer));
+	int n = trusted ? lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR) : 0;
+	if (n > 0) {
+		xff = kw_xmalloc((size_t)n + 1);
+		if (lws_hdr_copy(wsi, xff, n + 1, WSI_TOKEN_X_FORWARDED_FOR) != n)
+			xff[0] = '\0'; /* unreadable: malformed, never ignored */
 	}
-	snprintf(out, outlen, "%s", *p ? p : "unknown");
+	enum kw_fwd f = kw_client_address(&h->proxies, peer, trusted, xff, out);
+	free(xff);
+	return f == KW_FWD_MALFORMED ? -1 : 0;
 }
 
 /*
@@ -155,7 +140,11 @@ static int check_handshake(struct kw_hub *h, struct kw_client *c, struct lws *ws
 {
 	char uri[64] = "", origin[256], key[KEY_MAX], targ[KW_TICKET_MAX_LEN + 16];
 	int n;
-	client_addr(h, wsi, c->addr, sizeof(c->addr));
+	if (client_addr(h, wsi, c->addr) < 0) {
+		kw_ws_security_event("bad_request", "x_forwarded_for_malformed", c->addr, 400);
+		return refuse(wsi, 400, "bad_forwarded_for",
+			      "the X-Forwarded-For header is not a list of IP addresses");
+	}
 	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/ws"))
 		return refuse(wsi, 404, "not_found", "WebSocket endpoint is /ws");
 	if (h->stopping)
@@ -351,7 +340,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	switch (reason) {
 	case LWS_CALLBACK_HTTP: {
 		char addr[KW_WS_ADDR_MAX];
-		client_addr(h, wsi, addr, sizeof(addr));
+		(void)client_addr(h, wsi, addr);
 		kw_info("ws: plain HTTP request from %s refused (426)", addr);
 		refuse(wsi, 426, "upgrade_required", "this endpoint speaks WebSocket only");
 		return -1; /* the answer said Connection: close */
@@ -365,7 +354,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		return check_handshake(h, &probe, wsi);
 	}
 	case LWS_CALLBACK_ESTABLISHED: {
-		client_addr(h, wsi, c->addr, sizeof(c->addr));
+		(void)client_addr(h, wsi, c->addr); /* checked at the handshake */
 		c->wsi = wsi;
 		c->sub.channels = KW_CH_DEFAULT;
 		kw_buf_init(&c->rx, (size_t)h->cfg->ws_max_message_bytes);

@@ -636,9 +636,6 @@ void kw_hub_free(struct kw_hub *h)
 	}
 	kw_origins_free(h->origins);
 	h->origins = NULL;
-	for (int i = 0; i < h->ntrusted; i++)
-		free(h->trusted_proxies[i]);
-	free(h->trusted_proxies);
 	kw_ticket_seen_free(h->seen);
 	kw_store_close(h->store);
 }

@@ -64,28 +64,6 @@ static void usage(FILE *out)
 		"configuration.\n");
 }
 
-/* Split a comma-separated setting into trimmed, non-empty owned strings. */
-static char **split_list(const char *s, int *n)
-{
-	char **v = NULL;
-	*n = 0;
-	while (s && *s) {
-		const char *comma = strchr(s, ',');
-		size_t len = comma ? (size_t)(comma - s) : strlen(s);
-		const char *b = s, *e = s + len;
-		while (b < e && (*b == ' ' || *b == '\t'))
-			b++;
-		while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
-			e--;
-		if (e > b) {
-			v = kw_xrealloc(v, sizeof(*v) * (size_t)(*n + 1));
-			v[(*n)++] = kw_xstrndup(b, (size_t)(e - b));
-		}
-		s = comma ? comma + 1 : NULL;
-	}
-	return v;
-}
-
 /* What kw-ws needs beyond kw_config_verdict(), which every program applies first. */
 static int check_settings(const struct kw_config *cfg, char *err, size_t errlen)
 {
@@ -207,7 +185,11 @@ int main(int argc, char **argv)
 	}
 	if (wild)
 		kw_warn("config: ALLOWED_ORIGINS: * and null are never allowed; entries ignored");
-	hub.trusted_proxies = split_list(cfg.trusted_proxies, &hub.ntrusted);
+	if (kw_proxies_parse(&hub.proxies, cfg.trusted_proxies, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kw-ws: %s\n", err);
+		rc = KW_EX_CONFIG;
+		goto out;
+	}
 	if (cfg.api_key && *cfg.api_key)
 		kw_key_hash(cfg.api_key, strlen(cfg.api_key), hub.api_key_sha256);
 	/* A ticket lives 60 s: remember as many as MAX_CONNECTIONS clients could use in that time

@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "origins.h"
+#include "proxy.h"
 #include "store.h"
 #include "store_ws.h"
 #include "ticket.h"
@@ -43,7 +44,7 @@
 #define KW_WS_HEARTBEAT_MS 30000     /* heartbeat interval (override: --heartbeat-ms) */
 #define KW_WS_STORE_RETRY_MS 5000    /* next poll after a failed store query */
 #define KW_WS_SHUTDOWN_MS 3000	     /* time given to clients to take their 1001 */
-#define KW_WS_ADDR_MAX 64
+#define KW_WS_ADDR_MAX KW_ADDR_MAX
 
 struct kw_msg {
 	int refs;
@@ -84,8 +85,7 @@ struct kw_hub {
 	int stopping;
 	/* settings parsed once at start */
 	struct kw_origins *origins; /* ALLOWED_ORIGINS, normalised (origins.h) */
-	char **trusted_proxies;
-	int ntrusted;
+	struct kw_proxies proxies;  /* TRUSTED_PROXIES */
 	int64_t whale_min_micros;
 	char api_key_sha256[65]; /* hex SHA-256 of API_KEY ("" if unset), as auth.h hashes */
 	/* clients */

@@ -602,6 +602,28 @@ def test_security_events_are_json_log_lines_and_rows(fresh):
 
 # ---- blocks, proxies, credentials mode ---------------------------------------------------------
 
+def test_forwarded_for_is_read_whole_through_trusted_cidr_ranges(tmp_path):
+    s = start_stack(tmp_path, {"API_KEY": API_KEY,
+                               "TRUSTED_PROXIES": "127.0.0.0/8, 10.0.0.0/8"}, workers=2)
+    try:
+        def client_of(xff):
+            r = anon(s, "GET", "/api/status",
+                     headers={"X-Forwarded-For": xff, "X-API-Key": "kw_bad"})
+            assert r.status_code == 401, r.text
+            return events(s, "auth_failed")[-1]["client"]
+        # A client's own 1 KB of entries, then what the trusted proxy appended: the latter.
+        assert client_of("203.0.113.66, " * 80 + "198.51.100.7") == "198.51.100.7"
+        assert client_of("203.0.113.66, " * 300 + "198.51.100.8") == "198.51.100.8"
+        # Trusted hops in a range are skipped; the first untrusted address is the client.
+        assert client_of("6.6.6.6, 198.51.100.9, 10.1.2.3") == "198.51.100.9"
+        assert client_of("2001:DB8:0:0::1") == "2001:db8::1"
+        # What no trusted proxy writes is refused, never resolved to a client's entry.
+        r = anon(s, "GET", "/api/status", headers={"X-Forwarded-For": "198.51.100.7, junk"})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "bad_forwarded_for"
+    finally:
+        s.stop()
+
+
 def test_repeated_failures_block_the_client_address(tmp_path):
     s = start_stack(tmp_path, {
         "API_KEY": API_KEY, "SUSPICIOUS_AUTH_FAILURES": "3", "BLOCK_MINUTES": "2",

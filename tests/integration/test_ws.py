@@ -775,6 +775,27 @@ def test_connection_limits_per_address_and_total(tmp_path, server):
         assert '"reason":"max_per_ip"' in log and '"reason":"max_connections"' in log
 
 
+@pytest.mark.parametrize("trusted", ["", "127.0.0.0/8"])
+def test_forwarded_for_is_believed_only_from_trusted_proxies(tmp_path, trusted):
+    with Stack(tmp_path, ws=True, settings={"WS_MAX_PER_IP": "1", "JWT_SECRET": SECRET,
+                                            "TRUSTED_PROXIES": trusted}) as st:
+        key = {"X-API-Key": st.api_key}
+        # Straight to kw-ws from loopback: a client's header over 512 bytes included.
+        pad = "203.0.113.66, " * 60
+        a, status, _ = raw_connect(st.ws_port, dict(key, **{"X-Forwarded-For": pad + "10.9.9.1"}))
+        assert status == 101
+        b, status, _ = raw_connect(st.ws_port, dict(key, **{"X-Forwarded-For": pad + "10.9.9.2"}))
+        # Untrusted, the loopback peer is the client both times (one per address); trusted,
+        # the last entry (what the proxy appended) is, read past the client's long prefix.
+        assert status == (101 if trusted else 429)
+        c, status, _ = raw_connect(st.ws_port, dict(key, **{"X-Forwarded-For": "10.9.9.3"}))
+        assert status == (101 if trusted else 429)
+        d, status, _ = raw_connect(st.ws_port, dict(key, **{"X-Forwarded-For": "10.9.9.4, x"}))
+        assert status == (400 if trusted else 429)
+        for s in (a, b, c, d):
+            s.close()
+
+
 def test_sigterm_closes_every_client_with_1001(tmp_path):
     with Stack(tmp_path, ws=True, settings={"JWT_SECRET": SECRET}) as st:
         async def go():
