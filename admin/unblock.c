@@ -53,15 +53,21 @@ int kw_admin_unblock(struct kw_config *cfg, int argc, char **argv)
 		return 2;
 	}
 	const char *prefix[2] = { "b:", "f:" };
+	size_t ndigests = 0;
+	char *path = kw_rl_path(cfg->database_path);
 	struct kw_rl *rl = kw_admin_rl_attach(cfg, "running workers keep the block");
 	for (int i = 0; i < 2; i++) {
 		snprintf(key, sizeof(key), "%s%s", prefix[i], address);
-		digests[i] = kw_rl_digest(key);
 		if (rl) {
+			digests[ndigests++] = kw_rl_digest(rl, key);
 			was_blocked |= i == 0 && kw_rl_value(rl, key) > kw_now_us();
 			kw_rl_clear(rl, key);
+		} else if (kw_rl_digest_offline(path, key, &digests[ndigests], err, sizeof(err)) ==
+			   0) {
+			ndigests++; /* no table now, but its stored copy may be restored later */
 		}
 	}
+	free(path);
 	if (rl)
 		kw_rl_close(rl);
 	struct kw_store *s = kw_store_open(cfg->database_path, KW_DB_MIGRATE, err, sizeof(err));
@@ -70,7 +76,7 @@ int kw_admin_unblock(struct kw_config *cfg, int argc, char **argv)
 		return 1;
 	}
 	int recorded = 0;
-	if (kw_store_unblock(s, address, digests, 2, kw_now_s(), &recorded) == 0) {
+	if (kw_store_unblock(s, address, digests, ndigests, kw_now_s(), &recorded) == 0) {
 		printf("%s %s\n", address,
 		       was_blocked || recorded ? "unblocked" : "was not blocked (nothing to do)");
 		rc = 0;

@@ -19,7 +19,8 @@
  * Preflights (OPTIONS with Origin and Access-Control-Request-Method) are answered here, before
  * authentication (browsers never send credentials on a preflight): 204 with the allowed
  * methods, headers and max-age, or 403 for a refused origin, another method, or a header
- * outside the allowed list.
+ * outside the allowed list. A refused preflight takes one request from the address's limiter
+ * bucket (429 when it is empty); an allowed one is free, as the browser's own step.
  */
 #include <stdio.h>
 #include <string.h>
@@ -78,6 +79,12 @@ void kw_cors_deny_event(struct kw_req *r, const char *why)
 
 static void deny_preflight(struct kw_req *r, const char *why)
 {
+	/* A refused preflight costs the address a request, like any refused request: free ones
+	 * were a way to create limiter state without spending quota. */
+	struct kw_sec *sec = r->app->sec;
+	snprintf(r->sec.bucket, sizeof(r->sec.bucket), "a:%s", r->sec.client);
+	if (kw_sec_limit_or_reply(r, sec->interval_us, sec->burst) < 0)
+		return; /* 429 replied */
 	kw_cors_deny_event(r, why);
 	kw_reply_error(r, 403, "preflight_refused", "this cross-origin request is not allowed");
 }

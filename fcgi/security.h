@@ -4,7 +4,8 @@
  * KW_ROUTE_ADMIN) by kw_dispatch(), never by handlers.
  *
  * Per request, in this order (routes.c calls the first two, reply.c the last):
- *   kw_sec_before_route()  blocked address -> 403; CORS preflight (OPTIONS) -> 204/403,
+ *   kw_sec_before_route()  blocked address -> 403; CORS preflight (OPTIONS) -> 204/403
+ *                          (a refused one charged to the address: 429),
  *                          before any credential; credentials checked (X-API-Key or
  *                          Authorization: Bearer); one unit taken from the caller's limiter
  *                          bucket (the key, the token's subject, or the client address when

@@ -19,9 +19,13 @@
  * consistent and is kept). Collisions between groups are independent, so workers only ever
  * contend on the same key.
  *
- * A full group evicts an idle slot (TAT in the past: identical to "absent") or, failing that,
- * the slot with the earliest TAT, counted in the header: the table holds KW_RL_GROUPS *
- * KW_RL_WAYS live keys, far more than keys plus active client addresses on one host.
+ * A full group reuses an idle slot (TAT in the past: identical to "absent"), never a live one:
+ * evicting a slot that is still limiting someone would give that someone a fresh burst, which
+ * is how a client could flush another's limit by crowding its group. With no idle slot the
+ * newcomer is refused (fail closed) and counted in the header; the table holds KW_RL_GROUPS *
+ * KW_RL_WAYS live keys, far more than keys plus active client addresses on one host. Digests
+ * are keyed with a per-installation secret (DATABASE_PATH-rl.key, 0600, made on first use),
+ * so nobody can compute offline which keys share a group.
  *
  * Creation: the file is locked with flock(2) while it is checked and, if needed, initialised
  * and restored; the header records the kernel's boot id, because a robust mutex that was held
@@ -34,12 +38,13 @@
  * host here limits on its own), and time going backwards (TATs are wall-clock microseconds; a
  * step back only makes the limiter stricter until the clock catches up).
  */
+/* The low-level SHA-256 functions are deprecated in OpenSSL 3; see kw_sha256 in auth.c. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "ratelimit.h"
-
-#include "auth.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -52,7 +57,7 @@
 #include <unistd.h>
 
 #define KW_RL_MAGIC 0x6b77726c67637261ULL /* "kwrlgcra" */
-#define KW_RL_VERSION 2
+#define KW_RL_VERSION 3
 #define KW_RL_GROUPS 4096
 #define KW_RL_WAYS 8
 #define FLUSH_EVERY_US 1000000
@@ -74,7 +79,8 @@ struct rl_header {
 	char boot_id[48];
 	uint64_t owner;
 	_Atomic int64_t next_flush_us;
-	_Atomic uint64_t evictions;
+	unsigned char key_check[8]; /* identifies the secret the digests were made with */
+	_Atomic uint64_t full_refusals;
 	_Atomic uint64_t keys_generation;
 };
 
@@ -83,7 +89,11 @@ struct kw_rl {
 	size_t size;
 	struct rl_header *hdr;
 	struct rl_group *groups;
+	SHA256_CTX keyed; /* SHA-256 state after one block holding the secret */
+	unsigned char key_check[8];
 };
+
+#define SECRET_LEN 32
 
 static size_t table_size(void)
 {
@@ -135,6 +145,81 @@ static int open_table_file(const char *path, int create, char *err, size_t errle
 	return fd;
 }
 
+/* The secret's file beside the table: "...-rl.shm" -> "...-rl.key". */
+static char *secret_path(const char *table)
+{
+	size_t n = strlen(table);
+	if (n >= 4 && !strcmp(table + n - 4, ".shm"))
+		n -= 4;
+	char *p = kw_xmalloc(n + sizeof(".key"));
+	memcpy(p, table, n);
+	memcpy(p + n, ".key", sizeof(".key"));
+	return p;
+}
+
+/*
+ * Read the per-installation secret (creating it, 0600, if create and it does not exist; the
+ * caller holds the table's lock, so two workers never race to create it). Same rules as the
+ * table's file, stricter: nobody else may even read it. *created tells whether it is new.
+ */
+static int load_secret(struct kw_rl *rl, const char *table, int create, int *created, char *err,
+		       size_t errlen)
+{
+	unsigned char secret[SECRET_LEN], block[64];
+	char *path = secret_path(table);
+	struct stat st;
+	int fd = -1, rc = -1;
+	*created = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT && create) {
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0 || kw_random_bytes(secret, sizeof(secret)) < 0 ||
+		    write(fd, secret, sizeof(secret)) != (ssize_t)sizeof(secret) || fsync(fd) < 0) {
+			snprintf(err, errlen, "ratelimit: cannot create %s: %s", path,
+				 strerror(errno));
+			if (fd >= 0)
+				unlink(path);
+			goto out;
+		}
+		close(fd);
+		*created = 1;
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	}
+	if (fd < 0) {
+		snprintf(err, errlen, "ratelimit: cannot open %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_uid != geteuid() && geteuid() != 0) || (st.st_mode & 077)) {
+		snprintf(err, errlen,
+			 "ratelimit: %s is refused: it must be a regular file owned by this user "
+			 "with mode 0600",
+			 path);
+		goto out;
+	}
+	if (read(fd, secret, sizeof(secret)) != (ssize_t)sizeof(secret)) {
+		snprintf(err, errlen, "ratelimit: %s is not a limiter secret (32 bytes)", path);
+		goto out;
+	}
+	memset(block, 0, sizeof(block));
+	memcpy(block, secret, sizeof(secret));
+	SHA256_Init(&rl->keyed);
+	SHA256_Update(&rl->keyed, block, sizeof(block));
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256_CTX c = rl->keyed;
+	SHA256_Update(&c, "\0check", 6); /* no limiter key starts with a NUL */
+	SHA256_Final(md, &c);
+	memcpy(rl->key_check, md, sizeof(rl->key_check));
+	rc = 0;
+out:
+	OPENSSL_cleanse(secret, sizeof(secret));
+	OPENSSL_cleanse(block, sizeof(block));
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return rc;
+}
+
 static int init_table(struct kw_rl *rl, const char *boot_id, uint64_t owner, char *err,
 		      size_t errlen)
 {
@@ -159,6 +244,7 @@ static int init_table(struct kw_rl *rl, const char *boot_id, uint64_t owner, cha
 	rl->hdr->ways = KW_RL_WAYS;
 	kw_strlcpy(rl->hdr->boot_id, boot_id, sizeof(rl->hdr->boot_id));
 	rl->hdr->owner = owner;
+	memcpy(rl->hdr->key_check, rl->key_check, sizeof(rl->key_check));
 	return 0;
 }
 
@@ -176,6 +262,9 @@ struct kw_rl *kw_rl_open(const char *path, uint64_t owner, kw_rl_restore_fn rest
 		goto fail;
 	}
 	locked = 1;
+	int created = 0; /* a new secret: nothing to do beyond rebuilding the table */
+	if (load_secret(rl, path, 1, &created, err, errlen) < 0)
+		goto fail;
 	rl->size = table_size();
 	struct stat st;
 	if (fstat(rl->fd, &st) < 0) {
@@ -198,9 +287,12 @@ struct kw_rl *kw_rl_open(const char *path, uint64_t owner, kw_rl_restore_fn rest
 	read_boot_id(boot_id, sizeof(boot_id));
 	if (fresh || rl->hdr->magic != KW_RL_MAGIC || rl->hdr->version != KW_RL_VERSION ||
 	    rl->hdr->ngroups != KW_RL_GROUPS || rl->hdr->ways != KW_RL_WAYS ||
-	    rl->hdr->owner != owner || strncmp(rl->hdr->boot_id, boot_id, sizeof(boot_id))) {
+	    rl->hdr->owner != owner || strncmp(rl->hdr->boot_id, boot_id, sizeof(boot_id)) ||
+	    memcmp(rl->hdr->key_check, rl->key_check, sizeof(rl->key_check))) {
 		if (init_table(rl, boot_id, owner, err, errlen) < 0)
 			goto fail;
+		/* Under a new secret (first start after an upgrade) the stored digests match no
+		 * key: they load as a few anonymous entries that expire on their own. */
 		if (restore)
 			restore(rl, ctx);
 		/* Written last: a creator that died midway leaves no magic, so the next one
@@ -246,6 +338,13 @@ struct kw_rl *kw_rl_attach(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "ratelimit: %s is not a limiter table", path);
 		goto fail;
 	}
+	int created;
+	if (load_secret(rl, path, 0, &created, err, errlen) < 0)
+		goto fail;
+	if (memcmp(rl->hdr->key_check, rl->key_check, sizeof(rl->key_check))) {
+		snprintf(err, errlen, "ratelimit: %s was made with another secret", path);
+		goto fail;
+	}
 	return rl;
 fail:
 	kw_rl_close(rl);
@@ -282,15 +381,32 @@ char *kw_rl_path(const char *database_path)
 	return path;
 }
 
-uint64_t kw_rl_digest(const char *key)
+uint64_t kw_rl_digest(const struct kw_rl *rl, const char *key)
 {
-	/* SHA-256, not a fast hash: keys partly come from clients (addresses), and a client
-	 * that could make its key collide with another would share or drain that bucket. */
+	/* Keyed, not a plain hash: keys partly come from clients (addresses), and a client that
+	 * could compute which keys share a group (or collide) with another's could crowd or
+	 * drain it. SHA-256 from a state that has absorbed one block holding the secret costs
+	 * what a plain SHA-256 costs; the digests never leave this host's private files, so the
+	 * length extension that rules such a prefix MAC out elsewhere gives nothing here. */
 	unsigned char md[SHA256_DIGEST_LENGTH];
-	kw_sha256(key, strlen(key), md);
+	SHA256_CTX c = rl->keyed;
+	SHA256_Update(&c, key, strlen(key));
+	SHA256_Final(md, &c);
 	uint64_t d;
 	memcpy(&d, md, sizeof(d));
 	return d | 1;
+}
+
+int kw_rl_digest_offline(const char *path, const char *key, uint64_t *out, char *err, size_t errlen)
+{
+	struct kw_rl rl;
+	int created;
+	memset(&rl, 0, sizeof(rl));
+	if (load_secret(&rl, path, 0, &created, err, errlen) < 0)
+		return -1;
+	*out = kw_rl_digest(&rl, key);
+	OPENSSL_cleanse(&rl.keyed, sizeof(rl.keyed));
+	return 0;
 }
 
 static struct rl_group *lock_group(struct kw_rl *rl, uint64_t d)
@@ -307,11 +423,18 @@ static void unlock_group(struct rl_group *g)
 	pthread_mutex_unlock(&g->mu);
 }
 
-/* The slot for d in g (locked), claiming one if create; NULL if absent and !create. */
+/*
+ * The slot for d in g (locked), claiming an empty or idle one if create. NULL if absent and
+ * !create, or if create and every slot of the group is still live: a slot that is limiting a
+ * client is never given to another (that would hand the first a fresh burst), so the newcomer
+ * is refused instead, and counted (kw_rl_full_refusals). *soonest gets the earliest time a
+ * slot of the group frees up.
+ */
 static struct rl_slot *find_slot(struct kw_rl *rl, struct rl_group *g, uint64_t d, int64_t now,
-				 int create)
+				 int create, int64_t *soonest)
 {
-	struct rl_slot *empty = NULL, *idle = NULL, *oldest = NULL;
+	struct rl_slot *empty = NULL, *idle = NULL;
+	int64_t first = INT64_MAX;
 	for (int i = 0; i < KW_RL_WAYS; i++) {
 		struct rl_slot *s = &g->slot[i];
 		if (s->key == d)
@@ -322,16 +445,18 @@ static struct rl_slot *find_slot(struct kw_rl *rl, struct rl_group *g, uint64_t 
 		} else if (s->tat_us <= now) {
 			if (!idle)
 				idle = s;
-		} else if (!oldest || s->tat_us < oldest->tat_us) {
-			oldest = s;
+		} else if (s->tat_us < first) {
+			first = s->tat_us;
 		}
 	}
+	if (soonest)
+		*soonest = first;
 	if (!create)
 		return NULL;
 	struct rl_slot *s = empty ? empty : idle;
 	if (!s) {
-		s = oldest;
-		atomic_fetch_add(&rl->hdr->evictions, 1);
+		atomic_fetch_add(&rl->hdr->full_refusals, 1);
+		return NULL;
 	}
 	s->key = d;
 	s->tat_us = 0;
@@ -371,10 +496,23 @@ static void limit(struct kw_rl *rl, const char *key, int64_t now, int64_t interv
 		interval = 1;
 	if (burst < 1)
 		burst = 1;
-	uint64_t d = kw_rl_digest(key);
+	uint64_t d = kw_rl_digest(rl, key);
+	int64_t soonest = INT64_MAX;
 	struct rl_group *g = lock_group(rl, d);
-	struct rl_slot *s = find_slot(rl, g, d, now, take);
+	struct rl_slot *s = find_slot(rl, g, d, now, take, &soonest);
 	int64_t tat = s ? s->tat_us : 0, new_tat;
+	if (take && !s) {
+		/* No room (every slot of the group live): fail closed, as if the limit were
+		 * reached, until a slot frees up. */
+		unlock_group(g);
+		decide(INT64_MAX / 4, now, interval, burst, res, &new_tat);
+		int64_t wait = soonest > now ? soonest - now : 1;
+		res->retry_after_s = (wait + 999999) / 1000000;
+		if (res->retry_after_s < 1)
+			res->retry_after_s = 1;
+		res->reset_s = res->window_s;
+		return;
+	}
 	decide(tat, now, interval, burst, res, &new_tat);
 	if (take && res->allowed)
 		s->tat_us = new_tat;
@@ -399,9 +537,13 @@ void kw_rl_peek(struct kw_rl *rl, const char *key, int64_t now_us, int64_t inter
 
 int64_t kw_rl_raise(struct kw_rl *rl, const char *key, int64_t until_us)
 {
-	uint64_t d = kw_rl_digest(key);
+	uint64_t d = kw_rl_digest(rl, key);
 	struct rl_group *g = lock_group(rl, d);
-	struct rl_slot *s = find_slot(rl, g, d, kw_now_us(), 1);
+	struct rl_slot *s = find_slot(rl, g, d, kw_now_us(), 1, NULL);
+	if (!s) {
+		unlock_group(g);
+		return INT64_MAX; /* no room: "already set", see ratelimit.h */
+	}
 	int64_t prev = s->tat_us;
 	if (until_us > s->tat_us)
 		s->tat_us = until_us;
@@ -411,9 +553,9 @@ int64_t kw_rl_raise(struct kw_rl *rl, const char *key, int64_t until_us)
 
 int64_t kw_rl_value(struct kw_rl *rl, const char *key)
 {
-	uint64_t d = kw_rl_digest(key);
+	uint64_t d = kw_rl_digest(rl, key);
 	struct rl_group *g = lock_group(rl, d);
-	struct rl_slot *s = find_slot(rl, g, d, 0, 0);
+	struct rl_slot *s = find_slot(rl, g, d, 0, 0, NULL);
 	int64_t v = s ? s->tat_us : 0;
 	unlock_group(g);
 	return v;
@@ -421,9 +563,9 @@ int64_t kw_rl_value(struct kw_rl *rl, const char *key)
 
 void kw_rl_clear(struct kw_rl *rl, const char *key)
 {
-	uint64_t d = kw_rl_digest(key);
+	uint64_t d = kw_rl_digest(rl, key);
 	struct rl_group *g = lock_group(rl, d);
-	struct rl_slot *s = find_slot(rl, g, d, 0, 0);
+	struct rl_slot *s = find_slot(rl, g, d, 0, 0, NULL);
 	if (s)
 		s->tat_us = s->saved_us = 0;
 	unlock_group(g);
@@ -433,7 +575,11 @@ void kw_rl_load(struct kw_rl *rl, uint64_t digest, int64_t tat_us)
 {
 	digest |= 1;
 	struct rl_group *g = lock_group(rl, digest);
-	struct rl_slot *s = find_slot(rl, g, digest, 0, 1);
+	struct rl_slot *s = find_slot(rl, g, digest, kw_now_us(), 1, NULL);
+	if (!s) {
+		unlock_group(g); /* no room: this entry stays in SQLite only */
+		return;
+	}
 	if (tat_us > s->tat_us)
 		s->tat_us = tat_us;
 	s->saved_us = s->tat_us; /* already in SQLite */
@@ -479,7 +625,7 @@ size_t kw_rl_capacity(const struct kw_rl *rl)
 	return (size_t)KW_RL_GROUPS * KW_RL_WAYS;
 }
 
-uint64_t kw_rl_evictions(const struct kw_rl *rl)
+uint64_t kw_rl_full_refusals(const struct kw_rl *rl)
 {
-	return atomic_load(&rl->hdr->evictions);
+	return atomic_load(&rl->hdr->full_refusals);
 }

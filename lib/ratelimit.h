@@ -9,8 +9,14 @@
  * The table lives in a file mapped shared into every worker (see ratelimit.c for the layout,
  * the locking and why it is not a SQLite row per request). Keys are opaque strings chosen by
  * the caller ("k:12" for API key 12, "a:203.0.113.9" for an address, ...); the table stores a
- * 64-bit digest of each. Besides limits it stores "until" times (blocks, event throttles):
- * kw_rl_raise()/kw_rl_value() treat the TAT as a plain timestamp.
+ * 64-bit digest of each, keyed with a per-installation secret kept beside the table
+ * (DATABASE_PATH-rl.key, 0600). Besides limits it stores "until" times (blocks, event
+ * throttles): kw_rl_raise()/kw_rl_value() treat the TAT as a plain timestamp.
+ *
+ * Room: a slot that still limits someone is never taken for another key. When a key's group
+ * has no free or idle slot, the newcomer fails closed: kw_rl_take() refuses it (as if its
+ * limit were reached) and kw_rl_raise() reports the value as already set. So filling the table
+ * with other clients can never raise a key's remaining quota.
  *
  * Persistence: kw_rl_flush_due() elects one caller per second to copy the changed entries out
  * with kw_rl_collect(); the caller writes them to SQLite (store_security.c). When the table is
@@ -68,17 +74,22 @@ uint64_t kw_rl_keys_generation(const struct kw_rl *rl);
 void kw_rl_keys_changed(struct kw_rl *rl);
 void kw_rl_close(struct kw_rl *rl);
 
-/* The digest stored for key (stable across processes and restarts). */
-uint64_t kw_rl_digest(const char *key);
+/* The digest stored for key (stable across processes and restarts while the secret stays). */
+uint64_t kw_rl_digest(const struct kw_rl *rl, const char *key);
+/* The same for the table at path without mapping it (its secret must exist); -1 + err. */
+int kw_rl_digest_offline(const char *path, const char *key, uint64_t *out, char *err,
+			 size_t errlen) KW_WUR;
 
-/* Take one request for key; interval_us > 0, burst >= 1. Fills *res. */
+/* Take one request for key; interval_us > 0, burst >= 1. Fills *res; refused, and counted,
+ * when the key has no slot and its group has no room. */
 void kw_rl_take(struct kw_rl *rl, const char *key, int64_t now_us, int64_t interval_us,
 		int64_t burst, struct kw_rl_result *res);
 /* What kw_rl_take would say for the next request, without taking it. */
 void kw_rl_peek(struct kw_rl *rl, const char *key, int64_t now_us, int64_t interval_us,
 		int64_t burst, struct kw_rl_result *res);
 
-/* Set key's value to max(current, until_us). Returns the previous value (0 if none). */
+/* Set key's value to max(current, until_us). Returns the previous value (0 if none), or
+ * INT64_MAX when there is no room for key (nothing is stored). */
 int64_t kw_rl_raise(struct kw_rl *rl, const char *key, int64_t until_us);
 /* Key's value, 0 if absent. */
 int64_t kw_rl_value(struct kw_rl *rl, const char *key);
@@ -96,8 +107,8 @@ int kw_rl_flush_due(struct kw_rl *rl, int64_t now_us);
  * returns how many. Entries whose time has passed are skipped (they mean "no state").
  */
 size_t kw_rl_collect(struct kw_rl *rl, int64_t now_us, struct kw_rl_entry *out, size_t max);
-/* Slots in the table and entries evicted for lack of room (a sizing hint in logs). */
+/* Slots in the table, and keys refused for lack of room (a sizing hint). */
 size_t kw_rl_capacity(const struct kw_rl *rl);
-uint64_t kw_rl_evictions(const struct kw_rl *rl);
+uint64_t kw_rl_full_refusals(const struct kw_rl *rl);
 
 #endif

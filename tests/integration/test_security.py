@@ -361,6 +361,18 @@ def test_refused_preflights_get_403_without_cors_headers(fresh, origin, method, 
     assert any(e["type"] == "cors_origin_denied" for e in events(fresh))
 
 
+def test_refused_preflights_cost_quota(fresh):
+    """They used to be free while leaving limiter state behind: a way to crowd the table."""
+    h = {"Origin": "https://malicious-site.com", "Access-Control-Request-Method": "GET"}
+    codes = [anon(fresh, "OPTIONS", "/api/status", headers=h).status_code for _ in range(61)]
+    assert codes[:60] == [403] * 60 and codes[60] == 429
+    # The same address's other requests find the quota spent.
+    assert anon(fresh, "GET", "/api/status").status_code == 429
+    # An allowed preflight stays free: the browser's own step before the real request.
+    ok = {"Origin": ORIGIN, "Access-Control-Request-Method": "GET"}
+    assert anon(fresh, "OPTIONS", "/api/status", headers=ok).status_code == 204
+
+
 # ---- rate limiting --------------------------------------------------------------------------
 
 def test_gcra_per_key_headers_retry_after_and_refusals_take_no_quota(fresh):

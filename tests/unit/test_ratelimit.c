@@ -1,7 +1,10 @@
 /*
- * test_ratelimit.c — the shared GCRA table (lib/ratelimit.c): bursts and refill, eviction when
- * the table is full, and exactness across processes (however several processes interleave on
- * one table, exactly `burst` takes succeed).
+ * test_ratelimit.c — the shared GCRA table (lib/ratelimit.c): bursts and refill, exactness
+ * across processes (however several processes interleave on one table, exactly `burst` takes
+ * succeed), and crowding: a key's slot is never given to another key while it still limits,
+ * so filling the table with other clients can never raise a key's remaining quota; newcomers
+ * to a full group fail closed and are counted; digests are keyed with a per-installation
+ * secret made 0600 beside the table, which kw-admin can use without the table.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,7 +79,7 @@ static void test_ratelimit(void **state)
 	kw_rl_take(rl, "k:1", t0 + 5 * iv, iv, 3, &r);
 	n = kw_rl_collect(rl, t0, e, kw_rl_capacity(rl));
 	assert_int_equal(n, 1);
-	assert_int_equal(e[0].key, kw_rl_digest("k:1"));
+	assert_int_equal(e[0].key, kw_rl_digest(rl, "k:1"));
 	kw_rl_close(rl);
 
 	/* Same owner: the table is reused. Another owner (a new database): rebuilt. */
@@ -86,7 +90,7 @@ static void test_ratelimit(void **state)
 	rl = kw_rl_open(path, 8, restore_none, &restored, err, sizeof(err));
 	assert_int_equal(restored, 2);
 	assert_int_equal(kw_rl_value(rl, "b:x"), 0);
-	kw_rl_load(rl, kw_rl_digest("b:x"), t0 + 99);
+	kw_rl_load(rl, kw_rl_digest(rl, "b:x"), t0 + 99);
 	assert_int_equal(kw_rl_value(rl, "b:x"), t0 + 99);
 	/* Cleared (kw-admin unblock): gone, and nothing for the write-behind to store. */
 	kw_rl_clear(rl, "b:x");
@@ -94,17 +98,23 @@ static void test_ratelimit(void **state)
 	assert_int_equal(kw_rl_value(rl, "b:x"), 0);
 	assert_int_equal(kw_rl_collect(rl, t0, e, kw_rl_capacity(rl)), 0);
 
-	/* Far more keys than one group holds: evictions, never a failure. */
+	/* Far more live keys than the table holds: newcomers to a full group are refused and
+	 * counted, never served by taking a live slot (see the crowding tests below). */
 	char key[32];
+	int refused = 0;
 	for (int i = 0; i < 200000; i++) {
 		snprintf(key, sizeof(key), "a:10.0.%d.%d", i / 256, i % 256);
 		kw_rl_take(rl, key, t0, iv, 3, &r);
-		assert_true(r.allowed);
+		refused += !r.allowed;
 	}
-	assert_true(kw_rl_evictions(rl) > 0);
+	assert_true(refused > 0);
+	assert_int_equal(kw_rl_full_refusals(rl), (uint64_t)refused);
 	kw_rl_close(rl);
 	free(e);
 	unlink(path);
+	char key_path[sizeof(path) + 4];
+	snprintf(key_path, sizeof(key_path), "%s.key", path);
+	unlink(key_path); /* the table's secret, made beside it */
 }
 
 /* Several processes on one table: exactly `burst` takes succeed, however they interleave. */
@@ -158,6 +168,151 @@ static void test_ratelimit_processes_exact(void **state)
 	assert_int_equal(total, burst);
 	kw_rl_close(rl);
 	unlink(path);
+	char key_path[sizeof(path) + 4];
+	snprintf(key_path, sizeof(key_path), "%s.key", path);
+	unlink(key_path); /* the table's secret, made beside it */
+}
+
+#define T0 (1800000000LL * 1000000)
+#define SECOND 1000000LL
+
+struct table {
+	char dir[32];
+	char path[64], key[64];
+	struct kw_rl *rl;
+};
+
+static void table_open(struct table *t)
+{
+	char err[200];
+	snprintf(t->dir, sizeof(t->dir), "/tmp/kw-test-rl-XXXXXX");
+	assert_non_null(mkdtemp(t->dir));
+	snprintf(t->path, sizeof(t->path), "%s/kw.db-rl.shm", t->dir);
+	snprintf(t->key, sizeof(t->key), "%s/kw.db-rl.key", t->dir);
+	t->rl = kw_rl_open(t->path, 1, NULL, NULL, err, sizeof(err));
+	if (!t->rl)
+		fail_msg("%s", err);
+}
+
+static void table_remove(struct table *t)
+{
+	kw_rl_close(t->rl);
+	unlink(t->path);
+	unlink(t->key);
+	rmdir(t->dir);
+}
+
+/* Remaining quota of key (60 per minute, burst 60) without taking any. */
+static int64_t remaining(struct kw_rl *rl, const char *key, int64_t now)
+{
+	struct kw_rl_result r;
+	kw_rl_peek(rl, key, now, SECOND, 60, &r);
+	return r.allowed ? r.remaining : 0;
+}
+
+static void test_crowding_never_raises_a_keys_quota(void **state)
+{
+	(void)state;
+	struct table t;
+	table_open(&t);
+	struct kw_rl_result r;
+	/* The victim key spends its burst: its slot now limits it for a minute. */
+	for (int i = 0; i < 60; i++) {
+		kw_rl_take(t.rl, "k:7", T0, SECOND, 60, &r);
+		assert_true(r.allowed);
+	}
+	kw_rl_take(t.rl, "k:7", T0, SECOND, 60, &r);
+	assert_false(r.allowed);
+	/* Other clients fill the table with entries that stay live longer than the victim's
+	 * (as refused preflights' event throttles did), then with short-lived ones. */
+	char key[48];
+	for (int i = 0; i < 300000; i++) {
+		snprintf(key, sizeof(key), i % 2 ? "c:198.51.%d.%d" : "a:203.%d.%d.1", i / 256,
+			 i % 256);
+		if (i % 2)
+			(void)kw_rl_raise(t.rl, key, T0 + 3600 * SECOND);
+		else
+			kw_rl_take(t.rl, key, T0 + i % 7, 3600 * SECOND, 1, &r);
+		if (i % 10000 == 0)
+			assert_int_equal(remaining(t.rl, "k:7", T0 + 1), 0);
+	}
+	assert_true(kw_rl_full_refusals(t.rl) > 0);
+	/* Still spent: no fresh burst. Time alone refills it, one per second. */
+	kw_rl_take(t.rl, "k:7", T0 + 1, SECOND, 60, &r);
+	assert_false(r.allowed);
+	assert_int_equal(remaining(t.rl, "k:7", T0 + 10 * SECOND), 10);
+	kw_rl_take(t.rl, "k:7", T0 + SECOND, SECOND, 60, &r);
+	assert_true(r.allowed);
+	assert_int_equal(r.remaining, 0);
+	table_remove(&t);
+}
+
+static void test_newcomers_to_a_full_group_fail_closed(void **state)
+{
+	(void)state;
+	struct table t;
+	table_open(&t);
+	struct kw_rl_result r;
+	char key[48];
+	int refused = 0, first_refused = -1;
+	/* Live for an hour each: the table fills and stays full. */
+	for (int i = 0; i < 100000; i++) {
+		snprintf(key, sizeof(key), "a:10.%d.%d.1", i / 256, i % 256);
+		kw_rl_take(t.rl, key, T0, 3600 * SECOND, 1, &r);
+		if (!r.allowed) {
+			refused++;
+			if (first_refused < 0)
+				first_refused = i;
+			/* Refused for lack of room: told to come back when a slot frees up. */
+			assert_int_equal(r.remaining, 0);
+			assert_true(r.retry_after_s >= 3600 && r.retry_after_s <= 3601);
+		}
+	}
+	assert_true(refused > 0);
+	assert_int_equal(kw_rl_full_refusals(t.rl), (uint64_t)refused);
+	/* A refused newcomer's raise stores nothing and says "already set". */
+	snprintf(key, sizeof(key), "a:10.%d.%d.1", first_refused / 256, first_refused % 256);
+	key[0] = 'b';
+	int64_t prev = kw_rl_raise(t.rl, key, T0 + SECOND);
+	if (prev != INT64_MAX) /* its own digest may sit in a group with room: then stored */
+		assert_int_equal(kw_rl_value(t.rl, key), T0 + SECOND);
+	/* Once the hour has passed the slots are idle and serve newcomers again. */
+	key[0] = 'a';
+	kw_rl_take(t.rl, key, T0 + 3601 * SECOND, 3600 * SECOND, 1, &r);
+	assert_true(r.allowed);
+	table_remove(&t);
+}
+
+static void test_digests_are_keyed_per_installation(void **state)
+{
+	(void)state;
+	struct table a, b;
+	char err[200];
+	struct stat st;
+	table_open(&a);
+	table_open(&b);
+	assert_int_equal(stat(a.key, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_size, 32);
+	/* Two installations digest the same key differently; one agrees with itself, also
+	 * offline (kw-admin without a mapped table). */
+	uint64_t da = kw_rl_digest(a.rl, "a:203.0.113.9"), db = kw_rl_digest(b.rl, "a:203.0.113.9");
+	assert_true(da != db);
+	uint64_t off = 0;
+	assert_int_equal(kw_rl_digest_offline(a.path, "a:203.0.113.9", &off, err, sizeof(err)), 0);
+	assert_true(off == da);
+	/* A secret others could read is refused. */
+	kw_rl_close(a.rl);
+	assert_int_equal(chmod(a.key, 0640), 0);
+	a.rl = kw_rl_open(a.path, 1, NULL, NULL, err, sizeof(err));
+	assert_null(a.rl);
+	assert_non_null(strstr(err, "0600"));
+	assert_int_equal(chmod(a.key, 0600), 0);
+	a.rl = kw_rl_open(a.path, 1, NULL, NULL, err, sizeof(err));
+	assert_non_null(a.rl);
+	assert_true(kw_rl_digest(a.rl, "a:203.0.113.9") == da);
+	table_remove(&a);
+	table_remove(&b);
 }
 
 int main(void)
@@ -165,6 +320,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ratelimit),
 		cmocka_unit_test(test_ratelimit_processes_exact),
+		cmocka_unit_test(test_crowding_never_raises_a_keys_quota),
+		cmocka_unit_test(test_newcomers_to_a_full_group_fail_closed),
+		cmocka_unit_test(test_digests_are_keyed_per_installation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
