@@ -207,6 +207,7 @@ int kw_api_trade_emit(struct kw_buf *b, const struct kw_trade_row *t)
 {
 	struct jw w = { .b = b, .first = 1 };
 	int yes = t->taker_side && !strcmp(t->taker_side, "yes");
+	int sided = t->taker_side != NULL; /* a trade without a taker side has no taker price */
 	jw_raw(&w, "{", 1);
 	jw_key(&w, "id");
 	jw_dec(&w, t->id, 0);
@@ -229,7 +230,7 @@ int kw_api_trade_emit(struct kw_buf *b, const struct kw_trade_row *t)
 	jw_key(&w, "no_price");
 	jw_dec(&w, t->no_price, 6);
 	jw_key(&w, "price");
-	jw_dec(&w, yes ? t->yes_price : t->no_price, 6);
+	jw_dec(&w, !sided ? KW_NULL : yes ? t->yes_price : t->no_price, 6);
 	jw_key(&w, "notional_usd");
 	jw_dec(&w, t->notional_micros, 6);
 	jw_key(&w, "is_block_trade");

@@ -378,8 +378,9 @@ static int trade_parse(const struct view *w, struct kw_kalshi_trade *t, const ch
 		   (!strcmp(side, "yes") || !strcmp(side, "no"))) {
 		t->taker_yes = !strcmp(side, "yes");
 	} else {
-		*reason = "missing_taker_side";
-		return -1;
+		/* No side: the trade happened (it is stored and counted), but its taker premium
+		 * is unknown, so premium-based signals skip it. */
+		t->taker_yes = -1;
 	}
 	rc = get_time(w, "created_time", &s, &us);
 	if (rc <= 0) {
@@ -390,8 +391,10 @@ static int trade_parse(const struct view *w, struct kw_kalshi_trade *t, const ch
 	struct fval b;
 	if (view_get(w, "is_block_trade", &b) && b.t == json_type_boolean)
 		t->is_block = b.b;
-	t->notional =
-		kw_kalshi_premium_micros(t->count_centi, t->taker_yes ? t->yes_price : t->no_price);
+	t->notional = t->taker_yes < 0
+			      ? KW_KALSHI_NONE
+			      : kw_kalshi_premium_micros(t->count_centi,
+							 t->taker_yes ? t->yes_price : t->no_price);
 	return 0;
 }
 

@@ -66,9 +66,9 @@ struct kw_kalshi_trade {
 	int64_t created_us;
 	int64_t count_centi;
 	int64_t yes_price, no_price; /* micros */
-	int taker_yes;		     /* 1 taker bought YES, 0 NO */
+	int taker_yes;		     /* 1 taker bought YES, 0 NO, -1 Kalshi did not say */
 	int is_block;
-	int64_t notional; /* taker premium, micros */
+	int64_t notional; /* taker premium, micros; KW_KALSHI_NONE without a taker side */
 };
 
 struct kw_kalshi_book {

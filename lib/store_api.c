@@ -334,7 +334,7 @@ static void trade_row(sqlite3_stmt *st, struct kw_trade_row *t)
 	t->count_centi = sqlite3_column_int64(st, 7);
 	t->yes_price = sqlite3_column_int64(st, 8);
 	t->no_price = sqlite3_column_int64(st, 9);
-	t->notional_micros = sqlite3_column_int64(st, 10);
+	t->notional_micros = i64(st, 10); /* KW_NULL: no taker side, no premium */
 	t->is_block = sqlite3_column_int64(st, 11);
 }
 
@@ -637,7 +637,7 @@ int kw_store_whale_counts(struct kw_store *s, int64_t since_us, const char *cate
 }
 
 static const char SQL_HOURLY[] = "SELECT " KW_SQL_TRADE_HOUR(
-	"") ", sum(notional_micros) FROM trades WHERE " KW_SQL_TRADE_HOUR("")
+	"") ", ifnull(sum(notional_micros), 0) FROM trades WHERE " KW_SQL_TRADE_HOUR("")
 	KW_SQL_HOURS_IN("?2", "9223372036854775807") " AND ticker = ?1 AND created_us >= ?2 GROUP "
 						     "BY 1 ORDER BY 1";
 

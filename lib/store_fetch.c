@@ -382,8 +382,13 @@ int kw_store_fetch_trade(struct kw_store *s, const struct kw_kalshi_trade *t, in
 	sqlite3_bind_int64(st, 4, t->count_centi);
 	sqlite3_bind_int64(st, 5, t->yes_price);
 	sqlite3_bind_int64(st, 6, t->no_price);
-	bind_text(st, 7, t->taker_yes ? "yes" : "no");
-	sqlite3_bind_int64(st, 8, t->notional);
+	/* A trade Kalshi sent without a taker side is stored (it happened: it counts in volume
+	 * and trade counts) with no side and no premium. */
+	if (t->taker_yes < 0)
+		sqlite3_bind_null(st, 7);
+	else
+		bind_text(st, 7, t->taker_yes ? "yes" : "no");
+	bind_opt(st, 8, t->notional);
 	sqlite3_bind_int(st, 9, t->is_block);
 	if (step_done(s, st, "storing a trade") < 0)
 		return -1;
@@ -629,7 +634,7 @@ fail:
  * minutes of trades, through trades_dedup) or the trades stored since (a rowid range). */
 #define ACTIVITY_MOVE(TIME, ID)                                                                    \
 	"INSERT INTO market_activity (ticker, usd_24h_micros, trades_24h)"                         \
-	" SELECT ticker, ?4 * sum(notional_micros), ?4 * count(*) FROM trades"                     \
+	" SELECT ticker, ?4 * ifnull(sum(notional_micros), 0), ?4 * count(*) FROM trades"          \
 	"  WHERE " TIME "created_us >= ?1 AND " TIME "created_us < ?2"                             \
 	"    AND " ID "id > ?3 AND " ID "id <= ?5 GROUP BY ticker" ACTIVITY_UPSERT
 static const char SQL_ACTIVITY_EDGE[] = ACTIVITY_MOVE("", "+");

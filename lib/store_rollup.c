@@ -54,7 +54,7 @@ static int step_done(struct kw_store *s, sqlite3_stmt *st, const char *what)
 #define MARKETS_MOVE(TIME, ID)                                                                     \
 	"INSERT INTO stats_markets (window_s, ticker, trades, notional_micros, yes_micros,"        \
 	" last_us, last_trade_id, last_price_micros)"                                              \
-	" SELECT ?6, ticker, ?4 * count(*), ?4 * sum(notional_micros),"                            \
+	" SELECT ?6, ticker, ?4 * count(*), ?4 * ifnull(sum(notional_micros), 0),"                 \
 	"  ?4 * sum(iif(taker_side = 'yes', notional_micros, 0)), -1, '', 0 FROM trades"           \
 	"  WHERE " TIME "created_us >= ?1 AND " TIME "created_us < ?2"                             \
 	"    AND " ID "id > ?3 AND " ID "id <= ?5 GROUP BY ticker"                                 \
@@ -285,7 +285,8 @@ static int top_update(struct kw_store *s, int64_t window_s, int64_t cutoff_us, i
 
 static const char SQL_HOURS_ADD[] =
 	"INSERT INTO market_hours (ticker, hour, notional_micros, trades)"
-	" SELECT ticker, created_us / 3600000000, sum(notional_micros), count(*) FROM trades"
+	" SELECT ticker, created_us / 3600000000, ifnull(sum(notional_micros), 0), count(*)"
+	"   FROM trades"
 	"  WHERE id > ?1 AND id <= ?2 AND +created_us >= ?3 GROUP BY 1, 2"
 	" ON CONFLICT (ticker, hour) DO UPDATE SET"
 	" notional_micros = notional_micros + excluded.notional_micros,"

@@ -193,8 +193,9 @@ int kw_store_trade_buckets(struct kw_store *s, int64_t after_id, int64_t upto_id
  * range, which no detection window makes, still gets the right sum from the generated one. */
 #define HOUR_SLOTS 26
 #define NOTIONAL_SUM(HOURS)                                                                        \
-	"SELECT ifnull(sum(notional_micros), 0), count(*) FROM trades WHERE " KW_SQL_TRADE_HOUR(   \
-		"") HOURS " AND ticker = ?1 AND created_us >= ?2 AND created_us < ?3"
+	"SELECT ifnull(sum(notional_micros), 0), count(notional_micros) FROM trades "              \
+	"WHERE " KW_SQL_TRADE_HOUR("") HOURS                                                       \
+		" AND ticker = ?1 AND created_us >= ?2 AND created_us < ?3"
 static const char SQL_NOTIONAL_SUM[] =
 	NOTIONAL_SUM(" IN (?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
 		     "?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)");
@@ -343,6 +344,25 @@ int kw_store_book_previous(struct kw_store *s, const char *ticker, int64_t befor
 	} else {
 		rc = step_error(s, "reading the previous order book");
 	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+static const char SQL_NO_SIDE[] = "SELECT count(*) FROM trades"
+				  " WHERE id > ?1 AND id <= ?2 AND taker_side IS NULL";
+
+int kw_store_trades_without_side(struct kw_store *s, int64_t after_id, int64_t upto_id, int64_t *n)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_NO_SIDE);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, after_id);
+	sqlite3_bind_int64(st, 2, upto_id);
+	int rc = 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*n = sqlite3_column_int64(st, 0);
+	else
+		rc = step_error(s, "counting trades without a taker side");
 	sqlite3_reset(st);
 	return rc;
 }

@@ -83,6 +83,9 @@ struct kw_alert_new {
 	int64_t created_at, window_end;
 	int64_t strength; /* comparable between alerts of one type: the larger, the stronger */
 };
+/* Trades with after_id < id <= upto_id stored without a taker side (no premium). */
+int kw_store_trades_without_side(struct kw_store *s, int64_t after_id, int64_t upto_id,
+				 int64_t *n) KW_WUR;
 /* The newest order-book time before `before` over all markets (the previous run that took
  * books; kw-fetch stores a run's books under one time), 0 if none. */
 int kw_store_book_run_before(struct kw_store *s, int64_t before, int64_t *out) KW_WUR;

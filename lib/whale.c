@@ -752,6 +752,9 @@ int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
 		if (r.hv_ticker[0] && check_high_volume(&r, r.hv_ticker, r.hv_newest_us) < 0)
 			goto out;
 		out->trades_examined = st.max_trade_id - st.last_trade_id;
+		if (kw_store_trades_without_side(s, st.last_trade_id, st.max_trade_id,
+						 &out->trades_without_side) < 0)
+			goto out;
 	}
 	/* Strictly after the newest snapshot time seen: kw-fetch stores a run's snapshots under
 	 * one time and commits them before detection runs, and only one kw-fetch runs at a time
@@ -784,12 +787,14 @@ out:
 		kw_info("detect: %lld alerts (%s), %lld duplicate, %lld cooling; surge windows "
 			"skipped: %lld under SURGE_MIN_TRADES, %lld thin baseline; %lld books with "
 			"a "
-			"fresh baseline; %lld trades, %lld snapshots, %lld books in %lld us",
+			"fresh baseline; %lld trades (%lld trades without a taker side, skipped by "
+			"premium signals), %lld snapshots, %lld books in %lld us",
 			(long long)out->fired_total, kinds, (long long)out->duplicates,
 			(long long)out->cooled, (long long)out->surge_few_trades,
 			(long long)out->surge_thin_baseline, (long long)out->books_fresh_baseline,
-			(long long)out->trades_examined, (long long)out->snapshots_examined,
-			(long long)out->books_examined, (long long)out->elapsed_us);
+			(long long)out->trades_examined, (long long)out->trades_without_side,
+			(long long)out->snapshots_examined, (long long)out->books_examined,
+			(long long)out->elapsed_us);
 	} else
 		memset(out->fired, 0, sizeof(out->fired));
 	return rc;

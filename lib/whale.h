@@ -68,6 +68,7 @@ struct kw_detect_stats {
 	int64_t cooled;	    /* held back by ALERT_COOLDOWN_MIN (no stronger than what fired) */
 	int64_t surge_few_trades;     /* surge windows under SURGE_MIN_TRADES trades */
 	int64_t surge_thin_baseline;  /* surge windows whose 24 h baseline is under it */
+	int64_t trades_without_side;  /* stored, counted, but no premium: premium signals skip */
 	int64_t books_fresh_baseline; /* books with no recent previous-run book to compare */
 	int64_t trades_examined;
 	int64_t snapshots_examined;

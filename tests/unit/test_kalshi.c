@@ -404,15 +404,19 @@ static void test_trades(void **state)
 		  "\"created_time\":\"2025-06-01T00:00:00Z\"}",
 		  "bad_price" },
 		{ "{\"trade_id\":\"x\",\"ticker\":\"K\",\"count_fp\":\"1.00\","
-		  "\"yes_price_dollars\":\"0.5\",\"created_time\":\"2025-06-01T00:00:00Z\"}",
-		  "missing_taker_side" },
-		{ "{\"trade_id\":\"x\",\"ticker\":\"K\",\"count_fp\":\"1.00\","
 		  "\"yes_price_dollars\":\"0.5\",\"taker_side\":\"yes\"}",
 		  "missing_time" },
 		{ "{\"trade_id\":\"x\",\"ticker\":\"K\",\"count_fp\":\"1.00\","
 		  "\"yes_price_dollars\":\"0.5\",\"taker_side\":\"yes\",\"created_time\":5}",
 		  "bad_time" },
 	};
+	/* No taker side: kept (the trade happened), with no side and no premium. */
+	o = parse("{\"trade_id\":\"x\",\"ticker\":\"K\",\"count_fp\":\"3.00\","
+		  "\"yes_price_dollars\":\"0.5\",\"created_time\":\"2025-06-01T00:00:00Z\"}");
+	assert_int_equal(kw_kalshi_trade_parse(o, &t, &why), 0);
+	assert_int_equal(t.taker_yes, -1);
+	assert_true(t.notional == KW_KALSHI_NONE && t.count_centi == 300);
+	json_object_put(o);
 	for (size_t i = 0; i < KW_ARRAY_LEN(rejects); i++) {
 		o = parse(rejects[i].json);
 		assert_int_equal(kw_kalshi_trade_parse(o, &t, &why), -1);
