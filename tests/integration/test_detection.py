@@ -3,6 +3,7 @@
 come out of the real kw-api. The thresholds and the per-signal arithmetic are tested on crafted
 histories in tests/unit/test_whale.c; here: every signal type appears, re-running adds nothing,
 and the settings reach detection through kw-fetch."""
+import json
 import os
 import sqlite3
 import subprocess
@@ -14,6 +15,7 @@ from apiseed import HEADERS
 from kwstack import BUILD, TOP, Stack
 
 SAMPLE = os.path.join(TOP, "deploy", "sample")
+GOLDEN = os.path.join(TOP, "tests", "fixtures", "demo-alerts.txt")
 TYPES = ["whale_trade", "volume_surge", "odds_flip", "order_book_shift", "high_volume"]
 
 
@@ -88,3 +90,36 @@ def test_settings_reach_detection(tmp_path):
         assert alerts(s) == []
         with sqlite3.connect(s.db) as db:
             assert db.execute("SELECT count(*) FROM trades").fetchone()[0] > 0
+
+
+def golden_line(a):
+    """One alert as the golden file holds it: what fired, where, how strongly, by how much."""
+    d = a["data"]
+    keys = {
+        "whale_trade": ("trade_id", "notional_usd", "taker_side"),
+        "volume_surge": ("current_value", "growth_multiple", "window_trades",
+                         "trailing_24h_trades"),
+        "odds_flip": ("previous_value", "current_value", "change_points"),
+        "order_book_shift": ("reason", "previous_value", "current_value", "change_percent"),
+        "high_volume": ("day", "volume_24h_usd", "trades_24h"),
+    }[a["type"]]
+    return " ".join([a["type"], a["ticker"], a["severity"], "%.2f" % a["confidence"]] +
+                    ["%s=%s" % (k, json.dumps(d.get(k))) for k in keys])
+
+
+def test_demo_alerts_match_the_golden_file(tmp_path):
+    """The alerts `make demo` shows, from the bundled sample at its recorded times (so that
+    the surge windows fall where they fell), with the default settings: any change in what
+    fires, or in its key numbers, shows up in review as a change to
+    tests/fixtures/demo-alerts.txt (KW_UPDATE_GOLDEN=1 rewrites it)."""
+    with Stack(tmp_path, settings={"API_KEY": apiseed.API_KEY}, workers=1) as s:
+        replay(s, "--replay-keep-time")
+        got = [golden_line(a) for a in alerts(s, "&since_id=0")]
+    if os.environ.get("KW_UPDATE_GOLDEN"):
+        with open(GOLDEN, "w") as f:
+            f.write("# tests/integration/test_detection.py: the alerts of deploy/sample with the"
+                    " default settings\n")
+            f.write("\n".join(got) + "\n")
+    with open(GOLDEN) as f:
+        want = [line.rstrip("\n") for line in f if not line.startswith("#")]
+    assert got == want
