@@ -20,6 +20,7 @@
 #include "kalshi.h"
 #include "log.h"
 #include "origins.h"
+#include "proxy.h"
 #include "sentry.h"
 #include "whale.h"
 
@@ -505,6 +506,9 @@ int kw_config_verdict(const struct kw_config *c, char *err, size_t errlen)
 			"are refused");
 		return -1;
 	}
+	struct kw_proxies proxies;
+	if (kw_proxies_parse(&proxies, c->trusted_proxies, err, errlen) < 0)
+		return -1;
 	if (c->ws_max_per_ip > c->max_connections) {
 		snprintf(err, errlen,
 			 "config: WS_MAX_PER_IP=%lld is invalid: expected at most MAX_CONNECTIONS "

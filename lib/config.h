@@ -106,9 +106,9 @@ void kw_config_free(struct kw_config *c);
  * kw-ws, kw-fetch, and `kw-admin config check`): the rules that span settings or follow
  * ENVIRONMENT. Production refuses DEBUG=true, * or null in ALLOWED_ORIGINS and a JWT_SECRET
  * shorter than KW_JWT_MIN_SECRET; any environment refuses a malformed ALLOWED_ORIGINS, an
- * API_KEY shorter than KW_API_KEY_MIN_LEN or not printable ASCII, and WS_MAX_PER_IP above
- * MAX_CONNECTIONS. Returns 0, or -1 with one line in err (never a secret's value); the caller
- * prints it and exits KW_EX_CONFIG. What needs more than the settings (a key in the database,
+ * API_KEY shorter than KW_API_KEY_MIN_LEN or not printable ASCII, a TRUSTED_PROXIES entry that
+ * is not an address or CIDR range, and WS_MAX_PER_IP above MAX_CONNECTIONS. Returns 0, or -1
+ * with one line in err (never a secret's value); the caller prints it and exits KW_EX_CONFIG. What needs more than the settings (a key in the database,
  * file descriptors) each program checks itself.
  */
 int kw_config_verdict(const struct kw_config *c, char *err, size_t errlen) KW_WUR;

@@ -3,8 +3,9 @@
  * context, signals and shutdown; the hub (hub.c) and the connections (conn.c) do the rest.
  *
  * Start-up validates everything once and refuses to run on a bad setting (exit 78): the verdict
- * every program shares (kw_config_verdict), then JWT_SECRET of at least 32 bytes in production (in development a missing one only disables tickets, so
- * that `make run` works with X-API-Key clients), a listen address, enough file descriptors for
+ * every program shares (kw_config_verdict), then JWT_SECRET of at least 32 bytes in production
+ * (in development a missing one only disables tickets, so that `make run` works with X-API-Key
+ * clients), a listen address, enough file descriptors for
  * MAX_CONNECTIONS (the soft RLIMIT_NOFILE is raised toward the hard one when needed), and the
  * database (exit 1 if it cannot be opened or migrated). It then listens on WS_HOST:WS_PORT or
  * WS_SOCKET, follows the store and serves until SIGTERM/SIGINT: every client then gets a close

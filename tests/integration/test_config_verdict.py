@@ -37,6 +37,8 @@ def run(prog, settings, tmp_path):
      "config: JWT_SECRET is too short for production: at least 32 bytes"),
     ({"ENVIRONMENT": "development", "API_KEY": "tiny-key"},
      "config: API_KEY is too short: at least 32 characters"),
+    ({"ENVIRONMENT": "development", "TRUSTED_PROXIES": "10.0.0.0/8, proxy.example"},
+     "config: TRUSTED_PROXIES entry 2 is not an address or a CIDR range"),
     ({"ENVIRONMENT": "development", "WS_MAX_PER_IP": "50", "MAX_CONNECTIONS": "10"},
      "config: WS_MAX_PER_IP=50 is invalid: expected at most MAX_CONNECTIONS (10)"),
 ])

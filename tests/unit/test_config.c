@@ -188,6 +188,8 @@ static void test_verdict(void **state)
 		{ "API_KEY=tiny-key\n", "config: API_KEY is too short: at least 32 characters" },
 		{ "API_KEY=\"" SECRET32 " x\"\n",
 		  "API_KEY must be printable ASCII without spaces" },
+		{ "TRUSTED_PROXIES=10.0.0.0/8, ::1\n", NULL },
+		{ "TRUSTED_PROXIES=10.0.0.1/8\n", "TRUSTED_PROXIES entry 1" }, /* host bits set */
 		{ "WS_MAX_PER_IP=50\nMAX_CONNECTIONS=10\n", "WS_MAX_PER_IP=50 is invalid" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
