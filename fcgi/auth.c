@@ -39,7 +39,6 @@
 #include "monitoring.h"
 #include "store_security.h"
 
-#define SUSPICIOUS_WINDOW_US (300LL * 1000000)
 #define KEY_CACHE_SLOTS 64
 #define KEY_CACHE_TTL_S 10
 
@@ -240,16 +239,10 @@ static void count_failure(struct kw_req *r)
 	struct kw_app *app = r->app;
 	int64_t n = app->cfg.suspicious_auth_failures;
 	int64_t now = kw_sec_now_us(app);
-	char bucket[KW_CLIENT_ADDR_MAX + 4];
-	struct kw_rl_result res;
-	snprintf(bucket, sizeof(bucket), "f:%s", r->sec.client);
-	kw_rl_take(app->sec->rl, bucket, now, SUSPICIOUS_WINDOW_US / n, n, &res);
-	if (res.allowed && res.remaining > 0)
-		return;
 	int64_t until = now + app->cfg.block_minutes * 60 * 1000000;
-	snprintf(bucket, sizeof(bucket), "b:%s", r->sec.client);
-	if (kw_rl_raise(app->sec->rl, bucket, until) >= now)
-		return; /* already blocked by another worker */
+	if (!kw_rl_count_failure(app->sec->rl, r->sec.client, now, n,
+				 app->cfg.block_minutes * 60 * 1000000))
+		return;
 	char detail[128];
 	snprintf(detail, sizeof(detail),
 		 "%lld failed authentications within 5 minutes: address blocked for %lld minutes",
@@ -399,9 +392,7 @@ int kw_sec_before_route(struct kw_req *r)
 	}
 	if (client_address(r) < 0)
 		return -1;
-	char bucket[KW_CLIENT_ADDR_MAX + 4];
-	snprintf(bucket, sizeof(bucket), "b:%s", r->sec.client);
-	if (kw_rl_value(sec->rl, bucket) > kw_sec_now_us(app)) {
+	if (kw_rl_blocked(sec->rl, r->sec.client, kw_sec_now_us(app))) {
 		kw_reply_error(r, 403, "blocked",
 			       "this address is temporarily blocked after repeated failed "
 			       "authentications");

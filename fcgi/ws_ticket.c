@@ -19,9 +19,16 @@
 void kw_handle_ws_ticket(struct kw_req *r)
 {
 	char ticket[KW_TICKET_MAX_LEN], exp_text[32], url[KW_TICKET_MAX_LEN + 16];
+	char scope[KW_TICKET_SCOPE_MAX + 1];
 	int64_t expires_s = 0;
-	if (kw_ticket_mint(r->app->cfg.jwt_secret, KW_TICKET_SCOPE_WS, kw_now_us() / 1000,
-			   KW_TICKET_MAX_TTL_S, ticket, sizeof(ticket), &expires_s) < 0) {
+	/* A key's ticket names the key: kw-ws closes its socket when the key is revoked. */
+	if (r->sec.key_id > 0)
+		snprintf(scope, sizeof(scope), "%s:key:%lld", KW_TICKET_SCOPE_WS,
+			 (long long)r->sec.key_id);
+	else
+		snprintf(scope, sizeof(scope), "%s", KW_TICKET_SCOPE_WS);
+	if (kw_ticket_mint(r->app->cfg.jwt_secret, scope, kw_now_us() / 1000, KW_TICKET_MAX_TTL_S,
+			   ticket, sizeof(ticket), &expires_s) < 0) {
 		kw_error("ws-ticket: cannot mint a ticket (JWT_SECRET shorter than %d bytes, or no "
 			 "randomness)",
 			 KW_TICKET_MIN_SECRET);

@@ -571,6 +571,31 @@ void kw_rl_clear(struct kw_rl *rl, const char *key)
 	unlock_group(g);
 }
 
+#define FAILURE_WINDOW_US (300LL * 1000000)
+
+int kw_rl_count_failure(struct kw_rl *rl, const char *client, int64_t now_us, int64_t max_failures,
+			int64_t block_us)
+{
+	char key[96];
+	struct kw_rl_result res;
+	if (max_failures < 1)
+		max_failures = 1;
+	snprintf(key, sizeof(key), "f:%s", client);
+	kw_rl_take(rl, key, now_us, FAILURE_WINDOW_US / max_failures, max_failures, &res);
+	if (res.allowed && res.remaining > 0)
+		return 0;
+	snprintf(key, sizeof(key), "b:%s", client);
+	/* Already blocked (by another worker, or the table had no room): nothing new. */
+	return kw_rl_raise(rl, key, now_us + block_us) < now_us;
+}
+
+int kw_rl_blocked(struct kw_rl *rl, const char *client, int64_t now_us)
+{
+	char key[96];
+	snprintf(key, sizeof(key), "b:%s", client);
+	return kw_rl_value(rl, key) > now_us;
+}
+
 void kw_rl_load(struct kw_rl *rl, uint64_t digest, int64_t tat_us)
 {
 	digest |= 1;

@@ -97,6 +97,17 @@ int64_t kw_rl_value(struct kw_rl *rl, const char *key);
  * copy (kw_store_unblock), or a restore would bring it back. */
 void kw_rl_clear(struct kw_rl *rl, const char *key);
 
+/*
+ * Failed credentials and address blocks, one rule for kw-api and kw-ws: a failure with a
+ * credential presented from client is counted ("f:" bucket, max_failures per 5 minutes); the
+ * one that reaches max_failures blocks the address ("b:" until now + block_us). Returns 1 when
+ * this failure started the block (the caller records it: event, database row), else 0.
+ */
+int kw_rl_count_failure(struct kw_rl *rl, const char *client, int64_t now_us, int64_t max_failures,
+			int64_t block_us);
+/* 1 if client is blocked at now_us. */
+int kw_rl_blocked(struct kw_rl *rl, const char *client, int64_t now_us);
+
 /* Restore one entry (only from the restore callback): value = max(current, tat_us). */
 void kw_rl_load(struct kw_rl *rl, uint64_t digest, int64_t tat_us);
 

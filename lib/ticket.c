@@ -141,7 +141,10 @@ enum kw_ticket_result kw_ticket_verify(const char *secret, const char *ticket,
 		return KW_TICKET_EXPIRED;
 	if (t.issued_ms < not_before_ms)
 		return KW_TICKET_TOO_OLD;
-	if (want_scope && strcmp(t.scope, want_scope))
+	/* "ws" also admits "ws:key:12": the scope, refined with whose ticket it is. */
+	size_t wn = want_scope ? strlen(want_scope) : 0;
+	if (want_scope && strcmp(t.scope, want_scope) &&
+	    (strncmp(t.scope, want_scope, wn) || t.scope[wn] != ':'))
 		return KW_TICKET_WRONG_SCOPE;
 	*out = t;
 	return KW_TICKET_OK;

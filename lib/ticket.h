@@ -63,7 +63,9 @@ int kw_ticket_mint(const char *secret, const char *scope, int64_t now_ms, int tt
 		   size_t outlen, int64_t *expires_s) KW_WUR;
 
 /*
- * Check a ticket's form, MAC (constant time), lifetime and scope at now_ms. Tickets issued
+ * Check a ticket's form, MAC (constant time), lifetime and scope at now_ms. The scope must be
+ * want_scope or start with want_scope + ":" (kw-api mints "ws:key:ID" for an API key's
+ * ticket, so that kw-ws can close the socket when that key is revoked). Tickets issued
  * before not_before_ms are KW_TICKET_TOO_OLD. Does not consult or change any single-use
  * memory: pair with kw_ticket_seen_claim(). On KW_TICKET_OK *out describes the ticket.
  */

@@ -3,14 +3,20 @@
  * and writing the send queue. This is the libwebsockets protocol callback (kw_ws_protocols).
  *
  * Handshake (LWS_CALLBACK_HTTP_CONFIRM_UPGRADE, before any 101 is sent), in this order:
- *   path must be /ws (404); shutting down (503); Origin, when sent, must equal one of
+ *   path must be /ws (404); shutting down (503); an address blocked in the limiter table it
+ *   shares with kw-api (403); Origin, when sent, must equal one of
  *   ALLOWED_ORIGINS exactly, after the normalisation kw-api's CORS uses (origins.h) (403:
  *   cross-site WebSocket hijacking); MAX_CONNECTIONS (503) and WS_MAX_PER_IP (429), checked
  *   before credentials so that a refused client does not burn its single-use ticket; then
  *   credentials: X-API-Key (the API_KEY bootstrap key or an unrevoked key from api_keys,
  *   checked as kw-api checks them: by SHA-256, in constant time) or the `ticket` parameter (ticket.h: HMAC, <= 60 s, scope "ws", single use).
  *   A request without Origin is a non-browser client; CSWSH needs a browser, which always sends
- *   one. Every refusal is a JSON error body, no upgrade, and a security event line.
+ *   one. Every refusal is a JSON error body, no upgrade, and a security event line; those of
+ *   kw-api's kinds are security_events rows too. A refused credential counts toward
+ *   SUSPICIOUS_AUTH_FAILURES with kw-api's (lib/ratelimit.h kw_rl_count_failure), and the one
+ *   that reaches it blocks the address for both programs.
+ * Revocation: a client remembers the API key it came with (directly or through a ticket minted
+ *   for it, scope "ws:key:ID"); hub.c closes it with 1008 when that key is revoked.
  * Client address: as kw-api finds it (lib/proxy.h): X-Forwarded-For is walked from the right
  *   only when the peer is on TRUSTED_PROXIES or is the web server on the unix socket WS_SOCKET;
  *   otherwise the peer address is the client. Behind a web server on loopback TCP, list it
@@ -41,7 +47,19 @@
 
 #define KEY_MAX (KW_KEY_MAX_LEN + 1)
 
-void kw_ws_security_event(const char *event, const char *reason, const char *addr, int status)
+/* The kw-api event types (fcgi/security.h) that are also rows in security_events. */
+static int stored_type(const char *event)
+{
+	static const char *const types[] = { "auth_failed", "cors_origin_denied",
+					     "rate_limit_exceeded", "suspicious_activity" };
+	for (size_t i = 0; i < KW_ARRAY_LEN(types); i++)
+		if (!strcmp(event, types[i]))
+			return 1;
+	return 0;
+}
+
+void kw_ws_security_event(struct kw_hub *h, const char *event, const char *reason, const char *addr,
+			  int status)
 {
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "event", json_object_new_string(event));
@@ -49,8 +67,41 @@ void kw_ws_security_event(const char *event, const char *reason, const char *add
 	json_object_object_add(o, "reason", json_object_new_string(reason));
 	json_object_object_add(o, "client", json_object_new_string(addr));
 	json_object_object_add(o, "status", json_object_new_int(status));
-	kw_log_json(KW_LOG_WARNING, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	kw_log_json(strcmp(event, "suspicious_activity") ? KW_LOG_WARNING : KW_LOG_ERROR,
+		    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
+	char detail[96];
+	snprintf(detail, sizeof(detail), "kw-ws: %s", reason);
+	if (stored_type(event) && h->store &&
+	    kw_store_sec_event_add(h->store, kw_now_s(), event, addr, 0, detail, "") < 0)
+		kw_warn("security event %s logged but not stored", event);
+}
+
+/* The same event at most once a minute per address and kind (throttle key prefix). */
+static void throttled_event(struct kw_hub *h, const char *kind, const char *event,
+			    const char *reason, const char *addr, int status)
+{
+	char key[KW_WS_ADDR_MAX + 16];
+	int64_t now = kw_now_us();
+	snprintf(key, sizeof(key), "%s%s", kind, addr);
+	if (!h->rl || kw_rl_raise(h->rl, key, now + 60LL * 1000000) < now)
+		kw_ws_security_event(h, event, reason, addr, status);
+}
+
+/* A failure with a credential presented: counted with kw-api's, and maybe a block. */
+static void count_failure(struct kw_hub *h, const char *addr)
+{
+	int64_t now = kw_now_us(), block_us = h->cfg->block_minutes * 60 * 1000000;
+	if (!h->rl ||
+	    !kw_rl_count_failure(h->rl, addr, now, h->cfg->suspicious_auth_failures, block_us))
+		return;
+	char reason[96];
+	snprintf(reason, sizeof(reason), "%lld failed authentications within 5 minutes",
+		 (long long)h->cfg->suspicious_auth_failures);
+	kw_ws_security_event(h, "suspicious_activity", reason, addr, 401);
+	if (kw_store_block_add(h->store, addr, now / 1000000, (now + block_us) / 1000000,
+			       "auth_failures") < 0)
+		kw_warn("blocked address not recorded in the database (still enforced)");
 }
 
 /*
@@ -115,10 +166,11 @@ static int client_addr(struct kw_hub *h, struct lws *wsi, char out[KW_WS_ADDR_MA
  * hash in constant time, or an unrevoked key from the api_keys table (any scope may listen).
  * Returns NULL when the key is good, else the reason for the security event.
  */
-static const char *api_key_refusal(struct kw_hub *h, const char *key)
+static const char *api_key_refusal(struct kw_hub *h, const char *key, int64_t *key_id)
 {
 	char hash[65];
 	struct kw_key_row k;
+	*key_id = 0;
 	if (!kw_key_is_wellformed(key))
 		return "key_malformed";
 	kw_key_hash(key, strlen(key), hash);
@@ -129,10 +181,31 @@ static const char *api_key_refusal(struct kw_hub *h, const char *key)
 		return "key_store_unavailable";
 	if (!found || !kw_ct_equal(hash, k.key_sha256, 64))
 		return "key_unknown";
+	*key_id = k.id;
 	if (k.revoked_at)
 		return "key_revoked";
 	kw_store_key_touch(h->store, &k, kw_now_s());
 	return NULL;
+}
+
+/* The key a ticket was minted for ("ws:key:12" -> 12), 0 for none. */
+static int64_t ticket_key_id(const struct kw_ticket *t)
+{
+	static const char prefix[] = KW_TICKET_SCOPE_WS ":key:";
+	int64_t id = 0;
+	if (strncmp(t->scope, prefix, sizeof(prefix) - 1) ||
+	    kw_parse_i64(t->scope + sizeof(prefix) - 1, 1, INT64_MAX, &id) < 0)
+		return 0;
+	return id;
+}
+
+int kw_ws_key_revoked(struct kw_hub *h, int64_t key_id)
+{
+	struct kw_key_row k;
+	int found = kw_store_key_get(h->store, key_id, &k);
+	if (found < 0)
+		return -1;
+	return !found || k.revoked_at;
 }
 
 /* 0 when the handshake may proceed; otherwise what refuse() returned. */
@@ -141,7 +214,7 @@ static int check_handshake(struct kw_hub *h, struct kw_client *c, struct lws *ws
 	char uri[64] = "", origin[256], key[KEY_MAX], targ[KW_TICKET_MAX_LEN + 16];
 	int n;
 	if (client_addr(h, wsi, c->addr) < 0) {
-		kw_ws_security_event("bad_request", "x_forwarded_for_malformed", c->addr, 400);
+		kw_ws_security_event(h, "bad_request", "x_forwarded_for_malformed", c->addr, 400);
 		return refuse(wsi, 400, "bad_forwarded_for",
 			      "the X-Forwarded-For header is not a list of IP addresses");
 	}
@@ -149,23 +222,31 @@ static int check_handshake(struct kw_hub *h, struct kw_client *c, struct lws *ws
 		return refuse(wsi, 404, "not_found", "WebSocket endpoint is /ws");
 	if (h->stopping)
 		return refuse(wsi, 503, "shutting_down", "the server is restarting; retry");
+	/* Blocked by kw-api or by us (shared limiter table): before anything else, as kw-api. */
+	if (h->rl && kw_rl_blocked(h->rl, c->addr, kw_now_us())) {
+		kw_ws_security_event(h, "blocked", "address_blocked", c->addr, 403);
+		return refuse(wsi, 403, "blocked",
+			      "this address is temporarily blocked after repeated failed "
+			      "authentications");
+	}
 
 	n = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
 	if (n > 0) {
 		if (n >= (int)sizeof(origin) ||
 		    lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) != n ||
 		    !kw_origins_match(h->origins, origin, (size_t)n)) {
-			kw_ws_security_event("auth_failed", "origin_not_allowed", c->addr, 403);
+			throttled_event(h, "c:", "cors_origin_denied", "origin_not_allowed",
+					c->addr, 403);
 			return refuse(wsi, 403, "origin_not_allowed", "this origin is not allowed");
 		}
 	}
 
 	if (h->nclients >= h->cfg->max_connections) {
-		kw_ws_security_event("connection_limit", "max_connections", c->addr, 503);
+		kw_ws_security_event(h, "connection_limit", "max_connections", c->addr, 503);
 		return refuse(wsi, 503, "too_many_connections", "the server is full; retry later");
 	}
 	if (kw_hub_addr_count(h, c->addr) >= h->cfg->ws_max_per_ip) {
-		kw_ws_security_event("connection_limit", "max_per_ip", c->addr, 429);
+		throttled_event(h, "e:ws:", "rate_limit_exceeded", "max_per_ip", c->addr, 429);
 		return refuse(wsi, 429, "too_many_connections",
 			      "too many connections from this address");
 	}
@@ -175,14 +256,16 @@ static int check_handshake(struct kw_hub *h, struct kw_client *c, struct lws *ws
 		const char *why = "key_malformed";
 		if (n > 0 && n < KEY_MAX &&
 		    lws_hdr_custom_copy(wsi, key, sizeof(key), "x-api-key:", 10) == n)
-			why = api_key_refusal(h, key);
+			why = api_key_refusal(h, key, &c->key_id);
 		OPENSSL_cleanse(key, sizeof(key));
 		if (why) {
 			int unavailable = !strcmp(why, "key_store_unavailable");
-			kw_ws_security_event("auth_failed", why, c->addr, unavailable ? 503 : 401);
+			kw_ws_security_event(h, "auth_failed", why, c->addr,
+					     unavailable ? 503 : 401);
 			if (unavailable)
 				return refuse(wsi, 503, "unavailable",
 					      "cannot check keys now; retry");
+			count_failure(h, c->addr);
 			return refuse(wsi, 401, "unauthorized", "invalid API key");
 		}
 		return 0;
@@ -190,12 +273,12 @@ static int check_handshake(struct kw_hub *h, struct kw_client *c, struct lws *ws
 
 	const char *ticket = lws_get_urlarg_by_name(wsi, "ticket=", targ, sizeof(targ));
 	if (!ticket) {
-		kw_ws_security_event("auth_failed", "missing_credentials", c->addr, 401);
+		kw_ws_security_event(h, "auth_failed", "missing_credentials", c->addr, 401);
 		return refuse(wsi, 401, "unauthorized",
 			      "a ticket (POST /api/ws-ticket) or an X-API-Key is required");
 	}
 	if (strlen(h->cfg->jwt_secret) < KW_TICKET_MIN_SECRET) {
-		kw_ws_security_event("auth_failed", "tickets_disabled", c->addr, 401);
+		kw_ws_security_event(h, "auth_failed", "tickets_disabled", c->addr, 401);
 		return refuse(wsi, 401, "unauthorized",
 			      "tickets are disabled on this server (no JWT_SECRET)");
 	}
@@ -208,13 +291,45 @@ static int check_handshake(struct kw_hub *h, struct kw_client *c, struct lws *ws
 	if (tr != KW_TICKET_OK) {
 		char reason[48];
 		snprintf(reason, sizeof(reason), "ticket_%s", kw_ticket_result_name(tr));
-		kw_ws_security_event("auth_failed", reason, c->addr,
+		kw_ws_security_event(h, "auth_failed", reason, c->addr,
 				     tr == KW_TICKET_WRONG_SCOPE ? 403 : 401);
+		if (tr != KW_TICKET_SEEN_FULL)
+			count_failure(h, c->addr);
 		if (tr == KW_TICKET_WRONG_SCOPE)
 			return refuse(wsi, 403, "forbidden", "this ticket is not for WebSockets");
 		return refuse(wsi, 401, "unauthorized", "invalid, expired or used ticket");
 	}
+	c->key_id = ticket_key_id(&t);
+	if (c->key_id > 0 && kw_ws_key_revoked(h, c->key_id) == 1) {
+		kw_ws_security_event(h, "auth_failed", "ticket_key_revoked", c->addr, 401);
+		return refuse(wsi, 401, "unauthorized", "invalid, expired or used ticket");
+	}
 	return 0;
+}
+
+/* The API key a client connected with, again at ESTABLISHED (the handshake's result is not
+ * kept: lws gives the per-session data only now): its id, 0 for API_KEY or none. */
+static int64_t connected_key_id(struct kw_hub *h, struct lws *wsi)
+{
+	char key[KEY_MAX], targ[KW_TICKET_MAX_LEN + 16];
+	int64_t id = 0;
+	int n = lws_hdr_custom_length(wsi, "x-api-key:", 10);
+	if (n > 0 && n < KEY_MAX &&
+	    lws_hdr_custom_copy(wsi, key, sizeof(key), "x-api-key:", 10) == n) {
+		char hash[65];
+		struct kw_key_row k;
+		kw_key_hash(key, strlen(key), hash);
+		if (kw_store_key_find(h->store, hash, &k) == 1)
+			id = k.id;
+		OPENSSL_cleanse(key, sizeof(key));
+		return id;
+	}
+	const char *ticket = lws_get_urlarg_by_name(wsi, "ticket=", targ, sizeof(targ));
+	struct kw_ticket t;
+	if (ticket && kw_ticket_verify(h->cfg->jwt_secret, ticket, KW_TICKET_SCOPE_WS,
+				       kw_now_us() / 1000, h->started_ms, &t) == KW_TICKET_OK)
+		id = ticket_key_id(&t);
+	return id;
 }
 
 static void send_error(struct kw_hub *h, struct kw_client *c, const char *code, const char *message)
@@ -355,6 +470,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	}
 	case LWS_CALLBACK_ESTABLISHED: {
 		(void)client_addr(h, wsi, c->addr); /* checked at the handshake */
+		c->key_id = connected_key_id(h, wsi);
 		c->wsi = wsi;
 		c->sub.channels = KW_CH_DEFAULT;
 		kw_buf_init(&c->rx, (size_t)h->cfg->ws_max_message_bytes);

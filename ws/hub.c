@@ -475,6 +475,32 @@ static void stats_cb(lws_sorted_usec_list_t *sul)
 	lws_sul_schedule(h->ctx, 0, &h->sul_stats, stats_cb, KW_WS_STATS_MS * LWS_US_PER_MS);
 }
 
+/*
+ * Revoked keys: a socket lives on after its handshake, so a revocation must reach it. Every
+ * KW_WS_KEYS_MS the key generation in the limiter table (bumped by kw-admin after each key
+ * change) is compared with the last one seen; on a change, and every KW_WS_KEYS_EVERY_MS
+ * regardless, each client that connected with a database key (directly or through a ticket
+ * minted for it) is checked, and a revoked key's sockets are closed with 1008.
+ */
+static void keys_cb(lws_sorted_usec_list_t *sul)
+{
+	struct kw_hub *h = lws_container_of(sul, struct kw_hub, sul_keys);
+	int64_t now = kw_mono_us() / 1000;
+	uint64_t gen = h->rl ? kw_rl_keys_generation(h->rl) : 0;
+	if (gen != h->keys_generation || now - h->keys_swept_ms >= KW_WS_KEYS_EVERY_MS) {
+		h->keys_generation = gen;
+		h->keys_swept_ms = now;
+		for (struct kw_client *c = h->clients; c; c = c->next) {
+			if (c->key_id <= 0 || c->close_code || kw_ws_key_revoked(h, c->key_id) != 1)
+				continue;
+			kw_ws_security_event(h, "auth_failed", "key_revoked_while_connected",
+					     c->addr, 1008);
+			kw_client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "key revoked");
+		}
+	}
+	lws_sul_schedule(h->ctx, 0, &h->sul_keys, keys_cb, KW_WS_KEYS_MS * LWS_US_PER_MS);
+}
+
 void kw_hub_start_timers(struct kw_hub *h)
 {
 	h->addr_table = kw_xcalloc(ADDR_BUCKETS, sizeof(*h->addr_table));
@@ -482,6 +508,9 @@ void kw_hub_start_timers(struct kw_hub *h)
 	lws_sul_schedule(h->ctx, 0, &h->sul_heartbeat, heartbeat_cb,
 			 h->heartbeat_ms * LWS_US_PER_MS);
 	lws_sul_schedule(h->ctx, 0, &h->sul_stats, stats_cb, 1);
+	h->keys_generation = h->rl ? kw_rl_keys_generation(h->rl) : 0;
+	h->keys_swept_ms = kw_mono_us() / 1000;
+	lws_sul_schedule(h->ctx, 0, &h->sul_keys, keys_cb, KW_WS_KEYS_MS * LWS_US_PER_MS);
 }
 
 void kw_hub_shutdown(struct kw_hub *h)
@@ -490,6 +519,7 @@ void kw_hub_shutdown(struct kw_hub *h)
 	lws_sul_cancel(&h->sul_poll);
 	lws_sul_cancel(&h->sul_heartbeat);
 	lws_sul_cancel(&h->sul_stats);
+	lws_sul_cancel(&h->sul_keys);
 	for (struct kw_client *c = h->clients; c; c = c->next)
 		kw_client_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
 }
@@ -637,5 +667,7 @@ void kw_hub_free(struct kw_hub *h)
 	kw_origins_free(h->origins);
 	h->origins = NULL;
 	kw_ticket_seen_free(h->seen);
+	kw_rl_close(h->rl);
+	h->rl = NULL;
 	kw_store_close(h->store);
 }

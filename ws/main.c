@@ -26,6 +26,7 @@
 #include "auth.h"
 #include "log.h"
 #include "sentry.h"
+#include "store_security.h"
 #include "ws.h"
 #include "version.h"
 
@@ -104,6 +105,26 @@ static int check_settings(const struct kw_config *cfg, char *err, size_t errlen)
 		}
 	}
 	return 0;
+}
+
+static void restore_limiter(struct kw_rl *rl, void *ctx)
+{
+	struct kw_hub *h = ctx;
+	if (kw_store_rl_restore(h->store, rl, kw_now_us()) == 0)
+		kw_info("ratelimit: shared table created and restored from the database");
+}
+
+/* kw-api's limiter table (lib/ratelimit.h), made the way kw-api makes it if kw-ws comes
+ * first: address blocks and failure counts are shared, whichever program saw the failures. */
+static int open_limiter(struct kw_hub *h, char *err, size_t errlen)
+{
+	struct stat st;
+	const char *db = h->cfg->database_path;
+	uint64_t owner = stat(db, &st) == 0 ? ((uint64_t)st.st_dev << 40) ^ (uint64_t)st.st_ino : 0;
+	char *path = kw_rl_path(db);
+	h->rl = kw_rl_open(path, owner, restore_limiter, h, err, errlen);
+	free(path);
+	return h->rl ? 0 : -1;
 }
 
 static void lws_log_emit(int level, const char *line)
@@ -203,6 +224,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	kw_store_ws_setup(hub.store);
+	if (open_limiter(&hub, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kw-ws: %s\n", err);
+		goto out;
+	}
 	if (check_only) {
 		printf("kw-ws: configuration and database OK (schema version %d)\n",
 		       kw_db_schema_version());

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "origins.h"
 #include "proxy.h"
+#include "ratelimit.h"
 #include "store.h"
 #include "store_ws.h"
 #include "ticket.h"
@@ -41,6 +42,8 @@
 #define KW_WS_WRITES_PER_CALLBACK 16 /* messages written per writable callback */
 #define KW_WS_POLL_MS 100	     /* PRAGMA data_version polling (<= 250 ms): costs no I/O */
 #define KW_WS_STATS_MS 2000	     /* ws_stats report interval */
+#define KW_WS_KEYS_MS 1000	     /* revoked-key check when kw-admin signalled a change */
+#define KW_WS_KEYS_EVERY_MS 10000    /* and unconditionally (keys changed by hand) */
 #define KW_WS_HEARTBEAT_MS 30000     /* heartbeat interval (override: --heartbeat-ms) */
 #define KW_WS_STORE_RETRY_MS 5000    /* next poll after a failed store query */
 #define KW_WS_SHUTDOWN_MS 3000	     /* time given to clients to take their 1001 */
@@ -57,6 +60,7 @@ struct kw_client {
 	struct lws *wsi;
 	struct kw_client *prev, *next; /* hub list while established */
 	char addr[KW_WS_ADDR_MAX];     /* client address, from the trusted proxy */
+	int64_t key_id;		       /* api_keys.id it connected with (key or ticket); 0 none */
 	int established;
 	struct kw_sub sub;
 	/* inbound */
@@ -80,8 +84,11 @@ struct kw_hub {
 	struct lws_context *ctx;
 	struct kw_store *store; /* opened at start; a failing query is retried, never fatal */
 	struct kw_ticket_seen *seen;
-	int64_t started_ms;   /* tickets issued before this are refused (ticket.h) */
-	int64_t heartbeat_ms; /* KW_WS_HEARTBEAT_MS unless overridden for tests */
+	struct kw_rl *rl;	  /* kw-api's limiter table: blocks and failure counts, shared */
+	uint64_t keys_generation; /* as last swept for revoked keys */
+	int64_t keys_swept_ms;	  /* monotonic */
+	int64_t started_ms;	  /* tickets issued before this are refused (ticket.h) */
+	int64_t heartbeat_ms;	  /* KW_WS_HEARTBEAT_MS unless overridden for tests */
 	int stopping;
 	/* settings parsed once at start */
 	struct kw_origins *origins; /* ALLOWED_ORIGINS, normalised (origins.h) */
@@ -101,7 +108,7 @@ struct kw_hub {
 	int snapshot_ok;
 	/* counters for ws_stats */
 	int64_t sent, received;
-	lws_sorted_usec_list_t sul_poll, sul_heartbeat, sul_stats;
+	lws_sorted_usec_list_t sul_poll, sul_heartbeat, sul_stats, sul_keys;
 };
 
 /* hub.c */
@@ -128,7 +135,10 @@ void kw_hub_free(struct kw_hub *h);
 
 /* conn.c */
 extern const struct lws_protocols kw_ws_protocols[];
-/* Security event line (JSON) for a refused handshake. */
-void kw_ws_security_event(const char *event, const char *reason, const char *addr, int status);
+/* Security event: a JSON log line, and for kw-api's types a security_events row. */
+void kw_ws_security_event(struct kw_hub *h, const char *event, const char *reason, const char *addr,
+			  int status);
+/* 1 if the key is revoked (or gone), 0 if not, -1 if the database cannot say. */
+int kw_ws_key_revoked(struct kw_hub *h, int64_t key_id);
 
 #endif

@@ -22,6 +22,7 @@ import time
 import pytest
 import requests
 import websockets
+import websockets.exceptions
 
 from kwstack import BUILD, SERVERS, Stack, run_admin
 
@@ -354,9 +355,16 @@ def test_refused_origins_and_credentials_get_no_upgrade(ws_stack, origin, key, s
         return e.value.status_code
     assert run(go()) == status
     time.sleep(0.1)
+    # The types kw-api uses: a refused origin is cors_origin_denied (at most one a minute per
+    # address), a refused credential auth_failed.
     events = [json.loads(line[line.index("{"):]) for line in ws_stack.log().splitlines()
-              if '"event":"auth_failed"' in line and "kw-ws[" in line]
+              if ('"event":"auth_failed"' in line or '"event":"cors_origin_denied"' in line)
+              and "kw-ws[" in line]
     assert any(e["reason"] == reason and e["status"] == status for e in events), events
+    with db(ws_stack) as con:
+        types = {t for (t,) in con.execute(
+            "SELECT type FROM security_events WHERE detail LIKE 'kw-ws: %'")}
+    assert ("cors_origin_denied" if status == 403 else "auth_failed") in types
     assert ws_stack.api_key not in ws_stack.log()
 
 
@@ -380,6 +388,69 @@ def test_database_keys_are_accepted_until_revoked(ws_stack):
     assert run(go(False)) == 401
     assert '"reason":"key_revoked"' in ws_stack.log()
     assert key not in ws_stack.log()
+
+
+async def closed_with(ws, timeout):
+    """Read until the server closes; its close code (None if it did not within timeout)."""
+    try:
+        while True:
+            await asyncio.wait_for(ws.recv(), timeout)
+    except websockets.exceptions.ConnectionClosed as e:
+        return e.code
+    except asyncio.TimeoutError:
+        return None
+
+
+def test_a_revoked_keys_sockets_are_closed_with_1008(tmp_path):
+    with Stack(tmp_path, ws=True, settings={"JWT_SECRET": SECRET, "ALLOWED_ORIGINS": ORIGIN}) as st:
+        r = run_admin(st, "key", "create", "--name", "ws-live", "--scope", "read")
+        assert r.returncode == 0, r.stderr
+        key = r.stdout.strip().splitlines()[-1]
+        key_id = [l.split()[0] for l in run_admin(st, "key", "list").stdout.splitlines()
+                  if " ws-live " in l][0]
+        other = st.api_key  # API_KEY: unaffected
+        # A browser's way in: a ticket minted for the key.
+        t = st.post("/api/ws-ticket", headers={"X-API-Key": key}).json()["ws_url"]
+        url = "ws://127.0.0.1:%d%s" % (st.port, t)
+
+        async def go():
+            async with connect(st, key=False, headers={"X-API-Key": key}) as direct, \
+                    connect(st, url=url, key=False) as ticketed, connect(st) as bystander:
+                assert await closed_with(direct, 1.5) is None  # open and served
+                t0 = time.time()
+                assert run_admin(st, "key", "revoke", key_id).returncode == 0
+                assert await closed_with(direct, 5) == 1008
+                assert await closed_with(ticketed, 5) == 1008
+                assert time.time() - t0 < 5
+                await bystander.send(json.dumps({"type": "ping"}))
+                assert (await next_msg(bystander, "pong"))["type"] == "pong"
+        run(go())
+        assert other not in st.log() and key not in st.log()
+
+
+def test_failures_on_ws_count_with_kw_apis_and_blocks_are_shared(tmp_path):
+    with Stack(tmp_path, ws=True, settings={"JWT_SECRET": SECRET, "ALLOWED_ORIGINS": ORIGIN,
+                                            "SUSPICIOUS_AUTH_FAILURES": "3",
+                                            "BLOCK_MINUTES": "5"}) as st:
+        bad = {"X-API-Key": "kw_wrong_key_0000000000000000000000000000"}
+        # Two failures on the API, one on /ws (straight to kw-ws, from the same address).
+        for _ in range(2):
+            assert st.get("/api/status", headers=bad).status_code == 401
+        s, status, _ = raw_connect(st.ws_port, bad)
+        s.close()
+        assert status == 401
+        # Blocked now, on both, before credentials are even looked at.
+        s, status, body = raw_connect(st.ws_port, {"X-API-Key": st.api_key})
+        s.close()
+        assert status == 403 and b'"blocked"' in body
+        assert st.get("/api/status").status_code == 403
+        with db(st) as con:
+            rows = con.execute("SELECT type, client, detail FROM security_events"
+                               " ORDER BY id").fetchall()
+            blocked = con.execute("SELECT address FROM blocked_addresses").fetchall()
+        assert [r for r in rows if r[0] == "auth_failed" and r[2].startswith("kw-ws")]
+        assert [r[0] for r in rows].count("suspicious_activity") == 1
+        assert blocked == [("127.0.0.1",)]
 
 
 def test_ticket_from_api_single_use_and_checked(ws_stack):

@@ -76,6 +76,31 @@ static void test_refusals(void **state)
 	assert_int_equal(kw_ticket_verify(SECRET, bad, "ws", NOW_MS, 0, &k), KW_TICKET_MALFORMED);
 }
 
+/* A key's ticket ("ws:key:12") is a "ws" ticket; a scope that only starts with the letters is
+ * not. */
+static void test_scope_refinement(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *minted, *wanted;
+		enum kw_ticket_result want;
+	} cases[] = {
+		{ "ws:key:12", "ws", KW_TICKET_OK },
+		{ "ws", "ws", KW_TICKET_OK },
+		{ "wsx", "ws", KW_TICKET_WRONG_SCOPE },
+		{ "ws", "ws:key:12", KW_TICKET_WRONG_SCOPE },
+		{ "admin:ws", "ws", KW_TICKET_WRONG_SCOPE },
+		{ "ws:key:12", "ws:key:1", KW_TICKET_WRONG_SCOPE },
+	};
+	for (size_t i = 0; i < KW_ARRAY_LEN(cases); i++) {
+		char t[KW_TICKET_MAX_LEN];
+		struct kw_ticket k;
+		mint(t, NOW_MS, cases[i].minted);
+		if (kw_ticket_verify(SECRET, t, cases[i].wanted, NOW_MS, 0, &k) != cases[i].want)
+			fail_msg("case %zu: %s for %s", i, cases[i].minted, cases[i].wanted);
+	}
+}
+
 static void test_mint_refuses_bad_input(void **state)
 {
 	(void)state;
@@ -123,6 +148,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_scope_refinement),
 		cmocka_unit_test(test_mint_refuses_bad_input),
 		cmocka_unit_test(test_single_use),
 	};
