@@ -2,7 +2,8 @@
  * codec.c — shared text shapes and encodings (see codec.h). Each function here is the only copy
  * of its rule: API keys, JWTs, WebSocket tickets and list cursors all use the same base64url,
  * the query parser and ticket reader the same hex digits, the JSON writers and CSV the same
- * decimals, the query and body parsers the same name check.
+ * decimals, the query and body parsers, the Kalshi parser and the WebSocket protocol the same
+ * identifier check.
  */
 #include "codec.h"
 
@@ -105,9 +106,9 @@ size_t kw_fmt_decimal(char *buf, size_t len, int64_t v, int scale)
 	return n;
 }
 
-int kw_name_is_clean(const char *s, size_t n)
+int kw_ident_is_clean(const char *s, size_t n, size_t max)
 {
-	if (n == 0 || n > KW_NAME_MAX_LEN)
+	if (n == 0 || n > max)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];

@@ -1,7 +1,7 @@
 /*
  * codec.h — the shapes and encodings of text that several modules share, each written once:
- * base64url, hex digits, exact decimals, parameter and field names, and the shape of a
- * credential.
+ * base64url, hex digits, exact decimals, identifiers (parameter and field names, tickers) and
+ * the shape of a credential.
  *
  * Pure functions on bytes: no allocation, no logging, no library beyond libc, so that every
  * program (kw-fetch too, which links no JWT library) can use them. Outputs are always
@@ -44,9 +44,10 @@ int kw_hex_value(char c);
  */
 size_t kw_fmt_decimal(char *buf, size_t len, int64_t v, int scale);
 
-/* 1 if s[0..n) is a name we accept for a query parameter or body field: 1..KW_NAME_MAX_LEN of
- * [A-Za-z0-9_.-]. Names that fail are never echoed in an error message. */
-int kw_name_is_clean(const char *s, size_t n);
+/* 1 if s[0..n) is an identifier we accept: 1..max of [A-Za-z0-9_.-]. Query parameter and body
+ * field names (max KW_NAME_MAX_LEN; a name that fails is never echoed in an error message),
+ * and market tickers, from Kalshi and from WebSocket clients. */
+int kw_ident_is_clean(const char *s, size_t n, size_t max);
 
 /* 1 if key has the shape of a credential: 1..KW_KEY_MAX_LEN printable ASCII, no spaces. */
 int kw_key_is_wellformed(const char *key);

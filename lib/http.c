@@ -123,12 +123,12 @@ int kw_query_parse(const char *qs, const struct kw_param *decls, struct kw_query
 		size_t klen;
 		char *key = kw_percent_decode(p, (size_t)(kend - p), &klen);
 		const struct kw_param *d = NULL;
-		if (key && kw_name_is_clean(key, klen))
+		if (key && kw_ident_is_clean(key, klen, KW_NAME_MAX_LEN))
 			for (const struct kw_param *x = decls; x && x->name; x++)
 				if (!strcmp(x->name, key))
 					d = x;
 		if (!d) {
-			if (key && kw_name_is_clean(key, klen))
+			if (key && kw_ident_is_clean(key, klen, KW_NAME_MAX_LEN))
 				snprintf(err, errlen, "unknown parameter '%s'", key);
 			else
 				snprintf(err, errlen, "malformed parameter name");

@@ -177,7 +177,7 @@ int kw_json_body_parse(const char *buf, size_t len, const struct kw_body_field *
 			if (!strcmp(x->name, key))
 				d = x;
 		if (!d) {
-			if (kw_name_is_clean(key, strlen(key)))
+			if (kw_ident_is_clean(key, strlen(key), KW_NAME_MAX_LEN))
 				snprintf(err, errlen, "unknown field '%s'", key);
 			else
 				snprintf(err, errlen, "unknown field");

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
+
 #define JSON_MAX_DEPTH 32
 
 int kw_kalshi_parse_fixed(const char *s, size_t len, int scale, int64_t *out)
@@ -198,18 +200,10 @@ static int get_time(const struct view *w, const char *key, int64_t *unix_s, int3
 	return kw_parse_rfc3339(s, unix_s, us) == 0 ? 1 : -1;
 }
 
+/* Tickers also name files (--record's order books): never one that starts with a dot. */
 static int ticker_ok(const char *s)
 {
-	size_t n = strlen(s);
-	if (n == 0 || n > KW_KALSHI_TICKER_MAX || s[0] == '.')
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '.' || c == '_'))
-			return 0;
-	}
-	return 1;
+	return s[0] != '.' && kw_ident_is_clean(s, strlen(s), KW_KALSHI_TICKER_MAX);
 }
 
 /* Required identifier-like field: ticker charset, bounded. */

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
+
 void kw_sub_free(struct kw_sub *s)
 {
 	for (int i = 0; i < s->ntickers; i++)
@@ -72,17 +74,6 @@ static int channel_bit(const char *name)
 	return 0;
 }
 
-static int ticker_ok(const char *s, size_t n)
-{
-	if (n == 0 || n > KW_WS_FILTER_TEXT_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_' || s[i] == '.'))
-			return 0;
-	return 1;
-}
-
 /* Fill v[0..max) with the strings of array a; -1 with err set if anything is off. */
 static int string_list(json_object *a, char **v, int *nv, int max, int tickers, const char *field,
 		       char *err, size_t errlen)
@@ -102,7 +93,7 @@ static int string_list(json_object *a, char **v, int *nv, int max, int tickers, 
 			json_object_is_type(e, json_type_string) ? json_object_get_string(e) : NULL;
 		size_t len = s ? (size_t)json_object_get_string_len(e) : 0;
 		if (!s || len != strlen(s) ||
-		    (tickers ? !ticker_ok(s, len)
+		    (tickers ? !kw_ident_is_clean(s, len, KW_WS_FILTER_TEXT_MAX)
 			     : (len == 0 || len > KW_WS_FILTER_TEXT_MAX ||
 				!kw_text_is_clean(s, len)))) {
 			snprintf(err, errlen, "%s[%zu] is not a valid %s", field, i,

@@ -128,10 +128,12 @@ static void test_names(void **state)
 					   "a\x01",
 					   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456" /* 33 */ };
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-		assert_true(kw_name_is_clean(good[i], strlen(good[i])));
+		assert_true(kw_ident_is_clean(good[i], strlen(good[i]), KW_NAME_MAX_LEN));
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_false(kw_name_is_clean(bad[i], strlen(bad[i])));
-	assert_true(kw_name_is_clean("limit=5", 5)); /* only n bytes are looked at */
+		assert_false(kw_ident_is_clean(bad[i], strlen(bad[i]), KW_NAME_MAX_LEN));
+	assert_true(kw_ident_is_clean("limit=5", 5, KW_NAME_MAX_LEN)); /* only n bytes count */
+	assert_true(kw_ident_is_clean("KXBTCD-26JAN1017-T101999.99", 27, 128)); /* a ticker */
+	assert_false(kw_ident_is_clean("KXBTCD-26JAN1017-T101999.99", 27, 26)); /* past max */
 }
 
 static void test_key_shape(void **state)
