@@ -8,7 +8,9 @@
  * and SQLite (blocked_addresses for operators, and the limiter's write-behind copy that a
  * restart restores). Both are cleared: the table first, so that no worker can write the entry
  * behind again, then the database in one transaction that also records an address_unblocked
- * security event. The address is taken as the workers print it (an IPv4 or IPv6 address).
+ * security event. ADDRESS may be written in any form of an IPv4 or IPv6 address; it is
+ * turned into the canonical form the workers block by (kw_addr_canonical, lib/proxy.h), so
+ * "2001:DB8:0::7" lifts the block on "2001:db8::7".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,12 +18,11 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "proxy.h"
 #include "ratelimit.h"
 #include "store.h"
 #include "store_security.h"
 #include "util.h"
-
-#define ADDRESS_MAX 63 /* the workers keep at most this much of a client address */
 
 struct kw_rl *kw_admin_rl_attach(const struct kw_config *cfg, const char *otherwise)
 {
@@ -34,21 +35,12 @@ struct kw_rl *kw_admin_rl_attach(const struct kw_config *cfg, const char *otherw
 	return rl;
 }
 
-static int address_ok(const char *a)
-{
-	size_t n = strlen(a);
-	if (n == 0 || n > ADDRESS_MAX)
-		return 0;
-	return strspn(a, "0123456789abcdefABCDEF.:") == n;
-}
-
 int kw_admin_unblock(struct kw_config *cfg, int argc, char **argv)
 {
-	char err[512], key[ADDRESS_MAX + 3];
-	const char *address = argc == 1 ? argv[0] : NULL;
+	char err[512], key[KW_ADDR_MAX + 3], address[KW_ADDR_MAX];
 	uint64_t digests[2];
 	int rc = 1, was_blocked = 0;
-	if (!address || !address_ok(address)) {
+	if (argc != 1 || kw_addr_canonical(argv[0], address) < 0) {
 		fprintf(stderr, "kw-admin: usage: unblock ADDRESS (an IPv4 or IPv6 address)\n");
 		return 2;
 	}

@@ -46,6 +46,15 @@ static void addr_text(const struct addr *a, char out[KW_ADDR_MAX])
 		kw_strlcpy(out, "unknown", KW_ADDR_MAX); /* cannot happen: the buffer is large */
 }
 
+int kw_addr_canonical(const char *s, char out[KW_ADDR_MAX])
+{
+	struct addr a;
+	if (!s || parse_addr(s, strnlen(s, KW_ADDR_MAX), &a) < 0)
+		return -1;
+	addr_text(&a, out);
+	return 0;
+}
+
 static int in_range(const struct kw_proxy_range *r, const struct addr *a)
 {
 	if (r->v6 != a->v6)

@@ -48,6 +48,11 @@ struct kw_proxies {
  */
 int kw_proxies_parse(struct kw_proxies *p, const char *list, char *err, size_t errlen) KW_WUR;
 
+/* The canonical text of address s into out: inet_ntop's form, an IPv4-mapped IPv6 address as
+ * its IPv4 address. That is the form kw-api and kw-ws count, limit and block a client by, so
+ * whoever names an address (kw-admin unblock) must use it too. 0, or -1 if s is no address. */
+int kw_addr_canonical(const char *s, char out[KW_ADDR_MAX]) KW_WUR;
+
 /* 1 if the address text s[0..n) parses and lies in one of the ranges. */
 int kw_proxies_contains(const struct kw_proxies *p, const char *s, size_t n);
 

@@ -137,12 +137,43 @@ static void test_long_header_is_read_whole(void **state)
 	}
 }
 
+/* Any spelling of an address names the one form the workers record (kw-admin unblock). */
+static void test_canonical(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in, *out; /* out NULL: not an address */
+	} cases[] = {
+		{ "203.0.113.7", "203.0.113.7" },
+		{ "2001:DB8:0:0::7", "2001:db8::7" },
+		{ "::ffff:198.51.100.1", "198.51.100.1" },
+		{ "::1", "::1" },
+		{ "203.0.113.7;rm", NULL },
+		{ "1.2.3", NULL },
+		{ "host.example", NULL },
+		{ "", NULL },
+		{ "2001:db8::7 ", NULL },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char out[KW_ADDR_MAX] = "";
+		int rc = kw_addr_canonical(cases[i].in, out);
+		if (cases[i].out) {
+			assert_int_equal(rc, 0);
+			assert_string_equal(out, cases[i].out);
+		} else {
+			assert_int_equal(rc, -1);
+		}
+	}
+	assert_int_equal(kw_addr_canonical(NULL, (char[KW_ADDR_MAX]){ 0 }), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ranges),
 		cmocka_unit_test(test_walk),
 		cmocka_unit_test(test_long_header_is_read_whole),
+		cmocka_unit_test(test_canonical),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
