@@ -133,7 +133,7 @@ integration: all $(BENCH_BINS)
 # The same suite through Apache (the systemd-socket deployment). Left out: the modules that do
 # not go through Stack() or that walk every server themselves already.
 APACHE_PASS_SKIPS := test_servers.py test_cgi.py test_install.py test_admin_db.py test_docs.py \
-                     test_ws.py test_fetch.py test_checkout.py
+                     test_ws.py test_fetch.py test_checkout.py test_config_verdict.py
 integration-apache: all $(BENCH_BINS)
 	KW_SERVER=apache KW_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider \
 	  tests/integration $(APACHE_PASS_SKIPS:%=--ignore=tests/integration/%)
