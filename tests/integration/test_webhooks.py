@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from detected import Detected
 from kwstack import BUILD, TOP, Stack, free_port
 
 SECRET = "whsec_" + "k" * 40
@@ -203,13 +204,13 @@ def test_refused_payload_is_not_retried_and_receiver_down_is_bounded(tmp_path, r
         down = "http://127.0.0.1:%d/whale" % free_port()
         with open(s.env_file, "a") as f:
             f.write("WHALE_WEBHOOK_URL=%s\n" % down)
-        with sqlite3.connect(s.db) as db:
-            db.execute("INSERT INTO alerts (alert_key, type, ticker, severity, confidence,"
-                       " description, data, created_at, window_end) VALUES ('t:x:1',"
-                       " 'whale_trade', 'X', 'high', 90, 'test', '{}', ?, ?)",
-                       (int(time.time()),) * 2)
-        p = fetch(s, "--replay", SAMPLE, backoff_ms="60000")
-        assert p.returncode == 0
+        # One new whale trade, fetched and detected by the next run, which cannot deliver it.
+        src = Detected(s, env={"KW_WEBHOOK_BACKOFF_MS": "60000"})
+        try:
+            assert len(src.whales("KXWH-1", 6000)) == 1
+        finally:
+            src.stop()
+        p = src.last
         assert time.time() - t0 < 60
         with sqlite3.connect(s.db) as db:
             pending = db.execute("SELECT attempts, next_attempt_at FROM webhook_deliveries"

@@ -24,6 +24,7 @@ import requests
 import websockets
 import websockets.exceptions
 
+from detected import Detected
 from kwstack import BUILD, SERVERS, Stack, run_admin
 
 ORIGIN = "https://dash.example.com"
@@ -117,6 +118,20 @@ def db(stack):
 
 
 _seq = [0]
+
+
+async def next_batch(ws, timeout=1.0):
+    """The next whale_alerts batch; the market_update of the same fetch run may come first
+    (the default subscription has both)."""
+    while True:
+        msg = await next_msg(ws, ("whale_alerts", "market_update"), timeout=timeout)
+        if msg["type"] == "whale_alerts":
+            return msg
+
+
+async def off_loop(fn, *args):
+    """Run a blocking call (a kw-fetch run) without stopping the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
 
 def insert_alert(stack, ticker, type_="whale_trade", description="big trade", data=None,
@@ -523,21 +538,26 @@ def test_alert_reaches_subscribed_client_within_1s_and_not_others(ws_stack):
             assert sub["subscription"]["tickers"] == ["KXBTC-26NOV28-B90000"]
             await subscribe(b, channels=["alerts"], tickers=["KXOTHER"])
             # c keeps the default subscription: the original's whale_alerts batches.
-            t0 = time.monotonic()
-            aid = insert_alert(ws_stack, "KXBTC-26NOV28-B90000")
-            msg = await next_msg(a, "alert", timeout=1.0)
-            assert time.monotonic() - t0 < 1.0
-            assert msg["data"]["id"] == aid
-            assert msg["data"]["ticker"] == "KXBTC-26NOV28-B90000"
-            assert msg["data"]["type"] == "whale_trade" and msg["data"]["severity"] == "high"
-            batch = await next_msg(c, "whale_alerts", timeout=1.0)
-            assert [x["id"] for x in batch["data"]["alerts"]] == [aid]
-            await none_of(b, ("alert", "whale_alerts"), 0.8)
-            # New alerts only: the next batch does not repeat the first alert.
-            aid2 = insert_alert(ws_stack, "KXETH-1", type_="volume_surge")
-            batch = await next_msg(c, "whale_alerts", timeout=1.0)
-            assert [x["id"] for x in batch["data"]["alerts"]] == [aid2]
-            await none_of(a, ("alert",), 0.6)  # other ticker
+            src = Detected(ws_stack)
+            try:
+                [aid] = await off_loop(src.whales, "KXBTC-26NOV28-B90000", 30000)
+                t0 = time.monotonic()  # detection committed it as kw-fetch ended
+                msg = await next_msg(a, "alert", timeout=1.0)
+                assert time.monotonic() - t0 < 1.0
+                assert msg["data"]["id"] == aid
+                assert msg["data"]["ticker"] == "KXBTC-26NOV28-B90000"
+                assert msg["data"]["type"] == "whale_trade"
+                assert msg["data"]["severity"] == "high"
+                batch = await next_batch(c)
+                assert [x["id"] for x in batch["data"]["alerts"]] == [aid]
+                await none_of(b, ("alert", "whale_alerts"), 0.8)
+                # New alerts only: the next batch does not repeat the first alert.
+                [aid2] = await off_loop(src.whales, "KXETH-1", 8000)
+                batch = await next_batch(c)
+                assert [x["id"] for x in batch["data"]["alerts"]] == [aid2]
+                await none_of(a, ("alert",), 0.6)  # other ticker
+            finally:
+                src.stop()
     run(go())
 
 
@@ -650,13 +670,16 @@ def test_resume_replays_missed_alerts_bounded(ws_stack):
     async def go():
         async with connect(ws_stack) as watcher:
             await subscribe(watcher, channels=["alerts"], tickers=["KXRES-1"])
-            first = insert_alert(ws_stack, "KXRES-1")
-            await next_msg(watcher, "alert")
-            con = db(ws_stack)
-            ids = [insert_alert(ws_stack, "KXRES-1", con=con) for _ in range(150)]
-            insert_alert(ws_stack, "KXRES-OTHER", con=con)
-            con.commit()
-            con.close()
+            src = Detected(ws_stack)
+            try:
+                [first] = await off_loop(src.whales, "KXRES-1", 6000)
+                await next_msg(watcher, "alert")
+                src.add_whales("KXRES-1", 6000, n=150)
+                src.add_whales("KXRES-OTHER", 6000)
+                ids = await off_loop(src.run, "KXRES-1")
+            finally:
+                src.stop()
+            assert len(ids) == 150
             while (await next_msg(watcher, "alert"))["data"]["id"] != ids[-1]:
                 pass
         async with connect(ws_stack) as ws:
