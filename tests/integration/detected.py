@@ -39,10 +39,10 @@ class Detected:
     def stop(self):
         self.fake.stop()
 
-    def _market(self, ticker, category):
+    def _market(self, ticker, category, title=None):
         if ticker not in self.known:
             self.fake.markets.append(fk.market(ticker, CATEGORY_SERIES[category] + "-EV",
-                                               last="0.5000"))
+                                               last="0.5000", title=title))
             self.known.add(ticker)
 
     def max_id(self):
@@ -64,16 +64,17 @@ class Detected:
                 "SELECT id FROM alerts WHERE id > ? AND (?2 IS NULL OR ticker = ?2) ORDER BY id",
                 (before, ticker))]
 
-    def add_whales(self, ticker, usd, n=1, category="Crypto"):
-        """Queue n trades of usd taker premium each (at $0.50 a contract) on ticker."""
-        self._market(ticker, category)
+    def add_whales(self, ticker, usd, n=1, category="Crypto", title=None):
+        """Queue n trades of usd taker premium each (at $0.50 a contract) on ticker (a new
+        market gets title, as Kalshi's text)."""
+        self._market(ticker, category, title)
         now = time.time()
         for i in range(n):
             self.fake.trades.append(fk.trade(
                 "det-%d" % next(_ids), ticker, count="%.2f" % (usd * 2), yes="0.5000",
                 created=fk.ts(now - 30, ".%06d" % i)))
 
-    def whales(self, ticker, usd, n=1, category="Crypto"):
+    def whales(self, ticker, usd, n=1, category="Crypto", title=None):
         """n whale trades on ticker, fetched and detected: the new alert ids, oldest first."""
-        self.add_whales(ticker, usd, n, category)
+        self.add_whales(ticker, usd, n, category, title)
         return self.run(ticker)

@@ -6,10 +6,8 @@ API answers, and the browser log holds no error and no Content-Security-Policy v
 
 Screenshots of every page (desktop and phone width) are saved as test artifacts in $KW_ARTIFACTS
 (default: a temporary directory, printed)."""
-import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import tempfile
 import time
@@ -22,6 +20,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from detected import Detected
 from kwstack import BUILD, TOP, ApacheStack, Stack
 
 TICKER = "KXBTCD-26JAN1017-T98999.99"
@@ -99,16 +98,12 @@ def api(site, path):
     return r.json()
 
 
-def insert_alert(site, description, severity="high", notional=123456):
-    now = int(time.time())
-    data = {"notional_usd": notional, "current_value": notional, "thresholds": {"min_notional_usd": 1000}}
-    with sqlite3.connect(site.db) as db:
-        cur = db.execute(
-            "INSERT INTO alerts (alert_key, type, ticker, severity, confidence, description, data,"
-            " created_at, window_end) VALUES (?, 'whale_trade', ?, ?, 90, ?, ?, ?, ?)",
-            ("test:%s:%f" % (TICKER, time.time()), TICKER, severity, description,
-             json.dumps(data), now, now))
-        return cur.lastrowid
+@pytest.fixture(scope="module")
+def source(site):
+    """Alerts as production makes them: trades from a fake Kalshi, kw-fetch's detection."""
+    src = Detected(site)
+    yield src
+    src.stop()
 
 
 def test_static_files_carry_a_strict_csp(site):
@@ -140,7 +135,7 @@ def test_apache_serves_the_dashboard_with_the_same_csp(tmp_path):
         s.stop()
 
 
-def test_live_feed_shows_an_inserted_alert_within_2s(site, browser, artifacts):
+def test_live_feed_shows_a_detected_alert_within_2s(site, browser, artifacts, source):
     d = browser
     d.get(site.url("/"))
     box = d.find_element(By.ID, "keybox")
@@ -154,9 +149,10 @@ def test_live_feed_shows_an_inserted_alert_within_2s(site, browser, artifacts):
     live = d.find_element(By.ID, "live")
     wait(d, lambda: "on" in live.get_attribute("class"), timeout=10)
 
+    # Kalshi's text (the market title) carrying markup, on a $123,456 whale trade.
     marker = "Live test whale %d <img src=x id=pwned onerror=alert(1)>" % os.getpid()
-    alert_id = insert_alert(site, marker)
-    t0 = time.time()
+    [alert_id] = source.whales("KXBTCD-LIVE-%d" % os.getpid(), 123456, title=marker)
+    t0 = time.time()  # detection committed it as kw-fetch ended
     sel = "#feed li[data-kind='alert'][data-id='%d']" % alert_id
     wait(d, lambda: d.find_elements(By.CSS_SELECTOR, sel), timeout=2.0, poll=0.02)
     latency = time.time() - t0
@@ -175,7 +171,7 @@ def test_live_feed_shows_an_inserted_alert_within_2s(site, browser, artifacts):
     assert not d.find_element(By.ID, "keybox").is_displayed()
 
 
-def test_feed_filters(site, browser):
+def test_feed_filters(site, browser, source):
     d = browser
     d.get(site.url("/"))
     live = d.find_element(By.ID, "live")
@@ -184,8 +180,8 @@ def test_feed_filters(site, browser):
     d.find_element(By.ID, "f-min").send_keys("50000")
     d.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
     time.sleep(0.5)
-    small = insert_alert(site, "Small one under the size filter", notional=2000)
-    big = insert_alert(site, "Big one over the size filter", notional=90000)
+    [small] = source.whales(TICKER, 2000)
+    [big] = source.whales(TICKER, 90000)
     wait(d, lambda: d.find_elements(By.CSS_SELECTOR, "#feed li[data-id='%d']" % big), timeout=2)
     time.sleep(0.3)
     assert not d.find_elements(By.CSS_SELECTOR, "#feed li[data-id='%d']" % small)
