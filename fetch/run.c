@@ -1068,13 +1068,16 @@ int kw_fetch_run(struct kw_fetch_ctx *ctx, const char *replay_dir, int64_t run_a
 		 * leaves them for the next, which catches up. */
 		if (!r->db_failed && !stopped(r)) {
 			int64_t t0 = kw_mono_us();
+			int64_t cpu0 = cpu_us();
 			if (kw_store_fetch_activity(r->store, r->now, 0) < 0)
 				db_fail(r, "updating market activity");
 			else if (kw_whale_rollups(r->store, r->cfg, r->now, 0) < 0)
 				db_fail(r, "updating the stats rollups");
 			else
-				kw_debug("market activity and rollups updated in %lld us",
-					 (long long)(kw_mono_us() - t0));
+				kw_info("rollups: market activity and the API's figures updated in "
+					"%lld us (CPU %lld us)",
+					(long long)(kw_mono_us() - t0),
+					(long long)(cpu_us() - cpu0));
 		}
 		/*
 		 * KW_DETECTION_HOOK — ingest is complete and committed; the run is not yet

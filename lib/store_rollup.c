@@ -133,18 +133,26 @@ struct last_trade {
 	int64_t created_us, price;
 };
 
-static int new_lasts(struct kw_store *s, int64_t window_s, int64_t cutoff_us, int64_t after_id,
+/* The trades stored since, read once for every window: per market the latest of them is
+ * offered to each window whose cutoff it reaches (it is then a trade of that window, and no
+ * later one of the market was stored since). A window whose own "since" is later than
+ * after_id is offered trades it already counted, which the comparison ignores. */
+static int new_lasts(struct kw_store *s, const int64_t *cutoff_us, int64_t after_id,
 		     int64_t upto_id)
 {
 	struct last_trade *v = NULL;
 	size_t n = 0, cap = 0;
 	int rc = -1, step;
+	int64_t min_cutoff = cutoff_us[0];
+	for (int w = 1; w < KW_STATS_WINDOWS; w++)
+		if (cutoff_us[w] < min_cutoff)
+			min_cutoff = cutoff_us[w];
 	if (after_id >= upto_id)
 		return 0;
 	sqlite3_stmt *st = kw_store_stmt(s, SQL_NEW_TRADES);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, cutoff_us);
+	sqlite3_bind_int64(st, 1, min_cutoff);
 	sqlite3_bind_int64(st, 2, after_id);
 	sqlite3_bind_int64(st, 3, upto_id);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -168,15 +176,19 @@ static int new_lasts(struct kw_store *s, int64_t window_s, int64_t cutoff_us, in
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (!(st = kw_store_stmt(s, SQL_SET_LAST)))
-			goto out;
-		sqlite3_bind_int64(st, 1, window_s);
-		sqlite3_bind_text(st, 2, v[i].ticker, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, v[i].created_us);
-		sqlite3_bind_text(st, 4, v[i].trade_id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 5, v[i].price);
-		if (step_done(s, st, "updating a market's last trade") < 0)
-			goto out;
+		for (int w = 0; w < KW_STATS_WINDOWS; w++) {
+			if (v[i].created_us < cutoff_us[w])
+				continue;
+			if (!(st = kw_store_stmt(s, SQL_SET_LAST)))
+				goto out;
+			sqlite3_bind_int64(st, 1, kw_stats_window_s[w]);
+			sqlite3_bind_text(st, 2, v[i].ticker, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 3, v[i].created_us);
+			sqlite3_bind_text(st, 4, v[i].trade_id, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 5, v[i].price);
+			if (step_done(s, st, "updating a market's last trade") < 0)
+				goto out;
+		}
 	}
 	rc = 0;
 out:
@@ -189,14 +201,17 @@ out:
 }
 
 /* The start price of every market of the window, written where it changed (IS NOT: NULL is
- * a value here, "no price then"). */
+ * a value here, "no price then"); each price is looked up once (MATERIALIZED: otherwise
+ * SQLite flattens x and looks each up twice). */
 #define START_PRICE_SET(PRICE)                                                                     \
-	"UPDATE stats_markets SET start_price_micros = " PRICE " WHERE window_s = ?1"              \
-	" AND start_price_micros IS NOT " PRICE
-#define PRICE_DAY                                                                                  \
-	"(SELECT previous_price_micros FROM markets m WHERE m.ticker = stats_markets.ticker)"
+	"WITH x AS MATERIALIZED (SELECT y.ticker AS t, " PRICE " AS p FROM stats_markets y"        \
+	"  WHERE y.window_s = ?1)"                                                                 \
+	" UPDATE stats_markets SET start_price_micros = x.p FROM x WHERE"                          \
+	" stats_markets.window_s = ?1 AND stats_markets.ticker = x.t"                              \
+	" AND stats_markets.start_price_micros IS NOT x.p"
+#define PRICE_DAY "(SELECT previous_price_micros FROM markets m WHERE m.ticker = y.ticker)"
 #define PRICE_AT                                                                                   \
-	"(SELECT last_price_micros FROM market_snapshots p WHERE p.ticker = stats_markets.ticker"  \
+	"(SELECT last_price_micros FROM market_snapshots p WHERE p.ticker = y.ticker"              \
 	" AND p.taken_at <= ?2 ORDER BY p.taken_at DESC LIMIT 1)"
 static const char SQL_START_DAY[] = START_PRICE_SET(PRICE_DAY);
 static const char SQL_START_AT[] = START_PRICE_SET(PRICE_AT);
@@ -379,8 +394,11 @@ static int window_get(struct kw_store *s, int64_t window_s, int64_t *cutoff, int
 	return rc < 0 ? fail(s, "reading a stats window") : rc;
 }
 
+/* One window's sums, start prices, whale counts and top list; its cutoff and the trade id
+ * it counted up to before into *cutoff_out and *after_out (new_lasts follows for all). */
 static int window_update(struct kw_store *s, int64_t window_s, int64_t now_s,
-			 const struct kw_rollup_rules *rules, int64_t upto, int rebuild)
+			 const struct kw_rollup_rules *rules, int64_t upto, int rebuild,
+			 int64_t *cutoff_out, int64_t *after_out)
 {
 	int64_t from_s = now_s - window_s, old_cutoff = 0, old_upto = 0, old_rules = 0;
 	if (rules->retention_s > 0 && from_s < now_s - rules->retention_s)
@@ -397,10 +415,11 @@ static int window_update(struct kw_store *s, int64_t window_s, int64_t now_s,
 		old_cutoff = cutoff;
 		old_upto = 0;
 	}
+	*cutoff_out = cutoff;
+	*after_out = old_upto;
 	/* The old end leaves, the new trades come in, then the start prices follow. */
 	if (move(s, window_s, rules, old_cutoff, cutoff, 0, old_upto, -1) < 0 ||
 	    move(s, window_s, rules, cutoff, BIG, old_upto, upto, 1) < 0 ||
-	    new_lasts(s, window_s, cutoff, old_upto, upto) < 0 ||
 	    one_window_stmt(s, SQL_MARKETS_PRUNE, window_s, 0, "pruning stats") < 0 ||
 	    one_window_stmt(s, window_s == 86400 ? SQL_START_DAY : SQL_START_AT, window_s, from_s,
 			    "reading start prices") < 0 ||
@@ -446,9 +465,17 @@ int kw_store_rollups_update(struct kw_store *s, int64_t now_s, const struct kw_r
 	if (step_done(s, st, "pruning market hours") < 0 ||
 	    kw_store_fetch_state_set(s, STATE_HOURS_UPTO, upto) < 0)
 		goto fail;
-	for (int w = 0; w < KW_STATS_WINDOWS; w++)
-		if (window_update(s, kw_stats_window_s[w], now_s, rules, upto, rebuild) < 0)
+	int64_t cutoffs[KW_STATS_WINDOWS], after = upto;
+	for (int w = 0; w < KW_STATS_WINDOWS; w++) {
+		int64_t a;
+		if (window_update(s, kw_stats_window_s[w], now_s, rules, upto, rebuild, &cutoffs[w],
+				  &a) < 0)
 			goto fail;
+		if (a < after)
+			after = a;
+	}
+	if (new_lasts(s, cutoffs, after, upto) < 0)
+		goto fail;
 	if (views_update(s, now_s, rules->crypto_prefixes) < 0)
 		goto fail;
 	if (kw_store_commit(s) < 0)
