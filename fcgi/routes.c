@@ -42,7 +42,7 @@ const struct kw_route kw_routes[] = {
 	  "one market with its latest order-book summary, last 50 trades and recent alerts" },
 	{ "GET", "/api/v1/markets/{ticker}/history", kw_handle_v1_market_history,
 	  kw_params_v1_history, KW_ROUTE_HEAVY, "a market's snapshots, one per change" },
-	{ "GET", "/api/v1/whales", kw_handle_v1_whales, kw_params_v1_whales, KW_ROUTE_HEAVY,
+	{ "GET", "/api/v1/whales", kw_handle_v1_whales, kw_params_v1_whales, 0,
 	  "whale trades, newest first (JSON or CSV)" },
 	{ "GET", "/api/v1/alerts", kw_handle_v1_alerts, kw_params_v1_alerts, 0,
 	  "detection signals, newest first, or after since_id oldest first (JSON or CSV)" },

@@ -137,13 +137,17 @@ def test_stats_come_from_kw_fetch_and_kw_admin_rebuilds_them(stack):
 # ---- expensive requests are capped -----------------------------------------------------------
 
 HEAVY = ["/api/v1/whales?format=csv&min_notional=%d", "/api/whale-analytics?category=all%d",
-         "/api/v1/whales?limit=7&min_notional=%d"]
+         "/api/v1/markets/%s/history?limit=%d"]
 
 
 def heavy_url(i, n):
     """HEAVY[i], made distinct by n (a reply no worker has cached)."""
+    if i == 2:
+        return HEAVY[i] % (TICKER, 1 + n)
     return HEAVY[i] % (n if i == 1 else 1000 + n)
-CHEAP = ["/api/status", "/api/v1/markets?limit=5", "/api/markets", "/api/v1/stats?window=1h"]
+CHEAP = ["/api/status", "/api/v1/markets?limit=5", "/api/markets", "/api/v1/stats?window=1h",
+         "/api/v1/whales?limit=5"]
+TICKER = None
 
 
 @pytest.fixture(scope="module")
@@ -165,9 +169,12 @@ def hold_slots(stack, n):
 
 
 def test_busy_heavy_requests_are_refused_and_cheap_ones_answer(capped):
-    for p in HEAVY:  # every worker opens the lock file (created by the first, as www-data)
+    global TICKER
+    with sqlite3.connect(capped.db) as db:
+        TICKER = db.execute("SELECT ticker FROM market_snapshots LIMIT 1").fetchone()[0]
+    for i in range(len(HEAVY)):  # every worker opens the lock file (the first creates it)
         for _ in range(3):
-            assert capped.get(p % 1000, headers=HEADERS).status_code == 200, p
+            assert capped.get(heavy_url(i, 0), headers=HEADERS).status_code == 200, i
     fd = hold_slots(capped, 2)  # two expensive requests in flight: the cap is reached
     try:
         for i in range(len(HEAVY)):
@@ -179,7 +186,7 @@ def test_busy_heavy_requests_are_refused_and_cheap_ones_answer(capped):
             for _ in range(4):
                 assert capped.get(p, headers=HEADERS).status_code == 200, p
         # A reply the cache holds costs nothing: it is served, capped or not.
-        r = capped.get(HEAVY[2] % 1000, headers=HEADERS)
+        r = capped.get(heavy_url(2, 0), headers=HEADERS)
         assert r.status_code == 200 and r.headers.get("X-Cache") == "hit"
     finally:
         os.close(fd)  # the requests finished
