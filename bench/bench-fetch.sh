@@ -25,77 +25,7 @@ work=$(mktemp -d /tmp/kw-bench-fetch.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
 echo "generating $markets markets and $trades trades as saved pages in $work ..."
-"$py" - "$work" "$markets" "$trades" <<'PY'
-import json, os, sys, time
-work, n_markets, n_trades = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-now = int(time.time())
-stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
-def run_dir(name):
-    d = os.path.join(work, name)
-    os.makedirs(d)
-    with open(os.path.join(d, "manifest.json"), "w") as f:
-        json.dump({"recorded_at": stamp}, f)
-    return d
-def pages(d, kind, items_json, per_page=1000):
-    os.makedirs(os.path.join(d, kind))
-    n = max(1, (len(items_json) + per_page - 1) // per_page)
-    for p in range(n):
-        chunk = items_json[p * per_page:(p + 1) * per_page]
-        cursor = "" if p == n - 1 else "cur%06d" % (p + 1)
-        with open(os.path.join(d, kind, "%04d.json" % (p + 1)), "w") as f:
-            f.write('{"%s":[%s],"cursor":"%s"}' % (kind, ",".join(chunk), cursor))
-base = {
-    "market_type": "binary", "title": "Will the benchmark market resolve Yes?", "subtitle": "",
-    "yes_sub_title": "Yes", "no_sub_title": "No", "created_time": "2026-01-01T00:00:00.51Z",
-    "updated_time": "2026-01-01T00:00:00.51Z", "open_time": "2026-01-01T00:00:00Z",
-    "close_time": "2027-01-01T00:00:00Z", "expected_expiration_time": "2027-01-01T00:05:00Z",
-    "latest_expiration_time": "2027-01-08T00:00:00Z", "settlement_timer_seconds": 60,
-    "status": "active", "yes_bid_size_fp": "250.00", "yes_ask_size_fp": "118.50",
-    "previous_yes_bid_dollars": "0.3800", "previous_yes_ask_dollars": "0.4000",
-    "previous_price_dollars": "0.3900", "notional_value_dollars": "1.0000",
-    "liquidity_dollars": "0.0000", "result": "", "can_close_early": False,
-    "expiration_value": "", "strike_type": "greater", "floor_strike": 104999.99,
-    "rules_primary": "If the benchmark index is above the strike at close, Yes.",
-    "rules_secondary": "", "price_level_structure": "linear_cent",
-    "price_ranges": [{"start": "0.0000", "end": "1.0000", "step": "0.0100"}],
-    "settlement_bounds_type": "default", "occurrence_datetime": None, "exchange_index": 0}
-ms = []
-for i in range(n_markets):
-    m = dict(base)
-    bid = 1 + i % 97
-    m.update({"ticker": "KXBENCH-26DEC31-T%06d" % i, "event_ticker": "KXBENCH-E%05d" % (i // 10),
-              "yes_bid_dollars": "0.%02d00" % bid, "yes_ask_dollars": "0.%02d00" % (bid + 1),
-              "no_bid_dollars": "0.%02d00" % (98 - bid), "no_ask_dollars": "0.%02d00" % (99 - bid),
-              "last_price_dollars": "0.%02d00" % bid, "volume_fp": "%d.00" % (i * 7 % 100000),
-              "volume_24h_fp": "%d.50" % (i * 13 % 50000), "open_interest_fp": "%d.25" % (i % 9999)})
-    ms.append(json.dumps(m, separators=(",", ":")))
-pages(run_dir("markets"), "markets", ms)
-del ms
-tpl = ('{"trade_id":"%08x-5b0d-5e2f-9a4c-%012x","ticker":"KXBENCH-26DEC31-T%06d",'
-       '"count_fp":"%d.%02d","yes_price_dollars":"0.%02d00","no_price_dollars":"0.%02d00",'
-       '"taker_side":"%s","taker_outcome_side":"%s","taker_book_side":"%s",'
-       '"created_time":"%s.%06dZ","is_block_trade":false}')
-d = run_dir("trades")
-os.makedirs(os.path.join(d, "trades"))
-per = 1000
-npages = max(1, (n_trades + per - 1) // per)
-for p in range(npages):
-    out = []
-    for i in range(p * per, min(n_trades, (p + 1) * per)):
-        t = now - 60 - i * 80000 // max(1, n_trades)  # newest first, spread over ~22 h
-        side = "yes" if i % 3 else "no"
-        yes = 1 + i % 98
-        # trade ids are UUIDs at Kalshi: random order in the unique index, as here
-        out.append(tpl % ((i * 2654435761) & 0xffffffff, i, i % max(1, n_markets), 1 + i % 500, i % 100, yes, 99 - yes + 1 if yes < 99 else 1,
-                          side, side, "bid" if side == "yes" else "ask",
-                          time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)), i % 1000000))
-    with open(os.path.join(d, "trades", "%04d.json" % (p + 1)), "w") as f:
-        f.write('{"trades":[%s],"cursor":"%s"}' % (",".join(out), "" if p == npages - 1 else "t%d" % p))
-d = run_dir("noop")
-os.makedirs(os.path.join(d, "trades"))
-with open(os.path.join(d, "trades", "0001.json"), "w") as f:
-    f.write('{"trades":[],"cursor":""}')
-PY
+"$py" "$(dirname "$0")/pagegen.py" "$work" "$markets" "$trades"
 du -sh "$work/markets" "$work/trades" | sed 's/^/  /'
 
 : >"$work/empty.env"
@@ -120,7 +50,10 @@ time_run() {
 	# CPU seconds of the run and of its detection, from the run's closing log line
 	T_RUN_CPU=$(sed -n 's/.* run [0-9]* ok in [0-9.]* s (CPU: \([0-9.]*\) s,.*/\1/p' "$work/$name.log" | tail -n 1)
 	T_DET_CPU=$(sed -n 's/.* run [0-9]* ok in .*, of which detection \([0-9.]*\) s).*/\1/p' "$work/$name.log" | tail -n 1)
-	T_ING_CPU=$(echo "scale=3; ${T_RUN_CPU:-$T_CPU} - ${T_DET_CPU:-0}" | bc)
+	# and of the rollups kept for the API (lib/store_rollup.c), which follow every run
+	T_ROLL_CPU=$(sed -n 's/.*rollups: .* (CPU \([0-9]*\) us).*/\1/p' "$work/$name.log" | tail -n 1)
+	T_ROLL_CPU=$(echo "scale=3; ${T_ROLL_CPU:-0} / 1000000" | bc)
+	T_ING_CPU=$(echo "scale=3; ${T_RUN_CPU:-$T_CPU} - ${T_DET_CPU:-0} - $T_ROLL_CPU" | bc)
 	T_LOAD=$(cut -d' ' -f1 /proc/loadavg)
 }
 rate() { echo "scale=0; $1 / $2" | bc; }
@@ -129,12 +62,12 @@ mib() { echo "scale=1; $1 / 1024" | bc; }
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 time_run markets "$work/markets"
 m_wall=$T_WALL m_rss=$T_RSS_KIB m_cpu=$T_CPU m_ing=$T_INGEST m_det=$T_DETECT
-m_ingc=$T_ING_CPU m_detc=$T_DET_CPU m_load=$T_LOAD
+m_ingc=$T_ING_CPU m_detc=$T_DET_CPU m_load=$T_LOAD m_roll=$T_ROLL_CPU
 time_run trades "$work/trades"
 t_wall=$T_WALL t_rss=$T_RSS_KIB t_cpu=$T_CPU t_ing=$T_INGEST t_det=$T_DETECT
-t_ingc=$T_ING_CPU t_detc=$T_DET_CPU t_load=$T_LOAD
+t_ingc=$T_ING_CPU t_detc=$T_DET_CPU t_load=$T_LOAD t_roll=$T_ROLL_CPU
 time_run noop "$work/noop"
-n_cpu=$T_CPU n_wall=$T_WALL n_rss=$T_RSS_KIB n_det=$T_DETECT n_detc=$T_DET_CPU
+n_cpu=$T_CPU n_wall=$T_WALL n_rss=$T_RSS_KIB n_det=$T_DETECT n_detc=$T_DET_CPU n_roll=$T_ROLL_CPU
 stored_m=$(sqlite3 "$work/bench.db" 'SELECT count(*) FROM markets')
 stored_t=$(sqlite3 "$work/bench.db" 'SELECT count(*) FROM trades')
 [ "$stored_m" = "$markets" ] && [ "$stored_t" = "$trades" ] ||
@@ -142,7 +75,8 @@ stored_t=$(sqlite3 "$work/bench.db" 'SELECT count(*) FROM trades')
 
 echo
 echo "(process: whole kw-fetch process, start-up and database open included;"
-echo " ingest: the run minus the whale detection it ends with, from kw-fetch's own log;"
+echo " ingest: the run minus the whale detection and the API's rollups it ends with (CPU), from"
+echo " kw-fetch's own log;"
 echo " load average (1, 5, 15 min) before the runs: $load0 on $(nproc) CPUs)"
 printf 'kw-fetch --replay markets: process %s s wall, %s s CPU -> %s markets/s; ingest %s s wall -> %s markets/s, %s s CPU -> %s markets/CPU-s; detection %s s wall, %s s CPU; peak RSS %s MiB; load %s   goal >= 50000/s, <= 64 MiB\n' \
 	"$m_wall" "$m_cpu" "$(rate "$markets" "$m_wall")" "$m_ing" "$(rate "$markets" "$m_ing")" \
@@ -150,8 +84,9 @@ printf 'kw-fetch --replay markets: process %s s wall, %s s CPU -> %s markets/s; 
 printf 'kw-fetch --replay trades:  process %s s wall, %s s CPU -> %s trades/s; ingest %s s wall -> %s trades/s, %s s CPU -> %s trades/CPU-s; detection %s s wall, %s s CPU; peak RSS %s MiB; load %s   goal >= 200000/s, <= 64 MiB\n' \
 	"$t_wall" "$t_cpu" "$(rate "$trades" "$t_wall")" "$t_ing" "$(rate "$trades" "$t_ing")" \
 	"$t_ingc" "$(rate "$trades" "$t_ingc")" "$t_det" "${t_detc:-?}" "$(mib "$t_rss")" "$t_load"
-printf 'kw-fetch incremental run, nothing new: %s s CPU (%s s wall, of which detection %s s wall, %s s CPU), peak RSS %s MiB   goal < 0.100 s CPU\n' \
-	"$n_cpu" "$n_wall" "$n_det" "${n_detc:-?}" "$(mib "$n_rss")"
+printf 'kw-fetch incremental run, nothing new: %s s CPU (%s s wall, of which detection %s s wall, %s s CPU; rollups %s s CPU), peak RSS %s MiB   goal < 0.100 s CPU\n' \
+	"$n_cpu" "$n_wall" "$n_det" "${n_detc:-?}" "$n_roll" "$(mib "$n_rss")"
+printf 'rollups after the markets run %s s CPU, after the trades run %s s CPU\n' "$m_roll" "$t_roll"
 echo "database after the benchmark: $(du -h "$work/bench.db" | cut -f1) ($stored_m markets, $stored_t trades)"
 
 # 5. The SQLite floor under the trades figure (BENCH_FETCH_FLOOR=0 skips it): the same trades

@@ -9,6 +9,7 @@
 #                                              fcgi-ceiling answering with those bytes
 #   bench_wrk NAME PATH [KEY]                  wrk -c$BENCH_CONNECTIONS for $BENCH_DURATION s;
 #                                              prints and records "NAME rps p50 p99 errors"
+#                                              (wrk script: $BENCH_WRK_SCRIPT, else report.lua)
 #   bench_rps NAME / bench_p99 NAME            recorded figures
 #   bench_worker_rss_kib                       peak RSS (VmHWM) of the largest kw-api worker
 #   bench_stop                                 stop lighttpd and its workers
@@ -80,7 +81,8 @@ bench_wrk() {
 	local out
 	out=$(KW_BENCH_KEY="$key" timeout $((BENCH_DURATION + 30)) wrk -t"$BENCH_THREADS" \
 		-c"$BENCH_CONNECTIONS" -d"${BENCH_DURATION}s" --timeout 5s \
-		-s "$bench_top/bench/report.lua" "$BENCH_BASE$path" | grep '^KWBENCH')
+		-s "${BENCH_WRK_SCRIPT:-$bench_top/bench/report.lua}" "$BENCH_BASE$path" |
+		grep '^KWBENCH')
 	local rps p50 p99 err
 	rps=$(sed -n 's/.*rps=\([0-9.]*\).*/\1/p' <<<"$out")
 	p50=$(sed -n 's/.*p50_us=\([0-9]*\).*/\1/p' <<<"$out")
