@@ -24,6 +24,11 @@ void kw_ws_items_free(struct kw_ws_items *it)
 		free(it->v[i].alert.description);
 		free(it->v[i].alert.data);
 		free(it->v[i].alert.title);
+		free(it->v[i].trade.trade_id);
+		free(it->v[i].trade.taker_side);
+		free(it->v[i].trade.title);
+		free(it->v[i].market.title);
+		free(it->v[i].market.status);
 	}
 	free(it->v);
 	it->v = NULL;
@@ -50,20 +55,14 @@ static const char *col_text(sqlite3_stmt *st, int i)
 	return t ? (const char *)t : "";
 }
 
-static json_object *col_int_json(sqlite3_stmt *st, int i)
+static int64_t col_i64(sqlite3_stmt *st, int i)
 {
-	if (sqlite3_column_type(st, i) == SQLITE_NULL)
-		return NULL;
-	return json_object_new_int64(sqlite3_column_int64(st, i));
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? KW_WS_NULL : sqlite3_column_int64(st, i);
 }
 
-static json_object *col_time_json(sqlite3_stmt *st, int i)
+static char *col_dup_or_null(sqlite3_stmt *st, int i)
 {
-	char buf[32];
-	if (sqlite3_column_type(st, i) == SQLITE_NULL)
-		return NULL;
-	kw_fmt_rfc3339(sqlite3_column_int64(st, i), buf, sizeof(buf));
-	return json_object_new_string(buf);
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? NULL : kw_xstrdup(col_text(st, i));
 }
 
 static int step_error(struct kw_store *s, const char *what)
@@ -92,12 +91,6 @@ int kw_store_ws_cursor(struct kw_store *s, int64_t *alert_id, int64_t *trade_id,
 	return rc;
 }
 
-static json_object *text_or_null(sqlite3_stmt *st, int i)
-{
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? NULL
-							 : json_object_new_string(col_text(st, i));
-}
-
 static const char SQL_ALERTS_MAX[] = "SELECT coalesce(max(id), 0) FROM alerts";
 /* ?3 (the trades' notional floor) is unused here: one driver binds both queries alike. */
 static const char SQL_ALERTS_AFTER[] =
@@ -108,6 +101,7 @@ static const char SQL_ALERTS_AFTER[] =
 
 static void alert_row(sqlite3_stmt *st, struct kw_ws_item *x)
 {
+	x->kind = KW_WS_ALERT;
 	x->id = sqlite3_column_int64(st, 0);
 	x->ticker = kw_xstrdup(col_text(st, 2));
 	x->category = kw_xstrdup(col_text(st, 9));
@@ -133,28 +127,19 @@ static const char SQL_TRADES_AFTER[] =
 
 static void trade_row(sqlite3_stmt *st, struct kw_ws_item *x)
 {
-	json_object *o = json_object_new_object();
-	char ts[32];
+	x->kind = KW_WS_TRADE;
 	x->id = sqlite3_column_int64(st, 0);
 	x->ticker = kw_xstrdup(col_text(st, 2));
 	x->category = kw_xstrdup(col_text(st, 10));
 	x->notional_micros = sqlite3_column_int64(st, 8);
-	kw_fmt_rfc3339(sqlite3_column_int64(st, 3) / 1000000, ts, sizeof(ts));
-	json_object_object_add(o, "id", json_object_new_int64(x->id));
-	json_object_object_add(o, "trade_id", json_object_new_string(col_text(st, 1)));
-	json_object_object_add(o, "ticker", json_object_new_string(x->ticker));
-	json_object_object_add(o, "category", json_object_new_string(x->category));
-	json_object_object_add(o, "title", text_or_null(st, 11));
-	json_object_object_add(o, "created_at", json_object_new_string(ts));
-	json_object_object_add(o, "created_us", col_int_json(st, 3));
-	json_object_object_add(o, "count_centi", col_int_json(st, 4));
-	json_object_object_add(o, "yes_price_micros", col_int_json(st, 5));
-	json_object_object_add(o, "no_price_micros", col_int_json(st, 6));
-	json_object_object_add(o, "taker_side", json_object_new_string(col_text(st, 7)));
-	json_object_object_add(o, "notional_micros", col_int_json(st, 8));
-	json_object_object_add(o, "is_block",
-			       json_object_new_boolean(sqlite3_column_int(st, 9) != 0));
-	x->obj = o;
+	x->trade.trade_id = kw_xstrdup(col_text(st, 1));
+	x->trade.created_us = sqlite3_column_int64(st, 3);
+	x->trade.count_centi = sqlite3_column_int64(st, 4);
+	x->trade.yes_price_micros = sqlite3_column_int64(st, 5);
+	x->trade.no_price_micros = sqlite3_column_int64(st, 6);
+	x->trade.taker_side = col_dup_or_null(st, 7);
+	x->trade.is_block = sqlite3_column_int(st, 9) != 0;
+	x->trade.title = col_dup_or_null(st, 11);
 }
 
 typedef void (*row_fn)(sqlite3_stmt *st, struct kw_ws_item *x);
@@ -252,23 +237,20 @@ static const char SQL_MARKET_SET[] =
 
 static void market_row(sqlite3_stmt *st, struct kw_ws_item *x)
 {
-	json_object *o = json_object_new_object();
+	x->kind = KW_WS_MARKET;
 	x->ticker = kw_xstrdup(col_text(st, 0));
 	x->category = kw_xstrdup(col_text(st, 2));
-	json_object_object_add(o, "ticker", json_object_new_string(x->ticker));
-	json_object_object_add(o, "title", json_object_new_string(col_text(st, 1)));
-	json_object_object_add(o, "category", json_object_new_string(x->category));
-	json_object_object_add(o, "status", json_object_new_string(col_text(st, 3)));
-	json_object_object_add(o, "yes_bid_micros", col_int_json(st, 4));
-	json_object_object_add(o, "yes_ask_micros", col_int_json(st, 5));
-	json_object_object_add(o, "last_price_micros", col_int_json(st, 6));
-	json_object_object_add(o, "previous_price_micros", col_int_json(st, 7));
-	json_object_object_add(o, "volume_centi", col_int_json(st, 8));
-	json_object_object_add(o, "volume_24h_centi", col_int_json(st, 9));
-	json_object_object_add(o, "open_interest_centi", col_int_json(st, 10));
-	json_object_object_add(o, "close_time", col_time_json(st, 11));
-	json_object_object_add(o, "last_update", col_time_json(st, 12));
-	x->obj = o;
+	x->market.title = kw_xstrdup(col_text(st, 1));
+	x->market.status = kw_xstrdup(col_text(st, 3));
+	x->market.yes_bid_micros = col_i64(st, 4);
+	x->market.yes_ask_micros = col_i64(st, 5);
+	x->market.last_price_micros = col_i64(st, 6);
+	x->market.previous_price_micros = col_i64(st, 7);
+	x->market.volume_centi = col_i64(st, 8);
+	x->market.volume_24h_centi = col_i64(st, 9);
+	x->market.open_interest_centi = col_i64(st, 10);
+	x->market.close_at = col_i64(st, 11);
+	x->market.updated_at = col_i64(st, 12);
 }
 
 int kw_store_ws_markets(struct kw_store *s, int64_t updated_since, const char *tickers_json,

@@ -8,10 +8,9 @@
  * market snapshots for initial_data and market_update, and writes its counters to ws_stats
  * (the row /api/status reads).
  *
- * Alerts come back as rows (struct kw_ws_alert_row), which kw-ws turns into the one alert
- * shape (lib/alert.h); trades and market snapshots come back as json-c objects in the shapes
- * kw-ws sends. Each item carries the fields kw-ws filters on, so kw-ws never sees SQL or
- * column numbers. Ownership: a struct kw_ws_items owns every item,
+ * Items come back as rows (alerts, trades, markets), never as wire JSON: kw-ws builds the
+ * messages (ws/items.c; an alert with lib/alert.h's one shape). Each item carries the fields
+ * kw-ws filters on, so kw-ws never sees SQL or column numbers. Ownership: a struct kw_ws_items owns every item,
  * its strings and its json object; kw_ws_items_free() releases all of them.
  *
  * The connection is set to a short busy timeout (kw_store_ws_setup): kw-ws runs one event loop
@@ -37,13 +36,34 @@ struct kw_ws_alert_row {
 	int64_t confidence, created_at, window_end;
 };
 
+/* A trade as stored (strings owned by the item); values absent in SQL are KW_WS_NULL. */
+struct kw_ws_trade_row {
+	char *trade_id, *taker_side, *title; /* taker_side, title NULL when absent */
+	int64_t created_us, count_centi, yes_price_micros, no_price_micros;
+	int is_block;
+};
+
+/* A market as stored (strings owned by the item); values absent in SQL are KW_WS_NULL. */
+struct kw_ws_market_row {
+	char *title, *status;
+	int64_t yes_bid_micros, yes_ask_micros, last_price_micros, previous_price_micros;
+	int64_t volume_centi, volume_24h_centi, open_interest_centi, close_at, updated_at;
+};
+
+#define KW_WS_NULL INT64_MIN
+
+enum kw_ws_kind { KW_WS_ALERT, KW_WS_TRADE, KW_WS_MARKET };
+
 struct kw_ws_item {
+	enum kw_ws_kind kind;
 	int64_t id;
-	char *ticker;		 /* owned */
-	char *category;		 /* owned; "" when the market or its series is unknown */
-	int64_t notional_micros; /* trades: taker premium; alerts: set with obj, -1 for none */
-	json_object *obj;	 /* owned: the item as sent (alerts: NULL until kw-ws builds it) */
-	struct kw_ws_alert_row alert; /* alerts only */
+	char *ticker;		      /* owned */
+	char *category;		      /* owned; "" when the market or its series is unknown */
+	int64_t notional_micros;      /* trades: taker premium; alerts: set with obj, -1 for none */
+	json_object *obj;	      /* owned: the item as sent, NULL until kw-ws builds it */
+	struct kw_ws_alert_row alert; /* kind KW_WS_ALERT */
+	struct kw_ws_trade_row trade; /* kind KW_WS_TRADE */
+	struct kw_ws_market_row market; /* kind KW_WS_MARKET */
 };
 
 struct kw_ws_items {

@@ -24,7 +24,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "alert.h"
 #include "log.h"
 #include "ws.h"
 
@@ -304,29 +303,6 @@ static void fan_out_markets(struct kw_hub *h, const struct kw_ws_items *it, int6
 	kw_msg_unref(all);
 }
 
-/* Give each alert row read from the store its one JSON shape (lib/alert.h) and the premium
- * size filters read (data.notional_usd, as detection wrote it; -1 when it has none). */
-static void alerts_build(struct kw_ws_items *it)
-{
-	for (int i = 0; i < it->n; i++) {
-		struct kw_ws_item *x = &it->v[i];
-		struct kw_alert a = {
-			.id = x->id,
-			.type = x->alert.type,
-			.ticker = x->ticker,
-			.severity = x->alert.severity,
-			.description = x->alert.description,
-			.data = x->alert.data,
-			.category = x->category,
-			.title = x->alert.title,
-			.confidence = x->alert.confidence,
-			.created_at = x->alert.created_at,
-			.window_end = x->alert.window_end,
-		};
-		x->obj = kw_alert_json(&a, &x->notional_micros);
-	}
-}
-
 /* Read past the cursors and fan out. 0 when done, 1 when a backlog remains, -1 on error. */
 static int follow(struct kw_hub *h)
 {
@@ -338,7 +314,7 @@ static int follow(struct kw_hub *h)
 		if (kw_store_ws_alerts_after(h->store, h->alert_id, KW_WS_FOLLOW_BATCH, &it,
 					     &next) < 0)
 			return -1;
-		alerts_build(&it);
+		kw_ws_items_build(&it);
 		if (it.n)
 			fan_out(h, &it, "alert", KW_CH_ALERTS, "whale_alerts", KW_CH_WHALE_ALERTS);
 		int n = it.n;
@@ -353,6 +329,7 @@ static int follow(struct kw_hub *h)
 		if (kw_store_ws_trades_after(h->store, h->trade_id, h->whale_min_micros,
 					     KW_WS_FOLLOW_BATCH, &it, &next) < 0)
 			return -1;
+		kw_ws_items_build(&it);
 		if (it.n)
 			fan_out(h, &it, "trade", KW_CH_TRADES, NULL, 0);
 		int n = it.n;
@@ -367,6 +344,7 @@ static int follow(struct kw_hub *h)
 	if (found) {
 		if (kw_store_ws_markets(h->store, started_at, NULL, 1000, &it) < 0)
 			return -1;
+		kw_ws_items_build(&it);
 		if (it.n)
 			fan_out_markets(h, &it, run_id);
 		kw_ws_items_free(&it);
@@ -575,6 +553,7 @@ struct kw_msg *kw_hub_initial_data(struct kw_hub *h, const struct kw_client *c)
 				json_object_to_json_string_ext(list, JSON_C_TO_STRING_PLAIN);
 			if (text &&
 			    kw_store_ws_markets(h->store, 0, text, KW_WS_MAX_TICKERS, &it) == 0) {
+				kw_ws_items_build(&it);
 				json_object_put(markets);
 				markets = items_array(&it, s, KW_WS_SNAPSHOT_MAX);
 				kw_ws_items_free(&it);
@@ -585,6 +564,8 @@ struct kw_msg *kw_hub_initial_data(struct kw_hub *h, const struct kw_client *c)
 			if (!h->snapshot_ok)
 				h->snapshot_ok = kw_store_ws_markets(h->store, 0, NULL, 1000,
 								     &h->snapshot) == 0;
+			if (h->snapshot_ok)
+				kw_ws_items_build(&h->snapshot);
 			json_object_put(markets);
 			markets = items_array(&h->snapshot, s, KW_WS_SNAPSHOT_MAX);
 		}
@@ -610,7 +591,7 @@ void kw_hub_resume(struct kw_hub *h, struct kw_client *c, int64_t since_id)
 	if (since_id < h->alert_id &&
 	    kw_store_ws_alerts_after(h->store, since_id, 1000, &it, &next) == 0) {
 		int i;
-		alerts_build(&it);
+		kw_ws_items_build(&it);
 		for (i = 0; i < it.n; i++) {
 			if (it.v[i].id > h->alert_id)
 				break;

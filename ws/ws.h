@@ -133,6 +133,10 @@ struct kw_msg *kw_hub_initial_data(struct kw_hub *h, const struct kw_client *c);
 void kw_hub_resume(struct kw_hub *h, struct kw_client *c, int64_t since_id);
 void kw_hub_free(struct kw_hub *h);
 
+/* Build each item's message object from the rows the store returned (ws/items.c); an
+ * alert's also sets its notional_micros, what size filters read. */
+void kw_ws_items_build(struct kw_ws_items *it);
+
 /* conn.c */
 extern const struct lws_protocols kw_ws_protocols[];
 /* Security event: a JSON log line, and for kw-api's types a security_events row. */
