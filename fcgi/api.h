@@ -66,7 +66,7 @@ void kw_api_reply_doc(struct kw_req *r, json_object *obj, int stamped);
 /*
  * Expensive requests (a KW_ROUTE_HEAVY route the reply cache could not answer: market
  * history, the legacy analytics; any CSV export) take a slot of the cap shared by every worker (heavy.h: HEAVY_REQUESTS_MAX at once,
- * one per client: the API key, else the address) for the rest of the request. 0 to go on; -1
+ * one per client: the API key, else the address) until its reply is sent. 0 to go on; -1
  * when every slot or the client's is taken and 503 {"error":{"code":"busy"}} with Retry-After
  * has been made. kw_api_reply_cached and kw_api_reply_doc_cached call it on a miss, and
  * kw_api_stream_csv before it starts.

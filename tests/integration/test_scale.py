@@ -173,7 +173,7 @@ def test_busy_heavy_requests_are_refused_and_cheap_ones_answer(capped):
     with sqlite3.connect(capped.db) as db:
         TICKER = db.execute("SELECT ticker FROM market_snapshots LIMIT 1").fetchone()[0]
     for i in range(len(HEAVY)):  # every worker opens the lock file (the first creates it)
-        for _ in range(3):
+        for _ in range(9):
             assert capped.get(heavy_url(i, 0), headers=HEADERS).status_code == 200, i
     fd = hold_slots(capped, 2)  # two expensive requests in flight: the cap is reached
     try:
@@ -185,9 +185,12 @@ def test_busy_heavy_requests_are_refused_and_cheap_ones_answer(capped):
         for p in CHEAP:
             for _ in range(4):
                 assert capped.get(p, headers=HEADERS).status_code == 200, p
-        # A reply the cache holds costs nothing: it is served, capped or not.
-        r = capped.get(heavy_url(2, 0), headers=HEADERS)
-        assert r.status_code == 200 and r.headers.get("X-Cache") == "hit"
+        # A reply the cache holds costs nothing: it is served, capped or not (a worker that
+        # never built it answers busy: which worker a request reaches is the server's choice).
+        got = [capped.get(heavy_url(2, 0), headers=HEADERS) for _ in range(9)]
+        assert all((r.status_code == 200 and r.headers.get("X-Cache") == "hit")
+                   or r.status_code == 503 for r in got)
+        assert any(r.status_code == 200 for r in got)
     finally:
         os.close(fd)  # the requests finished
     for i in range(len(HEAVY)):
