@@ -696,7 +696,7 @@ static enum kw_get paginate(struct run *r, const struct pager *p)
 			tx_items = items;
 			tx_started_us = kw_mono_us();
 		}
-		if (kw_db_exec(kw_store_db(r->store), "SAVEPOINT kw_page") < 0) {
+		if (kw_store_savepoint(r->store, KW_SAVEPOINT_PAGE) < 0) {
 			db_fail(r, "starting a page");
 			r->n = tx_before;
 			in_tx = 0;
@@ -731,15 +731,14 @@ static enum kw_get paginate(struct run *r, const struct pager *p)
 			if (r->db_failed) {
 				r->n = tx_before;
 				in_tx = 0;
-			} else if (kw_db_exec(kw_store_db(r->store),
-					      "ROLLBACK TO kw_page; RELEASE kw_page") < 0) {
+			} else if (kw_store_release(r->store, KW_SAVEPOINT_PAGE, 0) < 0) {
 				db_fail(r, "discarding a broken page");
 				r->n = tx_before;
 				in_tx = 0;
 			}
 			goto out;
 		}
-		if (kw_db_exec(kw_store_db(r->store), "RELEASE kw_page") < 0) {
+		if (kw_store_release(r->store, KW_SAVEPOINT_PAGE, 1) < 0) {
 			db_fail(r, "storing a page");
 			r->n = tx_before;
 			in_tx = 0;

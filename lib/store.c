@@ -4,7 +4,7 @@
  * The cache is a small array searched by pointer: a process uses a few dozen distinct
  * statements, so a linear scan of pointers is cheaper than hashing the SQL text.
  */
-#include "store.h"
+#include "store_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +109,56 @@ void kw_store_rollback(struct kw_store *s)
 {
 	if (!sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static const struct {
+	const char *begin, *release, *undo;
+} SAVEPOINTS[] = {
+	[KW_SAVEPOINT_PAGE] = { "SAVEPOINT kw_page", "RELEASE kw_page", "ROLLBACK TO kw_page" },
+	[KW_SAVEPOINT_DETECT] = { "SAVEPOINT kw_detect", "RELEASE kw_detect",
+				  "ROLLBACK TO kw_detect" },
+};
+
+int kw_store_savepoint(struct kw_store *s, enum kw_savepoint sp)
+{
+	return kw_db_exec(s->db, SAVEPOINTS[sp].begin);
+}
+
+int kw_store_release(struct kw_store *s, enum kw_savepoint sp, int keep)
+{
+	int rc = 0;
+	/* Released even when the rollback failed, so the savepoint never outlives its user. */
+	if (!keep && kw_db_exec(s->db, SAVEPOINTS[sp].undo) < 0)
+		rc = -1;
+	if (kw_db_exec(s->db, SAVEPOINTS[sp].release) < 0)
+		rc = -1;
+	return rc;
+}
+
+int kw_store_fail(struct kw_store *s, const char *what)
+{
+	kw_error("store: %s failed: %s", what, sqlite3_errmsg(s->db));
+	return -1;
+}
+
+int kw_store_step_done(struct kw_store *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : kw_store_fail(s, what);
+}
+
+int kw_store_walk(struct kw_store *s, sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, void *ctx),
+		  void *ctx, const char *what)
+{
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (row(st, ctx))
+			break;
+	/* Read the message before the reset, which may replace it. */
+	int out = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : kw_store_fail(s, what);
+	sqlite3_reset(st);
+	return out;
 }
 
 static const char SQL_STATUS[] =

@@ -27,30 +27,7 @@
 #include <string.h>
 
 #include "log.h"
-
-static int fail(struct kw_store *s, const char *what)
-{
-	kw_error("store: %s failed: %s", what, sqlite3_errmsg(kw_store_db(s)));
-	return -1;
-}
-
-static const char *txt(sqlite3_stmt *st, int i)
-{
-	return (const char *)sqlite3_column_text(st, i);
-}
-
-static int64_t i64(sqlite3_stmt *st, int i)
-{
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? KW_NULL : sqlite3_column_int64(st, i);
-}
-
-static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
-{
-	if (v)
-		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(st, i);
-}
+#include "store_int.h"
 
 /* The highest possible ticker: U+10FFFF sorts after every valid UTF-8 string. */
 static const char TICKER_MAX[] = "\xF4\x8F\xBF\xBF";
@@ -113,29 +90,29 @@ static const char *const market_sql[3][KW_MSORT_COUNT] = {
 
 static void market_row(sqlite3_stmt *st, struct kw_market_row *m)
 {
-	m->ticker = txt(st, 0);
-	m->event_ticker = txt(st, 1);
-	m->series_ticker = txt(st, 2);
-	m->category = txt(st, 3);
-	m->title = txt(st, 4);
-	m->yes_sub_title = txt(st, 5);
-	m->no_sub_title = txt(st, 6);
-	m->market_type = txt(st, 7);
-	m->status = txt(st, 8);
-	m->frequency = txt(st, 9);
-	m->open_at = i64(st, 10);
-	m->close_at = i64(st, 11);
-	m->yes_bid = i64(st, 12);
-	m->yes_ask = i64(st, 13);
-	m->no_bid = i64(st, 14);
-	m->no_ask = i64(st, 15);
-	m->last_price = i64(st, 16);
-	m->previous_price = i64(st, 17);
-	m->volume_centi = i64(st, 18);
-	m->volume_24h_centi = i64(st, 19);
-	m->open_interest_centi = i64(st, 20);
-	m->first_seen_at = i64(st, 21);
-	m->updated_at = i64(st, 22);
+	m->ticker = kw_store_col_text(st, 0);
+	m->event_ticker = kw_store_col_text(st, 1);
+	m->series_ticker = kw_store_col_text(st, 2);
+	m->category = kw_store_col_text(st, 3);
+	m->title = kw_store_col_text(st, 4);
+	m->yes_sub_title = kw_store_col_text(st, 5);
+	m->no_sub_title = kw_store_col_text(st, 6);
+	m->market_type = kw_store_col_text(st, 7);
+	m->status = kw_store_col_text(st, 8);
+	m->frequency = kw_store_col_text(st, 9);
+	m->open_at = kw_store_col_i64(st, 10);
+	m->close_at = kw_store_col_i64(st, 11);
+	m->yes_bid = kw_store_col_i64(st, 12);
+	m->yes_ask = kw_store_col_i64(st, 13);
+	m->no_bid = kw_store_col_i64(st, 14);
+	m->no_ask = kw_store_col_i64(st, 15);
+	m->last_price = kw_store_col_i64(st, 16);
+	m->previous_price = kw_store_col_i64(st, 17);
+	m->volume_centi = kw_store_col_i64(st, 18);
+	m->volume_24h_centi = kw_store_col_i64(st, 19);
+	m->open_interest_centi = kw_store_col_i64(st, 20);
+	m->first_seen_at = kw_store_col_i64(st, 21);
+	m->updated_at = kw_store_col_i64(st, 22);
 	m->usd_24h_micros = sqlite3_column_int64(st, 23);
 	m->trades_24h = sqlite3_column_int64(st, 24);
 }
@@ -151,7 +128,7 @@ static void market_row(sqlite3_stmt *st, struct kw_market_row *m)
 			rc = fn(ctx, &row_);                                                       \
 		}                                                                                  \
 		if (rc == 0 && step_ != SQLITE_DONE)                                               \
-			rc = fail(s, what);                                                        \
+			rc = kw_store_fail(s, what);                                               \
 	} while (0)
 
 static void market_row_sorted(sqlite3_stmt *st, struct kw_market_row *m)
@@ -184,15 +161,15 @@ int kw_store_markets_list(struct kw_store *s, const struct kw_market_filter *f, 
 		return -1;
 	int asc = f->sort == KW_MSORT_CLOSE_TIME, rc = 0;
 	char *q = f->q ? like_escape(f->q) : NULL;
-	bind_text_or_null(st, 1, q);
-	bind_text_or_null(st, 2, f->category);
-	bind_text_or_null(st, 3, f->series);
-	bind_text_or_null(st, 4, f->event);
-	bind_text_or_null(st, 5, f->status[0]);
-	bind_text_or_null(st, 6, f->status[1] ? f->status[1] : f->status[0]);
+	kw_store_bind_text(st, 1, q);
+	kw_store_bind_text(st, 2, f->category);
+	kw_store_bind_text(st, 3, f->series);
+	kw_store_bind_text(st, 4, f->event);
+	kw_store_bind_text(st, 5, f->status[0]);
+	kw_store_bind_text(st, 6, f->status[1] ? f->status[1] : f->status[0]);
 	if (f->min_volume_24h_centi != KW_NULL)
 		sqlite3_bind_int64(st, 7, f->min_volume_24h_centi);
-	bind_text_or_null(st, 8, f->crypto_prefixes);
+	kw_store_bind_text(st, 8, f->crypto_prefixes);
 	if (f->has_cursor) {
 		sqlite3_bind_int64(st, 9, f->after_key);
 		sqlite3_bind_text(st, 10, f->after_ticker, -1, SQLITE_TRANSIENT);
@@ -248,7 +225,7 @@ int kw_store_market_get(struct kw_store *s, const char *ticker, kw_market_fn fn,
 		market_row(st, &m);
 		rc = fn(ctx, &m);
 	} else {
-		rc = step == SQLITE_DONE ? 1 : fail(s, "reading a market");
+		rc = step == SQLITE_DONE ? 1 : kw_store_fail(s, "reading a market");
 	}
 	sqlite3_reset(st);
 	return rc;
@@ -272,11 +249,11 @@ int kw_store_market_book(struct kw_store *s, const char *ticker, struct kw_book_
 		out->no_depth_centi = sqlite3_column_int64(st, 2);
 		out->yes_levels = sqlite3_column_int64(st, 3);
 		out->no_levels = sqlite3_column_int64(st, 4);
-		out->best_yes_bid = i64(st, 5);
-		out->best_no_bid = i64(st, 6);
+		out->best_yes_bid = kw_store_col_i64(st, 5);
+		out->best_no_bid = kw_store_col_i64(st, 6);
 		rc = 0;
 	} else {
-		rc = step == SQLITE_DONE ? 1 : fail(s, "reading an order book");
+		rc = step == SQLITE_DONE ? 1 : kw_store_fail(s, "reading an order book");
 	}
 	sqlite3_reset(st);
 	return rc;
@@ -291,12 +268,12 @@ static const char SQL_HISTORY[] =
 static void snapshot_row(sqlite3_stmt *st, struct kw_snapshot_row *r)
 {
 	r->taken_at = sqlite3_column_int64(st, 0);
-	r->yes_bid = i64(st, 1);
-	r->yes_ask = i64(st, 2);
-	r->last_price = i64(st, 3);
-	r->volume_centi = i64(st, 4);
-	r->volume_24h_centi = i64(st, 5);
-	r->open_interest_centi = i64(st, 6);
+	r->yes_bid = kw_store_col_i64(st, 1);
+	r->yes_ask = kw_store_col_i64(st, 2);
+	r->last_price = kw_store_col_i64(st, 3);
+	r->volume_centi = kw_store_col_i64(st, 4);
+	r->volume_24h_centi = kw_store_col_i64(st, 5);
+	r->open_interest_centi = kw_store_col_i64(st, 6);
 }
 
 int kw_store_market_history(struct kw_store *s, const char *ticker, int64_t from, int64_t to,
@@ -325,16 +302,16 @@ int kw_store_market_history(struct kw_store *s, const char *ticker, int64_t from
 static void trade_row(sqlite3_stmt *st, struct kw_trade_row *t)
 {
 	t->id = sqlite3_column_int64(st, 0);
-	t->trade_id = txt(st, 1);
-	t->ticker = txt(st, 2);
-	t->taker_side = txt(st, 3);
-	t->category = txt(st, 4);
-	t->title = txt(st, 5);
+	t->trade_id = kw_store_col_text(st, 1);
+	t->ticker = kw_store_col_text(st, 2);
+	t->taker_side = kw_store_col_text(st, 3);
+	t->category = kw_store_col_text(st, 4);
+	t->title = kw_store_col_text(st, 5);
 	t->created_us = sqlite3_column_int64(st, 6);
 	t->count_centi = sqlite3_column_int64(st, 7);
 	t->yes_price = sqlite3_column_int64(st, 8);
 	t->no_price = sqlite3_column_int64(st, 9);
-	t->notional_micros = i64(st, 10); /* KW_NULL: no taker side, no premium */
+	t->notional_micros = kw_store_col_i64(st, 10); /* KW_NULL: no taker side, no premium */
 	t->is_block = sqlite3_column_int64(st, 11);
 }
 
@@ -407,9 +384,9 @@ int kw_store_whales_list(struct kw_store *s, const struct kw_trade_filter *f, kw
 	sqlite3_bind_text(st, 2, f->category_thresholds ? f->category_thresholds : "{}", -1,
 			  SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 3, f->default_threshold_micros);
-	bind_text_or_null(st, 4, f->ticker);
-	bind_text_or_null(st, 5, f->category);
-	bind_text_or_null(st, 6, f->side);
+	kw_store_bind_text(st, 4, f->ticker);
+	kw_store_bind_text(st, 5, f->category);
+	kw_store_bind_text(st, 6, f->side);
 	sqlite3_bind_int64(st, 7, f->from_us);
 	sqlite3_bind_int64(st, 8, f->to_us);
 	sqlite3_bind_int64(st, 9, f->has_cursor ? f->after_us : INT64_MAX);
@@ -458,13 +435,13 @@ static const char SQL_ALERTS_ASC[] = ALERTS_SQL(">", "ASC");
 static void alert_row(sqlite3_stmt *st, struct kw_alert *a)
 {
 	a->id = sqlite3_column_int64(st, 0);
-	a->type = txt(st, 1);
-	a->ticker = txt(st, 2);
-	a->severity = txt(st, 3);
-	a->description = txt(st, 4);
-	a->data = txt(st, 5);
-	a->category = txt(st, 6);
-	a->title = txt(st, 7);
+	a->type = kw_store_col_text(st, 1);
+	a->ticker = kw_store_col_text(st, 2);
+	a->severity = kw_store_col_text(st, 3);
+	a->description = kw_store_col_text(st, 4);
+	a->data = kw_store_col_text(st, 5);
+	a->category = kw_store_col_text(st, 6);
+	a->title = kw_store_col_text(st, 7);
 	a->confidence = sqlite3_column_int64(st, 8);
 	a->created_at = sqlite3_column_int64(st, 9);
 	a->window_end = sqlite3_column_int64(st, 10);
@@ -478,11 +455,11 @@ int kw_store_alerts_list(struct kw_store *s, const struct kw_alert_filter *f, kw
 	if (!st)
 		return -1;
 	int rc = 0;
-	bind_text_or_null(st, 1, f->type);
-	bind_text_or_null(st, 2, f->severity);
-	bind_text_or_null(st, 3, f->ticker);
-	bind_text_or_null(st, 4, f->category);
-	bind_text_or_null(st, 5, f->crypto_prefixes);
+	kw_store_bind_text(st, 1, f->type);
+	kw_store_bind_text(st, 2, f->severity);
+	kw_store_bind_text(st, 3, f->ticker);
+	kw_store_bind_text(st, 4, f->category);
+	kw_store_bind_text(st, 5, f->crypto_prefixes);
 	sqlite3_bind_int64(st, 6, f->created_from);
 	if (asc)
 		sqlite3_bind_int64(st, 7,
@@ -504,8 +481,8 @@ static const char SQL_WINDOW[] =
 
 static void window_row(sqlite3_stmt *st, struct kw_window_trade *t)
 {
-	t->ticker = txt(st, 0);
-	t->taker_side = txt(st, 1);
+	t->ticker = kw_store_col_text(st, 0);
+	t->taker_side = kw_store_col_text(st, 1);
 	t->created_us = sqlite3_column_int64(st, 2);
 	t->notional_micros = sqlite3_column_int64(st, 3);
 	t->yes_price = sqlite3_column_int64(st, 4);
@@ -539,7 +516,7 @@ int kw_store_price_at(struct kw_store *s, const char *ticker, int64_t at, int da
 	int rc = 0, step = sqlite3_step(st);
 	*out = KW_NULL;
 	if (step == SQLITE_ROW)
-		*out = i64(st, 0);
+		*out = kw_store_col_i64(st, 0);
 	else if (step != SQLITE_DONE)
 		rc = -1;
 	if (rc < 0)
@@ -561,11 +538,12 @@ int kw_store_market_label(struct kw_store *s, const char *ticker, char *title, s
 	int rc, step = sqlite3_step(st);
 	title[0] = category[0] = '\0';
 	if (step == SQLITE_ROW) {
-		kw_strlcpy(title, txt(st, 0) ? txt(st, 0) : "", tlen);
-		kw_strlcpy(category, txt(st, 1) ? txt(st, 1) : "", clen);
+		kw_strlcpy(title, kw_store_col_text(st, 0) ? kw_store_col_text(st, 0) : "", tlen);
+		kw_strlcpy(category, kw_store_col_text(st, 1) ? kw_store_col_text(st, 1) : "",
+			   clen);
 		rc = 0;
 	} else {
-		rc = step == SQLITE_DONE ? 1 : fail(s, "reading a market label");
+		rc = step == SQLITE_DONE ? 1 : kw_store_fail(s, "reading a market label");
 	}
 	sqlite3_reset(st);
 	return rc;
@@ -593,7 +571,7 @@ int kw_store_top_trades(struct kw_store *s, int64_t since_us, int64_t limit, kw_
 	sqlite3_bind_int64(st, 2, limit);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
-		return fail(s, "counting big trades");
+		return kw_store_fail(s, "counting big trades");
 	}
 	int enough = sqlite3_column_int64(st, 0) >= limit;
 	sqlite3_reset(st);
@@ -629,9 +607,9 @@ int kw_store_whale_counts(struct kw_store *s, int64_t since_us, const char *cate
 	sqlite3_bind_int64(st, 4, since_us);
 	int rc = 0, step;
 	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-		rc = fn(ctx, txt(st, 0), sqlite3_column_int64(st, 1));
+		rc = fn(ctx, kw_store_col_text(st, 0), sqlite3_column_int64(st, 1));
 	if (rc == 0 && step != SQLITE_DONE)
-		rc = fail(s, "counting whale trades");
+		rc = kw_store_fail(s, "counting whale trades");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -653,7 +631,7 @@ int kw_store_hourly_notional(struct kw_store *s, const char *ticker, int64_t sin
 	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
 		rc = fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
 	if (rc == 0 && step != SQLITE_DONE)
-		rc = fail(s, "reading hourly premium");
+		rc = kw_store_fail(s, "reading hourly premium");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -677,7 +655,7 @@ int kw_store_stats_window(struct kw_store *s, int64_t window_s, int64_t *as_of, 
 		*markets_traded = sqlite3_column_int64(st, 2);
 		rc = 0;
 	} else {
-		rc = step == SQLITE_DONE ? 1 : fail(s, "reading a stats window");
+		rc = step == SQLITE_DONE ? 1 : kw_store_fail(s, "reading a stats window");
 	}
 	sqlite3_reset(st);
 	return rc;
@@ -699,13 +677,13 @@ static const char *const stats_markets_sql[] = {
 
 static void stats_market_row(sqlite3_stmt *st, struct kw_stats_market_row *m)
 {
-	m->ticker = txt(st, 0);
-	m->title = txt(st, 1);
-	m->category = txt(st, 2);
+	m->ticker = kw_store_col_text(st, 0);
+	m->title = kw_store_col_text(st, 1);
+	m->category = kw_store_col_text(st, 2);
 	m->trades = sqlite3_column_int64(st, 3);
 	m->notional_micros = sqlite3_column_int64(st, 4);
 	m->yes_micros = sqlite3_column_int64(st, 5);
-	m->start_price = i64(st, 6);
+	m->start_price = kw_store_col_i64(st, 6);
 	m->last_price = sqlite3_column_int64(st, 7);
 }
 
@@ -755,9 +733,9 @@ int kw_store_stats_whales(struct kw_store *s, int64_t window_s, kw_count_fn fn, 
 	sqlite3_bind_int64(st, 1, window_s);
 	int rc = 0, step;
 	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-		rc = fn(ctx, txt(st, 0), sqlite3_column_int64(st, 1));
+		rc = fn(ctx, kw_store_col_text(st, 0), sqlite3_column_int64(st, 1));
 	if (rc == 0 && step != SQLITE_DONE)
-		rc = fail(s, "reading whale counts");
+		rc = kw_store_fail(s, "reading whale counts");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -777,7 +755,7 @@ int kw_store_market_hours(struct kw_store *s, const char *ticker, int64_t from_h
 	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
 		rc = fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
 	if (rc == 0 && step != SQLITE_DONE)
-		rc = fail(s, "reading market hours");
+		rc = kw_store_fail(s, "reading market hours");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -794,7 +772,7 @@ int kw_store_last_fetch(struct kw_store *s, int64_t *finished_at)
 	if (sqlite3_step(st) == SQLITE_ROW)
 		*finished_at = sqlite3_column_int64(st, 0);
 	else
-		rc = fail(s, "reading the last fetch");
+		rc = kw_store_fail(s, "reading the last fetch");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -814,7 +792,9 @@ static const char SQL_REQUEST[] = "INSERT INTO refresh_requests (requested_at, f
 static int first_id(struct kw_store *s, sqlite3_stmt *st, int64_t *id)
 {
 	int step = sqlite3_step(st);
-	int rc = step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : fail(s, "refresh lookup");
+	int rc = step == SQLITE_ROW    ? 1
+		 : step == SQLITE_DONE ? 0
+				       : kw_store_fail(s, "refresh lookup");
 	if (rc == 1)
 		*id = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
@@ -849,7 +829,7 @@ int kw_store_refresh_request(struct kw_store *s, int force, int64_t now, int64_t
 	int step = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (step != SQLITE_DONE) {
-		fail(s, "storing a refresh request");
+		kw_store_fail(s, "storing a refresh request");
 		goto out;
 	}
 	*id = sqlite3_last_insert_rowid(kw_store_db(s));
@@ -902,13 +882,13 @@ int kw_store_api_plans(struct kw_store *s, kw_plan_fn fn, void *ctx)
 		kw_buf_init(&b, 0);
 		if (kw_buf_puts(&b, "EXPLAIN QUERY PLAN ") < 0 || kw_buf_puts(&b, q[i].sql) < 0 ||
 		    sqlite3_prepare_v2(kw_store_db(s), b.data, -1, &st, NULL) != SQLITE_OK) {
-			rc = fail(s, "explaining a query");
+			rc = kw_store_fail(s, "explaining a query");
 		} else {
 			int step;
 			while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-				rc = fn(ctx, q[i].name, txt(st, 3));
+				rc = fn(ctx, q[i].name, kw_store_col_text(st, 3));
 			if (rc == 0 && step != SQLITE_DONE)
-				rc = fail(s, "explaining a query");
+				rc = kw_store_fail(s, "explaining a query");
 		}
 		sqlite3_finalize(st);
 		kw_buf_free(&b);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "store_int.h"
 
 void kw_strlist_free(struct kw_strlist *l)
 {
@@ -25,28 +26,6 @@ void kw_strlist_free(struct kw_strlist *l)
 	free(l->v);
 	l->v = NULL;
 	l->n = 0;
-}
-
-static int bind_opt(sqlite3_stmt *st, int i, int64_t v)
-{
-	return v == KW_KALSHI_NONE ? sqlite3_bind_null(st, i) : sqlite3_bind_int64(st, i, v);
-}
-
-static int bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-	return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
-}
-
-/* Step a statement that returns no rows, reset it; -1 (logged) on failure. */
-static int step_done(struct kw_store *s, sqlite3_stmt *st, const char *what)
-{
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		kw_error("store: %s failed: %s", what, sqlite3_errmsg(kw_store_db(s)));
-		return -1;
-	}
-	return 0;
 }
 
 /* Run a one-column text query into an owned list. */
@@ -98,12 +77,12 @@ int kw_store_fetch_run_begin(struct kw_store *s, int64_t started_at, int64_t *ru
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, started_at);
-	if (step_done(s, st, "marking stale runs") < 0)
+	if (kw_store_step_done(s, st, "marking stale runs") < 0)
 		return -1;
 	if (!(st = kw_store_stmt(s, SQL_RUN_BEGIN)))
 		return -1;
 	sqlite3_bind_int64(st, 1, started_at);
-	if (step_done(s, st, "starting a run") < 0)
+	if (kw_store_step_done(s, st, "starting a run") < 0)
 		return -1;
 	*run_id = sqlite3_last_insert_rowid(kw_store_db(s));
 	return 0;
@@ -121,7 +100,7 @@ int kw_store_fetch_run_finish(struct kw_store *s, int64_t run_id, const struct k
 		return -1;
 	sqlite3_bind_int64(st, 1, run_id);
 	sqlite3_bind_int64(st, 2, r->finished_at);
-	bind_text(st, 3, r->outcome);
+	kw_store_bind_text_static(st, 3, r->outcome);
 	sqlite3_bind_int64(st, 4, r->pages);
 	sqlite3_bind_int64(st, 5, r->markets);
 	sqlite3_bind_int64(st, 6, r->trades);
@@ -132,12 +111,12 @@ int kw_store_fetch_run_finish(struct kw_store *s, int64_t run_id, const struct k
 		sqlite3_bind_null(st, 10);
 	else
 		sqlite3_bind_int64(st, 10, r->open_markets);
-	bind_text(st, 11, r->skip_reasons_json ? r->skip_reasons_json : "{}");
-	bind_text(st, 12, r->error);
+	kw_store_bind_text_static(st, 11, r->skip_reasons_json ? r->skip_reasons_json : "{}");
+	kw_store_bind_text_static(st, 12, r->error);
 	/* In a transaction of its own, so that a market-data writer's commit marks it. */
 	if (kw_store_begin(s) < 0)
 		return -1;
-	if (step_done(s, st, "finishing a run") < 0 || kw_store_commit(s) < 0) {
+	if (kw_store_step_done(s, st, "finishing a run") < 0 || kw_store_commit(s) < 0) {
 		kw_store_rollback(s);
 		return -1;
 	}
@@ -168,7 +147,7 @@ int kw_store_fetch_claim_refresh(struct kw_store *s, int64_t run_id, int *claime
 	if (!(st = kw_store_stmt(s, SQL_REFRESH_CLAIM)))
 		return -1;
 	sqlite3_bind_int64(st, 1, run_id);
-	return step_done(s, st, "claiming refresh requests");
+	return kw_store_step_done(s, st, "claiming refresh requests");
 }
 
 static const char SQL_REFRESH_PENDING[] =
@@ -199,7 +178,7 @@ int kw_store_fetch_state_get(struct kw_store *s, const char *name, int64_t *valu
 	sqlite3_stmt *st = kw_store_stmt(s, SQL_STATE_GET);
 	if (!st)
 		return -1;
-	bind_text(st, 1, name);
+	kw_store_bind_text_static(st, 1, name);
 	int rc = sqlite3_step(st), found = 0;
 	if (rc == SQLITE_ROW) {
 		*value = sqlite3_column_int64(st, 0);
@@ -217,9 +196,9 @@ int kw_store_fetch_state_set(struct kw_store *s, const char *name, int64_t value
 	sqlite3_stmt *st = kw_store_stmt(s, SQL_STATE_SET);
 	if (!st)
 		return -1;
-	bind_text(st, 1, name);
+	kw_store_bind_text_static(st, 1, name);
 	sqlite3_bind_int64(st, 2, value);
-	return step_done(s, st, "saving fetch state");
+	return kw_store_step_done(s, st, "saving fetch state");
 }
 
 /* ---- ingest ------------------------------------------------------------------------------- */
@@ -281,27 +260,27 @@ static const char SQL_MARKET_SAME[] =
 
 static void bind_market(sqlite3_stmt *st, const struct kw_kalshi_market *m, int64_t taken_at)
 {
-	bind_text(st, 1, m->ticker);
-	bind_text(st, 2, m->event_ticker);
-	bind_text(st, 3, m->legacy_category);
-	bind_text(st, 4, m->title);
-	bind_text(st, 5, m->yes_sub_title);
-	bind_text(st, 6, m->no_sub_title);
-	bind_text(st, 7, m->market_type);
-	bind_text(st, 8, m->status);
-	bind_opt(st, 9, m->open_at);
-	bind_opt(st, 10, m->close_at);
-	bind_opt(st, 11, m->yes_bid);
-	bind_opt(st, 12, m->yes_ask);
-	bind_opt(st, 13, m->no_bid);
-	bind_opt(st, 14, m->no_ask);
-	bind_opt(st, 15, m->last_price);
-	bind_opt(st, 16, m->previous_price);
-	bind_opt(st, 17, m->yes_bid_size);
-	bind_opt(st, 18, m->yes_ask_size);
-	bind_opt(st, 19, m->volume);
-	bind_opt(st, 20, m->volume_24h);
-	bind_opt(st, 21, m->open_interest);
+	kw_store_bind_text_static(st, 1, m->ticker);
+	kw_store_bind_text_static(st, 2, m->event_ticker);
+	kw_store_bind_text_static(st, 3, m->legacy_category);
+	kw_store_bind_text_static(st, 4, m->title);
+	kw_store_bind_text_static(st, 5, m->yes_sub_title);
+	kw_store_bind_text_static(st, 6, m->no_sub_title);
+	kw_store_bind_text_static(st, 7, m->market_type);
+	kw_store_bind_text_static(st, 8, m->status);
+	kw_store_bind_i64(st, 9, m->open_at);
+	kw_store_bind_i64(st, 10, m->close_at);
+	kw_store_bind_i64(st, 11, m->yes_bid);
+	kw_store_bind_i64(st, 12, m->yes_ask);
+	kw_store_bind_i64(st, 13, m->no_bid);
+	kw_store_bind_i64(st, 14, m->no_ask);
+	kw_store_bind_i64(st, 15, m->last_price);
+	kw_store_bind_i64(st, 16, m->previous_price);
+	kw_store_bind_i64(st, 17, m->yes_bid_size);
+	kw_store_bind_i64(st, 18, m->yes_ask_size);
+	kw_store_bind_i64(st, 19, m->volume);
+	kw_store_bind_i64(st, 20, m->volume_24h);
+	kw_store_bind_i64(st, 21, m->open_interest);
 	sqlite3_bind_int64(st, 22, taken_at);
 }
 
@@ -313,7 +292,7 @@ static int market_step(struct kw_store *s, const char *sql, const struct kw_kals
 	if (!st)
 		return -1;
 	bind_market(st, m, taken_at);
-	if (step_done(s, st, "storing a market") < 0)
+	if (kw_store_step_done(s, st, "storing a market") < 0)
 		return -1;
 	*changed = sqlite3_changes(kw_store_db(s)) > 0;
 	return 0;
@@ -350,18 +329,18 @@ int kw_store_fetch_market(struct kw_store *s, const struct kw_kalshi_market *m, 
 		return 0;
 	if (!(st = kw_store_stmt(s, SQL_SNAPSHOT)))
 		return -1;
-	bind_text(st, 1, m->ticker);
+	kw_store_bind_text_static(st, 1, m->ticker);
 	sqlite3_bind_int64(st, 2, taken_at);
 	sqlite3_bind_int64(st, 3, run_id);
-	bind_opt(st, 4, m->yes_bid);
-	bind_opt(st, 5, m->yes_ask);
-	bind_opt(st, 6, m->last_price);
-	bind_opt(st, 7, m->volume);
-	bind_opt(st, 8, m->volume_24h);
-	bind_opt(st, 9, m->open_interest);
-	bind_opt(st, 10, m->yes_bid_size);
-	bind_opt(st, 11, m->yes_ask_size);
-	return step_done(s, st, "storing a market snapshot");
+	kw_store_bind_i64(st, 4, m->yes_bid);
+	kw_store_bind_i64(st, 5, m->yes_ask);
+	kw_store_bind_i64(st, 6, m->last_price);
+	kw_store_bind_i64(st, 7, m->volume);
+	kw_store_bind_i64(st, 8, m->volume_24h);
+	kw_store_bind_i64(st, 9, m->open_interest);
+	kw_store_bind_i64(st, 10, m->yes_bid_size);
+	kw_store_bind_i64(st, 11, m->yes_ask_size);
+	return kw_store_step_done(s, st, "storing a market snapshot");
 }
 
 static const char SQL_TRADE[] =
@@ -376,8 +355,8 @@ int kw_store_fetch_trade(struct kw_store *s, const struct kw_kalshi_trade *t, in
 	sqlite3_stmt *st = kw_store_stmt(s, SQL_TRADE);
 	if (!st)
 		return -1;
-	bind_text(st, 1, t->trade_id);
-	bind_text(st, 2, t->ticker);
+	kw_store_bind_text_static(st, 1, t->trade_id);
+	kw_store_bind_text_static(st, 2, t->ticker);
 	sqlite3_bind_int64(st, 3, t->created_us + shift_us);
 	sqlite3_bind_int64(st, 4, t->count_centi);
 	sqlite3_bind_int64(st, 5, t->yes_price);
@@ -387,10 +366,10 @@ int kw_store_fetch_trade(struct kw_store *s, const struct kw_kalshi_trade *t, in
 	if (t->taker_yes < 0)
 		sqlite3_bind_null(st, 7);
 	else
-		bind_text(st, 7, t->taker_yes ? "yes" : "no");
-	bind_opt(st, 8, t->notional);
+		kw_store_bind_text_static(st, 7, t->taker_yes ? "yes" : "no");
+	kw_store_bind_i64(st, 8, t->notional);
 	sqlite3_bind_int(st, 9, t->is_block);
-	if (step_done(s, st, "storing a trade") < 0)
+	if (kw_store_step_done(s, st, "storing a trade") < 0)
 		return -1;
 	*inserted = sqlite3_changes(kw_store_db(s)) > 0;
 	return 0;
@@ -407,16 +386,16 @@ int kw_store_fetch_book(struct kw_store *s, const char *ticker, int64_t taken_at
 	sqlite3_stmt *st = kw_store_stmt(s, SQL_BOOK);
 	if (!st)
 		return -1;
-	bind_text(st, 1, ticker);
+	kw_store_bind_text_static(st, 1, ticker);
 	sqlite3_bind_int64(st, 2, taken_at);
 	sqlite3_bind_int64(st, 3, run_id);
 	sqlite3_bind_int64(st, 4, b->yes_depth);
 	sqlite3_bind_int64(st, 5, b->no_depth);
 	sqlite3_bind_int(st, 6, b->yes_levels);
 	sqlite3_bind_int(st, 7, b->no_levels);
-	bind_opt(st, 8, b->best_yes_bid);
-	bind_opt(st, 9, b->best_no_bid);
-	return step_done(s, st, "storing an order book");
+	kw_store_bind_i64(st, 8, b->best_yes_bid);
+	kw_store_bind_i64(st, 9, b->best_no_bid);
+	return kw_store_step_done(s, st, "storing an order book");
 }
 
 static const char SQL_EVENT[] =
@@ -431,13 +410,13 @@ int kw_store_fetch_event(struct kw_store *s, const struct kw_kalshi_event *e, in
 	sqlite3_stmt *st = kw_store_stmt(s, SQL_EVENT);
 	if (!st)
 		return -1;
-	bind_text(st, 1, e->event_ticker);
-	bind_text(st, 2, e->series_ticker);
-	bind_text(st, 3, e->title);
-	bind_text(st, 4, e->sub_title);
-	bind_text(st, 5, e->category);
+	kw_store_bind_text_static(st, 1, e->event_ticker);
+	kw_store_bind_text_static(st, 2, e->series_ticker);
+	kw_store_bind_text_static(st, 3, e->title);
+	kw_store_bind_text_static(st, 4, e->sub_title);
+	kw_store_bind_text_static(st, 5, e->category);
 	sqlite3_bind_int64(st, 6, fetched_at);
-	return step_done(s, st, "storing an event");
+	return kw_store_step_done(s, st, "storing an event");
 }
 
 static const char SQL_SERIES[] =
@@ -451,12 +430,12 @@ int kw_store_fetch_series(struct kw_store *s, const struct kw_kalshi_series *x, 
 	sqlite3_stmt *st = kw_store_stmt(s, SQL_SERIES);
 	if (!st)
 		return -1;
-	bind_text(st, 1, x->ticker);
-	bind_text(st, 2, x->title);
-	bind_text(st, 3, x->category);
-	bind_text(st, 4, x->frequency);
+	kw_store_bind_text_static(st, 1, x->ticker);
+	kw_store_bind_text_static(st, 2, x->title);
+	kw_store_bind_text_static(st, 3, x->category);
+	kw_store_bind_text_static(st, 4, x->frequency);
 	sqlite3_bind_int64(st, 5, fetched_at);
-	return step_done(s, st, "storing a series");
+	return kw_store_step_done(s, st, "storing a series");
 }
 
 /* ---- derived updates ---------------------------------------------------------------------- */
@@ -478,7 +457,7 @@ int kw_store_fetch_link_categories(struct kw_store *s, int64_t *changed)
 	sqlite3_stmt *st = kw_store_stmt(s, SQL_LINK);
 	if (!st)
 		return -1;
-	if (step_done(s, st, "linking market categories") < 0)
+	if (kw_store_step_done(s, st, "linking market categories") < 0)
 		return -1;
 	*changed = sqlite3_changes(kw_store_db(s));
 	return 0;
@@ -494,7 +473,7 @@ int kw_store_fetch_close_unseen(struct kw_store *s, int64_t run_at, int64_t *clo
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, run_at);
-	if (step_done(s, st, "closing unlisted markets") < 0)
+	if (kw_store_step_done(s, st, "closing unlisted markets") < 0)
 		return -1;
 	*closed = sqlite3_changes(kw_store_db(s));
 	return 0;
@@ -658,7 +637,7 @@ static int activity_move(struct kw_store *s, int64_t from_us, int64_t to_us, int
 	sqlite3_bind_int64(st, 3, after_id);
 	sqlite3_bind_int(st, 4, sign);
 	sqlite3_bind_int64(st, 5, upto_id);
-	return step_done(s, st, "updating market activity");
+	return kw_store_step_done(s, st, "updating market activity");
 }
 
 int kw_store_fetch_activity(struct kw_store *s, int64_t now_s, int rebuild)
@@ -756,7 +735,7 @@ int kw_store_fetch_prune(struct kw_store *s, int64_t cutoff_s, int batch, int ma
 			/* Small transactions: readers and the API never wait long behind pruning. */
 			if (kw_store_begin(s) < 0)
 				return -1;
-			if (step_done(s, st, "pruning old rows") < 0) {
+			if (kw_store_step_done(s, st, "pruning old rows") < 0) {
 				kw_store_rollback(s);
 				return -1;
 			}

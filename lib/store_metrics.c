@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "store_int.h"
 
 #define HCOLS "h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10, h11, h12, h13, h14"
 #define HARGS "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
@@ -60,17 +61,6 @@ static const char SQL_GEO_TOTAL[] =
 	"INSERT INTO metrics_country_totals (name, count) VALUES (?, ?)"
 	" ON CONFLICT (name) DO UPDATE SET count = count + excluded.count";
 
-static int step_done(struct kw_store *s, sqlite3_stmt *st, const char *what)
-{
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		kw_error("store: metrics %s failed: %s", what, sqlite3_errmsg(kw_store_db(s)));
-		return -1;
-	}
-	return 0;
-}
-
 /* Each cell and count is written at three resolutions. */
 enum res { RES_MINUTE, RES_HOUR, RES_TOTAL };
 
@@ -92,7 +82,7 @@ static int write_cell(struct kw_store *s, const struct kw_metrics_cell *c, enum 
 	sqlite3_bind_int64(st, i++, c->latency_us_sum);
 	for (int b = 0; b < KW_METRICS_BUCKETS; b++)
 		sqlite3_bind_int64(st, i++, c->hist[b]);
-	return step_done(s, st, "request upsert");
+	return kw_store_step_done(s, st, "metrics request upsert");
 }
 
 static int write_count(struct kw_store *s, const char *const sql[3],
@@ -107,7 +97,7 @@ static int write_count(struct kw_store *s, const char *const sql[3],
 				   res == RES_HOUR ? c->minute - c->minute % 3600 : c->minute);
 	sqlite3_bind_text(st, i++, c->name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, i, c->count);
-	return step_done(s, st, "count upsert");
+	return kw_store_step_done(s, st, "metrics count upsert");
 }
 
 int kw_store_metrics_flush(struct kw_store *s, const struct kw_metrics *m)
@@ -154,7 +144,7 @@ int64_t kw_store_metrics_prune(struct kw_store *s, int64_t before_s)
 		if (!st)
 			return -1;
 		sqlite3_bind_int64(st, 1, before_s);
-		if (step_done(s, st, "prune") < 0)
+		if (kw_store_step_done(s, st, "metrics prune") < 0)
 			return -1;
 		n += sqlite3_changes(kw_store_db(s));
 	}
@@ -175,28 +165,6 @@ static const char SQL_REQ_TOTALS[] =
 	"SELECT 0, method, endpoint, status_class, requests, bytes, latency_us_sum, " HCOLS
 	" FROM metrics_request_totals ORDER BY 2, 3, 4";
 
-static const char *col_text(sqlite3_stmt *st, int i)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-	return t ? (const char *)t : "";
-}
-
-/* Step st to the end, handing each row to row(); -1 (logged) on a database error. */
-static int walk(struct kw_store *s, sqlite3_stmt *st, int (*row)(sqlite3_stmt *, void *), void *ctx,
-		const char *what)
-{
-	int rc, out = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (row(st, ctx))
-			break;
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		kw_error("store: %s failed: %s", what, sqlite3_errmsg(kw_store_db(s)));
-		out = -1;
-	}
-	sqlite3_reset(st);
-	return out;
-}
-
 struct req_walk {
 	kw_mreq_fn fn;
 	void *ctx;
@@ -207,8 +175,8 @@ static int req_row(sqlite3_stmt *st, void *p)
 	struct req_walk *w = p;
 	struct kw_mreq_row r;
 	r.bucket = sqlite3_column_int64(st, 0);
-	r.method = col_text(st, 1);
-	r.endpoint = col_text(st, 2);
+	r.method = kw_store_col_str(st, 1);
+	r.endpoint = kw_store_col_str(st, 2);
 	r.status_class = sqlite3_column_int(st, 3);
 	r.requests = sqlite3_column_int64(st, 4);
 	r.bytes = sqlite3_column_int64(st, 5);
@@ -238,7 +206,7 @@ int kw_store_metrics_requests(struct kw_store *s, int64_t since_s, int64_t bucke
 		sqlite3_bind_int64(st, 1, since_s);
 		sqlite3_bind_int64(st, 2, bucket_s > 0 ? bucket_s : 60);
 	}
-	return walk(s, st, req_row, &w, "metrics request query");
+	return kw_store_walk(s, st, req_row, &w, "metrics request query");
 }
 
 #define COUNT_SQL(table, col)                                                                      \
@@ -271,7 +239,7 @@ struct count_walk {
 static int count_row(sqlite3_stmt *st, void *p)
 {
 	struct count_walk *w = p;
-	struct kw_mcount_row r = { sqlite3_column_int64(st, 0), col_text(st, 1),
+	struct kw_mcount_row r = { sqlite3_column_int64(st, 0), kw_store_col_str(st, 1),
 				   sqlite3_column_int64(st, 2) };
 	return w->fn(w->ctx, &r);
 }
@@ -290,7 +258,7 @@ int kw_store_metrics_counts(struct kw_store *s, enum kw_mcount_kind kind, int64_
 		sqlite3_bind_int64(st, 1, since_s);
 	if (!totals && bucketed && kind != KW_MCOUNT_ALERTS)
 		sqlite3_bind_int64(st, 2, bucket_s);
-	return walk(s, st, count_row, &w, "metrics count query");
+	return kw_store_walk(s, st, count_row, &w, "metrics count query");
 }
 
 static const char SQL_SEC_RECENT[] =
@@ -305,8 +273,8 @@ struct sec_walk {
 static int sec_row(sqlite3_stmt *st, void *p)
 {
 	struct sec_walk *w = p;
-	struct kw_sec_event_row r = { sqlite3_column_int64(st, 0), col_text(st, 1), col_text(st, 2),
-				      col_text(st, 3) };
+	struct kw_sec_event_row r = { sqlite3_column_int64(st, 0), kw_store_col_str(st, 1),
+				      kw_store_col_str(st, 2), kw_store_col_str(st, 3) };
 	return w->fn(w->ctx, &r);
 }
 
@@ -319,7 +287,7 @@ int kw_store_security_recent(struct kw_store *s, int64_t since_s, int limit,
 		return -1;
 	sqlite3_bind_int64(st, 1, since_s);
 	sqlite3_bind_int(st, 2, limit);
-	return walk(s, st, sec_row, &w, "security events query");
+	return kw_store_walk(s, st, sec_row, &w, "security events query");
 }
 
 static const char SQL_FETCH_LAST[] =
@@ -339,7 +307,7 @@ static int fetch_last_row(sqlite3_stmt *st, void *p)
 	h->last_run_id = sqlite3_column_int64(st, 0);
 	h->last_started_at = sqlite3_column_int64(st, 1);
 	h->last_finished_at = sqlite3_column_int64(st, 2);
-	kw_strlcpy(h->last_outcome, col_text(st, 3), sizeof(h->last_outcome));
+	kw_strlcpy(h->last_outcome, kw_store_col_str(st, 3), sizeof(h->last_outcome));
 	h->last_markets = sqlite3_column_int64(st, 4);
 	h->last_trades = sqlite3_column_int64(st, 5);
 	h->last_orderbooks = sqlite3_column_int64(st, 6);
@@ -353,7 +321,7 @@ static int fetch_last_row(sqlite3_stmt *st, void *p)
 static int fetch_window_row(sqlite3_stmt *st, void *p)
 {
 	struct kw_fetch_health *h = p;
-	const char *o = col_text(st, 0);
+	const char *o = kw_store_col_str(st, 0);
 	int64_t n = sqlite3_column_int64(st, 1);
 	if (!strcmp(o, "ok"))
 		h->runs_ok = n;
@@ -374,13 +342,13 @@ int kw_store_fetch_health(struct kw_store *s, int64_t since_s, struct kw_fetch_h
 {
 	memset(out, 0, sizeof(*out));
 	sqlite3_stmt *st = kw_store_stmt(s, SQL_FETCH_LAST);
-	if (!st || walk(s, st, fetch_last_row, out, "fetch health query") < 0)
+	if (!st || kw_store_walk(s, st, fetch_last_row, out, "fetch health query") < 0)
 		return -1;
 	st = kw_store_stmt(s, SQL_FETCH_WINDOW);
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, since_s);
-	return walk(s, st, fetch_window_row, out, "fetch runs query");
+	return kw_store_walk(s, st, fetch_window_row, out, "fetch runs query");
 }
 
 static const char SQL_WS_REPORT[] =
@@ -403,5 +371,5 @@ int kw_store_ws_report(struct kw_store *s, struct kw_ws_report *out)
 	sqlite3_stmt *st = kw_store_stmt(s, SQL_WS_REPORT);
 	if (!st)
 		return -1;
-	return walk(s, st, ws_row, out, "ws_stats query");
+	return kw_store_walk(s, st, ws_row, out, "ws_stats query");
 }

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "store_int.h"
 #include "store_api.h"
 #include "store_fetch.h"
 
@@ -32,19 +33,6 @@ const int64_t kw_stats_window_s[KW_STATS_WINDOWS] = { 3600, 86400, 7 * 86400 };
 #define HOUR_US 3600000000LL
 #define HOURS_KEPT (8 * 24)
 #define BIG 9223372036854775807LL
-
-static int fail(struct kw_store *s, const char *what)
-{
-	kw_error("store: %s failed: %s", what, sqlite3_errmsg(kw_store_db(s)));
-	return -1;
-}
-
-static int step_done(struct kw_store *s, sqlite3_stmt *st, const char *what)
-{
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : fail(s, what);
-}
 
 /* ---- sums ---------------------------------------------------------------------------------- */
 
@@ -108,7 +96,7 @@ static int move(struct kw_store *s, int64_t window_s, const struct kw_rollup_rul
 								     : "{}",
 					  -1, SQLITE_STATIC);
 		}
-		if (step_done(s, st, "updating the stats rollups") < 0)
+		if (kw_store_step_done(s, st, "updating the stats rollups") < 0)
 			return -1;
 	}
 	return 0;
@@ -172,7 +160,7 @@ static int new_lasts(struct kw_store *s, const int64_t *cutoff_us, int64_t after
 	}
 	sqlite3_reset(st);
 	if (step != SQLITE_DONE) {
-		fail(s, "reading new trades");
+		kw_store_fail(s, "reading new trades");
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -186,7 +174,7 @@ static int new_lasts(struct kw_store *s, const int64_t *cutoff_us, int64_t after
 			sqlite3_bind_int64(st, 3, v[i].created_us);
 			sqlite3_bind_text(st, 4, v[i].trade_id, -1, SQLITE_STATIC);
 			sqlite3_bind_int64(st, 5, v[i].price);
-			if (step_done(s, st, "updating a market's last trade") < 0)
+			if (kw_store_step_done(s, st, "updating a market's last trade") < 0)
 				goto out;
 		}
 	}
@@ -252,7 +240,7 @@ static int top_fill(struct kw_store *s, const char *sql, int64_t window_s, int64
 	sqlite3_bind_int(st, 3, KW_STATS_TOP_MAX);
 	sqlite3_bind_int64(st, 4, window_s);
 	sqlite3_bind_int64(st, 5, after_id);
-	return step_done(s, st, "choosing a window's top trades");
+	return kw_store_step_done(s, st, "choosing a window's top trades");
 }
 
 static int one_window_stmt(struct kw_store *s, const char *sql, int64_t window_s, int64_t arg,
@@ -263,7 +251,7 @@ static int one_window_stmt(struct kw_store *s, const char *sql, int64_t window_s
 		return -1;
 	sqlite3_bind_int64(st, 1, window_s);
 	sqlite3_bind_int64(st, 2, arg);
-	return step_done(s, st, what);
+	return kw_store_step_done(s, st, what);
 }
 
 static int top_update(struct kw_store *s, int64_t window_s, int64_t cutoff_us, int64_t after_id,
@@ -282,7 +270,7 @@ static int top_update(struct kw_store *s, int64_t window_s, int64_t cutoff_us, i
 		sqlite3_bind_int(st, 3, KW_STATS_TOP_MAX);
 		if (sqlite3_step(st) != SQLITE_ROW) {
 			sqlite3_reset(st);
-			return fail(s, "counting big trades");
+			return kw_store_fail(s, "counting big trades");
 		}
 		int enough = sqlite3_column_int64(st, 0) >= KW_STATS_TOP_MAX;
 		sqlite3_reset(st);
@@ -344,7 +332,7 @@ static int views_update(struct kw_store *s, int64_t now_s, const char *prefixes)
 		sqlite3_bind_int(st, 1, KW_LEGACY_VIEW_MAX);
 		if (i == 1)
 			sqlite3_bind_text(st, 2, prefixes ? prefixes : "[]", -1, SQLITE_STATIC);
-		if (step_done(s, st, "ranking the legacy views") < 0)
+		if (kw_store_step_done(s, st, "ranking the legacy views") < 0)
 			return -1;
 	}
 	return kw_store_fetch_state_set(s, STATE_VIEWS_AT, now_s);
@@ -391,7 +379,7 @@ static int window_get(struct kw_store *s, int64_t window_s, int64_t *cutoff, int
 		*rules = sqlite3_column_int64(st, 2);
 	}
 	sqlite3_reset(st);
-	return rc < 0 ? fail(s, "reading a stats window") : rc;
+	return rc < 0 ? kw_store_fail(s, "reading a stats window") : rc;
 }
 
 /* One window's sums, start prices, whale counts and top list; its cutoff and the trade id
@@ -434,7 +422,7 @@ static int window_update(struct kw_store *s, int64_t window_s, int64_t now_s,
 	sqlite3_bind_int64(st, 3, cutoff);
 	sqlite3_bind_int64(st, 4, upto);
 	sqlite3_bind_int64(st, 5, hash);
-	return step_done(s, st, "storing a stats window");
+	return kw_store_step_done(s, st, "storing a stats window");
 }
 
 int kw_store_rollups_update(struct kw_store *s, int64_t now_s, const struct kw_rollup_rules *rules,
@@ -458,11 +446,11 @@ int kw_store_rollups_update(struct kw_store *s, int64_t now_s, const struct kw_r
 	sqlite3_bind_int64(st, 1, hours_upto);
 	sqlite3_bind_int64(st, 2, upto);
 	sqlite3_bind_int64(st, 3, first_hour * HOUR_US);
-	if (step_done(s, st, "adding market hours") < 0 ||
+	if (kw_store_step_done(s, st, "adding market hours") < 0 ||
 	    !(st = kw_store_stmt(s, SQL_HOURS_PRUNE)))
 		goto fail;
 	sqlite3_bind_int64(st, 1, first_hour);
-	if (step_done(s, st, "pruning market hours") < 0 ||
+	if (kw_store_step_done(s, st, "pruning market hours") < 0 ||
 	    kw_store_fetch_state_set(s, STATE_HOURS_UPTO, upto) < 0)
 		goto fail;
 	int64_t cutoffs[KW_STATS_WINDOWS], after = upto;

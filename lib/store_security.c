@@ -9,14 +9,9 @@
 
 #include "db.h"
 #include "log.h"
+#include "store_int.h"
 
 #define TOUCH_EVERY_S 60
-
-static void copy_text(sqlite3_stmt *st, int col, char *dst, size_t n)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-	kw_strlcpy(dst, t ? (const char *)t : "", n);
-}
 
 static const char SQL_KEY_INSERT[] =
 	"INSERT INTO api_keys (name, prefix, key_sha256, scope, rate_per_minute, created_at)"
@@ -52,9 +47,9 @@ static void read_key(sqlite3_stmt *st, struct kw_key_row *k)
 {
 	memset(k, 0, sizeof(*k));
 	k->id = sqlite3_column_int64(st, 0);
-	copy_text(st, 1, k->name, sizeof(k->name));
-	copy_text(st, 2, k->prefix, sizeof(k->prefix));
-	copy_text(st, 3, k->key_sha256, sizeof(k->key_sha256));
+	kw_strlcpy(k->name, kw_store_col_str(st, 1), sizeof(k->name));
+	kw_strlcpy(k->prefix, kw_store_col_str(st, 2), sizeof(k->prefix));
+	kw_strlcpy(k->key_sha256, kw_store_col_str(st, 3), sizeof(k->key_sha256));
 	const unsigned char *sc = sqlite3_column_text(st, 4);
 	k->scope = sc && !strcmp((const char *)sc, "admin") ? 2 : 1;
 	k->rate_per_minute = sqlite3_column_int64(st, 5);

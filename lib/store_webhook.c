@@ -7,23 +7,7 @@
 #include <string.h>
 
 #include "log.h"
-
-static const char *col(sqlite3_stmt *st, int i)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-	return t ? (const char *)t : "";
-}
-
-static int done(struct kw_store *s, sqlite3_stmt *st, const char *what)
-{
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		kw_error("store: webhook %s failed: %s", what, sqlite3_errmsg(kw_store_db(s)));
-		return -1;
-	}
-	return 0;
-}
+#include "store_int.h"
 
 static const char SQL_CURSOR_INIT_ALERTS[] =
 	"INSERT OR IGNORE INTO webhook_cursors (source, last_id)"
@@ -36,7 +20,7 @@ int kw_store_webhook_cursor_init(struct kw_store *s, const char *source)
 {
 	sqlite3_stmt *st = kw_store_stmt(s, strcmp(source, "alerts") ? SQL_CURSOR_INIT_SECURITY
 								     : SQL_CURSOR_INIT_ALERTS);
-	return st ? done(s, st, "cursor init") : -1;
+	return st ? kw_store_step_done(s, st, "webhook cursor init") : -1;
 }
 
 static const char SQL_CURSOR[] = "SELECT last_id FROM webhook_cursors WHERE source = ?";
@@ -66,23 +50,7 @@ int kw_store_webhook_cursor_set(struct kw_store *s, const char *source, int64_t 
 		return -1;
 	sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, last_id);
-	return done(s, st, "cursor update");
-}
-
-/* Step st to the end, handing each row to row(); -1 (logged) on a database error. */
-static int walk(struct kw_store *s, sqlite3_stmt *st, void (*row)(sqlite3_stmt *, void *),
-		void *ctx, const char *what)
-{
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		row(st, ctx);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		kw_error("store: webhook %s query failed: %s", what,
-			 sqlite3_errmsg(kw_store_db(s)));
-		return -1;
-	}
-	return 0;
+	return kw_store_step_done(s, st, "webhook cursor update");
 }
 
 static const char SQL_ALERTS_AFTER[] =
@@ -96,23 +64,25 @@ struct alert_walk {
 	void *ctx;
 };
 
-static void alert_row(sqlite3_stmt *st, void *p)
+static int alert_row(sqlite3_stmt *st, void *p)
 {
 	struct alert_walk *w = p;
 	struct kw_alert r = {
 		.id = sqlite3_column_int64(st, 0),
 		.created_at = sqlite3_column_int64(st, 1),
 		.confidence = sqlite3_column_int64(st, 2),
-		.type = col(st, 3),
-		.ticker = col(st, 4),
-		.severity = col(st, 5),
-		.description = col(st, 6),
-		.data = col(st, 7),
-		.title = sqlite3_column_type(st, 8) == SQLITE_NULL ? NULL : col(st, 8),
-		.category = sqlite3_column_type(st, 9) == SQLITE_NULL ? NULL : col(st, 9),
+		.type = kw_store_col_str(st, 3),
+		.ticker = kw_store_col_str(st, 4),
+		.severity = kw_store_col_str(st, 5),
+		.description = kw_store_col_str(st, 6),
+		.data = kw_store_col_str(st, 7),
+		.title = sqlite3_column_type(st, 8) == SQLITE_NULL ? NULL : kw_store_col_str(st, 8),
+		.category =
+			sqlite3_column_type(st, 9) == SQLITE_NULL ? NULL : kw_store_col_str(st, 9),
 		.window_end = sqlite3_column_int64(st, 10),
 	};
 	w->fn(w->ctx, &r);
+	return 0;
 }
 
 int kw_store_webhook_alerts_after(struct kw_store *s, int64_t after, int limit,
@@ -124,7 +94,7 @@ int kw_store_webhook_alerts_after(struct kw_store *s, int64_t after, int limit,
 		return -1;
 	sqlite3_bind_int64(st, 1, after);
 	sqlite3_bind_int(st, 2, limit);
-	return walk(s, st, alert_row, &w, "alert");
+	return kw_store_walk(s, st, alert_row, &w, "webhook alert query");
 }
 
 static const char SQL_SECURITY_AFTER[] =
@@ -135,12 +105,14 @@ struct security_walk {
 	void *ctx;
 };
 
-static void security_row(sqlite3_stmt *st, void *p)
+static int security_row(sqlite3_stmt *st, void *p)
 {
 	struct security_walk *w = p;
 	struct kw_wh_security_row r = { sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
-					col(st, 2), col(st, 3), col(st, 4) };
+					kw_store_col_str(st, 2), kw_store_col_str(st, 3),
+					kw_store_col_str(st, 4) };
 	w->fn(w->ctx, &r);
+	return 0;
 }
 
 int kw_store_webhook_security_after(struct kw_store *s, int64_t after, int limit,
@@ -153,7 +125,7 @@ int kw_store_webhook_security_after(struct kw_store *s, int64_t after, int limit
 		return -1;
 	sqlite3_bind_int64(st, 1, after);
 	sqlite3_bind_int(st, 2, limit);
-	return walk(s, st, security_row, &w, "security");
+	return kw_store_walk(s, st, security_row, &w, "webhook security query");
 }
 
 static const char SQL_ENQUEUE[] =
@@ -172,7 +144,7 @@ int kw_store_webhook_enqueue(struct kw_store *s, const char *target, const char 
 	sqlite3_bind_text(st, 4, payload, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, now_ms / 1000);
 	sqlite3_bind_int64(st, 6, now_ms);
-	return done(s, st, "enqueue");
+	return kw_store_step_done(s, st, "webhook enqueue");
 }
 
 static const char SQL_DUE[] =
@@ -191,8 +163,8 @@ int kw_store_webhook_due(struct kw_store *s, int64_t now_ms, struct kw_wh_delive
 	while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		out[n].id = sqlite3_column_int64(st, 0);
 		out[n].attempts = sqlite3_column_int64(st, 1);
-		kw_strlcpy(out[n].target, col(st, 2), sizeof(out[n].target));
-		out[n].payload = kw_xstrdup(col(st, 3));
+		kw_strlcpy(out[n].target, kw_store_col_str(st, 2), sizeof(out[n].target));
+		out[n].payload = kw_xstrdup(kw_store_col_str(st, 3));
 		n++;
 	}
 	if (n < max && rc != SQLITE_DONE) {
@@ -231,7 +203,7 @@ int kw_store_webhook_done(struct kw_store *s, int64_t id, int64_t now_s)
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, now_s);
-	return done(s, st, "delivered");
+	return kw_store_step_done(s, st, "webhook delivered");
 }
 
 static const char SQL_RETRY[] =
@@ -249,7 +221,7 @@ int kw_store_webhook_retry(struct kw_store *s, int64_t id, int64_t next_ms, int6
 	sqlite3_bind_int64(st, 2, next_ms);
 	sqlite3_bind_int64(st, 3, now_s);
 	sqlite3_bind_text(st, 4, error, -1, SQLITE_STATIC);
-	return done(s, st, "retry");
+	return kw_store_step_done(s, st, "webhook retry");
 }
 
 static const char SQL_PRUNE[] =
@@ -261,5 +233,5 @@ int kw_store_webhook_prune(struct kw_store *s, int64_t before_s)
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, before_s);
-	return done(s, st, "prune");
+	return kw_store_step_done(s, st, "webhook prune");
 }

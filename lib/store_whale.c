@@ -17,38 +17,23 @@
 #include <string.h>
 
 #include "log.h"
-
-static int step_error(struct kw_store *s, const char *what)
-{
-	kw_error("store: %s failed: %s", what, sqlite3_errmsg(kw_store_db(s)));
-	return -1;
-}
-
-static const char *col_text(sqlite3_stmt *st, int i)
-{
-	return (const char *)sqlite3_column_text(st, i);
-}
+#include "store_int.h"
 
 int kw_store_detect_begin(struct kw_store *s, int *own)
 {
 	*own = sqlite3_get_autocommit(kw_store_db(s));
-	return *own ? kw_store_begin(s) : kw_db_exec(kw_store_db(s), "SAVEPOINT kw_detect");
+	return *own ? kw_store_begin(s) : kw_store_savepoint(s, KW_SAVEPOINT_DETECT);
 }
 
 int kw_store_detect_end(struct kw_store *s, int own, int ok)
 {
-	sqlite3 *db = kw_store_db(s);
 	if (own) {
 		if (ok && kw_store_commit(s) == 0)
 			return 0;
 		kw_store_rollback(s);
 		return -1;
 	}
-	if (!ok && kw_db_exec(db, "ROLLBACK TO kw_detect") < 0)
-		kw_error("store: cannot roll back to savepoint kw_detect");
-	if (kw_db_exec(db, "RELEASE kw_detect") < 0)
-		return -1;
-	return ok ? 0 : -1;
+	return kw_store_release(s, KW_SAVEPOINT_DETECT, ok) == 0 && ok ? 0 : -1;
 }
 
 static const char SQL_STATE[] =
@@ -67,7 +52,7 @@ int kw_store_detect_state(struct kw_store *s, struct kw_detect_state *out)
 		return -1;
 	int rc = -1;
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		step_error(s, "reading detect_state");
+		kw_store_fail(s, "reading detect_state");
 		goto out;
 	}
 	out->last_trade_id = sqlite3_column_int64(st, 0);
@@ -97,7 +82,7 @@ int kw_store_first_trade_since(struct kw_store *s, int64_t since_us, int64_t *id
 	if (sqlite3_step(st) == SQLITE_ROW)
 		*id = sqlite3_column_int64(st, 0);
 	else
-		rc = step_error(s, "finding the first recent trade");
+		rc = kw_store_fail(s, "finding the first recent trade");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -119,7 +104,7 @@ int kw_store_detect_save(struct kw_store *s, const struct kw_detect_state *d, in
 	sqlite3_bind_int64(st, 2, d->last_snapshot_at);
 	sqlite3_bind_int64(st, 3, d->last_book_at);
 	sqlite3_bind_int64(st, 4, now);
-	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : step_error(s, "saving detect_state");
+	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : kw_store_fail(s, "saving detect_state");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -145,11 +130,11 @@ int kw_store_whale_candidates(struct kw_store *s, int64_t after_id, int64_t upto
 	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
 		struct kw_trade_candidate t = {
 			.id = sqlite3_column_int64(st, 0),
-			.trade_id = col_text(st, 1),
-			.ticker = col_text(st, 2),
-			.taker_side = col_text(st, 3),
-			.category = col_text(st, 4),
-			.series = col_text(st, 5),
+			.trade_id = kw_store_col_text(st, 1),
+			.ticker = kw_store_col_text(st, 2),
+			.taker_side = kw_store_col_text(st, 3),
+			.category = kw_store_col_text(st, 4),
+			.series = kw_store_col_text(st, 5),
 			.created_us = sqlite3_column_int64(st, 6),
 			.count_centi = sqlite3_column_int64(st, 7),
 			.yes_price_micros = sqlite3_column_int64(st, 8),
@@ -159,7 +144,7 @@ int kw_store_whale_candidates(struct kw_store *s, int64_t after_id, int64_t upto
 		rc = fn(ctx, &t);
 	}
 	if (rc == 0 && step != SQLITE_DONE)
-		rc = step_error(s, "reading whale candidates");
+		rc = kw_store_fail(s, "reading whale candidates");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -179,10 +164,10 @@ int kw_store_trade_buckets(struct kw_store *s, int64_t after_id, int64_t upto_id
 	sqlite3_bind_int64(st, 3, bucket_us);
 	int rc = 0, step;
 	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-		rc = fn(ctx, col_text(st, 0), sqlite3_column_int64(st, 1),
+		rc = fn(ctx, kw_store_col_text(st, 0), sqlite3_column_int64(st, 1),
 			sqlite3_column_int64(st, 2));
 	if (rc == 0 && step != SQLITE_DONE)
-		rc = step_error(s, "reading trade buckets");
+		rc = kw_store_fail(s, "reading trade buckets");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -223,7 +208,7 @@ int kw_store_notional_sum(struct kw_store *s, const char *ticker, int64_t from_u
 		sqlite3_bind_int64(st, 4 + i, first + i <= last ? first + i : last);
 	int rc = -1;
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		step_error(s, "summing notional");
+		kw_store_fail(s, "summing notional");
 		goto out;
 	}
 	*sum_micros = sqlite3_column_int64(st, 0);
@@ -254,10 +239,10 @@ int kw_store_price_snapshots_since(struct kw_store *s, int64_t since, kw_price_f
 	sqlite3_bind_int64(st, 1, since);
 	int rc = 0, step;
 	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-		rc = fn(ctx, col_text(st, 0), sqlite3_column_int64(st, 1),
+		rc = fn(ctx, kw_store_col_text(st, 0), sqlite3_column_int64(st, 1),
 			sqlite3_column_int64(st, 2));
 	if (rc == 0 && step != SQLITE_DONE)
-		rc = step_error(s, "reading market snapshots");
+		rc = kw_store_fail(s, "reading market snapshots");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -284,7 +269,7 @@ int kw_store_price_range(struct kw_store *s, const char *ticker, int64_t from, i
 	sqlite3_bind_int64(st, 3, to);
 	int rc = -1;
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		step_error(s, "reading a price range");
+		kw_store_fail(s, "reading a price range");
 		goto out;
 	}
 	*lo = sqlite3_column_int64(st, 0);
@@ -313,10 +298,10 @@ int kw_store_book_snapshots_since(struct kw_store *s, int64_t since, kw_book_fn 
 			.yes_depth_centi = sqlite3_column_int64(st, 2),
 			.no_depth_centi = sqlite3_column_int64(st, 3),
 		};
-		rc = fn(ctx, col_text(st, 0), &b);
+		rc = fn(ctx, kw_store_col_text(st, 0), &b);
 	}
 	if (rc == 0 && step != SQLITE_DONE)
-		rc = step_error(s, "reading order-book snapshots");
+		rc = kw_store_fail(s, "reading order-book snapshots");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -342,7 +327,7 @@ int kw_store_book_previous(struct kw_store *s, const char *ticker, int64_t befor
 	} else if (step == SQLITE_DONE) {
 		rc = 1;
 	} else {
-		rc = step_error(s, "reading the previous order book");
+		rc = kw_store_fail(s, "reading the previous order book");
 	}
 	sqlite3_reset(st);
 	return rc;
@@ -362,7 +347,7 @@ int kw_store_trades_without_side(struct kw_store *s, int64_t after_id, int64_t u
 	if (sqlite3_step(st) == SQLITE_ROW)
 		*n = sqlite3_column_int64(st, 0);
 	else
-		rc = step_error(s, "counting trades without a taker side");
+		rc = kw_store_fail(s, "counting trades without a taker side");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -380,7 +365,7 @@ int kw_store_book_run_before(struct kw_store *s, int64_t before, int64_t *out)
 	if (sqlite3_step(st) == SQLITE_ROW)
 		*out = sqlite3_column_int64(st, 0);
 	else
-		rc = step_error(s, "finding the previous order-book run");
+		rc = kw_store_fail(s, "finding the previous order-book run");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -394,7 +379,9 @@ int kw_store_alert_key_exists(struct kw_store *s, const char *key)
 		return -1;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	int step = sqlite3_step(st);
-	int rc = step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : step_error(s, "alert lookup");
+	int rc = step == SQLITE_ROW    ? 1
+		 : step == SQLITE_DONE ? 0
+				       : kw_store_fail(s, "alert lookup");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -419,7 +406,7 @@ int kw_store_alert_cooling(struct kw_store *s, const char *ticker, const char *t
 	int step = sqlite3_step(st);
 	int rc = step == SQLITE_ROW    ? 1
 		 : step == SQLITE_DONE ? 0
-				       : step_error(s, "cooldown lookup");
+				       : kw_store_fail(s, "cooldown lookup");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -440,7 +427,7 @@ int kw_store_alert_last_end(struct kw_store *s, const char *ticker, const char *
 	if (sqlite3_step(st) == SQLITE_ROW)
 		*out = sqlite3_column_int64(st, 0);
 	else
-		rc = step_error(s, "reading the last alert time");
+		rc = kw_store_fail(s, "reading the last alert time");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -466,7 +453,7 @@ int kw_store_alert_insert(struct kw_store *s, const struct kw_alert_new *a)
 	sqlite3_bind_int64(st, 9, a->window_end);
 	sqlite3_bind_int64(st, 10, a->strength);
 	int rc = sqlite3_step(st) == SQLITE_DONE ? (sqlite3_changes(kw_store_db(s)) > 0)
-						 : step_error(s, "storing an alert");
+						 : kw_store_fail(s, "storing an alert");
 	sqlite3_reset(st);
 	return rc;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "store_int.h"
 
 void kw_ws_items_free(struct kw_ws_items *it)
 {
@@ -49,26 +50,10 @@ void kw_store_ws_setup(struct kw_store *s)
 	sqlite3_busy_timeout(kw_store_db(s), KW_STORE_WS_BUSY_MS);
 }
 
-static const char *col_text(sqlite3_stmt *st, int i)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-	return t ? (const char *)t : "";
-}
-
-static int64_t col_i64(sqlite3_stmt *st, int i)
-{
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? KW_WS_NULL : sqlite3_column_int64(st, i);
-}
-
 static char *col_dup_or_null(sqlite3_stmt *st, int i)
 {
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? NULL : kw_xstrdup(col_text(st, i));
-}
-
-static int step_error(struct kw_store *s, const char *what)
-{
-	kw_error("store: %s failed: %s", what, sqlite3_errmsg(kw_store_db(s)));
-	return -1;
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? NULL
+							 : kw_xstrdup(kw_store_col_str(st, i));
 }
 
 static const char SQL_CURSOR[] =
@@ -81,7 +66,7 @@ int kw_store_ws_cursor(struct kw_store *s, int64_t *alert_id, int64_t *trade_id,
 	sqlite3_stmt *st = kw_store_stmt(s, SQL_CURSOR);
 	if (!st)
 		return -1;
-	int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : step_error(s, "cursor query");
+	int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : kw_store_fail(s, "cursor query");
 	if (rc == 0) {
 		*alert_id = sqlite3_column_int64(st, 0);
 		*trade_id = sqlite3_column_int64(st, 1);
@@ -103,18 +88,19 @@ static void alert_row(sqlite3_stmt *st, struct kw_ws_item *x)
 {
 	x->kind = KW_WS_ALERT;
 	x->id = sqlite3_column_int64(st, 0);
-	x->ticker = kw_xstrdup(col_text(st, 2));
-	x->category = kw_xstrdup(col_text(st, 9));
+	x->ticker = kw_xstrdup(kw_store_col_str(st, 2));
+	x->category = kw_xstrdup(kw_store_col_str(st, 9));
 	x->notional_micros = -1;
-	x->alert.type = kw_xstrdup(col_text(st, 1));
-	x->alert.severity = kw_xstrdup(col_text(st, 3));
+	x->alert.type = kw_xstrdup(kw_store_col_str(st, 1));
+	x->alert.severity = kw_xstrdup(kw_store_col_str(st, 3));
 	x->alert.confidence = sqlite3_column_int64(st, 4);
-	x->alert.description = kw_xstrdup(col_text(st, 5));
-	x->alert.data = kw_xstrdup(col_text(st, 6));
+	x->alert.description = kw_xstrdup(kw_store_col_str(st, 5));
+	x->alert.data = kw_xstrdup(kw_store_col_str(st, 6));
 	x->alert.created_at = sqlite3_column_int64(st, 7);
 	x->alert.window_end = sqlite3_column_int64(st, 8);
-	x->alert.title =
-		sqlite3_column_type(st, 10) == SQLITE_NULL ? NULL : kw_xstrdup(col_text(st, 10));
+	x->alert.title = sqlite3_column_type(st, 10) == SQLITE_NULL
+				 ? NULL
+				 : kw_xstrdup(kw_store_col_str(st, 10));
 }
 
 static const char SQL_TRADES_MAX[] = "SELECT coalesce(max(id), 0) FROM trades";
@@ -129,10 +115,10 @@ static void trade_row(sqlite3_stmt *st, struct kw_ws_item *x)
 {
 	x->kind = KW_WS_TRADE;
 	x->id = sqlite3_column_int64(st, 0);
-	x->ticker = kw_xstrdup(col_text(st, 2));
-	x->category = kw_xstrdup(col_text(st, 10));
+	x->ticker = kw_xstrdup(kw_store_col_str(st, 2));
+	x->category = kw_xstrdup(kw_store_col_str(st, 10));
 	x->notional_micros = sqlite3_column_int64(st, 8);
-	x->trade.trade_id = kw_xstrdup(col_text(st, 1));
+	x->trade.trade_id = kw_xstrdup(kw_store_col_str(st, 1));
 	x->trade.created_us = sqlite3_column_int64(st, 3);
 	x->trade.count_centi = sqlite3_column_int64(st, 4);
 	x->trade.yes_price_micros = sqlite3_column_int64(st, 5);
@@ -160,7 +146,7 @@ static int read_rows(struct kw_store *s, sqlite3_stmt *st, int limit, row_fn row
 			*last_id = x->id;
 	}
 	if (step != SQLITE_DONE) {
-		step_error(s, what);
+		kw_store_fail(s, what);
 		kw_ws_items_free(out);
 		goto out;
 	}
@@ -218,7 +204,7 @@ int kw_store_ws_run_after(struct kw_store *s, int64_t after, int64_t *run_id, in
 		*started_at = sqlite3_column_int64(st, 1);
 		rc = 1;
 	} else {
-		rc = step == SQLITE_DONE ? 0 : step_error(s, "fetch run query");
+		rc = step == SQLITE_DONE ? 0 : kw_store_fail(s, "fetch run query");
 	}
 	sqlite3_reset(st);
 	return rc;
@@ -238,19 +224,19 @@ static const char SQL_MARKET_SET[] =
 static void market_row(sqlite3_stmt *st, struct kw_ws_item *x)
 {
 	x->kind = KW_WS_MARKET;
-	x->ticker = kw_xstrdup(col_text(st, 0));
-	x->category = kw_xstrdup(col_text(st, 2));
-	x->market.title = kw_xstrdup(col_text(st, 1));
-	x->market.status = kw_xstrdup(col_text(st, 3));
-	x->market.yes_bid_micros = col_i64(st, 4);
-	x->market.yes_ask_micros = col_i64(st, 5);
-	x->market.last_price_micros = col_i64(st, 6);
-	x->market.previous_price_micros = col_i64(st, 7);
-	x->market.volume_centi = col_i64(st, 8);
-	x->market.volume_24h_centi = col_i64(st, 9);
-	x->market.open_interest_centi = col_i64(st, 10);
-	x->market.close_at = col_i64(st, 11);
-	x->market.updated_at = col_i64(st, 12);
+	x->ticker = kw_xstrdup(kw_store_col_str(st, 0));
+	x->category = kw_xstrdup(kw_store_col_str(st, 2));
+	x->market.title = kw_xstrdup(kw_store_col_str(st, 1));
+	x->market.status = kw_xstrdup(kw_store_col_str(st, 3));
+	x->market.yes_bid_micros = kw_store_col_i64(st, 4);
+	x->market.yes_ask_micros = kw_store_col_i64(st, 5);
+	x->market.last_price_micros = kw_store_col_i64(st, 6);
+	x->market.previous_price_micros = kw_store_col_i64(st, 7);
+	x->market.volume_centi = kw_store_col_i64(st, 8);
+	x->market.volume_24h_centi = kw_store_col_i64(st, 9);
+	x->market.open_interest_centi = kw_store_col_i64(st, 10);
+	x->market.close_at = kw_store_col_i64(st, 11);
+	x->market.updated_at = kw_store_col_i64(st, 12);
 }
 
 int kw_store_ws_markets(struct kw_store *s, int64_t updated_since, const char *tickers_json,

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "store.h"
+#include "store_int.h" /* kw_store_db: the fixtures read and write rows directly */
 #include "store_fetch.h"
 
 #define HOUR 3600LL

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "store.h"
+#include "store_int.h" /* kw_store_db: the fixtures read and write rows directly */
 #include "store_api.h"
 #include "store_fetch.h"
 #include "store_rollup.h"
