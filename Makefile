@@ -262,6 +262,7 @@ format:
 format-check:
 	@clang-format --dry-run --Werror $(FORMAT_SRC) && echo "format-check: ok"
 	@sh tools/check-banned.sh
+	@sh tools/check-store.sh
 
 clean:
 	rm -rf build build-san build-clang build-deb
