@@ -10,7 +10,7 @@
 
 int kw_admin_key(struct kw_config *cfg, int argc, char **argv);	    /* keys.c */
 int kw_admin_token(struct kw_config *cfg, int argc, char **argv);   /* tokens.c */
-int kw_admin_db(struct kw_config *cfg, int argc, char **argv);	    /* db.c */
+int kw_admin_db(struct kw_config *cfg, int argc, char **argv);	    /* dbcmd.c */
 int kw_admin_unblock(struct kw_config *cfg, int argc, char **argv); /* unblock.c */
 
 struct kw_rl;

@@ -1,6 +1,6 @@
 /*
  * unblock.c — `kw-admin unblock ADDRESS`: lift a block that repeated failed authentications
- * put on a client address (fcgi/auth.c), before BLOCK_MINUTES run out, e.g. for an office
+ * put on a client address (fcgi/gate.c), before BLOCK_MINUTES run out, e.g. for an office
  * whose dashboard was set up with a wrong key.
  *
  * A block lives in two places: the workers' shared limiter table (DATABASE_PATH-rl.shm, the

@@ -37,7 +37,7 @@ struct kw_app;
 struct kw_req;
 struct kw_buf;
 
-/* Per process, built by kw_sec_init() (auth.c); shared by auth.c, cors.c and ratelimit.c. */
+/* Per process, built by kw_sec_init() (gate.c); shared by gate.c, cors.c and limit.c. */
 struct kw_sec {
 	struct kw_origins *origins;
 	struct kw_proxies proxies;  /* TRUSTED_PROXIES */
@@ -46,7 +46,7 @@ struct kw_sec {
 	int jwt_enabled;	    /* JWT_SECRET long enough */
 	int64_t interval_us, burst; /* RATE_LIMIT_PER_MINUTE / RATE_LIMIT_BURST */
 	char *test_clock_file;	    /* development only: KW_TEST_CLOCK_FILE */
-	struct kw_key_cache *keys;  /* auth.c: recent key lookups, owned */
+	struct kw_key_cache *keys;  /* gate.c: recent key lookups, owned */
 	struct kw_flusher *flusher; /* flush.c: write-behind thread, owned */
 	int flusher_failed;
 	struct kw_rl_entry *flush_buf; /* kw_rl_collect() output */
@@ -92,9 +92,9 @@ void kw_sec_idle(struct kw_app *app);
 struct kw_flusher *kw_flusher_start(struct kw_app *app);
 void kw_flusher_stop(struct kw_flusher *f);
 
-/* ratelimit.c: the clock (Unix microseconds), shifted by the test clock when it is on. */
+/* limit.c: the clock (Unix microseconds), shifted by the test clock when it is on. */
 int64_t kw_sec_now_us(struct kw_app *app);
-/* ratelimit.c: take one unit from r->sec.bucket (interval/burst) into r->sec.rl; 0 allowed,
+/* limit.c: take one unit from r->sec.bucket (interval/burst) into r->sec.rl; 0 allowed,
  * -1 refused (429 replied, rate_limit_exceeded logged once per window) or no limiter (503). */
 int kw_sec_limit_or_reply(struct kw_req *r, int64_t interval_us, int64_t burst);
 void kw_sec_rl_headers(struct kw_req *r, struct kw_buf *h);

@@ -162,7 +162,7 @@ static int client_addr(struct kw_hub *h, struct lws *wsi, char out[KW_WS_ADDR_MA
 }
 
 /*
- * The X-API-Key check, as kw-api does it (fcgi/auth.c): the API_KEY bootstrap key, compared by
+ * The X-API-Key check, as kw-api does it (fcgi/gate.c): the API_KEY bootstrap key, compared by
  * hash in constant time, or an unrevoked key from the api_keys table (any scope may listen).
  * Returns NULL when the key is good, else the reason for the security event.
  */

@@ -1,5 +1,5 @@
 /*
- * db.c — `kw-admin db ...`: database upkeep an operator runs while the stack keeps serving.
+ * dbcmd.c — `kw-admin db ...`: database upkeep an operator runs while the stack keeps serving.
  *
  *   migrate        create the database or apply pending migrations
  *   check          SQLite's integrity check + schema version; exit 1 unless both are right

@@ -1,5 +1,5 @@
 /*
- * auth.c — the request gate's core (see security.h): start-up checks, the client address,
+ * gate.c — the request gate's core (see security.h): start-up checks, the client address,
  * credentials (X-API-Key, Authorization: Bearer), scopes, address blocks and security events.
  *
  * Credentials: an API key is hashed (SHA-256) and looked up by hash, then the stored hash is

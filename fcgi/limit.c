@@ -1,5 +1,5 @@
 /*
- * ratelimit.c — kw-api's use of the shared GCRA table (lib/ratelimit.h): taking a request
+ * limit.c — kw-api's use of the shared GCRA table (lib/ratelimit.h): taking a request
  * from the caller's bucket, the 429 reply, and the rate-limit headers on every response.
  *
  * Headers (draft-ietf-httpapi-ratelimit-headers, quoted policy name, plus the older
