@@ -156,10 +156,19 @@ enum kw_fwd kw_client_address(const struct kw_proxies *p, const char *peer, int 
 			      const char *xff, char out[KW_ADDR_MAX])
 {
 	struct addr a;
-	if (peer && *peer && parse_addr(peer, strnlen(peer, KW_ADDR_MAX), &a) == 0)
+	if (!peer || !*peer) {
+		kw_strlcpy(out, "unknown", KW_ADDR_MAX);
+	} else if (!peer_trusted || !xff) {
+		/* The common case, kept cheap: web servers and libwebsockets already write the peer
+		 * with inet_ntop; only an IPv4-mapped form is shortened, as parsing would. */
+		int mapped = !strncmp(peer, "::ffff:", 7) && strchr(peer, '.');
+		kw_strlcpy(out, mapped ? peer + 7 : peer, KW_ADDR_MAX);
+		return KW_FWD_PEER;
+	} else if (parse_addr(peer, strnlen(peer, KW_ADDR_MAX), &a) == 0) {
 		addr_text(&a, out);
-	else
-		kw_strlcpy(out, peer && *peer ? peer : "unknown", KW_ADDR_MAX);
+	} else {
+		kw_strlcpy(out, peer, KW_ADDR_MAX);
+	}
 	if (!peer_trusted || !xff)
 		return KW_FWD_PEER;
 	size_t end = strlen(xff);

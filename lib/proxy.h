@@ -12,9 +12,10 @@
  * web server caps header size): a cut-off header would let a client push its own entry into
  * the part that is read.
  *
- * Addresses are parsed (inet_pton) and returned in canonical text (inet_ntop), so that one
- * client cannot become many by spelling its address differently ("2001:db8::1" vs
- * "2001:DB8:0:0::1"); an IPv4-mapped IPv6 address is its IPv4 address.
+ * Forwarded addresses are parsed (inet_pton) and returned in canonical text (inet_ntop), so
+ * that one client cannot become many by spelling its address differently ("2001:db8::1" vs
+ * "2001:DB8:0:0::1"); an IPv4-mapped IPv6 address is its IPv4 address. A peer address comes
+ * from the socket (already inet_ntop's text) and is only shortened when IPv4-mapped.
  *
  * Left out: the Forwarded header (no deployment here sends it), ports in entries, obfuscated
  * identifiers ("unknown", "_hidden"): such an entry from a trusted hop makes the header

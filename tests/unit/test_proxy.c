@@ -80,6 +80,7 @@ static void test_walk(void **state)
 		/* An untrusted peer is the client, whatever it claims. */
 		{ "203.0.113.9", "1.2.3.4", KW_FWD_PEER, "203.0.113.9" },
 		{ "127.0.0.1", NULL, KW_FWD_PEER, "127.0.0.1" },
+		{ "::ffff:203.0.113.9", "1.2.3.4", KW_FWD_PEER, "203.0.113.9" },
 		{ "127.0.0.1", "198.51.100.7", KW_FWD_FORWARDED, "198.51.100.7" },
 		/* Right to left past trusted hops; the client's own entries stay unread. */
 		{ "127.0.0.1", "6.6.6.6, 198.51.100.7, 10.0.0.2", KW_FWD_FORWARDED,
