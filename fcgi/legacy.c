@@ -24,6 +24,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "category.h"
 #include "log.h"
 #include "whale.h"
 
@@ -61,7 +62,7 @@ static void view(struct kw_req *r, const char **category, char **prefixes)
 	*category = NULL;
 	*prefixes = NULL;
 	if (!c || !strcasecmp(c, "crypto"))
-		*prefixes = kw_whale_prefixes_json(&r->app->cfg);
+		*prefixes = kw_category_prefixes_json(&r->app->cfg);
 	else if (strcasecmp(c, "all"))
 		*category = c;
 }
@@ -341,7 +342,7 @@ static int alerts_in_view(struct kw_req *r, struct kw_store *s, int64_t limit, i
 static json_object *thresholds(const struct kw_config *cfg)
 {
 	json_object *t = json_object_new_object();
-	char *cats = kw_whale_categories_json(cfg);
+	char *cats = kw_category_thresholds_json(cfg);
 	json_object *by_cat = json_tokener_parse(cats);
 	free(cats);
 	json_object_object_add(t, "whale_min_notional_usd",

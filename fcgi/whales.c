@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "category.h"
 #include "codec.h"
 #include "log.h"
 #include "whale.h"
@@ -118,7 +119,7 @@ void kw_handle_v1_whales(struct kw_req *r)
 	if (kw_api_reply_cached(r, KW_API_CACHE_MAX_AGE_S))
 		return;
 	const struct kw_config *cfg = &r->app->cfg;
-	char *cats = kw_whale_categories_json(cfg);
+	char *cats = kw_category_thresholds_json(cfg);
 	struct kw_trade_filter f = {
 		.min_notional_micros = kw_query_int(&r->q, "min_notional", 0) * 1000000,
 		.category_thresholds = cats,

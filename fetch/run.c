@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "category.h"
 #include "fetch.h"
 #include "kalshi.h"
 #include "log.h"
@@ -918,9 +919,9 @@ static void phase_books(struct run *r)
 	struct kw_buf path;
 	int fails = 0;
 	/* Whale trades by their category's threshold, as detection judges them. */
-	char *cats = kw_whale_categories_json(r->cfg);
+	char *cats = kw_category_thresholds_json(r->cfg);
 	int rc = kw_store_fetch_watchlist(
-		r->store, r->cfg->orderbook_watch, kw_whale_min_threshold_micros(r->cfg), cats,
+		r->store, r->cfg->orderbook_watch, kw_category_min_threshold_micros(r->cfg), cats,
 		r->cfg->whale_min_notional_usd * KW_MICROS_PER_DOLLAR,
 		(r->now - WHALE_LOOKBACK_S) * 1000000, WHALE_WATCH_EXTRA, &l);
 	free(cats);

@@ -22,7 +22,7 @@
 #include "origins.h"
 #include "proxy.h"
 #include "sentry.h"
-#include "whale.h"
+#include "category.h"
 
 /* T_MILLI: a decimal setting ("2.2") parsed exactly into thousandths (2200), never through a
  * double, so a comparison against it is exact; min and max are whole units. */
@@ -67,13 +67,13 @@ static int check_database_url(const char *v, char *why, size_t n)
 
 static int check_whale_categories(const char *v, char *why, size_t n)
 {
-	struct kw_category_threshold cats[KW_WHALE_MAX_CATEGORIES];
-	return kw_whale_parse_categories(v, cats, KW_WHALE_MAX_CATEGORIES, why, n) < 0 ? -1 : 0;
+	struct kw_category_threshold cats[KW_CATEGORY_MAX];
+	return kw_category_parse(v, cats, KW_CATEGORY_MAX, why, n) < 0 ? -1 : 0;
 }
 
 static int check_crypto_prefixes(const char *v, char *why, size_t n)
 {
-	return kw_whale_check_prefixes(v, why, n);
+	return kw_category_check_prefixes(v, why, n);
 }
 
 static int check_sentry_dsn(const char *v, char *why, size_t n)

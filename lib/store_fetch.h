@@ -84,7 +84,7 @@ int kw_store_fetch_unknown_series(struct kw_store *s, int64_t max, struct kw_str
  * The order-book watch list: the top `top` open markets by 24h volume, then up to `extra`
  * markets with a whale trade since since_us: a trade of at least its market category's
  * threshold (categories_json: {"crypto": micros, ...} with lower-cased keys, as
- * kw_whale_categories_json() gives; default_micros for other categories). whale_micros is the
+ * kw_category_thresholds_json() gives; default_micros for other categories). whale_micros is the
  * smallest of those thresholds (it bounds the range read).
  */
 int kw_store_fetch_watchlist(struct kw_store *s, int64_t top, int64_t whale_micros,

@@ -1,6 +1,6 @@
 /*
- * whale.c — whale detection and the category rules (contract and signal definitions in
- * whale.h; SQL in store_whale.c).
+ * whale.c — whale detection (contract and signal definitions in whale.h; SQL in
+ * store_whale.c; the category rules it applies in category.c).
  *
  * A run walks only what arrived since the previous run (detect_state): new trades by id, new
  * market and order-book snapshots by time. Exact threshold comparisons are done on integers
@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "category.h"
 #include "codec.h"
 #include "log.h"
 #include "store_rollup.h"
@@ -31,182 +32,9 @@ const char *kw_alert_type_name(enum kw_alert_type t)
 	return t >= 0 && t < KW_ALERT_NTYPES ? kw_signals[t].name : "unknown";
 }
 
-/* ---- category rules ------------------------------------------------------------------------ */
-
-static int token_is_clean(const char *s, size_t n)
-{
-	if (n == 0 || n >= 64)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c < 0x20 || c == 0x7f || c == ',' || c == '=' || c == '"' || c == '\\')
-			return 0;
-	}
-	return 1;
-}
-
-static void trim(const char **s, const char **e)
-{
-	while (*s < *e && (**s == ' ' || **s == '\t'))
-		(*s)++;
-	while (*e > *s && ((*e)[-1] == ' ' || (*e)[-1] == '\t'))
-		(*e)--;
-}
-
-int kw_whale_parse_categories(const char *spec, struct kw_category_threshold *out, int max,
-			      char *err, size_t errlen)
-{
-	int n = 0;
-	const char *p = spec ? spec : "";
-	while (*p) {
-		const char *comma = strchr(p, ',');
-		const char *end = comma ? comma : p + strlen(p);
-		const char *eq = memchr(p, '=', (size_t)(end - p));
-		const char *ks = p, *ke = eq ? eq : end;
-		trim(&ks, &ke);
-		if (!eq || !token_is_clean(ks, (size_t)(ke - ks))) {
-			snprintf(err, errlen,
-				 "Category=dollars[,Category=dollars...], e.g. "
-				 "Crypto=2500,Sports=20000");
-			return -1;
-		}
-		const char *vs = eq + 1, *ve = end;
-		trim(&vs, &ve);
-		char num[24];
-		int64_t usd;
-		if ((size_t)(ve - vs) >= sizeof(num)) {
-			snprintf(err, errlen, "the amount for a category must be 1 to 1000000000");
-			return -1;
-		}
-		memcpy(num, vs, (size_t)(ve - vs));
-		num[ve - vs] = '\0';
-		if (kw_parse_i64(num, 1, 1000000000, &usd) < 0) {
-			snprintf(err, errlen, "the amount for a category must be 1 to 1000000000");
-			return -1;
-		}
-		if (n == max) {
-			snprintf(err, errlen, "at most %d categories", max);
-			return -1;
-		}
-		size_t kl = (size_t)(ke - ks);
-		for (size_t i = 0; i < kl; i++) {
-			char c = ks[i];
-			out[n].category[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-		}
-		out[n].category[kl] = '\0';
-		for (int i = 0; i < n; i++)
-			if (!strcmp(out[i].category, out[n].category)) {
-				snprintf(err, errlen, "a category is listed twice");
-				return -1;
-			}
-		out[n].micros = usd * MICROS_PER_USD;
-		n++;
-		p = comma ? comma + 1 : end;
-	}
-	return n;
-}
-
-int kw_whale_check_prefixes(const char *spec, char *err, size_t errlen)
-{
-	int n = 0;
-	const char *p = spec ? spec : "";
-	while (*p) {
-		const char *comma = strchr(p, ',');
-		const char *end = comma ? comma : p + strlen(p);
-		for (const char *c = p; c < end; c++)
-			if (!((*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
-			      *c == '_')) {
-				snprintf(err, errlen,
-					 "comma-separated series tickers such as "
-					 "KXBTC,KXETH (A-Z, 0-9, - and _)");
-				return -1;
-			}
-		if (end == p || ++n > KW_WHALE_MAX_PREFIXES) {
-			snprintf(err, errlen, "1 to %d non-empty series prefixes",
-				 KW_WHALE_MAX_PREFIXES);
-			return -1;
-		}
-		p = comma ? comma + 1 : end;
-	}
-	return 0;
-}
-
-static int load_categories(const struct kw_config *cfg, struct kw_category_threshold *cats)
-{
-	char err[160];
-	int n = kw_whale_parse_categories(cfg->whale_min_notional_by_category, cats,
-					  KW_WHALE_MAX_CATEGORIES, err, sizeof(err));
-	if (n < 0) { /* validated at start-up; only a caller that skipped that gets here */
-		kw_warn("whale: WHALE_MIN_NOTIONAL_BY_CATEGORY ignored: %s", err);
-		return 0;
-	}
-	return n;
-}
-
-static int64_t threshold_from(const struct kw_config *cfg, const struct kw_category_threshold *cats,
-			      int ncats, const char *category, int *from_category)
-{
-	*from_category = 0;
-	if (category && *category)
-		for (int i = 0; i < ncats; i++)
-			if (!strcasecmp(cats[i].category, category)) {
-				*from_category = 1;
-				return cats[i].micros;
-			}
-	return cfg->whale_min_notional_usd * MICROS_PER_USD;
-}
-
-int64_t kw_whale_threshold_micros(const struct kw_config *cfg, const char *category)
-{
-	struct kw_category_threshold cats[KW_WHALE_MAX_CATEGORIES];
-	int from_cat;
-	int n = load_categories(cfg, cats);
-	return threshold_from(cfg, cats, n, category, &from_cat);
-}
-
-int64_t kw_whale_min_threshold_micros(const struct kw_config *cfg)
-{
-	struct kw_category_threshold cats[KW_WHALE_MAX_CATEGORIES];
-	int n = load_categories(cfg, cats);
-	int64_t min = cfg->whale_min_notional_usd * MICROS_PER_USD;
-	for (int i = 0; i < n; i++)
-		if (cats[i].micros < min)
-			min = cats[i].micros;
-	return min;
-}
-
-int kw_whale_is_crypto(const struct kw_config *cfg, const char *category, const char *series)
-{
-	if (category && !strcasecmp(category, "crypto"))
-		return 1;
-	if (!series || !*series)
-		return 0;
-	const char *p = cfg->crypto_series_prefixes ? cfg->crypto_series_prefixes : "";
-	while (*p) {
-		const char *comma = strchr(p, ',');
-		size_t n = comma ? (size_t)(comma - p) : strlen(p);
-		if (n && !strncmp(series, p, n))
-			return 1;
-		p += n + (comma ? 1 : 0);
-	}
-	return 0;
-}
-
-char *kw_whale_categories_json(const struct kw_config *cfg)
-{
-	struct kw_category_threshold cats[KW_WHALE_MAX_CATEGORIES];
-	int n = load_categories(cfg, cats);
-	json_object *o = json_object_new_object();
-	for (int i = 0; i < n; i++)
-		json_object_object_add(o, cats[i].category, json_object_new_int64(cats[i].micros));
-	char *s = kw_xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-	json_object_put(o);
-	return s;
-}
-
 int kw_whale_rollups(struct kw_store *s, const struct kw_config *cfg, int64_t now_s, int rebuild)
 {
-	char *cats = kw_whale_categories_json(cfg), *prefixes = kw_whale_prefixes_json(cfg);
+	char *cats = kw_category_thresholds_json(cfg), *prefixes = kw_category_prefixes_json(cfg);
 	struct kw_rollup_rules rules = {
 		.category_thresholds = cats,
 		.default_threshold_micros = cfg->whale_min_notional_usd * 1000000,
@@ -217,22 +45,6 @@ int kw_whale_rollups(struct kw_store *s, const struct kw_config *cfg, int64_t no
 	free(prefixes);
 	free(cats);
 	return rc;
-}
-
-char *kw_whale_prefixes_json(const struct kw_config *cfg)
-{
-	json_object *a = json_object_new_array();
-	const char *p = cfg->crypto_series_prefixes ? cfg->crypto_series_prefixes : "";
-	while (*p) {
-		const char *comma = strchr(p, ',');
-		size_t n = comma ? (size_t)(comma - p) : strlen(p);
-		if (n)
-			json_object_array_add(a, json_object_new_string_len(p, (int)n));
-		p += n + (comma ? 1 : 0);
-	}
-	char *s = kw_xstrdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
-	json_object_put(a);
-	return s;
 }
 
 int kw_whale_confidence(long double value, long double threshold, long double high)
@@ -291,7 +103,7 @@ struct run {
 	const struct kw_config *cfg;
 	int64_t now;
 	struct kw_detect_stats *st;
-	struct kw_category_threshold cats[KW_WHALE_MAX_CATEGORIES];
+	struct kw_category_threshold cats[KW_CATEGORY_MAX];
 	int ncats;
 	/* high_volume: the market being walked in the bucket pass and its newest trade */
 	char hv_ticker[128];
@@ -374,7 +186,8 @@ static int on_whale_candidate(void *ctx, const struct kw_trade_candidate *t)
 {
 	struct run *r = ctx;
 	int from_cat;
-	int64_t threshold = threshold_from(r->cfg, r->cats, r->ncats, t->category, &from_cat);
+	int64_t threshold =
+		kw_category_threshold_from(r->cfg, r->cats, r->ncats, t->category, &from_cat);
 	r->st->trades_examined++;
 	if (t->notional_micros < threshold)
 		return 0;
@@ -717,7 +530,7 @@ int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
 	r.cfg = cfg;
 	r.now = now;
 	r.st = out;
-	r.ncats = load_categories(cfg, r.cats);
+	r.ncats = kw_category_load(cfg, r.cats);
 	int own_txn, rc = -1;
 	if (kw_store_detect_begin(s, &own_txn) < 0)
 		return -1;
@@ -740,7 +553,7 @@ int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
 		st.max_snapshot_at > st.last_snapshot_at ? st.max_snapshot_at : st.last_snapshot_at;
 	r.max_book_at = st.max_book_at > st.last_book_at ? st.max_book_at : st.last_book_at;
 
-	int64_t min_threshold = kw_whale_min_threshold_micros(cfg);
+	int64_t min_threshold = kw_category_min_threshold_micros(cfg);
 	if (st.max_trade_id > st.last_trade_id) {
 		if (kw_store_whale_candidates(s, st.last_trade_id, st.max_trade_id, min_threshold,
 					      on_whale_candidate, &r) < 0)

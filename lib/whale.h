@@ -1,6 +1,6 @@
 /*
- * whale.h — whale detection: turns stored trades and snapshots into alerts, and the category
- * rules (per-category whale thresholds, the crypto view) that the API shares with it.
+ * whale.h — whale detection: turns stored trades and snapshots into alerts (the category
+ * rules it applies, which the API and the settings check share, are in category.h).
  *
  * Signals (all thresholds are settings, see config.h; "high" multiples are fixed):
  *   whale_trade       one trade's taker premium >= the market category's threshold
@@ -51,8 +51,6 @@
 #include "store.h"
 #include "util.h"
 
-#define KW_WHALE_MAX_CATEGORIES 32
-#define KW_WHALE_MAX_PREFIXES 32
 #define KW_WHALE_HIGH_MULTIPLE 5 /* whale_trade and high_volume: high at 5x the threshold */
 #define KW_SURGE_HIGH_MULTIPLE 5.0
 #define KW_ODDS_HIGH_POINTS 25
@@ -87,31 +85,6 @@ struct kw_detect_stats {
 int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
 		  struct kw_detect_stats *out) KW_WUR;
 
-struct kw_category_threshold {
-	char category[64]; /* lower-cased */
-	int64_t micros;
-};
-
-/*
- * Parse WHALE_MIN_NOTIONAL_BY_CATEGORY ("Crypto=2500,Sports=20000"; "" = none) into out
- * (up to KW_WHALE_MAX_CATEGORIES). Returns the count, or -1 with a reason in err.
- */
-int kw_whale_parse_categories(const char *spec, struct kw_category_threshold *out, int max,
-			      char *err, size_t errlen) KW_WUR;
-/* Check CRYPTO_SERIES_PREFIXES ("KXBTC,KXETH"; "" = none): 0 ok, -1 with a reason. */
-int kw_whale_check_prefixes(const char *spec, char *err, size_t errlen) KW_WUR;
-
-/* The smallest whale threshold in micro-dollars, over the default and every category. */
-int64_t kw_whale_min_threshold_micros(const struct kw_config *cfg);
-/* Whale threshold in micro-dollars for a market category (NULL or "" = the default). */
-int64_t kw_whale_threshold_micros(const struct kw_config *cfg, const char *category);
-/* 1 when a market with this category / series ticker is in the crypto view. */
-int kw_whale_is_crypto(const struct kw_config *cfg, const char *category, const char *series);
-
-/* JSON texts the store binds into the API's queries (owned by the caller, free()):
- * {"crypto": 2500000000, ...} with lower-cased category keys, and ["KXBTC", ...]. */
-char *kw_whale_categories_json(const struct kw_config *cfg);
-char *kw_whale_prefixes_json(const struct kw_config *cfg);
 /* kw_store_rollups_update (store_rollup.h) with the whale thresholds and retention of cfg. */
 int kw_whale_rollups(struct kw_store *s, const struct kw_config *cfg, int64_t now_s,
 		     int rebuild) KW_WUR;

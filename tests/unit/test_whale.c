@@ -2,8 +2,8 @@
  * test_whale.c — whale detection on crafted histories in a real SQLite file: every signal fires
  * exactly at its threshold and above it, not a hair below, once, with the numbers that fired it
  * and the thresholds in force; the cooldown holds a market back; replaying the same data (even
- * after forgetting where the last run stopped) adds nothing; and the category rules (per-category
- * whale thresholds, the crypto view by category or series prefix, never by substring).
+ * after forgetting where the last run stopped) adds nothing. The category rules it applies are
+ * tested in test_category.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -619,44 +619,6 @@ static void test_first_run_is_bounded(void **state)
 	assert_int_equal(st.trades_examined, 1);
 }
 
-static void test_category_rules(void **state)
-{
-	struct fx *f = *state;
-	struct kw_category_threshold c[KW_WHALE_MAX_CATEGORIES];
-	char err[160];
-	assert_int_equal(
-		kw_whale_parse_categories("Crypto=2500, Sports = 20000", c, 32, err, sizeof(err)),
-		2);
-	assert_string_equal(c[0].category, "crypto");
-	assert_int_equal(c[1].micros, 20000 * USD);
-	assert_int_equal(kw_whale_parse_categories("", c, 32, err, sizeof(err)), 0);
-	assert_int_equal(kw_whale_parse_categories("Crypto", c, 32, err, sizeof(err)), -1);
-	assert_int_equal(kw_whale_parse_categories("Crypto=0", c, 32, err, sizeof(err)), -1);
-	assert_int_equal(kw_whale_parse_categories("Crypto=1,crypto=2", c, 32, err, sizeof(err)),
-			 -1);
-	assert_int_equal(kw_whale_parse_categories("Crypto=12x", c, 32, err, sizeof(err)), -1);
-	assert_int_equal(kw_whale_check_prefixes("KXBTC,KXETH", err, sizeof(err)), 0);
-	assert_int_equal(kw_whale_check_prefixes("KXBTC,,KXETH", err, sizeof(err)), -1);
-	assert_int_equal(kw_whale_check_prefixes("kx btc", err, sizeof(err)), -1);
-
-	assert_int_equal(kw_whale_threshold_micros(&f->cfg, "crypto"), 2500 * USD);
-	assert_int_equal(kw_whale_threshold_micros(&f->cfg, "Politics"), 5000 * USD);
-	assert_int_equal(kw_whale_threshold_micros(&f->cfg, NULL), 5000 * USD);
-	assert_true(kw_whale_is_crypto(&f->cfg, "Crypto", "ANY"));
-	assert_true(kw_whale_is_crypto(&f->cfg, "Economics", "KXBTCD"));
-	/* Never a substring match: "eth" in "whether", a prefix in the middle of a ticker. */
-	assert_false(kw_whale_is_crypto(&f->cfg, "Weather", "KXWHETHER"));
-	assert_false(kw_whale_is_crypto(&f->cfg, "Politics", "XKXBTC"));
-	assert_false(kw_whale_is_crypto(&f->cfg, NULL, NULL));
-
-	char *j = kw_whale_categories_json(&f->cfg);
-	assert_string_equal(j, "{\"crypto\":2500000000,\"sports\":20000000000}");
-	free(j);
-	j = kw_whale_prefixes_json(&f->cfg);
-	assert_string_equal(j, "[\"KXBTC\",\"KXETH\"]");
-	free(j);
-}
-
 /* The signal table (signals.h) and the schema's CHECK on alerts.type name the same signals:
  * the CHECK's list, read from the migrated schema, holds exactly the table's names. */
 static void test_signal_table_matches_schema(void **state)
@@ -731,7 +693,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_high_volume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inside_callers_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_first_run_is_bounded, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_category_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signal_table_matches_schema, setup, teardown),
 		cmocka_unit_test(test_decimal_format),
 	};
