@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api.h"
 #include "app.h"
+#include "cache.h"
 #include "log.h"
 
 void kw_reply_header(struct kw_req *r, const char *name, const char *value)
