@@ -37,7 +37,8 @@ struct kw_app {
 	int cgi;			/* running as a plain CGI program (one request) */
 	struct kw_sec *sec;		/* security.h: origins, proxies, limiter; owned */
 	struct kw_api_cache *api_cache; /* api.c: recent v1 replies, built on first use */
-	struct kw_mon *mon; /* monitoring.h: metrics aggregate, GeoIP; owned, made on first use */
+	struct kw_mon *mon;	  /* monitoring.h: GeoIP, error reports; owned, made on first use */
+	struct kw_writer *writer; /* writer.h: every database write, off the request path */
 	/* api.c kw_api_heavy_or_reply: the shared cap on expensive requests; opened on first
 	 * use (heavy_state 0), 1 open, -1 unusable (requests then run uncapped, logged once). */
 	int heavy_state;

@@ -38,6 +38,7 @@
 #include "log.h"
 #include "monitoring.h"
 #include "store_security.h"
+#include "writer.h"
 
 #define KEY_CACHE_SLOTS 64
 #define KEY_CACHE_TTL_S 10
@@ -132,37 +133,7 @@ int kw_sec_init(struct kw_app *app, char *err, size_t errlen)
 	if (!sec->rl)
 		return -1;
 	sec->keys = kw_xcalloc(1, sizeof(*sec->keys));
-	sec->flush_cap = kw_rl_capacity(sec->rl);
-	sec->flush_buf = kw_xcalloc(sec->flush_cap, sizeof(*sec->flush_buf));
 	return 0;
-}
-
-static void flush_limiter(struct kw_app *app, int force)
-{
-	struct kw_sec *sec = app->sec;
-	if (!sec || !sec->rl || !app->store)
-		return;
-	int64_t now = kw_sec_now_us(app);
-	if (!force && !kw_rl_flush_due(sec->rl, now))
-		return;
-	size_t n = kw_rl_collect(sec->rl, now, sec->flush_buf, sec->flush_cap);
-	if (kw_store_rl_save(app->store, sec->flush_buf, n, now) < 0)
-		kw_warn("ratelimit: %zu limiter entries not saved; retried with the next change",
-			n);
-}
-
-void kw_sec_idle(struct kw_app *app)
-{
-	struct kw_sec *sec = app->sec;
-	if (!sec || !sec->rl || sec->flusher)
-		return;
-	if (!sec->flusher_failed) {
-		sec->flusher = kw_flusher_start(app);
-		sec->flusher_failed = !sec->flusher;
-		if (sec->flusher)
-			return;
-	}
-	flush_limiter(app, 0); /* no thread: between requests, as a fallback */
 }
 
 void kw_sec_shutdown(struct kw_app *app)
@@ -170,13 +141,8 @@ void kw_sec_shutdown(struct kw_app *app)
 	struct kw_sec *sec = app->sec;
 	if (!sec)
 		return;
-	if (sec->flusher)
-		kw_flusher_stop(sec->flusher); /* its last flush covers this worker too */
-	else
-		flush_limiter(app, 1);
-	kw_rl_close(sec->rl);
+	kw_rl_close(sec->rl); /* the writer (writer.h), stopped first, made the last copy */
 	kw_origins_free(sec->origins);
-	free(sec->flush_buf);
 	free(sec->keys);
 	free(sec->test_clock_file);
 	free(sec);
@@ -220,10 +186,14 @@ void kw_sec_event(struct kw_req *r, const char *type, const char *detail)
 	kw_log_json(strcmp(type, "suspicious_activity") ? KW_LOG_WARNING : KW_LOG_ERROR,
 		    s ? s : "{}");
 	json_object_put(o);
-	if (r->app->store &&
-	    kw_store_sec_event_add(r->app->store, kw_sec_now_us(r->app) / 1000000, type,
-				   r->sec.client, r->sec.key_id, detail, r->id) < 0)
-		kw_warn("security event %s logged but not stored", type);
+	struct kw_worker_row row = { .kind = KW_WROW_EVENT,
+				     .at = kw_sec_now_us(r->app) / 1000000,
+				     .key_id = r->sec.key_id };
+	kw_strlcpy(row.type, type, sizeof(row.type));
+	kw_strlcpy(row.client, r->sec.client, sizeof(row.client));
+	kw_strlcpy(row.detail, detail ? detail : "", sizeof(row.detail));
+	kw_strlcpy(row.request_id, r->id, sizeof(row.request_id));
+	kw_writer_row(r->app, &row);
 	kw_mon_security_event(r->app, type);
 }
 
@@ -248,9 +218,12 @@ static void count_failure(struct kw_req *r)
 		 "%lld failed authentications within 5 minutes: address blocked for %lld minutes",
 		 (long long)n, (long long)app->cfg.block_minutes);
 	kw_sec_event(r, "suspicious_activity", detail);
-	if (app->store && kw_store_block_add(app->store, r->sec.client, now / 1000000,
-					     until / 1000000, "auth_failures") < 0)
-		kw_warn("blocked address not recorded in the database (still enforced)");
+	struct kw_worker_row row = { .kind = KW_WROW_BLOCK,
+				     .at = now / 1000000,
+				     .until = until / 1000000,
+				     .type = "auth_failures" };
+	kw_strlcpy(row.client, r->sec.client, sizeof(row.client));
+	kw_writer_row(app, &row); /* for operators: the limiter table enforces it */
 }
 
 enum cred { CRED_NONE, CRED_OK, CRED_BAD, CRED_UNAVAILABLE };
@@ -308,7 +281,8 @@ static enum cred check_key(struct kw_req *r, const char *key, const char **reaso
 	*rate = k.rate_per_minute;
 	snprintf(r->sec.bucket, sizeof(r->sec.bucket), "k:%lld", (long long)k.id);
 	if (k.last_used_at <= now - 60) {
-		kw_store_key_touch(store, &k, now);
+		struct kw_worker_row row = { .kind = KW_WROW_KEY_USE, .at = now, .key_id = k.id };
+		kw_writer_row(r->app, &row);
 		if (!strcmp(c->row.key_sha256, k.key_sha256))
 			c->row.last_used_at = now;
 	}

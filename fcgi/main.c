@@ -25,7 +25,10 @@
 #include "log.h"
 #include "monitoring.h"
 #include "version.h"
+#include "writer.h"
 
+/* The request path's connection: it migrates if needed, and never checkpoints. */
+#define KW_API_DB_FLAGS (KW_DB_MIGRATE | KW_DB_NO_CHECKPOINT)
 /* Seconds between attempts to reopen an unusable database. */
 #define STORE_RETRY_US (5 * 1000000)
 
@@ -69,7 +72,7 @@ struct kw_store *kw_app_store_or_reply(struct kw_req *r)
 {
 	struct kw_app *app = r->app;
 	if (!app->store && kw_mono_us() >= app->store_retry_at) {
-		app->store = kw_store_open(app->cfg.database_path, KW_DB_MIGRATE, app->store_err,
+		app->store = kw_store_open(app->cfg.database_path, KW_API_DB_FLAGS, app->store_err,
 					   sizeof(app->store_err));
 		if (!app->store) {
 			kw_error("%s", app->store_err);
@@ -88,7 +91,7 @@ static void serve_one(struct kw_req *r)
 	kw_dispatch(r);
 	kw_req_drain_body(r); /* CGI: before the reply, so that the server is not left writing */
 	kw_reply_send(r);
-	kw_mon_request_done(r); /* in memory; written out by kw_mon_idle */
+	kw_mon_request_done(r); /* in memory; written out by the writer (writer.h) */
 	kw_req_log(r);
 }
 
@@ -165,7 +168,7 @@ int main(int argc, char **argv)
 	app.started_at = kw_now_s();
 	if (kw_random_bytes(&app.id_prefix, sizeof(app.id_prefix)) < 0)
 		app.id_prefix = (uint32_t)getpid() ^ (uint32_t)kw_now_us();
-	app.store = kw_store_open(app.cfg.database_path, KW_DB_MIGRATE, err, sizeof(err));
+	app.store = kw_store_open(app.cfg.database_path, KW_API_DB_FLAGS, err, sizeof(err));
 	/* Fail-closed checks and the limiter; --check-config reports an unusable database
 	 * first, since the limiter's table lives next to it. */
 	if ((app.store || !check_only) && kw_sec_init(&app, err, sizeof(err)) < 0) {
@@ -200,11 +203,13 @@ int main(int argc, char **argv)
 	if (!sock_addr && FCGX_IsCGI()) {
 		app.cgi = 1;
 		kw_mon_start(&app);
+		kw_writer_start(&app, 0);
 		serve_one(&req);
 		fflush(stdout);
 		kw_req_reset(&req);
 		/* One request per process: its counts are written now, not METRICS_FLUSH_SECONDS
 		 * later, or every counter would lose what a CGI request added. */
+		kw_writer_stop(&app);
 		kw_mon_shutdown(&app);
 		kw_sec_shutdown(&app);
 		kw_store_close(app.store);
@@ -239,7 +244,7 @@ int main(int argc, char **argv)
 		}
 		if (kw_random_bytes(&app.id_prefix, sizeof(app.id_prefix)) < 0)
 			app.id_prefix ^= (uint32_t)getpid();
-		app.store = kw_store_open(app.cfg.database_path, KW_DB_MIGRATE, err, sizeof(err));
+		app.store = kw_store_open(app.cfg.database_path, KW_API_DB_FLAGS, err, sizeof(err));
 		if (!app.store) {
 			kw_error("%s", err);
 			app.store_retry_at = kw_mono_us() + STORE_RETRY_US;
@@ -264,13 +269,12 @@ int main(int argc, char **argv)
 		kw_error("FCGX_InitRequest failed");
 		return 1;
 	}
-	kw_mon_start(&app); /* error reporting: crash handler, earlier crash reports */
+	kw_mon_start(&app);	  /* error reporting: crash handler, earlier crash reports */
+	kw_writer_start(&app, 1); /* in this process: after any fork */
 	kw_info("worker started (version %s, pid %d, schema %d)", KW_VERSION, (int)getpid(),
 		kw_db_schema_version());
 	kw_reload_init(&reload, app.cfg.reload);
 	while (!g_stop && !kw_reload_due(&reload)) {
-		if (kw_mon_wait(&app, listen_fd) < 0) /* flush while idle; -1: a signal */
-			continue;
 		int rc = FCGX_Accept_r(&req.fcgx);
 		if (rc < 0) {
 			if (!g_stop)
@@ -280,11 +284,12 @@ int main(int argc, char **argv)
 		serve_one(&req);
 		FCGX_Finish_r(&req.fcgx);
 		kw_req_reset(&req);
-		kw_sec_idle(&app); /* limiter write-behind, after the reply is out */
+		kw_writer_idle(&app);
 		kw_mon_idle(&app);
 	}
 	FCGX_Free(&req.fcgx, 1);
 	kw_info("worker stopping");
+	kw_writer_stop(&app); /* writes what it holds; before the limiter table closes */
 	kw_mon_shutdown(&app);
 	kw_sec_shutdown(&app);
 	kw_store_close(app.store);

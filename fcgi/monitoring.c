@@ -1,14 +1,14 @@
 /*
- * monitoring.c — recording requests into the worker's metrics aggregate, flushing it, and
+ * monitoring.c — recording requests into the worker's metrics aggregate (written by writer.c), and
  * GET /api/v1/monitoring (contract in monitoring.h; GET /metrics is in prometheus.c).
  *
  * Why in memory first: a database write per request would halve kw-api's throughput (see
- * docs/PLATFORM.md, SQLite), so each worker adds to a small fixed table (lib/metrics.h) and writes it in
- * one transaction every METRICS_FLUSH_SECONDS, after a reply has gone out or while waiting for
- * the next connection. A worker killed hard loses at most that many seconds of its own counts;
- * a clean stop flushes. If the database refuses a flush the aggregate is kept and retried;
- * when it is full and still cannot be written, the oldest counts are dropped with a warning
- * rather than holding up requests.
+ * docs/PLATFORM.md, SQLite), so each worker adds to a small fixed table (lib/metrics.h), which
+ * its write-behind thread writes in one transaction every METRICS_FLUSH_SECONDS (writer.h:
+ * never on the request path). A worker killed hard loses at most that many seconds of its own
+ * counts; a clean stop writes them. If the database refuses a write the counts are kept and
+ * retried; what a full table cannot take is dropped and counted
+ * (kw_worker_writes_dropped_total).
  *
  * /api/v1/monitoring?window=1h|24h|7d answers one JSON object (the v1 envelope's data):
  *   window, since, until, bucket_s (60 / 900 / 3600), latency_buckets_ms,
@@ -24,8 +24,6 @@
  *   alerts {by_type {type: n}}, fetcher {...}, websocket {...}.
  * Percentiles are estimates from the fixed latency buckets (exact to the bucket).
  */
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,18 +38,14 @@
 #include "sentry.h"
 #include "store_metrics.h"
 #include "whale.h"
+#include "writer.h"
 
-#define PRUNE_EVERY_US (3600LL * 1000000)
-#define FLUSH_AT_PENDING 4096 /* requests: flush early on a busy worker */
 #define MAX_ENDPOINTS 512
 #define RECENT_EVENTS 20
 
 struct kw_mon {
-	struct kw_metrics m;
 	struct kw_geoip *geoip;
-	struct kw_sentry *sentry; /* NULL without SENTRY_DSN */
-	int64_t next_prune_us;
-	int64_t dropped; /* counts lost because the store refused them and the table was full */
+	struct kw_sentry *sentry;			     /* NULL without SENTRY_DSN */
 	char last_addr[KW_CLIENT_ADDR_MAX], last_country[8]; /* one-entry lookup cache */
 };
 
@@ -66,45 +60,8 @@ static struct kw_mon *mon_get(struct kw_app *app)
 		if (!mon->geoip)
 			kw_error("%s; countries are recorded as unknown", err);
 	}
-	mon->next_prune_us = 0; /* at the first flush, then hourly */
 	app->mon = mon;
 	return mon;
-}
-
-static void flush(struct kw_app *app, struct kw_mon *mon)
-{
-	if (!mon->m.pending)
-		return;
-	if (app->store && kw_store_metrics_flush(app->store, &mon->m) == 0) {
-		kw_metrics_reset(&mon->m);
-	} else {
-		/* Keep the counts for the next try; push the deadline so a locked database is not
-		 * hammered after every request. */
-		mon->m.first_at_us = kw_mono_us();
-		kw_warn("metrics: flush failed; %lld records kept for the next attempt",
-			(long long)mon->m.pending);
-		return;
-	}
-	if (kw_mono_us() >= mon->next_prune_us) {
-		mon->next_prune_us = kw_mono_us() + PRUNE_EVERY_US;
-		int64_t before = kw_now_s() - app->cfg.metrics_retention_days * 86400;
-		int64_t n = kw_store_metrics_prune(app->store, before);
-		if (n > 0)
-			kw_info("metrics: pruned %lld rows older than %lld days", (long long)n,
-				(long long)app->cfg.metrics_retention_days);
-	}
-}
-
-/* The table is full: write it now; if the store refuses, start over and count the loss. */
-static void make_room(struct kw_app *app, struct kw_mon *mon)
-{
-	flush(app, mon);
-	if (mon->m.pending) {
-		mon->dropped += mon->m.pending;
-		kw_error("metrics: store unavailable and the table is full; %lld records dropped",
-			 (long long)mon->m.pending);
-		kw_metrics_reset(&mon->m);
-	}
 }
 
 void kw_mon_start(struct kw_app *app)
@@ -136,75 +93,30 @@ void kw_mon_request_done(struct kw_req *r)
 		report_5xx(mon, r, method, endpoint);
 	if (!app->cfg.monitoring_enabled)
 		return;
-	int64_t now = kw_now_s();
 	int64_t latency = kw_mono_us() - r->t0_us;
 	int64_t bytes = r->replied == KW_REPLIED_STREAMED ? 0 : (int64_t)r->body.len;
-	if (kw_metrics_add_request(&mon->m, now, method, endpoint, r->status, latency, bytes) < 0) {
-		make_room(app, mon);
-		if (kw_metrics_add_request(&mon->m, now, method, endpoint, r->status, latency,
-					   bytes) < 0)
-			return;
-	}
 	const char *addr = r->sec.client[0] ? r->sec.client : r->remote_addr;
 	if (strcmp(addr, mon->last_addr)) {
 		kw_geoip_country(mon->geoip, addr, mon->last_country, sizeof(mon->last_country));
 		kw_strlcpy(mon->last_addr, addr, sizeof(mon->last_addr));
 	}
-	if (kw_metrics_add_country(&mon->m, now, mon->last_country) < 0) {
-		make_room(app, mon);
-		if (kw_metrics_add_country(&mon->m, now, mon->last_country) < 0)
-			return;
-	}
+	kw_writer_request(app, kw_now_s(), method, endpoint, r->status, latency, bytes,
+			  mon->last_country);
 }
 
 void kw_mon_security_event(struct kw_app *app, const char *type)
 {
-	struct kw_mon *mon = mon_get(app);
-	if (!app->cfg.monitoring_enabled)
-		return;
-	if (kw_metrics_add_security(&mon->m, kw_now_s(), type) < 0) {
-		make_room(app, mon);
-		if (kw_metrics_add_security(&mon->m, kw_now_s(), type) < 0)
-			return;
-	}
-}
-
-static int64_t flush_due_us(struct kw_app *app, struct kw_mon *mon)
-{
-	return mon->m.first_at_us + app->cfg.metrics_flush_s * 1000000;
+	if (app->cfg.monitoring_enabled)
+		kw_writer_security_count(app, kw_now_s(), type);
 }
 
 void kw_mon_idle(struct kw_app *app)
 {
 	struct kw_mon *mon = app->mon;
-	if (!mon)
-		return;
-	/* Spooled, not sent: a worker does no network I/O; kw-fetch delivers after its run. */
-	if (kw_sentry_pending(mon->sentry))
+	/* Spooled, not sent: a worker does no network I/O; kw-fetch delivers after its run.
+	 * A few small files, no database and no lock. */
+	if (mon && kw_sentry_pending(mon->sentry))
 		kw_sentry_spool(mon->sentry);
-	if (!mon->m.pending)
-		return;
-	if (kw_mono_us() >= flush_due_us(app, mon) || mon->m.pending >= FLUSH_AT_PENDING ||
-	    mon->m.ncells > KW_METRICS_MAX_CELLS * 3 / 4)
-		flush(app, mon);
-}
-
-int kw_mon_wait(struct kw_app *app, int listen_fd)
-{
-	struct kw_mon *mon = app->mon;
-	if (!mon || !mon->m.pending)
-		return 0;
-	int64_t wait_us = flush_due_us(app, mon) - kw_mono_us();
-	if (wait_us > 0) {
-		struct pollfd p = { .fd = listen_fd, .events = POLLIN };
-		int rc = poll(&p, 1, (int)((wait_us + 999) / 1000));
-		if (rc < 0 && errno == EINTR)
-			return -1;
-		if (rc != 0)
-			return 0; /* a connection (or an error accept will report) */
-	}
-	flush(app, mon);
-	return 0;
 }
 
 void kw_mon_shutdown(struct kw_app *app)
@@ -212,7 +124,6 @@ void kw_mon_shutdown(struct kw_app *app)
 	struct kw_mon *mon = app->mon;
 	if (!mon)
 		return;
-	flush(app, mon);
 	kw_sentry_spool(mon->sentry);
 	kw_sentry_free(mon->sentry);
 	kw_geoip_close(mon->geoip);

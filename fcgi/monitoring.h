@@ -1,11 +1,11 @@
 /*
  * monitoring.h — kw-api's side of monitoring: recording every request into the worker's
- * in-memory aggregate (lib/metrics.h), writing it to SQLite outside requests, and the two
- * read routes, GET /api/v1/monitoring (JSON time series for the dashboard) and GET /metrics
+ * in-memory aggregate (lib/metrics.h, written to SQLite by the worker's write-behind thread:
+ * writer.h), and the two read routes, GET /api/v1/monitoring (JSON time series for the dashboard) and GET /metrics
  * (Prometheus text exposition).
  *
  * Life: the state (struct kw_mon, owned by struct kw_app) is made on first use inside the
- * worker process — after any fork — and written out and freed by kw_mon_shutdown(). With
+ * worker process — after any fork — and freed by kw_mon_shutdown(). With
  * MONITORING_ENABLED=false nothing is recorded; the read routes still answer from the store.
  *
  * Error reporting (lib/sentry.h): a reply with a 5xx status is queued as an event and sent by
@@ -15,13 +15,7 @@
  * Hooks, called by main.c only:
  *   kw_mon_start(app)       once per worker, before the first accept.
  *   kw_mon_request_done(r)  after the reply is sent: a few additions in memory.
- *   kw_mon_idle(app)        after FCGX_Finish_r: flush when METRICS_FLUSH_SECONDS have passed
- *                           since the oldest unflushed record or a table is nearly full; prune
- *                           once an hour.
- *   kw_mon_wait(app, fd)    before accept: with unflushed data, wait for a connection only
- *                           until the flush is due, then flush — so an idle worker's last
- *                           requests still reach the store in time. -1 when interrupted by a
- *                           signal (the caller re-checks its stop flag).
+ *   kw_mon_idle(app)        after FCGX_Finish_r: error reports into the spool directory.
  */
 #ifndef KW_FCGI_MONITORING_H
 #define KW_FCGI_MONITORING_H
@@ -34,7 +28,6 @@ void kw_mon_request_done(struct kw_req *r);
 /* Count a security event (called by kw_sec_event). */
 void kw_mon_security_event(struct kw_app *app, const char *type);
 void kw_mon_idle(struct kw_app *app);
-int kw_mon_wait(struct kw_app *app, int listen_fd);
 void kw_mon_shutdown(struct kw_app *app);
 
 void kw_handle_v1_monitoring(struct kw_req *r);

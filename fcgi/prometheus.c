@@ -15,6 +15,8 @@
  *   security events by type and requests by country (their *_totals tables);
  *   fetcher freshness and the last run's records ingested and skipped (fetch_runs);
  *   stored alerts by type; kw-ws's last report (ws_stats).
+ *   records workers dropped instead of writing (worker_writes_dropped; 0 unless the database
+ *   refused writes for long).
  * A worker's own last few seconds of counts (METRICS_FLUSH_SECONDS) are not yet included.
  */
 #include <stdarg.h>
@@ -27,6 +29,7 @@
 #include "monitoring.h"
 #include "store_metrics.h"
 #include "version.h"
+#include "writer.h"
 
 #define BODY_MAX (4 * 1024 * 1024)
 
@@ -107,6 +110,15 @@ static int on_histogram(void *ctx, const struct kw_mreq_row *row)
 	return 0;
 }
 
+static int on_dropped(void *ctx, const struct kw_mcount_row *row)
+{
+	int64_t *n = ctx;
+	for (int k = 0; k < KW_WRITER_DROP_KINDS; k++)
+		if (!strcmp(row->name, kw_writer_drop_kinds[k]))
+			n[k] = row->count;
+	return 0;
+}
+
 static int on_count(void *ctx, const struct kw_mcount_row *row)
 {
 	struct expo *e = ctx;
@@ -167,6 +179,15 @@ static int build(struct kw_store *store, struct expo *e)
 	e->family = "kw_http_requests_by_country_total{country=\"";
 	if (kw_store_metrics_counts(store, KW_MCOUNT_COUNTRIES, -1, 0, on_count, e) < 0)
 		return -1;
+	int64_t dropped[KW_WRITER_DROP_KINDS] = { 0 };
+	if (kw_store_writes_dropped(store, on_dropped, dropped) < 0)
+		return -1;
+	head(e, "kw_worker_writes_dropped_total", "counter",
+	     "Records kw-api workers dropped, by kind, because the database refused writes while "
+	     "the table holding them in memory was full.");
+	for (int k = 0; k < KW_WRITER_DROP_KINDS; k++)
+		put(e, "kw_worker_writes_dropped_total{kind=\"%s\"} %lld\n",
+		    kw_writer_drop_kinds[k], (long long)dropped[k]);
 	head(e, "kw_alerts", "gauge", "Detection alerts stored, by type.");
 	e->family = "kw_alerts{type=\"";
 	if (kw_store_metrics_counts(store, KW_MCOUNT_ALERTS, -1, 0, on_count, e) < 0)

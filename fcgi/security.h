@@ -47,10 +47,6 @@ struct kw_sec {
 	int64_t interval_us, burst; /* RATE_LIMIT_PER_MINUTE / RATE_LIMIT_BURST */
 	char *test_clock_file;	    /* development only: KW_TEST_CLOCK_FILE */
 	struct kw_key_cache *keys;  /* gate.c: recent key lookups, owned */
-	struct kw_flusher *flusher; /* flush.c: write-behind thread, owned */
-	int flusher_failed;
-	struct kw_rl_entry *flush_buf; /* kw_rl_collect() output */
-	size_t flush_cap;
 };
 
 struct kw_req_sec {
@@ -79,18 +75,11 @@ int kw_sec_route_or_reply(struct kw_req *r);
 void kw_sec_reply_headers(struct kw_req *r, struct kw_buf *h);
 
 /*
- * Record a security event: one JSON log line and a row in security_events. detail is a short
- * reason in our own words (never a credential, never raw input).
+ * Record a security event: one JSON log line and a row in security_events (written without
+ * waiting for the database: writer.h). detail is a short reason in our own words (never a
+ * credential, never raw input).
  */
 void kw_sec_event(struct kw_req *r, const char *type, const char *detail);
-
-/* After FCGX_Finish_r: starts the write-behind thread on first use (flush.c). */
-void kw_sec_idle(struct kw_app *app);
-
-/* flush.c: the limiter's write-behind thread (NULL if it cannot start: kw_sec_idle then
- * flushes between requests). kw_flusher_stop() joins it after a last flush. */
-struct kw_flusher *kw_flusher_start(struct kw_app *app);
-void kw_flusher_stop(struct kw_flusher *f);
 
 /* limit.c: the clock (Unix microseconds), shifted by the test clock when it is on. */
 int64_t kw_sec_now_us(struct kw_app *app);

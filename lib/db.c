@@ -16,7 +16,7 @@
 
 #include "log.h"
 
-#define BUSY_TIMEOUT_MS 5000
+#define BUSY_TIMEOUT_MS KW_DB_BUSY_TIMEOUT_MS
 
 int kw_db_schema_version(void)
 {
@@ -65,6 +65,10 @@ int kw_db_migrate(sqlite3 *db, char *err, size_t errlen)
 	char *msg = NULL;
 	int in_tx = 0, rc = -1;
 
+	/* Up to date (every start but the first after an upgrade): a read, no write lock, so
+	 * that a worker starting while kw-fetch writes does not queue behind it. */
+	if (user_version(db, &have) == 0 && have == want)
+		return 0;
 	/* IMMEDIATE takes the write lock first, so concurrent starters queue behind the busy
 	 * timeout and then see the version the winner wrote. */
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
@@ -225,6 +229,10 @@ sqlite3 *kw_db_open(const char *path, int flags, char *err, size_t errlen)
 	}
 	if (!(flags & KW_DB_READONLY) && set_wal(db, path, err, errlen) < 0)
 		goto fail;
+	if ((flags & KW_DB_NO_CHECKPOINT) && kw_db_exec(db, "PRAGMA wal_autocheckpoint=0") < 0) {
+		snprintf(err, errlen, "database: cannot set up %s", path);
+		goto fail;
+	}
 	if (flags & KW_DB_MIGRATE) {
 		if (kw_db_migrate(db, err, errlen) < 0)
 			goto fail;

@@ -27,9 +27,16 @@ struct kw_migration {
 extern const struct kw_migration kw_migrations[];
 extern const int kw_migrations_count;
 
+/* How long a connection waits for another one's write lock before SQLITE_BUSY. */
+#define KW_DB_BUSY_TIMEOUT_MS 5000
+
 enum kw_db_flags {
 	KW_DB_MIGRATE = 1,  /* apply pending migrations (otherwise only check the version) */
 	KW_DB_READONLY = 2, /* open read-only: never writes, never migrates */
+	/* Never run a WAL checkpoint on this connection (copying the log back into the file,
+	 * with an fsync): kw-api's request connections leave that to connections off the
+	 * request path (kw-fetch, the workers' write-behind threads, kw-ws). */
+	KW_DB_NO_CHECKPOINT = 4,
 };
 
 /* Open (creating parent-less files only in an existing directory). NULL + err on failure. */

@@ -112,6 +112,79 @@ void kw_metrics_reset(struct kw_metrics *m)
 	m->first_at_us = 0;
 }
 
+void kw_metrics_move(struct kw_metrics *dst, struct kw_metrics *src)
+{
+	/* Only the used entries: the tables are large and mostly untouched (resident memory). */
+	memcpy(dst->cells, src->cells, sizeof(src->cells[0]) * (size_t)src->ncells);
+	memcpy(dst->security, src->security, sizeof(src->security[0]) * (size_t)src->nsecurity);
+	memcpy(dst->countries, src->countries, sizeof(src->countries[0]) * (size_t)src->ncountries);
+	dst->ncells = src->ncells;
+	dst->nsecurity = src->nsecurity;
+	dst->ncountries = src->ncountries;
+	dst->pending = src->pending;
+	dst->first_at_us = src->first_at_us;
+	kw_metrics_reset(src);
+}
+
+static int64_t merge_counts(struct kw_metrics_count *dst, int *ndst,
+			    const struct kw_metrics_count *src, int nsrc)
+{
+	int64_t lost = 0;
+	for (int i = 0; i < nsrc; i++) {
+		int k = 0;
+		while (k < *ndst &&
+		       (dst[k].minute != src[i].minute || strcmp(dst[k].name, src[i].name)))
+			k++;
+		if (k == *ndst) {
+			if (*ndst == KW_METRICS_MAX_NAMES) {
+				lost += src[i].count;
+				continue;
+			}
+			dst[(*ndst)++] = src[i];
+			continue;
+		}
+		dst[k].count += src[i].count;
+	}
+	return lost;
+}
+
+int64_t kw_metrics_merge(struct kw_metrics *dst, const struct kw_metrics *src)
+{
+	int64_t lost = 0;
+	for (int i = 0; i < src->ncells; i++) {
+		const struct kw_metrics_cell *s = &src->cells[i];
+		struct kw_metrics_cell *c = NULL;
+		for (int k = 0; k < dst->ncells && !c; k++) {
+			struct kw_metrics_cell *x = &dst->cells[k];
+			if (x->minute == s->minute && x->status_class == s->status_class &&
+			    x->endpoint == s->endpoint && x->method == s->method)
+				c = x;
+		}
+		if (!c) {
+			if (dst->ncells == KW_METRICS_MAX_CELLS) {
+				lost += s->requests;
+				continue;
+			}
+			dst->cells[dst->ncells++] = *s;
+			continue;
+		}
+		c->requests += s->requests;
+		c->bytes += s->bytes;
+		c->latency_us_sum += s->latency_us_sum;
+		for (int b = 0; b < KW_METRICS_BUCKETS; b++)
+			c->hist[b] += s->hist[b];
+	}
+	lost += merge_counts(dst->security, &dst->nsecurity, src->security, src->nsecurity);
+	/* Countries restate requests already counted above: a lost one is not a lost record. */
+	(void)merge_counts(dst->countries, &dst->ncountries, src->countries, src->ncountries);
+	if (src->pending) {
+		if (!dst->pending || src->first_at_us < dst->first_at_us)
+			dst->first_at_us = src->first_at_us;
+		dst->pending += src->pending;
+	}
+	return lost;
+}
+
 int64_t kw_metrics_percentile_us(const int64_t hist[KW_METRICS_BUCKETS], double q)
 {
 	int64_t total = 0;

@@ -75,6 +75,14 @@ int kw_metrics_add_security(struct kw_metrics *m, int64_t now_s, const char *typ
 int kw_metrics_add_country(struct kw_metrics *m, int64_t now_s, const char *country) KW_WUR;
 
 void kw_metrics_reset(struct kw_metrics *m);
+/* Move everything src holds into dst (which must be empty) and reset src. */
+void kw_metrics_move(struct kw_metrics *dst, struct kw_metrics *src);
+/*
+ * Add every count of src into dst (a batch that could not be written goes back into the
+ * table still filling). Returns how many of src's records did not fit into dst's tables:
+ * they are lost, and the caller counts them.
+ */
+int64_t kw_metrics_merge(struct kw_metrics *dst, const struct kw_metrics *src);
 
 /*
  * The q-quantile (0 < q <= 1) of a histogram, in microseconds: -1 when it is empty. A quantile

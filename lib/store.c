@@ -79,6 +79,17 @@ sqlite3_stmt *kw_store_stmt(struct kw_store *s, const char *sql)
 	return st;
 }
 
+void kw_store_wait_for_lock(struct kw_store *s, int wait)
+{
+	sqlite3_busy_timeout(s->db, wait ? KW_DB_BUSY_TIMEOUT_MS : 0);
+}
+
+int kw_store_was_busy(struct kw_store *s)
+{
+	int rc = sqlite3_errcode(s->db) & 0xff;
+	return rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
+}
+
 int kw_store_begin(struct kw_store *s)
 {
 	return kw_db_exec(s->db, "BEGIN IMMEDIATE");

@@ -24,6 +24,16 @@ struct kw_store;
 struct kw_store *kw_store_open(const char *path, int flags, char *err, size_t errlen) KW_WUR;
 void kw_store_close(struct kw_store *s);
 
+/*
+ * Whether this connection's writes wait for another connection's write lock (up to
+ * KW_DB_BUSY_TIMEOUT_MS, the default) or give up at once with SQLITE_BUSY (wait = 0): kw-api
+ * tries its writes on the request path without waiting and leaves what the database refused
+ * to its write-behind thread. Reads never wait on a writer either way (WAL).
+ */
+void kw_store_wait_for_lock(struct kw_store *s, int wait);
+/* 1 when the last statement on s failed because another connection held the lock. */
+int kw_store_was_busy(struct kw_store *s);
+
 /* Transactions; -1 (logged) on failure. BEGIN IMMEDIATE for writers. A market-data writer's
  * kw_store_commit also advances the data generation, in the same transaction. */
 int kw_store_begin(struct kw_store *s) KW_WUR;

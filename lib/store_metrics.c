@@ -127,6 +127,39 @@ fail:
 	return -1;
 }
 
+static const char SQL_DROPPED_ADD[] =
+	"INSERT INTO worker_writes_dropped (kind, count) VALUES (?, ?)"
+	" ON CONFLICT (kind) DO UPDATE SET count = count + excluded.count";
+static const char SQL_DROPPED[] = "SELECT 0, kind, count FROM worker_writes_dropped ORDER BY kind";
+
+int kw_store_writes_dropped_add(struct kw_store *s, const char *const *names, const int64_t *n,
+				size_t count)
+{
+	int any = 0;
+	for (size_t i = 0; i < count; i++)
+		any |= n[i] != 0;
+	if (!any)
+		return 0;
+	if (kw_store_begin(s) < 0)
+		return -1;
+	for (size_t i = 0; i < count; i++) {
+		if (!n[i])
+			continue;
+		sqlite3_stmt *st = kw_store_stmt(s, SQL_DROPPED_ADD);
+		if (!st)
+			goto fail;
+		sqlite3_bind_text(st, 1, names[i], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, n[i]);
+		if (kw_store_step_done(s, st, "dropped-writes upsert") < 0)
+			goto fail;
+	}
+	if (kw_store_commit(s) == 0)
+		return 0;
+fail:
+	kw_store_rollback(s);
+	return -1;
+}
+
 static const char *const SQL_PRUNE[] = {
 	"DELETE FROM metrics_requests WHERE minute < ?",
 	"DELETE FROM metrics_security WHERE minute < ?",
@@ -372,4 +405,13 @@ int kw_store_ws_report(struct kw_store *s, struct kw_ws_report *out)
 	if (!st)
 		return -1;
 	return kw_store_walk(s, st, ws_row, out, "ws_stats query");
+}
+
+int kw_store_writes_dropped(struct kw_store *s, kw_mcount_fn fn, void *ctx)
+{
+	struct count_walk w = { fn, ctx };
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_DROPPED);
+	if (!st)
+		return -1;
+	return kw_store_walk(s, st, count_row, &w, "dropped-writes query");
 }

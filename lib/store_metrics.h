@@ -45,6 +45,16 @@ typedef int (*kw_mcount_fn)(void *ctx, const struct kw_mcount_row *row);
 int kw_store_metrics_requests(struct kw_store *s, int64_t since_s, int64_t bucket_s, kw_mreq_fn fn,
 			      void *ctx) KW_WUR;
 
+/*
+ * Add n[i] to the count of writes of kind names[i] that a worker had to drop
+ * (worker_writes_dropped), in one transaction; zero counts are skipped. -1 (logged, nothing
+ * written) on failure: the caller keeps the counts.
+ */
+int kw_store_writes_dropped_add(struct kw_store *s, const char *const *names, const int64_t *n,
+				size_t count) KW_WUR;
+/* Every kind with its count, by name. */
+int kw_store_writes_dropped(struct kw_store *s, kw_mcount_fn fn, void *ctx) KW_WUR;
+
 enum kw_mcount_kind {
 	KW_MCOUNT_SECURITY,  /* security events by type */
 	KW_MCOUNT_COUNTRIES, /* requests by country */

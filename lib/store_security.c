@@ -378,3 +378,61 @@ int kw_store_block_add(struct kw_store *s, const char *address, int64_t at, int6
 	}
 	return 0;
 }
+
+static int worker_row(struct kw_store *s, const struct kw_worker_row *w)
+{
+	sqlite3_stmt *st = NULL;
+	switch (w->kind) {
+	case KW_WROW_EVENT:
+		if (!(st = kw_store_stmt(s, SQL_EVENT_ADD)))
+			return -1;
+		sqlite3_bind_int64(st, 1, w->at);
+		sqlite3_bind_text(st, 2, w->type, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, w->client, -1, SQLITE_STATIC);
+		if (w->key_id > 0)
+			sqlite3_bind_int64(st, 4, w->key_id);
+		sqlite3_bind_text(st, 5, w->detail, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, w->request_id, -1, SQLITE_STATIC);
+		break;
+	case KW_WROW_BLOCK:
+		if (!(st = kw_store_stmt(s, SQL_BLOCK_ADD)))
+			return -1;
+		sqlite3_bind_text(st, 1, w->client, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, w->at);
+		sqlite3_bind_int64(st, 3, w->until);
+		sqlite3_bind_text(st, 4, w->type, -1, SQLITE_STATIC);
+		break;
+	case KW_WROW_KEY_USE:
+		if (!(st = kw_store_stmt(s, SQL_KEY_TOUCH)))
+			return -1;
+		sqlite3_bind_int64(st, 1, w->at);
+		sqlite3_bind_int64(st, 2, w->key_id);
+		sqlite3_bind_int64(st, 3, w->at - TOUCH_EVERY_S);
+		break;
+	}
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int kw_store_worker_rows(struct kw_store *s, const struct kw_worker_row *rows, size_t n)
+{
+	sqlite3 *db = kw_store_db(s);
+	if (!n)
+		return 0;
+	/* Not kw_store_begin(): a busy database is an expected answer here, not an error. */
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		if (worker_row(s, &rows[i]) < 0)
+			goto fail;
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	return 0;
+fail:;
+	int busy = kw_store_was_busy(s);
+	if (!busy)
+		kw_error("store: cannot record %zu security rows: %s", n, sqlite3_errmsg(db));
+	kw_store_rollback(s);
+	return busy ? KW_STORE_BUSY : -1;
+}

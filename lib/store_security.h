@@ -60,6 +60,31 @@ int kw_store_rl_save(struct kw_store *s, const struct kw_rl_entry *e, size_t n,
 /* kw_rl_load() every unexpired row into rl. -1 on error. */
 int kw_store_rl_restore(struct kw_store *s, struct kw_rl *rl, int64_t now_us) KW_WUR;
 
+/*
+ * What a kw-api worker writes besides metrics and the limiter copy: a security event, a
+ * block, or a key's last use. Strings are copied in (truncated to their fields), so a row can
+ * wait in memory after its request is gone.
+ */
+enum kw_worker_row_kind { KW_WROW_EVENT, KW_WROW_BLOCK, KW_WROW_KEY_USE };
+struct kw_worker_row {
+	enum kw_worker_row_kind kind;
+	int64_t at;	/* Unix seconds */
+	int64_t until;	/* block: until when */
+	int64_t key_id; /* event: the key (0 none); key use: the key */
+	char type[32];	/* event type, or the block's reason */
+	char client[64];
+	char detail[160];
+	char request_id[17];
+};
+#define KW_STORE_BUSY 1
+/*
+ * Write rows in one transaction. 0 done; KW_STORE_BUSY when another connection held the write
+ * lock longer than this connection waits (kw_store_wait_for_lock), not logged: nothing was
+ * written and the caller keeps the rows for a later attempt; -1 (logged) on any other error,
+ * nothing written.
+ */
+int kw_store_worker_rows(struct kw_store *s, const struct kw_worker_row *rows, size_t n) KW_WUR;
+
 /* Record a block (for operators; the limiter table enforces it). */
 int kw_store_block_add(struct kw_store *s, const char *address, int64_t at, int64_t until,
 		       const char *reason) KW_WUR;

@@ -131,12 +131,61 @@ static void test_names(void **state)
 	assert_int_equal(m.countries[0].count, 2);
 }
 
+/* A batch the database refused goes back into the table that kept filling meanwhile: same
+ * cells add up, new ones are appended, and what finds no room is reported as lost. */
+static void test_move_and_merge(void **state)
+{
+	(void)state;
+	static struct kw_metrics live, batch;
+	static const char ep[] = "/api/x", other[] = "/api/y";
+	const char *get = kw_metrics_method("GET");
+	int64_t t = 1700000000;
+	kw_metrics_reset(&live);
+	kw_metrics_reset(&batch);
+	assert_int_equal(kw_metrics_add_request(&live, t, get, ep, 200, 300, 10), 0);
+	assert_int_equal(kw_metrics_add_request(&live, t, get, ep, 200, 300, 10), 0);
+	assert_int_equal(kw_metrics_add_security(&live, t, "auth_failed"), 0);
+	assert_int_equal(kw_metrics_add_country(&live, t, "GB"), 0);
+	int64_t first = live.first_at_us;
+	kw_metrics_move(&batch, &live);
+	assert_int_equal(live.pending, 0);
+	assert_int_equal(live.ncells, 0);
+	assert_int_equal(batch.ncells, 1);
+	assert_int_equal(batch.pending, 4);
+	assert_int_equal(batch.first_at_us, first);
+	/* Meanwhile: the same cell once more, and a new one. */
+	assert_int_equal(kw_metrics_add_request(&live, t, get, ep, 200, 300, 10), 0);
+	assert_int_equal(kw_metrics_add_request(&live, t, get, other, 404, 5, 1), 0);
+	assert_int_equal(kw_metrics_merge(&live, &batch), 0);
+	assert_int_equal(live.ncells, 2);
+	assert_int_equal(live.cells[0].requests, 3);
+	assert_int_equal(live.cells[0].bytes, 30);
+	assert_int_equal(live.cells[0].latency_us_sum, 900);
+	assert_int_equal(live.cells[0].hist[kw_metrics_bucket_of(300)], 3);
+	assert_int_equal(live.nsecurity, 1);
+	assert_int_equal(live.security[0].count, 1);
+	assert_int_equal(live.countries[0].count, 1);
+	assert_int_equal(live.pending, 6);
+	assert_int_equal(live.first_at_us, first); /* the batch's records are the oldest */
+
+	/* A full table takes what matches and reports the rest as lost. */
+	kw_metrics_reset(&live);
+	kw_metrics_reset(&batch);
+	for (int i = 0; i < KW_METRICS_MAX_CELLS; i++)
+		assert_int_equal(kw_metrics_add_request(&live, t + 60 * i, get, ep, 200, 1, 1), 0);
+	assert_int_equal(kw_metrics_add_request(&batch, t, get, ep, 200, 1, 1), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(kw_metrics_add_request(&batch, t, get, other, 200, 1, 1), 0);
+	assert_int_equal(kw_metrics_merge(&live, &batch), 3);
+	assert_int_equal(live.cells[0].requests, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_buckets), cmocka_unit_test(test_percentiles),
 		cmocka_unit_test(test_cells),	cmocka_unit_test(test_bounded_tables),
-		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_names),	cmocka_unit_test(test_move_and_merge),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
