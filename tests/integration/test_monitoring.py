@@ -348,8 +348,7 @@ def test_ws_clients_reported(mon):
 
 def test_metrics_are_batched_not_written_per_request(tmp_path):
     """No database write per request: 20 requests leave the store untouched until the flush.
-    One worker, so that "settled" is exact: where workers share one listening socket (Apache
-    deployments), an idle worker writes what it holds only when it next accepts a request."""
+    One worker, so that "settled" is exact."""
     s = Stack(tmp_path / "batch", settings={"METRICS_FLUSH_SECONDS": str(FLUSH_S)}, workers=1)
     s.start()
     try:
