@@ -350,9 +350,11 @@ void kw_writer_row(struct kw_app *app, const struct kw_worker_row *row)
 		pthread_mutex_unlock(&w->mu);
 	}
 	/* Behind rows already waiting it would be written out of order, and would most likely
-	 * find the lock taken too: then it waits with them. */
+	 * find the lock taken too: then it waits with them. A CGI request is a process of its
+	 * own, with no request queued behind it and no later pass before its exit: it waits
+	 * for the lock, as before, so that the row is stored before the reply. */
 	if (!queued && app->store) {
-		kw_store_wait_for_lock(app->store, 0);
+		kw_store_wait_for_lock(app->store, app->cgi);
 		int rc = kw_store_worker_rows(app->store, row, 1);
 		kw_store_wait_for_lock(app->store, 1);
 		if (rc == 0)

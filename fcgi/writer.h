@@ -13,7 +13,9 @@
  *   rows                     are tried at once on the request's own connection, with no wait
  *                            at all (stored before the reply, as an operator reading
  *                            security_events expects); when the database is busy the row is
- *                            queued for the thread instead, and the request goes on.
+ *                            queued for the thread instead, and the request goes on. (A CGI
+ *                            request, a process of its own, waits: nothing is queued behind
+ *                            it.)
  * Nothing waiting is lost while the database refuses writes: the thread keeps it and retries
  * (each attempt waits up to the busy timeout, which paces the retries). The tables in memory
  * are bounded (KW_METRICS_MAX_*, KW_WRITER_ROWS); what does not fit is dropped and counted by
