@@ -63,10 +63,25 @@ def create_key(stack, name="t", scope="read", rate=None):
     return key, key_id
 
 
-def events(stack, type_=None):
+def _events_now(stack, type_):
     with sqlite3.connect(stack.db) as db:
         db.row_factory = sqlite3.Row
         if type_:
             return [dict(r) for r in db.execute(
                 "SELECT * FROM security_events WHERE type = ? ORDER BY id", (type_,))]
         return [dict(r) for r in db.execute("SELECT * FROM security_events ORDER BY id")]
+
+
+def events(stack, type_=None, settle=0.15, timeout=3):
+    """security_events rows (of one type), once they have stopped changing for `settle` s: a
+    worker stores an event before its reply unless another writer holds the database's lock
+    at that instant, and then its write-behind thread stores it a moment later."""
+    got = _events_now(stack, type_)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        time.sleep(settle)
+        again = _events_now(stack, type_)
+        if again == got:
+            break
+        got = again
+    return got
