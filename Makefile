@@ -102,6 +102,13 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBKW)
 	$(CC) $(KW_CFLAGS) $(KW_LDFLAGS) -o $@ $< $(LIBKW) -lcmocka \
 	  $(call pkg,--libs,$(PKG_COMMON) libjwt)
 
+# The contract test runs kw-api's own serializers and document generator: every kw-api object
+# but main().
+API_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out fcgi/main.c,$(wildcard fcgi/*.c)))
+$(BUILD)/tests/test_contract: tests/unit/test_contract.c $(API_OBJ) $(LIBKW)
+	@mkdir -p $(@D)
+	$(CC) $(KW_CFLAGS) -Ifcgi $(KW_LDFLAGS) -o $@ $< $(API_OBJ) $(LIBKW) -lcmocka $(api_LIBS)
+
 $(BUILD)/bench/fcgi-ceiling: bench/fcgi-ceiling.c
 	@mkdir -p $(@D)
 	$(CC) $(KW_CFLAGS) $(KW_LDFLAGS) -o $@ $< -lfcgi

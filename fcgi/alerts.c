@@ -28,6 +28,10 @@ const struct kw_param kw_params_v1_alerts[] = {
 	{ 0 },
 };
 
+/* In csv_row()'s order. */
+const char kw_csv_columns_alerts[] = "id,type,ticker,category,severity,confidence,description,"
+				     "created_at,window_end,data";
+
 struct page {
 	json_object *data;
 	struct kw_buf *csv;
@@ -114,9 +118,7 @@ void kw_handle_v1_alerts(struct kw_req *r)
 	}
 	if (kw_api_wants_csv(r)) {
 		struct csv_ctx c = { s, &f };
-		kw_api_stream_csv(r,
-				  "id,type,ticker,category,severity,confidence,description,"
-				  "created_at,window_end,data\r\n",
+		kw_api_stream_csv(r, kw_csv_columns_alerts,
 				  kw_query_int(&r->q, "limit", KW_CSV_MAX_ROWS), csv_page, &c);
 		return;
 	}

@@ -41,6 +41,17 @@ json_object *kw_api_trade_json(const struct kw_trade_row *t);
 /* The one alert shape (kw_alert_json); legacy adds the original's market_impact and
  * ticker_symbol. */
 json_object *kw_api_alert_json(const struct kw_alert *a, int legacy);
+/* A market's order-book summary (OrderBookSummary) and one history point (Snapshot). */
+json_object *kw_api_book_json(const struct kw_book_row *b);
+json_object *kw_api_snapshot_json(const struct kw_snapshot_row *p);
+/* legacy.c: a market in the original's shape (LegacyMarket) and a dashboard card
+ * (MarketCard), as of `now`. */
+json_object *kw_legacy_market_json(const struct kw_market_row *m);
+json_object *kw_legacy_card_json(const struct kw_market_row *m, const struct kw_config *cfg,
+				 int64_t now);
+/* Each serializer above writes one component of fcgi/schema.c (Market, Trade, Alert or
+ * LegacyAlert, OrderBookSummary, Snapshot, LegacyMarket, MarketCard);
+ * tests/unit/test_contract.c holds them to it. */
 
 /* Cursors: encode into buf (>= 256 bytes); decode returns 0, or -1 after replying 400. */
 void kw_api_cursor_encode(char *buf, size_t len, const char *text);
@@ -49,5 +60,11 @@ int kw_api_cursor_decode_or_reply(struct kw_req *r, const char *prefix, char *ou
 
 /* POST /api/refresh's and /api/v1/refresh's declared body (refresh.c), for the handler and the OpenAPI document. */
 extern const struct kw_body_field kw_body_refresh[];
+/* The CSV exports' columns (whales.c, alerts.c): the header line and the document. */
+extern const char kw_csv_columns_whales[];
+extern const char kw_csv_columns_alerts[];
+
+/* openapi.c: the whole OpenAPI document (owned), the same bytes on every call. */
+json_object *kw_openapi_document(void);
 
 #endif

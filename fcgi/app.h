@@ -84,6 +84,20 @@ enum kw_route_flags {
 	KW_ROUTE_PUBLIC = 1, /* no credentials needed (health) */
 	KW_ROUTE_ADMIN = 2,  /* needs a key or token with admin scope */
 	KW_ROUTE_HEAVY = 4,  /* a reply the cache lacks can cost many ms: capped (heavy.h) */
+	/* The handler itself asks for admin scope unless the client address is allowed
+	 * (/metrics): documented as optional credentials with 401 and 403. */
+	KW_ROUTE_SELF_GATED = 8,
+	/* A 503 may carry the success shape (status, health: the database check failed). */
+	KW_ROUTE_503_SAME_SHAPE = 16,
+	KW_ROUTE_MAY_CONFLICT = 32, /* 409 while a fetch run is going (refresh) */
+};
+
+/* How the success body relates to the route's `reply` component (fcgi/schema.c). */
+enum kw_reply_shape {
+	KW_REPLY_BODY, /* the body is the component (NULL: any JSON object) */
+	KW_REPLY_ITEM, /* the v1 envelope, data = the component */
+	KW_REPLY_LIST, /* the v1 envelope, data = an array of the component */
+	KW_REPLY_TEXT, /* not JSON: `reply` is the media type */
 };
 
 struct kw_route {
@@ -93,6 +107,12 @@ struct kw_route {
 	const struct kw_param *params; /* declared query parameters, {NULL}-terminated or NULL */
 	int flags;
 	const char *summary;
+	/* The answer, for the OpenAPI document and the tests that check answers against it. */
+	int ok_status;
+	enum kw_reply_shape shape;
+	const char *reply;
+	const char *csv_columns;	  /* "a,b,c" of the text/csv alternative, or NULL */
+	const struct kw_body_field *body; /* declared JSON request body, or NULL */
 };
 
 /* routes.c */
@@ -184,7 +204,11 @@ void kw_reload_init(struct kw_reload *w, int enabled);
 /* 1 when a watched file changed since kw_reload_init (checked at most once a second). */
 int kw_reload_due(struct kw_reload *w);
 
-/* The store, reopened if it was unusable; NULL (and a 503 already sent) if still unusable. */
+/* req.c: the store, reopened if it was unusable (at most every KW_STORE_RETRY_US); NULL (and
+ * a 503 already sent) if still unusable. */
+#define KW_STORE_RETRY_US (5 * 1000000)
+/* The request path's connection: it migrates if needed, and never checkpoints. */
+#define KW_API_DB_FLAGS (KW_DB_MIGRATE | KW_DB_NO_CHECKPOINT)
 struct kw_store *kw_app_store_or_reply(struct kw_req *r);
 
 #endif

@@ -71,7 +71,7 @@ int kw_csv_row(struct kw_buf *b, const char *const *fields, size_t n, uint32_t n
 	return 0;
 }
 
-void kw_api_stream_csv(struct kw_req *r, const char *header, int64_t max_rows,
+void kw_api_stream_csv(struct kw_req *r, const char *columns, int64_t max_rows,
 		       kw_csv_page_fn next_page, void *ctx)
 {
 	struct kw_buf b;
@@ -80,7 +80,8 @@ void kw_api_stream_csv(struct kw_req *r, const char *header, int64_t max_rows,
 		return;
 	kw_buf_init(&b, 0);
 	if (kw_reply_stream_begin(r, 200, "text/csv; charset=utf-8") < 0 ||
-	    !strcmp(r->method, "HEAD") || kw_buf_puts(&b, header) < 0)
+	    !strcmp(r->method, "HEAD") || kw_buf_puts(&b, columns) < 0 ||
+	    kw_buf_puts(&b, "\r\n") < 0)
 		goto out;
 	for (;;) {
 		int64_t n = 0,

@@ -93,7 +93,7 @@ struct mlist {
 	int64_t now;
 };
 
-static json_object *legacy_market(const struct kw_market_row *m)
+json_object *kw_legacy_market_json(const struct kw_market_row *m)
 {
 	json_object *o = kw_api_market_json(m);
 	json_object_object_add(o, "id", kw_api_str(m->ticker));
@@ -127,7 +127,8 @@ static json_object *outcome(const char *title, const char *desc, int64_t p)
 	return o;
 }
 
-static json_object *card(const struct kw_market_row *m, const struct kw_config *cfg, int64_t now)
+json_object *kw_legacy_card_json(const struct kw_market_row *m, const struct kw_config *cfg,
+				 int64_t now)
 {
 	json_object *o = json_object_new_object();
 	int64_t p = yes_probability(m);
@@ -170,7 +171,8 @@ static json_object *card(const struct kw_market_row *m, const struct kw_config *
 static int on_market(void *ctx, const struct kw_market_row *m)
 {
 	struct mlist *l = ctx;
-	json_object_array_add(l->arr, l->cards ? card(m, l->cfg, l->now) : legacy_market(m));
+	json_object_array_add(l->arr, l->cards ? kw_legacy_card_json(m, l->cfg, l->now)
+					       : kw_legacy_market_json(m));
 	return 0;
 }
 

@@ -21,16 +21,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "app.h"
 #include "log.h"
 #include "monitoring.h"
 #include "version.h"
 #include "writer.h"
-
-/* The request path's connection: it migrates if needed, and never checkpoints. */
-#define KW_API_DB_FLAGS (KW_DB_MIGRATE | KW_DB_NO_CHECKPOINT)
-/* Seconds between attempts to reopen an unusable database. */
-#define STORE_RETRY_US (5 * 1000000)
 
 static volatile sig_atomic_t g_stop;
 
@@ -60,29 +56,13 @@ static void usage(FILE *out)
 		"                       serves the socket itself\n"
 		"  --check-config       validate the configuration and the database, then exit\n"
 		"  --version            print the version and exit\n"
+		"  --openapi            print the OpenAPI document (/api/openapi.json) and exit\n"
 		"  -h, --help           show this help and exit\n"
 		"\n"
 		"Configuration comes from the environment and the .env file named by KW_ENV_FILE\n"
 		"(default ./.env); see the README for every setting.\n"
 		"Exit status: 0 stopped cleanly, 1 start-up failure, 2 usage error, 78 invalid "
 		"configuration.\n");
-}
-
-struct kw_store *kw_app_store_or_reply(struct kw_req *r)
-{
-	struct kw_app *app = r->app;
-	if (!app->store && kw_mono_us() >= app->store_retry_at) {
-		app->store = kw_store_open(app->cfg.database_path, KW_API_DB_FLAGS, app->store_err,
-					   sizeof(app->store_err));
-		if (!app->store) {
-			kw_error("%s", app->store_err);
-			app->store_retry_at = kw_mono_us() + STORE_RETRY_US;
-		}
-	}
-	if (!app->store)
-		kw_reply_error_detail(r, 503, "database_unavailable", "the database is unavailable",
-				      app->store_err);
-	return app->store;
 }
 
 static void serve_one(struct kw_req *r)
@@ -95,6 +75,17 @@ static void serve_one(struct kw_req *r)
 	kw_req_log(r);
 }
 
+/* The document a client generator reads, without a server or settings: the same bytes as
+ * GET /api/openapi.json. */
+static int print_openapi(void)
+{
+	json_object *doc = kw_openapi_document();
+	const char *s = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN);
+	int rc = s && puts(s) >= 0 && fflush(stdout) == 0 ? 0 : 1;
+	json_object_put(doc);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -103,6 +94,7 @@ int main(int argc, char **argv)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "check-config", no_argument, NULL, 'c' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "openapi", no_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -135,6 +127,7 @@ int main(int argc, char **argv)
 			break;
 		case 'c': check_only = 1; break;
 		case 'V': printf("kw-api %s\n", KW_VERSION); return 0;
+		case 'o': return print_openapi();
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -192,7 +185,7 @@ int main(int argc, char **argv)
 		 * web server respawning a worker that dies at once. */
 		kw_error("%s", err);
 		kw_strlcpy(app.store_err, err, sizeof(app.store_err));
-		app.store_retry_at = kw_mono_us() + STORE_RETRY_US;
+		app.store_retry_at = kw_mono_us() + KW_STORE_RETRY_US;
 	}
 
 	if (FCGX_Init() != 0) {
@@ -247,7 +240,7 @@ int main(int argc, char **argv)
 		app.store = kw_store_open(app.cfg.database_path, KW_API_DB_FLAGS, err, sizeof(err));
 		if (!app.store) {
 			kw_error("%s", err);
-			app.store_retry_at = kw_mono_us() + STORE_RETRY_US;
+			app.store_retry_at = kw_mono_us() + KW_STORE_RETRY_US;
 		}
 		if (kw_sec_init(&app, err, sizeof(err)) < 0) {
 			kw_error("%s", err);

@@ -160,24 +160,6 @@ static int on_alert(void *ctx, const struct kw_alert *a)
 	return 0;
 }
 
-static json_object *book_json(const struct kw_book_row *b)
-{
-	json_object *o = json_object_new_object();
-	int64_t total = b->yes_depth_centi + b->no_depth_centi;
-	json_object_object_add(o, "taken_at", kw_api_time(b->taken_at));
-	json_object_object_add(o, "yes_depth_contracts", kw_api_contracts(b->yes_depth_centi));
-	json_object_object_add(o, "no_depth_contracts", kw_api_contracts(b->no_depth_centi));
-	json_object_object_add(o, "yes_levels", json_object_new_int64(b->yes_levels));
-	json_object_object_add(o, "no_levels", json_object_new_int64(b->no_levels));
-	json_object_object_add(o, "best_yes_bid", kw_api_usd(b->best_yes_bid));
-	json_object_object_add(o, "best_no_bid", kw_api_usd(b->best_no_bid));
-	/* Share of bid depth on YES, in percent (the order_book_shift imbalance measure). */
-	json_object_object_add(
-		o, "yes_share_percent",
-		total > 0 ? kw_json_decimal(kw_share_bp(b->yes_depth_centi, total), 2) : NULL);
-	return o;
-}
-
 void kw_handle_v1_market(struct kw_req *r)
 {
 	struct kw_store *s = kw_app_store_or_reply(r);
@@ -204,7 +186,7 @@ void kw_handle_v1_market(struct kw_req *r)
 		kw_reply_error(r, 503, "database_unavailable", "the database could not answer");
 		return;
 	}
-	json_object_object_add(m, "orderbook", brc == 0 ? book_json(&b) : NULL);
+	json_object_object_add(m, "orderbook", brc == 0 ? kw_api_book_json(&b) : NULL);
 	json_object_object_add(m, "recent_trades", trades);
 	json_object_object_add(m, "recent_alerts", alerts);
 	kw_api_reply_list(r, m, 0, NULL);
@@ -235,16 +217,7 @@ static int on_point(void *ctx, const struct kw_snapshot_row *p)
 		h->has_more = 1;
 		return 1;
 	}
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "time", kw_api_time(p->taken_at));
-	json_object_object_add(o, "yes_bid", kw_api_usd(p->yes_bid));
-	json_object_object_add(o, "yes_ask", kw_api_usd(p->yes_ask));
-	json_object_object_add(o, "last_price", kw_api_usd(p->last_price));
-	json_object_object_add(o, "volume_contracts", kw_api_contracts(p->volume_centi));
-	json_object_object_add(o, "volume_24h_contracts", kw_api_contracts(p->volume_24h_centi));
-	json_object_object_add(o, "open_interest_contracts",
-			       kw_api_contracts(p->open_interest_centi));
-	json_object_array_add(h->data, o);
+	json_object_array_add(h->data, kw_api_snapshot_json(p));
 	h->n++;
 	h->last_t = p->taken_at;
 	return 0;

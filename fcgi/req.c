@@ -1,6 +1,7 @@
 /*
  * req.c — the life of one request: reading what the web server sent (FastCGI params, or the
- * environment in CGI mode), the request id, the access-log line and the reset after it.
+ * environment in CGI mode), the request id, the access-log line and the reset after it, and
+ * the store a handler reads (reopened when it was unusable).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,4 +75,21 @@ void kw_req_reset(struct kw_req *r)
 	kw_buf_free(&r->headers);
 	kw_buf_free(&r->body);
 	r->route = NULL;
+}
+
+struct kw_store *kw_app_store_or_reply(struct kw_req *r)
+{
+	struct kw_app *app = r->app;
+	if (!app->store && kw_mono_us() >= app->store_retry_at) {
+		app->store = kw_store_open(app->cfg.database_path, KW_API_DB_FLAGS, app->store_err,
+					   sizeof(app->store_err));
+		if (!app->store) {
+			kw_error("%s", app->store_err);
+			app->store_retry_at = kw_mono_us() + KW_STORE_RETRY_US;
+		}
+	}
+	if (!app->store)
+		kw_reply_error_detail(r, 503, "database_unavailable", "the database is unavailable",
+				      app->store_err);
+	return app->store;
 }

@@ -9,6 +9,7 @@
 
 #include "jsonw.h"
 #include "log.h"
+#include "whale.h" /* kw_json_decimal */
 
 void kw_api_fmt_time_us(char *buf, size_t len, int64_t unix_us)
 {
@@ -152,5 +153,37 @@ json_object *kw_api_alert_json(const struct kw_alert *a, int legacy)
 		add(o, "ticker_symbol", kw_api_str(a->ticker));
 		add(o, "market_impact", kw_api_str(a->severity));
 	}
+	return o;
+}
+
+json_object *kw_api_book_json(const struct kw_book_row *b)
+{
+	json_object *o = json_object_new_object();
+	int64_t total = b->yes_depth_centi + b->no_depth_centi;
+	json_object_object_add(o, "taken_at", kw_api_time(b->taken_at));
+	json_object_object_add(o, "yes_depth_contracts", kw_api_contracts(b->yes_depth_centi));
+	json_object_object_add(o, "no_depth_contracts", kw_api_contracts(b->no_depth_centi));
+	json_object_object_add(o, "yes_levels", json_object_new_int64(b->yes_levels));
+	json_object_object_add(o, "no_levels", json_object_new_int64(b->no_levels));
+	json_object_object_add(o, "best_yes_bid", kw_api_usd(b->best_yes_bid));
+	json_object_object_add(o, "best_no_bid", kw_api_usd(b->best_no_bid));
+	/* Share of bid depth on YES, in percent (the order_book_shift imbalance measure). */
+	json_object_object_add(
+		o, "yes_share_percent",
+		total > 0 ? kw_json_decimal(kw_share_bp(b->yes_depth_centi, total), 2) : NULL);
+	return o;
+}
+
+json_object *kw_api_snapshot_json(const struct kw_snapshot_row *p)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "time", kw_api_time(p->taken_at));
+	json_object_object_add(o, "yes_bid", kw_api_usd(p->yes_bid));
+	json_object_object_add(o, "yes_ask", kw_api_usd(p->yes_ask));
+	json_object_object_add(o, "last_price", kw_api_usd(p->last_price));
+	json_object_object_add(o, "volume_contracts", kw_api_contracts(p->volume_centi));
+	json_object_object_add(o, "volume_24h_contracts", kw_api_contracts(p->volume_24h_centi));
+	json_object_object_add(o, "open_interest_contracts",
+			       kw_api_contracts(p->open_interest_centi));
 	return o;
 }

@@ -34,6 +34,11 @@ const struct kw_param kw_params_v1_whales[] = {
 	{ 0 },
 };
 
+/* In csv_row()'s order. */
+const char kw_csv_columns_whales[] = "id,trade_id,created_time,ticker,category,title,taker_side,"
+				     "count_contracts,price,yes_price,no_price,notional_usd,"
+				     "is_block_trade";
+
 struct page {
 	struct kw_buf *out; /* JSON array text, or CSV lines */
 	int csv;
@@ -153,10 +158,7 @@ void kw_handle_v1_whales(struct kw_req *r)
 	}
 	if (kw_api_wants_csv(r)) {
 		struct csv_ctx c = { s, &f };
-		kw_api_stream_csv(r,
-				  "id,trade_id,created_time,ticker,category,title,taker_side,"
-				  "count_contracts,price,yes_price,no_price,notional_usd,"
-				  "is_block_trade\r\n",
+		kw_api_stream_csv(r, kw_csv_columns_whales,
 				  kw_query_int(&r->q, "limit", KW_CSV_MAX_ROWS), csv_page, &c);
 		goto out;
 	}
