@@ -20,6 +20,8 @@ PKGS=(
   python3 python3-pytest python3-requests python3-websockets wrk bc time
   # the benchmark's FastAPI peer, as its users run it: uvicorn on uvloop and httptools
   python3-fastapi python3-uvicorn python3-uvloop python3-httptools
+  # every answer a test receives is validated against the OpenAPI document
+  python3-jsonschema
   # dashboard browser test, Prometheus exposition check
   chromium chromium-driver python3-selenium prometheus
   # the Debian package: build it (make deb) and check it (lintian, make package-check)

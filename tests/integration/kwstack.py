@@ -7,7 +7,8 @@ only the processes it started, by PID. Run as root, the web servers, workers and
 RUN_USER, from copies of the programs and the dashboard that RUN_USER can reach (run_bin(),
 run_www()), wherever the checkout is. When the suite runs a sanitizer build (KW_SANITIZE=1)
 every process writes its sanitizer report to the stack's directory, and stop() fails the test
-if any report exists.
+if any report exists. Every answer a test receives from a stack is checked against the OpenAPI
+document (contract.py): a mismatch fails the test that received it.
 """
 import os
 import signal
@@ -16,6 +17,8 @@ import subprocess
 import time
 
 import requests
+
+import contract
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("KW_BUILD", os.path.join(TOP, "build"))
@@ -182,6 +185,9 @@ class LighttpdStack:
         self.proc = None
         self.base = "http://127.0.0.1:%d" % self.port
         self.https_base = "https://127.0.0.1:%d" % self.tls_port
+        contract.install()
+        contract.watch(self.base)
+        contract.watch(self.https_base)
         self.errorlog = os.path.join(self.dir, "lighttpd-error.log")
         self._wait = wait
         # ws=True also runs the real kw-ws on ws_port (lighttpd forwards /ws to it); it needs
