@@ -20,6 +20,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+import contract
 from detected import Detected
 from kwstack import BUILD, TOP, ApacheStack, Stack
 
@@ -176,6 +177,10 @@ def test_feed_filters(site, browser, source):
     d.get(site.url("/"))
     live = d.find_element(By.ID, "live")
     wait(d, lambda: "on" in live.get_attribute("class"))
+    # The signal choices are the API's own list, read from its OpenAPI document.
+    types = contract.document()["components"]["schemas"]["Alert"]["properties"]["type"]["enum"]
+    wait(d, lambda: [o.get_attribute("value")
+                     for o in d.find_elements(By.CSS_SELECTOR, "#f-type option")] == [""] + types)
     d.find_element(By.ID, "f-ticker").send_keys(TICKER)
     d.find_element(By.ID, "f-min").send_keys("50000")
     d.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
@@ -198,6 +203,10 @@ def test_pages_show_api_numbers(site, browser, artifacts):
     assert len(rows) == len(markets)
     for row, m in zip(rows, markets):
         assert m["ticker"] in row.text and (m["title"] or m["ticker"]) in row.text
+    # One sortable column per sort order the OpenAPI document lists.
+    sorts = [p for p in contract.document()["paths"]["/api/v1/markets"]["get"]["parameters"]
+             if p["name"] == "sort"][0]["schema"]["enum"]
+    assert len(d.find_elements(By.CSS_SELECTOR, "#markets th button.sort")) == len(sorts)
     # Sorting asks the server for another order.
     d.find_element(By.XPATH, "//button[contains(., 'Open interest')]").click()
     by_oi = api(site, "/api/v1/markets?sort=open_interest&limit=50")["data"]

@@ -125,6 +125,32 @@ export function alertLabel(alert) {
   return String((alert && (alert.label || alert.type)) || "");
 }
 
+// ---- the API's description -------------------------------------------------------------------
+
+// The enums the pages offer (signal types with their labels, market sort keys) are read from
+// the OpenAPI document the API serves (public, cached by the browser for CACHE_TTL), so that a
+// type or sort order the server gains appears here without a change to this code. Fetched
+// once per page.
+let contractPromise = null;
+export function contract() {
+  if (!contractPromise) {
+    contractPromise = fetch("/api/openapi.json", { credentials: "omit" }).then(async (res) => {
+      if (!res.ok) throw new ApiError(res.status, "http_" + res.status, "the API description is unavailable");
+      const doc = await res.json();
+      const param = (path, name) =>
+        (doc.paths[path].get.parameters.find((p) => p.name === name) || { schema: {} }).schema.enum || [];
+      const type = doc.components.schemas.Alert.properties.type;
+      const labels = type["x-enum-labels"] || {};
+      return {
+        alertTypes: type.enum.map((name) => ({ type: name, label: labels[name] || name })),
+        marketSorts: param("/api/v1/markets", "sort"),
+      };
+    });
+    contractPromise.catch(() => { contractPromise = null; }); // try again on the next call
+  }
+  return contractPromise;
+}
+
 // ---- the API key and requests --------------------------------------------------------------
 
 export function apiKey() {

@@ -6,13 +6,13 @@
 // trades, tickers, categories, min_notional). On a lost connection it reconnects with backoff
 // and sends `resume` with the last alert id it saw, so nothing is missed and nothing is shown
 // twice (items are keyed by kind and id).
-import { api, el, replace, setupPage, setStatus, usd, contracts, cents, when, ago,
+import { api, contract, el, replace, setupPage, setStatus, usd, contracts, cents, when, ago,
          marketHref, alertLabel, badge, empty, table, showError, isNum } from "./common.js";
 
 const MAX_ITEMS = 200;
 const WHALE_FLOOR_USD = 1000; // the smallest min_notional /api/v1/whales accepts
 
-const state = { filters: { category: "", ticker: "", min: 0 }, seen: new Set(), lastAlertId: 0,
+const state = { filters: { type: "", category: "", ticker: "", min: 0 }, seen: new Set(), lastAlertId: 0,
                 ws: null, backoff: 1000, retry: null, generation: 0 };
 
 function notionalOf(item) {
@@ -23,6 +23,8 @@ function notionalOf(item) {
 
 function passes(item) {
   const f = state.filters;
+  // A signal filter shows that signal; whale trades belong to whale_trade.
+  if (f.type && (item.kind === "trade" ? f.type !== "whale_trade" : item.type !== f.type)) return false;
   if (f.ticker && item.ticker !== f.ticker) return false;
   if (f.category && (item.category || "").toLowerCase() !== f.category.toLowerCase()) return false;
   const n = notionalOf(item);
@@ -109,7 +111,7 @@ async function loadRecent() {
   note.textContent = "Loading…";
   try {
     const [alerts, whales] = await Promise.all([
-      api("/api/v1/alerts?" + query({ limit: 50, ticker: f.ticker, category: f.category })),
+      api("/api/v1/alerts?" + query({ limit: 50, type: f.type, ticker: f.ticker, category: f.category })),
       api("/api/v1/whales?" + query({ limit: 50, ticker: f.ticker, category: f.category,
                                       min_notional: f.min >= WHALE_FLOOR_USD ? Math.floor(f.min) : "" })),
     ]);
@@ -216,6 +218,16 @@ async function loadCategories() {
   }
 }
 
+// The signal types from the API's description: the select offers exactly what it may send.
+async function loadTypes() {
+  try {
+    const sel = document.getElementById("f-type");
+    for (const t of (await contract()).alertTypes) sel.appendChild(el("option", { value: t.type }, alertLabel(t)));
+  } catch (e) {
+    /* without the description the feed shows every signal */
+  }
+}
+
 async function loadTopTrades() {
   const box = document.getElementById("top-trades");
   try {
@@ -250,6 +262,7 @@ async function loadStatus() {
 function readFilters() {
   const min = Number(document.getElementById("f-min").value || 0);
   state.filters = {
+    type: document.getElementById("f-type").value,
     category: document.getElementById("f-category").value,
     ticker: document.getElementById("f-ticker").value.trim(),
     min: Number.isFinite(min) && min > 0 ? min : 0,
@@ -265,6 +278,6 @@ document.addEventListener("DOMContentLoaded", async () => {
     if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(subscribeMessage());
   });
   await loadStatus();
-  await Promise.all([loadRecent(), loadCategories(), loadTopTrades()]);
+  await Promise.all([loadRecent(), loadTypes(), loadCategories(), loadTopTrades()]);
   connect();
 });

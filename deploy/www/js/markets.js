@@ -1,28 +1,38 @@
 // markets.js — top markets (markets.html): /api/v1/markets sorted by the server (click a column
 // header), filtered by title search and category, paged with the opaque cursor ("Load more");
 // the biggest movers come from /api/v1/stats.
-import { api, el, replace, setupPage, setStatus, usd, usdCompact, contracts, cents, signedCents,
-         when, ago, marketHref, table, showError, empty, isNum } from "./common.js";
+import { api, contract, el, replace, setupPage, setStatus, usd, usdCompact, contracts, cents,
+         signedCents, when, ago, marketHref, table, showError, empty, isNum } from "./common.js";
 
-const state = { sort: "volume_24h", q: "", category: "", cursor: null, rows: [] };
+// sort: the API's default order until its description says which orders exist.
+const state = { sort: null, sorts: [], q: "", category: "", cursor: null, rows: [] };
 
 function change(m) {
   const v = m.price_change;
   return el("span", { class: isNum(v) && v > 0 ? "up" : isNum(v) && v < 0 ? "down" : null }, signedCents(v));
 }
 
+// `field` is what a column shows; it sorts by the API's sort key of that name (a count in
+// contracts carries the key plus "_contracts"), when the API offers one.
 const COLUMNS = [
   { label: "Market", cls: "title", cell: (m) => [el("a", { href: marketHref(m.ticker) }, m.title || m.ticker),
                                                 el("div", { class: "sub" }, m.ticker)] },
   { label: "Category", cell: (m) => m.category || "\u2014" },
   { label: "Yes", cls: "num", cell: (m) => cents(m.last_price) },
-  { label: "Change", cls: "num", sort: "price_change", cell: change },
-  { label: "24 h volume", cls: "num", sort: "volume_24h", cell: (m) => contracts(m.volume_24h_contracts) },
+  { label: "Change", cls: "num", field: "price_change", cell: change },
+  { label: "24 h volume", cls: "num", field: "volume_24h_contracts", cell: (m) => contracts(m.volume_24h_contracts) },
   { label: "24 h $", cls: "num", cell: (m) => usdCompact(m.volume_24h_usd) },
-  { label: "Volume", cls: "num", sort: "volume", cell: (m) => contracts(m.volume_contracts) },
-  { label: "Open interest", cls: "num", sort: "open_interest", cell: (m) => contracts(m.open_interest_contracts) },
-  { label: "Closes", cls: "num", sort: "close_time", cell: (m) => when(m.close_time) },
+  { label: "Volume", cls: "num", field: "volume_contracts", cell: (m) => contracts(m.volume_contracts) },
+  { label: "Open interest", cls: "num", field: "open_interest_contracts", cell: (m) => contracts(m.open_interest_contracts) },
+  { label: "Closes", cls: "num", field: "close_time", cell: (m) => when(m.close_time) },
 ];
+
+function sortableColumns() {
+  return COLUMNS.map((c) => {
+    const key = c.field && state.sorts.find((k) => k === c.field || k + "_contracts" === c.field);
+    return key ? Object.assign({ sort: key }, c) : c;
+  });
+}
 
 function render() {
   const box = document.getElementById("markets");
@@ -30,7 +40,7 @@ function render() {
     replace(box, empty("No markets match."));
     return;
   }
-  replace(box, table(COLUMNS, state.rows, { sorted: state.sort, onSort: (s) => {
+  replace(box, table(sortableColumns(), state.rows, { sorted: state.sort, onSort: (s) => {
     state.sort = s;
     load(true);
   }, cls: "markets" }));
@@ -42,7 +52,8 @@ async function load(reset) {
     state.cursor = null;
     state.rows = [];
   }
-  const q = new URLSearchParams({ sort: state.sort, limit: "50" });
+  const q = new URLSearchParams({ limit: "50" });
+  if (state.sort) q.set("sort", state.sort);
   if (state.q) q.set("q", state.q);
   if (state.category) q.set("category", state.category);
   if (state.cursor) q.set("cursor", state.cursor);
@@ -96,6 +107,12 @@ document.addEventListener("DOMContentLoaded", async () => {
     load(true);
   });
   document.getElementById("more").addEventListener("click", () => load(false));
+  try {
+    state.sorts = (await contract()).marketSorts;
+    state.sort = state.sorts[0] || null; // the first listed is the API's default
+  } catch (e) {
+    /* without the description the table keeps the API's default order, unsortable */
+  }
   await load(true);
   await loadStats();
 });
