@@ -207,7 +207,7 @@ static const struct kw_field trade_f[] = {
 };
 static const struct kw_field alert_f[] = {
 	INT("id", 0, "increasing id; resume with /api/v1/alerts?since_id="),
-	ENUM("type", 0, KW_SIGNAL_CHOICES, "the signal that fired"),
+	ENUM("type", KW_FF_SIGNAL, KW_SIGNAL_CHOICES, "the signal that fired"),
 	STR("label", 0, "the signal's name for people, e.g. Whale trade (from the signal table)"),
 	STR("market_id", 0, "market ticker (the original's name)"),
 	STR("ticker", 0, "market ticker"),
@@ -622,9 +622,25 @@ static json_object *type_schema(enum kw_ftype t, const char *r, enum kw_ftype it
 	return s;
 }
 
+/* The signal table's labels and meanings, keyed by name, beside an enum of signal names. */
+static void add_signal_texts(json_object *s)
+{
+	json_object *labels = json_object_new_object(), *texts = json_object_new_object();
+	for (int i = 0; i < KW_ALERT_NTYPES; i++) {
+		json_object_object_add(labels, kw_signals[i].name,
+				       json_object_new_string(kw_signals[i].label));
+		json_object_object_add(texts, kw_signals[i].name,
+				       json_object_new_string(kw_signals[i].description));
+	}
+	json_object_object_add(s, "x-enum-labels", labels);
+	json_object_object_add(s, "x-enumDescriptions", texts);
+}
+
 static json_object *field_schema(const struct kw_field *f)
 {
 	json_object *s = type_schema(f->type, f->ref, f->items, f->choices);
+	if (f->flags & KW_FF_SIGNAL)
+		add_signal_texts(s);
 	if (f->flags & KW_FF_NULLABLE) {
 		/* 3.1: a null alternative; an enum lists null too, or it would refuse it. */
 		json_object *any = json_object_new_array(), *null = json_object_new_object();

@@ -30,6 +30,9 @@ enum kw_ftype {
 enum kw_fflag {
 	KW_FF_NULLABLE = 1,
 	KW_FF_OPTIONAL = 2, /* may be absent (not in `required`) */
+	/* STRING whose choices are the signal table's names: the document adds each signal's
+	 * label (x-enum-labels) and meaning (x-enumDescriptions) beside the enum. */
+	KW_FF_SIGNAL = 4,
 };
 
 struct kw_field {

@@ -151,6 +151,8 @@ def test_every_answer_is_named():
     assert {"type": "null"} in market["close_time"]["anyOf"]
     assert s["Alert"]["properties"]["type"]["enum"] == [
         "whale_trade", "volume_surge", "odds_flip", "order_book_shift", "high_volume"]
+    assert s["Alert"]["properties"]["type"]["x-enum-labels"]["order_book_shift"] == \
+        "Order-book shift"
     alerts = contract.document()["paths"]["/api/v1/alerts"]["get"]
     assert [p for p in alerts["parameters"] if p["name"] == "type"][0]["schema"]["enum"] == \
         s["Alert"]["properties"]["type"]["enum"]
