@@ -234,6 +234,7 @@ static const struct kw_field stats_f[] = {
 static const struct kw_field stats_window_f[] = {
 	ENUM("window", 0, WINDOWS, "this window"),
 	TIME("since", 0, "start of the window"),
+	TIME("as_of", N, "end of the window: the kw-fetch run that counted it; null before one"),
 	ARR("top_trades", 0, "Trade", "largest trades by taker premium, largest first"),
 	MAP("whale_counts_by_category", 0, NULL, KW_FT_INTEGER, NULL,
 	    "whale trades per category (uncategorized: no category known)"),
@@ -256,11 +257,11 @@ static const struct kw_field active_f[] = {
 	END,
 };
 static const struct kw_field mover_f[] = {
-	NUM("previous_price", 0,
-	    "last traded YES price in force when the window opened, dollars "
-	    "(0-1)"),
-	NUM("last_price", 0, "last traded YES price, dollars (0-1)"),
-	NUM("change", 0, "last_price - previous_price, dollars (never 0 here)"),
+	NUM("previous_price", N, "last traded YES price in force when the window opened, dollars"),
+	NUM("last_price", N, "last traded YES price, dollars (0-1)"),
+	NUM("change", N,
+	    "last_price - previous_price, dollars; null without a price then (such a "
+	    "market is neither a gainer nor a loser)"),
 	END,
 };
 static const struct kw_field flow_f[] = {
@@ -470,6 +471,7 @@ static const struct kw_field thresholds_f[] = {
 	    "per-category whale thresholds, dollars"),
 	NUM("volume_surge_multiplier", 0, "times the 24 h per-bucket mean"),
 	NUM("volume_surge_high_multiplier", 0, "times the mean for high severity"),
+	INT("surge_min_trades", 0, "trades a surge window needs at least"),
 	INT("surge_window_min", 0, "minutes"),
 	INT("surge_min_notional_usd", 0, "dollars"),
 	INT("odds_change_points", 0, "percentage points"),

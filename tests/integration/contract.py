@@ -7,7 +7,8 @@ install() wraps requests' Session.send, so every requests.get/post/... a test ma
 watched server is checked on arrival, and a mismatch raises AssertionError inside the call:
 the test that received the answer fails, naming the route, the status and the first error.
 
-What is checked, for paths under /api/ and /metrics:
+What is checked, for answers under /api/ and /metrics that kw-api made (they carry
+X-Request-Id; the web server's own error pages do not):
 - a documented operation: the status must be one the document lists for it; a JSON body is
   validated (JSON Schema draft 2020-12, python3-jsonschema) against that status's schema; a
   CSV body's header line must be the documented x-csv-columns; another media type must be the
@@ -101,6 +102,10 @@ def check(resp, streamed=False):
             return
     path, method, status = url.path, resp.request.method.upper(), resp.status_code
     if not (path.startswith("/api/") or path == "/metrics"):
+        return
+    # kw-api stamps every answer with X-Request-Id; one without it is the web server's own
+    # (a 502 or 503 page while workers restart), which the document does not describe.
+    if "X-Request-Id" not in resp.headers:
         return
     what = "%s %s -> %d" % (method, path, status)
     template, op = operation(method, path)

@@ -180,6 +180,7 @@ def test_the_check_refuses_a_wrong_answer(api):
         r.status_code = status
         r._content = json.dumps(body).encode()
         r.headers["Content-Type"] = "application/json"
+        r.headers["X-Request-Id"] = good.headers["X-Request-Id"]
         r.url = api.base + path
         r.request = good.request
         return r
@@ -194,3 +195,7 @@ def test_the_check_refuses_a_wrong_answer(api):
         contract.check(forged(418, body))
     with pytest.raises(AssertionError, match="Error shape"):
         contract.check(forged(404, {"error": "no"}, path="/api/nope"))
+    # An answer kw-api did not make (the web server's own error page) is not its contract.
+    page = forged(502, body)
+    del page.headers["X-Request-Id"]
+    contract.check(page)
