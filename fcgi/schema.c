@@ -196,12 +196,15 @@ static const struct kw_field trade_f[] = {
 	STR("title", N, "market title; null if the market is not stored"),
 	STR("category", N, "market category; null if unknown"),
 	TIME("created_time", 0, "when Kalshi matched the trade (microseconds when not whole)"),
-	ENUM("taker_side", 0, "yes|no", "the outcome the taker bought"),
+	ENUM("taker_side", N, "yes|no",
+	     "the outcome the taker bought; null when Kalshi did not say (then no price or "
+	     "premium)"),
 	NUM("count_contracts", 0, "size, contracts"),
 	NUM("yes_price", 0, "YES price, dollars per contract (0-1)"),
 	NUM("no_price", 0, "NO price, dollars per contract (0-1)"),
-	NUM("price", 0, "the taker side's price, dollars per contract (0-1)"),
-	NUM("notional_usd", 0, "taker premium: count_contracts x price, dollars"),
+	NUM("price", N, "the taker side's price, dollars per contract (0-1); null without a side"),
+	NUM("notional_usd", N,
+	    "taker premium: count_contracts x price, dollars; null without a side"),
 	BOOL("is_block_trade", 0, "Kalshi block trade"),
 	END,
 };

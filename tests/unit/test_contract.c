@@ -264,6 +264,11 @@ static void test_trade_and_alert_serializers(void **state)
 	unknown_market.taker_side = "no";
 	CONFORMS("Trade", kw_api_trade_json(&t));
 	CONFORMS("Trade", kw_api_trade_json(&unknown_market));
+	/* Kalshi sometimes names no taker side: no price, no premium. */
+	struct kw_trade_row unsided = trade;
+	unsided.taker_side = NULL;
+	unsided.notional_micros = KW_NULL;
+	CONFORMS("Trade", kw_api_trade_json(&unsided));
 
 	for (size_t i = 0; i < KW_ALERT_NTYPES; i++) {
 		struct kw_alert a = {
