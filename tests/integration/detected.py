@@ -26,13 +26,16 @@ _ids = itertools.count(1)
 
 
 class Detected:
-    def __init__(self, stack, env=None):
+    def __init__(self, stack, env=None, series=None):
+        """series: category -> series ticker the fake lists (CATEGORY_SERIES by default);
+        a market of category C is listed under event series[C] + "-EV"."""
         self.stack = stack
         self.env = dict(env or {})
+        self.series = dict(series or CATEGORY_SERIES)
         self.fake = fk.FakeKalshi(
             page_size=1000,
-            series_list=[fk.series(s, c) for c, s in CATEGORY_SERIES.items()],
-            events=[fk.event(s + "-EV", s) for s in CATEGORY_SERIES.values()]).start()
+            series_list=[fk.series(s, c) for c, s in self.series.items()],
+            events=[fk.event(s + "-EV", s) for s in self.series.values()]).start()
         self.known = set()
         self.last = None
 
@@ -41,7 +44,7 @@ class Detected:
 
     def _market(self, ticker, category, title=None):
         if ticker not in self.known:
-            self.fake.markets.append(fk.market(ticker, CATEGORY_SERIES[category] + "-EV",
+            self.fake.markets.append(fk.market(ticker, self.series[category] + "-EV",
                                                last="0.5000", title=title))
             self.known.add(ticker)
 

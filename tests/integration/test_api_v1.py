@@ -4,8 +4,11 @@ parameter validation, POST /api/refresh and the OpenAPI document's agreement wit
 import csv
 import io
 import os
+import collections
+import json
 import re
 import sqlite3
+import time
 from decimal import Decimal
 
 import pytest
@@ -22,7 +25,7 @@ RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z$")
 def api(tmp_path_factory):
     s = Stack(tmp_path_factory.mktemp("api"), settings=apiseed.SETTINGS, workers=2)
     s.start()
-    s.data = apiseed.seed(s.db)
+    s.data = apiseed.seed(s)
     run_admin(s, "db", "activity", check=True)  # kw-fetch's job after its own inserts
     yield s
     s.stop()
@@ -81,7 +84,12 @@ def test_markets_envelope_and_units(api):
     b = body(get(api, "/api/v1/markets"))
     assert set(b) == {"data", "has_more", "next_cursor", "meta"}
     assert RFC3339.match(b["meta"]["generated_at"])
-    assert 25 <= b["meta"]["source_lag_s"] <= 120  # the seeded run finished 30 s ago
+    # The seed's last kw-fetch run is the source: its age, to the second.
+    with sqlite3.connect(api.db) as db:
+        finished = db.execute("SELECT max(finished_at) FROM fetch_runs"
+                              " WHERE outcome = 'ok'").fetchone()[0]
+    assert 0 <= b["meta"]["source_lag_s"] and \
+        abs(b["meta"]["source_lag_s"] - (time.time() - finished)) <= 2
     assert len(b["data"]) == 50 and b["has_more"] is True
     m = next(x for x in b["data"] if x["volume_24h_contracts"] is not None)
     src = next(x for x in api.data["markets"] if x["ticker"] == m["ticker"])
@@ -181,8 +189,14 @@ def test_market_detail(api):
     tr = d["recent_trades"][0]
     assert tr["notional_usd"] == Decimal(mine[0]["notional_micros"]) / USD
     assert RFC3339.match(tr["created_time"])
-    want_alerts = sorted((a["id"] for a in api.data["alerts"] if a["ticker"] == t), reverse=True)
-    assert [a["id"] for a in d["recent_alerts"]] == want_alerts[:20]
+    # The market with the most alerts lists the newest 20 of them.
+    per = collections.Counter(a["ticker"] for a in api.data["alerts"])
+    busy = per.most_common(1)[0][0]
+    want_alerts = sorted((a["id"] for a in api.data["alerts"] if a["ticker"] == busy),
+                         reverse=True)
+    got = body(get(api, "/api/v1/markets/" + busy))["data"]["recent_alerts"]
+    assert [a["id"] for a in got] == want_alerts[:20] and len(want_alerts) > 1
+    assert body(get(api, "/api/v1/markets/" + t))["data"]["recent_alerts"] == []
     assert get(api, "/api/v1/markets/NO-SUCH-MARKET").status_code == 404
 
 
@@ -293,11 +307,38 @@ def test_whales_csv_streams_many_pages(api):
 ALERT_FILTERS = [
     ("", lambda a: True),
     ("type=odds_flip", lambda a: a["type"] == "odds_flip"),
+    ("type=volume_surge", lambda a: a["type"] == "volume_surge"),
+    ("type=order_book_shift", lambda a: a["type"] == "order_book_shift"),
     ("severity=high", lambda a: a["severity"] == "high"),
     ("category=Politics", lambda a: a["category"] == "Politics"),
+    ("category=crypto", lambda a: a["category"] == "Crypto"),
     ("type=whale_trade&severity=medium", lambda a: a["type"] == "whale_trade"
      and a["severity"] == "medium"),
+    ("type=high_volume&severity=high", lambda a: a["type"] == "high_volume"
+     and a["severity"] == "high"),
 ]
+
+
+def test_alerts_are_what_detection_raised(api):
+    """The fake's two runs raise exactly the planned alerts (type, ticker, severity), every
+    signal type at both severities, read back over HTTP."""
+    rows, _ = walk(api, "/api/v1/alerts", 200)
+    got = collections.Counter((r["type"], r["ticker"], r["severity"]) for r in rows)
+    assert got == apiseed.alert_plan()
+    assert {(t, s) for t, _, s in got} == {(t, s) for t in ("whale_trade", "volume_surge",
+                                                             "odds_flip", "order_book_shift",
+                                                             "high_volume")
+                                           for s in ("high", "medium")}
+    # Each whale alert names its own trade, with that trade's premium.
+    trades = {t["trade_id"]: t for t in api.data["trades"]}
+    whales = [r for r in rows if r["type"] == "whale_trade"]
+    assert len({r["data"]["trade_id"] for r in whales}) == len(whales)
+    for r in whales:
+        t = trades[r["data"]["trade_id"]]
+        assert t["ticker"] == r["ticker"]
+        assert r["data"]["notional_usd"] == Decimal(t["notional_micros"]) / USD
+        assert r["data"]["thresholds"]["min_notional_usd"] == \
+            apiseed.whale_threshold(t["category"]) // USD
 
 
 @pytest.mark.parametrize("query,pred", ALERT_FILTERS, ids=[a[0] or "all" for a in ALERT_FILTERS])
@@ -308,28 +349,38 @@ def test_alerts_filters_and_walk(api, query, pred):
 
 
 def test_alerts_ticker_and_since_id(api):
-    t = api.data["alerts"][4]["ticker"]
-    rows, _ = walk(api, "/api/v1/alerts?ticker=" + t, 2)
-    assert [r["id"] for r in rows] == sorted((a["id"] for a in api.data["alerts"]
-                                              if a["ticker"] == t), reverse=True)
+    for t in sorted({a["ticker"] for a in api.data["alerts"]}):
+        rows, _ = walk(api, "/api/v1/alerts?ticker=" + t, 2)
+        assert [r["id"] for r in rows] == sorted((a["id"] for a in api.data["alerts"]
+                                                  if a["ticker"] == t), reverse=True)
     # since_id: oldest first, strictly after, and resumable page by page.
-    rows, _ = walk(api, "/api/v1/alerts?since_id=100", 7)
-    assert [r["id"] for r in rows] == list(range(101, 131))
-    a = rows[0]
-    assert a["severity"] in ("high", "medium") and 0 < a["confidence"] <= 1
-    assert a["data"]["thresholds"] == {"x": 1}
-    assert RFC3339.match(a["created_at"])
+    ids = [a["id"] for a in api.data["alerts"]]
+    mid = ids[len(ids) // 3]
+    rows, pages = walk(api, "/api/v1/alerts?since_id=%d" % mid, 7)
+    assert [r["id"] for r in rows] == [i for i in ids if i > mid] and pages > 2
+    stored = {a["id"]: a for a in api.data["alerts"]}
+    for a in rows:
+        assert a["severity"] in ("high", "medium") and 0 < a["confidence"] <= 1
+        assert json.loads(json.dumps(a["data"], default=float)) == stored[a["id"]]["data"]
+        assert a["description"] == stored[a["id"]]["description"]
+        assert RFC3339.match(a["created_at"])
 
 
 def test_alerts_csv(api):
     r = get(api, "/api/v1/alerts?format=csv&since_id=0")
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/csv")
     recs = list(csv.DictReader(io.StringIO(r.text)))
-    assert [int(x["id"]) for x in recs] == list(range(1, 131))
-    seven = recs[6]
-    # A formula-like cell is neutralised; commas and quotes survive quoting.
-    assert seven["description"].startswith("'=HYPERLINK")
-    assert seven["description"].endswith("with comma")
+    stored = api.data["alerts"]
+    assert [int(x["id"]) for x in recs] == [a["id"] for a in stored]
+    # A formula-like cell (a category as Kalshi sent it) is neutralised; commas and quotes
+    # survive quoting: in descriptions ("$12,500.00") and in the data column's JSON.
+    odd = [x for x in recs if x["ticker"].startswith("KXODD-")]
+    assert odd and all(x["category"] == "'" + apiseed.FORMULA for x in odd)
+    for x, a in zip(recs, stored):
+        assert x["type"] == a["type"] and x["ticker"] == a["ticker"]
+        assert x["description"] == a["description"]
+        assert json.loads(x["data"]) == a["data"]
+    assert any("," in x["description"] for x in recs)
 
 
 # ---- stats ----------------------------------------------------------------------------------
@@ -503,19 +554,21 @@ def test_reply_cache_never_serves_stale_data(api):
     """Workers keep recent replies, but a commit of market data by another connection
     (kw-fetch, which advances the data generation with it) is seen at once: repeat a request on
     every worker, change the data, and the next reply has it."""
-    path = "/api/v1/alerts?limit=1&type=high_volume"
-    first = [body(get(api, path))["data"][0]["id"] for _ in range(6)]
+    path = "/api/v1/whales?limit=1&category=Politics"
+    first = [body(get(api, path))["data"][0]["trade_id"] for _ in range(6)]
     assert len(set(first)) == 1
+    ticker = next(m["ticker"] for m in api.data["markets"] if m["category"] == "Politics")
     with sqlite3.connect(api.db) as db:
-        db.execute("INSERT INTO alerts (id, alert_key, type, ticker, severity, confidence,"
-                   " description, created_at, window_end) VALUES (9001, 'hv:new', 'high_volume',"
-                   " 'X', 'high', 90, 'new', 1, 1)")
+        db.execute("INSERT INTO trades (trade_id, ticker, created_us, count_centi,"
+                   " yes_price_micros, no_price_micros, taker_side, notional_micros)"
+                   " VALUES ('tr-cache', ?, ?, 2000000, 500000, 500000, 'yes', 10000000000)",
+                   (ticker, int(time.time()) * USD))
         apiseed.market_data_written(db)
     try:
-        after = [body(get(api, path))["data"][0]["id"] for _ in range(6)]
-        assert after == [9001] * 6
+        after = [body(get(api, path))["data"][0]["trade_id"] for _ in range(6)]
+        assert after == ["tr-cache"] * 6
     finally:
         with sqlite3.connect(api.db) as db:
-            db.execute("DELETE FROM alerts WHERE id = 9001")
+            db.execute("DELETE FROM trades WHERE trade_id = 'tr-cache'")
             apiseed.market_data_written(db)
-    assert body(get(api, path))["data"][0]["id"] == first[0]
+    assert body(get(api, path))["data"][0]["trade_id"] == first[0]

@@ -15,7 +15,7 @@ from kwstack import Stack, run_admin
 def api(tmp_path_factory):
     s = Stack(tmp_path_factory.mktemp("legacy"), settings=apiseed.SETTINGS, workers=2)
     s.start()
-    s.data = apiseed.seed(s.db)
+    s.data = apiseed.seed(s)
     run_admin(s, "db", "activity", check=True)  # kw-fetch's job after its own inserts
     yield s
     s.stop()
@@ -156,7 +156,7 @@ def test_whale_alerts_both_shapes(api):
     assert a["severity"] in ("high", "medium") and a["market_impact"] == a["severity"]
     assert 0 < a["confidence"] <= 1
     assert {"current_value", "previous_value", "direction"} <= set(a["data"])
-    assert len(get(api, "/api/whale-alerts")["alerts"]) == min(50, len(want))
+    assert len(want) > 50 and len(get(api, "/api/whale-alerts")["alerts"]) == 50
     sports = get(api, "/api/whale-alerts?category=Sports&limit=200")
     assert {x["category"] for x in sports["alerts"]} == {"Sports"}
 
