@@ -327,7 +327,8 @@ int kw_store_fetch_market(struct kw_store *s, const struct kw_kalshi_market *m, 
 	 * force). */
 	if (*listed_as_it_was)
 		return 0;
-	if (!(st = kw_store_stmt(s, SQL_SNAPSHOT)))
+	if (kw_store_rollup_dirty(s, KW_DIRTY_MARKET | KW_DIRTY_SNAPSHOT, m->ticker) < 0 ||
+	    !(st = kw_store_stmt(s, SQL_SNAPSHOT)))
 		return -1;
 	kw_store_bind_text_static(st, 1, m->ticker);
 	sqlite3_bind_int64(st, 2, taken_at);
@@ -450,22 +451,43 @@ static const char SQL_LINK[] =
 	"       FROM events e LEFT JOIN series s ON s.ticker = e.series_ticker) AS x"
 	" WHERE markets.event_ticker = x.event_ticker"
 	"   AND (markets.series_ticker IS NOT x.series_ticker"
-	"        OR (x.category IS NOT NULL AND markets.category IS NOT x.category))";
+	"        OR (x.category IS NOT NULL AND markets.category IS NOT x.category))"
+	" RETURNING markets.ticker";
+
+/* Step an UPDATE ... RETURNING ticker to its end, noting each market it changed for the
+ * rollups (SQLite makes every change at the first step and hands back the rows after, so the
+ * notes are written between steps); *n = the rows. */
+static int step_marking(struct kw_store *s, sqlite3_stmt *st, const char *what, int64_t *n)
+{
+	int step, rc = -1;
+	*n = 0;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *ticker = kw_store_col_text(st, 0);
+		if (ticker && kw_store_rollup_dirty(s, KW_DIRTY_MARKET, ticker) < 0)
+			goto out;
+		(*n)++;
+	}
+	if (step != SQLITE_DONE) {
+		kw_store_fail(s, what);
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_reset(st);
+	return rc;
+}
 
 int kw_store_fetch_link_categories(struct kw_store *s, int64_t *changed)
 {
 	sqlite3_stmt *st = kw_store_stmt(s, SQL_LINK);
 	if (!st)
 		return -1;
-	if (kw_store_step_done(s, st, "linking market categories") < 0)
-		return -1;
-	*changed = sqlite3_changes(kw_store_db(s));
-	return 0;
+	return step_marking(s, st, "linking market categories", changed);
 }
 
 static const char SQL_CLOSE_UNSEEN[] =
 	"UPDATE markets SET status = 'closed' WHERE status IN ('active', 'open')"
-	" AND updated_at < ?1";
+	" AND updated_at < ?1 RETURNING ticker";
 
 int kw_store_fetch_close_unseen(struct kw_store *s, int64_t run_at, int64_t *closed)
 {
@@ -473,10 +495,7 @@ int kw_store_fetch_close_unseen(struct kw_store *s, int64_t run_at, int64_t *clo
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, run_at);
-	if (kw_store_step_done(s, st, "closing unlisted markets") < 0)
-		return -1;
-	*closed = sqlite3_changes(kw_store_db(s));
-	return 0;
+	return step_marking(s, st, "closing unlisted markets", closed);
 }
 
 static const char SQL_COUNT_OPEN[] =
@@ -685,6 +704,11 @@ static const char SQL_PRUNE_SNAPSHOTS[] =
 	"DELETE FROM market_snapshots WHERE (ticker, taken_at) IN"
 	" (SELECT ticker, taken_at FROM market_snapshots WHERE taken_at < ?1"
 	"  ORDER BY taken_at LIMIT ?2)";
+/* Every market with a snapshot the batch may delete: its start prices may move (a superset
+ * of the batch, which only costs the rollups a few extra reads). */
+static const char SQL_PRUNE_SNAPSHOTS_MARK[] =
+	"INSERT OR IGNORE INTO rollup_dirty (kind, ticker)"
+	" SELECT DISTINCT 2, ticker FROM market_snapshots WHERE taken_at < ?1";
 static const char SQL_PRUNE_BOOKS[] =
 	"DELETE FROM orderbook_snapshots WHERE (ticker, taken_at) IN"
 	" (SELECT ticker, taken_at FROM orderbook_snapshots WHERE taken_at < ?1"
@@ -735,7 +759,15 @@ int kw_store_fetch_prune(struct kw_store *s, int64_t cutoff_s, int batch, int ma
 			/* Small transactions: readers and the API never wait long behind pruning. */
 			if (kw_store_begin(s) < 0)
 				return -1;
-			if (kw_store_step_done(s, st, "pruning old rows") < 0) {
+			sqlite3_stmt *mark = sqls[k] == SQL_PRUNE_SNAPSHOTS
+						     ? kw_store_stmt(s, SQL_PRUNE_SNAPSHOTS_MARK)
+						     : NULL;
+			if (mark)
+				sqlite3_bind_int64(mark, 1, cutoff);
+			if ((sqls[k] == SQL_PRUNE_SNAPSHOTS &&
+			     (!mark ||
+			      kw_store_step_done(s, mark, "noting pruned snapshots") < 0)) ||
+			    kw_store_step_done(s, st, "pruning old rows") < 0) {
 				kw_store_rollback(s);
 				return -1;
 			}

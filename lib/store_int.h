@@ -46,6 +46,13 @@ int kw_store_step_done(struct kw_store *s, sqlite3_stmt *st, const char *what);
 int kw_store_walk(struct kw_store *s, sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, void *ctx),
 		  void *ctx, const char *what);
 
+/* Note that a market's inputs to the rollups changed (sql/0017_rollup_dirty.sql): every
+ * store function that writes a markets column a start price or a legacy view reads, or a
+ * market snapshot, calls it for that market in the same transaction. kinds: one or both. */
+#define KW_DIRTY_MARKET 1
+#define KW_DIRTY_SNAPSHOT 2
+int kw_store_rollup_dirty(struct kw_store *s, int kinds, const char *ticker) KW_WUR;
+
 /* Column i as text, NULL when it is NULL. Valid until the next step or reset of st. */
 static inline const char *kw_store_col_text(sqlite3_stmt *st, int i)
 {

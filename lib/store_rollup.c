@@ -8,9 +8,12 @@
  * trade never leaves a window before all its trades have (then its row goes): new trades come
  * sorted per market and replace it when they are later, compared as (created_us, trade_id),
  * the order /api/v1/stats always used. The price a change starts from (store_api.h
- * kw_store_price_at) moves with the window and with every run's market rows, so it is read
- * again for every market of the window, one primary-key seek each, and written only where it
- * changed.
+ * kw_store_price_at) is read again, one primary-key seek each and written only where it
+ * changed, for the markets where it can have changed: those that gained trades (a new row),
+ * those whose market row or snapshots changed since the last update (rollup_dirty,
+ * sql/0017_rollup_dirty.sql, which every store writer of those rows fills), and for 1 h and 7 d those with a snapshot between
+ * the old and the new window start. Any other market's start price is what it was: its
+ * inputs are the same. A window counted from scratch reads every market's.
  *
  * The top-50 list keeps itself: new trades enter it and it is trimmed to 50; when one of its
  * trades leaves the window the list is chosen again from the window (from the partial whale
@@ -204,6 +207,24 @@ out:
 static const char SQL_START_DAY[] = START_PRICE_SET(PRICE_DAY);
 static const char SQL_START_AT[] = START_PRICE_SET(PRICE_AT);
 
+/* The same for the markets whose start price can have changed since the last update (?3 =
+ * the old window start, ?4 = the trade id counted up to before, ?5 = the kind of change in
+ * rollup_dirty that moves this window's price). Each candidate list is read along an index:
+ * rollup_dirty's key, market_snapshots_time, the trades' rowid. */
+#define START_PRICE_SOME(PRICE)                                                                    \
+	"WITH x AS MATERIALIZED (SELECT y.ticker AS t, " PRICE " AS p FROM stats_markets y"        \
+	"  WHERE y.window_s = ?1 AND y.ticker IN ("                                                \
+	"   SELECT ticker FROM rollup_dirty WHERE kind = ?5"                                       \
+	"   UNION SELECT ticker FROM market_snapshots WHERE taken_at > ?3 AND taken_at <= ?2"      \
+	"   UNION SELECT ticker FROM trades WHERE id > ?4))"                                       \
+	" UPDATE stats_markets SET start_price_micros = x.p FROM x WHERE"                          \
+	" stats_markets.window_s = ?1 AND stats_markets.ticker = x.t"                              \
+	" AND stats_markets.start_price_micros IS NOT x.p"
+static const char SQL_START_SOME_DAY[] = START_PRICE_SOME(PRICE_DAY);
+static const char SQL_START_SOME_AT[] = START_PRICE_SOME(PRICE_AT);
+static const char SQL_DIRTY_CLEAR[] = "DELETE FROM rollup_dirty";
+static const char SQL_DIRTY_MARKETS[] = "SELECT EXISTS (SELECT 1 FROM rollup_dirty WHERE kind = 1)";
+
 /* ---- top trades ---------------------------------------------------------------------------- */
 
 static const char SQL_TOP_EXPIRE[] = "DELETE FROM stats_top_trades WHERE window_s = ?1"
@@ -319,10 +340,29 @@ static const char SQL_VIEW_CATEGORIES[] =
 	"  row_number() OVER (PARTITION BY lower(m.category) ORDER BY " VIEW_ORDER ") AS rn"
 	"  FROM markets m WHERE " VIEW_OPEN " AND m.category IS NOT NULL) WHERE rn <= ?1";
 static const char STATE_VIEWS_AT[] = "legacy_views_at";
+static const char STATE_VIEWS_RULES[] = "legacy_views_rules";
 
-static int views_update(struct kw_store *s, int64_t now_s, const char *prefixes)
+static int64_t text_hash(const char *c)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+	return (int64_t)(h >> 1);
+}
+
+/* Ranked again only when a market row changed since (rollup_dirty kind 1: the order and the
+ * membership read nothing else), the crypto prefixes changed, or on a rebuild: ranking every
+ * market cost most of a run that found nothing new. */
+static int views_update(struct kw_store *s, int64_t now_s, const char *prefixes, int rebuild)
 {
 	const char *sqls[] = { SQL_VIEW_ALL, SQL_VIEW_CRYPTO, SQL_VIEW_CATEGORIES };
+	int64_t at = 0, rules = 0, dirty = 0, hash = text_hash(prefixes ? prefixes : "");
+	int have_at = kw_store_fetch_state_get(s, STATE_VIEWS_AT, &at);
+	int have_rules = kw_store_fetch_state_get(s, STATE_VIEWS_RULES, &rules);
+	if (have_at < 0 || have_rules < 0 || kw_store_scalar(s, SQL_DIRTY_MARKETS, &dirty) < 0)
+		return -1;
+	if (!rebuild && have_at && have_rules && rules == hash && !dirty)
+		return 0;
 	if (kw_db_exec(kw_store_db(s), SQL_VIEWS_CLEAR) < 0)
 		return -1;
 	for (size_t i = 0; i < KW_ARRAY_LEN(sqls); i++) {
@@ -335,6 +375,8 @@ static int views_update(struct kw_store *s, int64_t now_s, const char *prefixes)
 		if (kw_store_step_done(s, st, "ranking the legacy views") < 0)
 			return -1;
 	}
+	if (kw_store_fetch_state_set(s, STATE_VIEWS_RULES, hash) < 0)
+		return -1;
 	return kw_store_fetch_state_set(s, STATE_VIEWS_AT, now_s);
 }
 
@@ -362,6 +404,47 @@ static int64_t rules_hash(const struct kw_rollup_rules *r)
 		h = (h ^ (((uint64_t)r->default_threshold_micros >> (8 * i)) & 255)) *
 		    1099511628211ULL;
 	return (int64_t)(h >> 1);
+}
+
+static const char SQL_DIRTY_MARK[] =
+	"INSERT OR IGNORE INTO rollup_dirty (kind, ticker) VALUES (?1, ?2)";
+
+int kw_store_rollup_dirty(struct kw_store *s, int kinds, const char *ticker)
+{
+	for (int kind = KW_DIRTY_MARKET; kind <= KW_DIRTY_SNAPSHOT; kind <<= 1) {
+		if (!(kinds & kind))
+			continue;
+		sqlite3_stmt *st = kw_store_stmt(s, SQL_DIRTY_MARK);
+		if (!st)
+			return -1;
+		sqlite3_bind_int(st, 1, kind);
+		sqlite3_bind_text(st, 2, ticker, -1, SQLITE_STATIC);
+		if (kw_store_step_done(s, st, "noting a changed market") < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Start prices of window_s starting at from_s: every market's when full, else the markets
+ * whose price can have moved since the window started at old_from_s and counted trades up to
+ * after_id. */
+static int start_prices(struct kw_store *s, int64_t window_s, int64_t from_s, int64_t old_from_s,
+			int64_t after_id, int full)
+{
+	int day = window_s == 86400;
+	if (full)
+		return one_window_stmt(s, day ? SQL_START_DAY : SQL_START_AT, window_s, from_s,
+				       "reading start prices");
+	sqlite3_stmt *st = kw_store_stmt(s, day ? SQL_START_SOME_DAY : SQL_START_SOME_AT);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, window_s);
+	sqlite3_bind_int64(st, 2, from_s);
+	/* The 24 h price does not depend on the time: no snapshot range. */
+	sqlite3_bind_int64(st, 3, day ? from_s : old_from_s);
+	sqlite3_bind_int64(st, 4, after_id);
+	sqlite3_bind_int(st, 5, day ? 1 : 2);
+	return kw_store_step_done(s, st, "reading start prices");
 }
 
 /* 1 and the state when the window has one, 0 when not, -1 on error. */
@@ -409,8 +492,7 @@ static int window_update(struct kw_store *s, int64_t window_s, int64_t now_s,
 	if (move(s, window_s, rules, old_cutoff, cutoff, 0, old_upto, -1) < 0 ||
 	    move(s, window_s, rules, cutoff, BIG, old_upto, upto, 1) < 0 ||
 	    one_window_stmt(s, SQL_MARKETS_PRUNE, window_s, 0, "pruning stats") < 0 ||
-	    one_window_stmt(s, window_s == 86400 ? SQL_START_DAY : SQL_START_AT, window_s, from_s,
-			    "reading start prices") < 0 ||
+	    start_prices(s, window_s, from_s, old_cutoff / 1000000, old_upto, full) < 0 ||
 	    one_window_stmt(s, SQL_WHALES_PRUNE, window_s, 0, "pruning stats") < 0 ||
 	    top_update(s, window_s, cutoff, old_upto, upto, full) < 0)
 		return -1;
@@ -464,7 +546,8 @@ int kw_store_rollups_update(struct kw_store *s, int64_t now_s, const struct kw_r
 	}
 	if (new_lasts(s, cutoffs, after, upto) < 0)
 		goto fail;
-	if (views_update(s, now_s, rules->crypto_prefixes) < 0)
+	if (views_update(s, now_s, rules->crypto_prefixes, rebuild) < 0 ||
+	    kw_db_exec(db, SQL_DIRTY_CLEAR) < 0)
 		goto fail;
 	if (kw_store_commit(s) < 0)
 		goto fail;

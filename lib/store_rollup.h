@@ -35,13 +35,15 @@ struct kw_rollup_rules {
 
 /*
  * Bring every rollup to now_s and every stored trade, in one transaction: trades that left a
- * window are subtracted, trades stored since the last update added, every market's start
- * price read again (one seek each). Call it after the run's market rows and snapshots are
- * stored: the start prices come from them. A window with no state,
- * one whose trades were removed under it, a clock that went back or changed whale thresholds
- * is counted from scratch; rebuild = 1 counts everything from scratch (kw-admin db activity).
- * The legacy views' rankings (sql/0014_legacy_views.sql) are made again in the same
- * transaction.
+ * window are subtracted, trades stored since the last update added, and the start price read
+ * again (one seek each) of every market whose price can have moved: it gained trades, its
+ * row or snapshots changed since the last update (rollup_dirty, sql/0017_rollup_dirty.sql,
+ * emptied here), or the window's start passed one of its snapshots. Call it after the run's
+ * market rows and snapshots are stored: the start prices come from them. A window with no
+ * state, one whose trades were removed under it, a clock that went back or changed whale
+ * thresholds is counted from scratch; rebuild = 1 counts everything from scratch (kw-admin db
+ * activity). The legacy views (sql/0014_legacy_views.sql) are ranked again in the same
+ * transaction when a market row changed, the crypto prefixes changed, or on a rebuild.
  */
 int kw_store_rollups_update(struct kw_store *s, int64_t now_s, const struct kw_rollup_rules *rules,
 			    int rebuild) KW_WUR;

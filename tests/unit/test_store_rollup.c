@@ -5,8 +5,8 @@
  * every window, after every step of long random histories: trades arriving late and out of
  * order, trades sharing a microsecond and a size (the tie-breaks), markets of several
  * categories and none, prices appearing, moving and going away (snapshots, previous prices),
- * the clock moving by seconds, hours or days and stepping back, retention pruning, changed
- * whale thresholds; and a rebuild from scratch gives the same.
+ * the clock moving by seconds, hours or days and stepping back, runs that find nothing new,
+ * retention pruning, changed whale thresholds; and a rebuild from scratch gives the same.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +24,7 @@
 #include "store_api.h"
 #include "store_fetch.h"
 #include "store_rollup.h"
+#include "kalshi.h"
 
 #define HOUR 3600LL
 #define T0 1795000000LL
@@ -71,7 +72,8 @@ static void add_markets(struct kw_store *s)
 }
 
 /* What a run stores besides trades: some markets' snapshots (a price, or none) and new
- * previous prices (or none, Kalshi's "0.0000"). */
+ * previous prices (or none, Kalshi's "0.0000"), each market noted as changed the way the
+ * store's writers note it (kw_store_rollup_dirty). */
 static void move_prices(struct kw_store *s, int64_t now_s, unsigned *seed)
 {
 	sqlite3_stmt *snap = NULL, *prev = NULL;
@@ -104,16 +106,22 @@ static void move_prices(struct kw_store *s, int64_t now_s, unsigned *seed)
 		assert_int_equal(sqlite3_step(st), SQLITE_DONE);
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
+		assert_int_equal(kw_store_rollup_dirty(
+					 s, st == snap ? KW_DIRTY_SNAPSHOT : KW_DIRTY_MARKET, t),
+				 0);
 	}
 	sqlite3_finalize(snap);
 	sqlite3_finalize(prev);
 	/* Volumes (some equal, some none) and statuses move too: the legacy views' order. */
-	char sql[256];
+	char sql[512];
+	unsigned all = rand_r(seed) % 2;
 	snprintf(sql, sizeof(sql),
 		 "UPDATE markets SET volume_24h_centi = nullif(abs(random()) %% 4, 0) * 100,"
 		 " status = CASE abs(random()) %% 5 WHEN 0 THEN 'closed' WHEN 1 THEN 'open'"
-		 " ELSE 'active' END WHERE %u",
-		 rand_r(seed) % 2);
+		 " ELSE 'active' END WHERE %u;"
+		 "INSERT OR IGNORE INTO rollup_dirty (kind, ticker) SELECT 1, ticker FROM markets"
+		 " WHERE %u",
+		 all, all);
 	exec(s, sql);
 }
 
@@ -388,8 +396,12 @@ static void test_rollups_follow_trades_and_clock(void **state)
 	unsigned seed = 20261204;
 	int64_t now = T0, serial = 0, deleted = 0;
 	for (int step = 0; step < 160; step++) {
-		add_trades(s, now, rand_r(&seed) % 60, &seed, &serial);
-		move_prices(s, now, &seed);
+		/* A quarter of the runs find nothing new: only the clock moves, and the window
+		 * starts move past snapshots and trades on their own. */
+		if (rand_r(&seed) % 4) {
+			add_trades(s, now, rand_r(&seed) % 60, &seed, &serial);
+			move_prices(s, now, &seed);
+		}
 		assert_int_equal(kw_store_rollups_update(s, now, &RULES, 0), 0);
 		check(s, now, step);
 		check_views(s, RULES.crypto_prefixes);
@@ -464,12 +476,73 @@ static void test_retention_bounds_the_windows(void **state)
 	close_db(s, "retention");
 }
 
+/* kw-fetch's own writers note what they change: a market listed with a new previous price
+ * and volume moves its 24 h start price and the legacy views, markets left out of the listing
+ * close and leave the views, and a run with nothing new moves only with the clock. */
+static void test_fetch_writers_note_changes(void **state)
+{
+	(void)state;
+	struct kw_store *s = open_db("writers");
+	unsigned seed = 7;
+	int64_t serial = 0, closed = 0;
+	add_trades(s, T0, 200, &seed, &serial);
+	assert_int_equal(kw_store_rollups_update(s, T0, &RULES, 0), 0);
+	check(s, T0, 0);
+	check_views(s, RULES.crypto_prefixes);
+	struct kw_kalshi_market m = {
+		.ticker = "KXT-1",
+		.event_ticker = "EV",
+		.status = "active",
+		.title = "KXT-1",
+		.yes_sub_title = "",
+		.no_sub_title = "",
+		.market_type = "binary",
+		.open_at = KW_KALSHI_NONE,
+		.close_at = KW_KALSHI_NONE,
+		.yes_bid = KW_KALSHI_NONE,
+		.yes_ask = KW_KALSHI_NONE,
+		.no_bid = KW_KALSHI_NONE,
+		.no_ask = KW_KALSHI_NONE,
+		.last_price = 300000,
+		.previous_price = 420000,
+		.yes_bid_size = KW_KALSHI_NONE,
+		.yes_ask_size = KW_KALSHI_NONE,
+		.volume = KW_KALSHI_NONE,
+		.volume_24h = 5000,
+		.open_interest = KW_KALSHI_NONE,
+	};
+	int as_it_was = 0;
+	assert_int_equal(kw_store_fetch_market(s, &m, T0 + 60, 1, &as_it_was), 0);
+	assert_int_equal(kw_store_rollups_update(s, T0 + 60, &RULES, 0), 0);
+	check(s, T0 + 60, 1);
+	check_views(s, RULES.crypto_prefixes);
+	assert_int_equal(scalar(s,
+				"SELECT start_price_micros FROM stats_markets WHERE window_s = ?1"
+				" AND ticker = ?2",
+				86400, "KXT-1"),
+			 420000);
+	/* Listed again as it was, an hour later, and the others no longer listed. */
+	assert_int_equal(kw_store_fetch_market(s, &m, T0 + HOUR, 2, &as_it_was), 0);
+	assert_true(as_it_was);
+	assert_int_equal(kw_store_fetch_close_unseen(s, T0 + HOUR, &closed), 0);
+	assert_int_equal(closed, TICKERS - 2);
+	assert_int_equal(kw_store_rollups_update(s, T0 + HOUR, &RULES, 0), 0);
+	check(s, T0 + HOUR, 2);
+	check_views(s, RULES.crypto_prefixes);
+	/* Nothing new: the clock alone moves. */
+	assert_int_equal(kw_store_rollups_update(s, T0 + 2 * HOUR, &RULES, 0), 0);
+	check(s, T0 + 2 * HOUR, 3);
+	check_views(s, RULES.crypto_prefixes);
+	close_db(s, "writers");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rollups_follow_trades_and_clock),
 		cmocka_unit_test(test_changed_thresholds_recount),
 		cmocka_unit_test(test_retention_bounds_the_windows),
+		cmocka_unit_test(test_fetch_writers_note_changes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
