@@ -86,7 +86,16 @@ static int print_openapi(void)
 	return rc;
 }
 
-int main(int argc, char **argv)
+/* The command line. */
+struct args {
+	const char *sock_addr;	  /* --socket, else NULL */
+	int64_t backlog, workers; /* workers 0: no supervisor */
+	int check_only;
+};
+
+/* Parse the command line into a; -1 to go on, else the exit status (--help, --version, a
+ * usage error). */
+static int parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
@@ -98,34 +107,24 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *sock_addr = NULL;
-	int64_t backlog = 128, workers = 0; /* 0: no supervisor */
-	int check_only = 0, c;
-	static struct kw_app app;
-	static struct kw_req req;
-	static struct kw_reload reload;
-	char err[512];
-
-	/* Nothing this program creates (database, limiter table, logs, spools) is for other
-	 * users: the database holds key hashes and client addresses. */
-	umask(027);
-
+	int c;
+	*a = (struct args){ .backlog = 128 };
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 's': sock_addr = optarg; break;
+		case 's': a->sock_addr = optarg; break;
 		case 'b':
-			if (kw_parse_i64(optarg, 1, 65535, &backlog) < 0) {
+			if (kw_parse_i64(optarg, 1, 65535, &a->backlog) < 0) {
 				fprintf(stderr, "kw-api: --backlog must be 1..65535\n");
 				return 2;
 			}
 			break;
 		case 'w':
-			if (kw_parse_i64(optarg, 1, 256, &workers) < 0) {
+			if (kw_parse_i64(optarg, 1, 256, &a->workers) < 0) {
 				fprintf(stderr, "kw-api: --workers must be 1..256\n");
 				return 2;
 			}
 			break;
-		case 'c': check_only = 1; break;
+		case 'c': a->check_only = 1; break;
 		case 'V': printf("kw-api %s\n", KW_VERSION); return 0;
 		case 'o': return print_openapi();
 		case 'h': usage(stdout); return 0;
@@ -137,117 +136,136 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	return -1;
+}
 
-	if (kw_config_load(&app.cfg, err, sizeof(err)) < 0) {
+/* Settings, log and the one verdict on them; -1 to go on, else the exit status. */
+static int load_config(struct kw_app *app)
+{
+	char err[512];
+	if (kw_config_load(&app->cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "kw-api: %s\n", err);
 		return KW_EX_CONFIG;
 	}
-	if (kw_log_init("kw-api", (enum kw_log_level)app.cfg.log_level, app.cfg.log_file) < 0) {
+	if (kw_log_init("kw-api", (enum kw_log_level)app->cfg.log_level, app->cfg.log_file) < 0) {
 		fprintf(stderr, "kw-api: config: LOG_FILE=%s cannot be opened: %s\n",
-			app.cfg.log_file, strerror(errno));
+			app->cfg.log_file, strerror(errno));
 		return KW_EX_CONFIG;
 	}
-	if (kw_config_verdict(&app.cfg, err, sizeof(err)) < 0) {
+	if (kw_config_verdict(&app->cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "kw-api: %s\n", err);
 		return KW_EX_CONFIG;
 	}
+	return -1;
+}
 
-	/* SQLite takes ~90 KB for a read and frees it; with glibc's default trim threshold each
-	 * request then moved the heap top up and down (two brk(2) calls). Keep the memory. */
-	mallopt(M_TRIM_THRESHOLD, 8 << 20);
-	/* kw-api uses libcrypto for SHA-256 and HMAC only; reading openssl.cnf (and whatever it
-	 * loads) added ~0.6 MB to every worker's resident set. */
-	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
-	app.started_at = kw_now_s();
-	if (kw_random_bytes(&app.id_prefix, sizeof(app.id_prefix)) < 0)
-		app.id_prefix = (uint32_t)getpid() ^ (uint32_t)kw_now_us();
-	app.store = kw_store_open(app.cfg.database_path, KW_API_DB_FLAGS, err, sizeof(err));
+static void app_close(struct kw_app *app)
+{
+	kw_sec_shutdown(app);
+	kw_store_close(app->store);
+	kw_config_free(&app->cfg);
+}
+
+/* The database and the gate for this process; -1 to go on, else the exit status. An
+ * unusable database is no reason to stop (/api/health answers 503 and the open is retried),
+ * except for --check-config, which reports it. */
+static int open_resources(struct kw_app *app, int check_only)
+{
+	char err[512];
+	app->started_at = kw_now_s();
+	if (kw_random_bytes(&app->id_prefix, sizeof(app->id_prefix)) < 0)
+		app->id_prefix = (uint32_t)getpid() ^ (uint32_t)kw_now_us();
+	app->store = kw_store_open(app->cfg.database_path, KW_API_DB_FLAGS, err, sizeof(err));
 	/* Fail-closed checks and the limiter; --check-config reports an unusable database
 	 * first, since the limiter's table lives next to it. */
-	if ((app.store || !check_only) && kw_sec_init(&app, err, sizeof(err)) < 0) {
+	if ((app->store || !check_only) && kw_sec_init(app, err, sizeof(err)) < 0) {
 		fprintf(stderr, "kw-api: %s\n", err);
 		return KW_EX_CONFIG;
 	}
 	if (check_only) {
-		if (!app.store) {
+		if (!app->store) {
 			fprintf(stderr, "kw-api: %s\n", err);
 			return 1;
 		}
 		printf("kw-api: configuration and database OK (schema version %d)\n",
 		       kw_db_schema_version());
-		kw_sec_shutdown(&app);
-		kw_store_close(app.store);
-		kw_config_free(&app.cfg);
+		app_close(app);
 		return 0;
 	}
-	if (!app.store) {
+	if (!app->store) {
 		/* Keep running: /api/health answers 503 and the open is retried, rather than the
 		 * web server respawning a worker that dies at once. */
 		kw_error("%s", err);
-		kw_strlcpy(app.store_err, err, sizeof(app.store_err));
-		app.store_retry_at = kw_mono_us() + KW_STORE_RETRY_US;
+		kw_strlcpy(app->store_err, err, sizeof(app->store_err));
+		app->store_retry_at = kw_mono_us() + KW_STORE_RETRY_US;
 	}
+	return -1;
+}
 
-	if (FCGX_Init() != 0) {
-		kw_error("FCGX_Init failed");
-		return 1;
-	}
-	req.app = &app;
-	if (!sock_addr && FCGX_IsCGI()) {
-		app.cgi = 1;
-		kw_mon_start(&app);
-		kw_writer_start(&app, 0);
-		serve_one(&req);
-		fflush(stdout);
-		kw_req_reset(&req);
-		/* One request per process: its counts are written now, not METRICS_FLUSH_SECONDS
-		 * later, or every counter would lose what a CGI request added. */
-		kw_writer_stop(&app);
-		kw_mon_shutdown(&app);
-		kw_sec_shutdown(&app);
-		kw_store_close(app.store);
-		kw_config_free(&app.cfg);
+/* The one request of a CGI process: its counts are written now, not METRICS_FLUSH_SECONDS
+ * later, or every counter would lose what a CGI request added. */
+static int serve_cgi(struct kw_app *app, struct kw_req *req)
+{
+	app->cgi = 1;
+	kw_mon_start(app);
+	kw_writer_start(app, 0);
+	serve_one(req);
+	fflush(stdout);
+	kw_req_reset(req);
+	kw_writer_stop(app);
+	kw_mon_shutdown(app);
+	app_close(app);
+	return 0;
+}
+
+/* --socket: bind it; the listening descriptor, or -1 (logged). Without it, descriptor 0. */
+static int open_listener(const struct args *a)
+{
+	if (!a->sock_addr)
 		return 0;
+	int fd = FCGX_OpenSocket(a->sock_addr, (int)a->backlog);
+	if (fd < 0) {
+		kw_error("cannot listen on %s: %s", a->sock_addr, strerror(errno));
+		return -1;
 	}
-
-	int listen_fd = 0;
-	if (sock_addr) {
-		listen_fd = FCGX_OpenSocket(sock_addr, (int)backlog);
-		if (listen_fd < 0) {
-			kw_error("cannot listen on %s: %s", sock_addr, strerror(errno));
-			return 1;
-		}
-		/* A unix socket: the web server (another user, in kw-api's group) connects. */
-		if (sock_addr[0] != ':' && strchr(sock_addr, '/') && chmod(sock_addr, 0660) < 0) {
-			kw_error("cannot set the permissions of %s: %s", sock_addr,
-				 strerror(errno));
-			return 1;
-		}
+	/* A unix socket: the web server (another user, in kw-api's group) connects. */
+	if (a->sock_addr[0] != ':' && strchr(a->sock_addr, '/') && chmod(a->sock_addr, 0660) < 0) {
+		kw_error("cannot set the permissions of %s: %s", a->sock_addr, strerror(errno));
+		return -1;
 	}
+	return fd;
+}
 
-	if (workers > 0) {
-		/* Checked above once; each worker now opens its own connection. */
-		kw_sec_shutdown(&app);
-		kw_store_close(app.store);
-		app.store = NULL;
-		int prc = kw_prefork((int)workers);
-		if (prc != KW_PREFORK_CHILD) {
-			kw_config_free(&app.cfg);
-			return prc;
-		}
-		if (kw_random_bytes(&app.id_prefix, sizeof(app.id_prefix)) < 0)
-			app.id_prefix ^= (uint32_t)getpid();
-		app.store = kw_store_open(app.cfg.database_path, KW_API_DB_FLAGS, err, sizeof(err));
-		if (!app.store) {
-			kw_error("%s", err);
-			app.store_retry_at = kw_mono_us() + KW_STORE_RETRY_US;
-		}
-		if (kw_sec_init(&app, err, sizeof(err)) < 0) {
-			kw_error("%s", err);
-			return KW_EX_CONFIG;
-		}
+/* --workers: the supervisor forks the workers and returns their verdict; each worker opens
+ * its own connection and gate. -1 in a worker, to go on serving. */
+static int become_worker(struct kw_app *app, int64_t workers)
+{
+	char err[512];
+	/* Checked above once; each worker now opens its own connection. */
+	kw_sec_shutdown(app);
+	kw_store_close(app->store);
+	app->store = NULL;
+	int prc = kw_prefork((int)workers);
+	if (prc != KW_PREFORK_CHILD) {
+		kw_config_free(&app->cfg);
+		return prc;
 	}
+	if (kw_random_bytes(&app->id_prefix, sizeof(app->id_prefix)) < 0)
+		app->id_prefix ^= (uint32_t)getpid();
+	app->store = kw_store_open(app->cfg.database_path, KW_API_DB_FLAGS, err, sizeof(err));
+	if (!app->store) {
+		kw_error("%s", err);
+		app->store_retry_at = kw_mono_us() + KW_STORE_RETRY_US;
+	}
+	if (kw_sec_init(app, err, sizeof(err)) < 0) {
+		kw_error("%s", err);
+		return KW_EX_CONFIG;
+	}
+	return -1;
+}
 
+static void install_signals(void)
+{
 	/* No SA_RESTART: accept() must return EINTR so that SIGTERM stops an idle worker. */
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
@@ -257,35 +275,74 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL); /* a client gone mid-reply is a failed write, not death */
+}
 
-	if (FCGX_InitRequest(&req.fcgx, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+/* Accept and serve until a stop signal or the reload policy says so. */
+static int serve_fastcgi(struct kw_app *app, struct kw_req *req, int listen_fd)
+{
+	static struct kw_reload reload;
+	if (FCGX_InitRequest(&req->fcgx, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		kw_error("FCGX_InitRequest failed");
 		return 1;
 	}
-	kw_mon_start(&app);	  /* error reporting: crash handler, earlier crash reports */
-	kw_writer_start(&app, 1); /* in this process: after any fork */
+	kw_mon_start(app);	 /* error reporting: crash handler, earlier crash reports */
+	kw_writer_start(app, 1); /* in this process: after any fork */
 	kw_info("worker started (version %s, pid %d, schema %d)", KW_VERSION, (int)getpid(),
 		kw_db_schema_version());
-	kw_reload_init(&reload, app.cfg.reload);
+	kw_reload_init(&reload, app->cfg.reload);
 	while (!g_stop && !kw_reload_due(&reload)) {
-		int rc = FCGX_Accept_r(&req.fcgx);
+		int rc = FCGX_Accept_r(&req->fcgx);
 		if (rc < 0) {
 			if (!g_stop)
 				kw_error("accept failed (%d); worker exiting", rc);
 			break;
 		}
-		serve_one(&req);
-		FCGX_Finish_r(&req.fcgx);
-		kw_req_reset(&req);
-		kw_writer_idle(&app);
-		kw_mon_idle(&app);
+		serve_one(req);
+		FCGX_Finish_r(&req->fcgx);
+		kw_req_reset(req);
+		kw_writer_idle(app);
+		kw_mon_idle(app);
 	}
-	FCGX_Free(&req.fcgx, 1);
+	FCGX_Free(&req->fcgx, 1);
 	kw_info("worker stopping");
-	kw_writer_stop(&app); /* writes what it holds; before the limiter table closes */
-	kw_mon_shutdown(&app);
-	kw_sec_shutdown(&app);
-	kw_store_close(app.store);
-	kw_config_free(&app.cfg);
+	kw_writer_stop(app); /* writes what it holds; before the limiter table closes */
+	kw_mon_shutdown(app);
+	app_close(app);
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct kw_app app;
+	static struct kw_req req;
+	struct args a;
+	int rc;
+
+	/* Nothing this program creates (database, limiter table, logs, spools) is for other
+	 * users: the database holds key hashes and client addresses. */
+	umask(027);
+	if ((rc = parse_args(argc, argv, &a)) >= 0 || (rc = load_config(&app)) >= 0)
+		return rc;
+	/* SQLite takes ~90 KB for a read and frees it; with glibc's default trim threshold each
+	 * request then moved the heap top up and down (two brk(2) calls). Keep the memory. */
+	mallopt(M_TRIM_THRESHOLD, 8 << 20);
+	/* kw-api uses libcrypto for SHA-256 and HMAC only; reading openssl.cnf (and whatever it
+	 * loads) added ~0.6 MB to every worker's resident set. */
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
+	if ((rc = open_resources(&app, a.check_only)) >= 0)
+		return rc;
+	if (FCGX_Init() != 0) {
+		kw_error("FCGX_Init failed");
+		return 1;
+	}
+	req.app = &app;
+	if (!a.sock_addr && FCGX_IsCGI())
+		return serve_cgi(&app, &req);
+	int listen_fd = open_listener(&a);
+	if (listen_fd < 0)
+		return 1;
+	if (a.workers > 0 && (rc = become_worker(&app, a.workers)) >= 0)
+		return rc;
+	install_signals();
+	return serve_fastcgi(&app, &req, listen_fd);
 }
