@@ -136,7 +136,8 @@ static void lws_log_emit(int level, const char *line)
 		kw_warn("libwebsockets: %s", line);
 }
 
-int main(int argc, char **argv)
+/* Parse the command line; -1 to go on, else the exit status (--help, --version, usage). */
+static int parse_args(int argc, char **argv, int *check_only, int64_t *heartbeat_ms)
 {
 	static const struct option opts[] = {
 		{ "check-config", no_argument, NULL, 'c' },
@@ -145,24 +146,12 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static struct kw_config cfg;
-	static struct kw_hub hub;
-	struct lws_context_creation_info info;
-	lws_retry_bo_t retry;
-	struct kw_sentry *sentry = NULL;
-	int check_only = 0, c, rc = 1;
-	int64_t heartbeat_ms = KW_WS_HEARTBEAT_MS;
-	char err[512];
-
-	/* Nothing this program creates (database, limiter table, logs, spools) is for other
-	 * users: the database holds key hashes and client addresses. */
-	umask(027);
-
+	int c;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': check_only = 1; break;
+		case 'c': *check_only = 1; break;
 		case 'H':
-			if (kw_parse_i64(optarg, 50, 3600000, &heartbeat_ms) < 0) {
+			if (kw_parse_i64(optarg, 50, 3600000, heartbeat_ms) < 0) {
 				fprintf(stderr, "kw-ws: --heartbeat-ms must be 50..3600000\n");
 				return 2;
 			}
@@ -177,57 +166,172 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	return -1;
+}
 
-	if (kw_config_load(&cfg, err, sizeof(err)) < 0) {
+/* Settings, log and the one verdict on them; -1 to go on, else the exit status. */
+static int load_config(struct kw_config *cfg)
+{
+	char err[512];
+	if (kw_config_load(cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "kw-ws: %s\n", err);
 		return KW_EX_CONFIG;
 	}
-	if (kw_log_init("kw-ws", (enum kw_log_level)cfg.log_level, cfg.log_file) < 0) {
-		fprintf(stderr, "kw-ws: config: LOG_FILE=%s cannot be opened: %s\n", cfg.log_file,
+	if (kw_log_init("kw-ws", (enum kw_log_level)cfg->log_level, cfg->log_file) < 0) {
+		fprintf(stderr, "kw-ws: config: LOG_FILE=%s cannot be opened: %s\n", cfg->log_file,
 			strerror(errno));
-		kw_config_free(&cfg);
+		kw_config_free(cfg);
 		return KW_EX_CONFIG;
 	}
-	if (check_settings(&cfg, err, sizeof(err)) < 0) {
+	if (check_settings(cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "kw-ws: %s\n", err);
-		kw_config_free(&cfg);
+		kw_config_free(cfg);
 		return KW_EX_CONFIG;
 	}
+	return -1;
+}
 
-	hub.cfg = &cfg;
-	hub.heartbeat_ms = heartbeat_ms;
-	hub.started_ms = kw_now_us() / 1000;
-	hub.whale_min_micros = cfg.whale_min_notional_usd * 1000000;
+/* The hub's rules and resources: origins, proxies, the bootstrap key, the ticket memory, the
+ * database and the limiter table. -1 to go on, else the exit status (printed); the caller
+ * frees the hub either way. */
+static int open_hub(struct kw_hub *hub, struct kw_config *cfg, int64_t heartbeat_ms)
+{
+	char err[512];
+	hub->cfg = cfg;
+	hub->heartbeat_ms = heartbeat_ms;
+	hub->started_ms = kw_now_us() / 1000;
+	hub->whale_min_micros = cfg->whale_min_notional_usd * 1000000;
 	int wild = 0;
-	hub.origins = kw_origins_parse(cfg.allowed_origins, &wild, err, sizeof(err));
-	if (!hub.origins) { /* kw_config_verdict() parsed the same list: not reached */
+	hub->origins = kw_origins_parse(cfg->allowed_origins, &wild, err, sizeof(err));
+	if (!hub->origins) { /* kw_config_verdict() parsed the same list: not reached */
 		fprintf(stderr, "kw-ws: %s\n", err);
-		rc = KW_EX_CONFIG;
-		goto out;
+		return KW_EX_CONFIG;
 	}
 	if (wild)
 		kw_warn("config: ALLOWED_ORIGINS: * and null are never allowed; entries ignored");
-	if (kw_proxies_parse(&hub.proxies, cfg.trusted_proxies, err, sizeof(err)) < 0) {
+	if (kw_proxies_parse(&hub->proxies, cfg->trusted_proxies, err, sizeof(err)) < 0) {
 		fprintf(stderr, "kw-ws: %s\n", err);
-		rc = KW_EX_CONFIG;
-		goto out;
+		return KW_EX_CONFIG;
 	}
-	if (cfg.api_key && *cfg.api_key)
-		kw_key_hash(cfg.api_key, strlen(cfg.api_key), hub.api_key_sha256);
+	if (cfg->api_key && *cfg->api_key)
+		kw_key_hash(cfg->api_key, strlen(cfg->api_key), hub->api_key_sha256);
 	/* A ticket lives 60 s: remember as many as MAX_CONNECTIONS clients could use in that time
 	 * when each reconnects every second — and at least 4096. */
-	hub.seen = kw_ticket_seen_new(
-		(size_t)(cfg.max_connections > 4096 ? cfg.max_connections : 4096) * 4);
-	hub.store = kw_store_open(cfg.database_path, KW_DB_MIGRATE, err, sizeof(err));
-	if (!hub.store) {
+	hub->seen = kw_ticket_seen_new(
+		(size_t)(cfg->max_connections > 4096 ? cfg->max_connections : 4096) * 4);
+	hub->store = kw_store_open(cfg->database_path, KW_DB_MIGRATE, err, sizeof(err));
+	if (!hub->store) {
 		fprintf(stderr, "kw-ws: %s\n", err);
-		goto out;
+		return 1;
 	}
-	kw_store_ws_setup(hub.store);
-	if (open_limiter(&hub, err, sizeof(err)) < 0) {
+	kw_store_ws_setup(hub->store);
+	if (open_limiter(hub, err, sizeof(err)) < 0) {
 		fprintf(stderr, "kw-ws: %s\n", err);
-		goto out;
+		return 1;
 	}
+	return -1;
+}
+
+/* libwebsockets' context settings for cfg: the listening socket, the ping and hang-up
+ * policy (retry, which must outlive the context), the handshake limits. */
+static void context_info(struct kw_hub *hub, const struct kw_config *cfg,
+			 struct lws_context_creation_info *info, lws_retry_bo_t *retry)
+{
+	memset(retry, 0, sizeof(*retry));
+	/* Ping a quiet client a few times before the hang-up deadline. */
+	int64_t ping_s = cfg->web_socket_timeout_s / 3;
+	retry->secs_since_valid_ping = (uint16_t)(ping_s < 1 ? 1 : ping_s > 30 ? 30 : ping_s);
+	retry->secs_since_valid_hangup =
+		(uint16_t)(cfg->web_socket_timeout_s > 65535 ? 65535 : cfg->web_socket_timeout_s);
+
+	memset(info, 0, sizeof(*info));
+	info->protocols = kw_ws_protocols;
+	info->user = hub;
+	info->retry_and_idle_policy = retry;
+	info->timeout_secs = 10; /* handshake and close deadlines */
+	info->max_http_header_data = 4096;
+	/* Handshakes parsed at once (lws' default is 10): reconnect storms after a restart. */
+	info->max_http_header_pool = 64;
+	info->count_threads = 1;
+	info->fd_limit_per_thread = (unsigned int)(cfg->max_connections + FD_RESERVE);
+	info->options = LWS_SERVER_OPTION_DISABLE_IPV6;
+	if (cfg->ws_socket && *cfg->ws_socket) {
+		info->options = LWS_SERVER_OPTION_UNIX_SOCK;
+		info->iface = cfg->ws_socket;
+	} else {
+		if (strcmp(cfg->ws_host, "127.0.0.1") && strcmp(cfg->ws_host, "::1") &&
+		    strcmp(cfg->ws_host, "localhost"))
+			kw_warn("WS_HOST=%s is not loopback: clients should reach kw-ws only "
+				"through "
+				"the web server (TLS, and the only peer whose X-Forwarded-For is "
+				"believed)",
+				cfg->ws_host);
+		info->iface = cfg->ws_host;
+		info->port = (int)cfg->ws_port;
+		if (strchr(cfg->ws_host, ':'))
+			info->options = 0;
+	}
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* Serve until a stop signal, then close every client with 1001 (up to KW_WS_SHUTDOWN_MS) and
+ * destroy the context. The exit status: 1 if the event loop failed. */
+static int serve(struct kw_hub *hub)
+{
+	int loop_failed = 0;
+	while (!g_stop) {
+		if (lws_service(hub->ctx, 0) < 0) {
+			kw_error("event loop failed; stopping");
+			loop_failed = 1;
+			break;
+		}
+	}
+
+	kw_info("stopping: closing %lld clients with 1001", (long long)hub->nclients);
+	kw_hub_shutdown(hub);
+	int64_t deadline = kw_mono_us() + (int64_t)KW_WS_SHUTDOWN_MS * 1000;
+	while (hub->nclients > 0 && kw_mono_us() < deadline)
+		if (lws_service(hub->ctx, 0) < 0)
+			break;
+	g_ctx = NULL;
+	lws_context_destroy(hub->ctx);
+	hub->ctx = NULL;
+	hub->nclients = 0;
+	kw_hub_write_stats(hub);
+	kw_info("stopped");
+	return loop_failed ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct kw_config cfg;
+	static struct kw_hub hub;
+	struct lws_context_creation_info info;
+	lws_retry_bo_t retry;
+	struct kw_sentry *sentry = NULL;
+	int check_only = 0, rc;
+	int64_t heartbeat_ms = KW_WS_HEARTBEAT_MS;
+
+	/* Nothing this program creates (database, limiter table, logs, spools) is for other
+	 * users: the database holds key hashes and client addresses. */
+	umask(027);
+	if ((rc = parse_args(argc, argv, &check_only, &heartbeat_ms)) >= 0 ||
+	    (rc = load_config(&cfg)) >= 0)
+		return rc;
+	if ((rc = open_hub(&hub, &cfg, heartbeat_ms)) >= 0)
+		goto out;
+	rc = 1;
 	if (check_only) {
 		printf("kw-ws: configuration and database OK (schema version %d)\n",
 		       kw_db_schema_version());
@@ -238,50 +342,8 @@ int main(int argc, char **argv)
 	kw_sentry_send_spool(sentry);		 /* reports left by earlier crashes */
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
-	memset(&retry, 0, sizeof(retry));
-	/* Ping a quiet client a few times before the hang-up deadline. */
-	int64_t ping_s = cfg.web_socket_timeout_s / 3;
-	retry.secs_since_valid_ping = (uint16_t)(ping_s < 1 ? 1 : ping_s > 30 ? 30 : ping_s);
-	retry.secs_since_valid_hangup =
-		(uint16_t)(cfg.web_socket_timeout_s > 65535 ? 65535 : cfg.web_socket_timeout_s);
-
-	memset(&info, 0, sizeof(info));
-	info.protocols = kw_ws_protocols;
-	info.user = &hub;
-	info.retry_and_idle_policy = &retry;
-	info.timeout_secs = 10; /* handshake and close deadlines */
-	info.max_http_header_data = 4096;
-	/* Handshakes parsed at once (lws' default is 10): reconnect storms after a restart. */
-	info.max_http_header_pool = 64;
-	info.count_threads = 1;
-	info.fd_limit_per_thread = (unsigned int)(cfg.max_connections + FD_RESERVE);
-	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
-	if (cfg.ws_socket && *cfg.ws_socket) {
-		info.options = LWS_SERVER_OPTION_UNIX_SOCK;
-		info.iface = cfg.ws_socket;
-	} else {
-		if (strcmp(cfg.ws_host, "127.0.0.1") && strcmp(cfg.ws_host, "::1") &&
-		    strcmp(cfg.ws_host, "localhost"))
-			kw_warn("WS_HOST=%s is not loopback: clients should reach kw-ws only "
-				"through "
-				"the web server (TLS, and the only peer whose X-Forwarded-For is "
-				"believed)",
-				cfg.ws_host);
-		info.iface = cfg.ws_host;
-		info.port = (int)cfg.ws_port;
-		if (strchr(cfg.ws_host, ':'))
-			info.options = 0;
-	}
-
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-
+	context_info(&hub, &cfg, &info, &retry);
+	install_signals();
 	hub.ctx = lws_create_context(&info);
 	if (!hub.ctx) {
 		kw_error("cannot listen on %s%s%lld (address in use or not local?)", info.iface,
@@ -299,29 +361,7 @@ int main(int argc, char **argv)
 	kw_info("kw-ws %s listening on %s%s%lld (pid %d, max %lld clients, %lld per address)",
 		KW_VERSION, info.iface, info.port ? ":" : "", (long long)info.port, (int)getpid(),
 		(long long)cfg.max_connections, (long long)cfg.ws_max_per_ip);
-
-	int loop_failed = 0;
-	while (!g_stop) {
-		if (lws_service(hub.ctx, 0) < 0) {
-			kw_error("event loop failed; stopping");
-			loop_failed = 1;
-			break;
-		}
-	}
-
-	kw_info("stopping: closing %lld clients with 1001", (long long)hub.nclients);
-	kw_hub_shutdown(&hub);
-	int64_t deadline = kw_mono_us() + (int64_t)KW_WS_SHUTDOWN_MS * 1000;
-	while (hub.nclients > 0 && kw_mono_us() < deadline)
-		if (lws_service(hub.ctx, 0) < 0)
-			break;
-	g_ctx = NULL;
-	lws_context_destroy(hub.ctx);
-	hub.ctx = NULL;
-	hub.nclients = 0;
-	kw_hub_write_stats(&hub);
-	kw_info("stopped");
-	rc = loop_failed ? 1 : 0;
+	rc = serve(&hub);
 out:
 	if (hub.ctx)
 		lws_context_destroy(hub.ctx); /* only on a failed start: the normal path did it */
