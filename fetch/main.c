@@ -207,7 +207,16 @@ static void drain_webhooks(struct kw_webhooks *w, const volatile sig_atomic_t *s
 		kw_warn("webhook: queue not drained (database error); next run retries");
 }
 
-int main(int argc, char **argv)
+/* The command line. */
+struct args {
+	const char *replay, *record;
+	int loop, dry, verbose, keep_time;
+	int64_t interval; /* --loop N, else 0: UPDATE_INTERVAL */
+};
+
+/* Parse the command line into a; -1 to go on, else the exit status (--help, --version, a
+ * usage error). */
+static int parse_args(int argc, char **argv, struct args *a)
 {
 	enum { O_LOOP = 256, O_ONCE, O_DRY, O_REPLAY, O_KEEP, O_RECORD, O_VERBOSE, O_VERSION };
 	static const struct option opts[] = {
@@ -222,36 +231,25 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct kw_config cfg = { 0 };
-	struct kw_store *store = NULL;
-	struct kw_client *client = NULL;
-	struct kw_sentry *sentry = NULL;
-	struct kw_webhooks *webhooks = NULL;
-	const char *replay = NULL, *record = NULL, *loop_arg = NULL;
-	int loop = 0, dry = 0, verbose = 0, keep_time = 0, c, lock_fd = -1;
-	int status = KW_FETCH_EX_FAILED;
-	int64_t interval = 0;
-	char err[512], tmpdb[64] = "";
-
-	/* Nothing this program creates (database, spools, recordings) is for other users: the
-	 * database holds key hashes and client addresses. */
-	umask(027);
+	const char *loop_arg = NULL;
+	int c;
+	*a = (struct args){ 0 };
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case O_ONCE: loop = 0; break;
+		case O_ONCE: a->loop = 0; break;
 		case O_LOOP:
-			loop = 1;
+			a->loop = 1;
 			loop_arg = optarg;
 			/* "--loop 120" as well as "--loop=120" */
 			if (!loop_arg && optind < argc && argv[optind][0] >= '0' &&
 			    argv[optind][0] <= '9')
 				loop_arg = argv[optind++];
 			break;
-		case O_DRY: dry = 1; break;
-		case O_REPLAY: replay = optarg; break;
-		case O_KEEP: keep_time = 1; break;
-		case O_RECORD: record = optarg; break;
-		case O_VERBOSE: verbose = 1; break;
+		case O_DRY: a->dry = 1; break;
+		case O_REPLAY: a->replay = optarg; break;
+		case O_KEEP: a->keep_time = 1; break;
+		case O_RECORD: a->record = optarg; break;
+		case O_VERBOSE: a->verbose = 1; break;
 		case O_VERSION: printf("kw-fetch %s\n", KW_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return KW_FETCH_EX_USAGE;
@@ -262,35 +260,174 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return KW_FETCH_EX_USAGE;
 	}
-	if (loop_arg && kw_parse_i64(loop_arg, 1, 86400, &interval) < 0) {
+	if (loop_arg && kw_parse_i64(loop_arg, 1, 86400, &a->interval) < 0) {
 		fprintf(stderr, "kw-fetch: --loop takes seconds from 1 to 86400\n");
 		return KW_FETCH_EX_USAGE;
 	}
-	if ((replay && (record || loop)) || (keep_time && !replay)) {
+	if ((a->replay && (a->record || a->loop)) || (a->keep_time && !a->replay)) {
 		fprintf(stderr, "kw-fetch: --replay cannot be combined with --record or --loop, "
 				"and --replay-keep-time needs --replay\n");
 		return KW_FETCH_EX_USAGE;
 	}
+	return -1;
+}
 
-	if (kw_config_load(&cfg, err, sizeof(err)) < 0) {
+/* Settings, log and the one verdict on them; -1 to go on, else the exit status. */
+static int load_config(struct kw_config *cfg, int verbose)
+{
+	char err[512];
+	if (kw_config_load(cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "kw-fetch: %s\n", err);
-		kw_config_free(&cfg);
 		return KW_EX_CONFIG;
 	}
-	if (kw_log_init("kw-fetch", verbose ? KW_LOG_DEBUG : (enum kw_log_level)cfg.log_level,
-			cfg.log_file) < 0) {
-		fprintf(stderr, "kw-fetch: cannot open LOG_FILE %s: %s\n", cfg.log_file,
+	if (kw_log_init("kw-fetch", verbose ? KW_LOG_DEBUG : (enum kw_log_level)cfg->log_level,
+			cfg->log_file) < 0) {
+		fprintf(stderr, "kw-fetch: cannot open LOG_FILE %s: %s\n", cfg->log_file,
 			strerror(errno));
-		status = KW_EX_CONFIG;
-		goto out;
+		return KW_EX_CONFIG;
 	}
-	if (kw_config_verdict(&cfg, err, sizeof(err)) < 0) {
+	if (kw_config_verdict(cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "kw-fetch: %s\n", err);
-		status = KW_EX_CONFIG;
+		return KW_EX_CONFIG;
+	}
+	return -1;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop; /* no SA_RESTART: sleeps end at once */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * The database this run writes: a private scratch file for --dry-run (named in tmpdb, which
+ * the caller removes), else the configured one, held under the fetch lock (*lock_fd). The
+ * store, or NULL (logged) with *status set: KW_FETCH_EX_OK when another kw-fetch holds the
+ * lock, which is no failure.
+ */
+static struct kw_store *open_database(const struct kw_config *cfg, int dry, char *tmpdb,
+				      size_t tmplen, int *lock_fd, int *status)
+{
+	char err[512];
+	const char *dbpath = cfg->database_path;
+	if (dry) {
+		/* A private scratch database: the same code path, nothing real is written. */
+		const char *tmp = getenv("TMPDIR");
+		snprintf(tmpdb, tmplen, "%.40s/kw-fetch-dry-XXXXXX", tmp ? tmp : "/tmp");
+		int fd = mkstemp(tmpdb);
+		if (fd < 0) {
+			kw_error("dry run: cannot create a scratch database: %s", strerror(errno));
+			tmpdb[0] = '\0';
+			return NULL;
+		}
+		close(fd);
+		dbpath = tmpdb;
+		kw_info("dry run: using scratch database %s", tmpdb);
+	} else {
+		char lock[4200];
+		snprintf(lock, sizeof(lock), "%s.fetch.lock", dbpath);
+		*lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (*lock_fd < 0) {
+			kw_error("cannot open lock file %s: %s", lock, strerror(errno));
+			return NULL;
+		}
+		if (flock(*lock_fd, LOCK_EX | LOCK_NB) < 0) {
+			if (errno == EWOULDBLOCK) {
+				kw_info("another kw-fetch is running (lock %s held); exiting",
+					lock);
+				*status = KW_FETCH_EX_OK;
+			} else {
+				kw_error("cannot lock %s: %s", lock, strerror(errno));
+			}
+			return NULL;
+		}
+	}
+	struct kw_store *store = kw_store_open(dbpath, KW_DB_MIGRATE, err, sizeof(err));
+	if (!store) {
+		kw_error("%s", err);
+		return NULL;
+	}
+	/* Everything kw-fetch commits is market data (the run journal included: source_lag_s
+	 * follows it), so every commit advances the generation kw-api's caches are keyed on. */
+	kw_store_set_data_writer(store, 1);
+	if (kw_store_fetch_tune(store) < 0) {
+		kw_store_close(store);
+		return NULL;
+	}
+	return store;
+}
+
+/* The scratch database of a dry run and its WAL and shared-memory files. */
+static void remove_scratch(const char *tmpdb)
+{
+	char side[128];
+	unlink(tmpdb);
+	snprintf(side, sizeof(side), "%s-wal", tmpdb);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", tmpdb);
+	unlink(side);
+}
+
+/* One replay, one run, or runs every interval seconds until a stop signal; the exit status.
+ * After each run: webhooks, then error reports kw-api's workers and crashes left in the
+ * Sentry spool (they never send themselves). */
+static int run_all(struct kw_fetch_ctx *ctx, const struct args *a, int64_t interval,
+		   struct kw_sentry *sentry, struct kw_webhooks *webhooks)
+{
+	int status;
+	if (a->replay) {
+		status = replay_all(ctx, a->replay);
+		drain_webhooks(webhooks, &g_stop);
+		kw_sentry_send_spool(sentry);
+		return status;
+	}
+	if (!a->loop) {
+		status = kw_fetch_run(ctx, NULL, kw_now_s(), 0);
+		drain_webhooks(webhooks, &g_stop);
+		kw_sentry_send_spool(sentry);
+		return status;
+	}
+	kw_info("looping every %lld s against %s", (long long)interval, ctx->cfg->kalshi_api_base);
+	while (!g_stop) {
+		int rs = kw_fetch_run(ctx, NULL, kw_now_s(), 0);
+		report_run(sentry, rs);
+		drain_webhooks(webhooks, &g_stop);
+		kw_sentry_send_spool(sentry);
+		if (rs == KW_FETCH_EX_TEMPFAIL)
+			kw_warn("Kalshi is unreachable; retrying in %lld s", (long long)interval);
+		wait_next(ctx, interval);
+	}
+	kw_info("stopped by signal");
+	return KW_FETCH_EX_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a;
+	struct kw_config cfg = { 0 };
+	struct kw_store *store = NULL;
+	struct kw_client *client = NULL;
+	struct kw_sentry *sentry = NULL;
+	struct kw_webhooks *webhooks = NULL;
+	int lock_fd = -1, rc;
+	int status = KW_FETCH_EX_FAILED;
+	char tmpdb[64] = "";
+
+	/* Nothing this program creates (database, spools, recordings) is for other users: the
+	 * database holds key hashes and client addresses. */
+	umask(027);
+	if ((rc = parse_args(argc, argv, &a)) >= 0)
+		return rc;
+	if ((rc = load_config(&cfg, a.verbose)) >= 0) {
+		status = rc;
 		goto out;
 	}
-	if (!interval)
-		interval = cfg.update_interval_s;
+	int64_t interval = a.interval ? a.interval : cfg.update_interval_s;
 	sentry = kw_sentry_start(&cfg, "kw-fetch"); /* NULL without SENTRY_DSN */
 	int64_t backoff_ms = DEFAULT_BACKOFF_MS;
 	const char *bo = getenv("KW_FETCH_BACKOFF_MS"); /* tests: retries without long sleeps */
@@ -299,57 +436,9 @@ int main(int argc, char **argv)
 		status = KW_EX_CONFIG;
 		goto out;
 	}
-
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop; /* no SA_RESTART: sleeps end at once */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	const char *dbpath = cfg.database_path;
-	if (dry) {
-		/* A private scratch database: the same code path, nothing real is written. */
-		const char *tmp = getenv("TMPDIR");
-		snprintf(tmpdb, sizeof(tmpdb), "%.40s/kw-fetch-dry-XXXXXX", tmp ? tmp : "/tmp");
-		int fd = mkstemp(tmpdb);
-		if (fd < 0) {
-			kw_error("dry run: cannot create a scratch database: %s", strerror(errno));
-			tmpdb[0] = '\0';
-			goto out;
-		}
-		close(fd);
-		dbpath = tmpdb;
-		kw_info("dry run: using scratch database %s", tmpdb);
-	} else {
-		char lock[4200];
-		snprintf(lock, sizeof(lock), "%s.fetch.lock", dbpath);
-		lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-		if (lock_fd < 0) {
-			kw_error("cannot open lock file %s: %s", lock, strerror(errno));
-			goto out;
-		}
-		if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
-			if (errno == EWOULDBLOCK) {
-				kw_info("another kw-fetch is running (lock %s held); exiting",
-					lock);
-				status = KW_FETCH_EX_OK;
-			} else {
-				kw_error("cannot lock %s: %s", lock, strerror(errno));
-			}
-			goto out;
-		}
-	}
-	store = kw_store_open(dbpath, KW_DB_MIGRATE, err, sizeof(err));
-	if (!store) {
-		kw_error("%s", err);
-		goto out;
-	}
-	/* Everything kw-fetch commits is market data (the run journal included: source_lag_s
-	 * follows it), so every commit advances the generation kw-api's caches are keyed on. */
-	kw_store_set_data_writer(store, 1);
-	if (kw_store_fetch_tune(store) < 0)
+	install_signals();
+	store = open_database(&cfg, a.dry, tmpdb, sizeof(tmpdb), &lock_fd, &status);
+	if (!store)
 		goto out;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		kw_error("cannot initialise libcurl");
@@ -362,42 +451,16 @@ int main(int argc, char **argv)
 		.backoff_ms = backoff_ms,
 		.retries = RETRIES,
 		.max_body = KW_FETCH_MAX_BODY,
-		.record_dir = record,
+		.record_dir = a.record,
 		.stop = &g_stop,
 	};
 	client = kw_client_new(&co);
-	if (!dry) /* ALERT_WEBHOOK_URL / WHALE_WEBHOOK_URL: NULL when none is set */
+	if (!a.dry) /* ALERT_WEBHOOK_URL / WHALE_WEBHOOK_URL: NULL when none is set */
 		webhooks = kw_webhooks_new(&cfg, store);
-	struct kw_fetch_ctx ctx = { &cfg, store, client, &g_stop, keep_time };
-
-	/* After each run: webhooks, then error reports kw-api's workers and crashes left in
-	 * the Sentry spool (they never send themselves). */
-	if (replay) {
-		status = replay_all(&ctx, replay);
-		drain_webhooks(webhooks, &g_stop);
-		kw_sentry_send_spool(sentry);
-	} else if (!loop) {
-		status = kw_fetch_run(&ctx, NULL, kw_now_s(), 0);
-		drain_webhooks(webhooks, &g_stop);
-		kw_sentry_send_spool(sentry);
-	} else {
-		kw_info("looping every %lld s against %s", (long long)interval,
-			cfg.kalshi_api_base);
-		while (!g_stop) {
-			int rs = kw_fetch_run(&ctx, NULL, kw_now_s(), 0);
-			report_run(sentry, rs);
-			drain_webhooks(webhooks, &g_stop);
-			kw_sentry_send_spool(sentry);
-			if (rs == KW_FETCH_EX_TEMPFAIL)
-				kw_warn("Kalshi is unreachable; retrying in %lld s",
-					(long long)interval);
-			wait_next(&ctx, interval);
-		}
-		kw_info("stopped by signal");
-		status = KW_FETCH_EX_OK;
-	}
+	struct kw_fetch_ctx ctx = { &cfg, store, client, &g_stop, a.keep_time };
+	status = run_all(&ctx, &a, interval, sentry, webhooks);
 out:
-	if (!loop)
+	if (!a.loop)
 		report_run(sentry, status);
 	kw_sentry_free(sentry);
 	kw_webhooks_free(webhooks);
@@ -405,14 +468,8 @@ out:
 	kw_store_close(store);
 	if (client)
 		curl_global_cleanup();
-	if (tmpdb[0]) {
-		char side[128];
-		unlink(tmpdb);
-		snprintf(side, sizeof(side), "%s-wal", tmpdb);
-		unlink(side);
-		snprintf(side, sizeof(side), "%s-shm", tmpdb);
-		unlink(side);
-	}
+	if (tmpdb[0])
+		remove_scratch(tmpdb);
 	if (lock_fd >= 0)
 		close(lock_fd);
 	kw_config_free(&cfg);
