@@ -392,6 +392,7 @@ static const char SQL_MARKETS_CLEAR[] = "DELETE FROM stats_markets WHERE window_
 static const char SQL_WHALES_CLEAR[] = "DELETE FROM stats_whales WHERE window_s = ?1";
 static const char SQL_TRADES_MAX_ID[] = "SELECT ifnull(max(id), 0) FROM trades";
 static const char STATE_HOURS_UPTO[] = "rollup_hours_upto_id";
+static const char STATE_HOURS_FROM[] = "rollup_hours_from";
 
 /* FNV-1a of the whale rules, so that a change of thresholds recounts the whale trades. */
 static int64_t rules_hash(const struct kw_rollup_rules *r)
@@ -510,12 +511,13 @@ static int window_update(struct kw_store *s, int64_t window_s, int64_t now_s,
 int kw_store_rollups_update(struct kw_store *s, int64_t now_s, const struct kw_rollup_rules *rules,
 			    int rebuild)
 {
-	int64_t upto = 0, hours_upto = 0, first_hour = now_s / 3600 - HOURS_KEPT;
+	int64_t upto = 0, hours_upto = 0, first_hour = now_s / 3600 - HOURS_KEPT, pruned_from = 0;
 	sqlite3 *db = kw_store_db(s);
 	if (kw_store_begin(s) < 0)
 		return -1;
 	int have = kw_store_fetch_state_get(s, STATE_HOURS_UPTO, &hours_upto);
-	if (have < 0 || kw_store_scalar(s, SQL_TRADES_MAX_ID, &upto) < 0)
+	int have_from = kw_store_fetch_state_get(s, STATE_HOURS_FROM, &pruned_from);
+	if (have < 0 || have_from < 0 || kw_store_scalar(s, SQL_TRADES_MAX_ID, &upto) < 0)
 		goto fail;
 	if (rebuild || !have || hours_upto > upto) {
 		if (kw_db_exec(db, SQL_HOURS_CLEAR) < 0)
@@ -528,12 +530,20 @@ int kw_store_rollups_update(struct kw_store *s, int64_t now_s, const struct kw_r
 	sqlite3_bind_int64(st, 1, hours_upto);
 	sqlite3_bind_int64(st, 2, upto);
 	sqlite3_bind_int64(st, 3, first_hour * HOUR_US);
-	if (kw_store_step_done(s, st, "adding market hours") < 0 ||
-	    !(st = kw_store_stmt(s, SQL_HOURS_PRUNE)))
+	if (kw_store_step_done(s, st, "adding market hours") < 0)
 		goto fail;
-	sqlite3_bind_int64(st, 1, first_hour);
-	if (kw_store_step_done(s, st, "pruning market hours") < 0 ||
-	    kw_store_fetch_state_set(s, STATE_HOURS_UPTO, upto) < 0)
+	/* The prune walks every market's hours (no index on the hour alone), most of a run with
+	 * nothing new, so it runs only when the first hour kept moved: no hour before it was
+	 * kept at the last prune, and none is added since (SQL_HOURS_ADD starts there). */
+	if (!have_from || pruned_from != first_hour) {
+		if (!(st = kw_store_stmt(s, SQL_HOURS_PRUNE)))
+			goto fail;
+		sqlite3_bind_int64(st, 1, first_hour);
+		if (kw_store_step_done(s, st, "pruning market hours") < 0 ||
+		    kw_store_fetch_state_set(s, STATE_HOURS_FROM, first_hour) < 0)
+			goto fail;
+	}
+	if (kw_store_fetch_state_set(s, STATE_HOURS_UPTO, upto) < 0)
 		goto fail;
 	int64_t cutoffs[KW_STATS_WINDOWS], after = upto;
 	for (int w = 0; w < KW_STATS_WINDOWS; w++) {

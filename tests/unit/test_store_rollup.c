@@ -305,7 +305,11 @@ static void check(struct kw_store *s, int64_t now, int step)
 					 (long long)cw.n[i]);
 		}
 	}
-	/* Hours: the last day of each market, as the analytics read them. */
+	/* Hours: none older than the eight days kept, and the last day of each market, as the
+	 * analytics read them. */
+	if (scalar(s, "SELECT count(*) FROM market_hours WHERE hour < ?1", now / HOUR - 8 * 24,
+		   NULL))
+		fail_msg("step %d: market hours older than eight days kept", step);
 	for (int t = 0; t < TICKERS; t++) {
 		char ticker[32];
 		snprintf(ticker, sizeof(ticker), "KXT-%d", t);
