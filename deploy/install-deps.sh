@@ -25,7 +25,8 @@ PKGS=(
   # dashboard browser test, Prometheus exposition check
   chromium chromium-driver python3-selenium prometheus
   # the Debian package: build it (make deb) and check it (lintian, make package-check)
-  dpkg-dev debhelper lintian
+  # (dpkg-buildpackage insists on build-essential, which --no-install-recommends never pulls in)
+  dpkg-dev debhelper lintian build-essential fakeroot
 )
 
 missing=()

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -22,9 +23,18 @@ void kw_heavy_init(struct kw_heavy *h)
 
 int kw_heavy_open(struct kw_heavy *h, const char *path)
 {
-	h->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0660);
+	struct stat st;
+	/* Like the limiter's table: a symlink planted at the path is never followed, and only a
+	 * regular file serves as the lock file. */
+	h->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0660);
 	if (h->fd < 0) {
 		kw_error("heavy: cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(h->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		kw_error("heavy: %s is not a regular file", path);
+		close(h->fd);
+		h->fd = -1;
 		return -1;
 	}
 	return 0;

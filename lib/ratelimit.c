@@ -409,12 +409,22 @@ int kw_rl_digest_offline(const char *path, const char *key, uint64_t *out, char 
 	return 0;
 }
 
+/* A worker killed while holding a group's lock leaves it EOWNERDEAD: the slots are whole words,
+ * so the group is still valid and is marked consistent. Any other failure means the shared
+ * table is unusable, and carrying on without the lock would break exactness: abort. */
+static void lock_or_abort(pthread_mutex_t *mu)
+{
+	int rc = pthread_mutex_lock(mu);
+	if (rc == EOWNERDEAD)
+		rc = pthread_mutex_consistent(mu);
+	if (rc != 0)
+		abort();
+}
+
 static struct rl_group *lock_group(struct kw_rl *rl, uint64_t d)
 {
 	struct rl_group *g = &rl->groups[(d >> 32) % KW_RL_GROUPS];
-	int rc = pthread_mutex_lock(&g->mu);
-	if (rc == EOWNERDEAD)
-		pthread_mutex_consistent(&g->mu); /* slots are whole words: still valid */
+	lock_or_abort(&g->mu);
 	return g;
 }
 
@@ -625,9 +635,7 @@ size_t kw_rl_collect(struct kw_rl *rl, int64_t now_us, struct kw_rl_entry *out, 
 	size_t n = 0;
 	for (int i = 0; i < KW_RL_GROUPS && n < max; i++) {
 		struct rl_group *g = &rl->groups[i];
-		int rc = pthread_mutex_lock(&g->mu);
-		if (rc == EOWNERDEAD)
-			pthread_mutex_consistent(&g->mu);
+		lock_or_abort(&g->mu);
 		for (int j = 0; j < KW_RL_WAYS && n < max; j++) {
 			struct rl_slot *s = &g->slot[j];
 			if (!s->key || s->tat_us == s->saved_us)

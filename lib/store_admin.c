@@ -65,8 +65,12 @@ int kw_store_backup(struct kw_store *s, const char *path, char *res, size_t resl
 		snprintf(err, errlen, "backup failed: %s", sqlite3_errstr(step));
 		goto out;
 	}
-	sqlite3_backup_finish(b);
+	step = sqlite3_backup_finish(b);
 	b = NULL;
+	if (step != SQLITE_OK) {
+		snprintf(err, errlen, "backup failed to finish: %s", sqlite3_errstr(step));
+		goto out;
+	}
 	char why[256];
 	rc = integrity(out, res, reslen, why, sizeof(why));
 	if (rc < 0)
