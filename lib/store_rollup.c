@@ -383,7 +383,8 @@ static int views_update(struct kw_store *s, int64_t now_s, const char *prefixes,
 /* ---- the update ---------------------------------------------------------------------------- */
 
 static const char SQL_WINDOW_GET[] =
-	"SELECT cutoff_us, upto_id, whale_rules FROM stats_windows WHERE window_s = ?1";
+	"SELECT cutoff_us, upto_id, whale_rules, markets_traded FROM stats_windows"
+	" WHERE window_s = ?1";
 static const char SQL_WINDOW_PUT[] =
 	"INSERT OR REPLACE INTO stats_windows (window_s, as_of, cutoff_us, upto_id,"
 	" markets_traded, whale_rules) VALUES (?1, ?2, ?3, ?4,"
@@ -450,7 +451,7 @@ static int start_prices(struct kw_store *s, int64_t window_s, int64_t from_s, in
 
 /* 1 and the state when the window has one, 0 when not, -1 on error. */
 static int window_get(struct kw_store *s, int64_t window_s, int64_t *cutoff, int64_t *upto,
-		      int64_t *rules)
+		      int64_t *rules, int64_t *markets)
 {
 	sqlite3_stmt *st = kw_store_stmt(s, SQL_WINDOW_GET);
 	if (!st)
@@ -461,6 +462,7 @@ static int window_get(struct kw_store *s, int64_t window_s, int64_t *cutoff, int
 		*cutoff = sqlite3_column_int64(st, 0);
 		*upto = sqlite3_column_int64(st, 1);
 		*rules = sqlite3_column_int64(st, 2);
+		*markets = sqlite3_column_int64(st, 3);
 	}
 	sqlite3_reset(st);
 	return rc < 0 ? kw_store_fail(s, "reading a stats window") : rc;
@@ -472,11 +474,12 @@ static int window_update(struct kw_store *s, int64_t window_s, int64_t now_s,
 			 const struct kw_rollup_rules *rules, int64_t upto, int rebuild,
 			 int64_t *cutoff_out, int64_t *after_out)
 {
-	int64_t from_s = now_s - window_s, old_cutoff = 0, old_upto = 0, old_rules = 0;
+	int64_t from_s = now_s - window_s, old_cutoff = 0, old_upto = 0, old_rules = 0,
+		old_markets = 0;
 	if (rules->retention_s > 0 && from_s < now_s - rules->retention_s)
 		from_s = now_s - rules->retention_s;
 	int64_t cutoff = from_s * 1000000, hash = rules_hash(rules);
-	int have = window_get(s, window_s, &old_cutoff, &old_upto, &old_rules);
+	int have = window_get(s, window_s, &old_cutoff, &old_upto, &old_rules, &old_markets);
 	if (have < 0)
 		return -1;
 	int full = rebuild || !have || old_upto > upto || cutoff < old_cutoff || old_rules != hash;
@@ -493,7 +496,10 @@ static int window_update(struct kw_store *s, int64_t window_s, int64_t now_s,
 	if (move(s, window_s, rules, old_cutoff, cutoff, 0, old_upto, -1) < 0 ||
 	    move(s, window_s, rules, cutoff, BIG, old_upto, upto, 1) < 0 ||
 	    one_window_stmt(s, SQL_MARKETS_PRUNE, window_s, 0, "pruning stats") < 0 ||
-	    start_prices(s, window_s, from_s, old_cutoff / 1000000, old_upto, full) < 0 ||
+	    /* Every market's start price when more trades came in than the window had
+	     * markets: one walk of the window costs less than listing their markets. */
+	    start_prices(s, window_s, from_s, old_cutoff / 1000000, old_upto,
+			 full || upto - old_upto > old_markets) < 0 ||
 	    one_window_stmt(s, SQL_WHALES_PRUNE, window_s, 0, "pruning stats") < 0 ||
 	    top_update(s, window_s, cutoff, old_upto, upto, full) < 0)
 		return -1;
