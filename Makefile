@@ -179,7 +179,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 120
 FUZZ_TARGETS := query body origin token ticket wsproto page forwarded
 FUZZ_LIB_SRC := lib/http.c lib/util.c lib/codec.c lib/jsonbody.c lib/origins.c lib/auth.c lib/ticket.c \
-                lib/proxy.c lib/ws_proto.c lib/kalshi.c
+                lib/proxy.c lib/ws_proto.c lib/kalshi.c lib/jscan.c
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRC) $(wildcard lib/*.h)

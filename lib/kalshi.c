@@ -22,8 +22,7 @@
 #include <string.h>
 
 #include "codec.h"
-
-#define JSON_MAX_DEPTH 32
+#include "jscan.h"
 
 int kw_kalshi_parse_fixed(const char *s, size_t len, int scale, int64_t *out)
 {
@@ -80,35 +79,17 @@ int64_t kw_kalshi_premium_micros(int64_t count_centi, int64_t price_micros)
 /* ---- field access ------------------------------------------------------------------------ */
 
 /*
- * A record is read through a view: either a json-c object, or a flat element (struct flat,
+ * A record is read through a view: either a json-c object, or a flat element (struct kw_jflat,
  * below) read straight from the page body. Both answer the same questions the same way, so
  * the record parsers have one set of rules.
  */
-struct fval {
-	enum json_type t;
-	const char *s; /* strings and numbers: the text, NUL-terminated (len bytes before it) */
-	size_t len;
-	int b; /* booleans */
-};
-
-#define FLAT_MEMBERS_MAX 128 /* an element with more members is read by json-c */
-
-struct flat {
-	struct {
-		const char *key; /* into the body, klen bytes, no escapes */
-		size_t klen;
-		struct fval v;
-	} m[FLAT_MEMBERS_MAX];
-	size_t n;
-};
-
 struct view {
-	json_object *o;	      /* a json-c object, or NULL */
-	const struct flat *f; /* else this */
+	json_object *o;		  /* a json-c object, or NULL */
+	const struct kw_jflat *f; /* else this */
 };
 
 /* 1 present and not null, 0 absent or JSON null. */
-static int view_get(const struct view *w, const char *key, struct fval *out)
+static int view_get(const struct view *w, const char *key, struct kw_jval *out)
 {
 	if (w->f) {
 		size_t klen = strlen(key);
@@ -142,7 +123,7 @@ static int view_get(const struct view *w, const char *key, struct fval *out)
 
 static int get_str(const struct view *w, const char *key, const char **out)
 {
-	struct fval v;
+	struct kw_jval v;
 	if (!view_get(w, key, &v))
 		return 0;
 	if (v.t != json_type_string)
@@ -157,7 +138,7 @@ static int get_str(const struct view *w, const char *key, const char **out)
 /* A fixed-point value sent as a string or as a JSON number (re-read from its text). */
 static int get_fixed(const struct view *w, const char *key, int scale, int64_t *out)
 {
-	struct fval v;
+	struct kw_jval v;
 	if (!view_get(w, key, &v))
 		return 0;
 	if (v.t != json_type_string && v.t != json_type_int && v.t != json_type_double)
@@ -382,7 +363,7 @@ static int trade_parse(const struct view *w, struct kw_kalshi_trade *t, const ch
 		return -1;
 	}
 	t->created_us = s * 1000000 + us;
-	struct fval b;
+	struct kw_jval b;
 	if (view_get(w, "is_block_trade", &b) && b.t == json_type_boolean)
 		t->is_block = b.b;
 	t->notional = t->taker_yes < 0
@@ -574,7 +555,7 @@ json_object *kw_kalshi_body_parse(const char *body, size_t len, char *err, size_
 		snprintf(err, errlen, "body too large to parse");
 		return NULL;
 	}
-	struct json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH);
+	struct json_tokener *tok = json_tokener_new_ex(KW_JSON_MAX_DEPTH);
 	if (!tok) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -607,499 +588,17 @@ out:
 	return root;
 }
 
-/* ---- streaming list pages ----------------------------------------------------------------- */
-
-struct scan {
-	const char *p;
-	size_t i, len;
-	char *err;
-	size_t errlen;
-	struct json_tokener *tok; /* reused for every element of a page */
-};
-
-static void scan_ws(struct scan *sc)
-{
-	while (sc->i < sc->len && (sc->p[sc->i] == ' ' || sc->p[sc->i] == '\n' ||
-				   sc->p[sc->i] == '\r' || sc->p[sc->i] == '\t'))
-		sc->i++;
-}
-
-static int scan_fail(struct scan *sc, const char *what)
-{
-	if (sc->i >= sc->len)
-		snprintf(sc->err, sc->errlen, "truncated JSON (%zu bytes)", sc->len);
-	else
-		snprintf(sc->err, sc->errlen, "malformed JSON at byte %zu: %s", sc->i, what);
-	return -1;
-}
-
-/* At '"': move past the closing quote. */
-static int scan_string(struct scan *sc)
-{
-	for (sc->i++; sc->i < sc->len; sc->i++) {
-		if (sc->p[sc->i] == '\\')
-			sc->i++;
-		else if (sc->p[sc->i] == '"') {
-			sc->i++;
-			return 0;
-		}
-	}
-	return scan_fail(sc, "unterminated string");
-}
-
-/* Move past one value: a string, an object or array (brackets matched, strings skipped), or
- * a scalar (up to the next delimiter). */
-static int scan_value(struct scan *sc)
-{
-	if (sc->i >= sc->len)
-		return scan_fail(sc, "value expected");
-	char c = sc->p[sc->i];
-	if (c == '"')
-		return scan_string(sc);
-	if (c == '{' || c == '[') {
-		int depth = 0;
-		while (sc->i < sc->len) {
-			c = sc->p[sc->i];
-			if (c == '"') {
-				if (scan_string(sc) < 0)
-					return -1;
-				continue;
-			}
-			if (c == '{' || c == '[') {
-				if (++depth > JSON_MAX_DEPTH)
-					return scan_fail(sc, "nested too deeply");
-			} else if (c == '}' || c == ']') {
-				if (--depth == 0) {
-					sc->i++;
-					return 0;
-				}
-			}
-			sc->i++;
-		}
-		return scan_fail(sc, "unbalanced brackets");
-	}
-	size_t start = sc->i;
-	while (sc->i < sc->len && !strchr(",}] \n\r\t", sc->p[sc->i]))
-		sc->i++;
-	return sc->i > start ? 0 : scan_fail(sc, "value expected");
-}
-
-/* Parse p[start, end) as one complete JSON value. */
-static json_object *parse_slice(struct json_tokener *tok, struct scan *sc, size_t start, size_t end)
-{
-	json_tokener_reset(tok);
-	json_object *o = json_tokener_parse_ex(tok, sc->p + start, (int)(end - start));
-	/* A number at the very end of the slice may still "continue": a space ends it. */
-	if (!o && json_tokener_get_error(tok) == json_tokener_continue)
-		o = json_tokener_parse_ex(tok, " ", 1);
-	if (!o && json_tokener_get_error(tok) != json_tokener_success) {
-		snprintf(sc->err, sc->errlen, "malformed JSON at byte %zu: %s",
-			 start + json_tokener_get_parse_end(tok),
-			 json_tokener_error_desc(json_tokener_get_error(tok)));
-		return NULL;
-	}
-	if (!o && !(end - start == 4 && !memcmp(sc->p + start, "null", 4))) {
-		snprintf(sc->err, sc->errlen, "malformed JSON at byte %zu", start);
-		return NULL;
-	}
-	return o; /* NULL here is JSON null */
-}
-
-/* ---- flat elements ------------------------------------------------------------------------ */
-
-/*
- * Most list elements are plain JSON objects: members whose names and string values carry no
- * escapes or control bytes, numbers in JSON's own grammar, literals, nested values in that same
- * grammar. Such an element is read here without json-c: a table of its members pointing into a
- * copy of the element, strings and numbers NUL-terminated in place. It is what json-c would
- * answer for the same text (tests/fuzz/fuzz_page.c checks the two agree on any input). Anything
- * else (an escape, a control byte, a leading zero, deep nesting, too many members, ...) is
- * handed to json-c whole, which then decides, exactly as before, whether the element is
- * acceptable or the page is broken: this reader only ever says "plain" or "ask json-c".
- */
-#define FLAT_DEPTH_MAX 16
-
-struct flat_rd {
-	const char *p;
-	size_t i, n;
-};
-
-static void flat_ws(struct flat_rd *rd)
-{
-	while (rd->i < rd->n && (rd->p[rd->i] == ' ' || rd->p[rd->i] == '\n' ||
-				 rd->p[rd->i] == '\r' || rd->p[rd->i] == '\t'))
-		rd->i++;
-}
-
-/* At '"': a string without escapes or control bytes; *end = index of the closing quote. */
-static int flat_string(struct flat_rd *rd, size_t *end)
-{
-	for (size_t i = rd->i + 1; i < rd->n; i++) {
-		unsigned char c = (unsigned char)rd->p[i];
-		if (c == '"') {
-			*end = i;
-			rd->i = i + 1;
-			return 0;
-		}
-		if (c == '\\' || c < 0x20)
-			return -1;
-	}
-	return -1;
-}
-
-static int is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-/* JSON's number grammar, then a delimiter; *is_int when it has no fraction or exponent. */
-static int flat_number(struct flat_rd *rd, int *is_int)
-{
-	size_t i = rd->i;
-	*is_int = 1;
-	if (i < rd->n && rd->p[i] == '-')
-		i++;
-	if (i >= rd->n || !is_digit(rd->p[i]))
-		return -1;
-	if (rd->p[i] == '0')
-		i++;
-	else
-		while (i < rd->n && is_digit(rd->p[i]))
-			i++;
-	if (i < rd->n && rd->p[i] == '.') {
-		*is_int = 0;
-		if (++i >= rd->n || !is_digit(rd->p[i]))
-			return -1;
-		while (i < rd->n && is_digit(rd->p[i]))
-			i++;
-	}
-	if (i < rd->n && (rd->p[i] == 'e' || rd->p[i] == 'E')) {
-		*is_int = 0;
-		if (++i < rd->n && (rd->p[i] == '+' || rd->p[i] == '-'))
-			i++;
-		if (i >= rd->n || !is_digit(rd->p[i]))
-			return -1;
-		while (i < rd->n && is_digit(rd->p[i]))
-			i++;
-	}
-	if (i < rd->n && !strchr(",}] \n\r\t", rd->p[i]))
-		return -1;
-	rd->i = i;
-	return 0;
-}
-
-static int flat_literal(struct flat_rd *rd, const char *word)
-{
-	size_t n = strlen(word);
-	if (rd->n - rd->i < n || memcmp(rd->p + rd->i, word, n))
-		return -1;
-	if (rd->i + n < rd->n && !strchr(",}] \n\r\t", rd->p[rd->i + n]))
-		return -1;
-	rd->i += n;
-	return 0;
-}
-
-/* Any value in the plain grammar, not kept (nested members of an element). */
-static int flat_skip(struct flat_rd *rd, int depth)
-{
-	size_t end;
-	int is_int;
-	if (rd->i >= rd->n)
-		return -1;
-	char c = rd->p[rd->i];
-	if (c == '"')
-		return flat_string(rd, &end);
-	if (c == 't')
-		return flat_literal(rd, "true");
-	if (c == 'f')
-		return flat_literal(rd, "false");
-	if (c == 'n')
-		return flat_literal(rd, "null");
-	if (c != '{' && c != '[')
-		return flat_number(rd, &is_int);
-	if (depth >= FLAT_DEPTH_MAX)
-		return -1;
-	char close = c == '{' ? '}' : ']';
-	rd->i++;
-	flat_ws(rd);
-	if (rd->i < rd->n && rd->p[rd->i] == close) {
-		rd->i++;
-		return 0;
-	}
-	for (;;) {
-		if (c == '{') {
-			if (rd->i >= rd->n || rd->p[rd->i] != '"' || flat_string(rd, &end) < 0)
-				return -1;
-			flat_ws(rd);
-			if (rd->i >= rd->n || rd->p[rd->i] != ':')
-				return -1;
-			rd->i++;
-			flat_ws(rd);
-		}
-		if (flat_skip(rd, depth + 1) < 0)
-			return -1;
-		flat_ws(rd);
-		if (rd->i < rd->n && rd->p[rd->i] == ',') {
-			rd->i++;
-			flat_ws(rd);
-			continue;
-		}
-		if (rd->i < rd->n && rd->p[rd->i] == close) {
-			rd->i++;
-			return 0;
-		}
-		return -1;
-	}
-}
-
-/*
- * el[0, n) as a plain object into f, its strings and numbers NUL-terminated in copy (n + 1
- * bytes, the caller's). 0 if plain; -1: let json-c read it.
- */
-static int flat_parse(const char *el, size_t n, char *copy, struct flat *f)
-{
-	struct flat_rd rd = { el, 0, n };
-	size_t ends[FLAT_MEMBERS_MAX];
-	f->n = 0;
-	flat_ws(&rd);
-	if (rd.i >= n || el[rd.i] != '{')
-		return -1;
-	rd.i++;
-	flat_ws(&rd);
-	if (rd.i < n && el[rd.i] == '}') {
-		rd.i++;
-	} else {
-		for (;;) {
-			size_t ks = rd.i + 1, ke, vs;
-			if (f->n == FLAT_MEMBERS_MAX || rd.i >= n || el[rd.i] != '"' ||
-			    flat_string(&rd, &ke) < 0)
-				return -1;
-			flat_ws(&rd);
-			if (rd.i >= n || el[rd.i] != ':')
-				return -1;
-			rd.i++;
-			flat_ws(&rd);
-			if (rd.i >= n)
-				return -1;
-			struct fval *v = &f->m[f->n].v;
-			f->m[f->n].key = el + ks;
-			f->m[f->n].klen = ke - ks;
-			memset(v, 0, sizeof(*v));
-			vs = rd.i;
-			char c = el[rd.i];
-			int is_int;
-			if (c == '"') {
-				size_t se;
-				if (flat_string(&rd, &se) < 0)
-					return -1;
-				v->t = json_type_string;
-				v->s = copy + vs + 1;
-				v->len = se - vs - 1;
-				ends[f->n] = se;
-			} else if (c == 't' || c == 'f') {
-				if (flat_literal(&rd, c == 't' ? "true" : "false") < 0)
-					return -1;
-				v->t = json_type_boolean;
-				v->b = c == 't';
-				ends[f->n] = SIZE_MAX;
-			} else if (c == 'n') {
-				if (flat_literal(&rd, "null") < 0)
-					return -1;
-				v->t = json_type_null;
-				ends[f->n] = SIZE_MAX;
-			} else if (c == '{' || c == '[') {
-				if (flat_skip(&rd, 1) < 0)
-					return -1;
-				v->t = c == '{' ? json_type_object : json_type_array;
-				ends[f->n] = SIZE_MAX;
-			} else {
-				if (flat_number(&rd, &is_int) < 0)
-					return -1;
-				/* json-c spells an integer back in canonical form: "-0" is "0" */
-				if (is_int && rd.i - vs == 2 && el[vs] == '-' && el[vs + 1] == '0')
-					return -1;
-				v->t = is_int ? json_type_int : json_type_double;
-				v->s = copy + vs;
-				v->len = rd.i - vs;
-				ends[f->n] = rd.i;
-			}
-			f->n++;
-			flat_ws(&rd);
-			if (rd.i < n && el[rd.i] == ',') {
-				rd.i++;
-				flat_ws(&rd);
-				continue;
-			}
-			if (rd.i < n && el[rd.i] == '}') {
-				rd.i++;
-				break;
-			}
-			return -1;
-		}
-	}
-	flat_ws(&rd);
-	if (rd.i != n)
-		return -1;
-	memcpy(copy, el, n);
-	copy[n] = '\0';
-	for (size_t i = 0; i < f->n; i++)
-		if (ends[i] != SIZE_MAX)
-			copy[ends[i]] = '\0';
-	return 0;
-}
-
 /* ---- list pages ----------------------------------------------------------------------------- */
-
-/* What the walk does with each element slice: 0 go on, -1 broken (err set), -2 stop. */
-typedef int (*kw_element_fn)(void *arg, struct scan *sc, size_t start, size_t end);
-
-/* Walk {"<key>":[...], "cursor":...}: contract of kw_kalshi_page_each. */
-static int walk_page(const char *body, size_t len, const char *key, kw_element_fn element,
-		     void *arg, char *cursor, char *err, size_t errlen)
-{
-	struct scan sc = { body, 0, len, err, errlen, NULL };
-	size_t keylen = strlen(key);
-	int found = 0, rc = -1;
-	json_object *o = NULL;
-	cursor[0] = '\0';
-	if (len > (size_t)INT32_MAX) {
-		snprintf(err, errlen, "body too large to parse");
-		return -1;
-	}
-	sc.tok = json_tokener_new_ex(JSON_MAX_DEPTH);
-	if (!sc.tok) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	scan_ws(&sc);
-	if (sc.i >= len || body[sc.i] != '{') {
-		if (sc.i < len)
-			snprintf(err, errlen, "JSON body is not an object");
-		else
-			scan_fail(&sc, "");
-		goto out;
-	}
-	sc.i++;
-	for (int first = 1;; first = 0) {
-		scan_ws(&sc);
-		if (first && sc.i < len && body[sc.i] == '}')
-			break; /* "{}" */
-		if (sc.i >= len || body[sc.i] != '"') {
-			scan_fail(&sc, "member name expected");
-			goto out;
-		}
-		size_t ks = sc.i + 1;
-		if (scan_string(&sc) < 0)
-			goto out;
-		size_t ke = sc.i - 1;
-		scan_ws(&sc);
-		if (sc.i >= len || body[sc.i] != ':') {
-			scan_fail(&sc, "':' expected");
-			goto out;
-		}
-		sc.i++;
-		scan_ws(&sc);
-		size_t vs = sc.i;
-		if (ke - ks == keylen && !memcmp(body + ks, key, keylen)) {
-			if (sc.i >= len || body[sc.i] != '[') {
-				if (scan_value(&sc) == 0)
-					snprintf(err, errlen, "\"%s\" is not an array", key);
-				goto out;
-			}
-			found = 1;
-			sc.i++;
-			scan_ws(&sc);
-			if (sc.i < len && body[sc.i] == ']') {
-				sc.i++;
-			} else {
-				for (;;) {
-					size_t es = sc.i;
-					if (scan_value(&sc) < 0)
-						goto out;
-					int erc = element(arg, &sc, es, sc.i);
-					if (erc != 0) {
-						rc = erc == -2 ? -2 : -1;
-						goto out;
-					}
-					scan_ws(&sc);
-					if (sc.i < len && body[sc.i] == ',') {
-						sc.i++;
-						scan_ws(&sc);
-						continue;
-					}
-					if (sc.i < len && body[sc.i] == ']') {
-						sc.i++;
-						break;
-					}
-					scan_fail(&sc, "',' or ']' expected");
-					goto out;
-				}
-			}
-		} else if (ke - ks == 6 && !memcmp(body + ks, "cursor", 6)) {
-			if (scan_value(&sc) < 0)
-				goto out;
-			o = parse_slice(sc.tok, &sc, vs, sc.i);
-			if (!o && body[vs] != 'n')
-				goto out;
-			if (o) {
-				const char *c = json_object_get_string(o);
-				size_t n = (size_t)json_object_get_string_len(o);
-				if (!json_object_is_type(o, json_type_string)) {
-					snprintf(err, errlen, "\"cursor\" is not a string");
-					goto out;
-				}
-				if (n >= KW_KALSHI_CURSOR_MAX || strlen(c) != n ||
-				    !kw_text_is_clean(c, n)) {
-					snprintf(err, errlen,
-						 "\"cursor\" is not clean text of at most %d bytes",
-						 KW_KALSHI_CURSOR_MAX - 1);
-					goto out;
-				}
-				memcpy(cursor, c, n + 1);
-				json_object_put(o);
-				o = NULL;
-			}
-		} else if (scan_value(&sc) < 0) {
-			goto out;
-		}
-		scan_ws(&sc);
-		if (sc.i < len && body[sc.i] == ',') {
-			sc.i++;
-			continue;
-		}
-		if (sc.i < len && body[sc.i] == '}')
-			break;
-		scan_fail(&sc, "',' or '}' expected");
-		goto out;
-	}
-	sc.i++;
-	scan_ws(&sc);
-	if (sc.i < len) {
-		snprintf(err, errlen, "trailing data after JSON at byte %zu", sc.i);
-		goto out;
-	}
-	if (!found) {
-		snprintf(err, errlen, "page has no \"%s\" array", key);
-		goto out;
-	}
-	rc = 0;
-out:
-	json_object_put(o);
-	json_tokener_free(sc.tok);
-	if (rc != 0)
-		cursor[0] = '\0';
-	return rc;
-}
 
 struct each_ctx {
 	int (*item)(void *arg, json_object *element);
 	void *arg;
 };
 
-static int each_element(void *arg, struct scan *sc, size_t start, size_t end)
+static int each_element(void *arg, struct kw_jscan *sc, size_t start, size_t end)
 {
 	struct each_ctx *ec = arg;
-	json_object *o = parse_slice(sc->tok, sc, start, end);
+	json_object *o = kw_jscan_slice(sc->tok, sc, start, end);
 	if (!o && sc->p[start] != 'n') /* an element that is null passes */
 		return -1;
 	int rc = ec->item(ec->arg, o);
@@ -1112,7 +611,8 @@ int kw_kalshi_page_each(const char *body, size_t len, const char *key,
 			char *err, size_t errlen)
 {
 	struct each_ctx ec = { item, arg };
-	return walk_page(body, len, key, each_element, &ec, cursor, err, errlen);
+	return kw_jscan_page(body, len, key, each_element, &ec, cursor, KW_KALSHI_CURSOR_MAX, err,
+			     errlen);
 }
 
 static const char *const id_keys[] = {
@@ -1129,7 +629,7 @@ struct records_ctx {
 	void *arg;
 	char *copy; /* a flat element's text, NUL-terminated in place */
 	size_t copy_cap;
-	struct flat flat;
+	struct kw_jflat flat;
 };
 
 /* The id of a rejected record for the log line: its id member if that is clean text. */
@@ -1141,7 +641,7 @@ static const char *view_id(const struct view *w, const char *key)
 	return NULL;
 }
 
-static int records_element(void *arg, struct scan *sc, size_t start, size_t end)
+static int records_element(void *arg, struct kw_jscan *sc, size_t start, size_t end)
 {
 	struct records_ctx *rc = arg;
 	union kw_kalshi_record u;
@@ -1153,7 +653,7 @@ static int records_element(void *arg, struct scan *sc, size_t start, size_t end)
 			rc->copy_cap = n + 1 > 2 * rc->copy_cap ? n + 1 : 2 * rc->copy_cap;
 			rc->copy = kw_xrealloc(rc->copy, rc->copy_cap);
 		}
-		if (flat_parse(sc->p + start, n, rc->copy, &rc->flat) == 0) {
+		if (kw_jflat_parse(sc->p + start, n, rc->copy, &rc->flat) == 0) {
 			struct view w = { NULL, &rc->flat };
 			if (record_parse(rc->kind, &w, &u, &reason) == 0)
 				res = rc->fn(rc->arg, &u, NULL, NULL);
@@ -1162,7 +662,7 @@ static int records_element(void *arg, struct scan *sc, size_t start, size_t end)
 			return res != 0 ? -2 : 0;
 		}
 	}
-	json_object *o = parse_slice(sc->tok, sc, start, end);
+	json_object *o = kw_jscan_slice(sc->tok, sc, start, end);
 	if (!o && sc->p[start] != 'n') /* an element that is null passes (a skip) */
 		return -1;
 	if (!json_object_is_type(o, json_type_object)) {
@@ -1187,7 +687,8 @@ int kw_kalshi_page_records(const char *body, size_t len, const char *key, enum k
 	rc->flags = flags;
 	rc->fn = fn;
 	rc->arg = arg;
-	int res = walk_page(body, len, key, records_element, rc, cursor, err, errlen);
+	int res = kw_jscan_page(body, len, key, records_element, rc, cursor, KW_KALSHI_CURSOR_MAX,
+				err, errlen);
 	free(rc->copy);
 	free(rc);
 	return res;
