@@ -9,10 +9,10 @@
  *
  * Records are read through a view (struct view): a json-c object, or, for the plain elements
  * that make up nearly every list page, a flat table of members read straight from the body
- * ("flat elements" below). Building a json-c object per element (a hash table and an
+ * by the scanner in jscan.c. Building a json-c object per element (a hash table and an
  * allocation per member) was most of a page's parse; the flat reader allocates nothing per
  * element and hands every element it is unsure of to json-c, so the answers never differ
- * (tests/fuzz/fuzz_page.c compares them).
+ * (tests/fuzz/fuzz_page.c compares them). This file is the Kalshi mapping only.
  */
 #include "kalshi.h"
 
@@ -80,7 +80,7 @@ int64_t kw_kalshi_premium_micros(int64_t count_centi, int64_t price_micros)
 
 /*
  * A record is read through a view: either a json-c object, or a flat element (struct kw_jflat,
- * below) read straight from the page body. Both answer the same questions the same way, so
+ * jscan.h) read straight from the page body. Both answer the same questions the same way, so
  * the record parsers have one set of rules.
  */
 struct view {
