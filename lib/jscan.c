@@ -346,13 +346,69 @@ int kw_jflat_parse(const char *el, size_t n, char *copy, struct kw_jflat *f)
 
 /* ---- list pages ----------------------------------------------------------------------------- */
 
+/* At '[' of the array being walked: hand each element to element, move past ']'. 0 done, -1
+ * broken (err set), -2 when element asked to stop. */
+static int scan_elements(struct kw_jscan *sc, kw_jscan_element_fn element, void *arg)
+{
+	sc->i++;
+	scan_ws(sc);
+	if (sc->i < sc->len && sc->p[sc->i] == ']') {
+		sc->i++;
+		return 0;
+	}
+	for (;;) {
+		size_t es = sc->i;
+		if (scan_value(sc) < 0)
+			return -1;
+		int erc = element(arg, sc, es, sc->i);
+		if (erc != 0)
+			return erc == -2 ? -2 : -1;
+		scan_ws(sc);
+		if (sc->i < sc->len && sc->p[sc->i] == ',') {
+			sc->i++;
+			scan_ws(sc);
+			continue;
+		}
+		if (sc->i < sc->len && sc->p[sc->i] == ']') {
+			sc->i++;
+			return 0;
+		}
+		return scan_fail(sc, "',' or ']' expected");
+	}
+}
+
+/* The "cursor" member's value, body [vs, sc->i): a string of clean text shorter than
+ * cursor_max copied into cursor, or null (cursor left ""). -1 with err set otherwise. */
+static int read_cursor(struct kw_jscan *sc, size_t vs, char *cursor, size_t cursor_max)
+{
+	int rc = -1;
+	json_object *o = kw_jscan_slice(sc->tok, sc, vs, sc->i);
+	if (!o)
+		return sc->p[vs] == 'n' ? 0 : -1;
+	const char *c = json_object_get_string(o);
+	size_t n = (size_t)json_object_get_string_len(o);
+	if (!json_object_is_type(o, json_type_string)) {
+		snprintf(sc->err, sc->errlen, "\"cursor\" is not a string");
+		goto out;
+	}
+	if (n >= cursor_max || strlen(c) != n || !kw_text_is_clean(c, n)) {
+		snprintf(sc->err, sc->errlen, "\"cursor\" is not clean text of at most %zu bytes",
+			 cursor_max - 1);
+		goto out;
+	}
+	memcpy(cursor, c, n + 1);
+	rc = 0;
+out:
+	json_object_put(o);
+	return rc;
+}
+
 int kw_jscan_page(const char *body, size_t len, const char *key, kw_jscan_element_fn element,
 		  void *arg, char *cursor, size_t cursor_max, char *err, size_t errlen)
 {
 	struct kw_jscan sc = { body, 0, len, err, errlen, NULL };
 	size_t keylen = strlen(key);
 	int found = 0, rc = -1;
-	json_object *o = NULL;
 	cursor[0] = '\0';
 	if (len > (size_t)INT32_MAX) {
 		snprintf(err, errlen, "body too large to parse");
@@ -399,58 +455,14 @@ int kw_jscan_page(const char *body, size_t len, const char *key, kw_jscan_elemen
 				goto out;
 			}
 			found = 1;
-			sc.i++;
-			scan_ws(&sc);
-			if (sc.i < len && body[sc.i] == ']') {
-				sc.i++;
-			} else {
-				for (;;) {
-					size_t es = sc.i;
-					if (scan_value(&sc) < 0)
-						goto out;
-					int erc = element(arg, &sc, es, sc.i);
-					if (erc != 0) {
-						rc = erc == -2 ? -2 : -1;
-						goto out;
-					}
-					scan_ws(&sc);
-					if (sc.i < len && body[sc.i] == ',') {
-						sc.i++;
-						scan_ws(&sc);
-						continue;
-					}
-					if (sc.i < len && body[sc.i] == ']') {
-						sc.i++;
-						break;
-					}
-					scan_fail(&sc, "',' or ']' expected");
-					goto out;
-				}
+			int arc = scan_elements(&sc, element, arg);
+			if (arc != 0) {
+				rc = arc;
+				goto out;
 			}
 		} else if (ke - ks == 6 && !memcmp(body + ks, "cursor", 6)) {
-			if (scan_value(&sc) < 0)
+			if (scan_value(&sc) < 0 || read_cursor(&sc, vs, cursor, cursor_max) < 0)
 				goto out;
-			o = kw_jscan_slice(sc.tok, &sc, vs, sc.i);
-			if (!o && body[vs] != 'n')
-				goto out;
-			if (o) {
-				const char *c = json_object_get_string(o);
-				size_t n = (size_t)json_object_get_string_len(o);
-				if (!json_object_is_type(o, json_type_string)) {
-					snprintf(err, errlen, "\"cursor\" is not a string");
-					goto out;
-				}
-				if (n >= cursor_max || strlen(c) != n || !kw_text_is_clean(c, n)) {
-					snprintf(
-						err, errlen,
-						"\"cursor\" is not clean text of at most %zu bytes",
-						cursor_max - 1);
-					goto out;
-				}
-				memcpy(cursor, c, n + 1);
-				json_object_put(o);
-				o = NULL;
-			}
 		} else if (scan_value(&sc) < 0) {
 			goto out;
 		}
@@ -476,7 +488,6 @@ int kw_jscan_page(const char *body, size_t len, const char *key, kw_jscan_elemen
 	}
 	rc = 0;
 out:
-	json_object_put(o);
 	json_tokener_free(sc.tok);
 	if (rc != 0)
 		cursor[0] = '\0';
