@@ -57,10 +57,11 @@
 /* Replay: rows and time per transaction, at most. A commit writes every page the batch
  * touched, and a bigger batch touches the hot pages (the newest hour of trades_hour_ticker,
  * the ends of the time-ordered indexes) fewer times per row: 100,000 rows ingested 1M trades
- * ~10-15% faster than 20,000 (bench-fetch). Readers never wait on it (WAL); the API's limiter
- * write-behind waits at most BATCH_US, within its busy timeout. */
+ * ~10-15% faster than 20,000 (bench-fetch). But every other writer (kw-admin, kw-ws's report,
+ * the API workers' write-behind threads) waits for the whole batch: a batch ends once it has
+ * run KW_STORE_WRITE_STEP_US, which bounds that wait; readers never wait on it (WAL). */
 #define BATCH_ROWS 100000
-#define BATCH_US 1000000
+#define BATCH_US KW_STORE_WRITE_STEP_US
 
 static const char STATE_WATERMARK[] = "trades_watermark_us";
 static const char STATE_CATALOG[] = "catalog_refreshed_at";
@@ -1021,6 +1022,7 @@ int kw_fetch_run(struct kw_fetch_ctx *ctx, const char *replay_dir, int64_t run_a
 	r->shift_us = shift_s * 1000000;
 	r->started_us = kw_mono_us();
 	r->cpu_started_us = cpu_us();
+	(void)kw_store_take_longest_write_us(r->store); /* this run's own, in its last line */
 	r->markets_fail = KW_GET_FAILED;
 	kw_buf_init(&r->body, KW_FETCH_MAX_BODY);
 
@@ -1131,6 +1133,9 @@ int kw_fetch_run(struct kw_fetch_ctx *ctx, const char *replay_dir, int64_t run_a
 	kw_store_rollback(r->store);
 	if (r->id && kw_store_fetch_run_finish(r->store, r->id, &row) < 0)
 		status = KW_FETCH_EX_FAILED;
+	/* What other writers waited for this run at worst (KW_STORE_WRITE_STEP_US). */
+	kw_info("run %lld: longest write transaction %.1f ms", (long long)r->id,
+		(double)kw_store_take_longest_write_us(r->store) / 1e3);
 	kw_log(status == KW_FETCH_EX_OK ? KW_LOG_INFO : KW_LOG_WARNING,
 	       "run %lld %s in %.2f s (CPU: %.3f s, of which detection %.3f s): %lld pages, "
 	       "%lld markets (%lld open), %lld new trades, %lld order books, %lld HTTP errors, "

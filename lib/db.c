@@ -8,6 +8,7 @@
 #include "db.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +188,21 @@ static void keep_private(const char *path)
 	free(p);
 }
 
+/* SQLite calls this after each failed try; tries counts them. Returning 0 gives up. */
+static int busy_poll(void *arg, int tries)
+{
+	int wait_ms = (int)(intptr_t)arg;
+	if (tries >= wait_ms)
+		return 0;
+	sqlite3_sleep(1);
+	return 1;
+}
+
+void kw_db_wait_for_lock(sqlite3 *db, int wait_ms)
+{
+	sqlite3_busy_handler(db, wait_ms > 0 ? busy_poll : NULL, (void *)(intptr_t)wait_ms);
+}
+
 sqlite3 *kw_db_open(const char *path, int flags, char *err, size_t errlen)
 {
 	static int configured;
@@ -209,7 +225,7 @@ sqlite3 *kw_db_open(const char *path, int flags, char *err, size_t errlen)
 		goto fail;
 	}
 	sqlite3_extended_result_codes(db, 1);
-	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	kw_db_wait_for_lock(db, BUSY_TIMEOUT_MS);
 	if (!(flags & KW_DB_READONLY))
 		keep_private(path);
 	/* The first statement that reads the file is where a corrupt or foreign file shows. */

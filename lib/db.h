@@ -39,6 +39,14 @@ enum kw_db_flags {
 	KW_DB_NO_CHECKPOINT = 4,
 };
 
+/*
+ * How a connection waits for another one's write lock: up to wait_ms (0: not at all),
+ * trying again every millisecond. SQLite's own busy timeout sleeps ever longer between tries
+ * (up to 100 ms), so a writer that commits in short steps with a short gap between them (as
+ * kw-fetch does) would take the lock back each time before a waiter woke up.
+ */
+void kw_db_wait_for_lock(sqlite3 *db, int wait_ms);
+
 /* Open (creating parent-less files only in an existing directory). NULL + err on failure. */
 sqlite3 *kw_db_open(const char *path, int flags, char *err, size_t errlen) KW_WUR;
 void kw_db_close(sqlite3 *db);

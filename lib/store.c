@@ -18,6 +18,8 @@
 
 struct kw_store {
 	sqlite3 *db;
+	int64_t write_began_us, longest_write_us; /* kw_store_begin .. commit/rollback */
+	int64_t write_ended_us;			  /* monotonic: the last commit or rollback */
 	int data_writer; /* kw_store_set_data_writer: commits advance the data generation */
 	/* kw_store_data_generation's memo: the generation read when data_version was gen_dv. */
 	int gen_known;
@@ -47,6 +49,23 @@ void kw_store_close(struct kw_store *s)
 		sqlite3_finalize(s->stmt[i].st);
 	kw_db_close(s->db);
 	free(s);
+}
+
+struct kw_store *kw_store_open_peer(struct kw_store *s)
+{
+	char err[256];
+	const char *path = sqlite3_db_filename(s->db, "main");
+	if (!path || !*path)
+		return NULL;
+	struct kw_store *peer = kw_store_open(path, 0, err, sizeof(err));
+	if (!peer)
+		kw_warn("%s", err);
+	return peer;
+}
+
+int kw_store_in_transaction(struct kw_store *s)
+{
+	return !sqlite3_get_autocommit(s->db);
 }
 
 sqlite3 *kw_store_db(struct kw_store *s)
@@ -81,7 +100,7 @@ sqlite3_stmt *kw_store_stmt(struct kw_store *s, const char *sql)
 
 void kw_store_wait_for_lock(struct kw_store *s, int wait)
 {
-	sqlite3_busy_timeout(s->db, wait ? KW_DB_BUSY_TIMEOUT_MS : 0);
+	kw_db_wait_for_lock(s->db, wait ? KW_DB_BUSY_TIMEOUT_MS : 0);
 }
 
 int kw_store_was_busy(struct kw_store *s)
@@ -90,9 +109,35 @@ int kw_store_was_busy(struct kw_store *s)
 	return rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
 }
 
+static void write_ended(struct kw_store *s)
+{
+	if (!s->write_began_us)
+		return;
+	int64_t held = kw_mono_us() - s->write_began_us;
+	if (held > s->longest_write_us)
+		s->longest_write_us = held;
+	s->write_began_us = 0;
+	s->write_ended_us = kw_mono_us();
+}
+
+int64_t kw_store_take_longest_write_us(struct kw_store *s)
+{
+	int64_t us = s->longest_write_us;
+	s->longest_write_us = 0;
+	return us;
+}
+
 int kw_store_begin(struct kw_store *s)
 {
-	return kw_db_exec(s->db, "BEGIN IMMEDIATE");
+	/* Back to back, a writer would take the lock again before any waiting one tried (each
+	 * tries every millisecond: kw_db_wait_for_lock); leave it a gap. */
+	int64_t since = kw_mono_us() - s->write_ended_us;
+	if (s->write_ended_us && since < KW_STORE_WRITE_GAP_US)
+		sqlite3_sleep((int)((KW_STORE_WRITE_GAP_US - since + 999) / 1000));
+	if (kw_db_exec(s->db, "BEGIN IMMEDIATE") < 0)
+		return -1;
+	s->write_began_us = kw_mono_us();
+	return 0;
 }
 
 /* The market-data generation: fetch_state 'data_generation', a counter that every
@@ -113,13 +158,17 @@ int kw_store_commit(struct kw_store *s)
 {
 	if (s->data_writer && !sqlite3_get_autocommit(s->db) && kw_db_exec(s->db, SQL_GEN_BUMP) < 0)
 		return -1;
-	return kw_db_exec(s->db, "COMMIT");
+	if (kw_db_exec(s->db, "COMMIT") < 0)
+		return -1;
+	write_ended(s);
+	return 0;
 }
 
 void kw_store_rollback(struct kw_store *s)
 {
 	if (!sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	write_ended(s);
 }
 
 static const struct {

@@ -23,6 +23,11 @@ struct kw_store;
 /* Open the database at path (flags from enum kw_db_flags). NULL + err on failure. */
 struct kw_store *kw_store_open(const char *path, int flags, char *err, size_t errlen) KW_WUR;
 void kw_store_close(struct kw_store *s);
+/* A second connection to s's database file (for reading beside s's writes), or NULL when it
+ * has no file (in memory) or cannot be opened (logged). */
+struct kw_store *kw_store_open_peer(struct kw_store *s);
+/* 1 while s has a transaction open. */
+int kw_store_in_transaction(struct kw_store *s);
 
 /*
  * Whether this connection's writes wait for another connection's write lock (up to
@@ -51,6 +56,20 @@ enum kw_savepoint {
 };
 int kw_store_savepoint(struct kw_store *s, enum kw_savepoint sp) KW_WUR;
 int kw_store_release(struct kw_store *s, enum kw_savepoint sp, int keep);
+
+/*
+ * How long one of kw-fetch's write transactions may run before it commits and lets the other
+ * writers in (kw-admin, kw-ws's report, the API workers' write-behind threads): long work is
+ * cut into steps that end once this much time has passed, so that with the step's last piece
+ * and the commit no other writer waits much longer than twice this (docs/database-locks.md).
+ */
+#define KW_STORE_WRITE_STEP_US 20000
+/* A transaction that begins within this long of the same connection's last one waits out the
+ * rest first, so that a waiting writer (trying every millisecond) gets its turn. */
+#define KW_STORE_WRITE_GAP_US 2000
+/* The longest transaction on s (kw_store_begin to its commit or rollback) since the last
+ * call, in microseconds; resets it. */
+int64_t kw_store_take_longest_write_us(struct kw_store *s);
 
 struct kw_status {
 	int64_t total_markets;	/* open markets counted by the last successful fetch run */

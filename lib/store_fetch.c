@@ -619,7 +619,7 @@ fail:
  * market_activity holds, per market, the sum and count of exactly the trades with
  * id <= 'activity_upto_id' and created_us >= 'activity_cutoff_us' (fetch_state). A run moves
  * both ends: trades that left the 24 hours are subtracted, trades stored since are added,
- * each as one grouped statement, in one transaction with the new state. Markets whose count
+ * each as grouped statements, each in a transaction with the state it reaches. Markets whose count
  * reaches zero are dropped, so the table stays as small as the set of active markets.
  */
 #define ACTIVITY_UPSERT                                                                            \
@@ -644,11 +644,11 @@ static const char STATE_ACT_CUTOFF[] = "activity_cutoff_us";
 static const char STATE_ACT_UPTO[] = "activity_upto_id";
 
 static int activity_move(struct kw_store *s, int64_t from_us, int64_t to_us, int64_t after_id,
-			 int64_t upto_id, int sign)
+			 int64_t upto_id, int sign, int by_id)
 {
 	if (from_us >= to_us || after_id >= upto_id)
 		return 0;
-	sqlite3_stmt *st = kw_store_stmt(s, after_id ? SQL_ACTIVITY_NEW : SQL_ACTIVITY_EDGE);
+	sqlite3_stmt *st = kw_store_stmt(s, by_id ? SQL_ACTIVITY_NEW : SQL_ACTIVITY_EDGE);
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, from_us);
@@ -659,6 +659,24 @@ static int activity_move(struct kw_store *s, int64_t from_us, int64_t to_us, int
 	return kw_store_step_done(s, st, "updating market activity");
 }
 
+/* The next step's size from how long the last one took, aiming at KW_STORE_WRITE_STEP_US. */
+static int64_t next_step(int64_t size, int64_t took_us, int64_t lo, int64_t hi)
+{
+	size = took_us > 0 ? size * KW_STORE_WRITE_STEP_US / took_us : size * 4;
+	return size < lo ? lo : size > hi ? hi : size;
+}
+
+#define ACT_FIRST_IDS 20000
+#define ACT_FIRST_SLICE_US (600LL * 1000000)
+
+/*
+ * In steps, each one transaction that keeps the invariant above (so a reader, or a run
+ * stopped between two steps, sees whole trades counted): the window's old edge is subtracted
+ * a slice of time at a time, moving activity_cutoff_us with it, then the trades stored since
+ * are added a range of ids at a time, moving activity_upto_id. Steps are sized to run about
+ * KW_STORE_WRITE_STEP_US: after a backfill of a million trades, other writers wait for one
+ * step, not for the whole count.
+ */
 int kw_store_fetch_activity(struct kw_store *s, int64_t now_s, int rebuild)
 {
 	int64_t cutoff = (now_s - 86400) * 1000000, old_cutoff = 0, old_upto = 0, upto = 0;
@@ -670,20 +688,49 @@ int kw_store_fetch_activity(struct kw_store *s, int64_t now_s, int rebuild)
 	if (have_cutoff < 0 || have_upto < 0 || kw_store_scalar(s, SQL_TRADES_MAX_ID, &upto) < 0)
 		goto fail;
 	if (rebuild || !have_cutoff || !have_upto || old_upto > upto) {
-		/* No state (or trades were removed under it): count from scratch. */
+		/* No state (or trades were removed under it): count from scratch, from id 0. */
+		old_cutoff = cutoff;
+		old_upto = 0;
 		if (kw_db_exec(db, SQL_ACTIVITY_CLEAR) < 0 ||
-		    activity_move(s, cutoff, INT64_MAX, 0, upto, 1) < 0)
+		    kw_store_fetch_state_set(s, STATE_ACT_CUTOFF, cutoff) < 0 ||
+		    kw_store_fetch_state_set(s, STATE_ACT_UPTO, 0) < 0)
 			goto fail;
-	} else if (activity_move(s, old_cutoff, cutoff, 0, old_upto, -1) < 0 ||
-		   activity_move(s, cutoff, old_cutoff, 0, old_upto, 1) < 0 ||
-		   activity_move(s, cutoff, INT64_MAX, old_upto, upto, 1) < 0) {
-		goto fail; /* the window moved (either way, clocks do), then new trades */
+	} else if (cutoff < old_cutoff) {
+		/* The clock went back: the window grows at its old edge (rare; one step). */
+		if (activity_move(s, cutoff, old_cutoff, 0, old_upto, 1, 0) < 0 ||
+		    kw_store_fetch_state_set(s, STATE_ACT_CUTOFF, cutoff) < 0)
+			goto fail;
+		old_cutoff = cutoff;
 	}
-	if (kw_db_exec(db, SQL_ACTIVITY_PRUNE) < 0 ||
-	    kw_store_fetch_state_set(s, STATE_ACT_CUTOFF, cutoff) < 0 ||
-	    kw_store_fetch_state_set(s, STATE_ACT_UPTO, upto) < 0)
-		goto fail;
 	if (kw_store_commit(s) < 0)
+		goto fail;
+
+	int64_t slice = ACT_FIRST_SLICE_US, ids = ACT_FIRST_IDS;
+	while (old_cutoff < cutoff) { /* trades that left the 24 hours */
+		int64_t t0 = kw_mono_us();
+		int64_t to = cutoff - old_cutoff > slice ? old_cutoff + slice : cutoff;
+		if (kw_store_begin(s) < 0)
+			return -1;
+		if (activity_move(s, old_cutoff, to, 0, old_upto, -1, 0) < 0 ||
+		    kw_store_fetch_state_set(s, STATE_ACT_CUTOFF, to) < 0 || kw_store_commit(s) < 0)
+			goto fail;
+		old_cutoff = to;
+		slice = next_step(slice, kw_mono_us() - t0, 1000000, 86400LL * 1000000);
+	}
+	while (old_upto < upto) { /* trades stored since */
+		int64_t t0 = kw_mono_us();
+		int64_t to = upto - old_upto > ids ? old_upto + ids : upto;
+		if (kw_store_begin(s) < 0)
+			return -1;
+		if (activity_move(s, cutoff, INT64_MAX, old_upto, to, 1, 1) < 0 ||
+		    kw_store_fetch_state_set(s, STATE_ACT_UPTO, to) < 0 || kw_store_commit(s) < 0)
+			goto fail;
+		old_upto = to;
+		ids = next_step(ids, kw_mono_us() - t0, 1000, 10000000);
+	}
+	if (kw_store_begin(s) < 0)
+		return -1;
+	if (kw_db_exec(db, SQL_ACTIVITY_PRUNE) < 0 || kw_store_commit(s) < 0)
 		goto fail;
 	return 0;
 fail:

@@ -92,8 +92,9 @@ int kw_store_fetch_watchlist(struct kw_store *s, int64_t top, int64_t whale_micr
 			     int64_t extra, struct kw_strlist *out) KW_WUR;
 
 /*
- * Bring market_activity to the 24 hours before now_s and every stored trade, in one
- * transaction; rebuild = 1 recounts it from the trades (kw-admin db activity).
+ * Bring market_activity to the 24 hours before now_s and every stored trade, in short
+ * transactions (each one leaves it counting whole trades); rebuild = 1 recounts it from the
+ * trades (kw-admin db activity). Call it outside a transaction.
  */
 int kw_store_fetch_activity(struct kw_store *s, int64_t now_s, int rebuild) KW_WUR;
 

@@ -47,7 +47,7 @@ static struct kw_ws_item *items_add(struct kw_ws_items *it, int cap)
 
 void kw_store_ws_setup(struct kw_store *s)
 {
-	sqlite3_busy_timeout(kw_store_db(s), KW_STORE_WS_BUSY_MS);
+	kw_db_wait_for_lock(kw_store_db(s), KW_STORE_WS_BUSY_MS);
 }
 
 static char *col_dup_or_null(sqlite3_stmt *st, int i)

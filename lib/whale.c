@@ -99,7 +99,11 @@ static void fmt_usd(int64_t micros, char *buf, size_t len)
 /* ---- one run ------------------------------------------------------------------------------- */
 
 struct run {
-	struct kw_store *s;
+	struct kw_store *s;  /* judging and writing: alerts, sums, cooldowns, the state */
+	struct kw_store *rd; /* walking what arrived (see kw_detect_run): s or a second one */
+	int stepped;	     /* commit in steps (kw_detect_run owns the transaction) */
+	int in_txn;
+	int64_t step_began_us;
 	const struct kw_config *cfg;
 	int64_t now;
 	struct kw_detect_stats *st;
@@ -182,9 +186,28 @@ out:
 	return rc;
 }
 
+/* Between two items: once a step has run KW_STORE_WRITE_STEP_US, commit what it stored and
+ * start the next, so that other writers get the lock in between. The walk feeding the items
+ * reads through its own connection (r->rd), so no statement of r->s is open here. */
+static int step_point(struct run *r)
+{
+	if (!r->stepped || kw_mono_us() - r->step_began_us < KW_STORE_WRITE_STEP_US)
+		return 0;
+	if (kw_store_commit(r->s) < 0)
+		return -1; /* still open: rolled back at the end */
+	if (kw_store_begin(r->s) < 0) {
+		r->in_txn = 0;
+		return -1;
+	}
+	r->step_began_us = kw_mono_us();
+	return 0;
+}
+
 static int on_whale_candidate(void *ctx, const struct kw_trade_candidate *t)
 {
 	struct run *r = ctx;
+	if (step_point(r) < 0)
+		return -1;
 	int from_cat;
 	int64_t threshold =
 		kw_category_threshold_from(r->cfg, r->cats, r->ncats, t->category, &from_cat);
@@ -261,6 +284,8 @@ static int check_high_volume(struct run *r, const char *ticker, int64_t newest_u
 static int on_bucket(void *ctx, const char *ticker, int64_t bucket, int64_t newest_us)
 {
 	struct run *r = ctx;
+	if (step_point(r) < 0)
+		return -1;
 	const struct kw_config *cfg = r->cfg;
 	if (strcmp(r->hv_ticker, ticker)) {
 		if (r->hv_ticker[0] && check_high_volume(r, r->hv_ticker, r->hv_newest_us) < 0)
@@ -341,6 +366,8 @@ static int on_bucket(void *ctx, const char *ticker, int64_t bucket, int64_t newe
 static int on_price(void *ctx, const char *ticker, int64_t taken_at, int64_t price)
 {
 	struct run *r = ctx;
+	if (step_point(r) < 0)
+		return -1;
 	const struct kw_config *cfg = r->cfg;
 	r->st->snapshots_examined++;
 	if (taken_at > r->max_snapshot_at)
@@ -424,6 +451,8 @@ static int book_emptied(struct run *r, const char *ticker, const struct kw_book_
 static int on_book(void *ctx, const char *ticker, const struct kw_book_point *b)
 {
 	struct run *r = ctx;
+	if (step_point(r) < 0)
+		return -1;
 	int64_t pct = r->cfg->orderbook_change_percent;
 	r->st->books_examined++;
 	if (b->taken_at > r->max_book_at)
@@ -532,8 +561,27 @@ int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
 	r.st = out;
 	r.ncats = kw_category_load(cfg, r.cats);
 	int own_txn, rc = -1;
-	if (kw_store_detect_begin(s, &own_txn) < 0)
+	/*
+	 * In its own transaction, detection commits in steps (step_point): after a large
+	 * backfill it judges for seconds, and other writers would wait that long. The walks
+	 * over what arrived then read through a second connection, whose snapshot (taken after
+	 * kw-fetch committed the trades) no commit of this one disturbs. Each item is judged
+	 * exactly as in one transaction: cooldowns and keys see the alerts committed before.
+	 * detect_state moves only at the end, so a run stopped halfway is judged again by the
+	 * next, where the alerts already stored are duplicates. Inside a caller's transaction
+	 * (its rows not yet committed, so invisible to a second connection) it is one step.
+	 */
+	r.rd = kw_store_in_transaction(s) ? NULL : kw_store_open_peer(s);
+	r.stepped = r.rd != NULL;
+	if (!r.rd)
+		r.rd = s;
+	if (kw_store_detect_begin(s, &own_txn) < 0) {
+		if (r.rd != s)
+			kw_store_close(r.rd);
 		return -1;
+	}
+	r.in_txn = 1;
+	r.step_began_us = kw_mono_us();
 
 	struct kw_detect_state st;
 	if (kw_store_detect_state(s, &st) < 0)
@@ -555,10 +603,10 @@ int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
 
 	int64_t min_threshold = kw_category_min_threshold_micros(cfg);
 	if (st.max_trade_id > st.last_trade_id) {
-		if (kw_store_whale_candidates(s, st.last_trade_id, st.max_trade_id, min_threshold,
-					      on_whale_candidate, &r) < 0)
+		if (kw_store_whale_candidates(r.rd, st.last_trade_id, st.max_trade_id,
+					      min_threshold, on_whale_candidate, &r) < 0)
 			goto out;
-		if (kw_store_trade_buckets(s, st.last_trade_id, st.max_trade_id,
+		if (kw_store_trade_buckets(r.rd, st.last_trade_id, st.max_trade_id,
 					   cfg->surge_window_min * 60 * US_PER_S, on_bucket,
 					   &r) < 0)
 			goto out;
@@ -572,9 +620,9 @@ int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
 	/* Strictly after the newest snapshot time seen: kw-fetch stores a run's snapshots under
 	 * one time and commits them before detection runs, and only one kw-fetch runs at a time
 	 * (its lock), so no snapshot can appear later with a time already passed. */
-	if (kw_store_price_snapshots_since(s, st.last_snapshot_at, on_price, &r) < 0)
+	if (kw_store_price_snapshots_since(r.rd, st.last_snapshot_at, on_price, &r) < 0)
 		goto out;
-	if (kw_store_book_snapshots_since(s, st.last_book_at, on_book, &r) < 0)
+	if (kw_store_book_snapshots_since(r.rd, st.last_book_at, on_book, &r) < 0)
 		goto out;
 
 	struct kw_detect_state done = {
@@ -586,8 +634,10 @@ int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
 		goto out;
 	rc = 0;
 out:
-	if (kw_store_detect_end(s, own_txn, rc == 0) < 0)
+	if (r.in_txn && kw_store_detect_end(s, own_txn, rc == 0) < 0)
 		rc = -1;
+	if (r.rd != s)
+		kw_store_close(r.rd);
 	out->elapsed_us = kw_mono_us() - t0;
 	if (rc == 0) {
 		char kinds[256];
