@@ -103,7 +103,8 @@ bench_ratio() { bc -l <<<"scale=2; $1 / $2" | sed 's/^\./0./'; }
 
 bench_worker_rss_kib() {
 	local max=0 pid rss
-	for pid in $(pgrep -P "$BENCH_LIGHTTPD" -x kw-api); do
+	# lighttpd's child is `kw-api --workers N`; the workers are its children
+	for pid in $(for s in $(pgrep -P "$BENCH_LIGHTTPD" -x kw-api); do pgrep -P "$s" -x kw-api; done); do
 		rss=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
 		[ "${rss:-0}" -gt "$max" ] && max=$rss
 	done

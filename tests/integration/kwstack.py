@@ -351,9 +351,11 @@ class LighttpdStack:
         return self.ws_returncode
 
     def worker_pids(self):
-        """PIDs of this stack's kw-api workers (children of our lighttpd)."""
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
-        return [int(p) for p in out.stdout.split()]
+        """PIDs of this stack's kw-api workers: lighttpd starts `kw-api --workers N`, whose
+        children they are."""
+        kids = lambda pid: [int(p) for p in subprocess.run(
+            ["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]
+        return [w for sup in kids(self.proc.pid) for w in kids(sup)]
 
     def _stop_server(self):
         """SIGTERM the web server (SIGKILL after 10 s) and close its log file."""
@@ -371,7 +373,9 @@ class LighttpdStack:
     def stop(self):
         self.stop_ws()
         if self.proc and self.proc.poll() is None:
-            workers = self.worker_pids()
+            supervisors = subprocess.run(["pgrep", "-P", str(self.proc.pid)],
+                                         capture_output=True, text=True).stdout.split()
+            workers = self.worker_pids() + [int(p) for p in supervisors]
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=10)

@@ -153,3 +153,44 @@ def test_backfill_never_stalls_a_request_and_loses_no_metrics(stack):
     dropped = [line for line in stack.get("/metrics").text.splitlines()
                if line.startswith("kw_worker_writes_dropped_total")]
     assert dropped and all(line.endswith(" 0") for line in dropped), dropped
+
+
+def test_a_killed_worker_costs_at_most_its_own_request(tmp_path):
+    """kill -9 of a worker under load: the connections queued for the workers stay queued
+    (one socket shared by every worker) and are served by the others and its replacement;
+    only the request the dead worker was answering can fail. Bounded: 8 clients, 4 s."""
+    import signal
+    import requests as rq
+    s = Stack(tmp_path / "kill", workers=2)
+    s.start()
+    try:
+        before = s.worker_pids()
+        assert len(before) == 2
+        results, stop = [], time.time() + 4
+
+        def client():
+            with rq.Session() as sess:
+                while time.time() < stop:
+                    try:
+                        r = sess.get(s.url("/api/health"), timeout=10)
+                        results.append(r.status_code)
+                    except rq.RequestException as e:
+                        results.append(repr(e))
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        os.kill(before[0], signal.SIGKILL)
+        for t in threads:
+            t.join(timeout=30)
+        failed = [x for x in results if x != 200]
+        assert len(results) > 100
+        assert len(failed) <= 1, "%d of %d requests failed: %s" % (len(failed), len(results),
+                                                                    failed[:5])
+        deadline = time.time() + 10
+        while time.time() < deadline and (len(s.worker_pids()) != 2 or
+                                          before[0] in s.worker_pids()):
+            time.sleep(0.1)
+        assert len(s.worker_pids()) == 2 and before[0] not in s.worker_pids()
+    finally:
+        s.stop()
