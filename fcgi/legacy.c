@@ -25,6 +25,7 @@
 
 #include "api.h"
 #include "category.h"
+#include "codec.h"
 #include "log.h"
 #include "whale.h"
 

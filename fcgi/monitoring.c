@@ -30,6 +30,7 @@
 
 #include "api.h"
 #include "app.h"
+#include "codec.h"
 #include "auth.h"
 #include "geoip.h"
 #include "log.h"

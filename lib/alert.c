@@ -10,10 +10,10 @@
 
 #include <string.h>
 
+#include "codec.h"
 #include "kalshi.h"
 #include "signals.h"
 #include "util.h"
-#include "whale.h"
 
 static json_object *str_or_null(const char *s)
 {

@@ -129,3 +129,18 @@ int kw_key_is_wellformed(const char *key)
 			return 0;
 	return 1;
 }
+
+/* v / 10^scale as a JSON number printed exactly (no binary-float noise). */
+json_object *kw_json_decimal(int64_t v, int scale)
+{
+	char buf[48];
+	uint64_t div = 1;
+	if (scale < 0)
+		scale = 0;
+	if (scale > 18)
+		scale = 18;
+	for (int i = 0; i < scale; i++)
+		div *= 10;
+	kw_fmt_decimal(buf, sizeof(buf), v, scale);
+	return json_object_new_double_s((double)v / (double)div, buf);
+}

@@ -10,6 +10,7 @@
 #ifndef KW_CODEC_H
 #define KW_CODEC_H
 
+#include <json-c/json.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,5 +52,9 @@ int kw_ident_is_clean(const char *s, size_t n, size_t max);
 
 /* 1 if key has the shape of a credential: 1..KW_KEY_MAX_LEN printable ASCII, no spaces. */
 int kw_key_is_wellformed(const char *key);
+
+/* v / 10^scale as a JSON number printed exactly ("0.56", "12500.5"), e.g. micro-dollars with
+ * scale 6 and hundredths of contracts with scale 2. */
+json_object *kw_json_decimal(int64_t v, int scale);
 
 #endif

@@ -61,21 +61,6 @@ int kw_whale_confidence(long double value, long double threshold, long double hi
 
 /* ---- formatting ---------------------------------------------------------------------------- */
 
-/* v / 10^scale as a JSON number printed exactly (no binary-float noise). */
-json_object *kw_json_decimal(int64_t v, int scale)
-{
-	char buf[48];
-	uint64_t div = 1;
-	if (scale < 0)
-		scale = 0;
-	if (scale > 18)
-		scale = 18;
-	for (int i = 0; i < scale; i++)
-		div *= 10;
-	kw_fmt_decimal(buf, sizeof(buf), v, scale);
-	return json_object_new_double_s((double)v / (double)div, buf);
-}
-
 /* "12,500.00" from micro-dollars (rounded down to the cent). */
 static void fmt_usd(int64_t micros, char *buf, size_t len)
 {

@@ -89,10 +89,6 @@ int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
 int kw_whale_rollups(struct kw_store *s, const struct kw_config *cfg, int64_t now_s,
 		     int rebuild) KW_WUR;
 
-/* v / 10^scale as a JSON number printed exactly ("0.56", "12500.5"), e.g. micro-dollars with
- * scale 6 and hundredths of contracts with scale 2. */
-json_object *kw_json_decimal(int64_t v, int scale);
-
 /* Linear confidence: 50 at threshold, 100 at high (values in any common unit). */
 int kw_whale_confidence(long double value, long double threshold, long double high);
 

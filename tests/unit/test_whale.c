@@ -662,25 +662,6 @@ static void test_signal_table_matches_schema(void **state)
 	assert_string_equal(KW_SIGNAL_CHOICES, choices);
 }
 
-static void test_decimal_format(void **state)
-{
-	(void)state;
-	static const struct {
-		int64_t v;
-		int scale;
-		const char *want;
-	} cases[] = {
-		{ 560000, 6, "0.56" },	      { 5000000000, 6, "5000" }, { 1, 6, "0.000001" },
-		{ -260000, 6, "-0.26" },      { 2550, 2, "25.5" },	 { 0, 6, "0" },
-		{ 12345678, 2, "123456.78" },
-	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		json_object *o = kw_json_decimal(cases[i].v, cases[i].scale);
-		assert_string_equal(json_object_to_json_string(o), cases[i].want);
-		json_object_put(o);
-	}
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -694,7 +675,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inside_callers_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_first_run_is_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signal_table_matches_schema, setup, teardown),
-		cmocka_unit_test(test_decimal_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
