@@ -164,6 +164,14 @@ int kw_store_commit(struct kw_store *s)
 	return 0;
 }
 
+int kw_store_commit_step(struct kw_store *s)
+{
+	if (kw_db_exec(s->db, "COMMIT") < 0)
+		return -1;
+	write_ended(s);
+	return 0;
+}
+
 void kw_store_rollback(struct kw_store *s)
 {
 	if (!sqlite3_get_autocommit(s->db))

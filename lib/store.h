@@ -43,6 +43,9 @@ int kw_store_was_busy(struct kw_store *s);
  * kw_store_commit also advances the data generation, in the same transaction. */
 int kw_store_begin(struct kw_store *s) KW_WUR;
 int kw_store_commit(struct kw_store *s) KW_WUR;
+/* A commit that does not advance the data generation: a step of work in several
+ * transactions whose last one commits with kw_store_commit (the stats rollups). */
+int kw_store_commit_step(struct kw_store *s) KW_WUR;
 void kw_store_rollback(struct kw_store *s);
 
 /*

@@ -23,6 +23,7 @@
  */
 #include "store_rollup.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,12 +77,13 @@ static const char SQL_WHALES_PRUNE[] = "DELETE FROM stats_whales WHERE window_s 
 				       " AND trades <= 0";
 
 static int move(struct kw_store *s, int64_t window_s, const struct kw_rollup_rules *rules,
-		int64_t from_us, int64_t to_us, int64_t after_id, int64_t upto_id, int sign)
+		int64_t from_us, int64_t to_us, int64_t after_id, int64_t upto_id, int sign,
+		int by_id)
 {
 	if (from_us >= to_us || after_id >= upto_id)
 		return 0;
-	const char *sqls[2] = { after_id ? SQL_MARKETS_NEW : SQL_MARKETS_EDGE,
-				after_id ? SQL_WHALES_NEW : SQL_WHALES_EDGE };
+	const char *sqls[2] = { by_id ? SQL_MARKETS_NEW : SQL_MARKETS_EDGE,
+				by_id ? SQL_WHALES_NEW : SQL_WHALES_EDGE };
 	for (int k = 0; k < 2; k++) {
 		sqlite3_stmt *st = kw_store_stmt(s, sqls[k]);
 		if (!st)
@@ -275,36 +277,6 @@ static int one_window_stmt(struct kw_store *s, const char *sql, int64_t window_s
 	return kw_store_step_done(s, st, what);
 }
 
-static int top_update(struct kw_store *s, int64_t window_s, int64_t cutoff_us, int64_t after_id,
-		      int64_t upto_id, int full)
-{
-	if (one_window_stmt(s, SQL_TOP_EXPIRE, window_s, cutoff_us, "expiring top trades") < 0)
-		return -1;
-	if (full || sqlite3_changes(kw_store_db(s)) > 0) {
-		if (one_window_stmt(s, SQL_TOP_CLEAR, window_s, 0, "clearing top trades") < 0)
-			return -1;
-		sqlite3_stmt *st = kw_store_stmt(s, SQL_TOP_BIG);
-		if (!st)
-			return -1;
-		sqlite3_bind_int64(st, 1, cutoff_us);
-		sqlite3_bind_int64(st, 2, upto_id);
-		sqlite3_bind_int(st, 3, KW_STATS_TOP_MAX);
-		if (sqlite3_step(st) != SQLITE_ROW) {
-			sqlite3_reset(st);
-			return kw_store_fail(s, "counting big trades");
-		}
-		int enough = sqlite3_column_int64(st, 0) >= KW_STATS_TOP_MAX;
-		sqlite3_reset(st);
-		return top_fill(s, enough ? SQL_TOP_FILL_BIG : SQL_TOP_FILL_ALL, window_s,
-				cutoff_us, 0, upto_id);
-	}
-	if (after_id >= upto_id)
-		return 0;
-	if (top_fill(s, SQL_TOP_FILL_NEW, window_s, cutoff_us, after_id, upto_id) < 0)
-		return -1;
-	return one_window_stmt(s, SQL_TOP_TRIM, window_s, KW_STATS_TOP_MAX, "trimming top trades");
-}
-
 /* ---- per-market hours ---------------------------------------------------------------------- */
 
 static const char SQL_HOURS_ADD[] =
@@ -468,104 +440,312 @@ static int window_get(struct kw_store *s, int64_t window_s, int64_t *cutoff, int
 	return rc < 0 ? kw_store_fail(s, "reading a stats window") : rc;
 }
 
-/* One window's sums, start prices, whale counts and top list; its cutoff and the trade id
- * it counted up to before into *cutoff_out and *after_out (new_lasts follows for all). */
-static int window_update(struct kw_store *s, int64_t window_s, int64_t now_s,
-			 const struct kw_rollup_rules *rules, int64_t upto, int rebuild,
-			 int64_t *cutoff_out, int64_t *after_out)
+/*
+ * The update in steps. Each step is one transaction that leaves every rollup counting whole
+ * trades under its own state, so that another writer waits for one step (about
+ * KW_STORE_WRITE_STEP_US, docs/database-locks.md) and a run stopped between two steps leaves
+ * rollups that the next run carries on from:
+ *   - stats_windows (cutoff_us, upto_id): the window holds exactly its trades with
+ *     created_us >= cutoff_us and id <= upto_id; the old edge leaves a slice of time a step
+ *     (cutoff_us follows), new trades come in a range of ids a step (upto_id follows);
+ *   - fetch_state rollup_hours_upto_id: market_hours counts the trades up to it;
+ *   - the top list: the 50 biggest of the window at upto_id, and perhaps trades older than the
+ *     cutoff, which the next expiry finds and then chooses the list again;
+ *   - fetch_state rollup_price_from_W / rollup_price_after_W: the window start and the trade
+ *     id the start prices were last read at, so the markets that gained trades in the steps
+ *     of a stopped run are read at the end of the next.
+ * The start prices, the windows' as_of, the legacy views and rollup_dirty move in the last
+ * step, the only commit that advances the market-data generation (as one transaction did).
+ */
+#define FIRST_IDS 2000
+#define FIRST_SLICE_US (600LL * 1000000)
+#define TINY_IDS 3
+#define TINY_SLICE_US (1800LL * 1000000)
+
+static const char SQL_WINDOW_MOVED[] =
+	"UPDATE stats_windows SET cutoff_us = ?2, upto_id = ?3 WHERE window_s = ?1";
+
+struct win {
+	int64_t window_s, from_s, cutoff, hash;
+	int64_t old_cutoff, old_upto, old_markets; /* as stored: reached so far */
+	int64_t price_from, price_after;	   /* start prices read at (fetch_state) */
+	int full;
+	char price_from_name[48], price_after_name[48];
+};
+
+struct steps {
+	const struct kw_rollup_rules *rules;
+	int64_t done, t0;
+};
+
+/* The next step's size from how long the last one took, aiming at KW_STORE_WRITE_STEP_US. */
+static int64_t next_step(const struct steps *k, int64_t size, int64_t lo, int64_t hi, int64_t tiny)
 {
-	int64_t from_s = now_s - window_s, old_cutoff = 0, old_upto = 0, old_rules = 0,
-		old_markets = 0;
-	if (rules->retention_s > 0 && from_s < now_s - rules->retention_s)
-		from_s = now_s - rules->retention_s;
-	int64_t cutoff = from_s * 1000000, hash = rules_hash(rules);
-	int have = window_get(s, window_s, &old_cutoff, &old_upto, &old_rules, &old_markets);
-	if (have < 0)
+	if (k->rules->tiny_steps)
+		return tiny;
+	int64_t took = kw_mono_us() - k->t0;
+	size = took > 0 ? size * KW_STORE_WRITE_STEP_US / took : size * 4;
+	return size < lo ? lo : size > hi ? hi : size;
+}
+
+/* The step's time runs from when it holds the lock (kw_store_begin may first wait). */
+static int step_begin(struct kw_store *s, struct steps *k)
+{
+	if (kw_store_begin(s) < 0)
 		return -1;
-	int full = rebuild || !have || old_upto > upto || cutoff < old_cutoff || old_rules != hash;
-	if (full) {
-		if (one_window_stmt(s, SQL_MARKETS_CLEAR, window_s, 0, "clearing stats") < 0 ||
-		    one_window_stmt(s, SQL_WHALES_CLEAR, window_s, 0, "clearing stats") < 0)
-			return -1;
-		old_cutoff = cutoff;
-		old_upto = 0;
-	}
-	*cutoff_out = cutoff;
-	*after_out = old_upto;
-	/* The old end leaves, the new trades come in, then the start prices follow. */
-	if (move(s, window_s, rules, old_cutoff, cutoff, 0, old_upto, -1) < 0 ||
-	    move(s, window_s, rules, cutoff, BIG, old_upto, upto, 1) < 0 ||
-	    one_window_stmt(s, SQL_MARKETS_PRUNE, window_s, 0, "pruning stats") < 0 ||
-	    /* Every market's start price when more trades came in than the window had
-	     * markets: one walk of the window costs less than listing their markets. */
-	    start_prices(s, window_s, from_s, old_cutoff / 1000000, old_upto,
-			 full || upto - old_upto > old_markets) < 0 ||
-	    one_window_stmt(s, SQL_WHALES_PRUNE, window_s, 0, "pruning stats") < 0 ||
-	    top_update(s, window_s, cutoff, old_upto, upto, full) < 0)
+	k->t0 = kw_mono_us();
+	return 0;
+}
+
+/* Commits a step that is not the last (no new data generation yet); -1 also when the test
+ * hook stops the run here. */
+static int step_commit(struct kw_store *s, struct steps *k)
+{
+	if (kw_store_commit_step(s) < 0)
 		return -1;
+	k->done++;
+	return k->rules->stop_after_steps && k->done >= k->rules->stop_after_steps ? -1 : 0;
+}
+
+static int window_moved(struct kw_store *s, const struct win *w, int64_t cutoff, int64_t upto)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_WINDOW_MOVED);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, w->window_s);
+	sqlite3_bind_int64(st, 2, cutoff);
+	sqlite3_bind_int64(st, 3, upto);
+	return kw_store_step_done(s, st, "storing a stats window");
+}
+
+static int window_put(struct kw_store *s, const struct win *w, int64_t now_s, int64_t cutoff,
+		      int64_t upto)
+{
 	sqlite3_stmt *st = kw_store_stmt(s, SQL_WINDOW_PUT);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, window_s);
+	sqlite3_bind_int64(st, 1, w->window_s);
 	sqlite3_bind_int64(st, 2, now_s);
 	sqlite3_bind_int64(st, 3, cutoff);
 	sqlite3_bind_int64(st, 4, upto);
-	sqlite3_bind_int64(st, 5, hash);
+	sqlite3_bind_int64(st, 5, w->hash);
 	return kw_store_step_done(s, st, "storing a stats window");
+}
+
+/* In the first step: where the window is, and a window to be counted from scratch emptied
+ * (no state, trades removed under it, the clock went back, other whale rules, a rebuild). */
+static int window_start(struct kw_store *s, struct win *w, int64_t now_s,
+			const struct kw_rollup_rules *rules, int64_t upto, int rebuild)
+{
+	int64_t rules_was = 0;
+	w->from_s = now_s - w->window_s;
+	if (rules->retention_s > 0 && w->from_s < now_s - rules->retention_s)
+		w->from_s = now_s - rules->retention_s;
+	w->cutoff = w->from_s * 1000000;
+	w->hash = rules_hash(rules);
+	snprintf(w->price_from_name, sizeof(w->price_from_name), "rollup_price_from_%lld",
+		 (long long)w->window_s);
+	snprintf(w->price_after_name, sizeof(w->price_after_name), "rollup_price_after_%lld",
+		 (long long)w->window_s);
+	int have = window_get(s, w->window_s, &w->old_cutoff, &w->old_upto, &rules_was,
+			      &w->old_markets);
+	if (have < 0)
+		return -1;
+	int have_from = kw_store_fetch_state_get(s, w->price_from_name, &w->price_from);
+	int have_after = kw_store_fetch_state_get(s, w->price_after_name, &w->price_after);
+	if (have_from < 0 || have_after < 0)
+		return -1;
+	if (have && (!have_from || !have_after)) {
+		/* Stored by the one-transaction update: prices read where the sums are. */
+		w->price_from = w->old_cutoff / 1000000;
+		w->price_after = w->old_upto;
+	}
+	w->full = rebuild || !have || w->old_upto > upto || w->cutoff < w->old_cutoff ||
+		  rules_was != w->hash;
+	if (!w->full)
+		return 0;
+	w->old_cutoff = w->cutoff;
+	w->old_upto = 0;
+	w->old_markets = 0;
+	w->price_from = w->from_s;
+	w->price_after = 0;
+	if (one_window_stmt(s, SQL_MARKETS_CLEAR, w->window_s, 0, "clearing stats") < 0 ||
+	    one_window_stmt(s, SQL_WHALES_CLEAR, w->window_s, 0, "clearing stats") < 0 ||
+	    one_window_stmt(s, SQL_TOP_CLEAR, w->window_s, 0, "clearing top trades") < 0 ||
+	    window_put(s, w, now_s, w->cutoff, 0) < 0 ||
+	    kw_store_fetch_state_set(s, w->price_after_name, 0) < 0)
+		return -1;
+	return 0;
+}
+
+/* The trades that left the window, a slice of time a step. */
+static int window_expire(struct kw_store *s, struct win *w, const struct kw_rollup_rules *rules,
+			 struct steps *k)
+{
+	int64_t slice = rules->tiny_steps ? TINY_SLICE_US : FIRST_SLICE_US;
+	while (w->old_cutoff < w->cutoff) {
+		int64_t to = w->cutoff - w->old_cutoff > slice ? w->old_cutoff + slice : w->cutoff;
+		if (step_begin(s, k) < 0)
+			return -1;
+		if (move(s, w->window_s, rules, w->old_cutoff, to, 0, w->old_upto, -1, 0) < 0 ||
+		    one_window_stmt(s, SQL_MARKETS_PRUNE, w->window_s, 0, "pruning stats") < 0 ||
+		    one_window_stmt(s, SQL_WHALES_PRUNE, w->window_s, 0, "pruning stats") < 0 ||
+		    window_moved(s, w, to, w->old_upto) < 0 || step_commit(s, k) < 0)
+			return -1;
+		w->old_cutoff = to;
+		slice = next_step(k, slice, 1000000, 86400LL * 1000000, TINY_SLICE_US);
+	}
+	/* A top trade that left: the list is chosen again from the window. */
+	if (step_begin(s, k) < 0 ||
+	    one_window_stmt(s, SQL_TOP_EXPIRE, w->window_s, w->cutoff, "expiring top trades") < 0)
+		return -1;
+	if (sqlite3_changes(kw_store_db(s)) > 0) {
+		if (one_window_stmt(s, SQL_TOP_CLEAR, w->window_s, 0, "clearing top trades") < 0)
+			return -1;
+		sqlite3_stmt *st = kw_store_stmt(s, SQL_TOP_BIG);
+		if (!st)
+			return -1;
+		sqlite3_bind_int64(st, 1, w->cutoff);
+		sqlite3_bind_int64(st, 2, w->old_upto);
+		sqlite3_bind_int(st, 3, KW_STATS_TOP_MAX);
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			sqlite3_reset(st);
+			return kw_store_fail(s, "counting big trades");
+		}
+		int enough = sqlite3_column_int64(st, 0) >= KW_STATS_TOP_MAX;
+		sqlite3_reset(st);
+		if (top_fill(s, enough ? SQL_TOP_FILL_BIG : SQL_TOP_FILL_ALL, w->window_s,
+			     w->cutoff, 0, w->old_upto) < 0)
+			return -1;
+	}
+	return step_commit(s, k);
+}
+
+/* One window's share of a step of new trades: ids (old_upto, to]. */
+static int window_add(struct kw_store *s, struct win *w, const struct kw_rollup_rules *rules,
+		      int64_t to)
+{
+	if (w->old_upto >= to)
+		return 0;
+	if (move(s, w->window_s, rules, w->cutoff, BIG, w->old_upto, to, 1, 1) < 0 ||
+	    top_fill(s, SQL_TOP_FILL_NEW, w->window_s, w->cutoff, w->old_upto, to) < 0 ||
+	    one_window_stmt(s, SQL_TOP_TRIM, w->window_s, KW_STATS_TOP_MAX, "trimming top trades") <
+		    0 ||
+	    window_moved(s, w, w->cutoff, to) < 0)
+		return -1;
+	return 0;
+}
+
+static int hours_add(struct kw_store *s, int64_t after_id, int64_t to, int64_t first_hour)
+{
+	sqlite3_stmt *st = kw_store_stmt(s, SQL_HOURS_ADD);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, after_id);
+	sqlite3_bind_int64(st, 2, to);
+	sqlite3_bind_int64(st, 3, first_hour * HOUR_US);
+	if (kw_store_step_done(s, st, "adding market hours") < 0)
+		return -1;
+	return kw_store_fetch_state_set(s, STATE_HOURS_UPTO, to);
+}
+
+/* The last step: start prices, each window's as_of and market count, the legacy views. */
+static int finish(struct kw_store *s, struct win *w, int64_t now_s, int64_t upto,
+		  const struct kw_rollup_rules *rules, int rebuild)
+{
+	for (int i = 0; i < KW_STATS_WINDOWS; i++) {
+		/* Every market's start price when more trades came in than the window had
+		 * markets: one walk of the window costs less than listing their markets. */
+		int all = w[i].full || w[i].price_after <= 0 ||
+			  upto - w[i].price_after > w[i].old_markets;
+		if (start_prices(s, w[i].window_s, w[i].from_s, w[i].price_from, w[i].price_after,
+				 all) < 0 ||
+		    window_put(s, &w[i], now_s, w[i].cutoff, upto) < 0 ||
+		    kw_store_fetch_state_set(s, w[i].price_from_name, w[i].from_s) < 0 ||
+		    kw_store_fetch_state_set(s, w[i].price_after_name, upto) < 0)
+			return -1;
+	}
+	if (views_update(s, now_s, rules->crypto_prefixes, rebuild) < 0 ||
+	    kw_db_exec(kw_store_db(s), SQL_DIRTY_CLEAR) < 0)
+		return -1;
+	return 0;
 }
 
 int kw_store_rollups_update(struct kw_store *s, int64_t now_s, const struct kw_rollup_rules *rules,
 			    int rebuild)
 {
 	int64_t upto = 0, hours_upto = 0, first_hour = now_s / 3600 - HOURS_KEPT, pruned_from = 0;
-	sqlite3 *db = kw_store_db(s);
-	if (kw_store_begin(s) < 0)
+	struct steps k = { .rules = rules };
+	struct win w[KW_STATS_WINDOWS];
+	memset(w, 0, sizeof(w));
+	if (step_begin(s, &k) < 0)
 		return -1;
 	int have = kw_store_fetch_state_get(s, STATE_HOURS_UPTO, &hours_upto);
 	int have_from = kw_store_fetch_state_get(s, STATE_HOURS_FROM, &pruned_from);
 	if (have < 0 || have_from < 0 || kw_store_scalar(s, SQL_TRADES_MAX_ID, &upto) < 0)
 		goto fail;
 	if (rebuild || !have || hours_upto > upto) {
-		if (kw_db_exec(db, SQL_HOURS_CLEAR) < 0)
-			goto fail;
 		hours_upto = 0;
+		if (kw_db_exec(kw_store_db(s), SQL_HOURS_CLEAR) < 0 ||
+		    kw_store_fetch_state_set(s, STATE_HOURS_UPTO, 0) < 0)
+			goto fail;
 	}
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_HOURS_ADD);
-	if (!st)
-		goto fail;
-	sqlite3_bind_int64(st, 1, hours_upto);
-	sqlite3_bind_int64(st, 2, upto);
-	sqlite3_bind_int64(st, 3, first_hour * HOUR_US);
-	if (kw_store_step_done(s, st, "adding market hours") < 0)
-		goto fail;
 	/* The prune walks every market's hours (no index on the hour alone), most of a run with
 	 * nothing new, so it runs only when the first hour kept moved: no hour before it was
 	 * kept at the last prune, and none is added since (SQL_HOURS_ADD starts there). */
 	if (!have_from || pruned_from != first_hour) {
-		if (!(st = kw_store_stmt(s, SQL_HOURS_PRUNE)))
+		sqlite3_stmt *st = kw_store_stmt(s, SQL_HOURS_PRUNE);
+		if (!st)
 			goto fail;
 		sqlite3_bind_int64(st, 1, first_hour);
 		if (kw_store_step_done(s, st, "pruning market hours") < 0 ||
 		    kw_store_fetch_state_set(s, STATE_HOURS_FROM, first_hour) < 0)
 			goto fail;
 	}
-	if (kw_store_fetch_state_set(s, STATE_HOURS_UPTO, upto) < 0)
-		goto fail;
-	int64_t cutoffs[KW_STATS_WINDOWS], after = upto;
-	for (int w = 0; w < KW_STATS_WINDOWS; w++) {
-		int64_t a;
-		if (window_update(s, kw_stats_window_s[w], now_s, rules, upto, rebuild, &cutoffs[w],
-				  &a) < 0)
+	for (int i = 0; i < KW_STATS_WINDOWS; i++) {
+		w[i].window_s = kw_stats_window_s[i];
+		if (window_start(s, &w[i], now_s, rules, upto, rebuild) < 0)
 			goto fail;
-		if (a < after)
-			after = a;
 	}
-	if (new_lasts(s, cutoffs, after, upto) < 0)
+	if (step_commit(s, &k) < 0)
 		goto fail;
-	if (views_update(s, now_s, rules->crypto_prefixes, rebuild) < 0 ||
-	    kw_db_exec(db, SQL_DIRTY_CLEAR) < 0)
-		goto fail;
-	if (kw_store_commit(s) < 0)
+
+	for (int i = 0; i < KW_STATS_WINDOWS; i++)
+		if (window_expire(s, &w[i], rules, &k) < 0)
+			goto fail;
+
+	/* The trades stored since, a range of ids a step, for whichever rollups lack them. */
+	int64_t lo = hours_upto, ids = rules->tiny_steps ? TINY_IDS : FIRST_IDS,
+		cutoffs[KW_STATS_WINDOWS];
+	for (int i = 0; i < KW_STATS_WINDOWS; i++) {
+		cutoffs[i] = w[i].cutoff;
+		if (w[i].old_upto < lo)
+			lo = w[i].old_upto;
+	}
+	while (lo < upto) {
+		int64_t to = upto - lo > ids ? lo + ids : upto;
+		if (step_begin(s, &k) < 0)
+			goto fail;
+		if (hours_upto < to) {
+			if (hours_add(s, hours_upto, to, first_hour) < 0)
+				goto fail;
+		}
+		for (int i = 0; i < KW_STATS_WINDOWS; i++)
+			if (window_add(s, &w[i], rules, to) < 0)
+				goto fail;
+		/* Offered again a trade counted in a stopped run: the comparison ignores it. */
+		if (new_lasts(s, cutoffs, lo, to) < 0 || step_commit(s, &k) < 0)
+			goto fail;
+		hours_upto = hours_upto > to ? hours_upto : to;
+		for (int i = 0; i < KW_STATS_WINDOWS; i++)
+			if (w[i].old_upto < to)
+				w[i].old_upto = to;
+		lo = to;
+		ids = next_step(&k, ids, 1000, 10000000, TINY_IDS);
+	}
+
+	if (step_begin(s, &k) < 0 || finish(s, w, now_s, upto, rules, rebuild) < 0 ||
+	    kw_store_commit(s) < 0)
 		goto fail;
 	return 0;
 fail:
