@@ -94,6 +94,11 @@ struct kw_fetch_ctx {
 	struct kw_client *client;
 	const volatile sig_atomic_t *stop;
 	int replay_keep_time; /* replay: keep recorded times instead of shifting them to now */
+	/* replay: the shift to apply when replay_shift_given, instead of "the last run is now".
+	 * Trades are unique by (time, Kalshi id), so replaying a recording again under the same
+	 * shift stores nothing twice, while a different shift stores its trades again. */
+	int replay_shift_given;
+	int64_t replay_shift_s;
 };
 
 /*

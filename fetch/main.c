@@ -61,6 +61,10 @@ static void usage(FILE *out)
 		"...);\n"
 		"                     recorded times are shifted so the last run reads as now\n"
 		"  --replay-keep-time with --replay: keep the recorded times\n"
+		"  --replay-shift SECONDS\n"
+		"                     with --replay: shift recorded times by SECONDS (a replay\n"
+		"                     logs the shift it used; the same shift again stores nothing\n"
+		"                     twice, another one stores the recorded trades again)\n"
 		"  --record DIR       save every response a live run fetched under DIR/runNNNN/\n"
 		"  --verbose          log at debug level\n"
 		"  --version          print the version and exit\n"
@@ -162,6 +166,9 @@ static int replay_all(struct kw_fetch_ctx *ctx, const char *dir)
 	}
 	/* Shift so that the newest recorded run happens now: a sample always looks fresh. */
 	int64_t shift = ctx->replay_keep_time || !last ? 0 : now - last;
+	if (ctx->replay_shift_given)
+		shift = ctx->replay_shift_s;
+	kw_info("replay: recorded times shifted by %lld s", (long long)shift);
 	for (int i = 0; i < n && !g_stop; i++) {
 		int64_t run_at = at[i] ? at[i] + shift : now;
 		status = worse(status, kw_fetch_run(ctx, runs[i], run_at, at[i] ? shift : 0));
@@ -211,20 +218,33 @@ static void drain_webhooks(struct kw_webhooks *w, const volatile sig_atomic_t *s
 struct args {
 	const char *replay, *record;
 	int loop, dry, verbose, keep_time;
-	int64_t interval; /* --loop N, else 0: UPDATE_INTERVAL */
+	int64_t interval;  /* --loop N, else 0: UPDATE_INTERVAL */
+	const char *shift; /* --replay-shift SECONDS, else NULL */
+	int64_t shift_s;
 };
 
 /* Parse the command line into a; -1 to go on, else the exit status (--help, --version, a
  * usage error). */
 static int parse_args(int argc, char **argv, struct args *a)
 {
-	enum { O_LOOP = 256, O_ONCE, O_DRY, O_REPLAY, O_KEEP, O_RECORD, O_VERBOSE, O_VERSION };
+	enum {
+		O_LOOP = 256,
+		O_ONCE,
+		O_DRY,
+		O_REPLAY,
+		O_KEEP,
+		O_SHIFT,
+		O_RECORD,
+		O_VERBOSE,
+		O_VERSION
+	};
 	static const struct option opts[] = {
 		{ "once", no_argument, NULL, O_ONCE },
 		{ "loop", optional_argument, NULL, O_LOOP },
 		{ "dry-run", no_argument, NULL, O_DRY },
 		{ "replay", required_argument, NULL, O_REPLAY },
 		{ "replay-keep-time", no_argument, NULL, O_KEEP },
+		{ "replay-shift", required_argument, NULL, O_SHIFT },
 		{ "record", required_argument, NULL, O_RECORD },
 		{ "verbose", no_argument, NULL, O_VERBOSE },
 		{ "version", no_argument, NULL, O_VERSION },
@@ -248,6 +268,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case O_DRY: a->dry = 1; break;
 		case O_REPLAY: a->replay = optarg; break;
 		case O_KEEP: a->keep_time = 1; break;
+		case O_SHIFT: a->shift = optarg; break;
 		case O_RECORD: a->record = optarg; break;
 		case O_VERBOSE: a->verbose = 1; break;
 		case O_VERSION: printf("kw-fetch %s\n", KW_VERSION); return 0;
@@ -264,9 +285,17 @@ static int parse_args(int argc, char **argv, struct args *a)
 		fprintf(stderr, "kw-fetch: --loop takes seconds from 1 to 86400\n");
 		return KW_FETCH_EX_USAGE;
 	}
-	if ((a->replay && (a->record || a->loop)) || (a->keep_time && !a->replay)) {
+	if ((a->replay && (a->record || a->loop)) || ((a->keep_time || a->shift) && !a->replay) ||
+	    (a->keep_time && a->shift)) {
 		fprintf(stderr, "kw-fetch: --replay cannot be combined with --record or --loop, "
-				"and --replay-keep-time needs --replay\n");
+				"--replay-keep-time and --replay-shift need --replay, and only one "
+				"of them can be given\n");
+		return KW_FETCH_EX_USAGE;
+	}
+	/* at most ten years either way: a recording older than that is not a market day */
+	if (a->shift && kw_parse_i64(a->shift, -315360000, 315360000, &a->shift_s) < 0) {
+		fprintf(stderr, "kw-fetch: --replay-shift takes seconds from -315360000 to "
+				"315360000\n");
 		return KW_FETCH_EX_USAGE;
 	}
 	return -1;
@@ -457,7 +486,8 @@ int main(int argc, char **argv)
 	client = kw_client_new(&co);
 	if (!a.dry) /* ALERT_WEBHOOK_URL / WHALE_WEBHOOK_URL: NULL when none is set */
 		webhooks = kw_webhooks_new(&cfg, store);
-	struct kw_fetch_ctx ctx = { &cfg, store, client, &g_stop, a.keep_time };
+	struct kw_fetch_ctx ctx = { &cfg,	 store,		  client,   &g_stop,
+				    a.keep_time, a.shift != NULL, a.shift_s };
 	status = run_all(&ctx, &a, interval, sentry, webhooks);
 out:
 	if (!a.loop)

@@ -5,6 +5,7 @@ histories in tests/unit/test_whale.c; here: every signal type appears, re-runnin
 and the settings reach detection through kw-fetch."""
 import json
 import os
+import re
 import sqlite3
 import subprocess
 
@@ -58,11 +59,19 @@ def test_replaying_again_adds_nothing(demo):
     before = alerts(demo, "&since_id=0")
     with sqlite3.connect(demo.db) as db:
         n_before = db.execute("SELECT count(*) FROM alerts").fetchone()[0]
+        trades_before = db.execute("SELECT count(*) FROM trades").fetchone()[0]
         keys = db.execute("SELECT count(DISTINCT alert_key) FROM alerts").fetchone()[0]
     assert keys == n_before == len(before)
-    replay(demo)
+    # The same recording under the same shift (the first replay logged it): a second later,
+    # "the last run is now" would be another shift, and trades at other times are other rows.
+    shift = re.search(r"replay: recorded times shifted by (-?\d+) s", demo.first_log).group(1)
+    second = replay(demo, "--replay-shift", shift)
+    assert "shifted by %s s" % shift in second
     with sqlite3.connect(demo.db) as db:
-        assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == n_before
+        assert db.execute("SELECT count(*) FROM trades").fetchone()[0] == trades_before
+        added = db.execute("SELECT alert_key, type, ticker, description FROM alerts"
+                           " ORDER BY id LIMIT -1 OFFSET ?", (n_before,)).fetchall()
+    assert not added, added
     # A client resuming after the last id it saw gets nothing new.
     assert alerts(demo, "&since_id=%d" % before[-1]["id"]) == []
 
