@@ -8,6 +8,7 @@ import hmac
 import http.server
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import threading
@@ -112,6 +113,13 @@ def fetch(stack, *args, backoff_ms="100"):
     return p
 
 
+def again(stack, first):
+    """The same recording replayed under the shift the first replay logged: a second later,
+    "the last run is now" is another shift, and the trades at other times are other rows."""
+    shift = re.search(r"replay: recorded times shifted by (-?\d+) s", first.stderr).group(1)
+    return fetch(stack, "--replay", SAMPLE, "--replay-shift", shift)
+
+
 def test_whale_alerts_delivered_signed_once(tmp_path, receiver):
     s = make_stack(tmp_path, receiver)
     try:
@@ -131,7 +139,7 @@ def test_whale_alerts_delivered_signed_once(tmp_path, receiver):
             seen.add(a["id"])
         assert seen == set(alerts)
         # Again: nothing new, nothing sent twice.
-        assert fetch(s, "--replay", SAMPLE).returncode == 0
+        assert again(s, p).returncode == 0
         assert len(receiver.on("/whale")) == len(alerts)
         assert receiver.on("/alert") == []
     finally:
@@ -141,7 +149,8 @@ def test_whale_alerts_delivered_signed_once(tmp_path, receiver):
 def test_suspicious_activity_delivered_outside_requests(tmp_path, receiver):
     s = make_stack(tmp_path, receiver, WHALE_WEBHOOK_URL="")
     try:
-        assert fetch(s, "--replay", SAMPLE).returncode == 0  # first run: cursors start here
+        first = fetch(s, "--replay", SAMPLE)  # first run: cursors start here
+        assert first.returncode == 0, first.stderr
         for _ in range(3):
             r = s.get("/api/v1/markets", headers={"X-API-Key": "kw_wrong_" + "q" * 40,
                                                   "X-Forwarded-For": "203.0.113.9"})
@@ -149,7 +158,7 @@ def test_suspicious_activity_delivered_outside_requests(tmp_path, receiver):
         assert len(events(s, "suspicious_activity")) == 1
         time.sleep(0.5)
         assert receiver.got == []  # kw-api never posts
-        assert fetch(s, "--replay", SAMPLE).returncode == 0
+        assert again(s, first).returncode == 0
         got = receiver.on("/alert")
         assert len(got) == 1
         body = verify(got[0])
