@@ -261,7 +261,11 @@ class LighttpdStack:
         self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
                                      stderr=self._stderr)
         if self._wait:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except Exception:
+                self.stop()  # a stack that never came up leaves no server running
+                raise
         return self
 
     def wait_ready(self, timeout=15):
