@@ -106,7 +106,7 @@ paths=$(
 	echo "${routes[*]}"
 )
 bench_wrk "status alone (-c8)" /api/status "$key" >/dev/null
-KW_BENCH_PATHS=$paths BENCH_WRK_SCRIPT="$here/mixed.lua" \
+KW_BENCH_PATHS=$paths \
 	bench_wrk "every route in turn (-c8)" /api/status "$key"
 bench_wrk "status alone (-c8)" /api/status "$key"
 BENCH_CONNECTIONS=$c64

@@ -1,8 +1,28 @@
--- report.lua — wrk script: optional API key header, and one machine-readable result line.
+-- report.lua — wrk script: optional API key header, optional list of paths, and one
+-- machine-readable result line.
 -- KW_BENCH_KEY (if set) is sent as X-API-Key. Non-2xx/3xx answers count as errors.
+-- KW_BENCH_PATHS (if set: comma-separated request paths, each with its query) makes every
+-- connection cycle through them instead of the URL's path: the dashboard's polling as one load.
 local key = os.getenv("KW_BENCH_KEY")
 if key and key ~= "" then
   wrk.headers["X-API-Key"] = key
+end
+
+local paths = {}
+for p in string.gmatch(os.getenv("KW_BENCH_PATHS") or "", "[^,]+") do
+  paths[#paths + 1] = p
+end
+if #paths > 0 then
+  local i = 0
+
+  setup = function(thread)
+    thread:set("offset", math.random(#paths))
+  end
+
+  request = function()
+    i = i + 1
+    return wrk.format("GET", paths[((i + (offset or 0)) % #paths) + 1])
+  end
 end
 
 done = function(summary, latency, requests)
