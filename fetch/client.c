@@ -339,6 +339,102 @@ static int retryable_status(long status)
 	return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
 }
 
+/* Client-side rate cap: request starts 1/max_rps apart. 1 when a stop arrived meanwhile. */
+static int rate_wait(struct kw_client *c)
+{
+	int64_t now = kw_mono_us();
+	if (c->next_start_us > now && client_sleep_us(c, c->next_start_us - now))
+		return 1;
+	c->next_start_us = kw_mono_us() + 1000000 / c->o.max_rps;
+	return 0;
+}
+
+/* A transfer that got no whole answer, logged; *retry set when another attempt may help. */
+static enum kw_get transfer_failed(struct kw_client *c, const char *endpoint, CURLcode cr,
+				   int attempt, int *retry)
+{
+	if (c->oversize || cr == CURLE_FILESIZE_EXCEEDED) {
+		kw_error("kalshi: GET %s: response over the %zu-byte cap; aborted", endpoint,
+			 c->o.max_body);
+		return KW_GET_FAILED;
+	}
+	*retry = 1;
+	kw_error("kalshi: GET %s: %s (%s), attempt %d of %d", endpoint,
+		 cr == CURLE_OPERATION_TIMEDOUT ? "timed out"
+		 : cr == CURLE_COULDNT_CONNECT || cr == CURLE_COULDNT_RESOLVE_HOST
+			 ? "Kalshi unreachable"
+			 : "transfer failed",
+		 c->curl_err[0] ? c->curl_err : curl_easy_strerror(cr), attempt + 1,
+		 c->o.retries + 1);
+	return KW_GET_UNAVAILABLE;
+}
+
+/* An HTTP answer other than 200, logged with Kalshi's error code; *retry as above. */
+static enum kw_get answer_refused(struct kw_client *c, const char *endpoint, long status,
+				  const struct kw_buf *body, int attempt, int *retry)
+{
+	char code[64], msg[160];
+	kw_kalshi_error_parse(body->data, body->len, code, sizeof(code), msg, sizeof(msg));
+	*retry = retryable_status(status);
+	if (status >= 300 && status < 400) {
+		char *loc = NULL;
+		curl_easy_getinfo(c->curl, CURLINFO_REDIRECT_URL, &loc);
+		kw_error("kalshi: GET %s: HTTP %ld redirect to %.160s (not followed; check "
+			 "KALSHI_API_BASE)",
+			 endpoint, status, loc ? loc : "?");
+	} else {
+		kw_log(status == 404 ? KW_LOG_WARNING : KW_LOG_ERROR,
+		       "kalshi: GET %s: HTTP %ld, error code '%s', message '%s', attempt %d of %d",
+		       endpoint, status, code[0] ? code : "-", msg[0] ? msg : "-", attempt + 1,
+		       *retry ? c->o.retries + 1 : attempt + 1);
+	}
+	if (status == 404)
+		return KW_GET_NOT_FOUND;
+	return *retry ? KW_GET_UNAVAILABLE : KW_GET_FAILED;
+}
+
+/* One attempt into body: KW_GET_OK on a 200; anything else is logged here. */
+static enum kw_get attempt_get(struct kw_client *c, const char *endpoint, struct kw_buf *body,
+			       int attempt, int *retry)
+{
+	struct sink sink = { c, body };
+	*retry = 0;
+	kw_buf_reset(body);
+	c->oversize = 0;
+	c->curl_err[0] = '\0';
+	if (curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &sink) != CURLE_OK)
+		return KW_GET_FAILED;
+	CURLcode cr = curl_easy_perform(c->curl);
+	long status = 0;
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (cr == CURLE_ABORTED_BY_CALLBACK)
+		return KW_GET_STOPPED;
+	if (cr == CURLE_OK && status == 200)
+		return KW_GET_OK;
+	if (cr != CURLE_OK || status != 404) /* a 404 is an answer, not an error */
+		c->http_errors++;
+	if (cr != CURLE_OK)
+		return transfer_failed(c, endpoint, cr, attempt, retry);
+	return answer_refused(c, endpoint, status, body, attempt, retry);
+}
+
+/* Exponential backoff with up to 50% jitter, so many clients do not sync up. 1 when a stop
+ * arrived while waiting. */
+static int backoff_wait(struct kw_client *c, const char *endpoint, int64_t *delay_ms)
+{
+	uint32_t r = 0;
+	if (kw_random_bytes(&r, sizeof(r)) < 0)
+		r = 0;
+	int64_t d = *delay_ms;
+	int64_t wait_ms = d + (d / 2 ? (int64_t)(r % (uint32_t)(d / 2 + 1)) : 0);
+	kw_info("kalshi: GET %s: retrying in %lld ms", endpoint, (long long)wait_ms);
+	if (client_sleep_us(c, wait_ms * 1000))
+		return 1;
+	if (d < 60000)
+		*delay_ms = d * 2;
+	return 0;
+}
+
 static enum kw_get http_get(struct kw_client *c, const char *path, const char *query,
 			    struct kw_buf *body)
 {
@@ -359,89 +455,20 @@ static enum kw_get http_get(struct kw_client *c, const char *path, const char *q
 	}
 	int64_t delay_ms = c->o.backoff_ms;
 	for (int attempt = 0; attempt <= c->o.retries; attempt++) {
-		/* Client-side rate cap: space request starts 1/max_rps apart. */
-		int64_t now = kw_mono_us();
-		if (c->next_start_us > now && client_sleep_us(c, c->next_start_us - now)) {
-			res = KW_GET_STOPPED;
-			goto out;
-		}
-		c->next_start_us = kw_mono_us() + 1000000 / c->o.max_rps;
-
-		struct sink sink = { c, body };
-		kw_buf_reset(body);
-		c->oversize = 0;
-		c->curl_err[0] = '\0';
-		if (curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &sink) != CURLE_OK)
-			goto out;
-		CURLcode cr = curl_easy_perform(c->curl);
-		long status = 0;
-		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 		int retry = 0;
-		if (cr == CURLE_ABORTED_BY_CALLBACK) {
+		if (rate_wait(c)) {
 			res = KW_GET_STOPPED;
 			goto out;
 		}
-		if (cr == CURLE_OK && status == 200) {
-			res = KW_GET_OK;
+		res = attempt_get(c, endpoint, body, attempt, &retry);
+		if (res == KW_GET_OK || res == KW_GET_STOPPED)
 			goto out;
-		}
-		if (cr != CURLE_OK || status != 404) /* a 404 is an answer, not an error */
-			c->http_errors++;
-		if (cr != CURLE_OK) {
-			if (c->oversize || cr == CURLE_FILESIZE_EXCEEDED) {
-				kw_error("kalshi: GET %s: response over the %zu-byte cap; aborted",
-					 endpoint, c->o.max_body);
-				res = KW_GET_FAILED;
-				goto out;
-			}
-			retry = 1;
-			res = KW_GET_UNAVAILABLE;
-			kw_error("kalshi: GET %s: %s (%s), attempt %d of %d", endpoint,
-				 cr == CURLE_OPERATION_TIMEDOUT ? "timed out"
-				 : cr == CURLE_COULDNT_CONNECT || cr == CURLE_COULDNT_RESOLVE_HOST
-					 ? "Kalshi unreachable"
-					 : "transfer failed",
-				 c->curl_err[0] ? c->curl_err : curl_easy_strerror(cr), attempt + 1,
-				 c->o.retries + 1);
-		} else {
-			char code[64], msg[160];
-			kw_kalshi_error_parse(body->data, body->len, code, sizeof(code), msg,
-					      sizeof(msg));
-			retry = retryable_status(status);
-			if (status == 404)
-				res = KW_GET_NOT_FOUND;
-			else
-				res = retry ? KW_GET_UNAVAILABLE : KW_GET_FAILED;
-			if (status >= 300 && status < 400) {
-				char *loc = NULL;
-				curl_easy_getinfo(c->curl, CURLINFO_REDIRECT_URL, &loc);
-				kw_error("kalshi: GET %s: HTTP %ld redirect to %.160s (not "
-					 "followed; "
-					 "check KALSHI_API_BASE)",
-					 endpoint, status, loc ? loc : "?");
-			} else {
-				kw_log(status == 404 ? KW_LOG_WARNING : KW_LOG_ERROR,
-				       "kalshi: GET %s: HTTP %ld, error code '%s', message '%s', "
-				       "attempt %d of %d",
-				       endpoint, status, code[0] ? code : "-", msg[0] ? msg : "-",
-				       attempt + 1, retry ? c->o.retries + 1 : attempt + 1);
-			}
-		}
 		if (!retry || attempt == c->o.retries)
 			break;
-		/* Exponential backoff with up to 50% jitter, so many clients do not sync up. */
-		uint32_t r = 0;
-		if (kw_random_bytes(&r, sizeof(r)) < 0)
-			r = 0;
-		int64_t wait_ms =
-			delay_ms + (delay_ms / 2 ? (int64_t)(r % (uint32_t)(delay_ms / 2 + 1)) : 0);
-		kw_info("kalshi: GET %s: retrying in %lld ms", endpoint, (long long)wait_ms);
-		if (client_sleep_us(c, wait_ms * 1000)) {
+		if (backoff_wait(c, endpoint, &delay_ms)) {
 			res = KW_GET_STOPPED;
 			goto out;
 		}
-		if (delay_ms < 60000)
-			delay_ms *= 2;
 	}
 	if (res == KW_GET_UNAVAILABLE)
 		kw_error("kalshi: GET %s: giving up after %d attempts", endpoint, c->o.retries + 1);

@@ -4,7 +4,8 @@
  *   client.c  where response bodies come from: Kalshi over HTTP (libcurl), or a --replay
  *             directory; and --record, which saves every body a live run fetched.
  *   run.c     one fetch run: catalog, markets, trades, order books, detection, retention,
- *             and the fetch_runs row that records how it went.
+ *             and the fetch_runs row that records how it went (its state: run.h).
+ *   pages.c   the paginated listings: a reader thread one page ahead, pages stored whole.
  *   main.c    options, configuration, the single-instance lock, --once / --loop.
  *
  * Replay/record layout (one run per directory):
