@@ -341,11 +341,118 @@ static json_object *ws_json(const struct kw_ws_report *w, int64_t now)
 	return o;
 }
 
+/* The ?window= choices: 0 = 1h by minute, 1 = 24h by quarter hour, 2 = 7d by hour. */
+static const int64_t window_s[] = { 3600, 86400, 7 * 86400 };
+static const int64_t bucket_s[] = { 60, 900, 3600 };
+static const char *const window_names[] = { "1h", "24h", "7d" };
+
+/* What the store gave for one window, as the reply's pieces (owned until added to it). */
+struct mon_parts {
+	json_object *sec_types, *countries, *alert_types, *recent;
+	struct kw_fetch_health fh;
+	struct kw_ws_report wr;
+};
+
+static void mon_parts_free(struct mon_parts *m)
+{
+	json_object_put(m->sec_types);
+	json_object_put(m->countries);
+	json_object_put(m->alert_types);
+	json_object_put(m->recent);
+}
+
+static void mon_window(struct mon_query *q, int w, int64_t now)
+{
+	q->bucket_s = bucket_s[w];
+	q->start = now - window_s[w];
+	q->start -= q->start % q->bucket_s;
+	q->nbuckets = (int)((now - q->start) / q->bucket_s) + 1;
+	q->series = kw_xcalloc((size_t)q->nbuckets, sizeof(*q->series));
+	q->sec_series = kw_xcalloc((size_t)q->nbuckets, sizeof(*q->sec_series));
+}
+
+/* Every figure of the window from the store; -1 (pieces freed) when it failed. */
+static int mon_read(struct kw_store *store, struct mon_query *q, int admin, struct mon_parts *m)
+{
+	m->sec_types = json_object_new_object();
+	m->countries = json_object_new_array();
+	m->alert_types = json_object_new_object();
+	m->recent = json_object_new_array();
+	struct count_ctx c_types = { q, m->sec_types, NULL, NULL, NULL };
+	struct count_ctx c_geo = { q, NULL, m->countries, "country", "requests" };
+	struct count_ctx c_alerts = { q, m->alert_types, NULL, NULL, NULL };
+	if (kw_store_metrics_requests(store, q->start, q->bucket_s, on_request_row, q) < 0 ||
+	    kw_store_metrics_counts(store, KW_MCOUNT_SECURITY, q->start, 0, on_count_obj,
+				    &c_types) < 0 ||
+	    kw_store_metrics_counts(store, KW_MCOUNT_SECURITY, q->start, q->bucket_s, on_sec_bucket,
+				    &c_types) < 0 ||
+	    kw_store_metrics_counts(store, KW_MCOUNT_COUNTRIES, q->start, 0, on_count_arr, &c_geo) <
+		    0 ||
+	    kw_store_metrics_counts(store, KW_MCOUNT_ALERTS, q->start, 0, on_count_obj, &c_alerts) <
+		    0 ||
+	    (admin && kw_store_security_recent(store, q->start, RECENT_EVENTS, on_sec_recent,
+					       m->recent) < 0) ||
+	    kw_store_fetch_health(store, q->start, &m->fh) < 0 ||
+	    kw_store_ws_report(store, &m->wr) < 0) {
+		mon_parts_free(m);
+		return -1;
+	}
+	return 0;
+}
+
+/* Requests: the latency bucket bounds, the window's totals, its series and each endpoint. */
+static void traffic_json(json_object *d, struct mon_query *q)
+{
+	json_object *bounds = json_object_new_array();
+	for (int b = 0; b < KW_METRICS_BUCKETS - 1; b++)
+		json_object_array_add(bounds, kw_json_decimal(kw_metrics_bucket_us[b], 3));
+	json_object_object_add(d, "latency_buckets_ms", bounds);
+	json_object *totals = json_object_new_object();
+	agg_fields(totals, &q->total);
+	json_object_object_add(d, "totals", totals);
+
+	json_object *series = json_object_new_array();
+	for (int i = 0; i < q->nbuckets; i++) {
+		json_object *p = json_object_new_object();
+		json_object_object_add(p, "time", kw_api_time(q->start + i * q->bucket_s));
+		agg_fields(p, &q->series[i]);
+		json_object_array_add(series, p);
+	}
+	json_object_object_add(d, "series", series);
+
+	if (q->neps)
+		qsort(q->eps, (size_t)q->neps, sizeof(*q->eps), cmp_endpoint);
+	json_object *eps = json_object_new_array();
+	for (int i = 0; i < q->neps; i++) {
+		json_object *e = json_object_new_object();
+		json_object_object_add(e, "method", json_object_new_string(q->eps[i].method));
+		json_object_object_add(e, "endpoint", json_object_new_string(q->eps[i].endpoint));
+		agg_fields(e, &q->eps[i].a);
+		json_object_array_add(eps, e);
+	}
+	json_object_object_add(d, "endpoints", eps);
+}
+
+/* Security events by type and over the window; takes by_type and recent. */
+static json_object *security_json(const struct mon_query *q, json_object *by_type,
+				  json_object *recent, int admin)
+{
+	json_object *sec = json_object_new_object(), *sec_series = json_object_new_array();
+	json_object_object_add(sec, "by_type", by_type);
+	for (int i = 0; i < q->nbuckets; i++) {
+		json_object *p = json_object_new_object();
+		json_object_object_add(p, "time", kw_api_time(q->start + i * q->bucket_s));
+		json_object_object_add(p, "count", json_object_new_int64(q->sec_series[i]));
+		json_object_array_add(sec_series, p);
+	}
+	json_object_object_add(sec, "series", sec_series);
+	json_object_object_add(sec, "recent", recent);
+	json_object_object_add(sec, "recent_requires_admin", json_object_new_boolean(!admin));
+	return sec;
+}
+
 void kw_handle_v1_monitoring(struct kw_req *r)
 {
-	static const int64_t window_s[] = { 3600, 86400, 7 * 86400 };
-	static const int64_t bucket_s[] = { 60, 900, 3600 };
-	static const char *const names[] = { "1h", "24h", "7d" };
 	struct kw_store *store = kw_app_store_or_reply(r);
 	if (!store)
 		return;
@@ -354,91 +461,26 @@ void kw_handle_v1_monitoring(struct kw_req *r)
 	/* Recent events name client addresses: personal data, for admin keys only. */
 	int admin = r->sec.scope >= KW_SCOPE_ADMIN;
 	struct mon_query q = { 0 };
-	q.bucket_s = bucket_s[w];
-	q.start = now - window_s[w];
-	q.start -= q.start % q.bucket_s;
-	q.nbuckets = (int)((now - q.start) / q.bucket_s) + 1;
-	q.series = kw_xcalloc((size_t)q.nbuckets, sizeof(*q.series));
-	q.sec_series = kw_xcalloc((size_t)q.nbuckets, sizeof(*q.sec_series));
-	struct kw_fetch_health fh;
-	struct kw_ws_report wr;
-	json_object *sec_types = json_object_new_object(), *countries = json_object_new_array();
-	json_object *alert_types = json_object_new_object(), *recent = json_object_new_array();
-	struct count_ctx c_types = { &q, sec_types, NULL, NULL, NULL };
-	struct count_ctx c_geo = { &q, NULL, countries, "country", "requests" };
-	struct count_ctx c_alerts = { &q, alert_types, NULL, NULL, NULL };
-	if (kw_store_metrics_requests(store, q.start, q.bucket_s, on_request_row, &q) < 0 ||
-	    kw_store_metrics_counts(store, KW_MCOUNT_SECURITY, q.start, 0, on_count_obj, &c_types) <
-		    0 ||
-	    kw_store_metrics_counts(store, KW_MCOUNT_SECURITY, q.start, q.bucket_s, on_sec_bucket,
-				    &c_types) < 0 ||
-	    kw_store_metrics_counts(store, KW_MCOUNT_COUNTRIES, q.start, 0, on_count_arr, &c_geo) <
-		    0 ||
-	    kw_store_metrics_counts(store, KW_MCOUNT_ALERTS, q.start, 0, on_count_obj, &c_alerts) <
-		    0 ||
-	    (admin &&
-	     kw_store_security_recent(store, q.start, RECENT_EVENTS, on_sec_recent, recent) < 0) ||
-	    kw_store_fetch_health(store, q.start, &fh) < 0 || kw_store_ws_report(store, &wr) < 0) {
-		json_object_put(sec_types);
-		json_object_put(countries);
-		json_object_put(alert_types);
-		json_object_put(recent);
+	struct mon_parts m;
+	mon_window(&q, w, now);
+	if (mon_read(store, &q, admin, &m) < 0) {
 		kw_reply_error(r, 503, "database_unavailable", "monitoring data is unavailable");
 		goto out;
 	}
 
 	json_object *d = json_object_new_object();
-	json_object_object_add(d, "window", json_object_new_string(names[w]));
+	json_object_object_add(d, "window", json_object_new_string(window_names[w]));
 	json_object_object_add(d, "since", kw_api_time(q.start));
 	json_object_object_add(d, "until", kw_api_time(q.start + q.nbuckets * q.bucket_s));
 	json_object_object_add(d, "bucket_s", json_object_new_int64(q.bucket_s));
-	json_object *bounds = json_object_new_array();
-	for (int b = 0; b < KW_METRICS_BUCKETS - 1; b++)
-		json_object_array_add(bounds, kw_json_decimal(kw_metrics_bucket_us[b], 3));
-	json_object_object_add(d, "latency_buckets_ms", bounds);
-	json_object *totals = json_object_new_object();
-	agg_fields(totals, &q.total);
-	json_object_object_add(d, "totals", totals);
-
-	json_object *series = json_object_new_array();
-	for (int i = 0; i < q.nbuckets; i++) {
-		json_object *p = json_object_new_object();
-		json_object_object_add(p, "time", kw_api_time(q.start + i * q.bucket_s));
-		agg_fields(p, &q.series[i]);
-		json_object_array_add(series, p);
-	}
-	json_object_object_add(d, "series", series);
-
-	if (q.neps)
-		qsort(q.eps, (size_t)q.neps, sizeof(*q.eps), cmp_endpoint);
-	json_object *eps = json_object_new_array();
-	for (int i = 0; i < q.neps; i++) {
-		json_object *e = json_object_new_object();
-		json_object_object_add(e, "method", json_object_new_string(q.eps[i].method));
-		json_object_object_add(e, "endpoint", json_object_new_string(q.eps[i].endpoint));
-		agg_fields(e, &q.eps[i].a);
-		json_object_array_add(eps, e);
-	}
-	json_object_object_add(d, "endpoints", eps);
-
-	json_object *sec = json_object_new_object(), *sec_series = json_object_new_array();
-	json_object_object_add(sec, "by_type", sec_types);
-	for (int i = 0; i < q.nbuckets; i++) {
-		json_object *p = json_object_new_object();
-		json_object_object_add(p, "time", kw_api_time(q.start + i * q.bucket_s));
-		json_object_object_add(p, "count", json_object_new_int64(q.sec_series[i]));
-		json_object_array_add(sec_series, p);
-	}
-	json_object_object_add(sec, "series", sec_series);
-	json_object_object_add(sec, "recent", recent);
-	json_object_object_add(sec, "recent_requires_admin", json_object_new_boolean(!admin));
-	json_object_object_add(d, "security", sec);
-	json_object_object_add(d, "countries", countries);
+	traffic_json(d, &q);
+	json_object_object_add(d, "security", security_json(&q, m.sec_types, m.recent, admin));
+	json_object_object_add(d, "countries", m.countries);
 	json_object *alerts = json_object_new_object();
-	json_object_object_add(alerts, "by_type", alert_types);
+	json_object_object_add(alerts, "by_type", m.alert_types);
 	json_object_object_add(d, "alerts", alerts);
-	json_object_object_add(d, "fetcher", fetcher_json(&fh, now));
-	json_object_object_add(d, "websocket", ws_json(&wr, now));
+	json_object_object_add(d, "fetcher", fetcher_json(&m.fh, now));
+	json_object_object_add(d, "websocket", ws_json(&m.wr, now));
 	kw_reply_header(r, "Cache-Control", "no-cache");
 	kw_api_reply_list(r, d, 0, NULL);
 out:

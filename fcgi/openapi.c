@@ -226,21 +226,22 @@ static json_object *security(const char *const *schemes, int optional)
 
 static const char *const auth_schemes[] = { "ApiKeyAuth", "BearerAuth", NULL };
 
-static json_object *operation(const struct kw_route *rt)
+/* operationId: the method in lower case, then the pattern with every other byte as '_'. */
+static void operation_id(const struct kw_route *rt, char *opid, size_t size)
 {
-	json_object *op = json_object_new_object(), *params = json_object_new_array();
-	char opid[160], code[8];
 	size_t o = 0;
-	for (const char *c = rt->method; *c && o + 1 < sizeof(opid); c++)
+	for (const char *c = rt->method; *c && o + 1 < size; c++)
 		opid[o++] = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
-	for (const char *c = rt->pattern; *c && o + 1 < sizeof(opid); c++)
+	for (const char *c = rt->pattern; *c && o + 1 < size; c++)
 		opid[o++] = (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ? *c : '_';
 	opid[o] = '\0';
-	json_object_object_add(op, "operationId", str(opid));
-	json_object_object_add(op, "summary", str(rt->summary ? rt->summary : ""));
+}
 
-	/* Path parameters, in pattern order. */
-	int has_path_arg = 0;
+/* Path parameters in pattern order, then the query parameters; *has_path_arg set if any. */
+static json_object *parameters(const struct kw_route *rt, int *has_path_arg)
+{
+	json_object *params = json_object_new_array();
+	*has_path_arg = 0;
 	for (const char *c = strchr(rt->pattern, '{'); c; c = strchr(c + 1, '{')) {
 		const char *e = strchr(c, '}');
 		if (!e)
@@ -253,7 +254,7 @@ static json_object *operation(const struct kw_route *rt)
 		json_object_object_add(s, "type", str("string"));
 		json_object_object_add(p, "schema", s);
 		json_object_array_add(params, p);
-		has_path_arg = 1;
+		*has_path_arg = 1;
 	}
 	for (const struct kw_param *d = rt->params; d && d->name; d++) {
 		json_object *p = json_object_new_object();
@@ -264,20 +265,25 @@ static json_object *operation(const struct kw_route *rt)
 		json_object_object_add(p, "schema", param_schema(d));
 		json_object_array_add(params, p);
 	}
-	json_object_object_add(op, "parameters", params);
+	return params;
+}
 
-	if (rt->body) {
-		json_object *rb = json_object_new_object(), *c = json_object_new_object();
-		json_object *mt = json_object_new_object();
-		json_object_object_add(mt, "schema", body_schema(rt->body));
-		json_object_object_add(c, "application/json", mt);
-		json_object_object_add(rb, "required", json_object_new_boolean(0));
-		json_object_object_add(rb, "content", c);
-		json_object_object_add(op, "requestBody", rb);
-	}
+static json_object *request_body(const struct kw_route *rt)
+{
+	json_object *rb = json_object_new_object(), *c = json_object_new_object();
+	json_object *mt = json_object_new_object();
+	json_object_object_add(mt, "schema", body_schema(rt->body));
+	json_object_object_add(c, "application/json", mt);
+	json_object_object_add(rb, "required", json_object_new_boolean(0));
+	json_object_object_add(rb, "content", c);
+	return rb;
+}
 
-	int public = (rt->flags & KW_ROUTE_PUBLIC) && !(rt->flags & KW_ROUTE_SELF_GATED);
+/* Every status the route can answer, each with its cause. */
+static json_object *responses(const struct kw_route *rt, int public, int has_path_arg)
+{
 	json_object *res = json_object_new_object();
+	char code[8];
 	snprintf(code, sizeof(code), "%d", rt->ok_status);
 	json_object_object_add(res, code, ok_response(rt));
 	if (!strcmp(rt->method, "GET"))
@@ -319,7 +325,22 @@ static json_object *operation(const struct kw_route *rt)
 	} else {
 		json_object_object_add(res, "503", error_response("database unavailable"));
 	}
-	json_object_object_add(op, "responses", res);
+	return res;
+}
+
+static json_object *operation(const struct kw_route *rt)
+{
+	json_object *op = json_object_new_object();
+	char opid[160];
+	int has_path_arg = 0;
+	operation_id(rt, opid, sizeof(opid));
+	json_object_object_add(op, "operationId", str(opid));
+	json_object_object_add(op, "summary", str(rt->summary ? rt->summary : ""));
+	json_object_object_add(op, "parameters", parameters(rt, &has_path_arg));
+	if (rt->body)
+		json_object_object_add(op, "requestBody", request_body(rt));
+	int public = (rt->flags & KW_ROUTE_PUBLIC) && !(rt->flags & KW_ROUTE_SELF_GATED);
+	json_object_object_add(op, "responses", responses(rt, public, has_path_arg));
 	if (public)
 		json_object_object_add(op, "security", json_object_new_array());
 	else

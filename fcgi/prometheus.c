@@ -146,15 +146,9 @@ static int client_allowed(const char *list, const char *client)
 	return 0;
 }
 
-static int build(struct kw_store *store, struct expo *e)
+/* Requests: counters, bytes and latency histograms, from metrics_request_totals. */
+static int build_requests(struct kw_store *store, struct expo *e)
 {
-	int64_t now = kw_now_s();
-	struct kw_fetch_health fh;
-	struct kw_ws_report wr;
-
-	head(e, "kw_build_info", "gauge", "kw-api version (always 1).");
-	put(e, "kw_build_info{version=\"%s\"} 1\n", KW_VERSION);
-
 	head(e, "kw_http_requests_total", "counter",
 	     "Requests answered by kw-api, by method, endpoint (route pattern) and status class.");
 	e->family = "kw_http_requests_total";
@@ -166,9 +160,12 @@ static int build(struct kw_store *store, struct expo *e)
 		return -1;
 	head(e, "kw_http_request_duration_seconds", "histogram",
 	     "Time from reading a request to writing its reply, inside kw-api.");
-	if (kw_store_metrics_requests(store, -1, 0, on_histogram, e) < 0)
-		return -1;
+	return kw_store_metrics_requests(store, -1, 0, on_histogram, e);
+}
 
+/* Counts by name: security events, countries, dropped writes, alerts. */
+static int build_counts(struct kw_store *store, struct expo *e, int64_t now)
+{
 	head(e, "kw_security_events_total", "counter",
 	     "Security events recorded by kw-api, by type.");
 	e->family = "kw_security_events_total{type=\"";
@@ -195,64 +192,85 @@ static int build(struct kw_store *store, struct expo *e)
 	head(e, "kw_alerts_last_24h", "gauge",
 	     "Detection alerts raised in the last 24 hours, by type.");
 	e->family = "kw_alerts_last_24h{type=\"";
-	if (kw_store_metrics_counts(store, KW_MCOUNT_ALERTS, now - 86400, 0, on_count, e) < 0)
-		return -1;
+	return kw_store_metrics_counts(store, KW_MCOUNT_ALERTS, now - 86400, 0, on_count, e);
+}
 
-	if (kw_store_fetch_health(store, now - 86400, &fh) < 0 ||
-	    kw_store_ws_report(store, &wr) < 0)
-		return -1;
-	if (fh.last_success_at) {
+/* kw-fetch's freshness and its runs (fetch_runs). */
+static void build_fetch(struct expo *e, const struct kw_fetch_health *h, int64_t now)
+{
+	if (h->last_success_at) {
 		head(e, "kw_fetch_last_success_timestamp_seconds", "gauge",
 		     "When the last successful kw-fetch run finished (Unix time).");
 		put(e, "kw_fetch_last_success_timestamp_seconds %lld\n",
-		    (long long)fh.last_success_at);
+		    (long long)h->last_success_at);
 		head(e, "kw_fetch_lag_seconds", "gauge",
 		     "Seconds since the last successful kw-fetch run finished.");
-		put(e, "kw_fetch_lag_seconds %lld\n", (long long)(now - fh.last_success_at));
+		put(e, "kw_fetch_lag_seconds %lld\n", (long long)(now - h->last_success_at));
 	}
-	if (fh.last_run_id) {
+	if (h->last_run_id) {
 		head(e, "kw_fetch_last_run_records", "gauge",
 		     "Records the most recent kw-fetch run stored, by kind.");
 		put(e, "kw_fetch_last_run_records{kind=\"markets\"} %lld\n",
-		    (long long)fh.last_markets);
+		    (long long)h->last_markets);
 		put(e, "kw_fetch_last_run_records{kind=\"trades\"} %lld\n",
-		    (long long)fh.last_trades);
+		    (long long)h->last_trades);
 		put(e, "kw_fetch_last_run_records{kind=\"orderbooks\"} %lld\n",
-		    (long long)fh.last_orderbooks);
+		    (long long)h->last_orderbooks);
 		head(e, "kw_fetch_last_run_skipped", "gauge",
 		     "Records the most recent kw-fetch run skipped as invalid.");
-		put(e, "kw_fetch_last_run_skipped %lld\n", (long long)fh.last_skipped);
+		put(e, "kw_fetch_last_run_skipped %lld\n", (long long)h->last_skipped);
 		head(e, "kw_fetch_last_run_http_errors", "gauge",
 		     "HTTP errors in the most recent kw-fetch run.");
-		put(e, "kw_fetch_last_run_http_errors %lld\n", (long long)fh.last_http_errors);
+		put(e, "kw_fetch_last_run_http_errors %lld\n", (long long)h->last_http_errors);
 	}
 	head(e, "kw_fetch_runs_last_24h", "gauge",
 	     "kw-fetch runs started in the last 24 hours, by outcome.");
-	put(e, "kw_fetch_runs_last_24h{outcome=\"ok\"} %lld\n", (long long)fh.runs_ok);
-	put(e, "kw_fetch_runs_last_24h{outcome=\"partial\"} %lld\n", (long long)fh.runs_partial);
-	put(e, "kw_fetch_runs_last_24h{outcome=\"failed\"} %lld\n", (long long)fh.runs_failed);
-	put(e, "kw_fetch_runs_last_24h{outcome=\"running\"} %lld\n", (long long)fh.runs_running);
+	put(e, "kw_fetch_runs_last_24h{outcome=\"ok\"} %lld\n", (long long)h->runs_ok);
+	put(e, "kw_fetch_runs_last_24h{outcome=\"partial\"} %lld\n", (long long)h->runs_partial);
+	put(e, "kw_fetch_runs_last_24h{outcome=\"failed\"} %lld\n", (long long)h->runs_failed);
+	put(e, "kw_fetch_runs_last_24h{outcome=\"running\"} %lld\n", (long long)h->runs_running);
 	head(e, "kw_fetch_records_last_24h", "gauge",
 	     "Records stored by kw-fetch runs started in the last 24 hours, by kind.");
-	put(e, "kw_fetch_records_last_24h{kind=\"markets\"} %lld\n", (long long)fh.total_markets);
-	put(e, "kw_fetch_records_last_24h{kind=\"trades\"} %lld\n", (long long)fh.total_trades);
+	put(e, "kw_fetch_records_last_24h{kind=\"markets\"} %lld\n", (long long)h->total_markets);
+	put(e, "kw_fetch_records_last_24h{kind=\"trades\"} %lld\n", (long long)h->total_trades);
 	put(e, "kw_fetch_records_last_24h{kind=\"orderbooks\"} %lld\n",
-	    (long long)fh.total_orderbooks);
-	put(e, "kw_fetch_records_last_24h{kind=\"skipped\"} %lld\n", (long long)fh.total_skipped);
+	    (long long)h->total_orderbooks);
+	put(e, "kw_fetch_records_last_24h{kind=\"skipped\"} %lld\n", (long long)h->total_skipped);
+}
 
-	if (wr.reported_at) {
+/* kw-ws's last report (ws_stats); nothing before its first. */
+static void build_ws(struct expo *e, const struct kw_ws_report *wr, int64_t now)
+{
+	if (wr->reported_at) {
 		head(e, "kw_ws_connections", "gauge", "WebSocket clients connected to kw-ws.");
-		put(e, "kw_ws_connections %lld\n", (long long)wr.connections);
+		put(e, "kw_ws_connections %lld\n", (long long)wr->connections);
 		head(e, "kw_ws_messages_sent_total", "counter",
 		     "Messages kw-ws sent since it started.");
-		put(e, "kw_ws_messages_sent_total %lld\n", (long long)wr.messages_sent);
+		put(e, "kw_ws_messages_sent_total %lld\n", (long long)wr->messages_sent);
 		head(e, "kw_ws_messages_received_total", "counter",
 		     "Messages kw-ws received since it started.");
-		put(e, "kw_ws_messages_received_total %lld\n", (long long)wr.messages_received);
+		put(e, "kw_ws_messages_received_total %lld\n", (long long)wr->messages_received);
 		head(e, "kw_ws_report_age_seconds", "gauge",
 		     "Seconds since kw-ws last reported (it reports every few seconds).");
-		put(e, "kw_ws_report_age_seconds %lld\n", (long long)(now - wr.reported_at));
+		put(e, "kw_ws_report_age_seconds %lld\n", (long long)(now - wr->reported_at));
 	}
+}
+
+static int build(struct kw_store *store, struct expo *e)
+{
+	int64_t now = kw_now_s();
+	struct kw_fetch_health fh;
+	struct kw_ws_report wr;
+
+	head(e, "kw_build_info", "gauge", "kw-api version (always 1).");
+	put(e, "kw_build_info{version=\"%s\"} 1\n", KW_VERSION);
+	if (build_requests(store, e) < 0 || build_counts(store, e, now) < 0)
+		return -1;
+	if (kw_store_fetch_health(store, now - 86400, &fh) < 0 ||
+	    kw_store_ws_report(store, &wr) < 0)
+		return -1;
+	build_fetch(e, &fh, now);
+	build_ws(e, &wr, now);
 	return e->ok ? 0 : -1;
 }
 
