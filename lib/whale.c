@@ -266,70 +266,40 @@ static int check_high_volume(struct run *r, const char *ticker, int64_t newest_u
 		    kw_whale_confidence(sum, threshold, high), sum, desc, d);
 }
 
-static int on_bucket(void *ctx, const char *ticker, int64_t bucket, int64_t newest_us)
-{
-	struct run *r = ctx;
-	if (step_point(r) < 0)
-		return -1;
-	const struct kw_config *cfg = r->cfg;
-	if (strcmp(r->hv_ticker, ticker)) {
-		if (r->hv_ticker[0] && check_high_volume(r, r->hv_ticker, r->hv_newest_us) < 0)
-			return -1;
-		kw_strlcpy(r->hv_ticker, ticker, sizeof(r->hv_ticker));
-		r->hv_newest_us = newest_us;
-	} else if (newest_us > r->hv_newest_us) {
-		r->hv_newest_us = newest_us;
-	}
+/* One surge window that held enough trades against enough of a baseline. */
+struct surge {
+	int64_t start_us, end_us;
+	int64_t sum, count;	  /* in the window: premium (micro-dollars) and trades */
+	int64_t trailing, tcount; /* in the 24 h before it */
+};
 
-	int64_t wmin = cfg->surge_window_min, w_us = wmin * 60 * US_PER_S;
-	int64_t start_us = bucket * w_us, end_us = start_us + w_us;
-	int64_t sum, count, trailing, tcount;
-	if (kw_store_notional_sum(r->s, ticker, start_us, end_us, &sum, &count) < 0)
-		return -1;
-	if (sum < cfg->surge_min_notional_usd * MICROS_PER_USD || sum <= 0)
-		return 0;
-	if (kw_store_notional_sum(r->s, ticker, start_us - DAY_US, start_us, &trailing, &tcount) <
-	    0)
-		return -1;
-	/* A surge is many trades against a real baseline: at least SURGE_MIN_TRADES trades in
-	 * the window and as many in the 24 h before it. One trade is a whale trade or nothing,
-	 * and a market with a near-empty history has no "usual" to surge from (a lone trade on a
-	 * thin market read as 158,400x its mean). */
-	if (count < cfg->surge_min_trades) {
-		r->st->surge_few_trades++;
-		return 0;
-	}
-	if (trailing <= 0 || tcount < cfg->surge_min_trades) {
-		r->st->surge_thin_baseline++;
-		return 0;
-	}
-	/* sum >= mult * trailing / (1440 / wmin)  <=>  sum * 1440 * 1000 >= mult_milli * trailing
-	 * * wmin, exact in 128-bit integers: exactly the multiplier fires, for 2.2 as for 3. */
+/* The alert of a window that fired: its multiple of the trailing 24 h mean. */
+static int surge_emit(struct run *r, const char *ticker, const struct surge *s)
+{
+	const struct kw_config *cfg = r->cfg;
+	int64_t wmin = cfg->surge_window_min;
 	int64_t mult_milli = cfg->volume_surge_multiplier_milli;
-	__int128 lhs = (__int128)sum * 1440 * 1000;
-	__int128 rhs = (__int128)mult_milli * trailing * wmin;
-	if (lhs < rhs)
-		return 0;
+	__int128 lhs = (__int128)s->sum * 1440 * 1000;
 	long double mult = (long double)mult_milli / 1000.0L;
-	long double base = (long double)trailing * (long double)wmin;
+	long double base = (long double)s->trailing * (long double)wmin;
 	long double high_mult = mult > KW_SURGE_HIGH_MULTIPLE ? mult : KW_SURGE_HIGH_MULTIPLE;
-	long double ratio = (long double)sum * 1440.0L / base;
-	int64_t ratio_centi = (int64_t)(lhs * 100 / ((__int128)trailing * wmin * 1000));
-	int64_t mean_micros = (int64_t)((long double)trailing * wmin / 1440.0L);
+	long double ratio = (long double)s->sum * 1440.0L / base;
+	int64_t ratio_centi = (int64_t)(lhs * 100 / ((__int128)s->trailing * wmin * 1000));
+	int64_t mean_micros = (int64_t)((long double)s->trailing * wmin / 1440.0L);
 	char win[32], ws[32], usd[40], desc[256];
-	snprintf(win, sizeof(win), "%lld", (long long)(start_us / US_PER_S));
-	kw_fmt_rfc3339(start_us / US_PER_S, ws, sizeof(ws));
+	snprintf(win, sizeof(win), "%lld", (long long)(s->start_us / US_PER_S));
+	kw_fmt_rfc3339(s->start_us / US_PER_S, ws, sizeof(ws));
 	json_object *d = json_object_new_object();
-	json_object_object_add(d, "current_value", kw_json_decimal(sum, 6));
+	json_object_object_add(d, "current_value", kw_json_decimal(s->sum, 6));
 	json_object_object_add(d, "previous_value", kw_json_decimal(mean_micros, 6));
 	json_object_object_add(d, "growth_multiple", kw_json_decimal(ratio_centi, 2));
 	json_object_object_add(d, "direction", json_object_new_string("up"));
 	json_object_object_add(d, "window_start", json_object_new_string(ws));
 	json_object_object_add(d, "window_min", json_object_new_int64(wmin));
-	json_object_object_add(d, "notional_usd", kw_json_decimal(sum, 6));
-	json_object_object_add(d, "window_trades", json_object_new_int64(count));
-	json_object_object_add(d, "trailing_24h_usd", kw_json_decimal(trailing, 6));
-	json_object_object_add(d, "trailing_24h_trades", json_object_new_int64(tcount));
+	json_object_object_add(d, "notional_usd", kw_json_decimal(s->sum, 6));
+	json_object_object_add(d, "window_trades", json_object_new_int64(s->count));
+	json_object_object_add(d, "trailing_24h_usd", kw_json_decimal(s->trailing, 6));
+	json_object_object_add(d, "trailing_24h_trades", json_object_new_int64(s->tcount));
 	json_object *th = json_object_new_object();
 	json_object_object_add(th, "multiplier", kw_json_decimal(mult_milli, 3));
 	json_object_object_add(th, "high_multiplier",
@@ -338,14 +308,69 @@ static int on_bucket(void *ctx, const char *ticker, int64_t bucket, int64_t newe
 	json_object_object_add(th, "min_notional_usd",
 			       json_object_new_int64(cfg->surge_min_notional_usd));
 	json_object_object_add(d, "thresholds", th);
-	fmt_usd(sum, usd, sizeof(usd));
+	fmt_usd(s->sum, usd, sizeof(usd));
 	snprintf(desc, sizeof(desc),
 		 "Volume surge: $%s in %lld trades in %lld min, %lld.%02lldx the 24 h mean, in "
 		 "%.100s",
-		 usd, (long long)count, (long long)wmin, (long long)(ratio_centi / 100),
+		 usd, (long long)s->count, (long long)wmin, (long long)(ratio_centi / 100),
 		 (long long)(ratio_centi % 100), ticker);
-	return emit(r, KW_ALERT_VOLUME_SURGE, ticker, win, end_us / US_PER_S, ratio >= high_mult,
+	return emit(r, KW_ALERT_VOLUME_SURGE, ticker, win, s->end_us / US_PER_S, ratio >= high_mult,
 		    kw_whale_confidence(ratio, mult, high_mult), ratio_centi, desc, d);
+}
+
+/* The bucket walk goes market by market: when it moves on, the market it leaves gets its
+ * high-volume check, with the newest trade seen in any of its buckets. */
+static int high_volume_follow(struct run *r, const char *ticker, int64_t newest_us)
+{
+	if (strcmp(r->hv_ticker, ticker)) {
+		if (r->hv_ticker[0] && check_high_volume(r, r->hv_ticker, r->hv_newest_us) < 0)
+			return -1;
+		kw_strlcpy(r->hv_ticker, ticker, sizeof(r->hv_ticker));
+		r->hv_newest_us = newest_us;
+	} else if (newest_us > r->hv_newest_us) {
+		r->hv_newest_us = newest_us;
+	}
+	return 0;
+}
+
+static int on_bucket(void *ctx, const char *ticker, int64_t bucket, int64_t newest_us)
+{
+	struct run *r = ctx;
+	if (step_point(r) < 0)
+		return -1;
+	const struct kw_config *cfg = r->cfg;
+	if (high_volume_follow(r, ticker, newest_us) < 0)
+		return -1;
+
+	int64_t wmin = cfg->surge_window_min, w_us = wmin * 60 * US_PER_S;
+	struct surge s = { .start_us = bucket * w_us };
+	s.end_us = s.start_us + w_us;
+	if (kw_store_notional_sum(r->s, ticker, s.start_us, s.end_us, &s.sum, &s.count) < 0)
+		return -1;
+	if (s.sum < cfg->surge_min_notional_usd * MICROS_PER_USD || s.sum <= 0)
+		return 0;
+	if (kw_store_notional_sum(r->s, ticker, s.start_us - DAY_US, s.start_us, &s.trailing,
+				  &s.tcount) < 0)
+		return -1;
+	/* A surge is many trades against a real baseline: at least SURGE_MIN_TRADES trades in
+	 * the window and as many in the 24 h before it. One trade is a whale trade or nothing,
+	 * and a market with a near-empty history has no "usual" to surge from (a lone trade on a
+	 * thin market read as 158,400x its mean). */
+	if (s.count < cfg->surge_min_trades) {
+		r->st->surge_few_trades++;
+		return 0;
+	}
+	if (s.trailing <= 0 || s.tcount < cfg->surge_min_trades) {
+		r->st->surge_thin_baseline++;
+		return 0;
+	}
+	/* sum >= mult * trailing / (1440 / wmin)  <=>  sum * 1440 * 1000 >= mult_milli * trailing
+	 * * wmin, exact in 128-bit integers: exactly the multiplier fires, for 2.2 as for 3. */
+	__int128 lhs = (__int128)s.sum * 1440 * 1000;
+	__int128 rhs = (__int128)cfg->volume_surge_multiplier_milli * s.trailing * wmin;
+	if (lhs < rhs)
+		return 0;
+	return surge_emit(r, ticker, &s);
 }
 
 static int on_price(void *ctx, const char *ticker, int64_t taken_at, int64_t price)
@@ -433,39 +458,44 @@ static int book_emptied(struct run *r, const char *ticker, const struct kw_book_
 		    d);
 }
 
-static int on_book(void *ctx, const char *ticker, const struct kw_book_point *b)
+/*
+ * The baseline is this market's book from the previous run that took books, if it is younger
+ * than ORDERBOOK_BASELINE_MAX_MIN: a market that was off the watch list (or a fetcher that
+ * was stopped) starts a fresh baseline instead of being compared with a book from another
+ * time. 1 with *p set, 0 when there is none to compare with, -1 on a store error.
+ */
+static int book_baseline(struct run *r, const char *ticker, const struct kw_book_point *b,
+			 struct kw_book_point *p)
 {
-	struct run *r = ctx;
-	if (step_point(r) < 0)
-		return -1;
-	int64_t pct = r->cfg->orderbook_change_percent;
-	r->st->books_examined++;
-	if (b->taken_at > r->max_book_at)
-		r->max_book_at = b->taken_at;
-	/* The baseline is this market's book from the previous run that took books, if it is
-	 * younger than ORDERBOOK_BASELINE_MAX_MIN: a market that was off the watch list (or a
-	 * fetcher that was stopped) starts a fresh baseline instead of being compared with a
-	 * book from another time. */
 	if (b->taken_at != r->book_at) {
 		if (kw_store_book_run_before(r->s, b->taken_at, &r->book_prev_run) < 0)
 			return -1;
 		r->book_at = b->taken_at;
 	}
-	struct kw_book_point p;
-	int found = kw_store_book_previous(r->s, ticker, b->taken_at, &p);
+	int found = kw_store_book_previous(r->s, ticker, b->taken_at, p);
 	if (found != 0)
 		return found < 0 ? -1 : 0;
-	if (p.taken_at < r->book_prev_run ||
-	    p.taken_at < b->taken_at - r->cfg->orderbook_baseline_max_min * 60) {
+	if (p->taken_at < r->book_prev_run ||
+	    p->taken_at < b->taken_at - r->cfg->orderbook_baseline_max_min * 60) {
 		r->st->books_fresh_baseline++;
 		return 0;
 	}
-	int64_t old_total = p.yes_depth_centi + p.no_depth_centi;
+	return 1;
+}
+
+/* How a book moved against its baseline: in total depth or in the YES share of it. */
+struct book_shift {
+	int use_depth; /* the depth change is the reported one (else the share) */
+	int up;
+	long double value; /* percent of depth, or points of share */
+};
+
+/* 1 when the move reaches pct (exact in integers), with *sh set; else 0. */
+static int book_judge(int64_t pct, const struct kw_book_point *b, const struct kw_book_point *p,
+		      struct book_shift *sh)
+{
+	int64_t old_total = p->yes_depth_centi + p->no_depth_centi;
 	int64_t new_total = b->yes_depth_centi + b->no_depth_centi;
-	if (old_total <= 0 || new_total < 0)
-		return 0;
-	if (new_total == 0)
-		return book_emptied(r, ticker, b, &p);
 	/* depth: |new - old| * 100 >= pct * old */
 	__int128 ddiff = (__int128)new_total - old_total;
 	__int128 dabs = ddiff < 0 ? -ddiff : ddiff;
@@ -475,7 +505,7 @@ static int on_book(void *ctx, const char *ticker, const struct kw_book_point *b)
 	__int128 sdiff = 0;
 	if (new_total > 0) {
 		sdiff = (__int128)b->yes_depth_centi * old_total -
-			(__int128)p.yes_depth_centi * new_total;
+			(__int128)p->yes_depth_centi * new_total;
 		__int128 sabs = sdiff < 0 ? -sdiff : sdiff;
 		share_fires = sabs * 100 >= (__int128)pct * old_total * new_total;
 	}
@@ -487,13 +517,24 @@ static int on_book(void *ctx, const char *ticker, const struct kw_book_point *b)
 			      : 0;
 	long double dmag = depth_pct < 0 ? -depth_pct : depth_pct;
 	long double smag = share_pts < 0 ? -share_pts : share_pts;
-	int use_depth = depth_fires && (!share_fires || dmag >= smag);
-	long double value = use_depth ? dmag : smag;
+	sh->use_depth = depth_fires && (!share_fires || dmag >= smag);
+	sh->value = sh->use_depth ? dmag : smag;
+	sh->up = sh->use_depth ? ddiff > 0 : sdiff > 0;
+	return 1;
+}
+
+static int book_shift_emit(struct run *r, const char *ticker, const struct kw_book_point *b,
+			   const struct kw_book_point *p, const struct book_shift *sh)
+{
+	int64_t pct = r->cfg->orderbook_change_percent;
+	int64_t old_total = p->yes_depth_centi + p->no_depth_centi;
+	int64_t new_total = b->yes_depth_centi + b->no_depth_centi;
 	int64_t high = pct > KW_BOOK_HIGH_PERCENT ? pct : KW_BOOK_HIGH_PERCENT;
-	int up = use_depth ? ddiff > 0 : sdiff > 0;
+	int use_depth = sh->use_depth, up = sh->up;
+	long double value = sh->value;
 	char win[32], prev_ts[32], desc[256];
 	snprintf(win, sizeof(win), "%lld", (long long)b->taken_at);
-	kw_fmt_rfc3339(p.taken_at, prev_ts, sizeof(prev_ts));
+	kw_fmt_rfc3339(p->taken_at, prev_ts, sizeof(prev_ts));
 	json_object *d = json_object_new_object();
 	json_object_object_add(d, "reason",
 			       json_object_new_string(use_depth ? "depth" : "imbalance"));
@@ -508,7 +549,7 @@ static int on_book(void *ctx, const char *ticker, const struct kw_book_point *b)
 			kw_json_decimal(kw_share_bp(b->yes_depth_centi, new_total), 2));
 		json_object_object_add(
 			d, "previous_value",
-			kw_json_decimal(kw_share_bp(p.yes_depth_centi, old_total), 2));
+			kw_json_decimal(kw_share_bp(p->yes_depth_centi, old_total), 2));
 	}
 	json_object_object_add(d, "change_percent",
 			       kw_json_decimal((int64_t)(value * 100) * (up ? 1 : -1), 2));
@@ -516,9 +557,9 @@ static int on_book(void *ctx, const char *ticker, const struct kw_book_point *b)
 	json_object_object_add(d, "yes_depth_contracts", kw_json_decimal(b->yes_depth_centi, 2));
 	json_object_object_add(d, "no_depth_contracts", kw_json_decimal(b->no_depth_centi, 2));
 	json_object_object_add(d, "previous_yes_depth_contracts",
-			       kw_json_decimal(p.yes_depth_centi, 2));
+			       kw_json_decimal(p->yes_depth_centi, 2));
 	json_object_object_add(d, "previous_no_depth_contracts",
-			       kw_json_decimal(p.no_depth_centi, 2));
+			       kw_json_decimal(p->no_depth_centi, 2));
 	json_object_object_add(d, "previous_taken_at", json_object_new_string(prev_ts));
 	json_object *th = json_object_new_object();
 	json_object_object_add(th, "orderbook_change_percent", json_object_new_int64(pct));
@@ -531,6 +572,95 @@ static int on_book(void *ctx, const char *ticker, const struct kw_book_point *b)
 		 use_depth ? "%" : " points", ticker);
 	return emit(r, KW_ALERT_ORDER_BOOK_SHIFT, ticker, win, b->taken_at, value >= high,
 		    kw_whale_confidence(value, pct, high), (int64_t)(value * 100), desc, d);
+}
+
+static int on_book(void *ctx, const char *ticker, const struct kw_book_point *b)
+{
+	struct run *r = ctx;
+	if (step_point(r) < 0)
+		return -1;
+	r->st->books_examined++;
+	if (b->taken_at > r->max_book_at)
+		r->max_book_at = b->taken_at;
+	struct kw_book_point p;
+	struct book_shift sh;
+	int have = book_baseline(r, ticker, b, &p);
+	if (have <= 0)
+		return have;
+	int64_t old_total = p.yes_depth_centi + p.no_depth_centi;
+	int64_t new_total = b->yes_depth_centi + b->no_depth_centi;
+	if (old_total <= 0 || new_total < 0)
+		return 0;
+	if (new_total == 0)
+		return book_emptied(r, ticker, b, &p);
+	if (!book_judge(r->cfg->orderbook_change_percent, b, &p, &sh))
+		return 0;
+	return book_shift_emit(r, ticker, b, &p, &sh);
+}
+
+/*
+ * The state to judge from. The first run on a database that already holds history (an
+ * upgrade) judges the last day, not years: one bounded run inside kw-fetch's transaction.
+ * Windows still read older rows as their baseline.
+ */
+static int detect_state_load(struct run *r, struct kw_detect_state *st)
+{
+	if (kw_store_detect_state(r->s, st) < 0)
+		return -1;
+	if (st->fresh) {
+		int64_t first_id;
+		if (kw_store_first_trade_since(r->s, (r->now - 86400) * US_PER_S, &first_id) < 0)
+			return -1;
+		st->last_trade_id = first_id - 1;
+		st->last_snapshot_at = r->now - r->cfg->odds_window_min * 60;
+		st->last_book_at = r->now - 3600;
+	}
+	r->max_snapshot_at = st->max_snapshot_at > st->last_snapshot_at ? st->max_snapshot_at
+									: st->last_snapshot_at;
+	r->max_book_at = st->max_book_at > st->last_book_at ? st->max_book_at : st->last_book_at;
+	return 0;
+}
+
+/* Trades that arrived since the last run: whale trades, surge windows, high volume. */
+static int detect_trades(struct run *r, const struct kw_detect_state *st)
+{
+	const struct kw_config *cfg = r->cfg;
+	if (st->max_trade_id <= st->last_trade_id)
+		return 0;
+	if (kw_store_whale_candidates(r->rd, st->last_trade_id, st->max_trade_id,
+				      kw_category_min_threshold_micros(cfg), on_whale_candidate,
+				      r) < 0)
+		return -1;
+	if (kw_store_trade_buckets(r->rd, st->last_trade_id, st->max_trade_id,
+				   cfg->surge_window_min * 60 * US_PER_S, on_bucket, r) < 0)
+		return -1;
+	if (r->hv_ticker[0] && check_high_volume(r, r->hv_ticker, r->hv_newest_us) < 0)
+		return -1;
+	r->st->trades_examined = st->max_trade_id - st->last_trade_id;
+	return kw_store_trades_without_side(r->s, st->last_trade_id, st->max_trade_id,
+					    &r->st->trades_without_side);
+}
+
+static void detect_log(const struct kw_detect_stats *out)
+{
+	char kinds[256];
+	size_t o = 0;
+	for (int i = 0; i < KW_ALERT_NTYPES && o < sizeof(kinds); i++) {
+		int w = snprintf(kinds + o, sizeof(kinds) - o, "%s%s %lld", i ? ", " : "",
+				 kw_signals[i].name, (long long)out->fired[i]);
+		o += w > 0 ? (size_t)w : 0;
+	}
+	kw_info("detect: %lld alerts (%s), %lld duplicate, %lld cooling; surge windows "
+		"skipped: %lld under SURGE_MIN_TRADES, %lld thin baseline; %lld books with "
+		"a "
+		"fresh baseline; %lld trades (%lld trades without a taker side, skipped by "
+		"premium signals), %lld snapshots, %lld books in %lld us",
+		(long long)out->fired_total, kinds, (long long)out->duplicates,
+		(long long)out->cooled, (long long)out->surge_few_trades,
+		(long long)out->surge_thin_baseline, (long long)out->books_fresh_baseline,
+		(long long)out->trades_examined, (long long)out->trades_without_side,
+		(long long)out->snapshots_examined, (long long)out->books_examined,
+		(long long)out->elapsed_us);
 }
 
 int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
@@ -569,39 +699,8 @@ int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
 	r.step_began_us = kw_mono_us();
 
 	struct kw_detect_state st;
-	if (kw_store_detect_state(s, &st) < 0)
+	if (detect_state_load(&r, &st) < 0 || detect_trades(&r, &st) < 0)
 		goto out;
-	if (st.fresh) {
-		/* The first run on a database that already holds history (an upgrade) judges the
-		 * last day, not years: one bounded run inside kw-fetch's transaction. Windows
-		 * still read older rows as their baseline. */
-		int64_t first_id;
-		if (kw_store_first_trade_since(s, (now - 86400) * US_PER_S, &first_id) < 0)
-			goto out;
-		st.last_trade_id = first_id - 1;
-		st.last_snapshot_at = now - cfg->odds_window_min * 60;
-		st.last_book_at = now - 3600;
-	}
-	r.max_snapshot_at =
-		st.max_snapshot_at > st.last_snapshot_at ? st.max_snapshot_at : st.last_snapshot_at;
-	r.max_book_at = st.max_book_at > st.last_book_at ? st.max_book_at : st.last_book_at;
-
-	int64_t min_threshold = kw_category_min_threshold_micros(cfg);
-	if (st.max_trade_id > st.last_trade_id) {
-		if (kw_store_whale_candidates(r.rd, st.last_trade_id, st.max_trade_id,
-					      min_threshold, on_whale_candidate, &r) < 0)
-			goto out;
-		if (kw_store_trade_buckets(r.rd, st.last_trade_id, st.max_trade_id,
-					   cfg->surge_window_min * 60 * US_PER_S, on_bucket,
-					   &r) < 0)
-			goto out;
-		if (r.hv_ticker[0] && check_high_volume(&r, r.hv_ticker, r.hv_newest_us) < 0)
-			goto out;
-		out->trades_examined = st.max_trade_id - st.last_trade_id;
-		if (kw_store_trades_without_side(s, st.last_trade_id, st.max_trade_id,
-						 &out->trades_without_side) < 0)
-			goto out;
-	}
 	/* Strictly after the newest snapshot time seen: kw-fetch stores a run's snapshots under
 	 * one time and commits them before detection runs, and only one kw-fetch runs at a time
 	 * (its lock), so no snapshot can appear later with a time already passed. */
@@ -624,26 +723,9 @@ out:
 	if (r.rd != s)
 		kw_store_close(r.rd);
 	out->elapsed_us = kw_mono_us() - t0;
-	if (rc == 0) {
-		char kinds[256];
-		size_t o = 0;
-		for (int i = 0; i < KW_ALERT_NTYPES && o < sizeof(kinds); i++) {
-			int w = snprintf(kinds + o, sizeof(kinds) - o, "%s%s %lld", i ? ", " : "",
-					 kw_signals[i].name, (long long)out->fired[i]);
-			o += w > 0 ? (size_t)w : 0;
-		}
-		kw_info("detect: %lld alerts (%s), %lld duplicate, %lld cooling; surge windows "
-			"skipped: %lld under SURGE_MIN_TRADES, %lld thin baseline; %lld books with "
-			"a "
-			"fresh baseline; %lld trades (%lld trades without a taker side, skipped by "
-			"premium signals), %lld snapshots, %lld books in %lld us",
-			(long long)out->fired_total, kinds, (long long)out->duplicates,
-			(long long)out->cooled, (long long)out->surge_few_trades,
-			(long long)out->surge_thin_baseline, (long long)out->books_fresh_baseline,
-			(long long)out->trades_examined, (long long)out->trades_without_side,
-			(long long)out->snapshots_examined, (long long)out->books_examined,
-			(long long)out->elapsed_us);
-	} else
+	if (rc == 0)
+		detect_log(out);
+	else
 		memset(out->fired, 0, sizeof(out->fired));
 	return rc;
 }
