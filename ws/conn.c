@@ -208,11 +208,11 @@ int kw_ws_key_revoked(struct kw_hub *h, int64_t key_id)
 	return !found || k.revoked_at;
 }
 
-/* 0 when the handshake may proceed; otherwise what refuse() returned. */
-static int check_handshake(struct kw_hub *h, struct kw_client *c, struct lws *wsi)
+/* Who may knock at all, before any credential: address, path, blocks, origin, limits. 0 when
+ * the handshake may go on; otherwise what refuse() returned. */
+static int check_admission(struct kw_hub *h, struct kw_client *c, struct lws *wsi)
 {
-	char uri[64] = "", origin[256], key[KEY_MAX], targ[KW_TICKET_MAX_LEN + 16];
-	int n;
+	char uri[64] = "", origin[256];
 	if (client_addr(h, wsi, c->addr) < 0) {
 		kw_ws_security_event(h, "bad_request", "x_forwarded_for_malformed", c->addr, 400);
 		return refuse(wsi, 400, "bad_forwarded_for",
@@ -230,7 +230,7 @@ static int check_handshake(struct kw_hub *h, struct kw_client *c, struct lws *ws
 			      "authentications");
 	}
 
-	n = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+	int n = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
 	if (n > 0) {
 		if (n >= (int)sizeof(origin) ||
 		    lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) != n ||
@@ -250,27 +250,32 @@ static int check_handshake(struct kw_hub *h, struct kw_client *c, struct lws *ws
 		return refuse(wsi, 429, "too_many_connections",
 			      "too many connections from this address");
 	}
+	return 0;
+}
 
-	n = lws_hdr_custom_length(wsi, "x-api-key:", 10);
-	if (n >= 0) {
-		const char *why = "key_malformed";
-		if (n > 0 && n < KEY_MAX &&
-		    lws_hdr_custom_copy(wsi, key, sizeof(key), "x-api-key:", 10) == n)
-			why = api_key_refusal(h, key, &c->key_id);
-		OPENSSL_cleanse(key, sizeof(key));
-		if (why) {
-			int unavailable = !strcmp(why, "key_store_unavailable");
-			kw_ws_security_event(h, "auth_failed", why, c->addr,
-					     unavailable ? 503 : 401);
-			if (unavailable)
-				return refuse(wsi, 503, "unavailable",
-					      "cannot check keys now; retry");
-			count_failure(h, c->addr);
-			return refuse(wsi, 401, "unauthorized", "invalid API key");
-		}
+/* An X-API-Key header of n bytes was sent: it alone decides. */
+static int check_api_key(struct kw_hub *h, struct kw_client *c, struct lws *wsi, int n)
+{
+	char key[KEY_MAX];
+	const char *why = "key_malformed";
+	if (n > 0 && n < KEY_MAX &&
+	    lws_hdr_custom_copy(wsi, key, sizeof(key), "x-api-key:", 10) == n)
+		why = api_key_refusal(h, key, &c->key_id);
+	OPENSSL_cleanse(key, sizeof(key));
+	if (!why)
 		return 0;
-	}
+	int unavailable = !strcmp(why, "key_store_unavailable");
+	kw_ws_security_event(h, "auth_failed", why, c->addr, unavailable ? 503 : 401);
+	if (unavailable)
+		return refuse(wsi, 503, "unavailable", "cannot check keys now; retry");
+	count_failure(h, c->addr);
+	return refuse(wsi, 401, "unauthorized", "invalid API key");
+}
 
+/* No key: a one-time ticket (?ticket=) for the ws scope, not seen before, of a live key. */
+static int check_ticket(struct kw_hub *h, struct kw_client *c, struct lws *wsi)
+{
+	char targ[KW_TICKET_MAX_LEN + 16];
 	const char *ticket = lws_get_urlarg_by_name(wsi, "ticket=", targ, sizeof(targ));
 	if (!ticket) {
 		kw_ws_security_event(h, "auth_failed", "missing_credentials", c->addr, 401);
@@ -305,6 +310,18 @@ static int check_handshake(struct kw_hub *h, struct kw_client *c, struct lws *ws
 		return refuse(wsi, 401, "unauthorized", "invalid, expired or used ticket");
 	}
 	return 0;
+}
+
+/* 0 when the handshake may proceed; otherwise what refuse() returned. */
+static int check_handshake(struct kw_hub *h, struct kw_client *c, struct lws *wsi)
+{
+	int rc = check_admission(h, c, wsi);
+	if (rc != 0)
+		return rc;
+	int n = lws_hdr_custom_length(wsi, "x-api-key:", 10);
+	if (n >= 0)
+		return check_api_key(h, c, wsi, n);
+	return check_ticket(h, c, wsi);
 }
 
 /* The API key a client connected with, again at ESTABLISHED (the handshake's result is not
