@@ -164,12 +164,10 @@ enum kw_token_result kw_token_verify(const char *token, const char *secret, cons
 				   out);
 }
 
-enum kw_token_result kw_token_verify_ttl(const char *token, const char *secret, const char *issuer,
-					 const char *audience, int64_t now, int64_t max_ttl_s,
-					 struct kw_token_claims *out)
+/* Before any cryptography: three base64url parts, an HS256 header, a signature, a secret
+ * long enough. KW_TOKEN_OK when jwt_decode may look at it. */
+static enum kw_token_result token_shape(const char *token, const char *secret)
 {
-	enum kw_token_result res = KW_TOKEN_MALFORMED;
-	jwt_t *jwt = NULL;
 	size_t len = token ? strnlen(token, KW_TOKEN_MAX_LEN + 1) : 0;
 	if (len == 0 || len > KW_TOKEN_MAX_LEN)
 		return KW_TOKEN_MALFORMED;
@@ -187,10 +185,69 @@ enum kw_token_result kw_token_verify_ttl(const char *token, const char *secret, 
 		return KW_TOKEN_BAD_ALG;
 	if (dot2 + 1 == token + len)
 		return KW_TOKEN_BAD_SIGNATURE; /* an unsigned token is never accepted */
-	size_t slen = secret ? strlen(secret) : 0;
-	if (slen < KW_JWT_MIN_SECRET)
+	if ((secret ? strlen(secret) : 0) < KW_JWT_MIN_SECRET)
 		return KW_TOKEN_BAD_SIGNATURE;
-	if (jwt_decode(&jwt, token, (const unsigned char *)secret, (int)slen) != 0 || !jwt) {
+	return KW_TOKEN_OK;
+}
+
+/* exp, nbf and iat against now and the longest lifetime; *exp set when KW_TOKEN_OK. */
+static enum kw_token_result token_times(jwt_t *jwt, int64_t now, int64_t max_ttl_s,
+					int64_t *exp_out)
+{
+	int64_t exp = 0, nbf = 0, iat = 0;
+	int has_exp = claim_time(jwt, "exp", &exp), has_nbf = claim_time(jwt, "nbf", &nbf),
+	    has_iat = claim_time(jwt, "iat", &iat);
+	if (has_exp < 0 || has_nbf < 0 || has_iat < 0)
+		return KW_TOKEN_BAD_CLAIMS;
+	if (!has_exp || exp <= now)
+		return KW_TOKEN_EXPIRED;
+	if ((has_nbf && nbf > now) || (has_iat && iat > now))
+		return KW_TOKEN_NOT_YET;
+	/* The lifetime is measured from iat when given, else from now: either way a token never
+	 * outlives max_ttl_s from the moment it is seen. */
+	if (exp - (has_iat ? iat : now) > max_ttl_s)
+		return KW_TOKEN_TOO_LONG;
+	*exp_out = exp;
+	return KW_TOKEN_OK;
+}
+
+/* iss, aud, scope, sub and jti; out filled (but exp) when KW_TOKEN_OK. */
+static enum kw_token_result token_claims(jwt_t *jwt, const char *issuer, const char *audience,
+					 struct kw_token_claims *out)
+{
+	const char *iss = jwt_get_grant(jwt, "iss");
+	if (!iss || strcmp(iss, issuer))
+		return KW_TOKEN_WRONG_ISS;
+	if (!aud_matches(jwt, audience))
+		return KW_TOKEN_WRONG_AUD;
+	const char *scope = jwt_get_grant(jwt, "scope");
+	const char *sub = jwt_get_grant(jwt, "sub");
+	enum kw_scope sc = kw_scope_parse(scope);
+	if (sc == KW_SCOPE_NONE || !sub || !*sub || strlen(sub) >= sizeof(out->sub) ||
+	    !kw_text_is_clean(sub, strlen(sub)))
+		return KW_TOKEN_BAD_CLAIMS;
+	const char *jti = jwt_get_grant(jwt, "jti");
+	if (jti &&
+	    (!*jti || strlen(jti) >= sizeof(out->jti) || !kw_text_is_clean(jti, strlen(jti))))
+		return KW_TOKEN_BAD_CLAIMS;
+	out->scope = sc;
+	kw_strlcpy(out->sub, sub, sizeof(out->sub));
+	kw_strlcpy(out->jti, jti ? jti : "", sizeof(out->jti));
+	return KW_TOKEN_OK;
+}
+
+enum kw_token_result kw_token_verify_ttl(const char *token, const char *secret, const char *issuer,
+					 const char *audience, int64_t now, int64_t max_ttl_s,
+					 struct kw_token_claims *out)
+{
+	jwt_t *jwt = NULL;
+	int64_t exp = 0;
+	struct kw_token_claims claims;
+	enum kw_token_result res = token_shape(token, secret);
+	if (res != KW_TOKEN_OK)
+		return res;
+	if (jwt_decode(&jwt, token, (const unsigned char *)secret, (int)strlen(secret)) != 0 ||
+	    !jwt) {
 		res = KW_TOKEN_BAD_SIGNATURE;
 		goto out;
 	}
@@ -198,55 +255,13 @@ enum kw_token_result kw_token_verify_ttl(const char *token, const char *secret, 
 		res = KW_TOKEN_BAD_ALG;
 		goto out;
 	}
-	int64_t exp = 0, nbf = 0, iat = 0;
-	int has_exp = claim_time(jwt, "exp", &exp), has_nbf = claim_time(jwt, "nbf", &nbf),
-	    has_iat = claim_time(jwt, "iat", &iat);
-	if (has_exp < 0 || has_nbf < 0 || has_iat < 0) {
-		res = KW_TOKEN_BAD_CLAIMS;
-		goto out;
+	res = token_times(jwt, now, max_ttl_s, &exp);
+	if (res == KW_TOKEN_OK)
+		res = token_claims(jwt, issuer, audience, &claims);
+	if (res == KW_TOKEN_OK) {
+		claims.exp = exp;
+		*out = claims;
 	}
-	if (!has_exp || exp <= now) {
-		res = KW_TOKEN_EXPIRED;
-		goto out;
-	}
-	if ((has_nbf && nbf > now) || (has_iat && iat > now)) {
-		res = KW_TOKEN_NOT_YET;
-		goto out;
-	}
-	/* The lifetime is measured from iat when given, else from now: either way a token never
-	 * outlives max_ttl_s from the moment it is seen. */
-	if (exp - (has_iat ? iat : now) > max_ttl_s) {
-		res = KW_TOKEN_TOO_LONG;
-		goto out;
-	}
-	const char *iss = jwt_get_grant(jwt, "iss");
-	if (!iss || strcmp(iss, issuer)) {
-		res = KW_TOKEN_WRONG_ISS;
-		goto out;
-	}
-	if (!aud_matches(jwt, audience)) {
-		res = KW_TOKEN_WRONG_AUD;
-		goto out;
-	}
-	const char *scope = jwt_get_grant(jwt, "scope");
-	const char *sub = jwt_get_grant(jwt, "sub");
-	enum kw_scope sc = kw_scope_parse(scope);
-	if (sc == KW_SCOPE_NONE || !sub || !*sub || strlen(sub) >= sizeof(out->sub) ||
-	    !kw_text_is_clean(sub, strlen(sub))) {
-		res = KW_TOKEN_BAD_CLAIMS;
-		goto out;
-	}
-	const char *jti = jwt_get_grant(jwt, "jti");
-	if (jti &&
-	    (!*jti || strlen(jti) >= sizeof(out->jti) || !kw_text_is_clean(jti, strlen(jti)))) {
-		res = KW_TOKEN_BAD_CLAIMS;
-		goto out;
-	}
-	out->scope = sc;
-	kw_strlcpy(out->sub, sub, sizeof(out->sub));
-	kw_strlcpy(out->jti, jti ? jti : "", sizeof(out->jti));
-	out->exp = exp;
-	res = KW_TOKEN_OK;
 out:
 	jwt_free(jwt);
 	return res;

@@ -252,88 +252,100 @@ static char **str_field(struct kw_config *c, const struct setting *s)
 	return (char **)(void *)((char *)c + s->offset);
 }
 
+/* true/1/yes/on or false/0/no/off, any case: 0 with *b set, else -1. */
+static int parse_bool(const char *v, int *b)
+{
+	if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") ||
+	    !strcasecmp(v, "on"))
+		*b = 1;
+	else if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no") ||
+		 !strcasecmp(v, "off"))
+		*b = 0;
+	else
+		return -1;
+	return 0;
+}
+
+/* v's place among choices ("a|b|c", any case), or -1. */
+static int choice_index(const char *choices, const char *v)
+{
+	int idx = 0;
+	const char *p = choices;
+	size_t vl = strlen(v);
+	while (p && *p) {
+		const char *bar = strchr(p, '|');
+		size_t n = bar ? (size_t)(bar - p) : strlen(p);
+		if (n == vl && !strncasecmp(p, v, n))
+			return idx;
+		idx++;
+		p = bar ? bar + 1 : NULL;
+	}
+	return -1;
+}
+
+/* A text setting: clean, bounded, and past its own check; why says what was expected. */
+static int set_text(struct kw_config *c, const struct setting *s, const char *v, char *why,
+		    size_t whylen)
+{
+	if (strlen(v) > 4096 || !kw_text_is_clean(v, strlen(v))) {
+		snprintf(why, whylen, "printable text of at most 4096 bytes");
+		return -1;
+	}
+	if (s->check && s->check(v, why, whylen) < 0)
+		return -1;
+	char **f = str_field(c, s);
+	free(*f);
+	*f = kw_xstrdup(v);
+	return 0;
+}
+
 static int set_value(struct kw_config *c, const struct setting *s, const char *v, char *err,
 		     size_t errlen)
 {
 	char *base = (char *)c + s->offset;
 	char why[160] = "";
+	int64_t x;
+	int i;
 	switch (s->type) {
 	case T_STR:
-	case T_SECRET: {
-		if (strlen(v) > 4096 || !kw_text_is_clean(v, strlen(v))) {
-			snprintf(why, sizeof(why), "printable text of at most 4096 bytes");
-			goto bad;
+	case T_SECRET:
+		if (set_text(c, s, v, why, sizeof(why)) == 0)
+			return 0;
+		goto bad;
+	case T_INT:
+		if (kw_parse_i64(v, s->min, s->max, &x) == 0) {
+			memcpy(base, &x, sizeof(x));
+			return 0;
 		}
-		if (s->check && s->check(v, why, sizeof(why)) < 0)
-			goto bad;
-		char **f = str_field(c, s);
-		free(*f);
-		*f = kw_xstrdup(v);
-		return 0;
-	}
-	case T_INT: {
-		int64_t x;
-		if (kw_parse_i64(v, s->min, s->max, &x) < 0) {
-			snprintf(why, sizeof(why), "an integer from %lld to %lld",
-				 (long long)s->min, (long long)s->max);
-			goto bad;
+		snprintf(why, sizeof(why), "an integer from %lld to %lld", (long long)s->min,
+			 (long long)s->max);
+		goto bad;
+	case T_MILLI:
+		if (kw_kalshi_parse_fixed(v, strlen(v), 3, &x) == 0 && x >= s->min * 1000 &&
+		    x <= s->max * 1000) {
+			memcpy(base, &x, sizeof(x));
+			return 0;
 		}
-		memcpy(base, &x, sizeof(x));
-		return 0;
-	}
-	case T_MILLI: {
-		int64_t x;
-		if (kw_kalshi_parse_fixed(v, strlen(v), 3, &x) < 0 || x < s->min * 1000 ||
-		    x > s->max * 1000) {
-			snprintf(why, sizeof(why),
-				 "a decimal from %lld to %lld with at most 3 decimal places",
-				 (long long)s->min, (long long)s->max);
-			goto bad;
+		snprintf(why, sizeof(why),
+			 "a decimal from %lld to %lld with at most 3 decimal places",
+			 (long long)s->min, (long long)s->max);
+		goto bad;
+	case T_BOOL:
+		if (parse_bool(v, &i) == 0) {
+			memcpy(base, &i, sizeof(i));
+			return 0;
 		}
-		memcpy(base, &x, sizeof(x));
-		return 0;
-	}
-	case T_BOOL: {
-		int b;
-		if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") ||
-		    !strcasecmp(v, "on"))
-			b = 1;
-		else if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no") ||
-			 !strcasecmp(v, "off"))
-			b = 0;
-		else {
-			snprintf(why, sizeof(why), "true or false");
-			goto bad;
-		}
-		memcpy(base, &b, sizeof(b));
-		return 0;
-	}
-	case T_LOGLEVEL: {
-		int lv = kw_log_level_parse(v);
-		if (lv < 0) {
-			snprintf(why, sizeof(why), "one of %s", s->choices);
-			goto bad;
-		}
-		memcpy(base, &lv, sizeof(lv));
-		return 0;
-	}
-	case T_ENUM: {
-		int idx = 0;
-		const char *p = s->choices;
-		size_t vl = strlen(v);
-		while (p && *p) {
-			const char *bar = strchr(p, '|');
-			size_t n = bar ? (size_t)(bar - p) : strlen(p);
-			if (n == vl && !strncasecmp(p, v, n)) {
-				memcpy(base, &idx, sizeof(idx));
-				return 0;
-			}
-			idx++;
-			p = bar ? bar + 1 : NULL;
+		snprintf(why, sizeof(why), "true or false");
+		goto bad;
+	case T_LOGLEVEL:
+	case T_ENUM:
+		i = s->type == T_LOGLEVEL ? kw_log_level_parse(v) : choice_index(s->choices, v);
+		if (i >= 0) {
+			memcpy(base, &i, sizeof(i));
+			return 0;
 		}
 		snprintf(why, sizeof(why), "one of %s", s->choices);
 		goto bad;
-	}
 	}
 	snprintf(why, sizeof(why), "a valid value");
 bad:

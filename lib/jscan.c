@@ -248,6 +248,91 @@ static int flat_skip(struct flat_rd *rd, int depth)
 	}
 }
 
+/* One member's value at rd->i into v (strings and numbers pointing into copy); *end is where
+ * its NUL goes in copy, SIZE_MAX for none. 0, or -1: not plain. */
+static int flat_value(struct flat_rd *rd, char *copy, struct kw_jval *v, size_t *end)
+{
+	const char *el = rd->p;
+	size_t vs = rd->i;
+	char c = el[rd->i];
+	int is_int;
+	memset(v, 0, sizeof(*v));
+	*end = SIZE_MAX;
+	if (c == '"') {
+		size_t se;
+		if (flat_string(rd, &se) < 0)
+			return -1;
+		v->t = json_type_string;
+		v->s = copy + vs + 1;
+		v->len = se - vs - 1;
+		*end = se;
+	} else if (c == 't' || c == 'f') {
+		if (flat_literal(rd, c == 't' ? "true" : "false") < 0)
+			return -1;
+		v->t = json_type_boolean;
+		v->b = c == 't';
+	} else if (c == 'n') {
+		if (flat_literal(rd, "null") < 0)
+			return -1;
+		v->t = json_type_null;
+	} else if (c == '{' || c == '[') {
+		if (flat_skip(rd, 1) < 0)
+			return -1;
+		v->t = c == '{' ? json_type_object : json_type_array;
+	} else {
+		if (flat_number(rd, &is_int) < 0)
+			return -1;
+		/* json-c spells an integer back in canonical form: "-0" is "0" */
+		if (is_int && rd->i - vs == 2 && el[vs] == '-' && el[vs + 1] == '0')
+			return -1;
+		v->t = is_int ? json_type_int : json_type_double;
+		v->s = copy + vs;
+		v->len = rd->i - vs;
+		*end = rd->i;
+	}
+	return 0;
+}
+
+/* The members after '{' up to and past '}', each into f. 0, or -1: not plain. */
+static int flat_members(struct flat_rd *rd, char *copy, struct kw_jflat *f, size_t *ends)
+{
+	const char *el = rd->p;
+	size_t n = rd->n;
+	if (rd->i < n && el[rd->i] == '}') {
+		rd->i++;
+		return 0;
+	}
+	for (;;) {
+		size_t ks = rd->i + 1, ke;
+		if (f->n == KW_JFLAT_MEMBERS_MAX || rd->i >= n || el[rd->i] != '"' ||
+		    flat_string(rd, &ke) < 0)
+			return -1;
+		flat_ws(rd);
+		if (rd->i >= n || el[rd->i] != ':')
+			return -1;
+		rd->i++;
+		flat_ws(rd);
+		if (rd->i >= n)
+			return -1;
+		f->m[f->n].key = el + ks;
+		f->m[f->n].klen = ke - ks;
+		if (flat_value(rd, copy, &f->m[f->n].v, &ends[f->n]) < 0)
+			return -1;
+		f->n++;
+		flat_ws(rd);
+		if (rd->i < n && el[rd->i] == ',') {
+			rd->i++;
+			flat_ws(rd);
+			continue;
+		}
+		if (rd->i < n && el[rd->i] == '}') {
+			rd->i++;
+			return 0;
+		}
+		return -1;
+	}
+}
+
 /*
  * el[0, n) as a plain object into f, its strings and numbers NUL-terminated in copy (n + 1
  * bytes, the caller's). 0 if plain; -1: let json-c read it.
@@ -262,77 +347,8 @@ int kw_jflat_parse(const char *el, size_t n, char *copy, struct kw_jflat *f)
 		return -1;
 	rd.i++;
 	flat_ws(&rd);
-	if (rd.i < n && el[rd.i] == '}') {
-		rd.i++;
-	} else {
-		for (;;) {
-			size_t ks = rd.i + 1, ke, vs;
-			if (f->n == KW_JFLAT_MEMBERS_MAX || rd.i >= n || el[rd.i] != '"' ||
-			    flat_string(&rd, &ke) < 0)
-				return -1;
-			flat_ws(&rd);
-			if (rd.i >= n || el[rd.i] != ':')
-				return -1;
-			rd.i++;
-			flat_ws(&rd);
-			if (rd.i >= n)
-				return -1;
-			struct kw_jval *v = &f->m[f->n].v;
-			f->m[f->n].key = el + ks;
-			f->m[f->n].klen = ke - ks;
-			memset(v, 0, sizeof(*v));
-			vs = rd.i;
-			char c = el[rd.i];
-			int is_int;
-			if (c == '"') {
-				size_t se;
-				if (flat_string(&rd, &se) < 0)
-					return -1;
-				v->t = json_type_string;
-				v->s = copy + vs + 1;
-				v->len = se - vs - 1;
-				ends[f->n] = se;
-			} else if (c == 't' || c == 'f') {
-				if (flat_literal(&rd, c == 't' ? "true" : "false") < 0)
-					return -1;
-				v->t = json_type_boolean;
-				v->b = c == 't';
-				ends[f->n] = SIZE_MAX;
-			} else if (c == 'n') {
-				if (flat_literal(&rd, "null") < 0)
-					return -1;
-				v->t = json_type_null;
-				ends[f->n] = SIZE_MAX;
-			} else if (c == '{' || c == '[') {
-				if (flat_skip(&rd, 1) < 0)
-					return -1;
-				v->t = c == '{' ? json_type_object : json_type_array;
-				ends[f->n] = SIZE_MAX;
-			} else {
-				if (flat_number(&rd, &is_int) < 0)
-					return -1;
-				/* json-c spells an integer back in canonical form: "-0" is "0" */
-				if (is_int && rd.i - vs == 2 && el[vs] == '-' && el[vs + 1] == '0')
-					return -1;
-				v->t = is_int ? json_type_int : json_type_double;
-				v->s = copy + vs;
-				v->len = rd.i - vs;
-				ends[f->n] = rd.i;
-			}
-			f->n++;
-			flat_ws(&rd);
-			if (rd.i < n && el[rd.i] == ',') {
-				rd.i++;
-				flat_ws(&rd);
-				continue;
-			}
-			if (rd.i < n && el[rd.i] == '}') {
-				rd.i++;
-				break;
-			}
-			return -1;
-		}
-	}
+	if (flat_members(&rd, copy, f, ends) < 0)
+		return -1;
 	flat_ws(&rd);
 	if (rd.i != n)
 		return -1;
@@ -403,12 +419,58 @@ out:
 	return rc;
 }
 
+/* What a page walk looks for among the top-level members. */
+struct page_want {
+	const char *key; /* the array of records */
+	size_t keylen;
+	kw_jscan_element_fn element;
+	void *arg;
+	char *cursor;
+	size_t cursor_max;
+	int found; /* the array was there */
+};
+
+/* One top-level member, name to value: the array walked, the cursor read, anything else
+ * skipped. 0, -1 broken (err set), -2 when element asked to stop. */
+static int scan_member(struct kw_jscan *sc, struct page_want *w)
+{
+	const char *body = sc->p;
+	size_t len = sc->len;
+	if (sc->i >= len || body[sc->i] != '"')
+		return scan_fail(sc, "member name expected");
+	size_t ks = sc->i + 1;
+	if (scan_string(sc) < 0)
+		return -1;
+	size_t ke = sc->i - 1;
+	scan_ws(sc);
+	if (sc->i >= len || body[sc->i] != ':')
+		return scan_fail(sc, "':' expected");
+	sc->i++;
+	scan_ws(sc);
+	size_t vs = sc->i;
+	if (ke - ks == w->keylen && !memcmp(body + ks, w->key, w->keylen)) {
+		if (sc->i >= len || body[sc->i] != '[') {
+			if (scan_value(sc) == 0)
+				snprintf(sc->err, sc->errlen, "\"%s\" is not an array", w->key);
+			return -1;
+		}
+		w->found = 1;
+		return scan_elements(sc, w->element, w->arg);
+	}
+	if (ke - ks == 6 && !memcmp(body + ks, "cursor", 6)) {
+		if (scan_value(sc) < 0 || read_cursor(sc, vs, w->cursor, w->cursor_max) < 0)
+			return -1;
+		return 0;
+	}
+	return scan_value(sc) < 0 ? -1 : 0;
+}
+
 int kw_jscan_page(const char *body, size_t len, const char *key, kw_jscan_element_fn element,
 		  void *arg, char *cursor, size_t cursor_max, char *err, size_t errlen)
 {
 	struct kw_jscan sc = { body, 0, len, err, errlen, NULL };
-	size_t keylen = strlen(key);
-	int found = 0, rc = -1;
+	struct page_want w = { key, strlen(key), element, arg, cursor, cursor_max, 0 };
+	int rc = -1;
 	cursor[0] = '\0';
 	if (len > (size_t)INT32_MAX) {
 		snprintf(err, errlen, "body too large to parse");
@@ -432,38 +494,9 @@ int kw_jscan_page(const char *body, size_t len, const char *key, kw_jscan_elemen
 		scan_ws(&sc);
 		if (first && sc.i < len && body[sc.i] == '}')
 			break; /* "{}" */
-		if (sc.i >= len || body[sc.i] != '"') {
-			scan_fail(&sc, "member name expected");
-			goto out;
-		}
-		size_t ks = sc.i + 1;
-		if (scan_string(&sc) < 0)
-			goto out;
-		size_t ke = sc.i - 1;
-		scan_ws(&sc);
-		if (sc.i >= len || body[sc.i] != ':') {
-			scan_fail(&sc, "':' expected");
-			goto out;
-		}
-		sc.i++;
-		scan_ws(&sc);
-		size_t vs = sc.i;
-		if (ke - ks == keylen && !memcmp(body + ks, key, keylen)) {
-			if (sc.i >= len || body[sc.i] != '[') {
-				if (scan_value(&sc) == 0)
-					snprintf(err, errlen, "\"%s\" is not an array", key);
-				goto out;
-			}
-			found = 1;
-			int arc = scan_elements(&sc, element, arg);
-			if (arc != 0) {
-				rc = arc;
-				goto out;
-			}
-		} else if (ke - ks == 6 && !memcmp(body + ks, "cursor", 6)) {
-			if (scan_value(&sc) < 0 || read_cursor(&sc, vs, cursor, cursor_max) < 0)
-				goto out;
-		} else if (scan_value(&sc) < 0) {
+		int mrc = scan_member(&sc, &w);
+		if (mrc != 0) {
+			rc = mrc;
 			goto out;
 		}
 		scan_ws(&sc);
@@ -482,7 +515,7 @@ int kw_jscan_page(const char *body, size_t len, const char *key, kw_jscan_elemen
 		snprintf(err, errlen, "trailing data after JSON at byte %zu", sc.i);
 		goto out;
 	}
-	if (!found) {
+	if (!w.found) {
 		snprintf(err, errlen, "page has no \"%s\" array", key);
 		goto out;
 	}

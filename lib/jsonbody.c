@@ -107,26 +107,14 @@ static int check_field(const struct kw_body_field *d, json_object *v, char *err,
 	return -1;
 }
 
-int kw_json_body_parse(const char *buf, size_t len, const struct kw_body_field *decl,
-		       json_object **out, char *err, size_t errlen)
+/* Parse buf as one strict JSON value followed by whitespace at most; NULL with err set. */
+static json_object *parse_value(const char *buf, size_t len, char *err, size_t errlen)
 {
-	int rc = -1;
 	json_object *obj = NULL;
-	struct json_tokener *tok = NULL;
-	*out = NULL;
-	if (len > INT32_MAX) {
-		snprintf(err, errlen, "request body is too large");
-		goto out;
-	}
-	/* An embedded NUL would end json-c's view of the text early; refuse it outright. */
-	if (memchr(buf, '\0', len)) {
-		snprintf(err, errlen, "request body is not valid JSON");
-		goto out;
-	}
-	tok = json_tokener_new_ex(KW_BODY_MAX_DEPTH);
+	struct json_tokener *tok = json_tokener_new_ex(KW_BODY_MAX_DEPTH);
 	if (!tok) {
 		snprintf(err, errlen, "request body could not be parsed");
-		goto out;
+		return NULL;
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	obj = json_tokener_parse_ex(tok, buf, (int)len);
@@ -138,9 +126,10 @@ int kw_json_body_parse(const char *buf, size_t len, const struct kw_body_field *
 		jerr = json_tokener_get_error(tok);
 		end = len;
 	}
+	json_tokener_free(tok);
 	if (jerr == json_tokener_continue || (!obj && jerr == json_tokener_success)) {
 		snprintf(err, errlen, "request body is incomplete JSON");
-		goto out;
+		goto fail;
 	}
 	if (jerr != json_tokener_success) {
 		/* json-c's own wording stays out of replies: only the two cases a client can act
@@ -148,15 +137,68 @@ int kw_json_body_parse(const char *buf, size_t len, const struct kw_body_field *
 		snprintf(err, errlen, "%s",
 			 jerr == json_tokener_error_depth ? "request body is nested too deeply"
 							  : "request body is not valid JSON");
-		goto out;
+		goto fail;
 	}
 	/* Only whitespace may follow the value. */
 	for (size_t i = end; i < len; i++) {
 		if (!strchr(" \t\r\n", buf[i])) {
 			snprintf(err, errlen, "request body has data after the JSON value");
-			goto out;
+			goto fail;
 		}
 	}
+	return obj;
+fail:
+	json_object_put(obj);
+	return NULL;
+}
+
+/* Every member declared and valid, every required one present: 0, else -1 with err set. */
+static int check_fields(json_object *obj, const struct kw_body_field *decl, char *err,
+			size_t errlen)
+{
+	json_object_object_foreach(obj, key, val)
+	{
+		const struct kw_body_field *d = NULL;
+		for (const struct kw_body_field *x = decl; x && x->name; x++)
+			if (!strcmp(x->name, key))
+				d = x;
+		if (!d) {
+			if (kw_ident_is_clean(key, strlen(key), KW_NAME_MAX_LEN))
+				snprintf(err, errlen, "unknown field '%s'", key);
+			else
+				snprintf(err, errlen, "unknown field");
+			return -1;
+		}
+		if (check_field(d, val, err, errlen) < 0)
+			return -1;
+	}
+	for (const struct kw_body_field *x = decl; x && x->name; x++) {
+		if (x->required && !json_object_object_get_ex(obj, x->name, NULL)) {
+			snprintf(err, errlen, "field '%s' is required", x->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int kw_json_body_parse(const char *buf, size_t len, const struct kw_body_field *decl,
+		       json_object **out, char *err, size_t errlen)
+{
+	int rc = -1;
+	json_object *obj = NULL;
+	*out = NULL;
+	if (len > INT32_MAX) {
+		snprintf(err, errlen, "request body is too large");
+		goto out;
+	}
+	/* An embedded NUL would end json-c's view of the text early; refuse it outright. */
+	if (memchr(buf, '\0', len)) {
+		snprintf(err, errlen, "request body is not valid JSON");
+		goto out;
+	}
+	obj = parse_value(buf, len, err, errlen);
+	if (!obj)
+		goto out;
 	if (!json_object_is_type(obj, json_type_object)) {
 		snprintf(err, errlen, "request body must be a JSON object");
 		goto out;
@@ -170,34 +212,12 @@ int kw_json_body_parse(const char *buf, size_t len, const struct kw_body_field *
 		snprintf(err, errlen, "request body has a duplicate key");
 		goto out;
 	}
-	json_object_object_foreach(obj, key, val)
-	{
-		const struct kw_body_field *d = NULL;
-		for (const struct kw_body_field *x = decl; x && x->name; x++)
-			if (!strcmp(x->name, key))
-				d = x;
-		if (!d) {
-			if (kw_ident_is_clean(key, strlen(key), KW_NAME_MAX_LEN))
-				snprintf(err, errlen, "unknown field '%s'", key);
-			else
-				snprintf(err, errlen, "unknown field");
-			goto out;
-		}
-		if (check_field(d, val, err, errlen) < 0)
-			goto out;
-	}
-	for (const struct kw_body_field *x = decl; x && x->name; x++) {
-		if (x->required && !json_object_object_get_ex(obj, x->name, NULL)) {
-			snprintf(err, errlen, "field '%s' is required", x->name);
-			goto out;
-		}
-	}
+	if (check_fields(obj, decl, err, errlen) < 0)
+		goto out;
 	*out = obj;
 	obj = NULL;
 	rc = 0;
 out:
 	json_object_put(obj);
-	if (tok)
-		json_tokener_free(tok);
 	return rc;
 }
