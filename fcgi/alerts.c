@@ -91,11 +91,8 @@ static int csv_page(void *ctx, struct kw_buf *b, int64_t limit, int64_t *n, int 
 
 void kw_handle_v1_alerts(struct kw_req *r)
 {
-	struct kw_store *s = kw_app_store_or_reply(r);
+	struct kw_store *s = kw_api_read_store_or_reply(r, KW_API_CACHE_MAX_AGE_S, 1);
 	if (!s)
-		return;
-	kw_reply_header(r, "Vary", "Accept"); /* JSON or CSV by Accept */
-	if (kw_api_reply_cached(r, KW_API_CACHE_MAX_AGE_S))
 		return;
 	struct kw_alert_filter f = {
 		.type = kw_query_str(&r->q, "type", NULL),

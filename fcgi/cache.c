@@ -302,6 +302,18 @@ int kw_api_reply_cached(struct kw_req *r, int64_t max_age_s)
 	return 1;
 }
 
+struct kw_store *kw_api_read_store_or_reply(struct kw_req *r, int64_t max_age_s, int by_accept)
+{
+	struct kw_store *s = kw_app_store_or_reply(r);
+	if (!s)
+		return NULL;
+	if (by_accept)
+		kw_reply_header(r, "Vary", "Accept"); /* JSON or CSV by Accept */
+	if (kw_api_reply_cached(r, max_age_s))
+		return NULL;
+	return s;
+}
+
 /* A document's reply: text (a JSON object) as the body, with ",\"timestamp\":NOW" before its
  * closing brace when stamped; the ETag was computed without the timestamp. */
 static void reply_doc_text(struct kw_req *r, const char *text, size_t len, int stamped,

@@ -29,6 +29,10 @@ void kw_api_reply_list_text(struct kw_req *r, const char *data, size_t len, int 
  */
 #define KW_API_CACHE_MAX_AGE_S 2
 int kw_api_reply_cached(struct kw_req *r, int64_t max_age_s);
+/* What a cacheable read does first: the store (kw_app_store_or_reply), then the cache as
+ * above. The store, or NULL when the reply is already made. by_accept: the answer differs by
+ * Accept (JSON or CSV), which Vary says before a cached copy is served. */
+struct kw_store *kw_api_read_store_or_reply(struct kw_req *r, int64_t max_age_s, int by_accept);
 /* The same cache for a whole JSON document (the legacy routes): kw_api_reply_doc replies obj
  * (ownership taken) with an ETag over it and, when stamped, a "timestamp" member added after
  * the ETag was computed (so the tag stays the same while the data does); a hit replies the

@@ -80,10 +80,8 @@ static int on_market(void *ctx, const struct kw_market_row *m)
 
 void kw_handle_v1_markets(struct kw_req *r)
 {
-	struct kw_store *s = kw_app_store_or_reply(r);
+	struct kw_store *s = kw_api_read_store_or_reply(r, KW_API_CACHE_MAX_AGE_S, 0);
 	if (!s)
-		return;
-	if (kw_api_reply_cached(r, KW_API_CACHE_MAX_AGE_S))
 		return;
 	struct kw_market_filter f;
 	memset(&f, 0, sizeof(f));
@@ -162,10 +160,8 @@ static int on_alert(void *ctx, const struct kw_alert *a)
 
 void kw_handle_v1_market(struct kw_req *r)
 {
-	struct kw_store *s = kw_app_store_or_reply(r);
+	struct kw_store *s = kw_api_read_store_or_reply(r, KW_API_CACHE_MAX_AGE_S, 0);
 	if (!s)
-		return;
-	if (kw_api_reply_cached(r, KW_API_CACHE_MAX_AGE_S))
 		return;
 	const char *ticker = r->path_args[0];
 	json_object *m = NULL;
@@ -233,10 +229,8 @@ static int on_exists(void *ctx, const struct kw_market_row *m)
 void kw_handle_v1_market_history(struct kw_req *r)
 {
 	static const int64_t interval_s[] = { 1, 60, 300, 900, 3600, 86400 };
-	struct kw_store *s = kw_app_store_or_reply(r);
+	struct kw_store *s = kw_api_read_store_or_reply(r, KW_API_CACHE_MAX_AGE_S, 0);
 	if (!s)
-		return;
-	if (kw_api_reply_cached(r, KW_API_CACHE_MAX_AGE_S))
 		return;
 	const char *ticker = r->path_args[0];
 	int64_t now = kw_now_s();

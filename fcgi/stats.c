@@ -133,11 +133,9 @@ static json_object *window_stats(struct kw_store *s, const char *name, int64_t s
 void kw_handle_v1_stats(struct kw_req *r)
 {
 	static const char *const names[KW_STATS_WINDOWS] = { "1h", "24h", "7d" };
-	struct kw_store *s = kw_app_store_or_reply(r);
-	if (!s)
-		return;
 	/* The figures change only with a fetch run; 30 s bounds only the empty answer's since. */
-	if (kw_api_reply_cached(r, 30))
+	struct kw_store *s = kw_api_read_store_or_reply(r, 30, 0);
+	if (!s)
 		return;
 	const struct kw_qval *only = kw_query_get(&r->q, "window");
 	int64_t limit = kw_query_int(&r->q, "limit", 10);
