@@ -225,41 +225,51 @@ static int open_markets(struct kw_req *r, struct kw_store *s, int64_t limit, str
 	return rc < 0 ? -1 : 0;
 }
 
-void kw_handle_legacy_markets(struct kw_req *r)
+/* The view's open markets (cards or market objects) into a new array, or NULL when the reply
+ * is already written: no store, a fresh cached copy, or a database error. */
+static json_object *markets_or_reply(struct kw_req *r, int64_t limit, int cards)
 {
 	struct kw_store *s = kw_app_store_or_reply(r);
 	if (!s)
-		return;
+		return NULL;
 	if (cached(r, KW_API_CACHE_MAX_AGE_S))
-		return;
-	struct mlist l = { .arr = json_object_new_array(), .now = kw_now_s() };
-	if (open_markets(r, s, kw_query_int(&r->q, "limit", 200), &l) < 0) {
+		return NULL;
+	struct mlist l = { .arr = json_object_new_array(),
+			   .cards = cards,
+			   .cfg = &r->app->cfg,
+			   .now = kw_now_s() };
+	if (open_markets(r, s, limit, &l) < 0) {
 		json_object_put(l.arr);
 		db_error(r);
-		return;
+		return NULL;
 	}
+	return l.arr;
+}
+
+/* {"count": n, "markets": [...]} with the time stamp. */
+static void reply_counted_markets(struct kw_req *r, json_object *arr)
+{
 	json_object *o = json_object_new_object();
-	json_object_object_add(o, "count", json_object_new_int64(json_object_array_length(l.arr)));
-	json_object_object_add(o, "markets", l.arr);
+	json_object_object_add(o, "count", json_object_new_int64(json_object_array_length(arr)));
+	json_object_object_add(o, "markets", arr);
 	reply_stamped(r, o);
+}
+
+void kw_handle_legacy_markets(struct kw_req *r)
+{
+	json_object *arr = markets_or_reply(r, kw_query_int(&r->q, "limit", 200), 0);
+	if (arr)
+		reply_counted_markets(r, arr);
 }
 
 void kw_handle_legacy_top_markets(struct kw_req *r)
 {
-	struct kw_store *s = kw_app_store_or_reply(r);
-	if (!s)
+	json_object *arr = markets_or_reply(r, 5, 0);
+	if (!arr)
 		return;
-	if (cached(r, KW_API_CACHE_MAX_AGE_S))
-		return;
-	struct mlist l = { .arr = json_object_new_array(), .now = kw_now_s() };
-	if (open_markets(r, s, 5, &l) < 0) {
-		json_object_put(l.arr);
-		db_error(r);
-		return;
-	}
 	json_object *o = json_object_new_object();
-	size_t n = json_object_array_length(l.arr);
-	json_object_object_add(o, "markets", l.arr);
+	size_t n = json_object_array_length(arr);
+	json_object_object_add(o, "markets", arr);
 	if (n)
 		json_object_object_add(o, "count", json_object_new_int64((int64_t)n));
 	else
@@ -270,23 +280,9 @@ void kw_handle_legacy_top_markets(struct kw_req *r)
 
 void kw_handle_legacy_top5(struct kw_req *r)
 {
-	struct kw_store *s = kw_app_store_or_reply(r);
-	if (!s)
-		return;
-	if (cached(r, KW_API_CACHE_MAX_AGE_S))
-		return;
-	struct mlist l = {
-		.arr = json_object_new_array(), .cards = 1, .cfg = &r->app->cfg, .now = kw_now_s()
-	};
-	if (open_markets(r, s, 5, &l) < 0) {
-		json_object_put(l.arr);
-		db_error(r);
-		return;
-	}
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "count", json_object_new_int64(json_object_array_length(l.arr)));
-	json_object_object_add(o, "markets", l.arr);
-	reply_stamped(r, o);
+	json_object *arr = markets_or_reply(r, 5, 1);
+	if (arr)
+		reply_counted_markets(r, arr);
 }
 
 /* ---- alerts -------------------------------------------------------------------------------- */
