@@ -30,15 +30,6 @@ static json_object *str(const char *s)
 	return json_object_new_string(s);
 }
 
-static json_object *ref(const char *name)
-{
-	char buf[128];
-	json_object *o = json_object_new_object();
-	snprintf(buf, sizeof(buf), "#/components/schemas/%s", name);
-	json_object_object_add(o, "$ref", str(buf));
-	return o;
-}
-
 static json_object *param_schema(const struct kw_param *p)
 {
 	json_object *s = json_object_new_object();
@@ -108,13 +99,13 @@ static json_object *reply_schema(const struct kw_route *rt)
 	switch (rt->shape) {
 	case KW_REPLY_BODY:
 		if (rt->reply)
-			return ref(rt->reply);
+			return kw_schema_ref(rt->reply);
 		return json_tokener_parse("{\"type\":\"object\"}");
 	case KW_REPLY_ITEM:
 	case KW_REPLY_LIST:
 		snprintf(name, sizeof(name), "%s%s", rt->reply,
 			 rt->shape == KW_REPLY_LIST ? "List" : "Envelope");
-		return ref(name);
+		return kw_schema_ref(name);
 	case KW_REPLY_TEXT: break;
 	}
 	return NULL;
@@ -133,9 +124,9 @@ static json_object *envelope(const char *item, int list)
 	if (list) {
 		data = json_object_new_object();
 		json_object_object_add(data, "type", str("array"));
-		json_object_object_add(data, "items", ref(item));
+		json_object_object_add(data, "items", kw_schema_ref(item));
 	} else {
-		data = ref(item);
+		data = kw_schema_ref(item);
 	}
 	json_object_object_add(props, "data", data);
 	json_object_object_add(
@@ -146,7 +137,7 @@ static json_object *envelope(const char *item, int list)
 		props, "next_cursor",
 		json_tokener_parse("{\"type\":[\"string\",\"null\"],\"description\":\"opaque: pass "
 				   "it back as cursor for the next page; null on the last\"}"));
-	json_object_object_add(props, "meta", ref("Meta"));
+	json_object_object_add(props, "meta", kw_schema_ref("Meta"));
 	json_object_object_add(s, "properties", props);
 	json_object_object_add(
 		s, "required",
@@ -172,7 +163,7 @@ static json_object *response(const char *desc, const char *media, json_object *s
 
 static json_object *error_response(const char *desc)
 {
-	return response(desc, "application/json", ref("Error"));
+	return response(desc, "application/json", kw_schema_ref("Error"));
 }
 
 /* The success response: JSON, text, and the CSV alternative with its columns. */
@@ -315,7 +306,7 @@ static json_object *responses(const struct kw_route *rt, int public, int has_pat
 	if (rt->flags & KW_ROUTE_503_SAME_SHAPE) {
 		json_object *any = json_object_new_object(), *alt = json_object_new_array();
 		json_object_array_add(alt, reply_schema(rt));
-		json_object_array_add(alt, ref("Error"));
+		json_object_array_add(alt, kw_schema_ref("Error"));
 		json_object_object_add(any, "anyOf", alt);
 		json_object_object_add(
 			res, "503",

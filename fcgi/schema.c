@@ -587,7 +587,7 @@ json_object *kw_schema_choices(const char *choices)
 	return e;
 }
 
-static json_object *ref(const char *name)
+json_object *kw_schema_ref(const char *name)
 {
 	char buf[128];
 	json_object *o = json_object_new_object();
@@ -604,7 +604,7 @@ static json_object *type_schema(enum kw_ftype t, const char *r, enum kw_ftype it
 					     "string", "object",  "array",  "object" };
 	json_object *s;
 	if (t == KW_FT_OBJECT && r)
-		return ref(r);
+		return kw_schema_ref(r);
 	s = json_object_new_object();
 	json_object_object_add(s, "type", json_object_new_string(names[t]));
 	if (t == KW_FT_TIME)

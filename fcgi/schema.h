@@ -60,6 +60,8 @@ const struct kw_schema *kw_schema_find(const char *name);
 /* JSON Schema (draft 2020-12, as OpenAPI 3.1 uses) of one component; refs point into
  * #/components/schemas. Owned by the caller. */
 json_object *kw_schema_json(const struct kw_schema *s);
+/* {"$ref": "#/components/schemas/<name>"} (owned). */
+json_object *kw_schema_ref(const char *name);
 /* A "a|b|c" choice list as a JSON array of strings (owned). */
 json_object *kw_schema_choices(const char *choices);
 
