@@ -67,6 +67,20 @@ static void head(struct expo *e, const char *name, const char *type, const char 
 	put(e, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A metric of one sample without labels: its HELP and TYPE lines, then the sample. */
+static void single(struct expo *e, const char *name, const char *type, const char *help, int64_t v)
+{
+	head(e, name, type, help);
+	put(e, "%s %lld\n", name, (long long)v);
+}
+
+/* One sample of a labelled family: name{label="value"} v. */
+static void labelled(struct expo *e, const char *name, const char *label, const char *value,
+		     int64_t v)
+{
+	put(e, "%s{%s=\"%s\"} %lld\n", name, label, value, (long long)v);
+}
+
 static void req_labels(struct expo *e, const struct kw_mreq_row *row)
 {
 	put(e, "method=\"");
@@ -183,8 +197,8 @@ static int build_counts(struct kw_store *store, struct expo *e, int64_t now)
 	     "Records kw-api workers dropped, by kind, because the database refused writes while "
 	     "the table holding them in memory was full.");
 	for (int k = 0; k < KW_WRITER_DROP_KINDS; k++)
-		put(e, "kw_worker_writes_dropped_total{kind=\"%s\"} %lld\n",
-		    kw_writer_drop_kinds[k], (long long)dropped[k]);
+		labelled(e, "kw_worker_writes_dropped_total", "kind", kw_writer_drop_kinds[k],
+			 dropped[k]);
 	head(e, "kw_alerts", "gauge", "Detection alerts stored, by type.");
 	e->family = "kw_alerts{type=\"";
 	if (kw_store_metrics_counts(store, KW_MCOUNT_ALERTS, -1, 0, on_count, e) < 0)
@@ -198,62 +212,53 @@ static int build_counts(struct kw_store *store, struct expo *e, int64_t now)
 /* kw-fetch's freshness and its runs (fetch_runs). */
 static void build_fetch(struct expo *e, const struct kw_fetch_health *h, int64_t now)
 {
+	static const char runs[] = "kw_fetch_runs_last_24h", recs[] = "kw_fetch_records_last_24h",
+			  last[] = "kw_fetch_last_run_records";
 	if (h->last_success_at) {
-		head(e, "kw_fetch_last_success_timestamp_seconds", "gauge",
-		     "When the last successful kw-fetch run finished (Unix time).");
-		put(e, "kw_fetch_last_success_timestamp_seconds %lld\n",
-		    (long long)h->last_success_at);
-		head(e, "kw_fetch_lag_seconds", "gauge",
-		     "Seconds since the last successful kw-fetch run finished.");
-		put(e, "kw_fetch_lag_seconds %lld\n", (long long)(now - h->last_success_at));
+		single(e, "kw_fetch_last_success_timestamp_seconds", "gauge",
+		       "When the last successful kw-fetch run finished (Unix time).",
+		       h->last_success_at);
+		single(e, "kw_fetch_lag_seconds", "gauge",
+		       "Seconds since the last successful kw-fetch run finished.",
+		       now - h->last_success_at);
 	}
 	if (h->last_run_id) {
-		head(e, "kw_fetch_last_run_records", "gauge",
-		     "Records the most recent kw-fetch run stored, by kind.");
-		put(e, "kw_fetch_last_run_records{kind=\"markets\"} %lld\n",
-		    (long long)h->last_markets);
-		put(e, "kw_fetch_last_run_records{kind=\"trades\"} %lld\n",
-		    (long long)h->last_trades);
-		put(e, "kw_fetch_last_run_records{kind=\"orderbooks\"} %lld\n",
-		    (long long)h->last_orderbooks);
-		head(e, "kw_fetch_last_run_skipped", "gauge",
-		     "Records the most recent kw-fetch run skipped as invalid.");
-		put(e, "kw_fetch_last_run_skipped %lld\n", (long long)h->last_skipped);
-		head(e, "kw_fetch_last_run_http_errors", "gauge",
-		     "HTTP errors in the most recent kw-fetch run.");
-		put(e, "kw_fetch_last_run_http_errors %lld\n", (long long)h->last_http_errors);
+		head(e, last, "gauge", "Records the most recent kw-fetch run stored, by kind.");
+		labelled(e, last, "kind", "markets", h->last_markets);
+		labelled(e, last, "kind", "trades", h->last_trades);
+		labelled(e, last, "kind", "orderbooks", h->last_orderbooks);
+		single(e, "kw_fetch_last_run_skipped", "gauge",
+		       "Records the most recent kw-fetch run skipped as invalid.", h->last_skipped);
+		single(e, "kw_fetch_last_run_http_errors", "gauge",
+		       "HTTP errors in the most recent kw-fetch run.", h->last_http_errors);
 	}
-	head(e, "kw_fetch_runs_last_24h", "gauge",
-	     "kw-fetch runs started in the last 24 hours, by outcome.");
-	put(e, "kw_fetch_runs_last_24h{outcome=\"ok\"} %lld\n", (long long)h->runs_ok);
-	put(e, "kw_fetch_runs_last_24h{outcome=\"partial\"} %lld\n", (long long)h->runs_partial);
-	put(e, "kw_fetch_runs_last_24h{outcome=\"failed\"} %lld\n", (long long)h->runs_failed);
-	put(e, "kw_fetch_runs_last_24h{outcome=\"running\"} %lld\n", (long long)h->runs_running);
-	head(e, "kw_fetch_records_last_24h", "gauge",
+	head(e, runs, "gauge", "kw-fetch runs started in the last 24 hours, by outcome.");
+	labelled(e, runs, "outcome", "ok", h->runs_ok);
+	labelled(e, runs, "outcome", "partial", h->runs_partial);
+	labelled(e, runs, "outcome", "failed", h->runs_failed);
+	labelled(e, runs, "outcome", "running", h->runs_running);
+	head(e, recs, "gauge",
 	     "Records stored by kw-fetch runs started in the last 24 hours, by kind.");
-	put(e, "kw_fetch_records_last_24h{kind=\"markets\"} %lld\n", (long long)h->total_markets);
-	put(e, "kw_fetch_records_last_24h{kind=\"trades\"} %lld\n", (long long)h->total_trades);
-	put(e, "kw_fetch_records_last_24h{kind=\"orderbooks\"} %lld\n",
-	    (long long)h->total_orderbooks);
-	put(e, "kw_fetch_records_last_24h{kind=\"skipped\"} %lld\n", (long long)h->total_skipped);
+	labelled(e, recs, "kind", "markets", h->total_markets);
+	labelled(e, recs, "kind", "trades", h->total_trades);
+	labelled(e, recs, "kind", "orderbooks", h->total_orderbooks);
+	labelled(e, recs, "kind", "skipped", h->total_skipped);
 }
 
 /* kw-ws's last report (ws_stats); nothing before its first. */
 static void build_ws(struct expo *e, const struct kw_ws_report *wr, int64_t now)
 {
-	if (wr->reported_at) {
-		head(e, "kw_ws_connections", "gauge", "WebSocket clients connected to kw-ws.");
-		put(e, "kw_ws_connections %lld\n", (long long)wr->connections);
-		head(e, "kw_ws_messages_sent_total", "counter",
-		     "Messages kw-ws sent since it started.");
-		put(e, "kw_ws_messages_sent_total %lld\n", (long long)wr->messages_sent);
-		head(e, "kw_ws_messages_received_total", "counter",
-		     "Messages kw-ws received since it started.");
-		put(e, "kw_ws_messages_received_total %lld\n", (long long)wr->messages_received);
-		head(e, "kw_ws_report_age_seconds", "gauge",
-		     "Seconds since kw-ws last reported (it reports every few seconds).");
-		put(e, "kw_ws_report_age_seconds %lld\n", (long long)(now - wr->reported_at));
-	}
+	if (!wr->reported_at)
+		return;
+	single(e, "kw_ws_connections", "gauge", "WebSocket clients connected to kw-ws.",
+	       wr->connections);
+	single(e, "kw_ws_messages_sent_total", "counter", "Messages kw-ws sent since it started.",
+	       wr->messages_sent);
+	single(e, "kw_ws_messages_received_total", "counter",
+	       "Messages kw-ws received since it started.", wr->messages_received);
+	single(e, "kw_ws_report_age_seconds", "gauge",
+	       "Seconds since kw-ws last reported (it reports every few seconds).",
+	       now - wr->reported_at);
 }
 
 static int build(struct kw_store *store, struct expo *e)
