@@ -248,6 +248,20 @@ static int init_table(struct kw_rl *rl, const char *boot_id, uint64_t owner, cha
 	return 0;
 }
 
+/* Map the open table file: the header, then the groups on a 64-byte boundary. */
+static int map_table(struct kw_rl *rl, const char *path, char *err, size_t errlen)
+{
+	void *map = mmap(NULL, rl->size, PROT_READ | PROT_WRITE, MAP_SHARED, rl->fd, 0);
+	if (map == MAP_FAILED) {
+		snprintf(err, errlen, "ratelimit: cannot map %s: %s", path, strerror(errno));
+		return -1;
+	}
+	rl->hdr = map;
+	rl->groups = (struct rl_group *)(void *)((char *)map +
+						 ((sizeof(struct rl_header) + 63) & ~(size_t)63));
+	return 0;
+}
+
 struct kw_rl *kw_rl_open(const char *path, uint64_t owner, kw_rl_restore_fn restore, void *ctx,
 			 char *err, size_t errlen)
 {
@@ -276,14 +290,8 @@ struct kw_rl *kw_rl_open(const char *path, uint64_t owner, kw_rl_restore_fn rest
 		snprintf(err, errlen, "ratelimit: cannot size %s: %s", path, strerror(errno));
 		goto fail;
 	}
-	void *map = mmap(NULL, rl->size, PROT_READ | PROT_WRITE, MAP_SHARED, rl->fd, 0);
-	if (map == MAP_FAILED) {
-		snprintf(err, errlen, "ratelimit: cannot map %s: %s", path, strerror(errno));
+	if (map_table(rl, path, err, errlen) < 0)
 		goto fail;
-	}
-	rl->hdr = map;
-	rl->groups = (struct rl_group *)(void *)((char *)map +
-						 ((sizeof(struct rl_header) + 63) & ~(size_t)63));
 	read_boot_id(boot_id, sizeof(boot_id));
 	if (fresh || rl->hdr->magic != KW_RL_MAGIC || rl->hdr->version != KW_RL_VERSION ||
 	    rl->hdr->ngroups != KW_RL_GROUPS || rl->hdr->ways != KW_RL_WAYS ||
@@ -299,7 +307,7 @@ struct kw_rl *kw_rl_open(const char *path, uint64_t owner, kw_rl_restore_fn rest
 		 * starts over. */
 		atomic_thread_fence(memory_order_release);
 		rl->hdr->magic = KW_RL_MAGIC;
-		if (msync(map, rl->size, MS_ASYNC) < 0) {
+		if (msync(rl->hdr, rl->size, MS_ASYNC) < 0) {
 			snprintf(err, errlen, "ratelimit: cannot sync %s: %s", path,
 				 strerror(errno));
 			goto fail;
@@ -326,14 +334,8 @@ struct kw_rl *kw_rl_attach(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "ratelimit: %s is not a limiter table", path);
 		goto fail;
 	}
-	void *map = mmap(NULL, rl->size, PROT_READ | PROT_WRITE, MAP_SHARED, rl->fd, 0);
-	if (map == MAP_FAILED) {
-		snprintf(err, errlen, "ratelimit: cannot map %s: %s", path, strerror(errno));
+	if (map_table(rl, path, err, errlen) < 0)
 		goto fail;
-	}
-	rl->hdr = map;
-	rl->groups = (struct rl_group *)(void *)((char *)map +
-						 ((sizeof(struct rl_header) + 63) & ~(size_t)63));
 	if (rl->hdr->magic != KW_RL_MAGIC || rl->hdr->version != KW_RL_VERSION) {
 		snprintf(err, errlen, "ratelimit: %s is not a limiter table", path);
 		goto fail;
