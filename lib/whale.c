@@ -426,14 +426,25 @@ static int on_price(void *ctx, const char *ticker, int64_t taken_at, int64_t pri
 		    kw_whale_confidence(move, threshold, high), move, desc, d);
 }
 
+/* The baseline book an order-book alert was judged against, into its data. */
+static void book_previous(json_object *d, const struct kw_book_point *p)
+{
+	char prev_ts[32];
+	kw_fmt_rfc3339(p->taken_at, prev_ts, sizeof(prev_ts));
+	json_object_object_add(d, "previous_yes_depth_contracts",
+			       kw_json_decimal(p->yes_depth_centi, 2));
+	json_object_object_add(d, "previous_no_depth_contracts",
+			       kw_json_decimal(p->no_depth_centi, 2));
+	json_object_object_add(d, "previous_taken_at", json_object_new_string(prev_ts));
+}
+
 /* A book that held depth and now holds none: its own reason, not a -100 % change. */
 static int book_emptied(struct run *r, const char *ticker, const struct kw_book_point *b,
 			const struct kw_book_point *p)
 {
 	int64_t old_total = p->yes_depth_centi + p->no_depth_centi;
-	char win[32], prev_ts[32], desc[256];
+	char win[32], desc[256];
 	snprintf(win, sizeof(win), "%lld", (long long)b->taken_at);
-	kw_fmt_rfc3339(p->taken_at, prev_ts, sizeof(prev_ts));
 	json_object *d = json_object_new_object();
 	json_object_object_add(d, "reason", json_object_new_string("book_emptied"));
 	json_object_object_add(d, "metric", json_object_new_string("emptied"));
@@ -441,11 +452,7 @@ static int book_emptied(struct run *r, const char *ticker, const struct kw_book_
 	json_object_object_add(d, "previous_value", kw_json_decimal(old_total, 2));
 	json_object_object_add(d, "change_percent", NULL);
 	json_object_object_add(d, "direction", json_object_new_string("down"));
-	json_object_object_add(d, "previous_yes_depth_contracts",
-			       kw_json_decimal(p->yes_depth_centi, 2));
-	json_object_object_add(d, "previous_no_depth_contracts",
-			       kw_json_decimal(p->no_depth_centi, 2));
-	json_object_object_add(d, "previous_taken_at", json_object_new_string(prev_ts));
+	book_previous(d, p);
 	json_object *th = json_object_new_object();
 	json_object_object_add(th, "orderbook_change_percent",
 			       json_object_new_int64(r->cfg->orderbook_change_percent));
@@ -532,9 +539,8 @@ static int book_shift_emit(struct run *r, const char *ticker, const struct kw_bo
 	int64_t high = pct > KW_BOOK_HIGH_PERCENT ? pct : KW_BOOK_HIGH_PERCENT;
 	int use_depth = sh->use_depth, up = sh->up;
 	long double value = sh->value;
-	char win[32], prev_ts[32], desc[256];
+	char win[32], desc[256];
 	snprintf(win, sizeof(win), "%lld", (long long)b->taken_at);
-	kw_fmt_rfc3339(p->taken_at, prev_ts, sizeof(prev_ts));
 	json_object *d = json_object_new_object();
 	json_object_object_add(d, "reason",
 			       json_object_new_string(use_depth ? "depth" : "imbalance"));
@@ -556,11 +562,7 @@ static int book_shift_emit(struct run *r, const char *ticker, const struct kw_bo
 	json_object_object_add(d, "direction", json_object_new_string(up ? "up" : "down"));
 	json_object_object_add(d, "yes_depth_contracts", kw_json_decimal(b->yes_depth_centi, 2));
 	json_object_object_add(d, "no_depth_contracts", kw_json_decimal(b->no_depth_centi, 2));
-	json_object_object_add(d, "previous_yes_depth_contracts",
-			       kw_json_decimal(p->yes_depth_centi, 2));
-	json_object_object_add(d, "previous_no_depth_contracts",
-			       kw_json_decimal(p->no_depth_centi, 2));
-	json_object_object_add(d, "previous_taken_at", json_object_new_string(prev_ts));
+	book_previous(d, p);
 	json_object *th = json_object_new_object();
 	json_object_object_add(th, "orderbook_change_percent", json_object_new_int64(pct));
 	json_object_object_add(th, "high_percent", json_object_new_int64(high));
