@@ -3,8 +3,13 @@
  * route table's shape and the reply helpers every handler uses.
  *
  * Ownership: one struct kw_app per worker process, built in main() and never freed before
- * exit. One struct kw_req per accepted request: everything a handler allocates for the reply
- * hangs off it and is released by kw_req_reset() after FCGX_Finish_r(), in one place.
+ * exit; it is shared by the process's accept threads, which only read it after start-up
+ * except through what guards itself (the limiter table, the writer's tables, mon under
+ * mon_mu). One struct kw_thread per accept thread (KW_THREADS of them; one in a CGI process)
+ * holds everything a request may change: the database connection, the caches, the request
+ * id counter; no other thread touches it. One struct kw_req per thread, reused for each
+ * request it accepts: everything a handler allocates for the reply hangs off it and is
+ * released by kw_req_reset() after FCGX_Finish_r(), in one place.
  * Handlers reply exactly once, through kw_reply_*; kw_reply_error* write the one error shape
  * {"error":{"code","message"},"request_id"}.
  */
@@ -13,6 +18,7 @@
 
 #include <fcgiapp.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -28,19 +34,32 @@
 
 struct kw_app {
 	struct kw_config cfg;
+	int64_t started_at; /* wall clock, seconds */
+	int cgi;	    /* running as a plain CGI program (one request) */
+	struct kw_sec *sec; /* security.h: origins, proxies, limiter; owned */
+	struct kw_mon *mon; /* monitoring.h: GeoIP, error reports; owned, made before the threads */
+	/* Held around the monitoring hooks (kw_mon_request_done, kw_mon_idle): their one-entry
+	 * GeoIP cache and the error-report queue are the process's, not a thread's. */
+	pthread_mutex_t mon_mu;
+	struct kw_writer *writer; /* writer.h: every database write, off the request path */
+};
+
+/* One accept thread's own state (see the top of this file): built by kw_thread_init(), its
+ * store opened by the caller or on first use, released by kw_thread_close(). */
+struct kw_thread {
+	struct kw_app *app;
+	int index; /* 0..KW_THREADS-1; thread 0 also makes the writer's fallback passes */
 	struct kw_store *store; /* NULL while the database is unusable */
 	int64_t store_retry_at; /* monotonic us: next attempt to reopen it */
 	char store_err[256];	/* why it is unusable (DEBUG detail only) */
-	int64_t started_at;	/* wall clock, seconds */
-	uint32_t id_prefix;	/* random per worker: request ids differ across workers */
+	uint32_t id_prefix; /* random per thread: request ids differ across threads and workers */
 	uint32_t id_counter;
-	int cgi;			/* running as a plain CGI program (one request) */
-	struct kw_sec *sec;		/* security.h: origins, proxies, limiter; owned */
-	struct kw_api_cache *api_cache; /* api.c: recent v1 replies, built on first use */
-	struct kw_mon *mon;	  /* monitoring.h: GeoIP, error reports; owned, made on first use */
-	struct kw_writer *writer; /* writer.h: every database write, off the request path */
-	/* api.c kw_api_heavy_or_reply: the shared cap on expensive requests; opened on first
-	 * use (heavy_state 0), 1 open, -1 unusable (requests then run uncapped, logged once). */
+	struct kw_api_cache *api_cache; /* cache.c: recent v1 replies, built on first use */
+	struct kw_key_cache *keys; /* gate.c: recent key and token lookups, built on first use */
+	/* cache.c kw_api_heavy_or_reply: this thread's hold on the shared cap on expensive
+	 * requests; opened on first use (heavy_state 0), 1 open, -1 unusable (requests then run
+	 * uncapped, logged once). Its own lock file descriptor: the slots are locks of an open
+	 * file description (heavy.h), so two threads never share one. */
 	int heavy_state;
 	struct kw_heavy heavy;
 	/* status.c: the store figures behind /api/status and /api/health, reused for up to a
@@ -50,11 +69,17 @@ struct kw_app {
 	struct kw_status probe;
 };
 
+void kw_thread_init(struct kw_thread *t, struct kw_app *app, int index);
+/* Close the store and free the caches; t can be initialised again. */
+void kw_thread_close(struct kw_thread *t);
+
 struct kw_route;
 struct kw_api_cache;
+struct kw_key_cache;
 
 struct kw_req {
 	struct kw_app *app;
+	struct kw_thread *thr; /* the accept thread serving it */
 	FCGX_Request fcgx;
 	/* From the web server; borrowed, valid until FCGX_Finish_r. */
 	const char *method;
@@ -182,6 +207,14 @@ extern const struct kw_param kw_params_v1_stats[];
 extern const struct kw_param kw_params_legacy_markets[];
 extern const struct kw_param kw_params_legacy_view[];
 extern const struct kw_param kw_params_legacy_alerts[];
+
+/* accept.c: one request, from the parameters to the access-log line (FastCGI and CGI). */
+void kw_serve_one(struct kw_req *r);
+/* accept.c: serve the FastCGI socket listen_fd with app->cfg.threads accept threads until
+ * SIGTERM or SIGINT, the reload policy (RELOAD) or a failed accept; then stop between
+ * requests, write what the writer holds and release everything. first is thread 0's state,
+ * its store already opened (taken over: closed here). Returns the exit status. */
+int kw_serve_threads(struct kw_app *app, struct kw_thread *first, int listen_fd);
 
 /* prefork.c: run `workers` processes on the listening socket. Returns KW_PREFORK_CHILD in each
  * worker (which then serves); in the supervising parent it returns only when stopping, with

@@ -164,6 +164,17 @@ struct kw_api_cache {
 	char armed[sizeof(((struct kw_req *)0)->id)]; /* request that asked: only it may store */
 };
 
+void kw_api_cache_free(struct kw_api_cache *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < CACHE_SLOTS; i++) {
+		free(c->e[i].data);
+		free(c->e[i].next_cursor);
+	}
+	free(c);
+}
+
 /* The cache key (the URI as sent) for a cacheable request, or NULL. */
 static const char *cache_key(struct kw_req *r)
 {
@@ -177,7 +188,7 @@ static const char *cache_key(struct kw_req *r)
  * flush and key or security writes leave every cached reply valid. */
 static int data_generation(struct kw_req *r, int64_t *v)
 {
-	return r->app->store ? kw_store_data_generation(r->app->store, v) : -1;
+	return r->thr->store ? kw_store_data_generation(r->thr->store, v) : -1;
 }
 
 /* The slot for key: the one holding it, else the least recently used. */
@@ -196,7 +207,7 @@ static struct cache_entry *cache_slot(struct kw_api_cache *c, const char *key)
 /* 1 when this request may store its reply: it asked the cache first and missed. */
 static int may_store(struct kw_req *r, const char *key, size_t len, int64_t *v)
 {
-	struct kw_api_cache *c = r->app->api_cache;
+	struct kw_api_cache *c = r->thr->api_cache;
 	return key && c && !strcmp(c->armed, r->id) && len <= CACHE_ENTRY_MAX &&
 	       data_generation(r, v) == 0;
 }
@@ -222,9 +233,9 @@ static struct cache_entry *cache_lookup(struct kw_req *r, const char *key, int64
 					int doc)
 {
 	int64_t v;
-	if (!r->app->api_cache)
-		r->app->api_cache = kw_xcalloc(1, sizeof(struct kw_api_cache));
-	struct kw_api_cache *c = r->app->api_cache;
+	if (!r->thr->api_cache)
+		r->thr->api_cache = kw_xcalloc(1, sizeof(struct kw_api_cache));
+	struct kw_api_cache *c = r->thr->api_cache;
 	kw_strlcpy(c->armed, r->id, sizeof(c->armed)); /* a miss: this request may store */
 	for (int i = 0; i < CACHE_SLOTS; i++) {
 		struct cache_entry *e = &c->e[i];
@@ -247,7 +258,7 @@ static void cache_store(struct kw_req *r, const char *data, size_t len, int has_
 	int64_t v;
 	if (!may_store(r, key, len, &v))
 		return;
-	struct kw_api_cache *c = r->app->api_cache;
+	struct kw_api_cache *c = r->thr->api_cache;
 	struct cache_entry *e = cache_slot(c, key);
 	cache_fill(c, e, key, data, len, v);
 	e->has_more = has_more;
@@ -269,18 +280,19 @@ static int miss_or_busy(struct kw_req *r)
 int kw_api_heavy_or_reply(struct kw_req *r)
 {
 	struct kw_app *app = r->app;
-	if (app->heavy_state == 0) {
+	struct kw_thread *t = r->thr;
+	if (t->heavy_state == 0) {
 		char path[4200];
-		kw_heavy_init(&app->heavy);
+		kw_heavy_init(&t->heavy);
 		snprintf(path, sizeof(path), "%s-heavy.lock", app->cfg.database_path);
-		app->heavy_state = kw_heavy_open(&app->heavy, path) == 0 ? 1 : -1;
+		t->heavy_state = kw_heavy_open(&t->heavy, path) == 0 ? 1 : -1;
 	}
-	if (app->heavy_state < 0)
+	if (t->heavy_state < 0)
 		return 0; /* logged when opening: serving uncapped beats refusing every export */
 	/* Per key when a stored key asks (its holder may use many addresses), else per
 	 * address (the shared API_KEY, tokens, anonymous). */
 	const char *client = r->sec.key_id > 0 ? r->sec.who : r->sec.client;
-	int got = kw_heavy_enter(&app->heavy, app->cfg.heavy_requests_max, client);
+	int got = kw_heavy_enter(&t->heavy, app->cfg.heavy_requests_max, client);
 	if (got != 0)
 		return 0;
 	kw_reply_header(r, "Retry-After", "2");
@@ -366,7 +378,7 @@ void kw_api_reply_doc(struct kw_req *r, json_object *obj, int stamped)
 	reply_doc_text(r, s, len, stamped, etag);
 	const char *key = cache_key(r);
 	if (r->status == 200 && may_store(r, key, len, &v)) {
-		struct kw_api_cache *c = r->app->api_cache;
+		struct kw_api_cache *c = r->thr->api_cache;
 		struct cache_entry *e = cache_slot(c, key);
 		cache_fill(c, e, key, s, len, v);
 		e->doc = 1;
@@ -412,7 +424,7 @@ static void reply_list_text(struct kw_req *r, const char *data, size_t len, int 
 	jw_time(&w, now);
 	jw_key(&w, "source_lag_s");
 	if (facts->last_fetch < 0 &&
-	    (!r->app->store || kw_store_last_fetch(r->app->store, &facts->last_fetch) < 0))
+	    (!r->thr->store || kw_store_last_fetch(r->thr->store, &facts->last_fetch) < 0))
 		facts->last_fetch = 0;
 	if (facts->last_fetch > 0)
 		jw_dec(&w, now - facts->last_fetch, 0);

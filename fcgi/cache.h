@@ -1,6 +1,6 @@
 /*
  * cache.h — HTTP caching for kw-api's replies (cache.c): the v1 envelope with its ETag, each
- * worker's reply cache, If-None-Match -> 304 and Cache-Control. reply.c calls
+ * accept thread's reply cache, If-None-Match -> 304 and Cache-Control. reply.c calls
  * kw_api_cache_apply on every reply; the data routes call the rest (through api.h).
  */
 #ifndef KW_FCGI_CACHE_H
@@ -18,7 +18,7 @@ void kw_api_reply_list(struct kw_req *r, json_object *data, int has_more, const 
 void kw_api_reply_list_text(struct kw_req *r, const char *data, size_t len, int has_more,
 			    const char *next_cursor);
 /*
- * Reply cache for the v1 lists: a worker keeps its last few envelope replies (data part and
+ * Reply cache for the v1 lists: each accept thread keeps its last few envelope replies (data part and
  * ETag, keyed by the exact request URI) and serves one again while the market-data generation
  * (store.h: only kw-fetch's runs, detection and kw-admin's rebuilds advance it; the limiter,
  * metrics, keys and security log never do) is the one it was built at and it is at most
@@ -33,6 +33,8 @@ int kw_api_reply_cached(struct kw_req *r, int64_t max_age_s);
  * above. The store, or NULL when the reply is already made. by_accept: the answer differs by
  * Accept (JSON or CSV), which Vary says before a cached copy is served. */
 struct kw_store *kw_api_read_store_or_reply(struct kw_req *r, int64_t max_age_s, int by_accept);
+/* Free a thread's reply cache (struct kw_thread.api_cache; NULL is fine). */
+void kw_api_cache_free(struct kw_api_cache *c);
 /* The same cache for a whole JSON document (the legacy routes): kw_api_reply_doc replies obj
  * (ownership taken) with an ETag over it and, when stamped, a "timestamp" member added after
  * the ETag was computed (so the tag stays the same while the data does); a hit replies the

@@ -103,6 +103,6 @@ void kw_api_stream_csv(struct kw_req *r, const char *columns, int64_t max_rows,
 	}
 out:
 	kw_buf_free(&b);
-	if (r->app->heavy_state == 1) /* before the client sees the end (kw_reply_send) */
-		kw_heavy_leave(&r->app->heavy);
+	if (r->thr->heavy_state == 1) /* before the client sees the end (kw_reply_send) */
+		kw_heavy_leave(&r->thr->heavy);
 }

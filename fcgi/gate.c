@@ -8,7 +8,7 @@
  * X-API-Key header only: a key in the query string is not a credential (and an undeclared
  * parameter besides). A key never reaches a log: only its prefix or id.
  *
- * Key lookups are cached per worker (KEY_CACHE_SLOTS, direct-mapped by hash), because a
+ * Key lookups are cached per accept thread (KEY_CACHE_SLOTS, direct-mapped by hash), because a
  * database read per request costs about a third of the throughput of a cheap route. The cache
  * is exact for the supported path: kw-admin bumps the key generation in the shared limiter
  * table after every create/revoke/rotate, and a worker whose entry has an older generation
@@ -67,16 +67,16 @@ struct kw_key_cache {
 
 static void restore_limiter(struct kw_rl *rl, void *ctx)
 {
-	struct kw_app *app = ctx;
-	if (!app->store) {
+	struct kw_store *store = ctx;
+	if (!store) {
 		kw_warn("ratelimit: database unavailable; limiter state starts empty");
 		return;
 	}
-	if (kw_store_rl_restore(app->store, rl, kw_now_us()) == 0)
+	if (kw_store_rl_restore(store, rl, kw_now_us()) == 0)
 		kw_info("ratelimit: shared table created and restored from the database");
 }
 
-int kw_sec_init(struct kw_app *app, char *err, size_t errlen)
+int kw_sec_init(struct kw_app *app, struct kw_store *store, char *err, size_t errlen)
 {
 	const struct kw_config *c = &app->cfg;
 	int prod = c->environment == KW_ENV_PRODUCTION;
@@ -104,7 +104,7 @@ int kw_sec_init(struct kw_app *app, char *err, size_t errlen)
 		return -1;
 
 	if (prod && !klen) {
-		int64_t n = app->store ? kw_store_key_count_active(app->store) : -1;
+		int64_t n = store ? kw_store_key_count_active(store) : -1;
 		if (n <= 0) {
 			snprintf(err, errlen,
 				 "config: no API key in production: set API_KEY or create one with "
@@ -128,11 +128,10 @@ int kw_sec_init(struct kw_app *app, char *err, size_t errlen)
 	uint64_t owner = stat(c->database_path, &st) == 0
 				 ? ((uint64_t)st.st_dev << 40) ^ (uint64_t)st.st_ino
 				 : 0;
-	sec->rl = kw_rl_open(path, owner, restore_limiter, app, err, errlen);
+	sec->rl = kw_rl_open(path, owner, restore_limiter, store, err, errlen);
 	free(path);
 	if (!sec->rl)
 		return -1;
-	sec->keys = kw_xcalloc(1, sizeof(*sec->keys));
 	return 0;
 }
 
@@ -143,7 +142,6 @@ void kw_sec_shutdown(struct kw_app *app)
 		return;
 	kw_rl_close(sec->rl); /* the writer (writer.h), stopped first, made the last copy */
 	kw_origins_free(sec->origins);
-	free(sec->keys);
 	free(sec->test_clock_file);
 	free(sec);
 	app->sec = NULL;
@@ -193,7 +191,7 @@ void kw_sec_event(struct kw_req *r, const char *type, const char *detail)
 	kw_strlcpy(row.client, r->sec.client, sizeof(row.client));
 	kw_strlcpy(row.detail, detail ? detail : "", sizeof(row.detail));
 	kw_strlcpy(row.request_id, r->id, sizeof(row.request_id));
-	kw_writer_row(r->app, &row);
+	kw_writer_row(r->app, r->thr->store, &row);
 	kw_mon_security_event(r->app, type);
 }
 
@@ -223,10 +221,18 @@ static void count_failure(struct kw_req *r)
 				     .until = until / 1000000,
 				     .type = "auth_failures" };
 	kw_strlcpy(row.client, r->sec.client, sizeof(row.client));
-	kw_writer_row(app, &row); /* for operators: the limiter table enforces it */
+	kw_writer_row(app, r->thr->store, &row); /* for operators: the limiter table enforces it */
 }
 
 enum cred { CRED_NONE, CRED_OK, CRED_BAD, CRED_UNAVAILABLE };
+
+/* This thread's cache of key and token lookups, made on first use (freed with the thread). */
+static struct kw_key_cache *key_cache(struct kw_req *r)
+{
+	if (!r->thr->keys)
+		r->thr->keys = kw_xcalloc(1, sizeof(*r->thr->keys));
+	return r->thr->keys;
+}
 
 static enum cred check_key(struct kw_req *r, const char *key, const char **reason, int64_t *rate)
 {
@@ -252,7 +258,7 @@ static enum cred check_key(struct kw_req *r, const char *key, const char **reaso
 	int64_t now = kw_sec_now_us(r->app) / 1000000;
 	uint64_t gen = kw_rl_keys_generation(sec->rl);
 	char first[3] = { hash[0], hash[1], '\0' };
-	struct key_cache_slot *c = &sec->keys->slot[strtoul(first, NULL, 16) % KEY_CACHE_SLOTS];
+	struct key_cache_slot *c = &key_cache(r)->slot[strtoul(first, NULL, 16) % KEY_CACHE_SLOTS];
 	int found;
 	if (c->row.key_sha256[0] && c->generation == gen && now >= c->cached_at &&
 	    now - c->cached_at < KEY_CACHE_TTL_S && kw_ct_equal(hash, c->row.key_sha256, 64)) {
@@ -282,7 +288,7 @@ static enum cred check_key(struct kw_req *r, const char *key, const char **reaso
 	snprintf(r->sec.bucket, sizeof(r->sec.bucket), "k:%lld", (long long)k.id);
 	if (k.last_used_at <= now - 60) {
 		struct kw_worker_row row = { .kind = KW_WROW_KEY_USE, .at = now, .key_id = k.id };
-		kw_writer_row(r->app, &row);
+		kw_writer_row(r->app, store, &row);
 		if (!strcmp(c->row.key_sha256, k.key_sha256))
 			c->row.last_used_at = now;
 	}
@@ -299,7 +305,7 @@ static int token_revoked(struct kw_req *r, const char *jti)
 	uint32_t h = 2166136261u; /* FNV-1a: the jti is random already */
 	for (const char *p = jti; *p; p++)
 		h = (h ^ (unsigned char)*p) * 16777619u;
-	struct token_cache_slot *c = &sec->keys->tok[h % KEY_CACHE_SLOTS];
+	struct token_cache_slot *c = &key_cache(r)->tok[h % KEY_CACHE_SLOTS];
 	if (c->jti[0] && c->generation == gen && now >= c->cached_at &&
 	    now - c->cached_at < KEY_CACHE_TTL_S && !strcmp(c->jti, jti))
 		return c->revoked;

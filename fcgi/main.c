@@ -7,14 +7,15 @@
  *     socket is file descriptor 0 (FCGI_LISTENSOCK_FILENO);
  *   - with --socket PATH|HOST:PORT: it binds that socket itself (for mod_proxy_fcgi);
  *   - by a web server as a plain CGI program: it answers the one request in its environment.
- * Requests are handled one at a time with the reentrant FCGX_* API; run several processes for
- * parallelism (max-procs). SIGTERM and SIGINT stop the worker between requests.
+ * A FastCGI worker process serves with KW_THREADS accept threads (accept.c), each handling
+ * one request at a time with the reentrant FCGX_* API; run several processes besides
+ * (max-procs, --workers). SIGTERM and SIGINT stop the worker between requests. A CGI process
+ * answers its one request on the main thread.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <openssl/crypto.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,15 +28,6 @@
 #include "monitoring.h"
 #include "version.h"
 #include "writer.h"
-
-static volatile sig_atomic_t g_stop;
-
-static void on_stop_signal(int sig)
-{
-	(void)sig;
-	g_stop = 1;
-	FCGX_ShutdownPending();
-}
 
 static void usage(FILE *out)
 {
@@ -63,16 +55,6 @@ static void usage(FILE *out)
 		"(default ./.env); see the README for every setting.\n"
 		"Exit status: 0 stopped cleanly, 1 start-up failure, 2 usage error, 78 invalid "
 		"configuration.\n");
-}
-
-static void serve_one(struct kw_req *r)
-{
-	kw_req_begin(r);
-	kw_dispatch(r);
-	kw_req_drain_body(r); /* CGI: before the reply, so that the server is not left writing */
-	kw_reply_send(r);
-	kw_mon_request_done(r); /* in memory; written out by the writer (writer.h) */
-	kw_req_log(r);
 }
 
 /* The document a client generator reads, without a server or settings: the same bytes as
@@ -162,58 +144,68 @@ static int load_config(struct kw_app *app)
 static void app_close(struct kw_app *app)
 {
 	kw_sec_shutdown(app);
-	kw_store_close(app->store);
 	kw_config_free(&app->cfg);
 }
 
-/* The database and the gate for this process; -1 to go on, else the exit status. An
- * unusable database is no reason to stop (/api/health answers 503 and the open is retried),
- * except for --check-config, which reports it. */
-static int open_resources(struct kw_app *app, int check_only)
+/* t's database connection, or the reason it has none (then retried on use). */
+static void open_store(struct kw_app *app, struct kw_thread *t)
+{
+	t->store = kw_store_open(app->cfg.database_path, KW_API_DB_FLAGS, t->store_err,
+				 sizeof(t->store_err));
+	if (!t->store)
+		t->store_retry_at = kw_mono_us() + KW_STORE_RETRY_US;
+}
+
+/* The database and the gate for this process, t the first thread's state; -1 to go on, else
+ * the exit status. An unusable database is no reason to stop (/api/health answers 503 and the
+ * open is retried), except for --check-config, which reports it. */
+static int open_resources(struct kw_app *app, struct kw_thread *t, int check_only)
 {
 	char err[512];
 	app->started_at = kw_now_s();
-	if (kw_random_bytes(&app->id_prefix, sizeof(app->id_prefix)) < 0)
-		app->id_prefix = (uint32_t)getpid() ^ (uint32_t)kw_now_us();
-	app->store = kw_store_open(app->cfg.database_path, KW_API_DB_FLAGS, err, sizeof(err));
+	kw_thread_init(t, app, 0);
+	open_store(app, t);
 	/* Fail-closed checks and the limiter; --check-config reports an unusable database
 	 * first, since the limiter's table lives next to it. */
-	if ((app->store || !check_only) && kw_sec_init(app, err, sizeof(err)) < 0) {
+	if ((t->store || !check_only) && kw_sec_init(app, t->store, err, sizeof(err)) < 0) {
 		fprintf(stderr, "kw-api: %s\n", err);
 		return KW_EX_CONFIG;
 	}
 	if (check_only) {
-		if (!app->store) {
-			fprintf(stderr, "kw-api: %s\n", err);
+		if (!t->store) {
+			fprintf(stderr, "kw-api: %s\n", t->store_err);
 			return 1;
 		}
 		printf("kw-api: configuration and database OK (schema version %d)\n",
 		       kw_db_schema_version());
+		kw_thread_close(t);
 		app_close(app);
 		return 0;
 	}
-	if (!app->store) {
+	if (!t->store) {
 		/* Keep running: /api/health answers 503 and the open is retried, rather than the
 		 * web server respawning a worker that dies at once. */
-		kw_error("%s", err);
-		kw_strlcpy(app->store_err, err, sizeof(app->store_err));
-		app->store_retry_at = kw_mono_us() + KW_STORE_RETRY_US;
+		kw_error("%s", t->store_err);
 	}
 	return -1;
 }
 
-/* The one request of a CGI process: its counts are written now, not METRICS_FLUSH_SECONDS
- * later, or every counter would lose what a CGI request added. */
-static int serve_cgi(struct kw_app *app, struct kw_req *req)
+/* The one request of a CGI process, on the main thread: its counts are written now, not
+ * METRICS_FLUSH_SECONDS later, or every counter would lose what a CGI request added. */
+static int serve_cgi(struct kw_app *app, struct kw_thread *t)
 {
+	static struct kw_req req;
+	req.app = app;
+	req.thr = t;
 	app->cgi = 1;
 	kw_mon_start(app);
-	kw_writer_start(app, 0);
-	serve_one(req);
+	kw_writer_start(app, t, 0);
+	kw_serve_one(&req);
 	fflush(stdout);
-	kw_req_reset(req);
+	kw_req_reset(&req);
 	kw_writer_stop(app);
 	kw_mon_shutdown(app);
+	kw_thread_close(t);
 	app_close(app);
 	return 0;
 }
@@ -237,84 +229,33 @@ static int open_listener(const struct args *a)
 }
 
 /* --workers: the supervisor forks the workers and returns their verdict; each worker opens
- * its own connection and gate. -1 in a worker, to go on serving. */
-static int become_worker(struct kw_app *app, int64_t workers)
+ * its own connections and gate. -1 in a worker, to go on serving. */
+static int become_worker(struct kw_app *app, struct kw_thread *t, int64_t workers)
 {
 	char err[512];
 	/* Checked above once; each worker now opens its own connection. */
 	kw_sec_shutdown(app);
-	kw_store_close(app->store);
-	app->store = NULL;
+	kw_thread_close(t);
 	int prc = kw_prefork((int)workers);
 	if (prc != KW_PREFORK_CHILD) {
 		kw_config_free(&app->cfg);
 		return prc;
 	}
-	if (kw_random_bytes(&app->id_prefix, sizeof(app->id_prefix)) < 0)
-		app->id_prefix ^= (uint32_t)getpid();
-	app->store = kw_store_open(app->cfg.database_path, KW_API_DB_FLAGS, err, sizeof(err));
-	if (!app->store) {
-		kw_error("%s", err);
-		app->store_retry_at = kw_mono_us() + KW_STORE_RETRY_US;
-	}
-	if (kw_sec_init(app, err, sizeof(err)) < 0) {
+	kw_thread_init(t, app, 0); /* a request id prefix of its own */
+	open_store(app, t);
+	if (!t->store)
+		kw_error("%s", t->store_err);
+	if (kw_sec_init(app, t->store, err, sizeof(err)) < 0) {
 		kw_error("%s", err);
 		return KW_EX_CONFIG;
 	}
 	return -1;
 }
 
-static void install_signals(void)
-{
-	/* No SA_RESTART: accept() must return EINTR so that SIGTERM stops an idle worker. */
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL); /* a client gone mid-reply is a failed write, not death */
-}
-
-/* Accept and serve until a stop signal or the reload policy says so. */
-static int serve_fastcgi(struct kw_app *app, struct kw_req *req, int listen_fd)
-{
-	static struct kw_reload reload;
-	if (FCGX_InitRequest(&req->fcgx, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-		kw_error("FCGX_InitRequest failed");
-		return 1;
-	}
-	kw_mon_start(app);	 /* error reporting: crash handler, earlier crash reports */
-	kw_writer_start(app, 1); /* in this process: after any fork */
-	kw_info("worker started (version %s, pid %d, schema %d)", KW_VERSION, (int)getpid(),
-		kw_db_schema_version());
-	kw_reload_init(&reload, app->cfg.reload);
-	while (!g_stop && !kw_reload_due(&reload)) {
-		int rc = FCGX_Accept_r(&req->fcgx);
-		if (rc < 0) {
-			if (!g_stop)
-				kw_error("accept failed (%d); worker exiting", rc);
-			break;
-		}
-		serve_one(req);
-		FCGX_Finish_r(&req->fcgx);
-		kw_req_reset(req);
-		kw_writer_idle(app);
-		kw_mon_idle(app);
-	}
-	FCGX_Free(&req->fcgx, 1);
-	kw_info("worker stopping");
-	kw_writer_stop(app); /* writes what it holds; before the limiter table closes */
-	kw_mon_shutdown(app);
-	app_close(app);
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	static struct kw_app app;
-	static struct kw_req req;
+	static struct kw_thread first; /* the first accept thread's state (the CGI request's) */
 	struct args a;
 	int rc;
 
@@ -329,20 +270,21 @@ int main(int argc, char **argv)
 	/* kw-api uses libcrypto for SHA-256 and HMAC only; reading openssl.cnf (and whatever it
 	 * loads) added ~0.6 MB to every worker's resident set. */
 	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
-	if ((rc = open_resources(&app, a.check_only)) >= 0)
+	pthread_mutex_init(&app.mon_mu, NULL);
+	if ((rc = open_resources(&app, &first, a.check_only)) >= 0)
 		return rc;
 	if (FCGX_Init() != 0) {
 		kw_error("FCGX_Init failed");
 		return 1;
 	}
-	req.app = &app;
 	if (!a.sock_addr && FCGX_IsCGI())
-		return serve_cgi(&app, &req);
+		return serve_cgi(&app, &first);
 	int listen_fd = open_listener(&a);
 	if (listen_fd < 0)
 		return 1;
-	if (a.workers > 0 && (rc = become_worker(&app, a.workers)) >= 0)
+	if (a.workers > 0 && (rc = become_worker(&app, &first, a.workers)) >= 0)
 		return rc;
-	install_signals();
-	return serve_fastcgi(&app, &req, listen_fd);
+	rc = kw_serve_threads(&app, &first, listen_fd);
+	app_close(&app);
+	return rc;
 }

@@ -12,7 +12,8 @@
  * kw_mon_idle(), after the reply is out; kw_mon_start() (before the accept loop, in the worker)
  * installs the crash handler and sends crash reports left by earlier workers.
  *
- * Hooks, called by main.c only:
+ * Hooks, called by accept.c and main.c only (with several accept threads, kw_mon_request_done
+ * and kw_mon_idle under app->mon_mu; start and shutdown before and after the threads):
  *   kw_mon_start(app)       once per worker, before the first accept.
  *   kw_mon_request_done(r)  after the reply is sent: a few additions in memory.
  *   kw_mon_idle(app)        after FCGX_Finish_r: error reports into the spool directory.

@@ -105,8 +105,8 @@ void kw_reply_send(struct kw_req *r)
 		return; /* kw_reply_stream_begin() sent the head; the body went out as written */
 	/* The expensive part is over: free its slot before the client can see the reply and
 	 * send its next request (which another worker may take at once). */
-	if (r->app->heavy_state == 1)
-		kw_heavy_leave(&r->app->heavy);
+	if (r->thr->heavy_state == 1)
+		kw_heavy_leave(&r->thr->heavy);
 	kw_buf_init(&h, 0);
 	if (!r->replied)
 		kw_reply_error(r, 500, "internal_error",

@@ -19,9 +19,9 @@ const char *kw_req_param(struct kw_req *r, const char *name)
 
 void kw_req_begin(struct kw_req *r)
 {
-	struct kw_app *app = r->app;
+	struct kw_thread *t = r->thr;
 	r->t0_us = kw_mono_us();
-	snprintf(r->id, sizeof(r->id), "%08x%08x", app->id_prefix, ++app->id_counter);
+	snprintf(r->id, sizeof(r->id), "%08x%08x", t->id_prefix, ++t->id_counter);
 	r->method = kw_req_param(r, "REQUEST_METHOD");
 	r->uri = kw_req_param(r, "REQUEST_URI");
 	r->remote_addr = kw_req_param(r, "REMOTE_ADDR");
@@ -69,9 +69,9 @@ void kw_req_reset(struct kw_req *r)
 		r->path_args[i] = NULL;
 	}
 	kw_query_free(&r->q);
-	if (r->app && r->app->heavy_state == 1)
+	if (r->thr && r->thr->heavy_state == 1)
 		kw_heavy_leave(
-			&r->app->heavy); /* the expensive request, if this was one, is over */
+			&r->thr->heavy); /* the expensive request, if this was one, is over */
 	kw_buf_free(&r->headers);
 	kw_buf_free(&r->body);
 	r->route = NULL;
@@ -79,17 +79,17 @@ void kw_req_reset(struct kw_req *r)
 
 struct kw_store *kw_app_store_or_reply(struct kw_req *r)
 {
-	struct kw_app *app = r->app;
-	if (!app->store && kw_mono_us() >= app->store_retry_at) {
-		app->store = kw_store_open(app->cfg.database_path, KW_API_DB_FLAGS, app->store_err,
-					   sizeof(app->store_err));
-		if (!app->store) {
-			kw_error("%s", app->store_err);
-			app->store_retry_at = kw_mono_us() + KW_STORE_RETRY_US;
+	struct kw_thread *t = r->thr;
+	if (!t->store && kw_mono_us() >= t->store_retry_at) {
+		t->store = kw_store_open(r->app->cfg.database_path, KW_API_DB_FLAGS, t->store_err,
+					 sizeof(t->store_err));
+		if (!t->store) {
+			kw_error("%s", t->store_err);
+			t->store_retry_at = kw_mono_us() + KW_STORE_RETRY_US;
 		}
 	}
-	if (!app->store)
+	if (!t->store)
 		kw_reply_error_detail(r, 503, "database_unavailable", "the database is unavailable",
-				      app->store_err);
-	return app->store;
+				      t->store_err);
+	return t->store;
 }

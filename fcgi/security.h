@@ -20,7 +20,8 @@
  *
  * Process state (struct kw_sec) is built once by kw_sec_init() from the configuration, after
  * main() applied kw_config_verdict() (lib/config.h); kw_sec_init() adds the one production check
- * that needs the database: an API key must exist.
+ * that needs the database (store, NULL when it is unusable): an API key must exist. store also
+ * refills the limiter's table when this call creates it.
  */
 #ifndef KW_FCGI_SECURITY_H
 #define KW_FCGI_SECURITY_H
@@ -37,7 +38,8 @@ struct kw_app;
 struct kw_req;
 struct kw_buf;
 
-/* Per process, built by kw_sec_init() (gate.c); shared by gate.c, cors.c and limit.c. */
+/* Per process, built by kw_sec_init() (gate.c); shared by gate.c, cors.c and limit.c, and by
+ * the process's accept threads: read-only once built (the limiter table guards itself). */
 struct kw_sec {
 	struct kw_origins *origins;
 	struct kw_proxies proxies;  /* TRUSTED_PROXIES */
@@ -46,7 +48,6 @@ struct kw_sec {
 	int jwt_enabled;	    /* JWT_SECRET long enough */
 	int64_t interval_us, burst; /* RATE_LIMIT_PER_MINUTE / RATE_LIMIT_BURST */
 	char *test_clock_file;	    /* development only: KW_TEST_CLOCK_FILE */
-	struct kw_key_cache *keys;  /* gate.c: recent key lookups, owned */
 };
 
 struct kw_req_sec {
@@ -66,7 +67,8 @@ struct kw_req_sec {
  * ALLOWED_ORIGINS, with a short JWT_SECRET; an API_KEY shorter than 32 characters anywhere; an
  * unparsable ALLOWED_ORIGINS or TRUSTED_PROXIES entry; the limiter table cannot be mapped.
  */
-int kw_sec_init(struct kw_app *app, char *err, size_t errlen);
+struct kw_store;
+int kw_sec_init(struct kw_app *app, struct kw_store *store, char *err, size_t errlen);
 void kw_sec_shutdown(struct kw_app *app);
 
 /* 0 to continue; -1 when a reply has been made. */

@@ -18,15 +18,15 @@
 #define PROBE_TTL_US 1000000
 
 /* Read the status figures, or reuse those read less than PROBE_TTL_US ago. */
-static int probe(struct kw_app *app, struct kw_store *store)
+static int probe(struct kw_thread *t, struct kw_store *store)
 {
 	int64_t now = kw_mono_us();
-	if (app->probe_at_us && now - app->probe_at_us < PROBE_TTL_US)
-		return app->probe_ok;
-	memset(&app->probe, 0, sizeof(app->probe));
-	app->probe_ok = kw_store_status(store, &app->probe) == 0;
-	app->probe_at_us = now;
-	return app->probe_ok;
+	if (t->probe_at_us && now - t->probe_at_us < PROBE_TTL_US)
+		return t->probe_ok;
+	memset(&t->probe, 0, sizeof(t->probe));
+	t->probe_ok = kw_store_status(store, &t->probe) == 0;
+	t->probe_at_us = now;
+	return t->probe_ok;
 }
 
 static json_object *time_or_null(int64_t t)
@@ -44,8 +44,8 @@ void kw_handle_status(struct kw_req *r)
 	struct kw_store *store = kw_app_store_or_reply(r);
 	if (!store)
 		return;
-	int db_ok = probe(app, store);
-	const struct kw_status st = app->probe;
+	int db_ok = probe(r->thr, store);
+	const struct kw_status st = r->thr->probe;
 	int64_t now = kw_now_s();
 	char ts[32];
 	kw_fmt_rfc3339(now, ts, sizeof(ts));
@@ -76,7 +76,7 @@ void kw_handle_health(struct kw_req *r)
 	struct kw_store *store = kw_app_store_or_reply(r);
 	if (!store)
 		return;
-	int ok = probe(r->app, store);
+	int ok = probe(r->thr, store);
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "status", json_object_new_string(ok ? "ok" : "unavailable"));
 	kw_reply_json(r, ok ? 200 : 503, o);

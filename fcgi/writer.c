@@ -12,8 +12,8 @@
  * then the metrics when METRICS_FLUSH_SECONDS have passed since their oldest record (sooner
  * when a table is three-quarters full), then an hourly prune.
  *
- * Sharing: the main thread and the thread share only what `mu` guards (the tables waiting to
- * be written, the counts of what was dropped, the stop and wake flags); the thread copies a
+ * Sharing: the accept threads and this thread share only what `mu` guards (the tables waiting
+ * to be written, the counts of what was dropped, the stop and wake flags); the thread copies a
  * table out under the lock and writes the copy without it, and merges a copy the database
  * refused back in. The limiter table has its own locks; the configuration and the limiter
  * handle are read-only. The thread blocks every signal (SIGTERM stays with the main thread).
@@ -42,8 +42,9 @@ const char *const kw_writer_drop_kinds[KW_WRITER_DROP_KINDS] = { "metrics", "sec
 _Static_assert(DROP_N == KW_WRITER_DROP_KINDS, "one name per kind");
 
 struct kw_writer {
-	struct kw_app *app; /* read-only from the thread: cfg, sec->rl, test clock */
-	int threaded;	    /* 0: the main thread makes the passes */
+	struct kw_app *app;	  /* read-only from the thread: cfg, sec->rl, test clock */
+	struct kw_thread *lender; /* whose connection passes without a thread use */
+	int threaded;		  /* 0: the lender makes the passes */
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -53,8 +54,8 @@ struct kw_writer {
 	struct kw_worker_row rows[KW_WRITER_ROWS];
 	size_t nrows;
 	int64_t dropped[DROP_N];
-	/* The pass's own: the thread's connection, or the request connection (app->store)
-	 * while the main thread makes the passes. */
+	/* The pass's own: the thread's connection, or the lender's request connection while
+	 * the lender makes the passes. */
 	struct kw_store *store;
 	struct kw_store *own_store; /* opened by the thread; closed by kw_writer_stop */
 	struct kw_metrics batch;
@@ -208,7 +209,7 @@ static void pass(struct kw_writer *w, int force, int wait)
 	}
 	/* Without a thread the request connection serves (a CGI request would otherwise open a
 	 * second connection just to write at its exit). */
-	w->store = w->threaded ? w->own_store : w->app->store;
+	w->store = w->threaded ? w->own_store : w->lender->store;
 	if (!w->store)
 		return;
 	kw_store_wait_for_lock(w->store, wait);
@@ -245,12 +246,13 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-void kw_writer_start(struct kw_app *app, int threaded)
+void kw_writer_start(struct kw_app *app, struct kw_thread *lender, int threaded)
 {
 	struct kw_writer *w = kw_xcalloc(1, sizeof(*w));
 	pthread_condattr_t ca;
 	sigset_t all, old;
 	w->app = app;
+	w->lender = lender;
 	w->rl_cap = app->sec && app->sec->rl ? kw_rl_capacity(app->sec->rl) : 0;
 	w->rl_buf = kw_xcalloc(w->rl_cap ? w->rl_cap : 1, sizeof(*w->rl_buf));
 	app->writer = w;
@@ -262,15 +264,15 @@ void kw_writer_start(struct kw_app *app, int threaded)
 		return;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
+	w->threaded = 1; /* before the thread exists: it reads the flag */
 	int rc = pthread_create(&w->thread, NULL, writer_main, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc) {
+		w->threaded = 0;
 		kw_error("worker: cannot start the write-behind thread (%s); writing between "
 			 "requests, without waiting for the database",
 			 strerror(rc));
-		return;
 	}
-	w->threaded = 1;
 }
 
 void kw_writer_stop(struct kw_app *app)
@@ -340,7 +342,7 @@ void kw_writer_security_count(struct kw_app *app, int64_t now_s, const char *typ
 	pthread_mutex_unlock(&w->mu);
 }
 
-void kw_writer_row(struct kw_app *app, const struct kw_worker_row *row)
+void kw_writer_row(struct kw_app *app, struct kw_store *store, const struct kw_worker_row *row)
 {
 	struct kw_writer *w = app->writer;
 	size_t queued = 0;
@@ -353,10 +355,10 @@ void kw_writer_row(struct kw_app *app, const struct kw_worker_row *row)
 	 * find the lock taken too: then it waits with them. A CGI request is a process of its
 	 * own, with no request queued behind it and no later pass before its exit: it waits
 	 * for the lock, as before, so that the row is stored before the reply. */
-	if (!queued && app->store) {
-		kw_store_wait_for_lock(app->store, app->cgi);
-		int rc = kw_store_worker_rows(app->store, row, 1);
-		kw_store_wait_for_lock(app->store, 1);
+	if (!queued && store) {
+		kw_store_wait_for_lock(store, app->cgi);
+		int rc = kw_store_worker_rows(store, row, 1);
+		kw_store_wait_for_lock(store, 1);
 		if (rc == 0)
 			return;
 	}

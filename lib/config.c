@@ -127,6 +127,9 @@ static const struct setting settings[] = {
 	  "expensive requests (CSV exports, history, whale lists, analytics) running at once "
 	  "across "
 	  "all kw-api workers, one per client; more answer 503 with Retry-After" },
+	{ "KW_THREADS", T_INT, F(threads), "2", 1, 64, NULL, NULL, "general",
+	  "accept threads in each kw-api FastCGI worker process, each with its own database "
+	  "connection (a CGI request is always one)" },
 	/* security */
 	{ "API_KEY", T_SECRET, F(api_key), "", NOLIM, NULL, NULL, "security",
 	  "bootstrap admin API key (at least 32 characters); kw-admin manages the others" },

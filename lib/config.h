@@ -35,6 +35,7 @@ struct kw_config {
 	char *database_url;
 	int64_t cache_ttl_s;
 	int64_t heavy_requests_max; /* kw-api: expensive requests at once (lib/heavy.h) */
+	int64_t threads;	    /* kw-api: accept threads per FastCGI worker process */
 	/* security */
 	char *api_key;
 	char *jwt_secret;

@@ -2,8 +2,10 @@
  * heavy.c — the shared cap on expensive requests (contract in heavy.h).
  *
  * fcntl record locks rather than a counter in shared memory: the kernel releases them when a
- * worker exits or is killed mid-request, so there is nothing to repair, and F_SETLK answers at
- * once, so a refused request costs two system calls.
+ * worker exits or is killed mid-request, so there is nothing to repair, and F_OFD_SETLK answers
+ * at once, so a refused request costs two system calls. Open file description locks (Linux
+ * 3.15), not classic POSIX ones: those belong to the process, so two accept threads of one
+ * worker would both "hold" a slot, and one thread's unlock would free the other's.
  */
 #include "heavy.h"
 
@@ -40,7 +42,7 @@ int kw_heavy_open(struct kw_heavy *h, const char *path)
 	return 0;
 }
 
-/* 1 locked, 0 held by another process, -1 error. */
+/* 1 locked, 0 held through another open file description, -1 error. */
 static int lock_byte(int fd, int64_t at, int type)
 {
 	struct flock fl;
@@ -49,7 +51,8 @@ static int lock_byte(int fd, int64_t at, int type)
 	fl.l_whence = SEEK_SET;
 	fl.l_start = (off_t)at;
 	fl.l_len = 1;
-	if (fcntl(fd, F_SETLK, &fl) == 0)
+	fl.l_pid = 0; /* required for open file description locks */
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
 		return 1;
 	if (errno == EACCES || errno == EAGAIN)
 		return 0;

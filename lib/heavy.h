@@ -3,13 +3,15 @@
  * once, and one per client, so that a burst of CSV exports or analytics never occupies every
  * worker and /api/status and the lists keep answering.
  *
- * The slots are byte-range locks (fcntl F_SETLK, never waiting) on one small file beside the
+ * The slots are byte-range locks (fcntl F_OFD_SETLK, never waiting) on one small file beside the
  * database: bytes 0..slots-1 are the global slots, byte KW_HEAVY_CLIENT_BASE + h (h a hash of
  * the client's identity, KW_HEAVY_CLIENT_BYTES of them) the client's. A process that dies
  * holding a lock loses it with the process, so a killed worker never leaks a slot. Two
  * clients whose identities hash alike share a slot: a false "busy", never a missed one.
  *
- * Each gate belongs to one process and serves one request at a time (locks are per process).
+ * Each gate (struct kw_heavy, with its own open of the file) serves one request at a time; the
+ * locks belong to that open file description, so two gates exclude each other even inside one
+ * process: each accept thread of a worker has its own.
  */
 #ifndef KW_HEAVY_H
 #define KW_HEAVY_H

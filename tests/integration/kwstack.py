@@ -7,7 +7,8 @@ only the processes it started, by PID. Run as root, the web servers, workers and
 RUN_USER, from copies of the programs and the dashboard that RUN_USER can reach (run_bin(),
 run_www()), wherever the checkout is. When the suite runs a sanitizer build (KW_SANITIZE=1)
 every process writes its sanitizer report to the stack's directory, and stop() fails the test
-if any report exists. Every answer a test receives from a stack is checked against the OpenAPI
+if any report exists. KW_TEST_THREADS=N sets every stack's KW_THREADS (accept threads per
+kw-api worker) unless the test sets it. Every answer a test receives from a stack is checked against the OpenAPI
 document (contract.py): a mismatch fails the test that received it.
 """
 import os
@@ -38,6 +39,7 @@ def sanitizer_env(directory):
         "ASAN_OPTIONS": "log_path=%s/sanitizer:detect_leaks=1:abort_on_error=0" % directory,
         "UBSAN_OPTIONS": "log_path=%s/sanitizer:print_stacktrace=1:halt_on_error=1" % directory,
         "LSAN_OPTIONS": "log_path=%s/sanitizer" % directory,
+        "TSAN_OPTIONS": "log_path=%s/sanitizer:second_deadlock_stack=1" % directory,
     }
 
 
@@ -175,6 +177,10 @@ class LighttpdStack:
         self.settings = {"DATABASE_PATH": self.db, "LOG_LEVEL": "info",
                          "API_KEY": "kw_test_" + os.urandom(24).hex(),
                          "RATE_LIMIT_PER_MINUTE": "1000000"}
+        # KW_TEST_THREADS runs the suite with that many accept threads per kw-api worker
+        # (make check's threaded pass); a test that sets KW_THREADS itself still wins.
+        if os.environ.get("KW_TEST_THREADS"):
+            self.settings["KW_THREADS"] = os.environ["KW_TEST_THREADS"]
         self.settings.update(settings or {})
         self.api_key = self.settings.get("API_KEY") or None
         self.workers = workers

@@ -85,6 +85,34 @@ static void test_slots_and_clients(void **state)
 	unlink(path);
 }
 
+/* Two gates in one process, as two accept threads of one worker hold them: each excludes the
+ * other, and one leaving never frees what the other holds. */
+static void test_gates_in_one_process(void **state)
+{
+	(void)state;
+	char path[128];
+	int got;
+	snprintf(path, sizeof(path), "/tmp/kw-test-heavy-t%d.lock", (int)getpid());
+	struct kw_heavy a, b;
+	kw_heavy_init(&a);
+	kw_heavy_init(&b);
+	assert_int_equal(kw_heavy_open(&a, path), 0);
+	assert_int_equal(kw_heavy_open(&b, path), 0);
+	assert_int_equal(kw_heavy_enter(&a, 1, "key:A"), 1);
+	assert_int_equal(kw_heavy_enter(&b, 1, "key:B"), 0); /* the one slot is taken */
+	assert_int_equal(kw_heavy_enter(&b, 2, "key:A"), 0); /* and so is key:A's */
+	assert_int_equal(kw_heavy_enter(&b, 2, "key:B"), 1);
+	kw_heavy_leave(&b);
+	/* b left; a still holds slot 0 and key:A, for other processes too. */
+	pid_t c = holder(path, 1, "key:C", &got);
+	assert_int_equal(got, 0);
+	reap(c);
+	kw_heavy_close(&a);
+	assert_int_equal(kw_heavy_enter(&b, 1, "key:A"), 1);
+	kw_heavy_close(&b);
+	unlink(path);
+}
+
 static void test_clients_spread(void **state)
 {
 	(void)state;
@@ -100,6 +128,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slots_and_clients),
+		cmocka_unit_test(test_gates_in_one_process),
 		cmocka_unit_test(test_clients_spread),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

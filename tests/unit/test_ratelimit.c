@@ -1,11 +1,13 @@
 /*
  * test_ratelimit.c — the shared GCRA table (lib/ratelimit.c): bursts and refill, exactness
- * across processes (however several processes interleave on one table, exactly `burst` takes
- * succeed), and crowding: a key's slot is never given to another key while it still limits,
+ * across processes and across threads of each process sharing one handle, as a kw-api worker's
+ * accept threads do (however they interleave on one table, exactly `burst` takes succeed), and
+ * crowding: a key's slot is never given to another key while it still limits,
  * so filling the table with other clients can never raise a key's remaining quota; newcomers
  * to a full group fail closed and are counted; digests are keyed with a per-installation
  * secret made 0600 beside the table, which kw-admin can use without the table.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -173,6 +175,98 @@ static void test_ratelimit_processes_exact(void **state)
 	unlink(key_path); /* the table's secret, made beside it */
 }
 
+/* One thread of a process: takes from the shared key (and claims keys of its own). */
+struct taker {
+	struct kw_rl *rl;
+	int proc, thread, tries, burst;
+	int64_t t0;
+	int ok;
+};
+
+static void *taker_main(void *arg)
+{
+	struct taker *t = arg;
+	const int64_t hour = 3600LL * 1000000;
+	struct kw_rl_result r;
+	for (int j = 0; j < t->tries; j++) {
+		char other[48];
+		snprintf(other, sizeof(other), "a:%d.%d.%d", t->proc, t->thread, j % 50);
+		kw_rl_take(t->rl, other, t->t0, hour, 1, &r);
+		kw_rl_take(t->rl, "k:shared", t->t0 + j, hour, t->burst, &r);
+		t->ok += r.allowed;
+	}
+	return NULL;
+}
+
+/* Several processes with several threads each on one handle per process: still exactly
+ * `burst` takes succeed. */
+static void test_ratelimit_threads_exact(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/kw-test-rlt-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	char err[200];
+	struct kw_rl *rl = kw_rl_open(path, 1, NULL, NULL, err, sizeof(err));
+	assert_non_null(rl);
+	enum { PROCS = 2, THREADS = 4 };
+	const int tries = 1500, burst = 5000;
+	const int64_t t0 = kw_now_us();
+	int pipes[PROCS][2];
+	for (int i = 0; i < PROCS; i++) {
+		assert_int_equal(pipe(pipes[i]), 0);
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct kw_rl *c = kw_rl_open(path, 1, NULL, NULL, err, sizeof(err));
+			struct taker ts[THREADS];
+			pthread_t tids[THREADS];
+			int ok = 0;
+			if (!c)
+				_exit(1);
+			for (int k = 0; k < THREADS; k++) {
+				ts[k] = (struct taker){ .rl = c,
+							.proc = i,
+							.thread = k,
+							.tries = tries,
+							.burst = burst,
+							.t0 = t0 };
+				if (pthread_create(&tids[k], NULL, taker_main, &ts[k]))
+					_exit(3);
+			}
+			for (int k = 0; k < THREADS; k++) {
+				pthread_join(tids[k], NULL);
+				ok += ts[k].ok;
+			}
+			kw_rl_close(c);
+			if (write(pipes[i][1], &ok, sizeof(ok)) != sizeof(ok))
+				_exit(2);
+			_exit(0);
+		}
+		close(pipes[i][1]);
+	}
+	int total = 0;
+	for (int i = 0; i < PROCS; i++) {
+		int ok = 0;
+		assert_int_equal(read(pipes[i][0], &ok, sizeof(ok)), sizeof(ok));
+		close(pipes[i][0]);
+		total += ok;
+	}
+	for (int i = 0; i < PROCS; i++) {
+		int status;
+		assert_true(wait(&status) > 0);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	/* 2 x 4 x 1500 = 12000 tries for a burst of 5000. */
+	assert_int_equal(total, burst);
+	kw_rl_close(rl);
+	unlink(path);
+	char key_path[sizeof(path) + 4];
+	snprintf(key_path, sizeof(key_path), "%s.key", path);
+	unlink(key_path);
+}
+
 #define T0 (1800000000LL * 1000000)
 #define SECOND 1000000LL
 
@@ -320,6 +414,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ratelimit),
 		cmocka_unit_test(test_ratelimit_processes_exact),
+		cmocka_unit_test(test_ratelimit_threads_exact),
 		cmocka_unit_test(test_crowding_never_raises_a_keys_quota),
 		cmocka_unit_test(test_newcomers_to_a_full_group_fail_closed),
 		cmocka_unit_test(test_digests_are_keyed_per_installation),

@@ -1,0 +1,76 @@
+"""Accept threads: a kw-api worker process serves KW_THREADS requests at once, each thread with
+its own database connection, and stops between requests on SIGTERM. (make check also runs the
+whole suite with KW_TEST_THREADS=4, and the limiter's exact-count tests with many threads in
+many processes are in test_security.py.)"""
+import os
+import re
+import threading
+
+import requests
+
+from kwstack import Stack
+
+
+def thread_prefixes(log, pid, path):
+    """The request-id prefixes (one per accept thread) that answered path in worker pid."""
+    pat = r"kw-api\[%d\] .*request id=([0-9a-f]{8})[0-9a-f]{8} method=GET path=%s " % (
+        pid, re.escape(path))
+    return set(re.findall(pat, log))
+
+
+def hammer(stack, path, clients, each):
+    codes = []
+    lock = threading.Lock()
+
+    def client():
+        sess = requests.Session()
+        for _ in range(each):
+            code = sess.get(stack.url(path), headers={"X-API-Key": stack.api_key},
+                            timeout=20).status_code
+            with lock:
+                codes.append(code)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return codes
+
+
+def db_connections(pid, db):
+    """Open descriptors of the database file itself in process pid: one per connection."""
+    real = os.path.realpath(db)
+    fd_dir = "/proc/%d/fd" % pid
+    links = []
+    for fd in os.listdir(fd_dir):
+        try:
+            links.append(os.readlink(os.path.join(fd_dir, fd)))
+        except FileNotFoundError:
+            pass
+    return links.count(real)
+
+
+def test_one_worker_serves_with_all_its_threads(tmp_path):
+    with Stack(tmp_path, settings={"KW_THREADS": "4"}, workers=1) as s:
+        [pid] = s.worker_pids()
+        # The main thread, four accept threads and the write-behind thread.
+        assert len(os.listdir("/proc/%d/task" % pid)) == 6
+        assert "4 threads" in s.log()
+        codes = hammer(s, "/api/status", clients=16, each=10)
+        assert codes == [200] * 160
+        # Every accept thread answered some of them (each has its own request-id prefix) ...
+        assert len(thread_prefixes(s.log(), pid, "/api/status")) == 4
+        # ... on its own connection (the writer opens one more at its first pass).
+        assert db_connections(pid, s.db) in (4, 5)
+    assert "worker stopping" in s.log()
+    assert not os.path.exists("/proc/%d" % pid)
+
+
+def test_a_single_thread_is_the_same_worker(tmp_path):
+    with Stack(tmp_path, settings={"KW_THREADS": "1"}, workers=1) as s:
+        [pid] = s.worker_pids()
+        assert len(os.listdir("/proc/%d/task" % pid)) == 3
+        assert hammer(s, "/api/status", clients=4, each=5) == [200] * 20
+        assert len(thread_prefixes(s.log(), pid, "/api/status")) == 1
+    assert "worker stopping" in s.log()
