@@ -24,6 +24,8 @@ SYSCONFDIR ?= /etc
 SANITIZE ?=
 ifeq ($(SANITIZE),)
 BUILD    ?= build
+else ifeq ($(SANITIZE),thread)
+BUILD    ?= build-tsan
 else
 BUILD    ?= build-san
 endif
