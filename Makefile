@@ -33,7 +33,7 @@ CC       ?= cc
 CFLAGS   ?= -O2 -g
 PYTHON   ?= /usr/bin/python3
 
-PKG_COMMON := json-c sqlite3 openssl
+PKG_COMMON := json-c sqlite3 libpq openssl
 pkg = $(shell pkg-config $(1) $(2) 2>/dev/null)
 
 KW_WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -50,9 +50,10 @@ KW_CFLAGS = $(KW_CPPFLAGS) $(KW_WARN) $(KW_HARDEN) $(KW_SAN) $(CFLAGS) \
 KW_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(KW_SAN) $(LDFLAGS)
 
 LIB_SRC   := $(wildcard lib/*.c)
-LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o $(BUILD)/gen/pg_migrations.o
 LIBKW     := $(BUILD)/libkw.a
 SQL_FILES := $(sort $(wildcard sql/*.sql))
+PG_SQL_FILES := $(sort $(wildcard sql/pg/*.sql))
 
 PROGS := kw-api kw-fetch kw-ws kw-admin
 api_DIR := fcgi
@@ -80,13 +81,20 @@ all: $(BINS)
 
 $(BUILD)/gen/migrations.c: $(SQL_FILES) tools/embed-sql.sh
 	@mkdir -p $(@D)
-	sh tools/embed-sql.sh $@ $(SQL_FILES)
+	sh tools/embed-sql.sh $@ kw_migrations $(SQL_FILES)
+
+$(BUILD)/gen/pg_migrations.c: $(PG_SQL_FILES) tools/embed-sql.sh
+	@mkdir -p $(@D)
+	sh tools/embed-sql.sh $@ kw_pg_migrations $(PG_SQL_FILES)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(KW_CFLAGS) -c -o $@ $<
 
 $(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
+	$(CC) $(KW_CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/pg_migrations.o: $(BUILD)/gen/pg_migrations.c
 	$(CC) $(KW_CFLAGS) -c -o $@ $<
 
 $(LIBKW): $(LIB_OBJ)

@@ -82,21 +82,29 @@ int kw_admin_db(struct kw_config *cfg, int argc, char **argv)
 		return 2;
 	}
 	struct kw_store *s =
-		kw_store_open(cfg->database_path, migrate ? KW_DB_MIGRATE : 0, err, sizeof(err));
+		kw_store_open(cfg->db_target, migrate ? KW_DB_MIGRATE : 0, err, sizeof(err));
 	if (!s) {
 		fprintf(stderr, "kw-admin: %s\n", err);
 		return 1;
 	}
 	kw_store_set_data_writer(s, 1); /* a recount changes what kw-api's caches hold */
+	char shown[512];
+	kw_url_masked(cfg->db_target, shown, sizeof(shown));
 	if (migrate) {
-		printf("database %s is at schema version %d\n", cfg->database_path,
-		       kw_db_schema_version());
+		printf("database %s is at schema version %d\n", shown, kw_db_schema_version());
 		rc = 0;
 	} else if (!strcmp(sub, "check")) {
 		char res[256];
 		int ok = kw_store_integrity(s, res, sizeof(res), err, sizeof(err));
 		rc = integrity_ok(ok, "database", res, err) ? 0 : 1;
 		printf("schema version: %d\n", kw_db_schema_version());
+	} else if (!strcmp(sub, "vacuum") && kw_url_is_postgres(cfg->db_target)) {
+		if (kw_store_vacuum(s, err, sizeof(err)) == 0) {
+			printf("vacuumed %s\n", shown);
+			rc = 0;
+		} else {
+			fprintf(stderr, "kw-admin: vacuum failed: %s\n", err);
+		}
 	} else if (!strcmp(sub, "vacuum")) {
 		long long before = file_size(cfg->database_path);
 		if (kw_store_vacuum(s, err, sizeof(err)) == 0) {

@@ -37,7 +37,7 @@ static void signal_workers(const struct kw_config *cfg)
 static int open_store(struct kw_config *cfg, struct kw_store **out)
 {
 	char err[512];
-	*out = kw_store_open(cfg->database_path, KW_DB_MIGRATE, err, sizeof(err));
+	*out = kw_store_open(cfg->db_target, KW_DB_MIGRATE, err, sizeof(err));
 	if (!*out) {
 		fprintf(stderr, "kw-admin: %s\n", err);
 		return -1;

@@ -80,7 +80,7 @@ static int cmd_revoke(struct kw_config *cfg, const char *jti)
 		fprintf(stderr, "kw-admin: JTI must be the token's jti claim (printable text)\n");
 		return 2;
 	}
-	struct kw_store *s = kw_store_open(cfg->database_path, KW_DB_MIGRATE, err, sizeof(err));
+	struct kw_store *s = kw_store_open(cfg->db_target, KW_DB_MIGRATE, err, sizeof(err));
 	if (!s) {
 		fprintf(stderr, "kw-admin: %s\n", err);
 		return 1;

@@ -62,7 +62,7 @@ int kw_admin_unblock(struct kw_config *cfg, int argc, char **argv)
 	free(path);
 	if (rl)
 		kw_rl_close(rl);
-	struct kw_store *s = kw_store_open(cfg->database_path, KW_DB_MIGRATE, err, sizeof(err));
+	struct kw_store *s = kw_store_open(cfg->db_target, KW_DB_MIGRATE, err, sizeof(err));
 	if (!s) {
 		fprintf(stderr, "kw-admin: %s\n", err);
 		return 1;

@@ -10,7 +10,7 @@ set -eu
 PKGS=(
   # build
   gcc clang make pkg-config clang-format
-  libfcgi-dev libjson-c-dev libcurl4-openssl-dev libsqlite3-dev libwebsockets-dev
+  libfcgi-dev libjson-c-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev libwebsockets-dev
   libssl-dev libjwt-dev libmaxminddb-dev libcmocka-dev libclang-rt-14-dev
   # run: web servers, FastCGI spawner, database shell
   lighttpd lighttpd-mod-openssl apache2 libapache2-mod-fcgid spawn-fcgi sqlite3 openssl curl ca-certificates

@@ -221,7 +221,7 @@ int kw_serve_threads(struct kw_app *app, struct kw_thread *first, int listen_fd)
 		} else {
 			kw_thread_init(&a->thr, app, i);
 			/* Opened here, before the threads: a thread never waits for it at start. */
-			a->thr.store = kw_store_open(app->cfg.database_path, KW_API_DB_FLAGS, err,
+			a->thr.store = kw_store_open(app->cfg.db_target, KW_API_DB_FLAGS, err,
 						     sizeof(err));
 			if (!a->thr.store) {
 				kw_error("%s", err);

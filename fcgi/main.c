@@ -150,7 +150,7 @@ static void app_close(struct kw_app *app)
 /* t's database connection, or the reason it has none (then retried on use). */
 static void open_store(struct kw_app *app, struct kw_thread *t)
 {
-	t->store = kw_store_open(app->cfg.database_path, KW_API_DB_FLAGS, t->store_err,
+	t->store = kw_store_open(app->cfg.db_target, KW_API_DB_FLAGS, t->store_err,
 				 sizeof(t->store_err));
 	if (!t->store)
 		t->store_retry_at = kw_mono_us() + KW_STORE_RETRY_US;

@@ -81,7 +81,7 @@ struct kw_store *kw_app_store_or_reply(struct kw_req *r)
 {
 	struct kw_thread *t = r->thr;
 	if (!t->store && kw_mono_us() >= t->store_retry_at) {
-		t->store = kw_store_open(r->app->cfg.database_path, KW_API_DB_FLAGS, t->store_err,
+		t->store = kw_store_open(r->app->cfg.db_target, KW_API_DB_FLAGS, t->store_err,
 					 sizeof(t->store_err));
 		if (!t->store) {
 			kw_error("%s", t->store_err);

@@ -203,7 +203,7 @@ static void pass(struct kw_writer *w, int force, int wait)
 {
 	char err[256];
 	if (w->threaded && !w->own_store) {
-		w->own_store = kw_store_open(w->app->cfg.database_path, 0, err, sizeof(err));
+		w->own_store = kw_store_open(w->app->cfg.db_target, 0, err, sizeof(err));
 		if (!w->own_store)
 			return; /* the main thread logs database trouble; retried next pass */
 	}

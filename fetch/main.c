@@ -376,7 +376,10 @@ static struct kw_store *open_database(const struct kw_config *cfg, int dry, char
 			return NULL;
 		}
 	}
-	struct kw_store *store = kw_store_open(dbpath, KW_DB_MIGRATE, err, sizeof(err));
+	/* A real run opens the configured database (a PostgreSQL URL or the file); the lock
+	 * above is this node's, beside DATABASE_PATH, either way. */
+	struct kw_store *store =
+		kw_store_open(dry ? dbpath : cfg->db_target, KW_DB_MIGRATE, err, sizeof(err));
 	if (!store) {
 		kw_error("%s", err);
 		return NULL;

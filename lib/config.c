@@ -15,6 +15,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <libpq-fe.h>
+
 #include "auth.h" /* KW_API_KEY_MIN_LEN, KW_JWT_MIN_SECRET */
 #include "codec.h"
 #include "kalshi.h"
@@ -26,7 +28,8 @@
 
 /* T_MILLI: a decimal setting ("2.2") parsed exactly into thousandths (2200), never through a
  * double, so a comparison against it is exact; min and max are whole units. */
-enum set_type { T_STR, T_SECRET, T_INT, T_BOOL, T_ENUM, T_MILLI, T_LOGLEVEL };
+/* T_DBURL: text whose password part is never printed (kw_url_masked). */
+enum set_type { T_STR, T_SECRET, T_DBURL, T_INT, T_BOOL, T_ENUM, T_MILLI, T_LOGLEVEL };
 
 typedef int (*check_fn)(const char *value, char *why, size_t whylen);
 
@@ -58,10 +61,24 @@ static int check_optional_url(const char *v, char *why, size_t n)
 
 static int check_database_url(const char *v, char *why, size_t n)
 {
-	if (*v && strncmp(v, "sqlite:///", 10)) {
-		snprintf(why, n, "sqlite:///PATH (only SQLite is supported)");
+	if (!*v || !strncmp(v, "sqlite:///", 10))
+		return 0;
+	if (!kw_url_is_postgres(v)) {
+		snprintf(why, n, "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB");
 		return -1;
 	}
+	/* libpq's own parser: what it refuses here it would refuse at every connect. */
+	char *msg = NULL;
+	PQconninfoOption *opts = PQconninfoParse(v, &msg);
+	if (!opts) {
+		char m[100];
+		snprintf(m, sizeof(m), "%s", msg ? msg : "out of memory");
+		m[strcspn(m, "\n")] = '\0';
+		snprintf(why, n, "a PostgreSQL URL libpq can read (%s)", m);
+		PQfreemem(msg);
+		return -1;
+	}
+	PQconninfoFree(opts);
 	return 0;
 }
 
@@ -119,8 +136,11 @@ static const struct setting settings[] = {
 	  "port `make run`'s web server listens on" },
 	{ "DATABASE_PATH", T_STR, F(database_path), "./var/kalshiwhale.db", NOLIM, NULL, NULL,
 	  "general", "SQLite database file shared by every program" },
-	{ "DATABASE_URL", T_STR, F(database_url), "", NOLIM, NULL, check_database_url, "general",
-	  "alternative to DATABASE_PATH: sqlite:///relative/path or sqlite:////absolute/path" },
+	{ "DATABASE_URL", T_DBURL, F(database_url), "", NOLIM, NULL, check_database_url, "general",
+	  "the database, when not DATABASE_PATH: sqlite:///relative/path, "
+	  "sqlite:////absolute/path, "
+	  "or postgresql://USER:PASSWORD@HOST:PORT/DB (PostgreSQL; DATABASE_PATH then only places "
+	  "this node's local files); wins over DATABASE_PATH" },
 	{ "CACHE_TTL", T_INT, F(cache_ttl_s), "15", 0, 3600, NULL, NULL, "general",
 	  "seconds a client may cache a public GET answer (authenticated ones are no-store)" },
 	{ "HEAVY_REQUESTS_MAX", T_INT, F(heavy_requests_max), "1", 1, 256, NULL, NULL, "general",
@@ -312,6 +332,7 @@ static int set_value(struct kw_config *c, const struct setting *s, const char *v
 	switch (s->type) {
 	case T_STR:
 	case T_SECRET:
+	case T_DBURL:
 		if (set_text(c, s, v, why, sizeof(why)) == 0)
 			return 0;
 		goto bad;
@@ -352,11 +373,18 @@ static int set_value(struct kw_config *c, const struct setting *s, const char *v
 	}
 	snprintf(why, sizeof(why), "a valid value");
 bad:
-	if (s->type == T_SECRET)
+	if (s->type == T_SECRET) {
 		snprintf(err, errlen, "config: %s is invalid: expected %s", s->name, why);
-	else
+	} else if (s->type == T_DBURL) {
+		char masked[256];
+		snprintf(err, errlen, "config: %s=\"%.80s\" is invalid: expected %s", s->name,
+			 kw_text_is_clean(v, strlen(v)) ? kw_url_masked(v, masked, sizeof(masked))
+							: "?",
+			 why);
+	} else {
 		snprintf(err, errlen, "config: %s=\"%.60s\" is invalid: expected %s", s->name,
 			 kw_text_is_clean(v, strlen(v)) ? v : "?", why);
+	}
 	return -1;
 }
 
@@ -461,8 +489,14 @@ int kw_config_load(struct kw_config *c, char *err, size_t errlen)
 			return -1;
 	}
 
-	/* DATABASE_URL, when set, names the file; sqlite:////abs keeps its leading slash. */
-	if (c->database_url && *c->database_url) {
+	/* DATABASE_URL, when set, names the database: a PostgreSQL URL as it is (DATABASE_PATH
+	 * then only places this node's local files: the limiter's table, locks), or a SQLite
+	 * file; sqlite:////abs keeps its leading slash. */
+	free(c->db_target);
+	c->db_target = NULL;
+	if (kw_url_is_postgres(c->database_url)) {
+		c->db_target = kw_xstrdup(c->database_url);
+	} else if (c->database_url && *c->database_url) {
 		const char *p = c->database_url + strlen("sqlite:///");
 		if (!*p) {
 			snprintf(err, errlen,
@@ -476,6 +510,8 @@ int kw_config_load(struct kw_config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "config: DATABASE_PATH is empty: expected a file path");
 		return -1;
 	}
+	if (!c->db_target)
+		c->db_target = kw_xstrdup(c->database_path);
 	if (c->rate_limit_burst == 0)
 		c->rate_limit_burst = c->rate_limit_per_minute;
 	return 0;
@@ -537,12 +573,15 @@ int kw_config_verdict(const struct kw_config *c, char *err, size_t errlen)
 void kw_config_free(struct kw_config *c)
 {
 	for (size_t i = 0; i < KW_ARRAY_LEN(settings); i++) {
-		if (settings[i].type == T_STR || settings[i].type == T_SECRET) {
+		if (settings[i].type == T_STR || settings[i].type == T_SECRET ||
+		    settings[i].type == T_DBURL) {
 			char **f = str_field(c, &settings[i]);
 			free(*f);
 			*f = NULL;
 		}
 	}
+	free(c->db_target);
+	c->db_target = NULL;
 }
 
 static void print_value(const struct kw_config *c, const struct setting *s, FILE *out)
@@ -550,6 +589,12 @@ static void print_value(const struct kw_config *c, const struct setting *s, FILE
 	const char *base = (const char *)c + s->offset;
 	switch (s->type) {
 	case T_STR: fputs(*(char *const *)(const void *)base, out); break;
+	case T_DBURL: {
+		char masked[4200];
+		fputs(kw_url_masked(*(char *const *)(const void *)base, masked, sizeof(masked)),
+		      out);
+		break;
+	}
 	case T_SECRET: {
 		const char *v = *(char *const *)(const void *)base;
 		fputs(v && *v ? "********" : "", out);
@@ -633,6 +678,7 @@ static void allowed(const struct setting *s, char *buf, size_t n)
 	}
 	case T_SECRET: snprintf(buf, n, "secret"); break;
 	case T_STR: snprintf(buf, n, "text"); break;
+	case T_DBURL: snprintf(buf, n, "URL"); break;
 	}
 }
 

@@ -33,6 +33,8 @@ struct kw_config {
 	int64_t port;
 	char *database_path; /* resolved from DATABASE_PATH or DATABASE_URL */
 	char *database_url;
+	/* What kw_store_open opens: the PostgreSQL URL, or the SQLite file (database_path). */
+	char *db_target;
 	int64_t cache_ttl_s;
 	int64_t heavy_requests_max; /* kw-api: expensive requests at once (lib/heavy.h) */
 	int64_t threads;	    /* kw-api: accept threads per FastCGI worker process */

@@ -23,9 +23,13 @@ struct kw_migration {
 	const char *sql;
 };
 
-/* Generated from sql/NNNN_*.sql at build time (build/gen/migrations.c). */
+/* Generated from sql/NNNN_*.sql at build time (build/gen/migrations.c), and PostgreSQL's
+ * from sql/pg/NNNN_*.sql (build/gen/pg_migrations.c): the same numbering, so one schema
+ * version names the same tables on both. */
 extern const struct kw_migration kw_migrations[];
 extern const int kw_migrations_count;
+extern const struct kw_migration kw_pg_migrations[];
+extern const int kw_pg_migrations_count;
 
 /* How long a connection waits for another one's write lock before SQLITE_BUSY. */
 #define KW_DB_BUSY_TIMEOUT_MS 5000

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -17,7 +18,8 @@
 #define WS_STALE_S 30
 
 struct kw_store {
-	sqlite3 *db;
+	struct kw_conn c;
+	char *target; /* what it was opened from, for kw_store_open_peer */
 	int64_t write_began_us, longest_write_us; /* kw_store_begin .. commit/rollback */
 	int64_t write_ended_us;			  /* monotonic: the last commit or rollback */
 	int data_writer; /* kw_store_set_data_writer: commits advance the data generation */
@@ -27,17 +29,18 @@ struct kw_store {
 	int nstmt;
 	struct {
 		const char *sql;
-		sqlite3_stmt *st;
+		struct kw_stmt *st;
 	} stmt[STMT_CACHE_MAX];
 };
 
 struct kw_store *kw_store_open(const char *path, int flags, char *err, size_t errlen)
 {
-	sqlite3 *db = kw_db_open(path, flags, err, errlen);
-	if (!db)
-		return NULL;
 	struct kw_store *s = kw_xcalloc(1, sizeof(*s));
-	s->db = db;
+	if (kw_conn_open(&s->c, path, flags, err, errlen) < 0) {
+		free(s);
+		return NULL;
+	}
+	s->target = kw_xstrdup(path);
 	return s;
 }
 
@@ -46,18 +49,18 @@ void kw_store_close(struct kw_store *s)
 	if (!s)
 		return;
 	for (int i = 0; i < s->nstmt; i++)
-		sqlite3_finalize(s->stmt[i].st);
-	kw_db_close(s->db);
+		kw_stmt_free(s->stmt[i].st);
+	kw_conn_close(&s->c);
+	free(s->target);
 	free(s);
 }
 
 struct kw_store *kw_store_open_peer(struct kw_store *s)
 {
 	char err[256];
-	const char *path = sqlite3_db_filename(s->db, "main");
-	if (!path || !*path)
+	if (!s->target || !*s->target || !strcmp(s->target, ":memory:"))
 		return NULL;
-	struct kw_store *peer = kw_store_open(path, 0, err, sizeof(err));
+	struct kw_store *peer = kw_store_open(s->target, 0, err, sizeof(err));
 	if (!peer)
 		kw_warn("%s", err);
 	return peer;
@@ -65,30 +68,30 @@ struct kw_store *kw_store_open_peer(struct kw_store *s)
 
 int kw_store_in_transaction(struct kw_store *s)
 {
-	return !sqlite3_get_autocommit(s->db);
+	return kw_conn_in_transaction(&s->c);
 }
 
-sqlite3 *kw_store_db(struct kw_store *s)
+struct kw_conn *kw_store_conn(struct kw_store *s)
 {
-	return s->db;
+	return &s->c;
 }
 
-sqlite3_stmt *kw_store_stmt(struct kw_store *s, const char *sql)
+struct kw_stmt *kw_store_stmt(struct kw_store *s, const char *sql)
 {
 	for (int i = 0; i < s->nstmt; i++) {
 		if (s->stmt[i].sql == sql) {
-			sqlite3_reset(s->stmt[i].st);
-			sqlite3_clear_bindings(s->stmt[i].st);
+			kw_sql_reset(s->stmt[i].st);
+			kw_sql_clear_bindings(s->stmt[i].st);
 			return s->stmt[i].st;
 		}
 	}
-	sqlite3_stmt *st = kw_db_prepare(s->db, sql);
+	struct kw_stmt *st = kw_conn_prepare(&s->c, sql);
 	if (!st)
 		return NULL;
 	if (s->nstmt == STMT_CACHE_MAX) {
 		/* More distinct statements than we ever use: a bug, but keep serving uncached. */
 		kw_error("store: statement cache full; finalising the oldest");
-		sqlite3_finalize(s->stmt[0].st);
+		kw_stmt_free(s->stmt[0].st);
 		memmove(&s->stmt[0], &s->stmt[1], sizeof(s->stmt[0]) * (STMT_CACHE_MAX - 1));
 		s->nstmt--;
 	}
@@ -100,13 +103,12 @@ sqlite3_stmt *kw_store_stmt(struct kw_store *s, const char *sql)
 
 void kw_store_wait_for_lock(struct kw_store *s, int wait)
 {
-	kw_db_wait_for_lock(s->db, wait ? KW_DB_BUSY_TIMEOUT_MS : 0);
+	kw_conn_wait_for_lock(&s->c, wait ? KW_DB_BUSY_TIMEOUT_MS : 0);
 }
 
 int kw_store_was_busy(struct kw_store *s)
 {
-	int rc = sqlite3_errcode(s->db) & 0xff;
-	return rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
+	return kw_conn_errkind(&s->c) == KW_DBERR_BUSY;
 }
 
 static void write_ended(struct kw_store *s)
@@ -127,17 +129,35 @@ int64_t kw_store_take_longest_write_us(struct kw_store *s)
 	return us;
 }
 
-int kw_store_begin(struct kw_store *s)
+static void sleep_us(int64_t us)
+{
+	struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000 };
+	while (nanosleep(&ts, &ts) < 0)
+		;
+}
+
+static int begin(struct kw_store *s, int quiet)
 {
 	/* Back to back, a writer would take the lock again before any waiting one tried (each
-	 * tries every millisecond: kw_db_wait_for_lock); leave it a gap. */
+	 * tries every millisecond: kw_db_wait_for_lock); leave it a gap. PostgreSQL locks rows,
+	 * not the database: no gap is needed there. */
 	int64_t since = kw_mono_us() - s->write_ended_us;
-	if (s->write_ended_us && since < KW_STORE_WRITE_GAP_US)
-		sqlite3_sleep((int)((KW_STORE_WRITE_GAP_US - since + 999) / 1000));
-	if (kw_db_exec(s->db, "BEGIN IMMEDIATE") < 0)
+	if (!s->c.pg && s->write_ended_us && since < KW_STORE_WRITE_GAP_US)
+		sleep_us(KW_STORE_WRITE_GAP_US - since);
+	if (kw_conn_begin(&s->c, quiet) < 0)
 		return -1;
 	s->write_began_us = kw_mono_us();
 	return 0;
+}
+
+int kw_store_begin(struct kw_store *s)
+{
+	return begin(s, 0);
+}
+
+int kw_store_begin_quiet(struct kw_store *s)
+{
+	return begin(s, 1);
 }
 
 /* The market-data generation: fetch_state 'data_generation', a counter that every
@@ -145,7 +165,7 @@ int kw_store_begin(struct kw_store *s)
  * the new data sees the new generation too. */
 static const char SQL_GEN_BUMP[] =
 	"INSERT INTO fetch_state (name, value) VALUES ('data_generation', 1)"
-	" ON CONFLICT (name) DO UPDATE SET value = value + 1";
+	" ON CONFLICT (name) DO UPDATE SET value = fetch_state.value + 1";
 static const char SQL_GEN_GET[] =
 	"SELECT ifnull((SELECT value FROM fetch_state WHERE name = 'data_generation'), 0)";
 
@@ -156,9 +176,10 @@ void kw_store_set_data_writer(struct kw_store *s, int on)
 
 int kw_store_commit(struct kw_store *s)
 {
-	if (s->data_writer && !sqlite3_get_autocommit(s->db) && kw_db_exec(s->db, SQL_GEN_BUMP) < 0)
+	if (s->data_writer && kw_conn_in_transaction(&s->c) &&
+	    kw_conn_exec(&s->c, SQL_GEN_BUMP) < 0)
 		return -1;
-	if (kw_db_exec(s->db, "COMMIT") < 0)
+	if (kw_conn_exec(&s->c, "COMMIT") < 0)
 		return -1;
 	write_ended(s);
 	return 0;
@@ -166,7 +187,15 @@ int kw_store_commit(struct kw_store *s)
 
 int kw_store_commit_step(struct kw_store *s)
 {
-	if (kw_db_exec(s->db, "COMMIT") < 0)
+	if (kw_conn_exec(&s->c, "COMMIT") < 0)
+		return -1;
+	write_ended(s);
+	return 0;
+}
+
+int kw_store_commit_quiet(struct kw_store *s)
+{
+	if (kw_conn_exec_quiet(&s->c, "COMMIT") < 0)
 		return -1;
 	write_ended(s);
 	return 0;
@@ -174,8 +203,8 @@ int kw_store_commit_step(struct kw_store *s)
 
 void kw_store_rollback(struct kw_store *s)
 {
-	if (!sqlite3_get_autocommit(s->db))
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	if (kw_conn_in_transaction(&s->c))
+		(void)kw_conn_exec_quiet(&s->c, "ROLLBACK");
 	write_ended(s);
 }
 
@@ -189,43 +218,43 @@ static const struct {
 
 int kw_store_savepoint(struct kw_store *s, enum kw_savepoint sp)
 {
-	return kw_db_exec(s->db, SAVEPOINTS[sp].begin);
+	return kw_conn_exec(&s->c, SAVEPOINTS[sp].begin);
 }
 
 int kw_store_release(struct kw_store *s, enum kw_savepoint sp, int keep)
 {
 	int rc = 0;
 	/* Released even when the rollback failed, so the savepoint never outlives its user. */
-	if (!keep && kw_db_exec(s->db, SAVEPOINTS[sp].undo) < 0)
+	if (!keep && kw_conn_exec(&s->c, SAVEPOINTS[sp].undo) < 0)
 		rc = -1;
-	if (kw_db_exec(s->db, SAVEPOINTS[sp].release) < 0)
+	if (kw_conn_exec(&s->c, SAVEPOINTS[sp].release) < 0)
 		rc = -1;
 	return rc;
 }
 
 int kw_store_fail(struct kw_store *s, const char *what)
 {
-	kw_error("store: %s failed: %s", what, sqlite3_errmsg(s->db));
+	kw_error("store: %s failed: %s", what, kw_conn_errmsg(&s->c));
 	return -1;
 }
 
-int kw_store_step_done(struct kw_store *s, sqlite3_stmt *st, const char *what)
+int kw_store_step_done(struct kw_store *s, struct kw_stmt *st, const char *what)
 {
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : kw_store_fail(s, what);
+	int rc = kw_sql_step(st);
+	kw_sql_reset(st);
+	return rc == KW_DONE ? 0 : kw_store_fail(s, what);
 }
 
-int kw_store_walk(struct kw_store *s, sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, void *ctx),
+int kw_store_walk(struct kw_store *s, struct kw_stmt *st, int (*row)(struct kw_stmt *st, void *ctx),
 		  void *ctx, const char *what)
 {
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	while ((rc = kw_sql_step(st)) == KW_ROW)
 		if (row(st, ctx))
 			break;
 	/* Read the message before the reset, which may replace it. */
-	int out = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : kw_store_fail(s, what);
-	sqlite3_reset(st);
+	int out = rc == KW_ROW || rc == KW_DONE ? 0 : kw_store_fail(s, what);
+	kw_sql_reset(st);
 	return out;
 }
 
@@ -240,24 +269,24 @@ static const char SQL_STATUS[] =
 int kw_store_status(struct kw_store *s, struct kw_status *out)
 {
 	int rc = -1;
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_STATUS);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_STATUS);
 	if (!st)
 		return -1;
-	int step = sqlite3_step(st);
-	if (step != SQLITE_ROW) {
-		kw_error("store: status query failed: %s", sqlite3_errmsg(s->db));
+	int step = kw_sql_step(st);
+	if (step != KW_ROW) {
+		kw_error("store: status query failed: %s", kw_conn_errmsg(&s->c));
 		goto out;
 	}
 	memset(out, 0, sizeof(*out));
-	out->total_markets = sqlite3_column_int64(st, 0);
-	out->last_update = sqlite3_column_int64(st, 1);
-	out->last_run_id = sqlite3_column_int64(st, 2);
-	out->ws_reported_at = sqlite3_column_int64(st, 4);
+	out->total_markets = kw_sql_col_i64(st, 0);
+	out->last_update = kw_sql_col_i64(st, 1);
+	out->last_run_id = kw_sql_col_i64(st, 2);
+	out->ws_reported_at = kw_sql_col_i64(st, 4);
 	if (out->ws_reported_at && kw_now_s() - out->ws_reported_at <= WS_STALE_S)
-		out->ws_connections = sqlite3_column_int64(st, 3);
+		out->ws_connections = kw_sql_col_i64(st, 3);
 	rc = 0;
 out:
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -265,28 +294,34 @@ static const char SQL_DATA_VERSION[] = "PRAGMA data_version";
 
 int kw_store_scalar(struct kw_store *s, const char *sql, int64_t *out)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, sql);
+	struct kw_stmt *st = kw_store_stmt(s, sql);
 	if (!st)
 		return -1;
 	int rc = 0;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		*out = sqlite3_column_int64(st, 0);
+	if (kw_sql_step(st) == KW_ROW) {
+		*out = kw_sql_col_i64(st, 0);
 	} else {
-		kw_error("store: %.60s failed: %s", sql, sqlite3_errmsg(s->db));
+		kw_error("store: %.60s failed: %s", sql, kw_conn_errmsg(&s->c));
 		rc = -1;
 	}
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
 int kw_store_data_version(struct kw_store *s, int64_t *version)
 {
+	/* PostgreSQL has no such counter: there the market-data generation, which every commit
+	 * of kw-fetch (the writer of the rows kw-ws follows) advances, stands in for it. */
+	if (s->c.pg)
+		return kw_store_scalar(s, SQL_GEN_GET, version);
 	return kw_store_scalar(s, SQL_DATA_VERSION, version);
 }
 
 int kw_store_data_generation(struct kw_store *s, int64_t *gen)
 {
 	int64_t dv;
+	if (s->c.pg)
+		return kw_store_scalar(s, SQL_GEN_GET, gen);
 	if (kw_store_data_version(s, &dv) < 0)
 		return -1;
 	/* data_version is read first: a commit between the two reads is seen as a change of

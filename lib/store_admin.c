@@ -29,17 +29,57 @@ out:
 	return rc;
 }
 
+/* PostgreSQL checks its own pages as it reads them (and amcheck needs a superuser): here
+ * every table of the schema is read whole, which fails on a damaged one. */
+static const char SQL_PG_TABLES[] =
+	"SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+	" AND table_type = 'BASE TABLE' ORDER BY 1";
+
+static int pg_integrity(struct kw_store *s, char *res, size_t reslen, char *err, size_t errlen)
+{
+	struct kw_conn *c = kw_store_conn(s);
+	struct kw_stmt *tables = kw_conn_prepare(c, SQL_PG_TABLES);
+	int rc = -1, step, n = 0;
+	if (!tables)
+		goto fail;
+	while ((step = kw_sql_step(tables)) == KW_ROW) {
+		char sql[256];
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM \"%s\"",
+			 kw_sql_col_text(tables, 0));
+		struct kw_stmt *count = kw_conn_prepare(c, sql);
+		int ok = count && kw_sql_step(count) == KW_ROW;
+		kw_stmt_free(count);
+		if (!ok)
+			goto fail;
+		n++;
+	}
+	if (step != KW_DONE)
+		goto fail;
+	snprintf(res, reslen, n ? "ok" : "no tables");
+	rc = n > 0;
+	goto out;
+fail:
+	snprintf(err, errlen, "%s", kw_conn_errmsg(c));
+out:
+	kw_stmt_free(tables);
+	return rc;
+}
+
 int kw_store_integrity(struct kw_store *s, char *res, size_t reslen, char *err, size_t errlen)
 {
-	return integrity(kw_store_db(s), res, reslen, err, errlen);
+	if (kw_store_is_pg(s))
+		return pg_integrity(s, res, reslen, err, errlen);
+	return integrity(kw_store_conn(s)->lite, res, reslen, err, errlen);
 }
 
 int kw_store_vacuum(struct kw_store *s, char *err, size_t errlen)
 {
-	sqlite3 *db = kw_store_db(s);
-	if (kw_db_exec(db, "VACUUM") == 0 && kw_db_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)") == 0)
+	/* PostgreSQL: VACUUM ANALYZE of the tables this role owns (autovacuum does the rest). */
+	if (kw_store_is_pg(s) ? kw_store_exec(s, "VACUUM (ANALYZE)") == 0
+			      : kw_store_exec(s, "VACUUM") == 0 &&
+					kw_store_exec(s, "PRAGMA wal_checkpoint(TRUNCATE)") == 0)
 		return 0;
-	snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+	snprintf(err, errlen, "%s", kw_store_errmsg(s));
 	return -1;
 }
 
@@ -49,13 +89,19 @@ int kw_store_backup(struct kw_store *s, const char *path, char *res, size_t resl
 	sqlite3 *out = NULL;
 	sqlite3_backup *b = NULL;
 	int rc = -1;
+	if (kw_store_is_pg(s)) {
+		snprintf(err, errlen,
+			 "backups of a PostgreSQL database are made with pg_dump "
+			 "(docs/postgresql.md)");
+		return -1;
+	}
 	if (sqlite3_open_v2(path, &out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
 	    SQLITE_OK) {
 		snprintf(err, errlen, "cannot create %s: %s", path,
 			 out ? sqlite3_errmsg(out) : "out of memory");
 		goto out;
 	}
-	b = sqlite3_backup_init(out, "main", kw_store_db(s), "main");
+	b = sqlite3_backup_init(out, "main", kw_store_conn(s)->lite, "main");
 	if (!b) {
 		snprintf(err, errlen, "backup failed to start: %s", sqlite3_errmsg(out));
 		goto out;

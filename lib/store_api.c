@@ -88,7 +88,7 @@ static const char *const market_sql[3][KW_MSORT_COUNT] = {
 	MARKETS_SORTS(BY_SERIES),
 };
 
-static void market_row(sqlite3_stmt *st, struct kw_market_row *m)
+static void market_row(struct kw_stmt *st, struct kw_market_row *m)
 {
 	m->ticker = kw_store_col_text(st, 0);
 	m->event_ticker = kw_store_col_text(st, 1);
@@ -113,28 +113,28 @@ static void market_row(sqlite3_stmt *st, struct kw_market_row *m)
 	m->open_interest_centi = kw_store_col_i64(st, 20);
 	m->first_seen_at = kw_store_col_i64(st, 21);
 	m->updated_at = kw_store_col_i64(st, 22);
-	m->usd_24h_micros = sqlite3_column_int64(st, 23);
-	m->trades_24h = sqlite3_column_int64(st, 24);
+	m->usd_24h_micros = kw_sql_col_i64(st, 23);
+	m->trades_24h = kw_sql_col_i64(st, 24);
 }
 
 /* Step st to the end, handing each row to fn through conv; the shared loop of every list. */
 #define WALK(s, st, what, ROWTYPE, CONV, fn, ctx)                                                  \
 	do {                                                                                       \
 		int step_;                                                                         \
-		while (rc == 0 && (step_ = sqlite3_step(st)) == SQLITE_ROW) {                      \
+		while (rc == 0 && (step_ = kw_sql_step(st)) == KW_ROW) {                           \
 			ROWTYPE row_;                                                              \
 			memset(&row_, 0, sizeof(row_));                                            \
 			CONV(st, &row_);                                                           \
 			rc = fn(ctx, &row_);                                                       \
 		}                                                                                  \
-		if (rc == 0 && step_ != SQLITE_DONE)                                               \
+		if (rc == 0 && step_ != KW_DONE)                                                   \
 			rc = kw_store_fail(s, what);                                               \
 	} while (0)
 
-static void market_row_sorted(sqlite3_stmt *st, struct kw_market_row *m)
+static void market_row_sorted(struct kw_stmt *st, struct kw_market_row *m)
 {
 	market_row(st, m);
-	m->sort_key = sqlite3_column_int64(st, 25);
+	m->sort_key = kw_sql_col_i64(st, 25);
 }
 
 /* q as a LIKE pattern body: %, _ and \ escaped with \. */
@@ -156,7 +156,9 @@ int kw_store_markets_list(struct kw_store *s, const struct kw_market_filter *f, 
 {
 	if (f->sort < 0 || f->sort >= KW_MSORT_COUNT)
 		return -1;
-	sqlite3_stmt *st = kw_store_stmt(s, market_sql[f->event ? 1 : f->series ? 2 : 0][f->sort]);
+	struct kw_stmt *st = kw_store_stmt(s, market_sql[f->event    ? 1
+							 : f->series ? 2
+								     : 0][f->sort]);
 	if (!st)
 		return -1;
 	int asc = f->sort == KW_MSORT_CLOSE_TIME, rc = 0;
@@ -168,18 +170,18 @@ int kw_store_markets_list(struct kw_store *s, const struct kw_market_filter *f, 
 	kw_store_bind_text(st, 5, f->status[0]);
 	kw_store_bind_text(st, 6, f->status[1] ? f->status[1] : f->status[0]);
 	if (f->min_volume_24h_centi != KW_NULL)
-		sqlite3_bind_int64(st, 7, f->min_volume_24h_centi);
+		kw_sql_bind_i64(st, 7, f->min_volume_24h_centi);
 	kw_store_bind_text(st, 8, f->crypto_prefixes);
 	if (f->has_cursor) {
-		sqlite3_bind_int64(st, 9, f->after_key);
-		sqlite3_bind_text(st, 10, f->after_ticker, -1, SQLITE_TRANSIENT);
+		kw_sql_bind_i64(st, 9, f->after_key);
+		kw_sql_bind_text(st, 10, f->after_ticker);
 	} else {
-		sqlite3_bind_int64(st, 9, asc ? INT64_MIN : INT64_MAX);
-		sqlite3_bind_text(st, 10, asc ? "" : TICKER_MAX, -1, SQLITE_STATIC);
+		kw_sql_bind_i64(st, 9, asc ? INT64_MIN : INT64_MAX);
+		kw_sql_bind_text_static(st, 10, asc ? "" : TICKER_MAX);
 	}
-	sqlite3_bind_int64(st, 11, f->limit);
+	kw_sql_bind_i64(st, 11, f->limit);
 	WALK(s, st, "listing markets", struct kw_market_row, market_row_sorted, fn, ctx);
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	free(q);
 	return rc;
 }
@@ -199,14 +201,14 @@ int kw_store_legacy_view(struct kw_store *s, const char *view, int64_t limit, kw
 		return -1;
 	if (!built)
 		return 1;
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_VIEW_LIST);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_VIEW_LIST);
 	if (!st)
 		return -1;
 	int rc = 0;
-	sqlite3_bind_text(st, 1, view, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, limit);
+	kw_sql_bind_text(st, 1, view);
+	kw_sql_bind_i64(st, 2, limit);
 	WALK(s, st, "listing a legacy view", struct kw_market_row, market_row, fn, ctx);
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -214,20 +216,20 @@ static const char SQL_MARKET_GET[] = "SELECT " MARKET_COLS MARKET_FROM " WHERE m
 
 int kw_store_market_get(struct kw_store *s, const char *ticker, kw_market_fn fn, void *ctx)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_MARKET_GET);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_MARKET_GET);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_TRANSIENT);
-	int rc, step = sqlite3_step(st);
-	if (step == SQLITE_ROW) {
+	kw_sql_bind_text(st, 1, ticker);
+	int rc, step = kw_sql_step(st);
+	if (step == KW_ROW) {
 		struct kw_market_row m;
 		memset(&m, 0, sizeof(m));
 		market_row(st, &m);
 		rc = fn(ctx, &m);
 	} else {
-		rc = step == SQLITE_DONE ? 1 : kw_store_fail(s, "reading a market");
+		rc = step == KW_DONE ? 1 : kw_store_fail(s, "reading a market");
 	}
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -238,36 +240,41 @@ static const char SQL_BOOK[] =
 
 int kw_store_market_book(struct kw_store *s, const char *ticker, struct kw_book_row *out)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_BOOK);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_BOOK);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_TRANSIENT);
-	int rc, step = sqlite3_step(st);
-	if (step == SQLITE_ROW) {
-		out->taken_at = sqlite3_column_int64(st, 0);
-		out->yes_depth_centi = sqlite3_column_int64(st, 1);
-		out->no_depth_centi = sqlite3_column_int64(st, 2);
-		out->yes_levels = sqlite3_column_int64(st, 3);
-		out->no_levels = sqlite3_column_int64(st, 4);
+	kw_sql_bind_text(st, 1, ticker);
+	int rc, step = kw_sql_step(st);
+	if (step == KW_ROW) {
+		out->taken_at = kw_sql_col_i64(st, 0);
+		out->yes_depth_centi = kw_sql_col_i64(st, 1);
+		out->no_depth_centi = kw_sql_col_i64(st, 2);
+		out->yes_levels = kw_sql_col_i64(st, 3);
+		out->no_levels = kw_sql_col_i64(st, 4);
 		out->best_yes_bid = kw_store_col_i64(st, 5);
 		out->best_no_bid = kw_store_col_i64(st, 6);
 		rc = 0;
 	} else {
-		rc = step == SQLITE_DONE ? 1 : kw_store_fail(s, "reading an order book");
+		rc = step == KW_DONE ? 1 : kw_store_fail(s, "reading an order book");
 	}
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
+/* The last snapshot of each bucket of ?4 seconds: the buckets' latest times first, then
+ * their rows by primary key (a column beside max() is SQLite's shorthand for that row, which
+ * standard SQL does not have). */
 static const char SQL_HISTORY[] =
-	"SELECT max(taken_at), yes_bid_micros, yes_ask_micros, last_price_micros, volume_centi,"
-	"       volume_24h_centi, open_interest_centi"
-	"  FROM market_snapshots WHERE ticker = ?1 AND taken_at >= ?2 AND taken_at <= ?3"
-	" GROUP BY taken_at / ?4 ORDER BY 1 LIMIT ?5";
+	"SELECT s.taken_at, s.yes_bid_micros, s.yes_ask_micros, s.last_price_micros,"
+	"       s.volume_centi, s.volume_24h_centi, s.open_interest_centi"
+	"  FROM (SELECT max(taken_at) AS t FROM market_snapshots"
+	"         WHERE ticker = ?1 AND taken_at >= ?2 AND taken_at <= ?3"
+	"         GROUP BY taken_at / ?4 ORDER BY 1 LIMIT ?5) AS g"
+	"  JOIN market_snapshots s ON s.ticker = ?1 AND s.taken_at = g.t ORDER BY 1";
 
-static void snapshot_row(sqlite3_stmt *st, struct kw_snapshot_row *r)
+static void snapshot_row(struct kw_stmt *st, struct kw_snapshot_row *r)
 {
-	r->taken_at = sqlite3_column_int64(st, 0);
+	r->taken_at = kw_sql_col_i64(st, 0);
 	r->yes_bid = kw_store_col_i64(st, 1);
 	r->yes_ask = kw_store_col_i64(st, 2);
 	r->last_price = kw_store_col_i64(st, 3);
@@ -279,17 +286,17 @@ static void snapshot_row(sqlite3_stmt *st, struct kw_snapshot_row *r)
 int kw_store_market_history(struct kw_store *s, const char *ticker, int64_t from, int64_t to,
 			    int64_t interval_s, int64_t limit, kw_snapshot_fn fn, void *ctx)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_HISTORY);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_HISTORY);
 	if (!st)
 		return -1;
 	int rc = 0;
-	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, from);
-	sqlite3_bind_int64(st, 3, to);
-	sqlite3_bind_int64(st, 4, interval_s > 0 ? interval_s : 1);
-	sqlite3_bind_int64(st, 5, limit);
+	kw_sql_bind_text(st, 1, ticker);
+	kw_sql_bind_i64(st, 2, from);
+	kw_sql_bind_i64(st, 3, to);
+	kw_sql_bind_i64(st, 4, interval_s > 0 ? interval_s : 1);
+	kw_sql_bind_i64(st, 5, limit);
 	WALK(s, st, "reading market history", struct kw_snapshot_row, snapshot_row, fn, ctx);
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -299,20 +306,20 @@ int kw_store_market_history(struct kw_store *s, const char *ticker, int64_t from
 	"t.id, t.trade_id, t.ticker, t.taker_side, m.category, m.title, t.created_us,"             \
 	" t.count_centi, t.yes_price_micros, t.no_price_micros, t.notional_micros, t.is_block"
 
-static void trade_row(sqlite3_stmt *st, struct kw_trade_row *t)
+static void trade_row(struct kw_stmt *st, struct kw_trade_row *t)
 {
-	t->id = sqlite3_column_int64(st, 0);
+	t->id = kw_sql_col_i64(st, 0);
 	t->trade_id = kw_store_col_text(st, 1);
 	t->ticker = kw_store_col_text(st, 2);
 	t->taker_side = kw_store_col_text(st, 3);
 	t->category = kw_store_col_text(st, 4);
 	t->title = kw_store_col_text(st, 5);
-	t->created_us = sqlite3_column_int64(st, 6);
-	t->count_centi = sqlite3_column_int64(st, 7);
-	t->yes_price = sqlite3_column_int64(st, 8);
-	t->no_price = sqlite3_column_int64(st, 9);
+	t->created_us = kw_sql_col_i64(st, 6);
+	t->count_centi = kw_sql_col_i64(st, 7);
+	t->yes_price = kw_sql_col_i64(st, 8);
+	t->no_price = kw_sql_col_i64(st, 9);
 	t->notional_micros = kw_store_col_i64(st, 10); /* KW_NULL: no taker side, no premium */
-	t->is_block = sqlite3_column_int64(st, 11);
+	t->is_block = kw_sql_col_i64(st, 11);
 }
 
 /* The whale threshold of a trade's market: min_notional when given, else the category's.
@@ -321,7 +328,7 @@ static void trade_row(sqlite3_stmt *st, struct kw_trade_row *t)
  * valid JSON path: it gets the default. */
 #define WHALE_MIN                                                                                  \
 	"t.notional_micros >= CASE WHEN ?1 > 0 THEN ?1"                                            \
-	" WHEN m.category IS NULL OR instr(m.category, '\"') THEN ?3"                              \
+	" WHEN m.category IS NULL OR instr(m.category, '\"') > 0 THEN ?3"                          \
 	" ELSE ifnull(json_extract(?2, '$.\"' || lower(m.category) || '\"'), ?3) END"
 
 /* FLOOR repeats the partial index's condition so SQLite may use trades_whale. */
@@ -376,24 +383,23 @@ int kw_store_whales_list(struct kw_store *s, const struct kw_trade_filter *f, kw
 			       f->default_threshold_micros);
 	const char *sql = fl ? (f->ticker ? SQL_WHALES_TICKER : SQL_WHALES)
 			     : (f->ticker ? SQL_WHALES_LOW_TICKER : SQL_WHALES_LOW);
-	sqlite3_stmt *st = kw_store_stmt(s, sql);
+	struct kw_stmt *st = kw_store_stmt(s, sql);
 	if (!st)
 		return -1;
 	int rc = 0;
-	sqlite3_bind_int64(st, 1, f->min_notional_micros);
-	sqlite3_bind_text(st, 2, f->category_thresholds ? f->category_thresholds : "{}", -1,
-			  SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 3, f->default_threshold_micros);
+	kw_sql_bind_i64(st, 1, f->min_notional_micros);
+	kw_sql_bind_text(st, 2, f->category_thresholds ? f->category_thresholds : "{}");
+	kw_sql_bind_i64(st, 3, f->default_threshold_micros);
 	kw_store_bind_text(st, 4, f->ticker);
 	kw_store_bind_text(st, 5, f->category);
 	kw_store_bind_text(st, 6, f->side);
-	sqlite3_bind_int64(st, 7, f->from_us);
-	sqlite3_bind_int64(st, 8, f->to_us);
-	sqlite3_bind_int64(st, 9, f->has_cursor ? f->after_us : INT64_MAX);
-	sqlite3_bind_int64(st, 10, f->has_cursor ? f->after_id : INT64_MAX);
-	sqlite3_bind_int64(st, 11, f->limit);
+	kw_sql_bind_i64(st, 7, f->from_us);
+	kw_sql_bind_i64(st, 8, f->to_us);
+	kw_sql_bind_i64(st, 9, f->has_cursor ? f->after_us : INT64_MAX);
+	kw_sql_bind_i64(st, 10, f->has_cursor ? f->after_id : INT64_MAX);
+	kw_sql_bind_i64(st, 11, f->limit);
 	WALK(s, st, "listing whale trades", struct kw_trade_row, trade_row, fn, ctx);
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -406,14 +412,14 @@ static const char SQL_MARKET_TRADES[] =
 int kw_store_market_trades(struct kw_store *s, const char *ticker, int64_t limit, kw_trade_fn fn,
 			   void *ctx)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_MARKET_TRADES);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_MARKET_TRADES);
 	if (!st)
 		return -1;
 	int rc = 0;
-	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, limit);
+	kw_sql_bind_text(st, 1, ticker);
+	kw_sql_bind_i64(st, 2, limit);
 	WALK(s, st, "listing a market's trades", struct kw_trade_row, trade_row, fn, ctx);
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -432,9 +438,9 @@ int kw_store_market_trades(struct kw_store *s, const char *ticker, int64_t limit
 static const char SQL_ALERTS_DESC[] = ALERTS_SQL("<", "DESC");
 static const char SQL_ALERTS_ASC[] = ALERTS_SQL(">", "ASC");
 
-static void alert_row(sqlite3_stmt *st, struct kw_alert *a)
+static void alert_row(struct kw_stmt *st, struct kw_alert *a)
 {
-	a->id = sqlite3_column_int64(st, 0);
+	a->id = kw_sql_col_i64(st, 0);
 	a->type = kw_store_col_text(st, 1);
 	a->ticker = kw_store_col_text(st, 2);
 	a->severity = kw_store_col_text(st, 3);
@@ -442,16 +448,16 @@ static void alert_row(sqlite3_stmt *st, struct kw_alert *a)
 	a->data = kw_store_col_text(st, 5);
 	a->category = kw_store_col_text(st, 6);
 	a->title = kw_store_col_text(st, 7);
-	a->confidence = sqlite3_column_int64(st, 8);
-	a->created_at = sqlite3_column_int64(st, 9);
-	a->window_end = sqlite3_column_int64(st, 10);
+	a->confidence = kw_sql_col_i64(st, 8);
+	a->created_at = kw_sql_col_i64(st, 9);
+	a->window_end = kw_sql_col_i64(st, 10);
 }
 
 int kw_store_alerts_list(struct kw_store *s, const struct kw_alert_filter *f, kw_alert_fn fn,
 			 void *ctx)
 {
 	int asc = f->after_since;
-	sqlite3_stmt *st = kw_store_stmt(s, asc ? SQL_ALERTS_ASC : SQL_ALERTS_DESC);
+	struct kw_stmt *st = kw_store_stmt(s, asc ? SQL_ALERTS_ASC : SQL_ALERTS_DESC);
 	if (!st)
 		return -1;
 	int rc = 0;
@@ -460,16 +466,16 @@ int kw_store_alerts_list(struct kw_store *s, const struct kw_alert_filter *f, kw
 	kw_store_bind_text(st, 3, f->ticker);
 	kw_store_bind_text(st, 4, f->category);
 	kw_store_bind_text(st, 5, f->crypto_prefixes);
-	sqlite3_bind_int64(st, 6, f->created_from);
+	kw_sql_bind_i64(st, 6, f->created_from);
 	if (asc)
-		sqlite3_bind_int64(st, 7,
-				   f->has_cursor && f->after_id > f->since_id ? f->after_id
-									      : f->since_id);
+		kw_sql_bind_i64(st, 7,
+				f->has_cursor && f->after_id > f->since_id ? f->after_id
+									   : f->since_id);
 	else
-		sqlite3_bind_int64(st, 7, f->has_cursor ? f->after_id : INT64_MAX);
-	sqlite3_bind_int64(st, 8, f->limit);
+		kw_sql_bind_i64(st, 7, f->has_cursor ? f->after_id : INT64_MAX);
+	kw_sql_bind_i64(st, 8, f->limit);
 	WALK(s, st, "listing alerts", struct kw_alert, alert_row, fn, ctx);
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -479,24 +485,24 @@ static const char SQL_WINDOW[] =
 	"SELECT ticker, taker_side, created_us, notional_micros, yes_price_micros FROM trades"
 	" WHERE created_us >= ?1 ORDER BY created_us, trade_id"; /* trades_dedup's order */
 
-static void window_row(sqlite3_stmt *st, struct kw_window_trade *t)
+static void window_row(struct kw_stmt *st, struct kw_window_trade *t)
 {
 	t->ticker = kw_store_col_text(st, 0);
 	t->taker_side = kw_store_col_text(st, 1);
-	t->created_us = sqlite3_column_int64(st, 2);
-	t->notional_micros = sqlite3_column_int64(st, 3);
-	t->yes_price = sqlite3_column_int64(st, 4);
+	t->created_us = kw_sql_col_i64(st, 2);
+	t->notional_micros = kw_sql_col_i64(st, 3);
+	t->yes_price = kw_sql_col_i64(st, 4);
 }
 
 int kw_store_window_trades(struct kw_store *s, int64_t since_us, kw_window_fn fn, void *ctx)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_WINDOW);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_WINDOW);
 	if (!st)
 		return -1;
 	int rc = 0;
-	sqlite3_bind_int64(st, 1, since_us);
+	kw_sql_bind_i64(st, 1, since_us);
 	WALK(s, st, "reading a window of trades", struct kw_window_trade, window_row, fn, ctx);
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -507,22 +513,21 @@ static const char SQL_PRICE_AT[] = "SELECT last_price_micros FROM market_snapsho
 
 int kw_store_price_at(struct kw_store *s, const char *ticker, int64_t at, int day, int64_t *out)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, day ? SQL_PRICE_DAY : SQL_PRICE_AT);
+	struct kw_stmt *st = kw_store_stmt(s, day ? SQL_PRICE_DAY : SQL_PRICE_AT);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_TRANSIENT);
+	kw_sql_bind_text(st, 1, ticker);
 	if (!day)
-		sqlite3_bind_int64(st, 2, at);
-	int rc = 0, step = sqlite3_step(st);
+		kw_sql_bind_i64(st, 2, at);
+	int rc = 0, step = kw_sql_step(st);
 	*out = KW_NULL;
-	if (step == SQLITE_ROW)
+	if (step == KW_ROW)
 		*out = kw_store_col_i64(st, 0);
-	else if (step != SQLITE_DONE)
+	else if (step != KW_DONE)
 		rc = -1;
 	if (rc < 0)
-		kw_error("store: reading a reference price failed: %s",
-			 sqlite3_errmsg(kw_store_db(s)));
-	sqlite3_reset(st);
+		kw_error("store: reading a reference price failed: %s", kw_store_errmsg(s));
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -531,21 +536,21 @@ static const char SQL_LABEL[] = "SELECT title, category FROM markets WHERE ticke
 int kw_store_market_label(struct kw_store *s, const char *ticker, char *title, size_t tlen,
 			  char *category, size_t clen)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_LABEL);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_LABEL);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_TRANSIENT);
-	int rc, step = sqlite3_step(st);
+	kw_sql_bind_text(st, 1, ticker);
+	int rc, step = kw_sql_step(st);
 	title[0] = category[0] = '\0';
-	if (step == SQLITE_ROW) {
+	if (step == KW_ROW) {
 		kw_strlcpy(title, kw_store_col_text(st, 0) ? kw_store_col_text(st, 0) : "", tlen);
 		kw_strlcpy(category, kw_store_col_text(st, 1) ? kw_store_col_text(st, 1) : "",
 			   clen);
 		rc = 0;
 	} else {
-		rc = step == SQLITE_DONE ? 1 : kw_store_fail(s, "reading a market label");
+		rc = step == KW_DONE ? 1 : kw_store_fail(s, "reading a market label");
 	}
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -559,29 +564,29 @@ int kw_store_market_label(struct kw_store *s, const char *ticker, char *title, s
 static const char SQL_TOP_TRADES[] = TOP_TRADES_SQL(WHALE_FLOOR);
 static const char SQL_TOP_TRADES_ALL[] = TOP_TRADES_SQL("");
 static const char SQL_BIG_TRADES[] = "SELECT count(*) FROM (SELECT 1 FROM trades t"
-				     " WHERE " WHALE_FLOOR "t.created_us >= ?1 LIMIT ?2)";
+				     " WHERE " WHALE_FLOOR "t.created_us >= ?1 LIMIT ?2) b";
 
 int kw_store_top_trades(struct kw_store *s, int64_t since_us, int64_t limit, kw_trade_fn fn,
 			void *ctx)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_BIG_TRADES);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_BIG_TRADES);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, since_us);
-	sqlite3_bind_int64(st, 2, limit);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
+	kw_sql_bind_i64(st, 1, since_us);
+	kw_sql_bind_i64(st, 2, limit);
+	if (kw_sql_step(st) != KW_ROW) {
+		kw_sql_reset(st);
 		return kw_store_fail(s, "counting big trades");
 	}
-	int enough = sqlite3_column_int64(st, 0) >= limit;
-	sqlite3_reset(st);
+	int enough = kw_sql_col_i64(st, 0) >= limit;
+	kw_sql_reset(st);
 	if (!(st = kw_store_stmt(s, enough ? SQL_TOP_TRADES : SQL_TOP_TRADES_ALL)))
 		return -1;
 	int rc = 0;
-	sqlite3_bind_int64(st, 1, since_us);
-	sqlite3_bind_int64(st, 2, limit);
+	kw_sql_bind_i64(st, 1, since_us);
+	kw_sql_bind_i64(st, 2, limit);
 	WALK(s, st, "listing top trades", struct kw_trade_row, trade_row, fn, ctx);
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -597,20 +602,19 @@ int kw_store_whale_counts(struct kw_store *s, int64_t since_us, const char *cate
 			  int64_t default_threshold_micros, kw_count_fn fn, void *ctx)
 {
 	int fl = floor_applies(0, category_thresholds, default_threshold_micros);
-	sqlite3_stmt *st = kw_store_stmt(s, fl ? SQL_WHALE_COUNTS : SQL_WHALE_COUNTS_LOW);
+	struct kw_stmt *st = kw_store_stmt(s, fl ? SQL_WHALE_COUNTS : SQL_WHALE_COUNTS_LOW);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, 0);
-	sqlite3_bind_text(st, 2, category_thresholds ? category_thresholds : "{}", -1,
-			  SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 3, default_threshold_micros);
-	sqlite3_bind_int64(st, 4, since_us);
+	kw_sql_bind_i64(st, 1, 0);
+	kw_sql_bind_text(st, 2, category_thresholds ? category_thresholds : "{}");
+	kw_sql_bind_i64(st, 3, default_threshold_micros);
+	kw_sql_bind_i64(st, 4, since_us);
 	int rc = 0, step;
-	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-		rc = fn(ctx, kw_store_col_text(st, 0), sqlite3_column_int64(st, 1));
-	if (rc == 0 && step != SQLITE_DONE)
+	while (rc == 0 && (step = kw_sql_step(st)) == KW_ROW)
+		rc = fn(ctx, kw_store_col_text(st, 0), kw_sql_col_i64(st, 1));
+	if (rc == 0 && step != KW_DONE)
 		rc = kw_store_fail(s, "counting whale trades");
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -622,17 +626,17 @@ static const char SQL_HOURLY[] = "SELECT " KW_SQL_TRADE_HOUR(
 int kw_store_hourly_notional(struct kw_store *s, const char *ticker, int64_t since_us,
 			     kw_hour_fn fn, void *ctx)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_HOURLY);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_HOURLY);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, since_us);
+	kw_sql_bind_text(st, 1, ticker);
+	kw_sql_bind_i64(st, 2, since_us);
 	int rc = 0, step;
-	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-		rc = fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
-	if (rc == 0 && step != SQLITE_DONE)
+	while (rc == 0 && (step = kw_sql_step(st)) == KW_ROW)
+		rc = fn(ctx, kw_sql_col_i64(st, 0), kw_sql_col_i64(st, 1));
+	if (rc == 0 && step != KW_DONE)
 		rc = kw_store_fail(s, "reading hourly premium");
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -644,20 +648,20 @@ static const char SQL_STATS_WINDOW[] =
 int kw_store_stats_window(struct kw_store *s, int64_t window_s, int64_t *as_of, int64_t *since,
 			  int64_t *markets_traded)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_STATS_WINDOW);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_STATS_WINDOW);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, window_s);
-	int rc, step = sqlite3_step(st);
-	if (step == SQLITE_ROW) {
-		*as_of = sqlite3_column_int64(st, 0);
-		*since = sqlite3_column_int64(st, 1);
-		*markets_traded = sqlite3_column_int64(st, 2);
+	kw_sql_bind_i64(st, 1, window_s);
+	int rc, step = kw_sql_step(st);
+	if (step == KW_ROW) {
+		*as_of = kw_sql_col_i64(st, 0);
+		*since = kw_sql_col_i64(st, 1);
+		*markets_traded = kw_sql_col_i64(st, 2);
 		rc = 0;
 	} else {
-		rc = step == SQLITE_DONE ? 1 : kw_store_fail(s, "reading a stats window");
+		rc = step == KW_DONE ? 1 : kw_store_fail(s, "reading a stats window");
 	}
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -675,16 +679,16 @@ static const char *const stats_markets_sql[] = {
 		STATS_MARKETS_SQL(" AND " STATS_CHANGE " < 0", STATS_CHANGE ", x.ticker DESC"),
 };
 
-static void stats_market_row(sqlite3_stmt *st, struct kw_stats_market_row *m)
+static void stats_market_row(struct kw_stmt *st, struct kw_stats_market_row *m)
 {
 	m->ticker = kw_store_col_text(st, 0);
 	m->title = kw_store_col_text(st, 1);
 	m->category = kw_store_col_text(st, 2);
-	m->trades = sqlite3_column_int64(st, 3);
-	m->notional_micros = sqlite3_column_int64(st, 4);
-	m->yes_micros = sqlite3_column_int64(st, 5);
+	m->trades = kw_sql_col_i64(st, 3);
+	m->notional_micros = kw_sql_col_i64(st, 4);
+	m->yes_micros = kw_sql_col_i64(st, 5);
 	m->start_price = kw_store_col_i64(st, 6);
-	m->last_price = sqlite3_column_int64(st, 7);
+	m->last_price = kw_sql_col_i64(st, 7);
 }
 
 int kw_store_stats_markets(struct kw_store *s, int64_t window_s, enum kw_stats_order order,
@@ -692,14 +696,14 @@ int kw_store_stats_markets(struct kw_store *s, int64_t window_s, enum kw_stats_o
 {
 	if ((int)order < 0 || (size_t)order >= KW_ARRAY_LEN(stats_markets_sql))
 		return -1;
-	sqlite3_stmt *st = kw_store_stmt(s, stats_markets_sql[order]);
+	struct kw_stmt *st = kw_store_stmt(s, stats_markets_sql[order]);
 	if (!st)
 		return -1;
 	int rc = 0;
-	sqlite3_bind_int64(st, 1, window_s);
-	sqlite3_bind_int64(st, 2, limit);
+	kw_sql_bind_i64(st, 1, window_s);
+	kw_sql_bind_i64(st, 2, limit);
 	WALK(s, st, "reading stats markets", struct kw_stats_market_row, stats_market_row, fn, ctx);
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -711,14 +715,14 @@ static const char SQL_STATS_TOP[] =
 int kw_store_stats_top_trades(struct kw_store *s, int64_t window_s, int64_t limit, kw_trade_fn fn,
 			      void *ctx)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_STATS_TOP);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_STATS_TOP);
 	if (!st)
 		return -1;
 	int rc = 0;
-	sqlite3_bind_int64(st, 1, window_s);
-	sqlite3_bind_int64(st, 2, limit);
+	kw_sql_bind_i64(st, 1, window_s);
+	kw_sql_bind_i64(st, 2, limit);
 	WALK(s, st, "reading top trades", struct kw_trade_row, trade_row, fn, ctx);
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -727,16 +731,16 @@ static const char SQL_STATS_WHALES[] = "SELECT category, trades FROM stats_whale
 
 int kw_store_stats_whales(struct kw_store *s, int64_t window_s, kw_count_fn fn, void *ctx)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_STATS_WHALES);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_STATS_WHALES);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, window_s);
+	kw_sql_bind_i64(st, 1, window_s);
 	int rc = 0, step;
-	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-		rc = fn(ctx, kw_store_col_text(st, 0), sqlite3_column_int64(st, 1));
-	if (rc == 0 && step != SQLITE_DONE)
+	while (rc == 0 && (step = kw_sql_step(st)) == KW_ROW)
+		rc = fn(ctx, kw_store_col_text(st, 0), kw_sql_col_i64(st, 1));
+	if (rc == 0 && step != KW_DONE)
 		rc = kw_store_fail(s, "reading whale counts");
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -746,17 +750,17 @@ static const char SQL_MARKET_HOURS[] = "SELECT hour, notional_micros FROM market
 int kw_store_market_hours(struct kw_store *s, const char *ticker, int64_t from_hour, kw_hour_fn fn,
 			  void *ctx)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_MARKET_HOURS);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_MARKET_HOURS);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, from_hour);
+	kw_sql_bind_text(st, 1, ticker);
+	kw_sql_bind_i64(st, 2, from_hour);
 	int rc = 0, step;
-	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-		rc = fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
-	if (rc == 0 && step != SQLITE_DONE)
+	while (rc == 0 && (step = kw_sql_step(st)) == KW_ROW)
+		rc = fn(ctx, kw_sql_col_i64(st, 0), kw_sql_col_i64(st, 1));
+	if (rc == 0 && step != KW_DONE)
 		rc = kw_store_fail(s, "reading market hours");
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -765,15 +769,15 @@ static const char SQL_LAST_FETCH[] =
 
 int kw_store_last_fetch(struct kw_store *s, int64_t *finished_at)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_LAST_FETCH);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_LAST_FETCH);
 	if (!st)
 		return -1;
 	int rc = 0;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*finished_at = sqlite3_column_int64(st, 0);
+	if (kw_sql_step(st) == KW_ROW)
+		*finished_at = kw_sql_col_i64(st, 0);
 	else
 		rc = kw_store_fail(s, "reading the last fetch");
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -786,18 +790,16 @@ static const char SQL_PENDING[] =
 	"SELECT id FROM refresh_requests WHERE run_id IS NULL AND requested_at >= ?1"
 	" ORDER BY id LIMIT 1";
 static const char SQL_REQUEST[] = "INSERT INTO refresh_requests (requested_at, force)"
-				  " VALUES (?1, ?2)";
+				  " VALUES (?1, ?2) RETURNING id";
 
 /* 1 and *id when st (bound) returns a row, 0 when none, -1 on error. */
-static int first_id(struct kw_store *s, sqlite3_stmt *st, int64_t *id)
+static int first_id(struct kw_store *s, struct kw_stmt *st, int64_t *id)
 {
-	int step = sqlite3_step(st);
-	int rc = step == SQLITE_ROW    ? 1
-		 : step == SQLITE_DONE ? 0
-				       : kw_store_fail(s, "refresh lookup");
+	int step = kw_sql_step(st);
+	int rc = step == KW_ROW ? 1 : step == KW_DONE ? 0 : kw_store_fail(s, "refresh lookup");
 	if (rc == 1)
-		*id = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+		*id = kw_sql_col_i64(st, 0);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -807,32 +809,33 @@ int kw_store_refresh_request(struct kw_store *s, int force, int64_t now, int64_t
 	int rc = -1, found;
 	if (kw_store_begin(s) < 0)
 		return -1;
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_RUNNING);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_RUNNING);
 	if (!st)
 		goto out;
-	sqlite3_bind_int64(st, 1, now - running_window_s);
+	kw_sql_bind_i64(st, 1, now - running_window_s);
 	if ((found = first_id(s, st, id)) != 0) {
 		rc = found < 0 ? -1 : KW_REFRESH_RUNNING;
 		goto out;
 	}
 	if (!(st = kw_store_stmt(s, SQL_PENDING)))
 		goto out;
-	sqlite3_bind_int64(st, 1, now - running_window_s);
+	kw_sql_bind_i64(st, 1, now - running_window_s);
 	if ((found = first_id(s, st, id)) != 0) {
 		rc = found < 0 ? -1 : KW_REFRESH_PENDING;
 		goto out;
 	}
 	if (!(st = kw_store_stmt(s, SQL_REQUEST)))
 		goto out;
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int(st, 2, force ? 1 : 0);
-	int step = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (step != SQLITE_DONE) {
+	kw_sql_bind_i64(st, 1, now);
+	kw_sql_bind_int(st, 2, force ? 1 : 0);
+	int step = kw_sql_step(st);
+	if (step == KW_ROW)
+		*id = kw_sql_col_i64(st, 0);
+	else
 		kw_store_fail(s, "storing a refresh request");
+	kw_sql_reset(st);
+	if (step != KW_ROW)
 		goto out;
-	}
-	*id = sqlite3_last_insert_rowid(kw_store_db(s));
 	rc = KW_REFRESH_QUEUED;
 out:
 	if (rc >= 0 && kw_store_commit(s) == 0)
@@ -878,19 +881,23 @@ int kw_store_api_plans(struct kw_store *s, kw_plan_fn fn, void *ctx)
 	int rc = 0;
 	for (size_t i = 0; i < KW_ARRAY_LEN(q) && rc == 0; i++) {
 		struct kw_buf b;
-		sqlite3_stmt *st = NULL;
+		struct kw_stmt *st = NULL;
+		/* SQLite's plan is one step a row, in its fourth column; PostgreSQL's one line a
+		 * row, in its only column. */
+		int pg = kw_store_is_pg(s), col = pg ? 0 : 3;
 		kw_buf_init(&b, 0);
-		if (kw_buf_puts(&b, "EXPLAIN QUERY PLAN ") < 0 || kw_buf_puts(&b, q[i].sql) < 0 ||
-		    sqlite3_prepare_v2(kw_store_db(s), b.data, -1, &st, NULL) != SQLITE_OK) {
+		if (kw_buf_puts(&b, pg ? "EXPLAIN " : "EXPLAIN QUERY PLAN ") < 0 ||
+		    kw_buf_puts(&b, q[i].sql) < 0 ||
+		    !(st = kw_conn_prepare(kw_store_conn(s), b.data))) {
 			rc = kw_store_fail(s, "explaining a query");
 		} else {
 			int step;
-			while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-				rc = fn(ctx, q[i].name, kw_store_col_text(st, 3));
-			if (rc == 0 && step != SQLITE_DONE)
+			while (rc == 0 && (step = kw_sql_step(st)) == KW_ROW)
+				rc = fn(ctx, q[i].name, kw_store_col_text(st, col));
+			if (rc == 0 && step != KW_DONE)
 				rc = kw_store_fail(s, "explaining a query");
 		}
-		sqlite3_finalize(st);
+		kw_stmt_free(st);
 		kw_buf_free(&b);
 	}
 	return rc;

@@ -29,14 +29,14 @@ void kw_strlist_free(struct kw_strlist *l)
 }
 
 /* Run a one-column text query into an owned list. */
-static int collect(struct kw_store *s, sqlite3_stmt *st, struct kw_strlist *out, const char *what)
+static int collect(struct kw_store *s, struct kw_stmt *st, struct kw_strlist *out, const char *what)
 {
 	int rc;
 	size_t cap = 0;
 	out->v = NULL;
 	out->n = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *t = (const char *)sqlite3_column_text(st, 0);
+	while ((rc = kw_sql_step(st)) == KW_ROW) {
+		const char *t = kw_sql_col_text(st, 0);
 		if (!t)
 			continue;
 		if (out->n == cap) {
@@ -45,9 +45,9 @@ static int collect(struct kw_store *s, sqlite3_stmt *st, struct kw_strlist *out,
 		}
 		out->v[out->n++] = kw_xstrdup(t);
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		kw_error("store: %s failed: %s", what, sqlite3_errmsg(kw_store_db(s)));
+	kw_sql_reset(st);
+	if (rc != KW_DONE) {
+		kw_error("store: %s failed: %s", what, kw_store_errmsg(s));
 		kw_strlist_free(out);
 		return -1;
 	}
@@ -59,7 +59,7 @@ int kw_store_fetch_tune(struct kw_store *s)
 	/* Index pages for trade_id and the time indexes stay cached across pages; 16 MiB keeps
 	 * kw-fetch well inside its 64 MiB budget. No mmap for the writer: mapped pages of a
 	 * large database count as resident and would grow with it, the page cache does not. */
-	return kw_db_exec(kw_store_db(s), "PRAGMA cache_size = -16384; PRAGMA mmap_size = 0");
+	return kw_store_pragma(s, "PRAGMA cache_size = -16384; PRAGMA mmap_size = 0");
 }
 
 /* ---- runs and refresh requests ------------------------------------------------------------ */
@@ -69,23 +69,26 @@ static const char SQL_RUN_STALE[] =
 	"UPDATE fetch_runs SET outcome = 'failed', finished_at = ?1,"
 	" error = 'interrupted: the fetcher stopped before finishing this run'"
 	" WHERE outcome = 'running'";
-static const char SQL_RUN_BEGIN[] = "INSERT INTO fetch_runs (started_at) VALUES (?1)";
+static const char SQL_RUN_BEGIN[] = "INSERT INTO fetch_runs (started_at) VALUES (?1) RETURNING id";
 
 int kw_store_fetch_run_begin(struct kw_store *s, int64_t started_at, int64_t *run_id)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_RUN_STALE);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_RUN_STALE);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, started_at);
+	kw_sql_bind_i64(st, 1, started_at);
 	if (kw_store_step_done(s, st, "marking stale runs") < 0)
 		return -1;
 	if (!(st = kw_store_stmt(s, SQL_RUN_BEGIN)))
 		return -1;
-	sqlite3_bind_int64(st, 1, started_at);
-	if (kw_store_step_done(s, st, "starting a run") < 0)
-		return -1;
-	*run_id = sqlite3_last_insert_rowid(kw_store_db(s));
-	return 0;
+	kw_sql_bind_i64(st, 1, started_at);
+	int step = kw_sql_step(st);
+	if (step == KW_ROW)
+		*run_id = kw_sql_col_i64(st, 0);
+	else
+		kw_store_fail(s, "starting a run");
+	kw_sql_reset(st);
+	return step == KW_ROW ? 0 : -1;
 }
 
 static const char SQL_RUN_FINISH[] =
@@ -95,22 +98,22 @@ static const char SQL_RUN_FINISH[] =
 
 int kw_store_fetch_run_finish(struct kw_store *s, int64_t run_id, const struct kw_fetch_run_row *r)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_RUN_FINISH);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_RUN_FINISH);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, run_id);
-	sqlite3_bind_int64(st, 2, r->finished_at);
+	kw_sql_bind_i64(st, 1, run_id);
+	kw_sql_bind_i64(st, 2, r->finished_at);
 	kw_store_bind_text_static(st, 3, r->outcome);
-	sqlite3_bind_int64(st, 4, r->pages);
-	sqlite3_bind_int64(st, 5, r->markets);
-	sqlite3_bind_int64(st, 6, r->trades);
-	sqlite3_bind_int64(st, 7, r->orderbooks);
-	sqlite3_bind_int64(st, 8, r->http_errors);
-	sqlite3_bind_int64(st, 9, r->skipped);
+	kw_sql_bind_i64(st, 4, r->pages);
+	kw_sql_bind_i64(st, 5, r->markets);
+	kw_sql_bind_i64(st, 6, r->trades);
+	kw_sql_bind_i64(st, 7, r->orderbooks);
+	kw_sql_bind_i64(st, 8, r->http_errors);
+	kw_sql_bind_i64(st, 9, r->skipped);
 	if (r->open_markets < 0)
-		sqlite3_bind_null(st, 10);
+		kw_sql_bind_null(st, 10);
 	else
-		sqlite3_bind_int64(st, 10, r->open_markets);
+		kw_sql_bind_i64(st, 10, r->open_markets);
 	kw_store_bind_text_static(st, 11, r->skip_reasons_json ? r->skip_reasons_json : "{}");
 	kw_store_bind_text_static(st, 12, r->error);
 	/* In a transaction of its own, so that a market-data writer's commit marks it. */
@@ -130,23 +133,22 @@ static const char SQL_REFRESH_CLAIM[] =
 
 int kw_store_fetch_claim_refresh(struct kw_store *s, int64_t run_id, int *claimed, int *force)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_REFRESH_FORCE);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_REFRESH_FORCE);
 	if (!st)
 		return -1;
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		kw_error("store: reading refresh requests failed: %s",
-			 sqlite3_errmsg(kw_store_db(s)));
-		sqlite3_reset(st);
+	if (kw_sql_step(st) != KW_ROW) {
+		kw_error("store: reading refresh requests failed: %s", kw_store_errmsg(s));
+		kw_sql_reset(st);
 		return -1;
 	}
-	*claimed = sqlite3_column_int(st, 0);
-	*force = sqlite3_column_int(st, 1) != 0;
-	sqlite3_reset(st);
+	*claimed = kw_sql_col_int(st, 0);
+	*force = kw_sql_col_int(st, 1) != 0;
+	kw_sql_reset(st);
 	if (!*claimed)
 		return 0;
 	if (!(st = kw_store_stmt(s, SQL_REFRESH_CLAIM)))
 		return -1;
-	sqlite3_bind_int64(st, 1, run_id);
+	kw_sql_bind_i64(st, 1, run_id);
 	return kw_store_step_done(s, st, "claiming refresh requests");
 }
 
@@ -155,15 +157,14 @@ static const char SQL_REFRESH_PENDING[] =
 
 int kw_store_fetch_refresh_pending(struct kw_store *s)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_REFRESH_PENDING);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_REFRESH_PENDING);
 	if (!st)
 		return -1;
-	int rc = sqlite3_step(st);
-	int pending = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-	sqlite3_reset(st);
+	int rc = kw_sql_step(st);
+	int pending = rc == KW_ROW ? kw_sql_col_int(st, 0) : -1;
+	kw_sql_reset(st);
 	if (pending < 0)
-		kw_error("store: reading refresh requests failed: %s",
-			 sqlite3_errmsg(kw_store_db(s)));
+		kw_error("store: reading refresh requests failed: %s", kw_store_errmsg(s));
 	return pending;
 }
 
@@ -175,29 +176,29 @@ static const char SQL_STATE_SET[] = "INSERT INTO fetch_state (name, value) VALUE
 
 int kw_store_fetch_state_get(struct kw_store *s, const char *name, int64_t *value)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_STATE_GET);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_STATE_GET);
 	if (!st)
 		return -1;
 	kw_store_bind_text_static(st, 1, name);
-	int rc = sqlite3_step(st), found = 0;
-	if (rc == SQLITE_ROW) {
-		*value = sqlite3_column_int64(st, 0);
+	int rc = kw_sql_step(st), found = 0;
+	if (rc == KW_ROW) {
+		*value = kw_sql_col_i64(st, 0);
 		found = 1;
-	} else if (rc != SQLITE_DONE) {
-		kw_error("store: reading %s failed: %s", name, sqlite3_errmsg(kw_store_db(s)));
+	} else if (rc != KW_DONE) {
+		kw_error("store: reading %s failed: %s", name, kw_store_errmsg(s));
 		found = -1;
 	}
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return found;
 }
 
 int kw_store_fetch_state_set(struct kw_store *s, const char *name, int64_t value)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_STATE_SET);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_STATE_SET);
 	if (!st)
 		return -1;
 	kw_store_bind_text_static(st, 1, name);
-	sqlite3_bind_int64(st, 2, value);
+	kw_sql_bind_i64(st, 2, value);
 	return kw_store_step_done(s, st, "saving fetch state");
 }
 
@@ -209,13 +210,22 @@ int kw_store_fetch_state_set(struct kw_store *s, const char *name, int64_t value
  * SQL_MARKET. Never NULL: the columns compared with = are NOT NULL and bound non-NULL.
  */
 #define MARKET_SAME_AS_BOUND                                                                       \
-	"event_ticker = ?2 AND (category IS NOT NULL OR ?3 IS NULL) AND title = ?4"                \
-	" AND yes_sub_title = ?5 AND no_sub_title = ?6 AND market_type = ?7 AND status = ?8"       \
-	" AND open_at IS ?9 AND close_at IS ?10 AND yes_bid_micros IS ?11"                         \
-	" AND yes_ask_micros IS ?12 AND no_bid_micros IS ?13 AND no_ask_micros IS ?14"             \
-	" AND last_price_micros IS ?15 AND previous_price_micros IS ?16"                           \
-	" AND yes_bid_size_centi IS ?17 AND yes_ask_size_centi IS ?18 AND volume_centi IS ?19"     \
-	" AND volume_24h_centi IS ?20 AND open_interest_centi IS ?21"
+	"markets.event_ticker = ?2 AND (markets.category IS NOT NULL OR ?3 IS NULL)"               \
+	" AND markets.title = ?4 AND markets.yes_sub_title = ?5 AND markets.no_sub_title = ?6"     \
+	" AND markets.market_type = ?7 AND markets.status = ?8"                                    \
+	" AND markets.open_at IS NOT DISTINCT FROM ?9"                                             \
+	" AND markets.close_at IS NOT DISTINCT FROM ?10"                                           \
+	" AND markets.yes_bid_micros IS NOT DISTINCT FROM ?11"                                     \
+	" AND markets.yes_ask_micros IS NOT DISTINCT FROM ?12"                                     \
+	" AND markets.no_bid_micros IS NOT DISTINCT FROM ?13"                                      \
+	" AND markets.no_ask_micros IS NOT DISTINCT FROM ?14"                                      \
+	" AND markets.last_price_micros IS NOT DISTINCT FROM ?15"                                  \
+	" AND markets.previous_price_micros IS NOT DISTINCT FROM ?16"                              \
+	" AND markets.yes_bid_size_centi IS NOT DISTINCT FROM ?17"                                 \
+	" AND markets.yes_ask_size_centi IS NOT DISTINCT FROM ?18"                                 \
+	" AND markets.volume_centi IS NOT DISTINCT FROM ?19"                                       \
+	" AND markets.volume_24h_centi IS NOT DISTINCT FROM ?20"                                   \
+	" AND markets.open_interest_centi IS NOT DISTINCT FROM ?21"
 
 static const char SQL_MARKET[] =
 	"INSERT INTO markets (ticker, event_ticker, category, title, yes_sub_title, no_sub_title,"
@@ -243,10 +253,17 @@ static const char SQL_MARKET[] =
 	" WHERE NOT (" MARKET_SAME_AS_BOUND ")";
 
 static const char SQL_SNAPSHOT[] =
-	"INSERT OR REPLACE INTO market_snapshots (ticker, taken_at, run_id, yes_bid_micros,"
+	"INSERT INTO market_snapshots (ticker, taken_at, run_id, yes_bid_micros,"
 	" yes_ask_micros, last_price_micros, volume_centi, volume_24h_centi, open_interest_centi,"
 	" yes_bid_size_centi, yes_ask_size_centi)"
-	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+	" ON CONFLICT (ticker, taken_at) DO UPDATE SET run_id = excluded.run_id,"
+	" yes_bid_micros = excluded.yes_bid_micros, yes_ask_micros = excluded.yes_ask_micros,"
+	" last_price_micros = excluded.last_price_micros, volume_centi = excluded.volume_centi,"
+	" volume_24h_centi = excluded.volume_24h_centi,"
+	" open_interest_centi = excluded.open_interest_centi,"
+	" yes_bid_size_centi = excluded.yes_bid_size_centi,"
+	" yes_ask_size_centi = excluded.yes_ask_size_centi";
 
 /*
  * A market listed again as it was (the common case, run after run) only gets its updated_at
@@ -258,7 +275,7 @@ static const char SQL_SNAPSHOT[] =
 static const char SQL_MARKET_SAME[] =
 	"UPDATE markets SET updated_at = ?22 WHERE ticker = ?1 AND " MARKET_SAME_AS_BOUND;
 
-static void bind_market(sqlite3_stmt *st, const struct kw_kalshi_market *m, int64_t taken_at)
+static void bind_market(struct kw_stmt *st, const struct kw_kalshi_market *m, int64_t taken_at)
 {
 	kw_store_bind_text_static(st, 1, m->ticker);
 	kw_store_bind_text_static(st, 2, m->event_ticker);
@@ -281,20 +298,20 @@ static void bind_market(sqlite3_stmt *st, const struct kw_kalshi_market *m, int6
 	kw_store_bind_i64(st, 19, m->volume);
 	kw_store_bind_i64(st, 20, m->volume_24h);
 	kw_store_bind_i64(st, 21, m->open_interest);
-	sqlite3_bind_int64(st, 22, taken_at);
+	kw_sql_bind_i64(st, 22, taken_at);
 }
 
 /* Run st (SQL_MARKET or SQL_MARKET_SAME, bound alike); *changed = rows it wrote. */
 static int market_step(struct kw_store *s, const char *sql, const struct kw_kalshi_market *m,
 		       int64_t taken_at, int *changed)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, sql);
+	struct kw_stmt *st = kw_store_stmt(s, sql);
 	if (!st)
 		return -1;
 	bind_market(st, m, taken_at);
 	if (kw_store_step_done(s, st, "storing a market") < 0)
 		return -1;
-	*changed = sqlite3_changes(kw_store_db(s)) > 0;
+	*changed = kw_store_changes(s) > 0;
 	return 0;
 }
 
@@ -307,7 +324,7 @@ int kw_store_fetch_market(struct kw_store *s, const struct kw_kalshi_market *m, 
 	const char *first = *listed_as_it_was ? SQL_MARKET_SAME : SQL_MARKET;
 	const char *second = *listed_as_it_was ? SQL_MARKET : SQL_MARKET_SAME;
 	int changed = 0;
-	sqlite3_stmt *st;
+	struct kw_stmt *st;
 	if (market_step(s, first, m, taken_at, &changed) < 0)
 		return -1;
 	if (changed) {
@@ -331,8 +348,8 @@ int kw_store_fetch_market(struct kw_store *s, const struct kw_kalshi_market *m, 
 	    !(st = kw_store_stmt(s, SQL_SNAPSHOT)))
 		return -1;
 	kw_store_bind_text_static(st, 1, m->ticker);
-	sqlite3_bind_int64(st, 2, taken_at);
-	sqlite3_bind_int64(st, 3, run_id);
+	kw_sql_bind_i64(st, 2, taken_at);
+	kw_sql_bind_i64(st, 3, run_id);
 	kw_store_bind_i64(st, 4, m->yes_bid);
 	kw_store_bind_i64(st, 5, m->yes_ask);
 	kw_store_bind_i64(st, 6, m->last_price);
@@ -353,47 +370,52 @@ static const char SQL_TRADE[] =
 int kw_store_fetch_trade(struct kw_store *s, const struct kw_kalshi_trade *t, int64_t shift_us,
 			 int *inserted)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_TRADE);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_TRADE);
 	if (!st)
 		return -1;
 	kw_store_bind_text_static(st, 1, t->trade_id);
 	kw_store_bind_text_static(st, 2, t->ticker);
-	sqlite3_bind_int64(st, 3, t->created_us + shift_us);
-	sqlite3_bind_int64(st, 4, t->count_centi);
-	sqlite3_bind_int64(st, 5, t->yes_price);
-	sqlite3_bind_int64(st, 6, t->no_price);
+	kw_sql_bind_i64(st, 3, t->created_us + shift_us);
+	kw_sql_bind_i64(st, 4, t->count_centi);
+	kw_sql_bind_i64(st, 5, t->yes_price);
+	kw_sql_bind_i64(st, 6, t->no_price);
 	/* A trade Kalshi sent without a taker side is stored (it happened: it counts in volume
 	 * and trade counts) with no side and no premium. */
 	if (t->taker_yes < 0)
-		sqlite3_bind_null(st, 7);
+		kw_sql_bind_null(st, 7);
 	else
 		kw_store_bind_text_static(st, 7, t->taker_yes ? "yes" : "no");
 	kw_store_bind_i64(st, 8, t->notional);
-	sqlite3_bind_int(st, 9, t->is_block);
+	kw_sql_bind_int(st, 9, t->is_block);
 	if (kw_store_step_done(s, st, "storing a trade") < 0)
 		return -1;
-	*inserted = sqlite3_changes(kw_store_db(s)) > 0;
+	*inserted = kw_store_changes(s) > 0;
 	return 0;
 }
 
 static const char SQL_BOOK[] =
-	"INSERT OR REPLACE INTO orderbook_snapshots (ticker, taken_at, run_id, yes_depth_centi,"
+	"INSERT INTO orderbook_snapshots (ticker, taken_at, run_id, yes_depth_centi,"
 	" no_depth_centi, yes_levels, no_levels, best_yes_bid_micros, best_no_bid_micros)"
-	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+	" ON CONFLICT (ticker, taken_at) DO UPDATE SET run_id = excluded.run_id,"
+	" yes_depth_centi = excluded.yes_depth_centi, no_depth_centi = excluded.no_depth_centi,"
+	" yes_levels = excluded.yes_levels, no_levels = excluded.no_levels,"
+	" best_yes_bid_micros = excluded.best_yes_bid_micros,"
+	" best_no_bid_micros = excluded.best_no_bid_micros";
 
 int kw_store_fetch_book(struct kw_store *s, const char *ticker, int64_t taken_at, int64_t run_id,
 			const struct kw_kalshi_book *b)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_BOOK);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_BOOK);
 	if (!st)
 		return -1;
 	kw_store_bind_text_static(st, 1, ticker);
-	sqlite3_bind_int64(st, 2, taken_at);
-	sqlite3_bind_int64(st, 3, run_id);
-	sqlite3_bind_int64(st, 4, b->yes_depth);
-	sqlite3_bind_int64(st, 5, b->no_depth);
-	sqlite3_bind_int(st, 6, b->yes_levels);
-	sqlite3_bind_int(st, 7, b->no_levels);
+	kw_sql_bind_i64(st, 2, taken_at);
+	kw_sql_bind_i64(st, 3, run_id);
+	kw_sql_bind_i64(st, 4, b->yes_depth);
+	kw_sql_bind_i64(st, 5, b->no_depth);
+	kw_sql_bind_int(st, 6, b->yes_levels);
+	kw_sql_bind_int(st, 7, b->no_levels);
 	kw_store_bind_i64(st, 8, b->best_yes_bid);
 	kw_store_bind_i64(st, 9, b->best_no_bid);
 	return kw_store_step_done(s, st, "storing an order book");
@@ -408,7 +430,7 @@ static const char SQL_EVENT[] =
 
 int kw_store_fetch_event(struct kw_store *s, const struct kw_kalshi_event *e, int64_t fetched_at)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_EVENT);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_EVENT);
 	if (!st)
 		return -1;
 	kw_store_bind_text_static(st, 1, e->event_ticker);
@@ -416,7 +438,7 @@ int kw_store_fetch_event(struct kw_store *s, const struct kw_kalshi_event *e, in
 	kw_store_bind_text_static(st, 3, e->title);
 	kw_store_bind_text_static(st, 4, e->sub_title);
 	kw_store_bind_text_static(st, 5, e->category);
-	sqlite3_bind_int64(st, 6, fetched_at);
+	kw_sql_bind_i64(st, 6, fetched_at);
 	return kw_store_step_done(s, st, "storing an event");
 }
 
@@ -428,14 +450,14 @@ static const char SQL_SERIES[] =
 
 int kw_store_fetch_series(struct kw_store *s, const struct kw_kalshi_series *x, int64_t fetched_at)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_SERIES);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_SERIES);
 	if (!st)
 		return -1;
 	kw_store_bind_text_static(st, 1, x->ticker);
 	kw_store_bind_text_static(st, 2, x->title);
 	kw_store_bind_text_static(st, 3, x->category);
 	kw_store_bind_text_static(st, 4, x->frequency);
-	sqlite3_bind_int64(st, 5, fetched_at);
+	kw_sql_bind_i64(st, 5, fetched_at);
 	return kw_store_step_done(s, st, "storing a series");
 }
 
@@ -450,36 +472,36 @@ static const char SQL_LINK[] =
 	"        coalesce(nullif(s.category, ''), nullif(e.category, '')) AS category"
 	"       FROM events e LEFT JOIN series s ON s.ticker = e.series_ticker) AS x"
 	" WHERE markets.event_ticker = x.event_ticker"
-	"   AND (markets.series_ticker IS NOT x.series_ticker"
-	"        OR (x.category IS NOT NULL AND markets.category IS NOT x.category))"
+	"   AND (markets.series_ticker IS DISTINCT FROM x.series_ticker"
+	"        OR (x.category IS NOT NULL AND markets.category IS DISTINCT FROM x.category))"
 	" RETURNING markets.ticker";
 
 /* Step an UPDATE ... RETURNING ticker to its end, noting each market it changed for the
  * rollups (SQLite makes every change at the first step and hands back the rows after, so the
  * notes are written between steps); *n = the rows. */
-static int step_marking(struct kw_store *s, sqlite3_stmt *st, const char *what, int64_t *n)
+static int step_marking(struct kw_store *s, struct kw_stmt *st, const char *what, int64_t *n)
 {
 	int step, rc = -1;
 	*n = 0;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((step = kw_sql_step(st)) == KW_ROW) {
 		const char *ticker = kw_store_col_text(st, 0);
 		if (ticker && kw_store_rollup_dirty(s, KW_DIRTY_MARKET, ticker) < 0)
 			goto out;
 		(*n)++;
 	}
-	if (step != SQLITE_DONE) {
+	if (step != KW_DONE) {
 		kw_store_fail(s, what);
 		goto out;
 	}
 	rc = 0;
 out:
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
 int kw_store_fetch_link_categories(struct kw_store *s, int64_t *changed)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_LINK);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_LINK);
 	if (!st)
 		return -1;
 	return step_marking(s, st, "linking market categories", changed);
@@ -491,10 +513,10 @@ static const char SQL_CLOSE_UNSEEN[] =
 
 int kw_store_fetch_close_unseen(struct kw_store *s, int64_t run_at, int64_t *closed)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_CLOSE_UNSEEN);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_CLOSE_UNSEEN);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, run_at);
+	kw_sql_bind_i64(st, 1, run_at);
 	return step_marking(s, st, "closing unlisted markets", closed);
 }
 
@@ -503,16 +525,16 @@ static const char SQL_COUNT_OPEN[] =
 
 int kw_store_fetch_count_open(struct kw_store *s, int64_t run_at, int64_t *n)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_COUNT_OPEN);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_COUNT_OPEN);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, run_at);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*n = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW) {
-		kw_error("store: counting open markets failed: %s", sqlite3_errmsg(kw_store_db(s)));
+	kw_sql_bind_i64(st, 1, run_at);
+	int rc = kw_sql_step(st);
+	if (rc == KW_ROW)
+		*n = kw_sql_col_i64(st, 0);
+	kw_sql_reset(st);
+	if (rc != KW_ROW) {
+		kw_error("store: counting open markets failed: %s", kw_store_errmsg(s));
 		return -1;
 	}
 	return 0;
@@ -526,10 +548,10 @@ static const char SQL_UNKNOWN_EVENTS[] =
 
 int kw_store_fetch_unknown_events(struct kw_store *s, int64_t max, struct kw_strlist *out)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_UNKNOWN_EVENTS);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_UNKNOWN_EVENTS);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, max);
+	kw_sql_bind_i64(st, 1, max);
 	return collect(s, st, out, "listing unknown events");
 }
 
@@ -539,16 +561,16 @@ static const char SQL_UNKNOWN_SERIES[] =
 
 int kw_store_fetch_unknown_series(struct kw_store *s, int64_t max, struct kw_strlist *out)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_UNKNOWN_SERIES);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_UNKNOWN_SERIES);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, max);
+	kw_sql_bind_i64(st, 1, max);
 	return collect(s, st, out, "listing unknown series");
 }
 
-static const char SQL_WATCH_TOP[] =
-	"SELECT ticker FROM markets WHERE status IN ('active', 'open')"
-	" AND volume_24h_centi IS NOT NULL ORDER BY volume_24h_centi DESC, ticker LIMIT ?1";
+static const char SQL_WATCH_TOP[] = "SELECT ticker FROM markets WHERE status IN ('active', 'open')"
+				    " AND volume_24h_centi IS NOT NULL ORDER BY volume_24h_centi "
+				    "DESC NULLS LAST, ticker LIMIT ?1";
 /*
  * Markets with recent whale trades: a range over the recent trades only. Left to itself,
  * SQLite satisfies GROUP BY ticker by walking all of trades_ticker_time_notional (every trade
@@ -560,8 +582,8 @@ static const char SQL_WATCH_TOP[] =
 #define WATCH_WHALES_SQL(FLOOR)                                                                    \
 	"SELECT t.ticker FROM trades t LEFT JOIN markets m ON m.ticker = t.ticker"                 \
 	" WHERE " FLOOR "t.created_us >= ?2 AND +t.notional_micros >= ?1"                          \
-	"   AND +t.notional_micros >= ifnull((SELECT j.value FROM json_each(?4) j"                 \
-	"                                      WHERE j.key = lower(m.category)), ?5)"              \
+	"   AND +t.notional_micros >= CASE WHEN m.category IS NULL OR instr(m.category, '\"') > 0" \
+	"     THEN ?5 ELSE ifnull(json_extract(?4, '$.\"' || lower(m.category) || '\"'), ?5) END"  \
 	" GROUP BY +t.ticker ORDER BY max(t.notional_micros) DESC, t.ticker LIMIT ?3"
 static const char SQL_WATCH_WHALES[] = WATCH_WHALES_SQL("t.notional_micros >= 1000000000 AND ");
 static const char SQL_WATCH_WHALES_LOW[] = WATCH_WHALES_SQL("");
@@ -580,21 +602,21 @@ int kw_store_fetch_watchlist(struct kw_store *s, int64_t top, int64_t whale_micr
 			     int64_t extra, struct kw_strlist *out)
 {
 	struct kw_strlist whales = { 0 };
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_WATCH_TOP);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_WATCH_TOP);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, top);
+	kw_sql_bind_i64(st, 1, top);
 	if (collect(s, st, out, "listing the order-book watch list") < 0)
 		return -1;
 	if (!(st = kw_store_stmt(s, whale_micros >= WATCH_WHALE_FLOOR_MICROS
 					    ? SQL_WATCH_WHALES
 					    : SQL_WATCH_WHALES_LOW)))
 		goto fail;
-	sqlite3_bind_int64(st, 1, whale_micros);
-	sqlite3_bind_int64(st, 2, since_us);
-	sqlite3_bind_int64(st, 3, extra);
-	sqlite3_bind_text(st, 4, categories_json ? categories_json : "{}", -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 5, default_micros);
+	kw_sql_bind_i64(st, 1, whale_micros);
+	kw_sql_bind_i64(st, 2, since_us);
+	kw_sql_bind_i64(st, 3, extra);
+	kw_sql_bind_text(st, 4, categories_json ? categories_json : "{}");
+	kw_sql_bind_i64(st, 5, default_micros);
 	if (collect(s, st, &whales, "listing whale markets") < 0)
 		goto fail;
 	size_t top_n = out->n;
@@ -624,8 +646,8 @@ fail:
  */
 #define ACTIVITY_UPSERT                                                                            \
 	" ON CONFLICT (ticker) DO UPDATE SET"                                                      \
-	" usd_24h_micros = usd_24h_micros + excluded.usd_24h_micros,"                              \
-	" trades_24h = trades_24h + excluded.trades_24h"
+	" usd_24h_micros = market_activity.usd_24h_micros + excluded.usd_24h_micros,"              \
+	" trades_24h = market_activity.trades_24h + excluded.trades_24h"
 
 /* ?4 = 1 adds, -1 subtracts the trades with created_us in [?1, ?2) and id in (?3, ?5]. Two
  * spellings of one statement, so that SQLite walks the narrow side: the window's edge (a few
@@ -648,14 +670,14 @@ static int activity_move(struct kw_store *s, int64_t from_us, int64_t to_us, int
 {
 	if (from_us >= to_us || after_id >= upto_id)
 		return 0;
-	sqlite3_stmt *st = kw_store_stmt(s, by_id ? SQL_ACTIVITY_NEW : SQL_ACTIVITY_EDGE);
+	struct kw_stmt *st = kw_store_stmt(s, by_id ? SQL_ACTIVITY_NEW : SQL_ACTIVITY_EDGE);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, from_us);
-	sqlite3_bind_int64(st, 2, to_us);
-	sqlite3_bind_int64(st, 3, after_id);
-	sqlite3_bind_int(st, 4, sign);
-	sqlite3_bind_int64(st, 5, upto_id);
+	kw_sql_bind_i64(st, 1, from_us);
+	kw_sql_bind_i64(st, 2, to_us);
+	kw_sql_bind_i64(st, 3, after_id);
+	kw_sql_bind_int(st, 4, sign);
+	kw_sql_bind_i64(st, 5, upto_id);
 	return kw_store_step_done(s, st, "updating market activity");
 }
 
@@ -680,7 +702,6 @@ static int64_t next_step(int64_t size, int64_t took_us, int64_t lo, int64_t hi)
 int kw_store_fetch_activity(struct kw_store *s, int64_t now_s, int rebuild)
 {
 	int64_t cutoff = (now_s - 86400) * 1000000, old_cutoff = 0, old_upto = 0, upto = 0;
-	sqlite3 *db = kw_store_db(s);
 	if (kw_store_begin(s) < 0)
 		return -1;
 	int have_cutoff = kw_store_fetch_state_get(s, STATE_ACT_CUTOFF, &old_cutoff);
@@ -691,7 +712,7 @@ int kw_store_fetch_activity(struct kw_store *s, int64_t now_s, int rebuild)
 		/* No state (or trades were removed under it): count from scratch, from id 0. */
 		old_cutoff = cutoff;
 		old_upto = 0;
-		if (kw_db_exec(db, SQL_ACTIVITY_CLEAR) < 0 ||
+		if (kw_store_exec(s, SQL_ACTIVITY_CLEAR) < 0 ||
 		    kw_store_fetch_state_set(s, STATE_ACT_CUTOFF, cutoff) < 0 ||
 		    kw_store_fetch_state_set(s, STATE_ACT_UPTO, 0) < 0)
 			goto fail;
@@ -730,7 +751,7 @@ int kw_store_fetch_activity(struct kw_store *s, int64_t now_s, int rebuild)
 	}
 	if (kw_store_begin(s) < 0)
 		return -1;
-	if (kw_db_exec(db, SQL_ACTIVITY_PRUNE) < 0 || kw_store_commit(s) < 0)
+	if (kw_store_exec(s, SQL_ACTIVITY_PRUNE) < 0 || kw_store_commit(s) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -754,8 +775,9 @@ static const char SQL_PRUNE_SNAPSHOTS[] =
 /* Every market with a snapshot the batch may delete: its start prices may move (a superset
  * of the batch, which only costs the rollups a few extra reads). */
 static const char SQL_PRUNE_SNAPSHOTS_MARK[] =
-	"INSERT OR IGNORE INTO rollup_dirty (kind, ticker)"
-	" SELECT DISTINCT 2, ticker FROM market_snapshots WHERE taken_at < ?1";
+	"INSERT INTO rollup_dirty (kind, ticker)"
+	" SELECT DISTINCT 2, ticker FROM market_snapshots WHERE taken_at < ?1"
+	" ON CONFLICT DO NOTHING";
 static const char SQL_PRUNE_BOOKS[] =
 	"DELETE FROM orderbook_snapshots WHERE (ticker, taken_at) IN"
 	" (SELECT ticker, taken_at FROM orderbook_snapshots WHERE taken_at < ?1"
@@ -798,19 +820,19 @@ int kw_store_fetch_prune(struct kw_store *s, int64_t cutoff_s, int batch, int ma
 		if (k == 0 && have && act_cutoff < cutoff)
 			cutoff = act_cutoff;
 		for (int b = 0; b < max_batches; b++) {
-			sqlite3_stmt *st = kw_store_stmt(s, sqls[k]);
+			struct kw_stmt *st = kw_store_stmt(s, sqls[k]);
 			if (!st)
 				return -1;
-			sqlite3_bind_int64(st, 1, cutoff);
-			sqlite3_bind_int(st, 2, batch);
+			kw_sql_bind_i64(st, 1, cutoff);
+			kw_sql_bind_int(st, 2, batch);
 			/* Small transactions: readers and the API never wait long behind pruning. */
 			if (kw_store_begin(s) < 0)
 				return -1;
-			sqlite3_stmt *mark = sqls[k] == SQL_PRUNE_SNAPSHOTS
-						     ? kw_store_stmt(s, SQL_PRUNE_SNAPSHOTS_MARK)
-						     : NULL;
+			struct kw_stmt *mark = sqls[k] == SQL_PRUNE_SNAPSHOTS
+						       ? kw_store_stmt(s, SQL_PRUNE_SNAPSHOTS_MARK)
+						       : NULL;
 			if (mark)
-				sqlite3_bind_int64(mark, 1, cutoff);
+				kw_sql_bind_i64(mark, 1, cutoff);
 			if ((sqls[k] == SQL_PRUNE_SNAPSHOTS &&
 			     (!mark ||
 			      kw_store_step_done(s, mark, "noting pruned snapshots") < 0)) ||
@@ -818,7 +840,7 @@ int kw_store_fetch_prune(struct kw_store *s, int64_t cutoff_s, int batch, int ma
 				kw_store_rollback(s);
 				return -1;
 			}
-			int n = sqlite3_changes(kw_store_db(s));
+			int n = kw_store_changes(s);
 			if (kw_store_commit(s) < 0) {
 				kw_store_rollback(s);
 				return -1;

@@ -2,11 +2,10 @@
  * store_int.h — what the store's own files share; nothing outside lib/store*.c includes it
  * (unit tests aside, which build their fixtures with it).
  *
- * The SQLite connection, the statement cache and the few helpers every query repeats: step a
- * statement that returns no rows, walk the rows of one that does, read a column that may be
- * NULL, bind a value that may be absent. The kw_store_* functions that programs call (store.h
- * and store_*.h) hold no SQLite type in their contracts, so a second backend can implement
- * them behind the same headers; these helpers are what it replaces.
+ * The connection (a driver connection: store_drv.h), the statement cache and the few helpers
+ * every query repeats: step a statement that returns no rows, walk the rows of one that does,
+ * read a column that may be NULL, bind a value that may be absent. The kw_store_* functions
+ * that programs call (store.h and store_*.h) hold no database type in their contracts.
  *
  * tools/check-store.sh fails the build's format check when SQL text or a sqlite3_ call turns
  * up outside lib/store*.c and lib/db.c.
@@ -14,37 +13,72 @@
 #ifndef KW_STORE_INT_H
 #define KW_STORE_INT_H
 
-#include <sqlite3.h>
 #include <stdint.h>
 
 #include "db.h"
 #include "store.h"
+#include "store_drv.h"
 #include "util.h"
 
-sqlite3 *kw_store_db(struct kw_store *s);
+struct kw_conn *kw_store_conn(struct kw_store *s);
 
 /*
  * The cached statement for sql (a string with static storage), reset and with its bindings
- * cleared; NULL (logged) if it cannot be prepared. The caller must sqlite3_reset() it when
- * done, since an unreset SELECT holds its read snapshot open.
+ * cleared; NULL (logged) if it cannot be prepared. The caller must kw_sql_reset() it when
+ * done, since an unreset SELECT holds its read snapshot (or its result) open.
  */
-sqlite3_stmt *kw_store_stmt(struct kw_store *s, const char *sql);
+struct kw_stmt *kw_store_stmt(struct kw_store *s, const char *sql);
 
 /* The first column of the first row of sql (static storage, no parameters), as an integer;
  * -1 (logged) if it returns no row. */
 int kw_store_scalar(struct kw_store *s, const char *sql, int64_t *out) KW_WUR;
 
-/* Log "store: WHAT failed: <SQLite's message>" and return -1, for `return kw_store_fail(..)`. */
+/* Log "store: WHAT failed: <the database's message>" and return -1, for `return
+ * kw_store_fail(..)`. */
 int kw_store_fail(struct kw_store *s, const char *what);
 
 /* Step a statement that returns no rows, then reset it; -1 (logged as WHAT) unless it ran
  * to the end. */
-int kw_store_step_done(struct kw_store *s, sqlite3_stmt *st, const char *what);
+int kw_store_step_done(struct kw_store *s, struct kw_stmt *st, const char *what);
 
 /* Step st to its end, handing each row to row() until that returns nonzero, then reset it;
  * -1 (logged as WHAT) on a database error, 0 otherwise (also when row() stopped the walk). */
-int kw_store_walk(struct kw_store *s, sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, void *ctx),
+int kw_store_walk(struct kw_store *s, struct kw_stmt *st, int (*row)(struct kw_stmt *st, void *ctx),
 		  void *ctx, const char *what);
+
+/* Run statements without parameters or rows; -1 (logged) on error. */
+static inline int kw_store_exec(struct kw_store *s, const char *sql)
+{
+	return kw_conn_exec(kw_store_conn(s), sql);
+}
+
+/* SQLite's PRAGMAs tune one connection's file access; PostgreSQL's server is tuned in its own
+ * configuration, so there they are no-ops. -1 (logged) on error. */
+static inline int kw_store_pragma(struct kw_store *s, const char *sql)
+{
+	return kw_conn_is_pg(kw_store_conn(s)) ? 0 : kw_store_exec(s, sql);
+}
+
+/* The last error's message; rows changed by the last write. */
+static inline const char *kw_store_errmsg(struct kw_store *s)
+{
+	return kw_conn_errmsg(kw_store_conn(s));
+}
+
+static inline int64_t kw_store_changes(struct kw_store *s)
+{
+	return kw_conn_changes(kw_store_conn(s));
+}
+
+static inline int kw_store_is_pg(struct kw_store *s)
+{
+	return kw_conn_is_pg(kw_store_conn(s));
+}
+
+/* A write transaction that may meet a busy database without logging it (the caller reports
+ * busy as an answer: kw_store_was_busy). -1 on failure. */
+int kw_store_begin_quiet(struct kw_store *s);
+int kw_store_commit_quiet(struct kw_store *s);
 
 /* Note that a market's inputs to the rollups changed (sql/0017_rollup_dirty.sql): every
  * store function that writes a markets column a start price or a legacy view reads, or a
@@ -54,40 +88,40 @@ int kw_store_walk(struct kw_store *s, sqlite3_stmt *st, int (*row)(sqlite3_stmt 
 int kw_store_rollup_dirty(struct kw_store *s, int kinds, const char *ticker) KW_WUR;
 
 /* Column i as text, NULL when it is NULL. Valid until the next step or reset of st. */
-static inline const char *kw_store_col_text(sqlite3_stmt *st, int i)
+static inline const char *kw_store_col_text(struct kw_stmt *st, int i)
 {
-	return (const char *)sqlite3_column_text(st, i);
+	return kw_sql_col_text(st, i);
 }
 
 /* Column i as text, "" when it is NULL. Valid until the next step or reset of st. */
-static inline const char *kw_store_col_str(sqlite3_stmt *st, int i)
+static inline const char *kw_store_col_str(struct kw_stmt *st, int i)
 {
-	const unsigned char *t = sqlite3_column_text(st, i);
-	return t ? (const char *)t : "";
+	const char *t = kw_sql_col_text(st, i);
+	return t ? t : "";
 }
 
 /* Column i as an integer, INT64_MIN (KW_NULL, KW_KALSHI_NONE) when it is NULL. */
-static inline int64_t kw_store_col_i64(sqlite3_stmt *st, int i)
+static inline int64_t kw_store_col_i64(struct kw_stmt *st, int i)
 {
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? INT64_MIN : sqlite3_column_int64(st, i);
+	return kw_sql_col_null(st, i) ? INT64_MIN : kw_sql_col_i64(st, i);
 }
 
-/* Bind v, or NULL when v is NULL; SQLite copies v. */
-static inline int kw_store_bind_text(sqlite3_stmt *st, int i, const char *v)
+/* Bind v, or NULL when v is NULL; the driver copies v. */
+static inline int kw_store_bind_text(struct kw_stmt *st, int i, const char *v)
 {
-	return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
+	return kw_sql_bind_text(st, i, v);
 }
 
 /* Bind v, or NULL when v is NULL, without a copy: v must outlive the statement's next reset. */
-static inline int kw_store_bind_text_static(sqlite3_stmt *st, int i, const char *v)
+static inline int kw_store_bind_text_static(struct kw_stmt *st, int i, const char *v)
 {
-	return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+	return kw_sql_bind_text_static(st, i, v);
 }
 
 /* Bind v, or NULL when v is INT64_MIN (KW_NULL, KW_KALSHI_NONE). */
-static inline int kw_store_bind_i64(sqlite3_stmt *st, int i, int64_t v)
+static inline int kw_store_bind_i64(struct kw_stmt *st, int i, int64_t v)
 {
-	return v == INT64_MIN ? sqlite3_bind_null(st, i) : sqlite3_bind_int64(st, i, v);
+	return v == INT64_MIN ? kw_sql_bind_null(st, i) : kw_sql_bind_i64(st, i, v);
 }
 
 /*

@@ -50,9 +50,10 @@ const int64_t kw_stats_window_s[KW_STATS_WINDOWS] = { 3600, 86400, 7 * 86400 };
 	"  ?4 * sum(iif(taker_side = 'yes', notional_micros, 0)), -1, '', 0 FROM trades"           \
 	"  WHERE " TIME "created_us >= ?1 AND " TIME "created_us < ?2"                             \
 	"    AND " ID "id > ?3 AND " ID "id <= ?5 GROUP BY ticker"                                 \
-	" ON CONFLICT (window_s, ticker) DO UPDATE SET trades = trades + excluded.trades,"         \
-	" notional_micros = notional_micros + excluded.notional_micros,"                           \
-	" yes_micros = yes_micros + excluded.yes_micros"
+	" ON CONFLICT (window_s, ticker) DO UPDATE SET trades = stats_markets.trades + "           \
+	"excluded.trades,"                                                                         \
+	" notional_micros = stats_markets.notional_micros + excluded.notional_micros,"             \
+	" yes_micros = stats_markets.yes_micros + excluded.yes_micros"
 static const char SQL_MARKETS_EDGE[] = MARKETS_MOVE("", "+");
 static const char SQL_MARKETS_NEW[] = MARKETS_MOVE("+", "");
 
@@ -64,10 +65,11 @@ static const char SQL_MARKETS_NEW[] = MARKETS_MOVE("+", "");
 	"  FROM trades t LEFT JOIN markets m ON m.ticker = t.ticker"                               \
 	"  WHERE " TIME "t.created_us >= ?1 AND " TIME "t.created_us < ?2"                         \
 	"    AND " ID "t.id > ?3 AND " ID "t.id <= ?5"                                             \
-	"    AND t.notional_micros >= CASE WHEN m.category IS NULL OR instr(m.category, '\"')"     \
+	"    AND t.notional_micros >= CASE WHEN m.category IS NULL OR instr(m.category, '\"') > 0" \
 	"     THEN ?7 ELSE ifnull(json_extract(?8, '$.\"' || lower(m.category) || '\"'), ?7) END"  \
 	"  GROUP BY 2"                                                                             \
-	" ON CONFLICT (window_s, category) DO UPDATE SET trades = trades + excluded.trades"
+	" ON CONFLICT (window_s, category) DO UPDATE SET trades = stats_whales.trades + "          \
+	"excluded.trades"
 static const char SQL_WHALES_EDGE[] = WHALES_MOVE("", "+");
 static const char SQL_WHALES_NEW[] = WHALES_MOVE("+", "");
 
@@ -85,21 +87,20 @@ static int move(struct kw_store *s, int64_t window_s, const struct kw_rollup_rul
 	const char *sqls[2] = { by_id ? SQL_MARKETS_NEW : SQL_MARKETS_EDGE,
 				by_id ? SQL_WHALES_NEW : SQL_WHALES_EDGE };
 	for (int k = 0; k < 2; k++) {
-		sqlite3_stmt *st = kw_store_stmt(s, sqls[k]);
+		struct kw_stmt *st = kw_store_stmt(s, sqls[k]);
 		if (!st)
 			return -1;
-		sqlite3_bind_int64(st, 1, from_us);
-		sqlite3_bind_int64(st, 2, to_us);
-		sqlite3_bind_int64(st, 3, after_id);
-		sqlite3_bind_int(st, 4, sign);
-		sqlite3_bind_int64(st, 5, upto_id);
-		sqlite3_bind_int64(st, 6, window_s);
+		kw_sql_bind_i64(st, 1, from_us);
+		kw_sql_bind_i64(st, 2, to_us);
+		kw_sql_bind_i64(st, 3, after_id);
+		kw_sql_bind_int(st, 4, sign);
+		kw_sql_bind_i64(st, 5, upto_id);
+		kw_sql_bind_i64(st, 6, window_s);
 		if (k == 1) {
-			sqlite3_bind_int64(st, 7, rules->default_threshold_micros);
-			sqlite3_bind_text(st, 8,
-					  rules->category_thresholds ? rules->category_thresholds
-								     : "{}",
-					  -1, SQLITE_STATIC);
+			kw_sql_bind_i64(st, 7, rules->default_threshold_micros);
+			kw_sql_bind_text_static(
+				st, 8,
+				rules->category_thresholds ? rules->category_thresholds : "{}");
 		}
 		if (kw_store_step_done(s, st, "updating the stats rollups") < 0)
 			return -1;
@@ -142,15 +143,15 @@ static int new_lasts(struct kw_store *s, const int64_t *cutoff_us, int64_t after
 			min_cutoff = cutoff_us[w];
 	if (after_id >= upto_id)
 		return 0;
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_NEW_TRADES);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_NEW_TRADES);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, min_cutoff);
-	sqlite3_bind_int64(st, 2, after_id);
-	sqlite3_bind_int64(st, 3, upto_id);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *ticker = (const char *)sqlite3_column_text(st, 0);
-		const char *id = (const char *)sqlite3_column_text(st, 2);
+	kw_sql_bind_i64(st, 1, min_cutoff);
+	kw_sql_bind_i64(st, 2, after_id);
+	kw_sql_bind_i64(st, 3, upto_id);
+	while ((step = kw_sql_step(st)) == KW_ROW) {
+		const char *ticker = kw_sql_col_text(st, 0);
+		const char *id = kw_sql_col_text(st, 2);
 		if (!ticker || !id || (n && !strcmp(v[n - 1].ticker, ticker)))
 			continue;
 		if (n == cap) {
@@ -159,12 +160,12 @@ static int new_lasts(struct kw_store *s, const int64_t *cutoff_us, int64_t after
 		}
 		v[n].ticker = kw_xstrdup(ticker);
 		v[n].trade_id = kw_xstrdup(id);
-		v[n].created_us = sqlite3_column_int64(st, 1);
-		v[n].price = sqlite3_column_int64(st, 3);
+		v[n].created_us = kw_sql_col_i64(st, 1);
+		v[n].price = kw_sql_col_i64(st, 3);
 		n++;
 	}
-	sqlite3_reset(st);
-	if (step != SQLITE_DONE) {
+	kw_sql_reset(st);
+	if (step != KW_DONE) {
 		kw_store_fail(s, "reading new trades");
 		goto out;
 	}
@@ -174,11 +175,11 @@ static int new_lasts(struct kw_store *s, const int64_t *cutoff_us, int64_t after
 				continue;
 			if (!(st = kw_store_stmt(s, SQL_SET_LAST)))
 				goto out;
-			sqlite3_bind_int64(st, 1, kw_stats_window_s[w]);
-			sqlite3_bind_text(st, 2, v[i].ticker, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 3, v[i].created_us);
-			sqlite3_bind_text(st, 4, v[i].trade_id, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 5, v[i].price);
+			kw_sql_bind_i64(st, 1, kw_stats_window_s[w]);
+			kw_sql_bind_text_static(st, 2, v[i].ticker);
+			kw_sql_bind_i64(st, 3, v[i].created_us);
+			kw_sql_bind_text_static(st, 4, v[i].trade_id);
+			kw_sql_bind_i64(st, 5, v[i].price);
 			if (kw_store_step_done(s, st, "updating a market's last trade") < 0)
 				goto out;
 		}
@@ -201,7 +202,7 @@ out:
 	"  WHERE y.window_s = ?1)"                                                                 \
 	" UPDATE stats_markets SET start_price_micros = x.p FROM x WHERE"                          \
 	" stats_markets.window_s = ?1 AND stats_markets.ticker = x.t"                              \
-	" AND stats_markets.start_price_micros IS NOT x.p"
+	" AND stats_markets.start_price_micros IS DISTINCT FROM x.p"
 #define PRICE_DAY "(SELECT previous_price_micros FROM markets m WHERE m.ticker = y.ticker)"
 #define PRICE_AT                                                                                   \
 	"(SELECT last_price_micros FROM market_snapshots p WHERE p.ticker = y.ticker"              \
@@ -221,7 +222,7 @@ static const char SQL_START_AT[] = START_PRICE_SET(PRICE_AT);
 	"   UNION SELECT ticker FROM trades WHERE id > ?4))"                                       \
 	" UPDATE stats_markets SET start_price_micros = x.p FROM x WHERE"                          \
 	" stats_markets.window_s = ?1 AND stats_markets.ticker = x.t"                              \
-	" AND stats_markets.start_price_micros IS NOT x.p"
+	" AND stats_markets.start_price_micros IS DISTINCT FROM x.p"
 static const char SQL_START_SOME_DAY[] = START_PRICE_SOME(PRICE_DAY);
 static const char SQL_START_SOME_AT[] = START_PRICE_SOME(PRICE_AT);
 static const char SQL_DIRTY_CLEAR[] = "DELETE FROM rollup_dirty";
@@ -234,19 +235,20 @@ static const char SQL_TOP_EXPIRE[] = "DELETE FROM stats_top_trades WHERE window_
 static const char SQL_TOP_CLEAR[] = "DELETE FROM stats_top_trades WHERE window_s = ?1";
 static const char SQL_TOP_BIG[] = "SELECT count(*) FROM (SELECT 1 FROM trades"
 				  " WHERE notional_micros >= 1000000000 AND created_us >= ?1"
-				  " AND id <= ?2 LIMIT ?3)";
+				  " AND id <= ?2 LIMIT ?3) b";
 #define TOP_FILL(FLOOR)                                                                            \
-	"INSERT OR IGNORE INTO stats_top_trades (window_s, trade_rowid, notional_micros,"          \
+	"INSERT INTO stats_top_trades (window_s, trade_rowid, notional_micros,"                    \
 	" created_us) SELECT ?4, id, notional_micros, created_us FROM trades"                      \
-	" WHERE " FLOOR "created_us >= ?1 AND id > ?5 AND id <= ?2"                                \
-	" ORDER BY notional_micros DESC, id DESC LIMIT ?3"
+	" WHERE " FLOOR                                                                            \
+	"notional_micros IS NOT NULL AND created_us >= ?1 AND id > ?5 AND id <= ?2"                \
+	" ORDER BY notional_micros DESC, id DESC LIMIT ?3 ON CONFLICT DO NOTHING"
 static const char SQL_TOP_FILL_BIG[] = TOP_FILL("notional_micros >= 1000000000 AND ");
 static const char SQL_TOP_FILL_ALL[] = TOP_FILL("");
 static const char SQL_TOP_FILL_NEW[] =
-	"INSERT OR IGNORE INTO stats_top_trades (window_s, trade_rowid, notional_micros,"
+	"INSERT INTO stats_top_trades (window_s, trade_rowid, notional_micros,"
 	" created_us) SELECT ?4, id, notional_micros, created_us FROM trades"
-	" WHERE +created_us >= ?1 AND id > ?5 AND id <= ?2"
-	" ORDER BY notional_micros DESC, id DESC LIMIT ?3";
+	" WHERE notional_micros IS NOT NULL AND +created_us >= ?1 AND id > ?5 AND id <= ?2"
+	" ORDER BY notional_micros DESC, id DESC LIMIT ?3 ON CONFLICT DO NOTHING";
 static const char SQL_TOP_TRIM[] =
 	"DELETE FROM stats_top_trades WHERE window_s = ?1 AND trade_rowid NOT IN"
 	" (SELECT trade_rowid FROM stats_top_trades WHERE window_s = ?1"
@@ -255,25 +257,25 @@ static const char SQL_TOP_TRIM[] =
 static int top_fill(struct kw_store *s, const char *sql, int64_t window_s, int64_t cutoff_us,
 		    int64_t after_id, int64_t upto_id)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, sql);
+	struct kw_stmt *st = kw_store_stmt(s, sql);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, cutoff_us);
-	sqlite3_bind_int64(st, 2, upto_id);
-	sqlite3_bind_int(st, 3, KW_STATS_TOP_MAX);
-	sqlite3_bind_int64(st, 4, window_s);
-	sqlite3_bind_int64(st, 5, after_id);
+	kw_sql_bind_i64(st, 1, cutoff_us);
+	kw_sql_bind_i64(st, 2, upto_id);
+	kw_sql_bind_int(st, 3, KW_STATS_TOP_MAX);
+	kw_sql_bind_i64(st, 4, window_s);
+	kw_sql_bind_i64(st, 5, after_id);
 	return kw_store_step_done(s, st, "choosing a window's top trades");
 }
 
 static int one_window_stmt(struct kw_store *s, const char *sql, int64_t window_s, int64_t arg,
 			   const char *what)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, sql);
+	struct kw_stmt *st = kw_store_stmt(s, sql);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, window_s);
-	sqlite3_bind_int64(st, 2, arg);
+	kw_sql_bind_i64(st, 1, window_s);
+	kw_sql_bind_i64(st, 2, arg);
 	return kw_store_step_done(s, st, what);
 }
 
@@ -285,8 +287,8 @@ static const char SQL_HOURS_ADD[] =
 	"   FROM trades"
 	"  WHERE id > ?1 AND id <= ?2 AND +created_us >= ?3 GROUP BY 1, 2"
 	" ON CONFLICT (ticker, hour) DO UPDATE SET"
-	" notional_micros = notional_micros + excluded.notional_micros,"
-	" trades = trades + excluded.trades";
+	" notional_micros = market_hours.notional_micros + excluded.notional_micros,"
+	" trades = market_hours.trades + excluded.trades";
 static const char SQL_HOURS_PRUNE[] = "DELETE FROM market_hours WHERE hour < ?1";
 static const char SQL_HOURS_CLEAR[] = "DELETE FROM market_hours";
 
@@ -310,7 +312,7 @@ static const char SQL_VIEW_CATEGORIES[] =
 	"INSERT INTO legacy_views (view, rank, ticker)"
 	" SELECT 'c:' || c, rn, ticker FROM (SELECT lower(m.category) AS c, m.ticker AS ticker,"
 	"  row_number() OVER (PARTITION BY lower(m.category) ORDER BY " VIEW_ORDER ") AS rn"
-	"  FROM markets m WHERE " VIEW_OPEN " AND m.category IS NOT NULL) WHERE rn <= ?1";
+	"  FROM markets m WHERE " VIEW_OPEN " AND m.category IS NOT NULL) r WHERE rn <= ?1";
 static const char STATE_VIEWS_AT[] = "legacy_views_at";
 static const char STATE_VIEWS_RULES[] = "legacy_views_rules";
 
@@ -335,15 +337,15 @@ static int views_update(struct kw_store *s, int64_t now_s, const char *prefixes,
 		return -1;
 	if (!rebuild && have_at && have_rules && rules == hash && !dirty)
 		return 0;
-	if (kw_db_exec(kw_store_db(s), SQL_VIEWS_CLEAR) < 0)
+	if (kw_store_exec(s, SQL_VIEWS_CLEAR) < 0)
 		return -1;
 	for (size_t i = 0; i < KW_ARRAY_LEN(sqls); i++) {
-		sqlite3_stmt *st = kw_store_stmt(s, sqls[i]);
+		struct kw_stmt *st = kw_store_stmt(s, sqls[i]);
 		if (!st)
 			return -1;
-		sqlite3_bind_int(st, 1, KW_LEGACY_VIEW_MAX);
+		kw_sql_bind_int(st, 1, KW_LEGACY_VIEW_MAX);
 		if (i == 1)
-			sqlite3_bind_text(st, 2, prefixes ? prefixes : "[]", -1, SQLITE_STATIC);
+			kw_sql_bind_text_static(st, 2, prefixes ? prefixes : "[]");
 		if (kw_store_step_done(s, st, "ranking the legacy views") < 0)
 			return -1;
 	}
@@ -358,9 +360,12 @@ static const char SQL_WINDOW_GET[] =
 	"SELECT cutoff_us, upto_id, whale_rules, markets_traded FROM stats_windows"
 	" WHERE window_s = ?1";
 static const char SQL_WINDOW_PUT[] =
-	"INSERT OR REPLACE INTO stats_windows (window_s, as_of, cutoff_us, upto_id,"
+	"INSERT INTO stats_windows (window_s, as_of, cutoff_us, upto_id,"
 	" markets_traded, whale_rules) VALUES (?1, ?2, ?3, ?4,"
-	" (SELECT count(*) FROM stats_markets WHERE window_s = ?1), ?5)";
+	" (SELECT count(*) FROM stats_markets WHERE window_s = ?1), ?5)"
+	" ON CONFLICT (window_s) DO UPDATE SET as_of = excluded.as_of,"
+	" cutoff_us = excluded.cutoff_us, upto_id = excluded.upto_id,"
+	" markets_traded = excluded.markets_traded, whale_rules = excluded.whale_rules";
 static const char SQL_MARKETS_CLEAR[] = "DELETE FROM stats_markets WHERE window_s = ?1";
 static const char SQL_WHALES_CLEAR[] = "DELETE FROM stats_whales WHERE window_s = ?1";
 static const char SQL_TRADES_MAX_ID[] = "SELECT ifnull(max(id), 0) FROM trades";
@@ -381,18 +386,18 @@ static int64_t rules_hash(const struct kw_rollup_rules *r)
 }
 
 static const char SQL_DIRTY_MARK[] =
-	"INSERT OR IGNORE INTO rollup_dirty (kind, ticker) VALUES (?1, ?2)";
+	"INSERT INTO rollup_dirty (kind, ticker) VALUES (?1, ?2) ON CONFLICT DO NOTHING";
 
 int kw_store_rollup_dirty(struct kw_store *s, int kinds, const char *ticker)
 {
 	for (int kind = KW_DIRTY_MARKET; kind <= KW_DIRTY_SNAPSHOT; kind <<= 1) {
 		if (!(kinds & kind))
 			continue;
-		sqlite3_stmt *st = kw_store_stmt(s, SQL_DIRTY_MARK);
+		struct kw_stmt *st = kw_store_stmt(s, SQL_DIRTY_MARK);
 		if (!st)
 			return -1;
-		sqlite3_bind_int(st, 1, kind);
-		sqlite3_bind_text(st, 2, ticker, -1, SQLITE_STATIC);
+		kw_sql_bind_int(st, 1, kind);
+		kw_sql_bind_text_static(st, 2, ticker);
 		if (kw_store_step_done(s, st, "noting a changed market") < 0)
 			return -1;
 	}
@@ -409,15 +414,15 @@ static int start_prices(struct kw_store *s, int64_t window_s, int64_t from_s, in
 	if (full)
 		return one_window_stmt(s, day ? SQL_START_DAY : SQL_START_AT, window_s, from_s,
 				       "reading start prices");
-	sqlite3_stmt *st = kw_store_stmt(s, day ? SQL_START_SOME_DAY : SQL_START_SOME_AT);
+	struct kw_stmt *st = kw_store_stmt(s, day ? SQL_START_SOME_DAY : SQL_START_SOME_AT);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, window_s);
-	sqlite3_bind_int64(st, 2, from_s);
+	kw_sql_bind_i64(st, 1, window_s);
+	kw_sql_bind_i64(st, 2, from_s);
 	/* The 24 h price does not depend on the time: no snapshot range. */
-	sqlite3_bind_int64(st, 3, day ? from_s : old_from_s);
-	sqlite3_bind_int64(st, 4, after_id);
-	sqlite3_bind_int(st, 5, day ? 1 : 2);
+	kw_sql_bind_i64(st, 3, day ? from_s : old_from_s);
+	kw_sql_bind_i64(st, 4, after_id);
+	kw_sql_bind_int(st, 5, day ? 1 : 2);
 	return kw_store_step_done(s, st, "reading start prices");
 }
 
@@ -425,18 +430,18 @@ static int start_prices(struct kw_store *s, int64_t window_s, int64_t from_s, in
 static int window_get(struct kw_store *s, int64_t window_s, int64_t *cutoff, int64_t *upto,
 		      int64_t *rules, int64_t *markets)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_WINDOW_GET);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_WINDOW_GET);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, window_s);
-	int step = sqlite3_step(st), rc = step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : -1;
+	kw_sql_bind_i64(st, 1, window_s);
+	int step = kw_sql_step(st), rc = step == KW_ROW ? 1 : step == KW_DONE ? 0 : -1;
 	if (rc == 1) {
-		*cutoff = sqlite3_column_int64(st, 0);
-		*upto = sqlite3_column_int64(st, 1);
-		*rules = sqlite3_column_int64(st, 2);
-		*markets = sqlite3_column_int64(st, 3);
+		*cutoff = kw_sql_col_i64(st, 0);
+		*upto = kw_sql_col_i64(st, 1);
+		*rules = kw_sql_col_i64(st, 2);
+		*markets = kw_sql_col_i64(st, 3);
 	}
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc < 0 ? kw_store_fail(s, "reading a stats window") : rc;
 }
 
@@ -509,26 +514,26 @@ static int step_commit(struct kw_store *s, struct steps *k)
 
 static int window_moved(struct kw_store *s, const struct win *w, int64_t cutoff, int64_t upto)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_WINDOW_MOVED);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_WINDOW_MOVED);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, w->window_s);
-	sqlite3_bind_int64(st, 2, cutoff);
-	sqlite3_bind_int64(st, 3, upto);
+	kw_sql_bind_i64(st, 1, w->window_s);
+	kw_sql_bind_i64(st, 2, cutoff);
+	kw_sql_bind_i64(st, 3, upto);
 	return kw_store_step_done(s, st, "storing a stats window");
 }
 
 static int window_put(struct kw_store *s, const struct win *w, int64_t now_s, int64_t cutoff,
 		      int64_t upto)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_WINDOW_PUT);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_WINDOW_PUT);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, w->window_s);
-	sqlite3_bind_int64(st, 2, now_s);
-	sqlite3_bind_int64(st, 3, cutoff);
-	sqlite3_bind_int64(st, 4, upto);
-	sqlite3_bind_int64(st, 5, w->hash);
+	kw_sql_bind_i64(st, 1, w->window_s);
+	kw_sql_bind_i64(st, 2, now_s);
+	kw_sql_bind_i64(st, 3, cutoff);
+	kw_sql_bind_i64(st, 4, upto);
+	kw_sql_bind_i64(st, 5, w->hash);
 	return kw_store_step_done(s, st, "storing a stats window");
 }
 
@@ -599,21 +604,21 @@ static int window_expire(struct kw_store *s, struct win *w, const struct kw_roll
 	if (step_begin(s, k) < 0 ||
 	    one_window_stmt(s, SQL_TOP_EXPIRE, w->window_s, w->cutoff, "expiring top trades") < 0)
 		return -1;
-	if (sqlite3_changes(kw_store_db(s)) > 0) {
+	if (kw_store_changes(s) > 0) {
 		if (one_window_stmt(s, SQL_TOP_CLEAR, w->window_s, 0, "clearing top trades") < 0)
 			return -1;
-		sqlite3_stmt *st = kw_store_stmt(s, SQL_TOP_BIG);
+		struct kw_stmt *st = kw_store_stmt(s, SQL_TOP_BIG);
 		if (!st)
 			return -1;
-		sqlite3_bind_int64(st, 1, w->cutoff);
-		sqlite3_bind_int64(st, 2, w->old_upto);
-		sqlite3_bind_int(st, 3, KW_STATS_TOP_MAX);
-		if (sqlite3_step(st) != SQLITE_ROW) {
-			sqlite3_reset(st);
+		kw_sql_bind_i64(st, 1, w->cutoff);
+		kw_sql_bind_i64(st, 2, w->old_upto);
+		kw_sql_bind_int(st, 3, KW_STATS_TOP_MAX);
+		if (kw_sql_step(st) != KW_ROW) {
+			kw_sql_reset(st);
 			return kw_store_fail(s, "counting big trades");
 		}
-		int enough = sqlite3_column_int64(st, 0) >= KW_STATS_TOP_MAX;
-		sqlite3_reset(st);
+		int enough = kw_sql_col_i64(st, 0) >= KW_STATS_TOP_MAX;
+		kw_sql_reset(st);
 		if (top_fill(s, enough ? SQL_TOP_FILL_BIG : SQL_TOP_FILL_ALL, w->window_s,
 			     w->cutoff, 0, w->old_upto) < 0)
 			return -1;
@@ -638,12 +643,12 @@ static int window_add(struct kw_store *s, struct win *w, const struct kw_rollup_
 
 static int hours_add(struct kw_store *s, int64_t after_id, int64_t to, int64_t first_hour)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_HOURS_ADD);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_HOURS_ADD);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, after_id);
-	sqlite3_bind_int64(st, 2, to);
-	sqlite3_bind_int64(st, 3, first_hour * HOUR_US);
+	kw_sql_bind_i64(st, 1, after_id);
+	kw_sql_bind_i64(st, 2, to);
+	kw_sql_bind_i64(st, 3, first_hour * HOUR_US);
 	if (kw_store_step_done(s, st, "adding market hours") < 0)
 		return -1;
 	return kw_store_fetch_state_set(s, STATE_HOURS_UPTO, to);
@@ -666,7 +671,7 @@ static int finish(struct kw_store *s, struct win *w, int64_t now_s, int64_t upto
 			return -1;
 	}
 	if (views_update(s, now_s, rules->crypto_prefixes, rebuild) < 0 ||
-	    kw_db_exec(kw_store_db(s), SQL_DIRTY_CLEAR) < 0)
+	    kw_store_exec(s, SQL_DIRTY_CLEAR) < 0)
 		return -1;
 	return 0;
 }
@@ -686,7 +691,7 @@ int kw_store_rollups_update(struct kw_store *s, int64_t now_s, const struct kw_r
 		goto fail;
 	if (rebuild || !have || hours_upto > upto) {
 		hours_upto = 0;
-		if (kw_db_exec(kw_store_db(s), SQL_HOURS_CLEAR) < 0 ||
+		if (kw_store_exec(s, SQL_HOURS_CLEAR) < 0 ||
 		    kw_store_fetch_state_set(s, STATE_HOURS_UPTO, 0) < 0)
 			goto fail;
 	}
@@ -694,10 +699,10 @@ int kw_store_rollups_update(struct kw_store *s, int64_t now_s, const struct kw_r
 	 * nothing new, so it runs only when the first hour kept moved: no hour before it was
 	 * kept at the last prune, and none is added since (SQL_HOURS_ADD starts there). */
 	if (!have_from || pruned_from != first_hour) {
-		sqlite3_stmt *st = kw_store_stmt(s, SQL_HOURS_PRUNE);
+		struct kw_stmt *st = kw_store_stmt(s, SQL_HOURS_PRUNE);
 		if (!st)
 			goto fail;
-		sqlite3_bind_int64(st, 1, first_hour);
+		kw_sql_bind_i64(st, 1, first_hour);
 		if (kw_store_step_done(s, st, "pruning market hours") < 0 ||
 		    kw_store_fetch_state_set(s, STATE_HOURS_FROM, first_hour) < 0)
 			goto fail;

@@ -15,61 +15,60 @@
 
 static const char SQL_KEY_INSERT[] =
 	"INSERT INTO api_keys (name, prefix, key_sha256, scope, rate_per_minute, created_at)"
-	" VALUES (?, ?, ?, ?, ?, ?)";
+	" VALUES (?, ?, ?, ?, ?, ?) RETURNING id";
 
 int kw_store_key_insert(struct kw_store *s, const char *name, const char *prefix,
 			const char *key_sha256, int scope, int64_t rate, int64_t now, int64_t *id)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_KEY_INSERT);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_KEY_INSERT);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, key_sha256, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, scope == 2 ? "admin" : "read", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, rate);
-	sqlite3_bind_int64(st, 6, now);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		kw_error("store: cannot insert key: %s", sqlite3_errmsg(kw_store_db(s)));
-		return -1;
-	}
-	*id = sqlite3_last_insert_rowid(kw_store_db(s));
-	return 0;
+	kw_sql_bind_text_static(st, 1, name);
+	kw_sql_bind_text_static(st, 2, prefix);
+	kw_sql_bind_text_static(st, 3, key_sha256);
+	kw_sql_bind_text_static(st, 4, scope == 2 ? "admin" : "read");
+	kw_sql_bind_i64(st, 5, rate);
+	kw_sql_bind_i64(st, 6, now);
+	int rc = kw_sql_step(st);
+	if (rc == KW_ROW)
+		*id = kw_sql_col_i64(st, 0);
+	else
+		kw_error("store: cannot insert key: %s", kw_store_errmsg(s));
+	kw_sql_reset(st);
+	return rc == KW_ROW ? 0 : -1;
 }
 
 #define KEY_COLS                                                                                   \
 	"id, name, prefix, key_sha256, scope, rate_per_minute, created_at,"                        \
 	" coalesce(last_used_at, 0), coalesce(revoked_at, 0)"
 
-static void read_key(sqlite3_stmt *st, struct kw_key_row *k)
+static void read_key(struct kw_stmt *st, struct kw_key_row *k)
 {
 	memset(k, 0, sizeof(*k));
-	k->id = sqlite3_column_int64(st, 0);
+	k->id = kw_sql_col_i64(st, 0);
 	kw_strlcpy(k->name, kw_store_col_str(st, 1), sizeof(k->name));
 	kw_strlcpy(k->prefix, kw_store_col_str(st, 2), sizeof(k->prefix));
 	kw_strlcpy(k->key_sha256, kw_store_col_str(st, 3), sizeof(k->key_sha256));
-	const unsigned char *sc = sqlite3_column_text(st, 4);
-	k->scope = sc && !strcmp((const char *)sc, "admin") ? 2 : 1;
-	k->rate_per_minute = sqlite3_column_int64(st, 5);
-	k->created_at = sqlite3_column_int64(st, 6);
-	k->last_used_at = sqlite3_column_int64(st, 7);
-	k->revoked_at = sqlite3_column_int64(st, 8);
+	const char *sc = kw_sql_col_text(st, 4);
+	k->scope = sc && !strcmp(sc, "admin") ? 2 : 1;
+	k->rate_per_minute = kw_sql_col_i64(st, 5);
+	k->created_at = kw_sql_col_i64(st, 6);
+	k->last_used_at = kw_sql_col_i64(st, 7);
+	k->revoked_at = kw_sql_col_i64(st, 8);
 }
 
-static int find_one(struct kw_store *s, sqlite3_stmt *st, struct kw_key_row *out)
+static int find_one(struct kw_store *s, struct kw_stmt *st, struct kw_key_row *out)
 {
-	int rc = sqlite3_step(st);
+	int rc = kw_sql_step(st);
 	int found = 0;
-	if (rc == SQLITE_ROW) {
+	if (rc == KW_ROW) {
 		read_key(st, out);
 		found = 1;
-	} else if (rc != SQLITE_DONE) {
-		kw_error("store: key lookup failed: %s", sqlite3_errmsg(kw_store_db(s)));
+	} else if (rc != KW_DONE) {
+		kw_error("store: key lookup failed: %s", kw_store_errmsg(s));
 		found = -1;
 	}
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return found;
 }
 
@@ -77,10 +76,10 @@ static const char SQL_KEY_FIND[] = "SELECT " KEY_COLS " FROM api_keys WHERE key_
 
 int kw_store_key_find(struct kw_store *s, const char *key_sha256, struct kw_key_row *out)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_KEY_FIND);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_KEY_FIND);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, key_sha256, -1, SQLITE_STATIC);
+	kw_sql_bind_text_static(st, 1, key_sha256);
 	return find_one(s, st, out);
 }
 
@@ -88,10 +87,10 @@ static const char SQL_KEY_GET[] = "SELECT " KEY_COLS " FROM api_keys WHERE id = 
 
 int kw_store_key_get(struct kw_store *s, int64_t id, struct kw_key_row *out)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_KEY_GET);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_KEY_GET);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
+	kw_sql_bind_i64(st, 1, id);
 	return find_one(s, st, out);
 }
 
@@ -102,15 +101,15 @@ void kw_store_key_touch(struct kw_store *s, const struct kw_key_row *k, int64_t 
 {
 	if (k->last_used_at > now - TOUCH_EVERY_S)
 		return;
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_KEY_TOUCH);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_KEY_TOUCH);
 	if (!st)
 		return;
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, k->id);
-	sqlite3_bind_int64(st, 3, now - TOUCH_EVERY_S);
-	if (sqlite3_step(st) != SQLITE_DONE) /* not worth failing a request for */
-		kw_warn("store: cannot record key use: %s", sqlite3_errmsg(kw_store_db(s)));
-	sqlite3_reset(st);
+	kw_sql_bind_i64(st, 1, now);
+	kw_sql_bind_i64(st, 2, k->id);
+	kw_sql_bind_i64(st, 3, now - TOUCH_EVERY_S);
+	if (kw_sql_step(st) != KW_DONE) /* not worth failing a request for */
+		kw_warn("store: cannot record key use: %s", kw_store_errmsg(s));
+	kw_sql_reset(st);
 }
 
 static const char SQL_KEY_REVOKE[] =
@@ -118,18 +117,18 @@ static const char SQL_KEY_REVOKE[] =
 
 int kw_store_key_revoke(struct kw_store *s, int64_t id, int64_t now)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_KEY_REVOKE);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_KEY_REVOKE);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, id);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		kw_error("store: cannot revoke key: %s", sqlite3_errmsg(kw_store_db(s)));
+	kw_sql_bind_i64(st, 1, now);
+	kw_sql_bind_i64(st, 2, id);
+	int rc = kw_sql_step(st);
+	kw_sql_reset(st);
+	if (rc != KW_DONE) {
+		kw_error("store: cannot revoke key: %s", kw_store_errmsg(s));
 		return -1;
 	}
-	return sqlite3_changes(kw_store_db(s)) ? 1 : 0;
+	return kw_store_changes(s) ? 1 : 0;
 }
 
 static const char SQL_TOKEN_REVOKE[] =
@@ -138,43 +137,43 @@ static const char SQL_TOKEN_PRUNE[] = "DELETE FROM revoked_tokens WHERE revoked_
 
 int kw_store_token_revoke(struct kw_store *s, const char *jti, int64_t now)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_TOKEN_PRUNE);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_TOKEN_PRUNE);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, now - KW_TOKEN_REVOCATION_KEEP_S);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	st = rc == SQLITE_DONE ? kw_store_stmt(s, SQL_TOKEN_REVOKE) : NULL;
+	kw_sql_bind_i64(st, 1, now - KW_TOKEN_REVOCATION_KEEP_S);
+	int rc = kw_sql_step(st);
+	kw_sql_reset(st);
+	st = rc == KW_DONE ? kw_store_stmt(s, SQL_TOKEN_REVOKE) : NULL;
 	if (!st) {
-		kw_error("store: cannot revoke token: %s", sqlite3_errmsg(kw_store_db(s)));
+		kw_error("store: cannot revoke token: %s", kw_store_errmsg(s));
 		return -1;
 	}
-	sqlite3_bind_text(st, 1, jti, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		kw_error("store: cannot revoke token: %s", sqlite3_errmsg(kw_store_db(s)));
+	kw_sql_bind_text_static(st, 1, jti);
+	kw_sql_bind_i64(st, 2, now);
+	rc = kw_sql_step(st);
+	kw_sql_reset(st);
+	if (rc != KW_DONE) {
+		kw_error("store: cannot revoke token: %s", kw_store_errmsg(s));
 		return -1;
 	}
-	return sqlite3_changes(kw_store_db(s)) ? 1 : 0;
+	return kw_store_changes(s) ? 1 : 0;
 }
 
 static const char SQL_TOKEN_REVOKED[] = "SELECT 1 FROM revoked_tokens WHERE jti = ?";
 
 int kw_store_token_revoked(struct kw_store *s, const char *jti)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_TOKEN_REVOKED);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_TOKEN_REVOKED);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, jti, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
+	kw_sql_bind_text_static(st, 1, jti);
+	int rc = kw_sql_step(st);
+	kw_sql_reset(st);
+	if (rc == KW_ROW)
 		return 1;
-	if (rc == SQLITE_DONE)
+	if (rc == KW_DONE)
 		return 0;
-	kw_error("store: cannot read revoked tokens: %s", sqlite3_errmsg(kw_store_db(s)));
+	kw_error("store: cannot read revoked tokens: %s", kw_store_errmsg(s));
 	return -1;
 }
 
@@ -182,18 +181,18 @@ static const char SQL_KEY_LIST[] = "SELECT " KEY_COLS " FROM api_keys ORDER BY i
 
 int kw_store_key_list(struct kw_store *s, void (*fn)(const struct kw_key_row *, void *), void *ctx)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_KEY_LIST);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_KEY_LIST);
 	if (!st)
 		return -1;
 	int rc;
 	struct kw_key_row k;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = kw_sql_step(st)) == KW_ROW) {
 		read_key(st, &k);
 		fn(&k, ctx);
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		kw_error("store: cannot list keys: %s", sqlite3_errmsg(kw_store_db(s)));
+	kw_sql_reset(st);
+	if (rc != KW_DONE) {
+		kw_error("store: cannot list keys: %s", kw_store_errmsg(s));
 		return -1;
 	}
 	return 0;
@@ -203,15 +202,15 @@ static const char SQL_KEY_COUNT[] = "SELECT count(*) FROM api_keys WHERE revoked
 
 int64_t kw_store_key_count_active(struct kw_store *s)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_KEY_COUNT);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_KEY_COUNT);
 	if (!st)
 		return -1;
 	int64_t n = -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
+	if (kw_sql_step(st) == KW_ROW)
+		n = kw_sql_col_i64(st, 0);
 	else
-		kw_error("store: cannot count keys: %s", sqlite3_errmsg(kw_store_db(s)));
-	sqlite3_reset(st);
+		kw_error("store: cannot count keys: %s", kw_store_errmsg(s));
+	kw_sql_reset(st);
 	return n;
 }
 
@@ -222,20 +221,20 @@ static const char SQL_EVENT_ADD[] =
 int kw_store_sec_event_add(struct kw_store *s, int64_t at, const char *type, const char *client,
 			   int64_t key_id, const char *detail, const char *request_id)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_EVENT_ADD);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_EVENT_ADD);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, at);
-	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, client ? client : "", -1, SQLITE_STATIC);
+	kw_sql_bind_i64(st, 1, at);
+	kw_sql_bind_text_static(st, 2, type);
+	kw_sql_bind_text_static(st, 3, client ? client : "");
 	if (key_id > 0)
-		sqlite3_bind_int64(st, 4, key_id);
-	sqlite3_bind_text(st, 5, detail ? detail : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, request_id ? request_id : "", -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		kw_error("store: cannot record security event: %s", sqlite3_errmsg(kw_store_db(s)));
+		kw_sql_bind_i64(st, 4, key_id);
+	kw_sql_bind_text_static(st, 5, detail ? detail : "");
+	kw_sql_bind_text_static(st, 6, request_id ? request_id : "");
+	int rc = kw_sql_step(st);
+	kw_sql_reset(st);
+	if (rc != KW_DONE) {
+		kw_error("store: cannot record security event: %s", kw_store_errmsg(s));
 		return -1;
 	}
 	return 0;
@@ -250,28 +249,28 @@ int kw_store_rl_save(struct kw_store *s, const struct kw_rl_entry *e, size_t n, 
 	/* The promise is "at most a second of limiter state lost if the machine dies": WAL with
 	 * synchronous=NORMAL does not sync at commit, so this one transaction a second is made
 	 * durable (FULL syncs the WAL at commit), and the connection goes back to NORMAL. */
-	if (kw_db_exec(kw_store_db(s), "PRAGMA synchronous=FULL") < 0)
+	if (kw_store_pragma(s, "PRAGMA synchronous=FULL") < 0)
 		return -1;
 	int rc = -1;
 	if (kw_store_begin(s) < 0)
 		goto out;
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_RL_EXPIRE);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_RL_EXPIRE);
 	if (!st)
 		goto fail;
-	sqlite3_bind_int64(st, 1, now_us);
-	int step = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (step != SQLITE_DONE)
+	kw_sql_bind_i64(st, 1, now_us);
+	int step = kw_sql_step(st);
+	kw_sql_reset(st);
+	if (step != KW_DONE)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		st = kw_store_stmt(s, SQL_RL_PUT);
 		if (!st)
 			goto fail;
-		sqlite3_bind_int64(st, 1, (int64_t)e[i].key);
-		sqlite3_bind_int64(st, 2, e[i].tat_us);
-		step = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (step != SQLITE_DONE)
+		kw_sql_bind_i64(st, 1, (int64_t)e[i].key);
+		kw_sql_bind_i64(st, 2, e[i].tat_us);
+		step = kw_sql_step(st);
+		kw_sql_reset(st);
+		if (step != KW_DONE)
 			goto fail;
 	}
 	if (kw_store_commit(s) < 0)
@@ -279,10 +278,10 @@ int kw_store_rl_save(struct kw_store *s, const struct kw_rl_entry *e, size_t n, 
 	rc = 0;
 	goto out;
 fail:
-	kw_error("store: cannot save limiter state: %s", sqlite3_errmsg(kw_store_db(s)));
+	kw_error("store: cannot save limiter state: %s", kw_store_errmsg(s));
 	kw_store_rollback(s);
 out:
-	if (kw_db_exec(kw_store_db(s), "PRAGMA synchronous=NORMAL") < 0)
+	if (kw_store_pragma(s, "PRAGMA synchronous=NORMAL") < 0)
 		rc = -1;
 	return rc;
 }
@@ -292,16 +291,16 @@ static const char SQL_RL_LOAD[] =
 
 int kw_store_rl_restore(struct kw_store *s, struct kw_rl *rl, int64_t now_us)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_RL_LOAD);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_RL_LOAD);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, now_us);
+	kw_sql_bind_i64(st, 1, now_us);
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		kw_rl_load(rl, (uint64_t)sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		kw_error("store: cannot restore limiter state: %s", sqlite3_errmsg(kw_store_db(s)));
+	while ((rc = kw_sql_step(st)) == KW_ROW)
+		kw_rl_load(rl, (uint64_t)kw_sql_col_i64(st, 0), kw_sql_col_i64(st, 1));
+	kw_sql_reset(st);
+	if (rc != KW_DONE) {
+		kw_error("store: cannot restore limiter state: %s", kw_store_errmsg(s));
 		return -1;
 	}
 	return 0;
@@ -315,32 +314,32 @@ static const char SQL_RL_DEL[] = "DELETE FROM rate_limit_state WHERE key_digest 
 int kw_store_unblock(struct kw_store *s, const char *address, const uint64_t *digests, size_t n,
 		     int64_t now, int *was_blocked)
 {
-	sqlite3_stmt *st;
+	struct kw_stmt *st;
 	*was_blocked = 0;
 	if (kw_store_begin(s) < 0)
 		return -1;
 	if (!(st = kw_store_stmt(s, SQL_BLOCK_LIVE)))
 		goto fail;
-	sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*was_blocked = sqlite3_column_int64(st, 0) > 0;
-	sqlite3_reset(st);
+	kw_sql_bind_text_static(st, 1, address);
+	kw_sql_bind_i64(st, 2, now);
+	if (kw_sql_step(st) == KW_ROW)
+		*was_blocked = kw_sql_col_i64(st, 0) > 0;
+	kw_sql_reset(st);
 	if (!(st = kw_store_stmt(s, SQL_BLOCK_DEL)))
 		goto fail;
-	sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		sqlite3_reset(st);
+	kw_sql_bind_text_static(st, 1, address);
+	if (kw_sql_step(st) != KW_DONE) {
+		kw_sql_reset(st);
 		goto fail;
 	}
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	for (size_t i = 0; i < n; i++) {
 		if (!(st = kw_store_stmt(s, SQL_RL_DEL)))
 			goto fail;
-		sqlite3_bind_int64(st, 1, (int64_t)digests[i]);
-		int rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE)
+		kw_sql_bind_i64(st, 1, (int64_t)digests[i]);
+		int rc = kw_sql_step(st);
+		kw_sql_reset(st);
+		if (rc != KW_DONE)
 			goto fail;
 	}
 	if (kw_store_sec_event_add(s, now, "address_unblocked", address, 0,
@@ -349,7 +348,7 @@ int kw_store_unblock(struct kw_store *s, const char *address, const uint64_t *di
 		goto fail;
 	return 0;
 fail:
-	kw_error("store: cannot lift the block on %s: %s", address, sqlite3_errmsg(kw_store_db(s)));
+	kw_error("store: cannot lift the block on %s: %s", address, kw_store_errmsg(s));
 	kw_store_rollback(s);
 	return -1;
 }
@@ -362,18 +361,17 @@ static const char SQL_BLOCK_ADD[] =
 int kw_store_block_add(struct kw_store *s, const char *address, int64_t at, int64_t until,
 		       const char *reason)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_BLOCK_ADD);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_BLOCK_ADD);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, at);
-	sqlite3_bind_int64(st, 3, until);
-	sqlite3_bind_text(st, 4, reason, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		kw_error("store: cannot record blocked address: %s",
-			 sqlite3_errmsg(kw_store_db(s)));
+	kw_sql_bind_text_static(st, 1, address);
+	kw_sql_bind_i64(st, 2, at);
+	kw_sql_bind_i64(st, 3, until);
+	kw_sql_bind_text_static(st, 4, reason);
+	int rc = kw_sql_step(st);
+	kw_sql_reset(st);
+	if (rc != KW_DONE) {
+		kw_error("store: cannot record blocked address: %s", kw_store_errmsg(s));
 		return -1;
 	}
 	return 0;
@@ -381,58 +379,57 @@ int kw_store_block_add(struct kw_store *s, const char *address, int64_t at, int6
 
 static int worker_row(struct kw_store *s, const struct kw_worker_row *w)
 {
-	sqlite3_stmt *st = NULL;
+	struct kw_stmt *st = NULL;
 	switch (w->kind) {
 	case KW_WROW_EVENT:
 		if (!(st = kw_store_stmt(s, SQL_EVENT_ADD)))
 			return -1;
-		sqlite3_bind_int64(st, 1, w->at);
-		sqlite3_bind_text(st, 2, w->type, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, w->client, -1, SQLITE_STATIC);
+		kw_sql_bind_i64(st, 1, w->at);
+		kw_sql_bind_text_static(st, 2, w->type);
+		kw_sql_bind_text_static(st, 3, w->client);
 		if (w->key_id > 0)
-			sqlite3_bind_int64(st, 4, w->key_id);
-		sqlite3_bind_text(st, 5, w->detail, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 6, w->request_id, -1, SQLITE_STATIC);
+			kw_sql_bind_i64(st, 4, w->key_id);
+		kw_sql_bind_text_static(st, 5, w->detail);
+		kw_sql_bind_text_static(st, 6, w->request_id);
 		break;
 	case KW_WROW_BLOCK:
 		if (!(st = kw_store_stmt(s, SQL_BLOCK_ADD)))
 			return -1;
-		sqlite3_bind_text(st, 1, w->client, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, w->at);
-		sqlite3_bind_int64(st, 3, w->until);
-		sqlite3_bind_text(st, 4, w->type, -1, SQLITE_STATIC);
+		kw_sql_bind_text_static(st, 1, w->client);
+		kw_sql_bind_i64(st, 2, w->at);
+		kw_sql_bind_i64(st, 3, w->until);
+		kw_sql_bind_text_static(st, 4, w->type);
 		break;
 	case KW_WROW_KEY_USE:
 		if (!(st = kw_store_stmt(s, SQL_KEY_TOUCH)))
 			return -1;
-		sqlite3_bind_int64(st, 1, w->at);
-		sqlite3_bind_int64(st, 2, w->key_id);
-		sqlite3_bind_int64(st, 3, w->at - TOUCH_EVERY_S);
+		kw_sql_bind_i64(st, 1, w->at);
+		kw_sql_bind_i64(st, 2, w->key_id);
+		kw_sql_bind_i64(st, 3, w->at - TOUCH_EVERY_S);
 		break;
 	}
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	int rc = kw_sql_step(st);
+	kw_sql_reset(st);
+	return rc == KW_DONE ? 0 : -1;
 }
 
 int kw_store_worker_rows(struct kw_store *s, const struct kw_worker_row *rows, size_t n)
 {
-	sqlite3 *db = kw_store_db(s);
 	if (!n)
 		return 0;
 	/* Not kw_store_begin(): a busy database is an expected answer here, not an error. */
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	if (kw_store_begin_quiet(s) < 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++)
 		if (worker_row(s, &rows[i]) < 0)
 			goto fail;
-	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+	if (kw_store_commit_quiet(s) < 0)
 		goto fail;
 	return 0;
 fail:;
 	int busy = kw_store_was_busy(s);
 	if (!busy)
-		kw_error("store: cannot record %zu security rows: %s", n, sqlite3_errmsg(db));
+		kw_error("store: cannot record %zu security rows: %s", n, kw_store_errmsg(s));
 	kw_store_rollback(s);
 	return busy ? KW_STORE_BUSY : -1;
 }

@@ -10,16 +10,17 @@
 #include "store_int.h"
 
 static const char SQL_CURSOR_INIT_ALERTS[] =
-	"INSERT OR IGNORE INTO webhook_cursors (source, last_id)"
-	" SELECT 'alerts', coalesce(max(id), 0) FROM alerts";
+	"INSERT INTO webhook_cursors (source, last_id)"
+	" SELECT 'alerts', coalesce(max(id), 0) FROM alerts WHERE true ON CONFLICT DO NOTHING";
 static const char SQL_CURSOR_INIT_SECURITY[] =
-	"INSERT OR IGNORE INTO webhook_cursors (source, last_id)"
-	" SELECT 'security', coalesce(max(id), 0) FROM security_events";
+	"INSERT INTO webhook_cursors (source, last_id)"
+	" SELECT 'security', coalesce(max(id), 0) FROM security_events WHERE true"
+	" ON CONFLICT DO NOTHING";
 
 int kw_store_webhook_cursor_init(struct kw_store *s, const char *source)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, strcmp(source, "alerts") ? SQL_CURSOR_INIT_SECURITY
-								     : SQL_CURSOR_INIT_ALERTS);
+	struct kw_stmt *st = kw_store_stmt(s, strcmp(source, "alerts") ? SQL_CURSOR_INIT_SECURITY
+								       : SQL_CURSOR_INIT_ALERTS);
 	return st ? kw_store_step_done(s, st, "webhook cursor init") : -1;
 }
 
@@ -27,16 +28,15 @@ static const char SQL_CURSOR[] = "SELECT last_id FROM webhook_cursors WHERE sour
 
 int64_t kw_store_webhook_cursor(struct kw_store *s, const char *source)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_CURSOR);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_CURSOR);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-	sqlite3_reset(st);
+	kw_sql_bind_text_static(st, 1, source);
+	int rc = kw_sql_step(st);
+	int64_t v = rc == KW_ROW ? kw_sql_col_i64(st, 0) : -1;
+	kw_sql_reset(st);
 	if (v < 0)
-		kw_error("store: webhook cursor %s missing: %s", source,
-			 sqlite3_errmsg(kw_store_db(s)));
+		kw_error("store: webhook cursor %s missing: %s", source, kw_store_errmsg(s));
 	return v;
 }
 
@@ -45,11 +45,11 @@ static const char SQL_CURSOR_SET[] =
 
 int kw_store_webhook_cursor_set(struct kw_store *s, const char *source, int64_t last_id)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_CURSOR_SET);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_CURSOR_SET);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, last_id);
+	kw_sql_bind_text_static(st, 1, source);
+	kw_sql_bind_i64(st, 2, last_id);
 	return kw_store_step_done(s, st, "webhook cursor update");
 }
 
@@ -64,22 +64,21 @@ struct alert_walk {
 	void *ctx;
 };
 
-static int alert_row(sqlite3_stmt *st, void *p)
+static int alert_row(struct kw_stmt *st, void *p)
 {
 	struct alert_walk *w = p;
 	struct kw_alert r = {
-		.id = sqlite3_column_int64(st, 0),
-		.created_at = sqlite3_column_int64(st, 1),
-		.confidence = sqlite3_column_int64(st, 2),
+		.id = kw_sql_col_i64(st, 0),
+		.created_at = kw_sql_col_i64(st, 1),
+		.confidence = kw_sql_col_i64(st, 2),
 		.type = kw_store_col_str(st, 3),
 		.ticker = kw_store_col_str(st, 4),
 		.severity = kw_store_col_str(st, 5),
 		.description = kw_store_col_str(st, 6),
 		.data = kw_store_col_str(st, 7),
-		.title = sqlite3_column_type(st, 8) == SQLITE_NULL ? NULL : kw_store_col_str(st, 8),
-		.category =
-			sqlite3_column_type(st, 9) == SQLITE_NULL ? NULL : kw_store_col_str(st, 9),
-		.window_end = sqlite3_column_int64(st, 10),
+		.title = kw_sql_col_null(st, 8) ? NULL : kw_store_col_str(st, 8),
+		.category = kw_sql_col_null(st, 9) ? NULL : kw_store_col_str(st, 9),
+		.window_end = kw_sql_col_i64(st, 10),
 	};
 	w->fn(w->ctx, &r);
 	return 0;
@@ -89,11 +88,11 @@ int kw_store_webhook_alerts_after(struct kw_store *s, int64_t after, int limit,
 				  void (*fn)(void *ctx, const struct kw_alert *row), void *ctx)
 {
 	struct alert_walk w = { fn, ctx };
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_ALERTS_AFTER);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_ALERTS_AFTER);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, after);
-	sqlite3_bind_int(st, 2, limit);
+	kw_sql_bind_i64(st, 1, after);
+	kw_sql_bind_int(st, 2, limit);
 	return kw_store_walk(s, st, alert_row, &w, "webhook alert query");
 }
 
@@ -105,10 +104,10 @@ struct security_walk {
 	void *ctx;
 };
 
-static int security_row(sqlite3_stmt *st, void *p)
+static int security_row(struct kw_stmt *st, void *p)
 {
 	struct security_walk *w = p;
-	struct kw_wh_security_row r = { sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+	struct kw_wh_security_row r = { kw_sql_col_i64(st, 0), kw_sql_col_i64(st, 1),
 					kw_store_col_str(st, 2), kw_store_col_str(st, 3),
 					kw_store_col_str(st, 4) };
 	w->fn(w->ctx, &r);
@@ -120,30 +119,30 @@ int kw_store_webhook_security_after(struct kw_store *s, int64_t after, int limit
 				    void *ctx)
 {
 	struct security_walk w = { fn, ctx };
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_SECURITY_AFTER);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_SECURITY_AFTER);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, after);
-	sqlite3_bind_int(st, 2, limit);
+	kw_sql_bind_i64(st, 1, after);
+	kw_sql_bind_int(st, 2, limit);
 	return kw_store_walk(s, st, security_row, &w, "webhook security query");
 }
 
 static const char SQL_ENQUEUE[] =
-	"INSERT OR IGNORE INTO webhook_deliveries (target, source, source_id, payload, created_at,"
-	" next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)";
+	"INSERT INTO webhook_deliveries (target, source, source_id, payload, created_at,"
+	" next_attempt_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING";
 
 int kw_store_webhook_enqueue(struct kw_store *s, const char *target, const char *source,
 			     int64_t source_id, const char *payload, int64_t now_ms)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_ENQUEUE);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_ENQUEUE);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, source, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, source_id);
-	sqlite3_bind_text(st, 4, payload, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, now_ms / 1000);
-	sqlite3_bind_int64(st, 6, now_ms);
+	kw_sql_bind_text_static(st, 1, target);
+	kw_sql_bind_text_static(st, 2, source);
+	kw_sql_bind_i64(st, 3, source_id);
+	kw_sql_bind_text_static(st, 4, payload);
+	kw_sql_bind_i64(st, 5, now_ms / 1000);
+	kw_sql_bind_i64(st, 6, now_ms);
 	return kw_store_step_done(s, st, "webhook enqueue");
 }
 
@@ -154,26 +153,26 @@ static const char SQL_DUE[] =
 
 int kw_store_webhook_due(struct kw_store *s, int64_t now_ms, struct kw_wh_delivery *out, int max)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_DUE);
-	int rc = SQLITE_DONE, n = 0;
+	struct kw_stmt *st = kw_store_stmt(s, SQL_DUE);
+	int rc = KW_DONE, n = 0;
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, now_ms);
-	sqlite3_bind_int(st, 2, max);
-	while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		out[n].id = sqlite3_column_int64(st, 0);
-		out[n].attempts = sqlite3_column_int64(st, 1);
+	kw_sql_bind_i64(st, 1, now_ms);
+	kw_sql_bind_int(st, 2, max);
+	while (n < max && (rc = kw_sql_step(st)) == KW_ROW) {
+		out[n].id = kw_sql_col_i64(st, 0);
+		out[n].attempts = kw_sql_col_i64(st, 1);
 		kw_strlcpy(out[n].target, kw_store_col_str(st, 2), sizeof(out[n].target));
 		out[n].payload = kw_xstrdup(kw_store_col_str(st, 3));
 		n++;
 	}
-	if (n < max && rc != SQLITE_DONE) {
-		kw_error("store: webhook due query failed: %s", sqlite3_errmsg(kw_store_db(s)));
+	if (n < max && rc != KW_DONE) {
+		kw_error("store: webhook due query failed: %s", kw_store_errmsg(s));
 		for (int i = 0; i < n; i++)
 			free(out[i].payload);
 		n = -1;
 	}
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return n;
 }
 
@@ -183,12 +182,12 @@ static const char SQL_NEXT_DUE[] =
 
 int64_t kw_store_webhook_next_due(struct kw_store *s)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_NEXT_DUE);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_NEXT_DUE);
 	if (!st)
 		return -1;
-	int rc = sqlite3_step(st);
-	int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-	sqlite3_reset(st);
+	int rc = kw_sql_step(st);
+	int64_t v = rc == KW_ROW ? kw_sql_col_i64(st, 0) : -1;
+	kw_sql_reset(st);
 	return v;
 }
 
@@ -198,11 +197,11 @@ static const char SQL_DONE[] =
 
 int kw_store_webhook_done(struct kw_store *s, int64_t id, int64_t now_s)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_DONE);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_DONE);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, now_s);
+	kw_sql_bind_i64(st, 1, id);
+	kw_sql_bind_i64(st, 2, now_s);
 	return kw_store_step_done(s, st, "webhook delivered");
 }
 
@@ -214,13 +213,13 @@ static const char SQL_RETRY[] =
 int kw_store_webhook_retry(struct kw_store *s, int64_t id, int64_t next_ms, int64_t now_s,
 			   const char *error)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_RETRY);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_RETRY);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, next_ms);
-	sqlite3_bind_int64(st, 3, now_s);
-	sqlite3_bind_text(st, 4, error, -1, SQLITE_STATIC);
+	kw_sql_bind_i64(st, 1, id);
+	kw_sql_bind_i64(st, 2, next_ms);
+	kw_sql_bind_i64(st, 3, now_s);
+	kw_sql_bind_text_static(st, 4, error);
 	return kw_store_step_done(s, st, "webhook retry");
 }
 
@@ -229,9 +228,9 @@ static const char SQL_PRUNE[] =
 
 int kw_store_webhook_prune(struct kw_store *s, int64_t before_s)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_PRUNE);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_PRUNE);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, before_s);
+	kw_sql_bind_i64(st, 1, before_s);
 	return kw_store_step_done(s, st, "webhook prune");
 }

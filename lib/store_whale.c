@@ -21,7 +21,7 @@
 
 int kw_store_detect_begin(struct kw_store *s, int *own)
 {
-	*own = sqlite3_get_autocommit(kw_store_db(s));
+	*own = !kw_store_in_transaction(s);
 	return *own ? kw_store_begin(s) : kw_store_savepoint(s, KW_SAVEPOINT_DETECT);
 }
 
@@ -47,24 +47,24 @@ static const char SQL_STATE[] =
 
 int kw_store_detect_state(struct kw_store *s, struct kw_detect_state *out)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_STATE);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_STATE);
 	if (!st)
 		return -1;
 	int rc = -1;
-	if (sqlite3_step(st) != SQLITE_ROW) {
+	if (kw_sql_step(st) != KW_ROW) {
 		kw_store_fail(s, "reading detect_state");
 		goto out;
 	}
-	out->last_trade_id = sqlite3_column_int64(st, 0);
-	out->last_snapshot_at = sqlite3_column_int64(st, 1);
-	out->last_book_at = sqlite3_column_int64(st, 2);
-	out->max_trade_id = sqlite3_column_int64(st, 3);
-	out->max_snapshot_at = sqlite3_column_int64(st, 4);
-	out->max_book_at = sqlite3_column_int64(st, 5);
-	out->fresh = sqlite3_column_int(st, 6);
+	out->last_trade_id = kw_sql_col_i64(st, 0);
+	out->last_snapshot_at = kw_sql_col_i64(st, 1);
+	out->last_book_at = kw_sql_col_i64(st, 2);
+	out->max_trade_id = kw_sql_col_i64(st, 3);
+	out->max_snapshot_at = kw_sql_col_i64(st, 4);
+	out->max_book_at = kw_sql_col_i64(st, 5);
+	out->fresh = kw_sql_col_int(st, 6);
 	rc = 0;
 out:
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -74,38 +74,39 @@ static const char SQL_FIRST_SINCE[] =
 
 int kw_store_first_trade_since(struct kw_store *s, int64_t since_us, int64_t *id)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_FIRST_SINCE);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_FIRST_SINCE);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, since_us);
+	kw_sql_bind_i64(st, 1, since_us);
 	int rc = 0;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*id = sqlite3_column_int64(st, 0);
+	if (kw_sql_step(st) == KW_ROW)
+		*id = kw_sql_col_i64(st, 0);
 	else
 		rc = kw_store_fail(s, "finding the first recent trade");
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
 static const char SQL_STATE_SAVE[] =
 	"INSERT INTO detect_state (id, last_trade_id, last_snapshot_at, last_book_at, updated_at)"
 	" VALUES (1, ?1, ?2, ?3, ?4)"
-	" ON CONFLICT(id) DO UPDATE SET last_trade_id = max(last_trade_id, excluded.last_trade_id),"
-	"   last_snapshot_at = max(last_snapshot_at, excluded.last_snapshot_at),"
-	"   last_book_at = max(last_book_at, excluded.last_book_at),"
+	" ON CONFLICT(id) DO UPDATE SET last_trade_id = max(detect_state.last_trade_id, "
+	"excluded.last_trade_id),"
+	"   last_snapshot_at = max(detect_state.last_snapshot_at, excluded.last_snapshot_at),"
+	"   last_book_at = max(detect_state.last_book_at, excluded.last_book_at),"
 	"   updated_at = excluded.updated_at";
 
 int kw_store_detect_save(struct kw_store *s, const struct kw_detect_state *d, int64_t now)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_STATE_SAVE);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_STATE_SAVE);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, d->last_trade_id);
-	sqlite3_bind_int64(st, 2, d->last_snapshot_at);
-	sqlite3_bind_int64(st, 3, d->last_book_at);
-	sqlite3_bind_int64(st, 4, now);
-	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : kw_store_fail(s, "saving detect_state");
-	sqlite3_reset(st);
+	kw_sql_bind_i64(st, 1, d->last_trade_id);
+	kw_sql_bind_i64(st, 2, d->last_snapshot_at);
+	kw_sql_bind_i64(st, 3, d->last_book_at);
+	kw_sql_bind_i64(st, 4, now);
+	int rc = kw_sql_step(st) == KW_DONE ? 0 : kw_store_fail(s, "saving detect_state");
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -120,32 +121,32 @@ static const char SQL_CANDIDATES[] =
 int kw_store_whale_candidates(struct kw_store *s, int64_t after_id, int64_t upto_id,
 			      int64_t min_micros, kw_trade_candidate_fn fn, void *ctx)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_CANDIDATES);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_CANDIDATES);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, after_id);
-	sqlite3_bind_int64(st, 2, upto_id);
-	sqlite3_bind_int64(st, 3, min_micros);
+	kw_sql_bind_i64(st, 1, after_id);
+	kw_sql_bind_i64(st, 2, upto_id);
+	kw_sql_bind_i64(st, 3, min_micros);
 	int rc = 0, step;
-	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+	while (rc == 0 && (step = kw_sql_step(st)) == KW_ROW) {
 		struct kw_trade_candidate t = {
-			.id = sqlite3_column_int64(st, 0),
+			.id = kw_sql_col_i64(st, 0),
 			.trade_id = kw_store_col_text(st, 1),
 			.ticker = kw_store_col_text(st, 2),
 			.taker_side = kw_store_col_text(st, 3),
 			.category = kw_store_col_text(st, 4),
 			.series = kw_store_col_text(st, 5),
-			.created_us = sqlite3_column_int64(st, 6),
-			.count_centi = sqlite3_column_int64(st, 7),
-			.yes_price_micros = sqlite3_column_int64(st, 8),
-			.no_price_micros = sqlite3_column_int64(st, 9),
-			.notional_micros = sqlite3_column_int64(st, 10),
+			.created_us = kw_sql_col_i64(st, 6),
+			.count_centi = kw_sql_col_i64(st, 7),
+			.yes_price_micros = kw_sql_col_i64(st, 8),
+			.no_price_micros = kw_sql_col_i64(st, 9),
+			.notional_micros = kw_sql_col_i64(st, 10),
 		};
 		rc = fn(ctx, &t);
 	}
-	if (rc == 0 && step != SQLITE_DONE)
+	if (rc == 0 && step != KW_DONE)
 		rc = kw_store_fail(s, "reading whale candidates");
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -156,19 +157,19 @@ static const char SQL_BUCKETS[] = "SELECT ticker, created_us / ?3 AS bucket, max
 int kw_store_trade_buckets(struct kw_store *s, int64_t after_id, int64_t upto_id, int64_t bucket_us,
 			   kw_bucket_fn fn, void *ctx)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_BUCKETS);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_BUCKETS);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, after_id);
-	sqlite3_bind_int64(st, 2, upto_id);
-	sqlite3_bind_int64(st, 3, bucket_us);
+	kw_sql_bind_i64(st, 1, after_id);
+	kw_sql_bind_i64(st, 2, upto_id);
+	kw_sql_bind_i64(st, 3, bucket_us);
 	int rc = 0, step;
-	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-		rc = fn(ctx, kw_store_col_text(st, 0), sqlite3_column_int64(st, 1),
-			sqlite3_column_int64(st, 2));
-	if (rc == 0 && step != SQLITE_DONE)
+	while (rc == 0 && (step = kw_sql_step(st)) == KW_ROW)
+		rc = fn(ctx, kw_store_col_text(st, 0), kw_sql_col_i64(st, 1),
+			kw_sql_col_i64(st, 2));
+	if (rc == 0 && step != KW_DONE)
 		rc = kw_store_fail(s, "reading trade buckets");
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -194,28 +195,28 @@ int kw_store_notional_sum(struct kw_store *s, const char *ticker, int64_t from_u
 	int64_t first = from_us / 3600000000, last = (to_us - 1) / 3600000000;
 	int one = to_us > from_us && first == last;
 	int listed = !one && to_us > from_us && last - first < HOUR_SLOTS;
-	sqlite3_stmt *st = kw_store_stmt(s, one	     ? SQL_NOTIONAL_SUM_HOUR
-					    : listed ? SQL_NOTIONAL_SUM
-						     : SQL_NOTIONAL_SUM_LONG);
+	struct kw_stmt *st = kw_store_stmt(s, one      ? SQL_NOTIONAL_SUM_HOUR
+					      : listed ? SQL_NOTIONAL_SUM
+						       : SQL_NOTIONAL_SUM_LONG);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, from_us);
-	sqlite3_bind_int64(st, 3, to_us);
+	kw_sql_bind_text_static(st, 1, ticker);
+	kw_sql_bind_i64(st, 2, from_us);
+	kw_sql_bind_i64(st, 3, to_us);
 	if (one)
-		sqlite3_bind_int64(st, 4, first);
+		kw_sql_bind_i64(st, 4, first);
 	for (int i = 0; listed && i < HOUR_SLOTS; i++)
-		sqlite3_bind_int64(st, 4 + i, first + i <= last ? first + i : last);
+		kw_sql_bind_i64(st, 4 + i, first + i <= last ? first + i : last);
 	int rc = -1;
-	if (sqlite3_step(st) != SQLITE_ROW) {
+	if (kw_sql_step(st) != KW_ROW) {
 		kw_store_fail(s, "summing notional");
 		goto out;
 	}
-	*sum_micros = sqlite3_column_int64(st, 0);
-	*count = sqlite3_column_int64(st, 1);
+	*sum_micros = kw_sql_col_i64(st, 0);
+	*count = kw_sql_col_i64(st, 1);
 	rc = 0;
 out:
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -226,24 +227,25 @@ out:
 static const char SQL_PRICES_SINCE[] =
 	"SELECT n.ticker, n.taken_at, n.last_price_micros FROM market_snapshots n"
 	" WHERE n.taken_at > ?1 AND n.last_price_micros IS NOT NULL"
-	"   AND n.last_price_micros IS NOT (SELECT p.last_price_micros FROM market_snapshots p"
+	"   AND n.last_price_micros IS DISTINCT FROM (SELECT p.last_price_micros FROM "
+	"market_snapshots p"
 	"        WHERE p.ticker = n.ticker AND p.taken_at < n.taken_at"
 	"        ORDER BY p.taken_at DESC LIMIT 1)"
 	" ORDER BY n.taken_at, n.ticker";
 
 int kw_store_price_snapshots_since(struct kw_store *s, int64_t since, kw_price_fn fn, void *ctx)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_PRICES_SINCE);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_PRICES_SINCE);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, since);
+	kw_sql_bind_i64(st, 1, since);
 	int rc = 0, step;
-	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-		rc = fn(ctx, kw_store_col_text(st, 0), sqlite3_column_int64(st, 1),
-			sqlite3_column_int64(st, 2));
-	if (rc == 0 && step != SQLITE_DONE)
+	while (rc == 0 && (step = kw_sql_step(st)) == KW_ROW)
+		rc = fn(ctx, kw_store_col_text(st, 0), kw_sql_col_i64(st, 1),
+			kw_sql_col_i64(st, 2));
+	if (rc == 0 && step != KW_DONE)
 		rc = kw_store_fail(s, "reading market snapshots");
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -256,28 +258,28 @@ static const char SQL_PRICE_RANGE[] =
 	"   WHERE ticker = ?1 AND taken_at >= ?2 AND taken_at < ?3"
 	"  UNION ALL"
 	"  SELECT * FROM (SELECT last_price_micros FROM market_snapshots"
-	"   WHERE ticker = ?1 AND taken_at <= ?2 ORDER BY taken_at DESC LIMIT 1))";
+	"   WHERE ticker = ?1 AND taken_at <= ?2 ORDER BY taken_at DESC LIMIT 1) l) r";
 
 int kw_store_price_range(struct kw_store *s, const char *ticker, int64_t from, int64_t to,
 			 int64_t *lo, int64_t *hi, int64_t *n)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_PRICE_RANGE);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_PRICE_RANGE);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, from);
-	sqlite3_bind_int64(st, 3, to);
+	kw_sql_bind_text_static(st, 1, ticker);
+	kw_sql_bind_i64(st, 2, from);
+	kw_sql_bind_i64(st, 3, to);
 	int rc = -1;
-	if (sqlite3_step(st) != SQLITE_ROW) {
+	if (kw_sql_step(st) != KW_ROW) {
 		kw_store_fail(s, "reading a price range");
 		goto out;
 	}
-	*lo = sqlite3_column_int64(st, 0);
-	*hi = sqlite3_column_int64(st, 1);
-	*n = sqlite3_column_int64(st, 2);
+	*lo = kw_sql_col_i64(st, 0);
+	*hi = kw_sql_col_i64(st, 1);
+	*n = kw_sql_col_i64(st, 2);
 	rc = 0;
 out:
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -287,22 +289,22 @@ static const char SQL_BOOKS_SINCE[] =
 
 int kw_store_book_snapshots_since(struct kw_store *s, int64_t since, kw_book_fn fn, void *ctx)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_BOOKS_SINCE);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_BOOKS_SINCE);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, since);
+	kw_sql_bind_i64(st, 1, since);
 	int rc = 0, step;
-	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+	while (rc == 0 && (step = kw_sql_step(st)) == KW_ROW) {
 		struct kw_book_point b = {
-			.taken_at = sqlite3_column_int64(st, 1),
-			.yes_depth_centi = sqlite3_column_int64(st, 2),
-			.no_depth_centi = sqlite3_column_int64(st, 3),
+			.taken_at = kw_sql_col_i64(st, 1),
+			.yes_depth_centi = kw_sql_col_i64(st, 2),
+			.no_depth_centi = kw_sql_col_i64(st, 3),
 		};
 		rc = fn(ctx, kw_store_col_text(st, 0), &b);
 	}
-	if (rc == 0 && step != SQLITE_DONE)
+	if (rc == 0 && step != KW_DONE)
 		rc = kw_store_fail(s, "reading order-book snapshots");
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -313,23 +315,23 @@ static const char SQL_BOOK_PREV[] =
 int kw_store_book_previous(struct kw_store *s, const char *ticker, int64_t before,
 			   struct kw_book_point *out)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_BOOK_PREV);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_BOOK_PREV);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, before);
-	int rc, step = sqlite3_step(st);
-	if (step == SQLITE_ROW) {
-		out->taken_at = sqlite3_column_int64(st, 0);
-		out->yes_depth_centi = sqlite3_column_int64(st, 1);
-		out->no_depth_centi = sqlite3_column_int64(st, 2);
+	kw_sql_bind_text_static(st, 1, ticker);
+	kw_sql_bind_i64(st, 2, before);
+	int rc, step = kw_sql_step(st);
+	if (step == KW_ROW) {
+		out->taken_at = kw_sql_col_i64(st, 0);
+		out->yes_depth_centi = kw_sql_col_i64(st, 1);
+		out->no_depth_centi = kw_sql_col_i64(st, 2);
 		rc = 0;
-	} else if (step == SQLITE_DONE) {
+	} else if (step == KW_DONE) {
 		rc = 1;
 	} else {
 		rc = kw_store_fail(s, "reading the previous order book");
 	}
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -338,17 +340,17 @@ static const char SQL_NO_SIDE[] = "SELECT count(*) FROM trades"
 
 int kw_store_trades_without_side(struct kw_store *s, int64_t after_id, int64_t upto_id, int64_t *n)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_NO_SIDE);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_NO_SIDE);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, after_id);
-	sqlite3_bind_int64(st, 2, upto_id);
+	kw_sql_bind_i64(st, 1, after_id);
+	kw_sql_bind_i64(st, 2, upto_id);
 	int rc = 0;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*n = sqlite3_column_int64(st, 0);
+	if (kw_sql_step(st) == KW_ROW)
+		*n = kw_sql_col_i64(st, 0);
 	else
 		rc = kw_store_fail(s, "counting trades without a taker side");
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -357,16 +359,16 @@ static const char SQL_BOOK_RUN_BEFORE[] =
 
 int kw_store_book_run_before(struct kw_store *s, int64_t before, int64_t *out)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_BOOK_RUN_BEFORE);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_BOOK_RUN_BEFORE);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, before);
+	kw_sql_bind_i64(st, 1, before);
 	int rc = 0;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*out = sqlite3_column_int64(st, 0);
+	if (kw_sql_step(st) == KW_ROW)
+		*out = kw_sql_col_i64(st, 0);
 	else
 		rc = kw_store_fail(s, "finding the previous order-book run");
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -374,15 +376,13 @@ static const char SQL_KEY_EXISTS[] = "SELECT 1 FROM alerts WHERE alert_key = ?1"
 
 int kw_store_alert_key_exists(struct kw_store *s, const char *key)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_KEY_EXISTS);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_KEY_EXISTS);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	int step = sqlite3_step(st);
-	int rc = step == SQLITE_ROW    ? 1
-		 : step == SQLITE_DONE ? 0
-				       : kw_store_fail(s, "alert lookup");
-	sqlite3_reset(st);
+	kw_sql_bind_text_static(st, 1, key);
+	int step = kw_sql_step(st);
+	int rc = step == KW_ROW ? 1 : step == KW_DONE ? 0 : kw_store_fail(s, "alert lookup");
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -395,19 +395,17 @@ int kw_store_alert_cooling(struct kw_store *s, const char *ticker, const char *t
 {
 	if (cooldown_s <= 0)
 		return 0;
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_COOLING);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_COOLING);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, t);
-	sqlite3_bind_int64(st, 4, cooldown_s);
-	sqlite3_bind_int64(st, 5, strength);
-	int step = sqlite3_step(st);
-	int rc = step == SQLITE_ROW    ? 1
-		 : step == SQLITE_DONE ? 0
-				       : kw_store_fail(s, "cooldown lookup");
-	sqlite3_reset(st);
+	kw_sql_bind_text_static(st, 1, ticker);
+	kw_sql_bind_text_static(st, 2, type);
+	kw_sql_bind_i64(st, 3, t);
+	kw_sql_bind_i64(st, 4, cooldown_s);
+	kw_sql_bind_i64(st, 5, strength);
+	int step = kw_sql_step(st);
+	int rc = step == KW_ROW ? 1 : step == KW_DONE ? 0 : kw_store_fail(s, "cooldown lookup");
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -417,18 +415,18 @@ static const char SQL_LAST_END[] = "SELECT ifnull(max(window_end), 0) FROM alert
 int kw_store_alert_last_end(struct kw_store *s, const char *ticker, const char *type,
 			    int64_t before, int64_t *out)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_LAST_END);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_LAST_END);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, ticker, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, before);
+	kw_sql_bind_text_static(st, 1, ticker);
+	kw_sql_bind_text_static(st, 2, type);
+	kw_sql_bind_i64(st, 3, before);
 	int rc = 0;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*out = sqlite3_column_int64(st, 0);
+	if (kw_sql_step(st) == KW_ROW)
+		*out = kw_sql_col_i64(st, 0);
 	else
 		rc = kw_store_fail(s, "reading the last alert time");
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -439,21 +437,21 @@ static const char SQL_ALERT_INSERT[] =
 
 int kw_store_alert_insert(struct kw_store *s, const struct kw_alert_new *a)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_ALERT_INSERT);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_ALERT_INSERT);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, a->alert_key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, a->type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, a->ticker, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, a->severity, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 5, a->confidence);
-	sqlite3_bind_text(st, 6, a->description, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, a->data, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 8, a->created_at);
-	sqlite3_bind_int64(st, 9, a->window_end);
-	sqlite3_bind_int64(st, 10, a->strength);
-	int rc = sqlite3_step(st) == SQLITE_DONE ? (sqlite3_changes(kw_store_db(s)) > 0)
-						 : kw_store_fail(s, "storing an alert");
-	sqlite3_reset(st);
+	kw_sql_bind_text_static(st, 1, a->alert_key);
+	kw_sql_bind_text_static(st, 2, a->type);
+	kw_sql_bind_text_static(st, 3, a->ticker);
+	kw_sql_bind_text_static(st, 4, a->severity);
+	kw_sql_bind_int(st, 5, a->confidence);
+	kw_sql_bind_text_static(st, 6, a->description);
+	kw_sql_bind_text_static(st, 7, a->data);
+	kw_sql_bind_i64(st, 8, a->created_at);
+	kw_sql_bind_i64(st, 9, a->window_end);
+	kw_sql_bind_i64(st, 10, a->strength);
+	int rc = kw_sql_step(st) == KW_DONE ? (kw_store_changes(s) > 0)
+					    : kw_store_fail(s, "storing an alert");
+	kw_sql_reset(st);
 	return rc;
 }

@@ -47,13 +47,12 @@ static struct kw_ws_item *items_add(struct kw_ws_items *it, int cap)
 
 void kw_store_ws_setup(struct kw_store *s)
 {
-	kw_db_wait_for_lock(kw_store_db(s), KW_STORE_WS_BUSY_MS);
+	kw_conn_wait_for_lock(kw_store_conn(s), KW_STORE_WS_BUSY_MS);
 }
 
-static char *col_dup_or_null(sqlite3_stmt *st, int i)
+static char *col_dup_or_null(struct kw_stmt *st, int i)
 {
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? NULL
-							 : kw_xstrdup(kw_store_col_str(st, i));
+	return kw_sql_col_null(st, i) ? NULL : kw_xstrdup(kw_store_col_str(st, i));
 }
 
 static const char SQL_CURSOR[] =
@@ -63,16 +62,16 @@ static const char SQL_CURSOR[] =
 
 int kw_store_ws_cursor(struct kw_store *s, int64_t *alert_id, int64_t *trade_id, int64_t *run_id)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_CURSOR);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_CURSOR);
 	if (!st)
 		return -1;
-	int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : kw_store_fail(s, "cursor query");
+	int rc = kw_sql_step(st) == KW_ROW ? 0 : kw_store_fail(s, "cursor query");
 	if (rc == 0) {
-		*alert_id = sqlite3_column_int64(st, 0);
-		*trade_id = sqlite3_column_int64(st, 1);
-		*run_id = sqlite3_column_int64(st, 2);
+		*alert_id = kw_sql_col_i64(st, 0);
+		*trade_id = kw_sql_col_i64(st, 1);
+		*run_id = kw_sql_col_i64(st, 2);
 	}
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -84,23 +83,21 @@ static const char SQL_ALERTS_AFTER[] =
 	"  FROM alerts a LEFT JOIN markets m ON m.ticker = a.ticker"
 	" WHERE a.id > ?1 AND a.id <= ?2 AND ?3 = ?3 ORDER BY a.id LIMIT ?4";
 
-static void alert_row(sqlite3_stmt *st, struct kw_ws_item *x)
+static void alert_row(struct kw_stmt *st, struct kw_ws_item *x)
 {
 	x->kind = KW_WS_ALERT;
-	x->id = sqlite3_column_int64(st, 0);
+	x->id = kw_sql_col_i64(st, 0);
 	x->ticker = kw_xstrdup(kw_store_col_str(st, 2));
 	x->category = kw_xstrdup(kw_store_col_str(st, 9));
 	x->notional_micros = -1;
 	x->alert.type = kw_xstrdup(kw_store_col_str(st, 1));
 	x->alert.severity = kw_xstrdup(kw_store_col_str(st, 3));
-	x->alert.confidence = sqlite3_column_int64(st, 4);
+	x->alert.confidence = kw_sql_col_i64(st, 4);
 	x->alert.description = kw_xstrdup(kw_store_col_str(st, 5));
 	x->alert.data = kw_xstrdup(kw_store_col_str(st, 6));
-	x->alert.created_at = sqlite3_column_int64(st, 7);
-	x->alert.window_end = sqlite3_column_int64(st, 8);
-	x->alert.title = sqlite3_column_type(st, 10) == SQLITE_NULL
-				 ? NULL
-				 : kw_xstrdup(kw_store_col_str(st, 10));
+	x->alert.created_at = kw_sql_col_i64(st, 7);
+	x->alert.window_end = kw_sql_col_i64(st, 8);
+	x->alert.title = kw_sql_col_null(st, 10) ? NULL : kw_xstrdup(kw_store_col_str(st, 10));
 }
 
 static const char SQL_TRADES_MAX[] = "SELECT coalesce(max(id), 0) FROM trades";
@@ -111,48 +108,48 @@ static const char SQL_TRADES_AFTER[] =
 	"  FROM trades t LEFT JOIN markets m ON m.ticker = t.ticker"
 	" WHERE t.id > ?1 AND t.id <= ?2 AND t.notional_micros >= ?3 ORDER BY t.id LIMIT ?4";
 
-static void trade_row(sqlite3_stmt *st, struct kw_ws_item *x)
+static void trade_row(struct kw_stmt *st, struct kw_ws_item *x)
 {
 	x->kind = KW_WS_TRADE;
-	x->id = sqlite3_column_int64(st, 0);
+	x->id = kw_sql_col_i64(st, 0);
 	x->ticker = kw_xstrdup(kw_store_col_str(st, 2));
 	x->category = kw_xstrdup(kw_store_col_str(st, 10));
-	x->notional_micros = sqlite3_column_int64(st, 8);
+	x->notional_micros = kw_sql_col_i64(st, 8);
 	x->trade.trade_id = kw_xstrdup(kw_store_col_str(st, 1));
-	x->trade.created_us = sqlite3_column_int64(st, 3);
-	x->trade.count_centi = sqlite3_column_int64(st, 4);
-	x->trade.yes_price_micros = sqlite3_column_int64(st, 5);
-	x->trade.no_price_micros = sqlite3_column_int64(st, 6);
+	x->trade.created_us = kw_sql_col_i64(st, 3);
+	x->trade.count_centi = kw_sql_col_i64(st, 4);
+	x->trade.yes_price_micros = kw_sql_col_i64(st, 5);
+	x->trade.no_price_micros = kw_sql_col_i64(st, 6);
 	x->trade.taker_side = col_dup_or_null(st, 7);
-	x->trade.is_block = sqlite3_column_int(st, 9) != 0;
+	x->trade.is_block = kw_sql_col_int(st, 9) != 0;
 	x->trade.title = col_dup_or_null(st, 11);
 }
 
-typedef void (*row_fn)(sqlite3_stmt *st, struct kw_ws_item *x);
+typedef void (*row_fn)(struct kw_stmt *st, struct kw_ws_item *x);
 
 /*
  * Step st (bound by the caller) to the end, one item per row built by row(), at most limit;
  * *last_id (if not NULL) gets the last row's id when limit rows came back. Resets st on every
  * path; -1 (logged, out emptied) if a step fails.
  */
-static int read_rows(struct kw_store *s, sqlite3_stmt *st, int limit, row_fn row,
+static int read_rows(struct kw_store *s, struct kw_stmt *st, int limit, row_fn row,
 		     struct kw_ws_items *out, int64_t *last_id, const char *what)
 {
 	int rc = -1, step;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((step = kw_sql_step(st)) == KW_ROW) {
 		struct kw_ws_item *x = items_add(out, limit);
 		row(st, x);
 		if (last_id && out->n == limit)
 			*last_id = x->id;
 	}
-	if (step != SQLITE_DONE) {
+	if (step != KW_DONE) {
 		kw_store_fail(s, what);
 		kw_ws_items_free(out);
 		goto out;
 	}
 	rc = 0;
 out:
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -165,13 +162,13 @@ static int follow(struct kw_store *s, const char *sql_max, const char *sql_rows,
 	if (limit < 1 || limit > 1000 || kw_store_scalar(s, sql_max, &top) < 0)
 		return -1;
 	*next = after > top ? after : top;
-	sqlite3_stmt *st = kw_store_stmt(s, sql_rows);
+	struct kw_stmt *st = kw_store_stmt(s, sql_rows);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, after);
-	sqlite3_bind_int64(st, 2, top);
-	sqlite3_bind_int64(st, 3, floor);
-	sqlite3_bind_int(st, 4, limit);
+	kw_sql_bind_i64(st, 1, after);
+	kw_sql_bind_i64(st, 2, top);
+	kw_sql_bind_i64(st, 3, floor);
+	kw_sql_bind_int(st, 4, limit);
 	return read_rows(s, st, limit, row, out, next, "follow query");
 }
 
@@ -194,19 +191,19 @@ static const char SQL_RUN_AFTER[] =
 
 int kw_store_ws_run_after(struct kw_store *s, int64_t after, int64_t *run_id, int64_t *started_at)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_RUN_AFTER);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_RUN_AFTER);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, after);
-	int step = sqlite3_step(st), rc;
-	if (step == SQLITE_ROW) {
-		*run_id = sqlite3_column_int64(st, 0);
-		*started_at = sqlite3_column_int64(st, 1);
+	kw_sql_bind_i64(st, 1, after);
+	int step = kw_sql_step(st), rc;
+	if (step == KW_ROW) {
+		*run_id = kw_sql_col_i64(st, 0);
+		*started_at = kw_sql_col_i64(st, 1);
 		rc = 1;
 	} else {
-		rc = step == SQLITE_DONE ? 0 : kw_store_fail(s, "fetch run query");
+		rc = step == KW_DONE ? 0 : kw_store_fail(s, "fetch run query");
 	}
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }
 
@@ -214,14 +211,15 @@ int kw_store_ws_run_after(struct kw_store *s, int64_t after, int64_t *run_id, in
 	"SELECT ticker, title, coalesce(category, ''), status, yes_bid_micros, yes_ask_micros,"    \
 	"       last_price_micros, previous_price_micros, volume_centi, volume_24h_centi,"         \
 	"       open_interest_centi, close_at, updated_at FROM markets"
-static const char SQL_MARKETS[] = MARKET_COLS " WHERE updated_at >= ?1"
-					      " ORDER BY volume_24h_centi DESC, ticker LIMIT ?2";
+static const char SQL_MARKETS[] =
+	MARKET_COLS " WHERE updated_at >= ?1"
+		    " ORDER BY volume_24h_centi DESC NULLS LAST, ticker LIMIT ?2";
 /* The subscription's tickers (at most 50), bound as one JSON array: one indexed query. */
 static const char SQL_MARKET_SET[] =
 	MARKET_COLS " WHERE ticker IN (SELECT value FROM json_each(?3)) AND updated_at >= ?1"
-		    " ORDER BY volume_24h_centi DESC, ticker LIMIT ?2";
+		    " ORDER BY volume_24h_centi DESC NULLS LAST, ticker LIMIT ?2";
 
-static void market_row(sqlite3_stmt *st, struct kw_ws_item *x)
+static void market_row(struct kw_stmt *st, struct kw_ws_item *x)
 {
 	x->kind = KW_WS_MARKET;
 	x->ticker = kw_xstrdup(kw_store_col_str(st, 0));
@@ -245,13 +243,13 @@ int kw_store_ws_markets(struct kw_store *s, int64_t updated_since, const char *t
 	memset(out, 0, sizeof(*out));
 	if (limit < 1 || limit > 5000)
 		return -1;
-	sqlite3_stmt *st = kw_store_stmt(s, tickers_json ? SQL_MARKET_SET : SQL_MARKETS);
+	struct kw_stmt *st = kw_store_stmt(s, tickers_json ? SQL_MARKET_SET : SQL_MARKETS);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, updated_since);
-	sqlite3_bind_int(st, 2, limit);
+	kw_sql_bind_i64(st, 1, updated_since);
+	kw_sql_bind_int(st, 2, limit);
 	if (tickers_json)
-		sqlite3_bind_text(st, 3, tickers_json, -1, SQLITE_TRANSIENT);
+		kw_sql_bind_text(st, 3, tickers_json);
 	return read_rows(s, st, limit, market_row, out, NULL, "markets query");
 }
 
@@ -264,23 +262,22 @@ static const char SQL_STATS[] =
 
 int kw_store_ws_stats_write(struct kw_store *s, const struct kw_ws_stats *stats, int64_t now_s)
 {
-	sqlite3_stmt *st = kw_store_stmt(s, SQL_STATS);
+	struct kw_stmt *st = kw_store_stmt(s, SQL_STATS);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, stats->connections);
-	sqlite3_bind_int64(st, 2, stats->messages_sent);
-	sqlite3_bind_int64(st, 3, stats->messages_received);
-	sqlite3_bind_int64(st, 4, stats->pid);
-	sqlite3_bind_int64(st, 5, now_s);
-	int step = sqlite3_step(st), rc = 0;
-	if (step != SQLITE_DONE) {
-		if (step == SQLITE_BUSY || step == SQLITE_LOCKED)
+	kw_sql_bind_i64(st, 1, stats->connections);
+	kw_sql_bind_i64(st, 2, stats->messages_sent);
+	kw_sql_bind_i64(st, 3, stats->messages_received);
+	kw_sql_bind_i64(st, 4, stats->pid);
+	kw_sql_bind_i64(st, 5, now_s);
+	int step = kw_sql_step(st), rc = 0;
+	if (step != KW_DONE) {
+		if (kw_store_was_busy(s))
 			kw_debug("store: ws_stats write skipped: database busy");
 		else
-			kw_error("store: ws_stats write failed: %s",
-				 sqlite3_errmsg(kw_store_db(s)));
+			kw_error("store: ws_stats write failed: %s", kw_store_errmsg(s));
 		rc = -1;
 	}
-	sqlite3_reset(st);
+	kw_sql_reset(st);
 	return rc;
 }

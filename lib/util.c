@@ -363,3 +363,37 @@ int kw_ct_equal(const void *a, const void *b, size_t n)
 		d |= x[i] ^ y[i];
 	return d == 0;
 }
+
+int kw_url_is_postgres(const char *url)
+{
+	return url && (!strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11));
+}
+
+const char *kw_url_masked(const char *url, char *buf, size_t len)
+{
+	/* scheme://user:PASSWORD@host...: the password runs from the first ':' after the
+	 * scheme's "//" to the last '@' before the path. Also ?password=... in the query. */
+	snprintf(buf, len, "%s", url ? url : "");
+	char *p = strstr(buf, "://");
+	if (p && kw_url_is_postgres(buf)) {
+		char *auth = p + 3, *slash = strchr(auth, '/');
+		char *at = NULL;
+		for (char *q = auth; *q && (!slash || q < slash); q++)
+			if (*q == '@')
+				at = q;
+		char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+		if (colon && at - colon > 1) {
+			char tail[512];
+			snprintf(tail, sizeof(tail), "%s", at);
+			snprintf(colon + 1, len - (size_t)(colon + 1 - buf), "***%s", tail);
+		}
+	}
+	char *pw = strstr(buf, "password=");
+	if (pw) {
+		char *end = strchr(pw, '&');
+		char tail[512];
+		snprintf(tail, sizeof(tail), "%s", end ? end : "");
+		snprintf(pw + 9, len - (size_t)(pw + 9 - buf), "***%s", tail);
+	}
+	return buf;
+}

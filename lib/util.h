@@ -66,6 +66,10 @@ int kw_parse_rfc3339(const char *s, int64_t *unix_s, int32_t *micros) KW_WUR;
 
 /* 1 when s[0..n) is valid UTF-8 with no C0/C1 control characters or DEL. */
 int kw_text_is_clean(const char *s, size_t n);
+/* 1 when url names a PostgreSQL database (postgresql:// or postgres://). */
+int kw_url_is_postgres(const char *url);
+/* url with a password (user:PASSWORD@ or password=...) shown as "***", into buf. */
+const char *kw_url_masked(const char *url, char *buf, size_t len);
 
 /* Fill p with n bytes from the OS random source; -1 on failure. */
 int kw_random_bytes(void *p, size_t n) KW_WUR;

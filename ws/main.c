@@ -219,7 +219,7 @@ static int open_hub(struct kw_hub *hub, struct kw_config *cfg, int64_t heartbeat
 	 * when each reconnects every second — and at least 4096. */
 	hub->seen = kw_ticket_seen_new(
 		(size_t)(cfg->max_connections > 4096 ? cfg->max_connections : 4096) * 4);
-	hub->store = kw_store_open(cfg->database_path, KW_DB_MIGRATE, err, sizeof(err));
+	hub->store = kw_store_open(cfg->db_target, KW_DB_MIGRATE, err, sizeof(err));
 	if (!hub->store) {
 		fprintf(stderr, "kw-ws: %s\n", err);
 		return 1;

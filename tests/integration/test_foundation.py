@@ -192,7 +192,9 @@ def run_api(args, env_extra, cwd):
     ("DEBUG", "maybe", "DEBUG=\"maybe\" is invalid: expected true or false"),
     ("LOG_LEVEL", "loud", "LOG_LEVEL=\"loud\" is invalid"),
     ("PORT", "70000", "PORT=\"70000\" is invalid"),
-    ("DATABASE_URL", "postgres://x", "DATABASE_URL=\"postgres://x\" is invalid: expected sqlite:///PATH"),
+    ("DATABASE_URL", "mysql://x", "DATABASE_URL=\"mysql://x\" is invalid: expected sqlite:///PATH"),
+    ("DATABASE_URL", "postgresql://h/db?nosuch=1",
+     "DATABASE_URL=\"postgresql://h/db?nosuch=1\" is invalid: expected a PostgreSQL URL libpq"),
     ("KALSHI_API_BASE", "ftp://x", "KALSHI_API_BASE=\"ftp://x\" is invalid"),
 ])
 def test_invalid_setting_exits_78_with_one_clear_line(tmp_path, name, value, expect):

@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "store.h"
-#include "store_int.h" /* kw_store_db: the fixtures read and write rows directly */
+#include "store_int.h" /* kw_store_conn: the fixtures read and write rows directly */
 #include "store_fetch.h"
 
 #define HOUR 3600LL
@@ -26,7 +26,7 @@
 static void exec(struct kw_store *s, const char *sql)
 {
 	char *msg = NULL;
-	if (sqlite3_exec(kw_store_db(s), sql, NULL, NULL, &msg) != SQLITE_OK)
+	if (sqlite3_exec(kw_store_conn(s)->lite, sql, NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("SQL failed: %s: %s", sql, msg ? msg : "?");
 }
 
@@ -43,7 +43,7 @@ static int64_t mismatches(struct kw_store *s, int64_t now_s)
 		"      + (SELECT count(*) FROM market_activity a LEFT JOIN want w USING (ticker)"
 		"          WHERE w.ticker IS NULL)";
 	sqlite3_stmt *st = NULL;
-	assert_int_equal(sqlite3_prepare_v2(kw_store_db(s), sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(kw_store_conn(s)->lite, sql, -1, &st, NULL), SQLITE_OK);
 	sqlite3_bind_int64(st, 1, (now_s - 86400) * 1000000);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	int64_t n = sqlite3_column_int64(st, 0);
@@ -54,7 +54,7 @@ static int64_t mismatches(struct kw_store *s, int64_t now_s)
 static void add_trades(struct kw_store *s, int64_t now_s, int n, unsigned *seed, int64_t *serial)
 {
 	sqlite3_stmt *st = NULL;
-	assert_int_equal(sqlite3_prepare_v2(kw_store_db(s),
+	assert_int_equal(sqlite3_prepare_v2(kw_store_conn(s)->lite,
 					    "INSERT INTO trades (trade_id, ticker, created_us,"
 					    " count_centi, yes_price_micros, no_price_micros,"
 					    " taker_side, notional_micros) VALUES"

@@ -20,7 +20,7 @@
 #include <cmocka.h>
 
 #include "store.h"
-#include "store_int.h" /* kw_store_db: the fixtures read and write rows directly */
+#include "store_int.h" /* kw_store_conn: the fixtures read and write rows directly */
 #include "store_api.h"
 #include "store_fetch.h"
 #include "store_rollup.h"
@@ -35,7 +35,7 @@ static const char CATS[] = "{\"crypto\":2000000,\"sports\":4000000}";
 static void exec(struct kw_store *s, const char *sql)
 {
 	char *msg = NULL;
-	if (sqlite3_exec(kw_store_db(s), sql, NULL, NULL, &msg) != SQLITE_OK)
+	if (sqlite3_exec(kw_store_conn(s)->lite, sql, NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("SQL failed: %s: %s", sql, msg ? msg : "?");
 }
 
@@ -44,7 +44,7 @@ static void add_markets(struct kw_store *s)
 	static const char *const cats[] = { "Crypto", "Sports", "Politics", NULL };
 	sqlite3_stmt *st = NULL;
 	assert_int_equal(
-		sqlite3_prepare_v2(kw_store_db(s),
+		sqlite3_prepare_v2(kw_store_conn(s)->lite,
 				   "INSERT INTO markets (ticker, event_ticker, category,"
 				   " title, status, series_ticker, first_seen_at, updated_at)"
 				   " VALUES (?1, 'EV', ?2, ?1, 'active', ?3, 0, 0)",
@@ -77,12 +77,12 @@ static void add_markets(struct kw_store *s)
 static void move_prices(struct kw_store *s, int64_t now_s, unsigned *seed)
 {
 	sqlite3_stmt *snap = NULL, *prev = NULL;
-	assert_int_equal(sqlite3_prepare_v2(kw_store_db(s),
+	assert_int_equal(sqlite3_prepare_v2(kw_store_conn(s)->lite,
 					    "INSERT OR REPLACE INTO market_snapshots (ticker,"
 					    " taken_at, last_price_micros) VALUES (?1, ?2, ?3)",
 					    -1, &snap, NULL),
 			 SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(kw_store_db(s),
+	assert_int_equal(sqlite3_prepare_v2(kw_store_conn(s)->lite,
 					    "UPDATE markets SET previous_price_micros = ?2"
 					    " WHERE ticker = ?1",
 					    -1, &prev, NULL),
@@ -128,7 +128,7 @@ static void move_prices(struct kw_store *s, int64_t now_s, unsigned *seed)
 static void add_trades(struct kw_store *s, int64_t now_s, int n, unsigned *seed, int64_t *serial)
 {
 	sqlite3_stmt *st = NULL;
-	assert_int_equal(sqlite3_prepare_v2(kw_store_db(s),
+	assert_int_equal(sqlite3_prepare_v2(kw_store_conn(s)->lite,
 					    "INSERT INTO trades (trade_id, ticker, created_us,"
 					    " count_centi, yes_price_micros, no_price_micros,"
 					    " taker_side, notional_micros) VALUES"
@@ -239,7 +239,7 @@ static int on_hour(void *ctx, int64_t hour, int64_t micros)
 static int64_t scalar(struct kw_store *s, const char *sql, int64_t a, const char *b)
 {
 	sqlite3_stmt *st = NULL;
-	assert_int_equal(sqlite3_prepare_v2(kw_store_db(s), sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(kw_store_conn(s)->lite, sql, -1, &st, NULL), SQLITE_OK);
 	sqlite3_bind_int64(st, 1, a);
 	if (b)
 		sqlite3_bind_text(st, 2, b, -1, SQLITE_TRANSIENT);

@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "store.h"
-#include "store_int.h" /* kw_store_db: the fixtures read and write rows directly */
+#include "store_int.h" /* kw_store_conn: the fixtures read and write rows directly */
 #include "store_whale.h"
 #include "whale.h"
 
@@ -33,7 +33,7 @@ struct fx {
 static void exec(struct fx *f, const char *sql)
 {
 	char *msg = NULL;
-	int rc = sqlite3_exec(kw_store_db(f->s), sql, NULL, NULL, &msg);
+	int rc = sqlite3_exec(kw_store_conn(f->s)->lite, sql, NULL, NULL, &msg);
 	if (rc != SQLITE_OK)
 		fail_msg("SQL failed: %s: %s", sql, msg ? msg : "?");
 }
@@ -92,7 +92,7 @@ static void trade(struct fx *f, const char *id, const char *ticker, int64_t t_s,
 {
 	sqlite3_stmt *st;
 	assert_int_equal(
-		sqlite3_prepare_v2(kw_store_db(f->s),
+		sqlite3_prepare_v2(kw_store_conn(f->s)->lite,
 				   "INSERT INTO trades (trade_id, ticker, created_us,"
 				   " count_centi, yes_price_micros, no_price_micros,"
 				   " taker_side, notional_micros) VALUES (?,?,?,?,?,?,?,?)",
@@ -115,7 +115,7 @@ static void trade(struct fx *f, const char *id, const char *ticker, int64_t t_s,
 static void snapshot(struct fx *f, const char *ticker, int64_t t, int64_t price)
 {
 	sqlite3_stmt *st;
-	assert_int_equal(sqlite3_prepare_v2(kw_store_db(f->s),
+	assert_int_equal(sqlite3_prepare_v2(kw_store_conn(f->s)->lite,
 					    "INSERT INTO market_snapshots (ticker, taken_at,"
 					    " last_price_micros) VALUES (?,?,?)",
 					    -1, &st, NULL),
@@ -131,7 +131,7 @@ static void book(struct fx *f, const char *ticker, int64_t t, int64_t yes_centi,
 {
 	sqlite3_stmt *st;
 	assert_int_equal(
-		sqlite3_prepare_v2(kw_store_db(f->s),
+		sqlite3_prepare_v2(kw_store_conn(f->s)->lite,
 				   "INSERT INTO orderbook_snapshots (ticker, taken_at,"
 				   " yes_depth_centi, no_depth_centi, yes_levels, no_levels)"
 				   " VALUES (?,?,?,?,3,3)",
@@ -155,7 +155,7 @@ static struct kw_detect_stats run(struct fx *f)
 static int64_t count_alerts(struct fx *f, const char *type, const char *ticker)
 {
 	sqlite3_stmt *st;
-	assert_int_equal(sqlite3_prepare_v2(kw_store_db(f->s),
+	assert_int_equal(sqlite3_prepare_v2(kw_store_conn(f->s)->lite,
 					    "SELECT count(*) FROM alerts WHERE type = ?1"
 					    " AND (?2 IS NULL OR ticker = ?2)",
 					    -1, &st, NULL),
@@ -175,7 +175,7 @@ static json_object *alert(struct fx *f, const char *type, const char *ticker, ch
 {
 	sqlite3_stmt *st;
 	assert_int_equal(count_alerts(f, type, ticker), 1);
-	assert_int_equal(sqlite3_prepare_v2(kw_store_db(f->s),
+	assert_int_equal(sqlite3_prepare_v2(kw_store_conn(f->s)->lite,
 					    "SELECT data, severity, confidence FROM alerts"
 					    " WHERE type = ?1 AND ticker = ?2",
 					    -1, &st, NULL),
@@ -625,7 +625,7 @@ static void test_signal_table_matches_schema(void **state)
 {
 	struct fx *f = *state;
 	sqlite3_stmt *st;
-	assert_int_equal(sqlite3_prepare_v2(kw_store_db(f->s),
+	assert_int_equal(sqlite3_prepare_v2(kw_store_conn(f->s)->lite,
 					    "SELECT sql FROM sqlite_master WHERE name = 'alerts'",
 					    -1, &st, NULL),
 			 SQLITE_OK);
