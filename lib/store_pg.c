@@ -190,7 +190,7 @@ static int schema_version(struct kw_pgconn *pc, int *v)
 		result_error(pc, r);
 		goto out;
 	}
-	*v = atoi(PQgetvalue(r, 0, 0));
+	*v = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
 	rc = 0;
 out:
 	PQclear(r);
@@ -466,7 +466,9 @@ static int prepare(struct kw_pgstmt *p)
 			return 0;
 		}
 		const char *m = strstr(pc->errmsg, "could not determine data type of parameter $");
-		int k = m ? atoi(m + strlen("could not determine data type of parameter $")) : 0;
+		long k = m ? strtol(m + strlen("could not determine data type of parameter $"),
+				    NULL, 10)
+			   : 0;
 		if (k < 1 || k > p->nparams || p->types[k - 1])
 			break;
 		p->types[k - 1] = TEXTOID;
