@@ -109,8 +109,8 @@ $(foreach p,api fetch ws admin,$(eval $(call prog_rule,$(p))))
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBKW)
 	@mkdir -p $(@D)
-	$(CC) $(KW_CFLAGS) $(KW_LDFLAGS) -o $@ $< $(LIBKW) -lcmocka \
-	  $(call pkg,--libs,$(PKG_COMMON) libjwt)
+	$(CC) $(KW_CFLAGS) $(KW_LDFLAGS) -o $@ $< $(LIBKW) -lcmocka -pthread \
+	  $(call pkg,--libs,$(PKG_COMMON) libjwt libcurl libmaxminddb)
 
 # The contract test runs kw-api's own serializers and document generator: every kw-api object
 # but main().
