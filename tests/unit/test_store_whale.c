@@ -1,0 +1,387 @@
+/*
+ * test_store_whale.c — the store behind detection (lib/store_whale.c), through its public
+ * functions only, on a temporary database: markets, trades and books arrive the way kw-fetch
+ * stores them (Kalshi's JSON through the kalshi.h parsers into kw_store_fetch_*), then the
+ * reads detection makes are checked against what went in: the state of a fresh database, whale
+ * candidates over a threshold with their category, exact premium sums, trades without a taker
+ * side, per-market buckets, price changes and ranges, books and their baselines, and alert
+ * keys, cooldowns and the saved state.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kalshi.h"
+#include "store.h"
+#include "store_fetch.h"
+#include "store_whale.h"
+
+#define T0 1795000000LL /* 2026-11-18T11:06:40Z */
+#define USD 1000000LL
+
+static void rfc3339(int64_t t, char *out, size_t len)
+{
+	kw_fmt_rfc3339(t, out, len);
+}
+
+/* One trade as Kalshi lists it; side "yes", "no" or NULL (Kalshi did not say). */
+static int put_trade(struct kw_store *s, const char *id, const char *ticker, int64_t at,
+		     const char *count, const char *yes_price, const char *side)
+{
+	char json[512], ts[32], no_price[32];
+	struct kw_kalshi_trade t;
+	const char *why = NULL;
+	int inserted = -1;
+	long yes = strtol(yes_price + 2, NULL, 10); /* "0.NNNN" */
+	rfc3339(at, ts, sizeof(ts));
+	snprintf(no_price, sizeof(no_price), "0.%04ld", 10000 - yes);
+	snprintf(json, sizeof(json),
+		 "{\"trade_id\":\"%s\",\"ticker\":\"%s\",\"count_fp\":\"%s\","
+		 "\"yes_price_dollars\":\"%s\",\"no_price_dollars\":\"%s\"%s%s%s,"
+		 "\"created_time\":\"%s\"}",
+		 id, ticker, count, yes_price, no_price, side ? ",\"taker_outcome_side\":\"" : "",
+		 side ? side : "", side ? "\"" : "", ts);
+	json_object *o = json_tokener_parse(json);
+	assert_non_null(o);
+	assert_int_equal(kw_kalshi_trade_parse(o, &t, &why), 0);
+	assert_int_equal(kw_store_fetch_trade(s, &t, 0, &inserted), 0);
+	json_object_put(o);
+	return inserted;
+}
+
+/* One open market as Kalshi lists it, stored with a snapshot at taken_at. */
+static void put_market(struct kw_store *s, const char *ticker, const char *event,
+		       const char *last_price, int64_t taken_at, int64_t run_id)
+{
+	char json[512];
+	struct kw_kalshi_market m;
+	const char *why = NULL;
+	int as_was = 0;
+	snprintf(json, sizeof(json),
+		 "{\"ticker\":\"%s\",\"event_ticker\":\"%s\",\"market_type\":\"binary\","
+		 "\"title\":\"Test "
+		 "%s?\",\"status\":\"active\",\"open_time\":\"2026-11-01T00:00:00Z\","
+		 "\"close_time\":\"2026-12-31T00:00:00Z\",\"yes_bid_dollars\":\"0.4000\","
+		 "\"yes_ask_dollars\":\"0.4200\",\"last_price_dollars\":\"%s\","
+		 "\"volume_fp\":\"100.00\",\"volume_24h_fp\":\"10.00\",\"open_interest_fp\":\"5."
+		 "00\"}",
+		 ticker, event, ticker, last_price);
+	json_object *o = json_tokener_parse(json);
+	assert_non_null(o);
+	assert_int_equal(kw_kalshi_market_parse(o, &m, &why), 0);
+	assert_int_equal(kw_store_fetch_market(s, &m, taken_at, run_id, &as_was), 0);
+	json_object_put(o);
+}
+
+static void put_book(struct kw_store *s, const char *ticker, const char *yes_size,
+		     const char *no_size, int64_t taken_at, int64_t run_id)
+{
+	char json[256];
+	struct kw_kalshi_book b;
+	const char *why = NULL;
+	snprintf(json, sizeof(json),
+		 "{\"orderbook_fp\":{\"yes_dollars\":[[\"0.4000\",\"%s\"]],"
+		 "\"no_dollars\":[[\"0.5800\",\"%s\"]]}}",
+		 yes_size, no_size);
+	json_object *o = json_tokener_parse(json);
+	assert_int_equal(kw_kalshi_book_parse(o, &b, &why), 0);
+	assert_int_equal(kw_store_fetch_book(s, ticker, taken_at, run_id, &b), 0);
+	json_object_put(o);
+}
+
+static struct kw_store *open_temp(char *path, size_t len, const char *name)
+{
+	char err[256];
+	snprintf(path, len, "/tmp/kw-test-store-%s-%d.db", name, (int)getpid());
+	unlink(path);
+	struct kw_store *s = kw_store_open(path, KW_DB_MIGRATE, err, sizeof(err));
+	assert_non_null(s);
+	return s;
+}
+
+/* ---- trades -------------------------------------------------------------------------------- */
+
+struct seen {
+	char ids[8][32];
+	const char *cats[8];
+	int64_t notional[8];
+	int n;
+};
+
+static int on_candidate(void *ctx, const struct kw_trade_candidate *t)
+{
+	struct seen *sn = ctx;
+	assert_true(sn->n < 8);
+	snprintf(sn->ids[sn->n], sizeof(sn->ids[0]), "%s", t->trade_id);
+	sn->cats[sn->n] = t->category ? (strcmp(t->category, "Crypto") ? "other" : "Crypto") : NULL;
+	sn->notional[sn->n] = t->notional_micros;
+	sn->n++;
+	return 0;
+}
+
+struct buckets {
+	char rows[8][64];
+	int n;
+};
+
+static int on_bucket(void *ctx, const char *ticker, int64_t bucket, int64_t newest_us)
+{
+	struct buckets *b = ctx;
+	assert_true(b->n < 8);
+	snprintf(b->rows[b->n++], sizeof(b->rows[0]), "%s/%lld/%lld", ticker, (long long)bucket,
+		 (long long)(newest_us / USD));
+	return 0;
+}
+
+static void test_trades(void **state)
+{
+	(void)state;
+	char path[128];
+	struct kw_store *s = open_temp(path, sizeof(path), "whale-trades");
+	struct kw_detect_state st;
+	int64_t run = 0, changed = 0, sum = 0, count = 0, n = 0;
+	assert_int_equal(kw_store_detect_state(s, &st), 0);
+	assert_int_equal(st.fresh, 1);
+	assert_int_equal(st.max_trade_id, 0);
+
+	/* KXA-1 belongs to a Crypto series; KXB-1's event is not known yet. */
+	struct kw_kalshi_series series = { "KXA", "Series A", "Crypto", "daily" };
+	struct kw_kalshi_event event = { "KXA-26", "KXA", "Event A", "", "" };
+	assert_int_equal(kw_store_fetch_run_begin(s, T0, &run), 0);
+	assert_int_equal(kw_store_fetch_series(s, &series, T0), 0);
+	assert_int_equal(kw_store_fetch_event(s, &event, T0), 0);
+	put_market(s, "KXA-1", "KXA-26", "0.4100", T0, run);
+	put_market(s, "KXB-1", "KXB-26", "0.3000", T0, run);
+	assert_int_equal(kw_store_fetch_link_categories(s, &changed), 0);
+
+	assert_int_equal(put_trade(s, "t1", "KXA-1", T0 + 10, "10000.00", "0.6000", "yes"), 1);
+	assert_int_equal(put_trade(s, "t2", "KXA-1", T0 + 20, "10.00", "0.5000", "no"), 1);
+	assert_int_equal(put_trade(s, "t3", "KXB-1", T0 + 400, "20000.00", "0.3000", "no"), 1);
+	assert_int_equal(put_trade(s, "t4", "KXB-1", T0 + 410, "50000.00", "0.3000", NULL), 1);
+	assert_int_equal(put_trade(s, "t1", "KXA-1", T0 + 10, "10000.00", "0.6000", "yes"), 0);
+
+	assert_int_equal(kw_store_detect_state(s, &st), 0);
+	assert_int_equal(st.fresh, 1);
+	int64_t upto = st.max_trade_id;
+	assert_true(upto >= 4);
+
+	/* Over 5,000 USD of taker premium: t1 (6,000) and t3 (20,000 x 0.70 = 14,000). */
+	struct seen sn = { .n = 0 };
+	assert_int_equal(kw_store_whale_candidates(s, 0, upto, 5000 * USD, on_candidate, &sn), 0);
+	assert_int_equal(sn.n, 2);
+	assert_string_equal(sn.ids[0], "t1");
+	assert_string_equal(sn.cats[0], "Crypto");
+	assert_int_equal(sn.notional[0], 6000 * USD);
+	assert_string_equal(sn.ids[1], "t3");
+	assert_null(sn.cats[1]);
+	assert_int_equal(sn.notional[1], 14000 * USD);
+	/* Only what arrived after the last id examined. */
+	sn.n = 0;
+	assert_int_equal(kw_store_whale_candidates(s, upto, upto, 0, on_candidate, &sn), 0);
+	assert_int_equal(sn.n, 0);
+
+	assert_int_equal(kw_store_notional_sum(s, "KXA-1", T0 * USD, (T0 + 60) * USD, &sum, &count),
+			 0);
+	assert_int_equal(sum, 6005 * USD); /* t2: 10 x 0.50 */
+	assert_int_equal(count, 2);
+	assert_int_equal(
+		kw_store_notional_sum(s, "KXA-1", (T0 + 15) * USD, (T0 + 20) * USD, &sum, &count),
+		0);
+	assert_int_equal(count, 0); /* the end of the window is open */
+	assert_int_equal(kw_store_trades_without_side(s, 0, upto, &n), 0);
+	assert_int_equal(n, 1);
+
+	struct buckets b = { .n = 0 };
+	assert_int_equal(kw_store_trade_buckets(s, 0, upto, 300 * USD, on_bucket, &b), 0);
+	char want[3][64];
+	snprintf(want[0], sizeof(want[0]), "KXA-1/%lld/%lld", (long long)((T0 + 10) / 300),
+		 (long long)(T0 + 20));
+	snprintf(want[1], sizeof(want[1]), "KXB-1/%lld/%lld", (long long)((T0 + 400) / 300),
+		 (long long)(T0 + 410));
+	assert_true(b.n >= 2);
+	assert_string_equal(b.rows[0], want[0]);
+	assert_string_equal(b.rows[b.n - 1], want[1]);
+
+	int64_t first = 0;
+	assert_int_equal(kw_store_first_trade_since(s, (T0 + 300) * USD, &first), 0);
+	sn.n = 0;
+	assert_int_equal(kw_store_whale_candidates(s, first - 1, upto, 0, on_candidate, &sn), 0);
+	assert_int_equal(sn.n, 1); /* t3; t4 has no premium to compare */
+	assert_string_equal(sn.ids[0], "t3");
+	kw_store_close(s);
+	unlink(path);
+}
+
+/* ---- snapshots and books ------------------------------------------------------------------ */
+
+struct prices {
+	int64_t at[8], price[8];
+	int n;
+};
+
+static int on_price(void *ctx, const char *ticker, int64_t taken_at, int64_t price)
+{
+	struct prices *p = ctx;
+	assert_string_equal(ticker, "KXA-1");
+	assert_true(p->n < 8);
+	p->at[p->n] = taken_at;
+	p->price[p->n++] = price;
+	return 0;
+}
+
+struct books {
+	int64_t at[8], yes[8];
+	int n;
+};
+
+static int on_book(void *ctx, const char *ticker, const struct kw_book_point *b)
+{
+	struct books *k = ctx;
+	assert_string_equal(ticker, "KXA-1");
+	assert_true(k->n < 8);
+	k->at[k->n] = b->taken_at;
+	k->yes[k->n++] = b->yes_depth_centi;
+	return 0;
+}
+
+static void test_snapshots_and_books(void **state)
+{
+	(void)state;
+	char path[128];
+	struct kw_store *s = open_temp(path, sizeof(path), "whale-snap");
+	int64_t r1 = 0, r2 = 0, r3 = 0, lo = 0, hi = 0, n = 0, prev_run = 0;
+	assert_int_equal(kw_store_fetch_run_begin(s, T0, &r1), 0);
+	put_market(s, "KXA-1", "KXA-26", "0.4100", T0, r1);
+	put_book(s, "KXA-1", "100.00", "50.00", T0, r1);
+	assert_int_equal(kw_store_fetch_run_begin(s, T0 + 60, &r2), 0);
+	put_market(s, "KXA-1", "KXA-26", "0.4100", T0 + 60, r2); /* unchanged price */
+	put_book(s, "KXA-1", "300.00", "50.00", T0 + 60, r2);
+	assert_int_equal(kw_store_fetch_run_begin(s, T0 + 120, &r3), 0);
+	put_market(s, "KXA-1", "KXA-26", "0.5500", T0 + 120, r3);
+
+	/* Only prices that moved since the market's previous snapshot. */
+	struct prices p = { .n = 0 };
+	assert_int_equal(kw_store_price_snapshots_since(s, T0, on_price, &p), 0);
+	assert_int_equal(p.n, 1);
+	assert_int_equal(p.at[0], T0 + 120);
+	assert_int_equal(p.price[0], 550000);
+	assert_int_equal(kw_store_price_range(s, "KXA-1", T0, T0 + 121, &lo, &hi, &n), 0);
+	assert_int_equal(lo, 410000);
+	assert_int_equal(hi, 550000);
+	assert_true(n >= 2);
+	/* The price standing when a window opens counts in it: the last snapshot before it. */
+	assert_int_equal(kw_store_price_range(s, "KXA-1", T0 + 500, T0 + 600, &lo, &hi, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(lo, 550000);
+	assert_int_equal(hi, 550000);
+	assert_int_equal(kw_store_price_range(s, "KXA-1", T0 - 600, T0 - 500, &lo, &hi, &n), 0);
+	assert_int_equal(n, 0);
+
+	struct books k = { .n = 0 };
+	assert_int_equal(kw_store_book_snapshots_since(s, T0 - 1, on_book, &k), 0);
+	assert_int_equal(k.n, 2);
+	assert_int_equal(k.at[0], T0); /* oldest first */
+	assert_int_equal(k.yes[1], 30000);
+	struct kw_book_point bp;
+	assert_int_equal(kw_store_book_previous(s, "KXA-1", T0 + 60, &bp), 0);
+	assert_int_equal(bp.taken_at, T0);
+	assert_int_equal(bp.yes_depth_centi, 10000);
+	assert_int_equal(bp.no_depth_centi, 5000);
+	assert_int_equal(kw_store_book_previous(s, "KXA-1", T0, &bp), 1);
+	assert_int_equal(kw_store_book_previous(s, "KXZ-9", T0 + 60, &bp), 1);
+	assert_int_equal(kw_store_book_run_before(s, T0 + 60, &prev_run), 0);
+	assert_int_equal(prev_run, T0);
+	assert_int_equal(kw_store_book_run_before(s, T0, &prev_run), 0);
+	assert_int_equal(prev_run, 0);
+	kw_store_close(s);
+	unlink(path);
+}
+
+/* ---- alerts and the saved state ------------------------------------------------------------ */
+
+static struct kw_alert_new alert(const char *key, int64_t end, int64_t strength)
+{
+	struct kw_alert_new a = {
+		.alert_key = key,
+		.type = "volume_surge",
+		.ticker = "KXA-1",
+		.severity = "medium",
+		.description = "Volume surge",
+		.data = "{}",
+		.confidence = 60,
+		.created_at = end,
+		.window_end = end,
+		.strength = strength,
+	};
+	return a;
+}
+
+static void test_alerts_and_state(void **state)
+{
+	(void)state;
+	char path[128];
+	struct kw_store *s = open_temp(path, sizeof(path), "whale-alerts");
+	int own = -1;
+	int64_t end = 0;
+	struct kw_alert_new a = alert("volume_surge:KXA-1:100", T0, 500);
+	assert_int_equal(kw_store_detect_begin(s, &own), 0);
+	assert_int_equal(own, 1);
+	assert_int_equal(kw_store_alert_key_exists(s, a.alert_key), 0);
+	assert_int_equal(kw_store_alert_insert(s, &a), 1);
+	assert_int_equal(kw_store_alert_insert(s, &a), 0); /* the key is the identity */
+	assert_int_equal(kw_store_alert_key_exists(s, a.alert_key), 1);
+
+	/* Cooldown: a weaker or equal alert within it is held back, a stronger one is not;
+	 * outside it nothing is, and an earlier window is never held back by a later alert. */
+	assert_int_equal(kw_store_alert_cooling(s, "KXA-1", "volume_surge", T0 + 60, 1800, 400), 1);
+	assert_int_equal(kw_store_alert_cooling(s, "KXA-1", "volume_surge", T0 + 60, 1800, 500), 1);
+	assert_int_equal(kw_store_alert_cooling(s, "KXA-1", "volume_surge", T0 + 60, 1800, 501), 0);
+	assert_int_equal(kw_store_alert_cooling(s, "KXA-1", "volume_surge", T0 + 1900, 1800, 1), 0);
+	assert_int_equal(kw_store_alert_cooling(s, "KXA-1", "volume_surge", T0 - 60, 1800, 1), 0);
+	assert_int_equal(kw_store_alert_cooling(s, "KXA-1", "odds_flip", T0 + 60, 1800, 1), 0);
+	assert_int_equal(kw_store_alert_cooling(s, "KXB-1", "volume_surge", T0 + 60, 1800, 1), 0);
+
+	assert_int_equal(kw_store_alert_last_end(s, "KXA-1", "volume_surge", T0 + 1, &end), 0);
+	assert_int_equal(end, T0);
+	assert_int_equal(kw_store_alert_last_end(s, "KXA-1", "volume_surge", T0, &end), 0);
+	assert_int_equal(end, 0);
+
+	struct kw_detect_state done = { .last_trade_id = 7,
+					.last_snapshot_at = T0 + 5,
+					.last_book_at = T0 + 6 };
+	assert_int_equal(kw_store_detect_save(s, &done, T0 + 10), 0);
+	assert_int_equal(kw_store_detect_end(s, own, 1), 0);
+
+	struct kw_detect_state st;
+	assert_int_equal(kw_store_detect_state(s, &st), 0);
+	assert_int_equal(st.fresh, 0);
+	assert_int_equal(st.last_trade_id, 7);
+	assert_int_equal(st.last_snapshot_at, T0 + 5);
+	assert_int_equal(st.last_book_at, T0 + 6);
+
+	/* A run that fails leaves nothing behind. */
+	struct kw_alert_new b = alert("volume_surge:KXA-1:200", T0 + 3600, 900);
+	assert_int_equal(kw_store_detect_begin(s, &own), 0);
+	assert_int_equal(kw_store_alert_insert(s, &b), 1);
+	assert_int_equal(kw_store_detect_end(s, own, 0), -1); /* rolled back, as asked */
+	assert_int_equal(kw_store_alert_key_exists(s, b.alert_key), 0);
+	kw_store_close(s);
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_trades),
+		cmocka_unit_test(test_snapshots_and_books),
+		cmocka_unit_test(test_alerts_and_state),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
