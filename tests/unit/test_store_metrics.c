@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "metrics.h"
+#include "fetched.h"
 #include "store.h"
 #include "store_fetch.h"
 #include "store_metrics.h"
@@ -24,16 +25,6 @@
 #include "store_ws.h"
 
 #define M0 1795000020LL /* a minute's start: 1795000020 = 29916667 * 60 */
-
-static struct kw_store *open_temp(char *path, size_t len, const char *name)
-{
-	char err[256];
-	snprintf(path, len, "/tmp/kw-test-store-%s-%d.db", name, (int)getpid());
-	unlink(path);
-	struct kw_store *s = kw_store_open(path, KW_DB_MIGRATE, err, sizeof(err));
-	assert_non_null(s);
-	return s;
-}
 
 struct reqs {
 	struct kw_mreq_row rows[8];

@@ -18,6 +18,7 @@
 
 #include "auth.h"
 #include "ratelimit.h"
+#include "fetched.h"
 #include "store.h"
 #include "store_metrics.h"
 #include "store_security.h"
@@ -25,16 +26,6 @@
 #define T0 1795000000LL
 #define HASH_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define HASH_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-
-static struct kw_store *open_temp(char *path, size_t len, const char *name)
-{
-	char err[256];
-	snprintf(path, len, "/tmp/kw-test-store-%s-%d.db", name, (int)getpid());
-	unlink(path);
-	struct kw_store *s = kw_store_open(path, KW_DB_MIGRATE, err, sizeof(err));
-	assert_non_null(s);
-	return s;
-}
 
 static void on_key(const struct kw_key_row *k, void *ctx)
 {
