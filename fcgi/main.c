@@ -125,16 +125,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 static int load_config(struct kw_app *app)
 {
 	char err[512];
-	if (kw_config_load(&app->cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "kw-api: %s\n", err);
-		return KW_EX_CONFIG;
-	}
-	if (kw_log_init("kw-api", (enum kw_log_level)app->cfg.log_level, app->cfg.log_file) < 0) {
-		fprintf(stderr, "kw-api: config: LOG_FILE=%s cannot be opened: %s\n",
-			app->cfg.log_file, strerror(errno));
-		return KW_EX_CONFIG;
-	}
-	if (kw_config_verdict(&app->cfg, err, sizeof(err)) < 0) {
+	if (kw_config_start(&app->cfg, "kw-api", -1, err, sizeof(err)) < 0) {
 		fprintf(stderr, "kw-api: %s\n", err);
 		return KW_EX_CONFIG;
 	}

@@ -305,17 +305,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 static int load_config(struct kw_config *cfg, int verbose)
 {
 	char err[512];
-	if (kw_config_load(cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "kw-fetch: %s\n", err);
-		return KW_EX_CONFIG;
-	}
-	if (kw_log_init("kw-fetch", verbose ? KW_LOG_DEBUG : (enum kw_log_level)cfg->log_level,
-			cfg->log_file) < 0) {
-		fprintf(stderr, "kw-fetch: cannot open LOG_FILE %s: %s\n", cfg->log_file,
-			strerror(errno));
-		return KW_EX_CONFIG;
-	}
-	if (kw_config_verdict(cfg, err, sizeof(err)) < 0) {
+	if (kw_config_start(cfg, "kw-fetch", verbose ? KW_LOG_DEBUG : -1, err, sizeof(err)) < 0) {
 		fprintf(stderr, "kw-fetch: %s\n", err);
 		return KW_EX_CONFIG;
 	}

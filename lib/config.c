@@ -570,6 +570,19 @@ int kw_config_verdict(const struct kw_config *c, char *err, size_t errlen)
 	return 0;
 }
 
+int kw_config_start(struct kw_config *c, const char *prog, int level, char *err, size_t errlen)
+{
+	if (kw_config_load(c, err, errlen) < 0)
+		return -1;
+	if (kw_log_init(prog, (enum kw_log_level)(level < 0 ? c->log_level : level), c->log_file) <
+	    0) {
+		snprintf(err, errlen, "config: LOG_FILE=%s cannot be opened: %s", c->log_file,
+			 strerror(errno));
+		return -1;
+	}
+	return kw_config_verdict(c, err, errlen);
+}
+
 void kw_config_free(struct kw_config *c)
 {
 	for (size_t i = 0; i < KW_ARRAY_LEN(settings); i++) {

@@ -116,6 +116,14 @@ void kw_config_free(struct kw_config *c);
  */
 int kw_config_verdict(const struct kw_config *c, char *err, size_t errlen) KW_WUR;
 
+/*
+ * What kw-api, kw-ws and kw-fetch do first: load the settings into *c, start the log as prog
+ * at level (< 0: LOG_LEVEL's) into LOG_FILE, then the verdict. 0, or -1 with one line in err;
+ * the caller prints "prog: err" and exits KW_EX_CONFIG (the settings stay in *c to free).
+ */
+int kw_config_start(struct kw_config *c, const char *prog, int level, char *err,
+		    size_t errlen) KW_WUR;
+
 /* Print every setting's effective value, secrets masked, as NAME=value lines. */
 void kw_config_dump(const struct kw_config *c, FILE *out);
 /* Print the settings table as Markdown (the README's table). */

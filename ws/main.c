@@ -66,11 +66,9 @@ static void usage(FILE *out)
 		"configuration.\n");
 }
 
-/* What kw-ws needs beyond kw_config_verdict(), which every program applies first. */
+/* What kw-ws needs beyond kw_config_verdict(), which kw_config_start() applied first. */
 static int check_settings(const struct kw_config *cfg, char *err, size_t errlen)
 {
-	if (kw_config_verdict(cfg, err, errlen) < 0)
-		return -1;
 	if (strlen(cfg->jwt_secret) < KW_TICKET_MIN_SECRET) {
 		if (cfg->environment == KW_ENV_PRODUCTION) {
 			snprintf(err, errlen,
@@ -173,17 +171,8 @@ static int parse_args(int argc, char **argv, int *check_only, int64_t *heartbeat
 static int load_config(struct kw_config *cfg)
 {
 	char err[512];
-	if (kw_config_load(cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "kw-ws: %s\n", err);
-		return KW_EX_CONFIG;
-	}
-	if (kw_log_init("kw-ws", (enum kw_log_level)cfg->log_level, cfg->log_file) < 0) {
-		fprintf(stderr, "kw-ws: config: LOG_FILE=%s cannot be opened: %s\n", cfg->log_file,
-			strerror(errno));
-		kw_config_free(cfg);
-		return KW_EX_CONFIG;
-	}
-	if (check_settings(cfg, err, sizeof(err)) < 0) {
+	if (kw_config_start(cfg, "kw-ws", -1, err, sizeof(err)) < 0 ||
+	    check_settings(cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "kw-ws: %s\n", err);
 		kw_config_free(cfg);
 		return KW_EX_CONFIG;
