@@ -428,6 +428,40 @@ static int run_all(struct kw_fetch_ctx *ctx, const struct args *a, int64_t inter
 	return KW_FETCH_EX_OK;
 }
 
+/* KW_FETCH_BACKOFF_MS (tests: retries without long sleeps) over *backoff_ms; -1 (printed)
+ * when it is not 0..60000. */
+static int backoff_setting(int64_t *backoff_ms)
+{
+	const char *bo = getenv("KW_FETCH_BACKOFF_MS");
+	if (bo && kw_parse_i64(bo, 0, 60000, backoff_ms) < 0) {
+		fprintf(stderr, "kw-fetch: KW_FETCH_BACKOFF_MS must be 0..60000\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* libcurl and the Kalshi client (main() pairs it with curl_global_cleanup); NULL (logged)
+ * when libcurl cannot start. */
+static struct kw_client *open_client(const struct kw_config *cfg, const struct args *a,
+				     int64_t backoff_ms)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		kw_error("cannot initialise libcurl");
+		return NULL;
+	}
+	struct kw_client_opts co = {
+		.base = cfg->kalshi_api_base,
+		.timeout_s = cfg->kalshi_timeout_s,
+		.max_rps = cfg->kalshi_max_rps,
+		.backoff_ms = backoff_ms,
+		.retries = RETRIES,
+		.max_body = KW_FETCH_MAX_BODY,
+		.record_dir = a->record,
+		.stop = &g_stop,
+	};
+	return kw_client_new(&co);
+}
+
 int main(int argc, char **argv)
 {
 	struct args a;
@@ -452,9 +486,7 @@ int main(int argc, char **argv)
 	int64_t interval = a.interval ? a.interval : cfg.update_interval_s;
 	sentry = kw_sentry_start(&cfg, "kw-fetch"); /* NULL without SENTRY_DSN */
 	int64_t backoff_ms = DEFAULT_BACKOFF_MS;
-	const char *bo = getenv("KW_FETCH_BACKOFF_MS"); /* tests: retries without long sleeps */
-	if (bo && kw_parse_i64(bo, 0, 60000, &backoff_ms) < 0) {
-		fprintf(stderr, "kw-fetch: KW_FETCH_BACKOFF_MS must be 0..60000\n");
+	if (backoff_setting(&backoff_ms) < 0) {
 		status = KW_EX_CONFIG;
 		goto out;
 	}
@@ -462,21 +494,9 @@ int main(int argc, char **argv)
 	store = open_database(&cfg, a.dry, tmpdb, sizeof(tmpdb), &lock_fd, &status);
 	if (!store)
 		goto out;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		kw_error("cannot initialise libcurl");
+	client = open_client(&cfg, &a, backoff_ms);
+	if (!client)
 		goto out;
-	}
-	struct kw_client_opts co = {
-		.base = cfg.kalshi_api_base,
-		.timeout_s = cfg.kalshi_timeout_s,
-		.max_rps = cfg.kalshi_max_rps,
-		.backoff_ms = backoff_ms,
-		.retries = RETRIES,
-		.max_body = KW_FETCH_MAX_BODY,
-		.record_dir = a.record,
-		.stop = &g_stop,
-	};
-	client = kw_client_new(&co);
 	if (!a.dry) /* ALERT_WEBHOOK_URL / WHALE_WEBHOOK_URL: NULL when none is set */
 		webhooks = kw_webhooks_new(&cfg, store);
 	struct kw_fetch_ctx ctx = { &cfg,	 store,		  client,   &g_stop,
