@@ -1,7 +1,8 @@
 /*
  * fetched.h — fixtures for the store's unit tests: a temporary database, and markets, trades
  * and order books stored the way kw-fetch stores them (Kalshi's JSON through the kalshi.h
- * parsers into kw_store_fetch_*), never rows written by hand. Only the public store API.
+ * parsers into kw_store_fetch_*), alerts as detection records them (kw_store_alert_insert),
+ * never rows written by hand. Only the public store API.
  *
  * Header-only, for test files: every function is static inline (a test uses some of them).
  */
@@ -16,6 +17,7 @@
 #include "kalshi.h"
 #include "store.h"
 #include "store_fetch.h"
+#include "store_whale.h"
 
 /* One trade as Kalshi lists it; side "yes", "no" or NULL (Kalshi did not say). */
 static inline int put_trade(struct kw_store *s, const char *id, const char *ticker, int64_t at,
@@ -80,6 +82,39 @@ static inline void put_book(struct kw_store *s, const char *ticker, const char *
 	assert_int_equal(kw_kalshi_book_parse(o, &b, &why), 0);
 	assert_int_equal(kw_store_fetch_book(s, ticker, taken_at, run_id, &b), 0);
 	json_object_put(o);
+}
+
+/* One run's catalog and listing at t: KXA-1 in the Crypto series KXA (event KXA-26), and
+ * KXB-1, whose event is not known; categories linked. Returns the run's id. */
+static inline int64_t put_two_markets(struct kw_store *s, int64_t t)
+{
+	struct kw_kalshi_series series = { "KXA", "Series A", "Crypto", "daily" };
+	struct kw_kalshi_event event = { "KXA-26", "KXA", "Event A", "", "" };
+	int64_t run = 0, changed = 0;
+	assert_int_equal(kw_store_fetch_run_begin(s, t, &run), 0);
+	assert_int_equal(kw_store_fetch_series(s, &series, t), 0);
+	assert_int_equal(kw_store_fetch_event(s, &event, t), 0);
+	put_market(s, "KXA-1", "KXA-26", "0.4100", t, run);
+	put_market(s, "KXB-1", "KXB-26", "0.3000", t, run);
+	assert_int_equal(kw_store_fetch_link_categories(s, &changed), 0);
+	return run;
+}
+
+/* An alert as detection records it, with defaults a test overrides: severity high,
+ * confidence 80, the key as description, data {}, the window ending when it was raised. */
+static inline struct kw_alert_new alert_row(const char *key, const char *type, const char *ticker,
+					    int64_t at)
+{
+	struct kw_alert_new a = { .alert_key = key,
+				  .type = type,
+				  .ticker = ticker,
+				  .severity = "high",
+				  .description = key,
+				  .data = "{}",
+				  .confidence = 80,
+				  .created_at = at,
+				  .window_end = at };
+	return a;
 }
 
 static inline struct kw_store *open_temp(char *path, size_t len, const char *name)

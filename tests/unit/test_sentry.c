@@ -62,6 +62,17 @@ static int spool_count(const struct spool *sp, const char *prefix, char *first, 
 	return n;
 }
 
+/* A crash report as the fatal-signal handler writes it (lib/sentry.c, on_fatal). */
+static void spool_crash(const struct spool *sp, const char *name, const char *text)
+{
+	char path[300];
+	snprintf(path, sizeof(path), "%s/%s", sp->dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
 static void spool_teardown(struct spool *sp)
 {
 	DIR *d = opendir(sp->dir);
@@ -166,16 +177,12 @@ static void test_crash_report_sent(void **state)
 	(void)state;
 	struct loopback lb;
 	struct spool sp;
-	char report[300];
 	assert_int_equal(loopback_start(&lb, 200), 0);
 	spool_setup(&sp, "crash", lb.port);
 	struct kw_sentry *s = kw_sentry_start(&sp.cfg, "kw-fetch");
 	assert_non_null(s);
-	snprintf(report, sizeof(report), "%s/crash-4242-1795000000.report", sp.dir);
-	FILE *f = fopen(report, "w");
-	assert_non_null(f);
-	fputs("program=kw-api\nsignal=11\ntime=1795000000\npid=4242\n", f);
-	fclose(f);
+	spool_crash(&sp, "crash-4242-1795000000.report",
+		    "program=kw-api\nsignal=11\ntime=1795000000\npid=4242\n");
 	kw_sentry_send_spool(s);
 	loopback_wait(&lb);
 	assert_int_equal(spool_count(&sp, "crash-", NULL, 0), 0); /* sent: gone */
@@ -227,18 +234,13 @@ static void test_unreachable_server(void **state)
 {
 	(void)state;
 	struct spool sp;
-	char report[300];
 	spool_setup(&sp, "down", loopback_closed_port());
 	struct kw_sentry *s = kw_sentry_start(&sp.cfg, "kw-test");
 	assert_non_null(s);
 	/* A spooled event and a crash report stay for the next sender, under their names. */
 	kw_sentry_capture(s, "error", "spooled", NULL);
 	assert_int_equal(kw_sentry_spool(s), 1);
-	snprintf(report, sizeof(report), "%s/crash-1-1795000000.report", sp.dir);
-	FILE *f = fopen(report, "w");
-	assert_non_null(f);
-	fputs("program=kw-ws\nsignal=6\ntime=1795000000\n", f);
-	fclose(f);
+	spool_crash(&sp, "crash-1-1795000000.report", "program=kw-ws\nsignal=6\ntime=1795000000\n");
 	kw_sentry_send_spool(s);
 	assert_int_equal(spool_count(&sp, "event-", NULL, 0), 1);
 	assert_int_equal(spool_count(&sp, "crash-1-1795000000.report", NULL, 0), 1);

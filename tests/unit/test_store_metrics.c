@@ -153,14 +153,7 @@ static void test_alerts_fetcher_and_ws(void **state)
 	assert_int_equal(kw_store_ws_report(s, &wr), 0);
 	assert_int_equal(wr.reported_at, 0);
 
-	struct kw_alert_new a = { .alert_key = "k1",
-				  .type = "whale_trade",
-				  .ticker = "KX",
-				  .severity = "high",
-				  .description = "d",
-				  .data = "{}",
-				  .created_at = now - 10,
-				  .window_end = now - 10 };
+	struct kw_alert_new a = alert_row("k1", "whale_trade", "KX", now - 10);
 	assert_int_equal(kw_store_alert_insert(s, &a), 1);
 	a.alert_key = "k2";
 	assert_int_equal(kw_store_alert_insert(s, &a), 1);

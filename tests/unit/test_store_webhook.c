@@ -21,15 +21,7 @@
 
 static void add_alert(struct kw_store *s, const char *key, int64_t at)
 {
-	struct kw_alert_new a = { .alert_key = key,
-				  .type = "whale_trade",
-				  .ticker = "KXA-1",
-				  .severity = "high",
-				  .description = key,
-				  .data = "{}",
-				  .confidence = 80,
-				  .created_at = at,
-				  .window_end = at };
+	struct kw_alert_new a = alert_row(key, "whale_trade", "KXA-1", at);
 	assert_int_equal(kw_store_alert_insert(s, &a), 1);
 }
 

@@ -64,20 +64,12 @@ static void test_trades(void **state)
 	char path[128];
 	struct kw_store *s = open_temp(path, sizeof(path), "whale-trades");
 	struct kw_detect_state st;
-	int64_t run = 0, changed = 0, sum = 0, count = 0, n = 0;
+	int64_t sum = 0, count = 0, n = 0;
 	assert_int_equal(kw_store_detect_state(s, &st), 0);
 	assert_int_equal(st.fresh, 1);
 	assert_int_equal(st.max_trade_id, 0);
 
-	/* KXA-1 belongs to a Crypto series; KXB-1's event is not known yet. */
-	struct kw_kalshi_series series = { "KXA", "Series A", "Crypto", "daily" };
-	struct kw_kalshi_event event = { "KXA-26", "KXA", "Event A", "", "" };
-	assert_int_equal(kw_store_fetch_run_begin(s, T0, &run), 0);
-	assert_int_equal(kw_store_fetch_series(s, &series, T0), 0);
-	assert_int_equal(kw_store_fetch_event(s, &event, T0), 0);
-	put_market(s, "KXA-1", "KXA-26", "0.4100", T0, run);
-	put_market(s, "KXB-1", "KXB-26", "0.3000", T0, run);
-	assert_int_equal(kw_store_fetch_link_categories(s, &changed), 0);
+	(void)put_two_markets(s, T0); /* KXA-1 is Crypto; KXB-1's event is unknown */
 
 	assert_int_equal(put_trade(s, "t1", "KXA-1", T0 + 10, "10000.00", "0.6000", "yes"), 1);
 	assert_int_equal(put_trade(s, "t2", "KXA-1", T0 + 20, "10.00", "0.5000", "no"), 1);
@@ -226,18 +218,8 @@ static void test_snapshots_and_books(void **state)
 
 static struct kw_alert_new alert(const char *key, int64_t end, int64_t strength)
 {
-	struct kw_alert_new a = {
-		.alert_key = key,
-		.type = "volume_surge",
-		.ticker = "KXA-1",
-		.severity = "medium",
-		.description = "Volume surge",
-		.data = "{}",
-		.confidence = 60,
-		.created_at = end,
-		.window_end = end,
-		.strength = strength,
-	};
+	struct kw_alert_new a = alert_row(key, "volume_surge", "KXA-1", end);
+	a.strength = strength;
 	return a;
 }
 

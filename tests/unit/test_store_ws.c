@@ -22,15 +22,8 @@
 
 static void add_alert(struct kw_store *s, const char *key, const char *type, int64_t at)
 {
-	struct kw_alert_new a = { .alert_key = key,
-				  .type = type,
-				  .ticker = "KXA-1",
-				  .severity = "high",
-				  .description = "described",
-				  .data = "{\"notional_usd\":6000}",
-				  .confidence = 80,
-				  .created_at = at,
-				  .window_end = at };
+	struct kw_alert_new a = alert_row(key, type, "KXA-1", at);
+	a.data = "{\"notional_usd\":6000}";
 	assert_int_equal(kw_store_alert_insert(s, &a), 1);
 }
 
@@ -48,15 +41,8 @@ static void test_follow(void **state)
 	assert_int_equal(it.n, 0);
 	kw_ws_items_free(&it);
 
-	int64_t r1 = 0, r2 = 0, changed = 0;
-	struct kw_kalshi_series series = { "KXA", "Series A", "Crypto", "daily" };
-	struct kw_kalshi_event event = { "KXA-26", "KXA", "Event A", "", "" };
-	assert_int_equal(kw_store_fetch_run_begin(s, T0, &r1), 0);
-	assert_int_equal(kw_store_fetch_series(s, &series, T0), 0);
-	assert_int_equal(kw_store_fetch_event(s, &event, T0), 0);
-	put_market(s, "KXA-1", "KXA-26", "0.4100", T0, r1);
-	put_market(s, "KXB-1", "KXB-26", "0.3000", T0, r1);
-	assert_int_equal(kw_store_fetch_link_categories(s, &changed), 0);
+	int64_t r1 = 0, r2 = 0;
+	r1 = put_two_markets(s, T0);
 	assert_int_equal(put_trade(s, "t1", "KXA-1", T0 + 10, "10000.00", "0.6000", "yes"), 1);
 	assert_int_equal(put_trade(s, "t2", "KXA-1", T0 + 20, "10.00", "0.5000", "no"), 1);
 	assert_int_equal(put_trade(s, "t3", "KXB-1", T0 + 30, "9000.00", "0.3000", "no"), 1);

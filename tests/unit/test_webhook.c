@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "loopback.h"
+#include "fetched.h"
 #include "store.h"
 #include "store_security.h"
 #include "store_webhook.h"
@@ -58,18 +59,10 @@ static void test_no_handle_without_url_or_secret(void **state)
 
 static void add_alert(struct kw_store *s, const char *key, int64_t at)
 {
-	struct kw_alert_new a = {
-		.alert_key = key,
-		.type = "whale_trade",
-		.ticker = "KXTEST-26",
-		.severity = "high",
-		.description = "Whale trade: $60,000.00 taker premium in KXTEST-26",
-		.data = "{\"notional_usd\":60000}",
-		.confidence = 90,
-		.created_at = at,
-		.window_end = at,
-		.strength = 60000000000LL,
-	};
+	struct kw_alert_new a = alert_row(key, "whale_trade", "KXTEST-26", at);
+	a.description = "Whale trade: $60,000.00 taker premium in KXTEST-26";
+	a.data = "{\"notional_usd\":60000}";
+	a.strength = 60000000000LL;
 	assert_int_equal(kw_store_alert_insert(s, &a), 1);
 }
 
@@ -88,11 +81,8 @@ static const char *header(const char *req, const char *name, char *out, size_t l
 static void test_drain(void **state)
 {
 	(void)state;
-	char path[128], err[256], whale_url[64], alert_url[64];
-	snprintf(path, sizeof(path), "/tmp/kw-test-webhook-%d.db", (int)getpid());
-	unlink(path);
-	struct kw_store *s = kw_store_open(path, KW_DB_MIGRATE, err, sizeof(err));
-	assert_non_null(s);
+	char path[128], whale_url[64], alert_url[64];
+	struct kw_store *s = open_temp(path, sizeof(path), "webhook");
 	int64_t now = kw_now_s();
 	add_alert(s, "whale_trade:KXTEST-26:before", now - 60); /* before start-up: not sent */
 
