@@ -8,6 +8,9 @@
 
 #include "config.h"
 
+/* `db copy` between the wrong kinds of database (EX_USAGE from sysexits.h). */
+#define KW_EX_USAGE 64
+
 int kw_admin_key(struct kw_config *cfg, int argc, char **argv);	    /* keys.c */
 int kw_admin_token(struct kw_config *cfg, int argc, char **argv);   /* tokens.c */
 int kw_admin_db(struct kw_config *cfg, int argc, char **argv);	    /* dbcmd.c */

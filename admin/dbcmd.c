@@ -11,6 +11,11 @@
  *   backup FILE    an online, consistent copy (SQLite backup API, one read snapshot: WAL lets
  *                  kw-fetch and the workers keep writing meanwhile), written to FILE.tmp,
  *                  checked, then renamed into place so FILE is never half-written
+ *   copy --to URL  the configured SQLite database copied whole into a new PostgreSQL database
+ *                  (store_copy.h): one read snapshot, one transaction, verified by row counts;
+ *                  a table of the counts is printed. Exit 64 when the source is not SQLite or
+ *                  URL not PostgreSQL, 1 when the target is in use or the copy fails; the URL's
+ *                  password is never printed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,6 +28,7 @@
 #include "log.h"
 #include "store.h"
 #include "store_admin.h"
+#include "store_copy.h"
 #include "store_fetch.h"
 #include "whale.h"
 
@@ -68,6 +74,64 @@ fail:
 	return 1;
 }
 
+static void print_counts(const struct kw_copy_report *rep)
+{
+	printf("%-32s %12s %12s\n", "table", "source rows", "target rows");
+	for (int i = 0; i < rep->ntables; i++) {
+		const struct kw_copy_count *t = &rep->tables[i];
+		printf("%-32s %12lld %12lld%s\n", t->table, (long long)t->source_rows,
+		       (long long)t->target_rows,
+		       t->source_rows == t->target_rows ? "" : "  <- differs");
+	}
+}
+
+static int copy(struct kw_config *cfg, const char *to)
+{
+	char err[512], shown[512];
+	int rc = 1;
+	struct kw_copy_report rep = { 0 };
+	if (kw_url_is_postgres(cfg->db_target)) {
+		fprintf(stderr,
+			"kw-admin: db copy reads a SQLite database, but DATABASE_URL names "
+			"PostgreSQL; set DATABASE_PATH (or DATABASE_URL=sqlite:///...) to the "
+			"file to copy\n");
+		return KW_EX_USAGE;
+	}
+	/* A URL of another kind may carry a password of its own: it is not echoed. */
+	if (!kw_url_is_postgres(to)) {
+		fprintf(stderr, "kw-admin: db copy --to takes a PostgreSQL URL "
+				"(postgresql://USER:PASSWORD@HOST:PORT/DB)\n");
+		return KW_EX_USAGE;
+	}
+	kw_url_masked(to, shown, sizeof(shown));
+	struct kw_store *s = kw_store_open(cfg->db_target, 0, err, sizeof(err));
+	if (!s) {
+		fprintf(stderr, "kw-admin: %s\n", err);
+		return 1;
+	}
+	enum kw_copy_result res = kw_store_copy_to(s, to, &rep, err, sizeof(err));
+	if (res == KW_COPY_DONE || res == KW_COPY_MISMATCH)
+		print_counts(&rep);
+	if (res == KW_COPY_DONE) {
+		int64_t rows = 0;
+		for (int i = 0; i < rep.ntables; i++)
+			rows += rep.tables[i].target_rows;
+		printf("copied %s into %s: %d tables, %lld rows, every count matches\n",
+		       cfg->database_path, shown, rep.ntables, (long long)rows);
+		rc = 0;
+	} else if (res == KW_COPY_MISMATCH) {
+		fprintf(stderr,
+			"kw-admin: row counts differ; the copy was rolled back and %s "
+			"is unchanged\n",
+			shown);
+	} else {
+		fprintf(stderr, "kw-admin: db copy: %s\n", err);
+	}
+	kw_copy_report_free(&rep);
+	kw_store_close(s);
+	return rc;
+}
+
 int kw_admin_db(struct kw_config *cfg, int argc, char **argv)
 {
 	char err[512];
@@ -77,10 +141,14 @@ int kw_admin_db(struct kw_config *cfg, int argc, char **argv)
 	if (!((migrate || !strcmp(sub, "check") || !strcmp(sub, "vacuum") ||
 	       !strcmp(sub, "activity")) &&
 	      argc == 1) &&
-	    !(!strcmp(sub, "backup") && argc == 2)) {
-		fprintf(stderr, "kw-admin: usage: db migrate|check|vacuum|activity|backup FILE\n");
+	    !(!strcmp(sub, "backup") && argc == 2) &&
+	    !(!strcmp(sub, "copy") && argc == 3 && !strcmp(argv[1], "--to"))) {
+		fprintf(stderr, "kw-admin: usage: db migrate|check|vacuum|activity|backup FILE|"
+				"copy --to URL\n");
 		return 2;
 	}
+	if (!strcmp(sub, "copy"))
+		return copy(cfg, argv[2]);
 	struct kw_store *s =
 		kw_store_open(cfg->db_target, migrate ? KW_DB_MIGRATE : 0, err, sizeof(err));
 	if (!s) {

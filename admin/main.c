@@ -2,7 +2,8 @@
  * main.c — kw-admin: operator commands for KalshiWhale. This file parses the command line and
  * dispatches; each group of commands lives in its own file as it grows (keys, tokens, db).
  *
- * Exit status: 0 done, 1 the command failed, 2 usage error, 78 invalid configuration.
+ * Exit status: 0 done, 1 the command failed, 2 usage error, 64 `db copy` between the wrong
+ * kinds of database, 78 invalid configuration.
  */
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +29,8 @@ static void usage(FILE *out)
 		"rollups from the trades\n"
 		"  db backup FILE     online, consistent copy of the database (safe while "
 		"running)\n"
+		"  db copy --to URL   copy the SQLite database into a new PostgreSQL database\n"
+		"                     (postgresql://...), verified by row counts per table\n"
 		"  key create --name NAME [--scope read|admin] [--rate N]\n"
 		"                     new API key, printed once (stored as a SHA-256 hash)\n"
 		"  key list           every key: id, name, prefix, scope, rate, last use\n"
@@ -46,7 +49,8 @@ static void usage(FILE *out)
 		"  -h, --help         show this help\n"
 		"\n"
 		"Configuration comes from the environment and KW_ENV_FILE (default ./.env).\n"
-		"Exit status: 0 done, 1 failed, 2 usage error, 78 invalid configuration.\n");
+		"Exit status: 0 done, 1 failed, 2 usage error, 64 db copy between the wrong\n"
+		"kinds of database, 78 invalid configuration.\n");
 }
 
 static int load_config(struct kw_config *cfg)

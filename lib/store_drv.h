@@ -101,6 +101,22 @@ const char *kw_pg_col_text(struct kw_pgstmt *p, int i);
 /* The SQL text as PostgreSQL reads it (placeholders and LIKE); caller frees. */
 char *kw_pg_translate(const char *sql);
 
+/*
+ * COPY ... FROM STDIN, the PostgreSQL driver's bulk path (`kw-admin db copy`). begin runs sql,
+ * a COPY statement in text format naming ncols columns, and expects the server to ask for
+ * data; row sends one row of ncols values (NULL is SQL NULL), escaped for the text format and
+ * buffered; end sends the rest and finishes the COPY, setting *rows to the rows the server
+ * stored, or, when failure is not NULL, cancels it with that message (the server then fails
+ * the statement and with it the caller's transaction). 0 ok, -1 with the connection's error
+ * set. Between begin and end no other statement can run on the connection.
+ */
+int kw_pg_copy_begin(struct kw_pgconn *pc, const char *sql, int ncols) KW_WUR;
+int kw_pg_copy_row(struct kw_pgconn *pc, const char *const *vals) KW_WUR;
+int kw_pg_copy_end(struct kw_pgconn *pc, const char *failure, int64_t *rows);
+/* Append v to b as COPY's text format spells a column: backslash, newline, carriage return
+ * and tab as \\, \n, \r and \t, NULL as \N. -1 when b's cap is reached. */
+int kw_pg_copy_escape(struct kw_buf *b, const char *v) KW_WUR;
+
 static inline int kw_sql_bind_i64(struct kw_stmt *st, int i, int64_t v)
 {
 	return st->pg ? kw_pg_bind_i64(st->pg, i, v) : sqlite3_bind_int64(st->lite, i, v);

@@ -18,6 +18,10 @@
  * Migrations (sql/pg/NNNN_*.sql, numbered as SQLite's) are applied in one transaction under
  * an advisory lock, so several programs starting at once apply each once; the version is kept
  * in kw_schema_version. Nothing here needs more than the database owner's rights.
+ *
+ * Bulk loads (`kw-admin db copy`) use COPY FROM STDIN in text format: rows are escaped into
+ * one buffer and handed to libpq in pieces of COPY_FLUSH bytes; one row may not pass
+ * COPY_BUF_MAX.
  */
 #include "store_drv.h"
 
@@ -33,6 +37,11 @@
 #define MIGRATE_LOCK_KEY "7742355573683937652"
 #define INT8OID 20
 #define TEXTOID 25
+/* COPY data goes to libpq in pieces of about this size: large enough that the per-call cost
+ * vanishes, small enough that the buffer stays small. */
+#define COPY_FLUSH (64 * 1024)
+/* The most one COPY buffer may hold (its last row included): a row past it is refused. */
+#define COPY_BUF_MAX (64 * 1024 * 1024)
 
 struct kw_pgconn {
 	PGconn *conn;
@@ -41,6 +50,8 @@ struct kw_pgconn {
 	enum kw_dberr errkind;
 	int64_t changes;
 	char errmsg[512];
+	struct kw_buf copy; /* rows of the COPY in progress not yet handed to libpq */
+	int copy_ncols;	    /* its columns; 0 when no COPY is in progress */
 };
 
 struct kw_pgstmt {
@@ -307,6 +318,7 @@ void kw_pg_close(struct kw_pgconn *pc)
 	if (!pc)
 		return;
 	PQfinish(pc->conn);
+	kw_buf_free(&pc->copy);
 	free(pc);
 }
 
@@ -537,4 +549,105 @@ int64_t kw_pg_col_i64(struct kw_pgstmt *p, int i)
 const char *kw_pg_col_text(struct kw_pgstmt *p, int i)
 {
 	return kw_pg_col_null(p, i) ? NULL : PQgetvalue(p->res, p->row, i);
+}
+
+/* ---- COPY FROM STDIN ----------------------------------------------------------------------- */
+
+int kw_pg_copy_escape(struct kw_buf *b, const char *v)
+{
+	if (!v)
+		return kw_buf_append(b, "\\N", 2);
+	const char *run = v; /* the bytes since the last one that needed escaping */
+	for (const char *p = v; *p; p++) {
+		char esc;
+		switch (*p) {
+		case '\\': esc = '\\'; break;
+		case '\n': esc = 'n'; break;
+		case '\r': esc = 'r'; break;
+		case '\t': esc = 't'; break;
+		default: continue;
+		}
+		const char pair[2] = { '\\', esc };
+		if (kw_buf_append(b, run, (size_t)(p - run)) < 0 || kw_buf_append(b, pair, 2) < 0)
+			return -1;
+		run = p + 1;
+	}
+	return kw_buf_puts(b, run);
+}
+
+int kw_pg_copy_begin(struct kw_pgconn *pc, const char *sql, int ncols)
+{
+	PGresult *r = PQexec(pc->conn, sql);
+	int ok = PQresultStatus(r) == PGRES_COPY_IN;
+	if (!ok)
+		result_error(pc, r);
+	PQclear(r);
+	if (!ok)
+		return -1;
+	kw_buf_free(&pc->copy);
+	kw_buf_init(&pc->copy, COPY_BUF_MAX);
+	pc->copy_ncols = ncols;
+	return 0;
+}
+
+static int copy_flush(struct kw_pgconn *pc)
+{
+	if (!pc->copy.len)
+		return 0;
+	if (pc->copy.len > INT32_MAX ||
+	    PQputCopyData(pc->conn, pc->copy.data, (int)pc->copy.len) != 1) {
+		set_error(pc, KW_DBERR_UNAVAILABLE, PQerrorMessage(pc->conn));
+		return -1;
+	}
+	kw_buf_reset(&pc->copy);
+	return 0;
+}
+
+int kw_pg_copy_row(struct kw_pgconn *pc, const char *const *vals)
+{
+	struct kw_buf *b = &pc->copy;
+	for (int i = 0; i < pc->copy_ncols; i++) {
+		if ((i && kw_buf_append(b, "\t", 1) < 0) || kw_pg_copy_escape(b, vals[i]) < 0) {
+			set_error(pc, KW_DBERR_OTHER, "a row is too large to copy");
+			return -1;
+		}
+	}
+	if (kw_buf_append(b, "\n", 1) < 0) {
+		set_error(pc, KW_DBERR_OTHER, "a row is too large to copy");
+		return -1;
+	}
+	return b->len >= COPY_FLUSH ? copy_flush(pc) : 0;
+}
+
+int kw_pg_copy_end(struct kw_pgconn *pc, const char *failure, int64_t *rows)
+{
+	int rc = -1;
+	*rows = 0;
+	if (!failure && copy_flush(pc) < 0)
+		failure = pc->errmsg;
+	if (PQputCopyEnd(pc->conn, failure) != 1) {
+		set_error(pc, KW_DBERR_UNAVAILABLE, PQerrorMessage(pc->conn));
+		goto out;
+	}
+	/* The COPY's own result, then NULL; a cancelled COPY ends in an error result. */
+	PGresult *r;
+	int ok = 0;
+	while ((r = PQgetResult(pc->conn))) {
+		if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+			ok = 1;
+			*rows = strtoll(PQcmdTuples(r), NULL, 10);
+		} else {
+			ok = 0;
+			result_error(pc, r);
+		}
+		PQclear(r);
+	}
+	if (ok && !failure)
+		rc = 0;
+	else if (failure && failure != pc->errmsg)
+		set_error(pc, KW_DBERR_OTHER, failure);
+out:
+	kw_buf_free(&pc->copy);
+	pc->copy_ncols = 0;
+	return rc;
 }
