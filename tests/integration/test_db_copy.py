@@ -150,10 +150,19 @@ def copy_to(stack_or_settings, url, env_extra=None):
 SETTINGS = dict(apiseed.SETTINGS, JWT_SECRET="copy-test-jwt-secret-" + "9" * 32)
 
 
+def sqlite_stack(directory):
+    """A stack on its SQLite file, whichever database the rest of the suite runs on: db
+    copy's source is SQLite by definition."""
+    s = Stack(directory, settings=SETTINGS, workers=1)
+    s.settings.pop("DATABASE_URL", None)
+    s.settings["DATABASE_PATH"] = s.db
+    return s
+
+
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     """A stopped stack whose SQLite file holds a working installation's data."""
-    s = Stack(tmp_path_factory.mktemp("dbcopy"), settings=SETTINGS, workers=1)
+    s = sqlite_stack(tmp_path_factory.mktemp("dbcopy"))
     s.start()
     try:
         apiseed.detect(s)
@@ -221,7 +230,7 @@ def test_the_copy_serves_what_the_file_served(source, cluster, tmp_path_factory)
     url = cluster.new_database("served")
     r = copy_to(source, url)
     assert r.returncode == 0, r.stderr
-    lite = Stack(source._pytest_dir, settings=SETTINGS, workers=1)
+    lite = sqlite_stack(source._pytest_dir)
     pg = Stack(tmp_path_factory.mktemp("dbcopy-pg"), settings=dict(SETTINGS, DATABASE_URL=url),
                workers=1)
     lite.start()
