@@ -74,6 +74,37 @@ int kw_hex_value(char c)
 	return -1;
 }
 
+int32_t kw_utf8_multibyte(const unsigned char *s, size_t n, size_t *len)
+{
+	unsigned char b = n ? s[0] : 0;
+	size_t need;
+	uint32_t cp;
+	if ((b & 0xe0) == 0xc0) {
+		need = 2;
+		cp = b & 0x1f;
+	} else if ((b & 0xf0) == 0xe0) {
+		need = 3;
+		cp = b & 0x0f;
+	} else if ((b & 0xf8) == 0xf0) {
+		need = 4;
+		cp = b & 0x07;
+	} else {
+		return -1;
+	}
+	if (n < need)
+		return -1;
+	for (size_t k = 1; k < need; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return -1;
+		cp = cp << 6 | (s[k] & 0x3f);
+	}
+	if ((need == 2 && cp < 0x80) || (need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return -1;
+	*len = need;
+	return (int32_t)cp;
+}
+
 size_t kw_fmt_decimal(char *buf, size_t len, int64_t v, int scale)
 {
 	char tmp[48], *e = tmp + sizeof(tmp), *p = e;

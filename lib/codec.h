@@ -1,7 +1,7 @@
 /*
  * codec.h — the shapes and encodings of text that several modules share, each written once:
- * base64url, hex digits, exact decimals, identifiers (parameter and field names, tickers) and
- * the shape of a credential.
+ * base64url, hex digits, UTF-8 sequences, exact decimals, identifiers (parameter and field
+ * names, tickers) and the shape of a credential.
  *
  * Pure functions on bytes: no allocation, no logging, no library beyond libc, so that every
  * program (kw-fetch too, which links no JWT library) can use them. Outputs are always
@@ -37,6 +37,13 @@ int kw_b64url_decode(const char *s, size_t n, char *out, size_t outcap, size_t *
 
 /* The value 0..15 of hex digit c (either case), or -1. */
 int kw_hex_value(char c);
+
+/*
+ * The code point of the UTF-8 sequence of two to four bytes at s[0..n) (RFC 3629: no overlong
+ * form, no surrogate, nothing above U+10FFFF) with its length in *len; -1 when the bytes do
+ * not start one (an ASCII byte included: callers handle those themselves).
+ */
+int32_t kw_utf8_multibyte(const unsigned char *s, size_t n, size_t *len);
 
 /*
  * v / 10^scale (scale 0..18) written exactly, trailing fraction zeros dropped: "-12.5", "3",

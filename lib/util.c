@@ -13,6 +13,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "codec.h"
+
 static void oom(size_t n)
 {
 	/* stdio may itself need memory; write(2) is the last reliable path. */
@@ -309,32 +311,11 @@ int kw_text_is_clean(const char *s, size_t n)
 			p++;
 			continue;
 		}
-		unsigned need, cp;
-		if ((c & 0xe0) == 0xc0) {
-			need = 1;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			need = 2;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			need = 3;
-			cp = c & 0x07;
-		} else {
+		size_t len;
+		int32_t cp = kw_utf8_multibyte(p, (size_t)(end - p), &len);
+		if (cp < 0 || (cp >= 0x80 && cp <= 0x9f)) /* not UTF-8, or a C1 control */
 			return 0;
-		}
-		if ((size_t)(end - p) <= need)
-			return 0;
-		for (unsigned i = 1; i <= need; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		/* overlong forms, surrogates, out of range, C1 controls */
-		if ((need == 1 && cp < 0x80) || (need == 2 && cp < 0x800) ||
-		    (need == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
-			return 0;
-		p += need + 1;
+		p += len;
 	}
 	return 1;
 }

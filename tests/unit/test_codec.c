@@ -1,7 +1,8 @@
 /*
  * test_codec.c — the shared text primitives: base64url both ways (RFC 4648 section 10 vectors in
  * the URL alphabet, truncation, refusal of foreign characters and of a buffer too small), hex
- * digits, exact decimals, the name check and the credential shape.
+ * digits, UTF-8 sequences (RFC 3629 edges), exact decimals, the name check and the credential
+ * shape.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -83,6 +84,44 @@ static void test_hex(void **state)
 	static const char bad[] = "gG/:@`xX \0";
 	for (size_t i = 0; i < sizeof(bad); i++)
 		assert_int_equal(kw_hex_value(bad[i]), -1);
+}
+
+static void test_utf8(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *s;
+		int32_t cp; /* -1: refused */
+		size_t len;
+	} cases[] = {
+		{ "\xc3\xa9", 0xe9, 2 },
+		{ "\xc2\x80", 0x80, 2 }, /* the smallest two-byte form */
+		{ "\xe2\x82\xac!", 0x20ac, 3 },
+		{ "\xf0\x9f\x90\xb3", 0x1f433, 4 },
+		{ "\xf4\x8f\xbf\xbf", 0x10ffff, 4 },
+		{ "A", -1, 0 },		       /* ASCII is the caller's */
+		{ "\xc0\xaf", -1, 0 },	       /* overlong "/" */
+		{ "\xe0\x80\xaf", -1, 0 },     /* overlong, three bytes */
+		{ "\xf0\x8f\xbf\xbf", -1, 0 }, /* overlong, four bytes */
+		{ "\xed\xa0\x80", -1, 0 },     /* a surrogate */
+		{ "\xf4\x90\x80\x80", -1, 0 }, /* above U+10FFFF */
+		{ "\xe2\x82", -1, 0 },	       /* cut short */
+		{ "\xc3"
+		  "A",
+		  -1, 0 },			   /* not a continuation byte */
+		{ "\x80", -1, 0 },		   /* a lone continuation byte */
+		{ "\xf8\x88\x80\x80\x80", -1, 0 }, /* five-byte forms do not exist */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = 0;
+		int32_t cp = kw_utf8_multibyte((const unsigned char *)cases[i].s,
+					       strlen(cases[i].s), &len);
+		assert_int_equal(cp, cases[i].cp);
+		if (cp >= 0)
+			assert_int_equal(len, cases[i].len);
+	}
+	size_t len = 0;
+	assert_int_equal(kw_utf8_multibyte(NULL, 0, &len), -1);
 }
 
 static void test_decimal(void **state)
@@ -180,7 +219,7 @@ int main(void)
 		cmocka_unit_test(test_decimal_format), cmocka_unit_test(test_b64url_vectors),
 		cmocka_unit_test(test_b64url_limits),  cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_decimal),	       cmocka_unit_test(test_names),
-		cmocka_unit_test(test_key_shape),
+		cmocka_unit_test(test_key_shape),      cmocka_unit_test(test_utf8),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
