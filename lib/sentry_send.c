@@ -70,19 +70,28 @@ int kw_sentry_flush(struct kw_sentry *s)
 
 /* ---- the spool ----------------------------------------------------------------------------- */
 
+/* The start of a spooled file (at most cap - 1 bytes: reports and events are small), as a
+ * string in text; -1 when it cannot be read or is empty. */
+static int read_spooled(const char *path, char *text, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, text, cap - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	text[n] = '\0';
+	return 0;
+}
+
 /* Send one claimed report; 0 when the server took it. */
 static int send_report(struct kw_sentry *s, const char *path)
 {
 	char text[REPORT_MAX + 1], program[32] = "unknown", msg[160];
 	long long sig = 0, at = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (read_spooled(path, text, sizeof(text)) < 0)
 		return -1;
-	ssize_t n = read(fd, text, REPORT_MAX);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	text[n] = '\0';
 	for (char *line = text, *next; line && *line; line = next) {
 		next = strchr(line, '\n');
 		if (next)
@@ -113,14 +122,8 @@ static int send_event_file(struct kw_sentry *s, const char *path)
 {
 	char text[SPOOLED_EVENT_MAX + 1];
 	int rc = -1;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (read_spooled(path, text, sizeof(text)) < 0)
 		return -1;
-	ssize_t n = read(fd, text, SPOOLED_EVENT_MAX);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	text[n] = '\0';
 	json_object *o = json_tokener_parse(text), *id = NULL;
 	if (!o || !json_object_object_get_ex(o, "event_id", &id) ||
 	    !json_object_is_type(id, json_type_string) || json_object_get_string_len(id) != 32) {
