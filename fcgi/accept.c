@@ -124,6 +124,7 @@ static void *acceptor_main(void *arg)
 	struct kw_app *app = a->thr.app;
 	struct kw_req *r = &a->req;
 	sigset_t kick;
+	pthread_setname_np(pthread_self(), "kw-api-accept"); /* for ps -L, top -H */
 	sigemptyset(&kick);
 	sigaddset(&kick, KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);

@@ -222,6 +222,7 @@ static void pass(struct kw_writer *w, int force, int wait)
 static void *writer_main(void *arg)
 {
 	struct kw_writer *w = arg;
+	pthread_setname_np(pthread_self(), "kw-api-writer"); /* for ps -L, top -H */
 	pthread_mutex_lock(&w->mu);
 	while (!w->stop) {
 		struct timespec until;

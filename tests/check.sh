@@ -4,11 +4,14 @@
 # ends with one summary line, "check: N passed, M failed", and exits non-zero if M > 0.
 #
 # Stages: format check; build (gcc, then clang); the web servers' own syntax check of both
-# example configs; unit tests; integration tests through the real lighttpd, then through
-# Apache, then the API and security tests with kw-api as a CGI program; the Debian package;
-# short fuzz runs; then the unit and integration tests again, built with
-# AddressSanitizer + UndefinedBehaviorSanitizer (lighttpd only: the code under test is the
-# same whichever server is in front).
+# example configs; unit tests; integration tests through the real lighttpd with four accept
+# threads in every kw-api worker (KW_TEST_THREADS=4; the default of two runs in the Apache and
+# sanitized passes), then through Apache, then the API and security tests with kw-api as a CGI
+# program; the Debian package; short fuzz runs; then the unit and integration tests again, built
+# with AddressSanitizer + UndefinedBehaviorSanitizer (lighttpd only: the code under test is the
+# same whichever server is in front); then ThreadSanitizer: the unit tests, and the modules
+# that drive the most requests through many threads at once (make integration-threads) with
+# four threads per worker.
 set -u
 cd "$(dirname "$0")/.."
 MAKE=${MAKE:-make}
@@ -37,7 +40,8 @@ stage "build" $MAKE --no-print-directory -j"$JOBS" all
 stage "build with clang" $MAKE --no-print-directory -j"$JOBS" CC=clang BUILD=build-clang all
 stage "example configs" $MAKE --no-print-directory conf-check
 stage "unit tests" $MAKE --no-print-directory -j"$JOBS" unit
-stage "integration tests (lighttpd)" $MAKE --no-print-directory integration
+stage "integration tests (lighttpd, 4 threads per worker)" env KW_TEST_THREADS=4 \
+	$MAKE --no-print-directory integration
 stage "integration tests (Apache)" $MAKE --no-print-directory integration-apache
 stage "integration tests (CGI)" $MAKE --no-print-directory integration-cgi
 # The Debian package: built, checked by lintian, then installed, served, upgraded and purged
@@ -59,6 +63,10 @@ stage "sanitized build" $MAKE --no-print-directory -j"$JOBS" SANITIZE=address,un
 stage "sanitized unit tests" $MAKE --no-print-directory -j"$JOBS" SANITIZE=address,undefined unit
 stage "sanitized integration tests" env KW_SANITIZE=1 \
 	$MAKE --no-print-directory SANITIZE=address,undefined integration
+stage "thread-sanitized build" $MAKE --no-print-directory -j"$JOBS" SANITIZE=thread all
+stage "thread-sanitized unit tests" $MAKE --no-print-directory -j"$JOBS" SANITIZE=thread unit
+stage "thread-sanitized integration tests (4 threads per worker)" env KW_SANITIZE=1 \
+	KW_TEST_THREADS=4 $MAKE --no-print-directory SANITIZE=thread integration-threads
 
 if [ "$failed" -gt 0 ]; then
 	echo "failed stages: ${failures[*]}"
