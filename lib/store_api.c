@@ -4,8 +4,9 @@
  * Keyset pagination: each list orders by (sort key, tie-breaker) in one direction and resumes
  * with a row-value comparison against the last row sent, so SQLite starts the index walk at
  * the cursor instead of skipping rows. The first page binds a cursor beyond every row.
- * Optional filters are written `(?n IS NULL OR ...)` so one prepared statement serves every
- * combination; the walk stays on the sort index and the filters prune rows as it goes.
+ * Optional filters are written `(CAST(?n AS TEXT) IS NULL OR ...)` so one prepared statement
+ * serves every combination; the walk stays on the sort index and the filters prune rows as it
+ * goes. (The CAST gives PostgreSQL the parameter's type at its first use, which it needs.)
  *
  * Plans (SQLite 3.40, asserted in tests/unit/test_store_api.c):
  *   markets sort=volume_24h   SEARCH m USING INDEX markets_v1_volume_24h (<expr><?), one index
@@ -52,16 +53,18 @@ static const char TICKER_MAX[] = "\xF4\x8F\xBF\xBF";
 
 /* BY narrows the walk: the general form walks the sort index; with an event or a series the
  * few matching markets come from markets_event / markets_series and are then sorted. */
-#define BY_ANY "(?3 IS NULL OR m.series_ticker = ?3) AND (?4 IS NULL OR m.event_ticker = ?4)"
-#define BY_EVENT "(?3 IS NULL OR m.series_ticker = ?3) AND m.event_ticker = ?4"
-#define BY_SERIES "m.series_ticker = ?3 AND (?4 IS NULL OR m.event_ticker = ?4)"
+#define BY_ANY                                                                                     \
+	"(CAST(?3 AS TEXT) IS NULL OR m.series_ticker = ?3) AND (CAST(?4 AS TEXT) IS NULL OR "     \
+	"m.event_ticker = ?4)"
+#define BY_EVENT "(CAST(?3 AS TEXT) IS NULL OR m.series_ticker = ?3) AND m.event_ticker = ?4"
+#define BY_SERIES "m.series_ticker = ?3 AND (CAST(?4 AS TEXT) IS NULL OR m.event_ticker = ?4)"
 
 #define MARKETS_SQL(KEY, CMP, DIR, BY)                                                             \
 	"SELECT " MARKET_COLS ", " KEY MARKET_FROM                                                 \
-	" WHERE (?1 IS NULL OR m.title LIKE '%' || ?1 || '%' ESCAPE '\\')"                         \
-	"   AND (?2 IS NULL OR m.category = ?2 COLLATE NOCASE)"                                    \
-	"   AND " BY "   AND (?5 IS NULL OR m.status = ?5 OR m.status = ?6)"                       \
-	"   AND (?7 IS NULL OR m.volume_24h_centi >= ?7)"                                          \
+	" WHERE (CAST(?1 AS TEXT) IS NULL OR m.title LIKE '%' || ?1 || '%' ESCAPE '\\')"           \
+	"   AND (CAST(?2 AS TEXT) IS NULL OR m.category = ?2 COLLATE NOCASE)"                      \
+	"   AND " BY "   AND (CAST(?5 AS TEXT) IS NULL OR m.status = ?5 OR m.status = ?6)"         \
+	"   AND (CAST(?7 AS BIGINT) IS NULL OR m.volume_24h_centi >= ?7)"                          \
 	"   AND " CRYPTO_VIEW("?8") "   AND " KEY " " CMP "= ?9"                                   \
 				    "   AND (" KEY " " CMP " ?9 OR m.ticker " CMP " ?10)"          \
 				    " ORDER BY " KEY " " DIR ", m.ticker " DIR " LIMIT ?11"
@@ -337,8 +340,8 @@ static void trade_row(struct kw_stmt *st, struct kw_trade_row *t)
 #define WHALES_SQL(FLOOR, TICKER, HOUR)                                                            \
 	"SELECT " TRADE_COLS " FROM trades t LEFT JOIN markets m ON m.ticker = t.ticker"           \
 	" WHERE " FLOOR TICKER " AND " WHALE_MIN                                                   \
-	"   AND (?5 IS NULL OR m.category = ?5 COLLATE NOCASE)"                                    \
-	"   AND (?6 IS NULL OR t.taker_side = ?6)"                                                 \
+	"   AND (CAST(?5 AS TEXT) IS NULL OR m.category = ?5 COLLATE NOCASE)"                      \
+	"   AND (CAST(?6 AS TEXT) IS NULL OR t.taker_side = ?6)"                                   \
 	"   AND t.created_us >= ?7 AND t.created_us < ?8 AND (t.created_us, t.id) < (?9, ?10)"     \
 	" ORDER BY " HOUR "t.created_us DESC, t.id DESC LIMIT ?11"
 
@@ -348,9 +351,9 @@ static void trade_row(struct kw_stmt *st, struct kw_trade_row *t)
 #define BY_TICKER KW_SQL_TRADE_HOUR("t.") KW_SQL_HOURS_IN("?7", "?8 - 1") " AND t.ticker = ?4"
 #define HOUR_DESC KW_SQL_TRADE_HOUR("t.") " DESC, "
 
-static const char SQL_WHALES[] = WHALES_SQL(WHALE_FLOOR, "?4 IS NULL", "");
+static const char SQL_WHALES[] = WHALES_SQL(WHALE_FLOOR, "CAST(?4 AS TEXT) IS NULL", "");
 static const char SQL_WHALES_TICKER[] = WHALES_SQL(WHALE_FLOOR, BY_TICKER, HOUR_DESC);
-static const char SQL_WHALES_LOW[] = WHALES_SQL("", "?4 IS NULL", "");
+static const char SQL_WHALES_LOW[] = WHALES_SQL("", "CAST(?4 AS TEXT) IS NULL", "");
 static const char SQL_WHALES_LOW_TICKER[] = WHALES_SQL("", BY_TICKER, HOUR_DESC);
 
 /* Can the indexed floor be used: is every threshold the query applies at least $1000? */
@@ -429,9 +432,10 @@ int kw_store_market_trades(struct kw_store *s, const char *ticker, int64_t limit
 	"SELECT a.id, a.type, a.ticker, a.severity, a.description, a.data,"                        \
 	"       m.category, m.title, a.confidence, a.created_at, a.window_end"                     \
 	"  FROM alerts a LEFT JOIN markets m ON m.ticker = a.ticker"                               \
-	" WHERE (?1 IS NULL OR a.type = ?1) AND (?2 IS NULL OR a.severity = ?2)"                   \
-	"   AND (?3 IS NULL OR a.ticker = ?3)"                                                     \
-	"   AND (?4 IS NULL OR m.category = ?4 COLLATE NOCASE)"                                    \
+	" WHERE (CAST(?1 AS TEXT) IS NULL OR a.type = ?1) AND (CAST(?2 AS TEXT) IS NULL OR "       \
+	"a.severity = ?2)"                                                                         \
+	"   AND (CAST(?3 AS TEXT) IS NULL OR a.ticker = ?3)"                                       \
+	"   AND (CAST(?4 AS TEXT) IS NULL OR m.category = ?4 COLLATE NOCASE)"                      \
 	"   AND " CRYPTO_VIEW("?5") " AND a.created_at >= ?6 AND a.id " CMP " ?7"                  \
 				    " ORDER BY a.id " DIR " LIMIT ?8"
 

@@ -210,7 +210,7 @@ int kw_store_fetch_state_set(struct kw_store *s, const char *name, int64_t value
  * SQL_MARKET. Never NULL: the columns compared with = are NOT NULL and bound non-NULL.
  */
 #define MARKET_SAME_AS_BOUND                                                                       \
-	"markets.event_ticker = ?2 AND (markets.category IS NOT NULL OR ?3 IS NULL)"               \
+	"markets.event_ticker = ?2 AND (markets.category IS NOT NULL OR CAST(?3 AS TEXT) IS NULL)" \
 	" AND markets.title = ?4 AND markets.yes_sub_title = ?5 AND markets.no_sub_title = ?6"     \
 	" AND markets.market_type = ?7 AND markets.status = ?8"                                    \
 	" AND markets.open_at IS NOT DISTINCT FROM ?9"                                             \

@@ -143,7 +143,8 @@ static inline int kw_store_bind_i64(struct kw_stmt *st, int i, int64_t v)
  * (CRYPTO_SERIES_PREFIXES) or NULL for every market: the Crypto category, or a series ticker
  * starting with a prefix (never a substring match). */
 #define KW_SQL_CRYPTO_VIEW(N)                                                                      \
-	"(" N " IS NULL OR lower(m.category) = 'crypto' OR EXISTS (SELECT 1 FROM json_each(" N     \
+	"(CAST(" N                                                                                 \
+	" AS TEXT) IS NULL OR lower(m.category) = 'crypto' OR EXISTS (SELECT 1 FROM json_each(" N  \
 	") p WHERE substr(m.series_ticker, 1, length(p.value)) = p.value))"
 
 #endif
