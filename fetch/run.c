@@ -205,6 +205,10 @@ static int store_trade(struct kw_run *r, const union kw_kalshi_record *u)
  * advances, so the next run starts again from the old one and trade_id absorbs the overlap. */
 static int trade_page_end(struct kw_run *r, int last)
 {
+	int64_t inserted = 0;
+	if (kw_store_fetch_trades_flush(r->store, &inserted) < 0)
+		return kw_run_db_fail(r, "storing trades");
+	r->n.trades += inserted;
 	if (!last || r->replay)
 		return 0;
 	int64_t wm = r->trade_wm_old;

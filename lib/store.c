@@ -26,6 +26,8 @@ struct kw_store {
 	/* kw_store_data_generation's memo: the generation read when data_version was gen_dv. */
 	int gen_known;
 	int64_t gen_dv, gen;
+	struct kw_store_deferred deferred;
+	int flushing; /* inside deferred.flush: its own statements must not flush again */
 	int nstmt;
 	struct {
 		const char *sql;
@@ -48,6 +50,8 @@ void kw_store_close(struct kw_store *s)
 {
 	if (!s)
 		return;
+	if (s->deferred.free)
+		s->deferred.free(s->deferred.ctx);
 	for (int i = 0; i < s->nstmt; i++)
 		kw_stmt_free(s->stmt[i].st);
 	kw_conn_close(&s->c);
@@ -76,8 +80,31 @@ struct kw_conn *kw_store_conn(struct kw_store *s)
 	return &s->c;
 }
 
+void kw_store_defer(struct kw_store *s, const struct kw_store_deferred *d)
+{
+	if (!s->deferred.flush)
+		s->deferred = *d;
+}
+
+void *kw_store_deferred_ctx(struct kw_store *s)
+{
+	return s->deferred.ctx;
+}
+
+int kw_store_flush(struct kw_store *s)
+{
+	if (!s->deferred.flush || s->flushing)
+		return 0;
+	s->flushing = 1;
+	int rc = s->deferred.flush(s, s->deferred.ctx);
+	s->flushing = 0;
+	return rc;
+}
+
 struct kw_stmt *kw_store_stmt(struct kw_store *s, const char *sql)
 {
+	if (kw_store_flush(s) < 0)
+		return NULL;
 	for (int i = 0; i < s->nstmt; i++) {
 		if (s->stmt[i].sql == sql) {
 			kw_sql_reset(s->stmt[i].st);
@@ -176,6 +203,8 @@ void kw_store_set_data_writer(struct kw_store *s, int on)
 
 int kw_store_commit(struct kw_store *s)
 {
+	if (kw_store_flush(s) < 0)
+		return -1;
 	if (s->data_writer && kw_conn_in_transaction(&s->c) &&
 	    kw_conn_exec(&s->c, SQL_GEN_BUMP) < 0)
 		return -1;
@@ -187,6 +216,8 @@ int kw_store_commit(struct kw_store *s)
 
 int kw_store_commit_step(struct kw_store *s)
 {
+	if (kw_store_flush(s) < 0)
+		return -1;
 	if (kw_conn_exec(&s->c, "COMMIT") < 0)
 		return -1;
 	write_ended(s);
@@ -203,6 +234,8 @@ int kw_store_commit_quiet(struct kw_store *s)
 
 void kw_store_rollback(struct kw_store *s)
 {
+	if (s->deferred.flush)
+		(void)s->deferred.flush(NULL, s->deferred.ctx); /* drop what was put off */
 	if (kw_conn_in_transaction(&s->c))
 		(void)kw_conn_exec_quiet(&s->c, "ROLLBACK");
 	write_ended(s);
@@ -218,12 +251,20 @@ static const struct {
 
 int kw_store_savepoint(struct kw_store *s, enum kw_savepoint sp)
 {
+	if (kw_store_flush(s) < 0)
+		return -1;
 	return kw_conn_exec(&s->c, SAVEPOINTS[sp].begin);
 }
 
 int kw_store_release(struct kw_store *s, enum kw_savepoint sp, int keep)
 {
-	int rc = 0;
+	/* Rows put off belong to the savepoint: stored before it is kept, dropped with it. */
+	int rc = keep ? kw_store_flush(s) : 0;
+	if (!keep && s->deferred.flush) {
+		s->flushing = 1; /* nothing of it may reach the database now */
+		(void)s->deferred.flush(NULL, s->deferred.ctx);
+		s->flushing = 0;
+	}
 	/* Released even when the rollback failed, so the savepoint never outlives its user. */
 	if (!keep && kw_conn_exec(&s->c, SAVEPOINTS[sp].undo) < 0)
 		rc = -1;

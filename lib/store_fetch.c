@@ -367,9 +367,145 @@ static const char SQL_TRADE[] =
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
 	" ON CONFLICT (created_us, trade_id) DO NOTHING";
 
+/*
+ * PostgreSQL: a round trip per trade would cap ingest at a few thousand trades a second, so
+ * trades go KW_STORE_TRADE_BATCH at a time in one INSERT of as many rows (bound as they
+ * arrive). A short batch is padded with copies of its last row, which ON CONFLICT DO NOTHING
+ * skips, so one prepared statement serves every batch. The store flushes it before any other
+ * statement (kw_store_defer), so no query ever misses a buffered trade.
+ */
+struct trade_batch {
+	struct kw_stmt *st; /* SQL_TRADE with KW_STORE_TRADE_BATCH rows; owned */
+	int n;
+	int64_t inserted; /* new trades stored by flushed batches, not yet taken */
+	char *last[2];	  /* the last row's trade_id and ticker, to pad a short batch */
+	int64_t last_i[6];
+	int last_side; /* -1: NULL */
+};
+
+static void batch_bind(struct kw_stmt *st, int row, char *const text[2], const int64_t v[6],
+		       int side)
+{
+	int b = row * 9;
+	kw_sql_bind_text(st, b + 1, text[0]);
+	kw_sql_bind_text(st, b + 2, text[1]);
+	kw_sql_bind_i64(st, b + 3, v[0]);
+	kw_sql_bind_i64(st, b + 4, v[1]);
+	kw_sql_bind_i64(st, b + 5, v[2]);
+	kw_sql_bind_i64(st, b + 6, v[3]);
+	if (side < 0)
+		kw_sql_bind_null(st, b + 7);
+	else
+		kw_sql_bind_text(st, b + 7, side ? "yes" : "no");
+	if (v[4] == INT64_MIN)
+		kw_sql_bind_null(st, b + 8);
+	else
+		kw_sql_bind_i64(st, b + 8, v[4]);
+	kw_sql_bind_i64(st, b + 9, v[5]);
+}
+
+static int batch_flush(struct kw_store *s, void *ctx)
+{
+	struct trade_batch *tb = ctx;
+	int rc = 0;
+	if (!tb->n)
+		return 0;
+	if (!s) { /* dropped with its savepoint or transaction */
+		tb->n = 0;
+		tb->inserted = 0;
+		return 0;
+	}
+	for (int row = tb->n; row < KW_STORE_TRADE_BATCH; row++)
+		batch_bind(tb->st, row, tb->last, tb->last_i, tb->last_side);
+	if (kw_sql_step(tb->st) == KW_DONE)
+		tb->inserted += kw_store_changes(s);
+	else
+		rc = kw_store_fail(s, "storing trades");
+	kw_sql_reset(tb->st);
+	tb->n = 0;
+	return rc;
+}
+
+static void batch_free(void *ctx)
+{
+	struct trade_batch *tb = ctx;
+	kw_stmt_free(tb->st);
+	for (int i = 0; i < 2; i++)
+		free(tb->last[i]);
+	free(tb);
+}
+
+static struct trade_batch *trade_batch(struct kw_store *s)
+{
+	struct trade_batch *tb = kw_store_deferred_ctx(s);
+	if (tb)
+		return tb;
+	struct kw_buf sql;
+	kw_buf_init(&sql, 0);
+	int bad = kw_buf_puts(&sql, "INSERT INTO trades (trade_id, ticker, created_us, count_centi,"
+				    " yes_price_micros, no_price_micros, taker_side,"
+				    " notional_micros, is_block) VALUES ") < 0;
+	for (int row = 0; row < KW_STORE_TRADE_BATCH && !bad; row++) {
+		int b = row * 9;
+		bad = kw_buf_printf(&sql, "%s(?%d, ?%d, ?%d, ?%d, ?%d, ?%d, ?%d, ?%d, ?%d)",
+				    row ? ", " : "", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6,
+				    b + 7, b + 8, b + 9) < 0;
+	}
+	bad = bad || kw_buf_puts(&sql, " ON CONFLICT (created_us, trade_id) DO NOTHING") < 0;
+	struct kw_stmt *st = bad ? NULL : kw_conn_prepare(kw_store_conn(s), sql.data);
+	kw_buf_free(&sql);
+	if (!st)
+		return NULL;
+	tb = kw_xcalloc(1, sizeof(*tb));
+	tb->st = st;
+	kw_store_defer(s, &(struct kw_store_deferred){
+				  .flush = batch_flush, .free = batch_free, .ctx = tb });
+	return tb;
+}
+
+static int trade_batch_add(struct kw_store *s, const struct kw_kalshi_trade *t, int64_t shift_us)
+{
+	struct trade_batch *tb = trade_batch(s);
+	if (!tb)
+		return -1;
+	const char *text[2] = { t->trade_id, t->ticker };
+	for (int i = 0; i < 2; i++) {
+		free(tb->last[i]);
+		tb->last[i] = text[i] ? kw_xstrdup(text[i]) : NULL;
+	}
+	int64_t v[6] = { t->created_us + shift_us,
+			 t->count_centi,
+			 t->yes_price,
+			 t->no_price,
+			 t->notional,
+			 t->is_block };
+	memcpy(tb->last_i, v, sizeof(v));
+	tb->last_side = t->taker_yes < 0 ? -1 : t->taker_yes != 0;
+	batch_bind(tb->st, tb->n, tb->last, tb->last_i, tb->last_side);
+	if (++tb->n == KW_STORE_TRADE_BATCH)
+		return kw_store_flush(s);
+	return 0;
+}
+
+int kw_store_fetch_trades_flush(struct kw_store *s, int64_t *inserted)
+{
+	struct trade_batch *tb = kw_store_is_pg(s) ? kw_store_deferred_ctx(s) : NULL;
+	if (!tb)
+		return 0;
+	if (kw_store_flush(s) < 0)
+		return -1;
+	*inserted += tb->inserted;
+	tb->inserted = 0;
+	return 0;
+}
+
 int kw_store_fetch_trade(struct kw_store *s, const struct kw_kalshi_trade *t, int64_t shift_us,
 			 int *inserted)
 {
+	if (kw_store_is_pg(s)) {
+		*inserted = 0;
+		return trade_batch_add(s, t, shift_us);
+	}
 	struct kw_stmt *st = kw_store_stmt(s, SQL_TRADE);
 	if (!st)
 		return -1;

@@ -59,9 +59,15 @@ int kw_store_fetch_state_set(struct kw_store *s, const char *name, int64_t value
 int kw_store_fetch_market(struct kw_store *s, const struct kw_kalshi_market *m, int64_t taken_at,
 			  int64_t run_id, int *listed_as_it_was) KW_WUR;
 /* Insert a trade unless it is stored (same trade_id at the same created_us, the same trade:
- * its time never changes); *inserted = 1 if it was new. */
+ * its time never changes); *inserted = 1 if it was new. On PostgreSQL trades are sent in
+ * batches of KW_STORE_TRADE_BATCH rows (one round trip each): *inserted is then 0 and the new
+ * ones are counted by kw_store_fetch_trades_flush. */
 int kw_store_fetch_trade(struct kw_store *s, const struct kw_kalshi_trade *t, int64_t shift_us,
 			 int *inserted) KW_WUR;
+/* Store the trades still buffered (PostgreSQL) and add to *inserted how many were new since
+ * the last call, those stored by an earlier batch included. -1 (logged) on failure. */
+#define KW_STORE_TRADE_BATCH 256
+int kw_store_fetch_trades_flush(struct kw_store *s, int64_t *inserted) KW_WUR;
 int kw_store_fetch_book(struct kw_store *s, const char *ticker, int64_t taken_at, int64_t run_id,
 			const struct kw_kalshi_book *b) KW_WUR;
 int kw_store_fetch_event(struct kw_store *s, const struct kw_kalshi_event *e,
