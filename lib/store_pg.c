@@ -47,6 +47,7 @@ struct kw_pgconn {
 	PGconn *conn;
 	int epoch; /* advances on each reconnect: statements prepared before it are gone */
 	int next_id;
+	int in_tx; /* a transaction was open when the server last answered */
 	enum kw_dberr errkind;
 	int64_t changes;
 	char errmsg[512];
@@ -98,12 +99,28 @@ static void result_error(struct kw_pgconn *pc, const PGresult *res)
 	set_error(pc, kind_of(pc, res), res ? PQresultErrorMessage(res) : PQerrorMessage(pc->conn));
 }
 
-/* A dropped connection is reset before the next call; 0 when usable. Only outside a
- * transaction: inside one the caller's transaction is lost anyway and must fail whole. */
+/* What the server last said of the transaction, kept for when it can no longer say. */
+static void note_tx(struct kw_pgconn *pc)
+{
+	if (PQstatus(pc->conn) != CONNECTION_OK)
+		return;
+	PGTransactionStatusType t = PQtransactionStatus(pc->conn);
+	pc->in_tx = t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
+}
+
+/*
+ * A dropped connection is reset before the next call; 0 when usable. Not while the caller's
+ * transaction was open on it: that transaction is gone, and its remaining statements must
+ * fail until the caller rolls it back, rather than run on a new connection one by one.
+ */
 static int ensure_conn(struct kw_pgconn *pc)
 {
 	if (PQstatus(pc->conn) == CONNECTION_OK)
 		return 0;
+	if (pc->in_tx) {
+		set_error(pc, KW_DBERR_UNAVAILABLE, "the connection was lost in a transaction");
+		return -1;
+	}
 	PQreset(pc->conn);
 	if (PQstatus(pc->conn) != CONNECTION_OK) {
 		set_error(pc, KW_DBERR_UNAVAILABLE, PQerrorMessage(pc->conn));
@@ -216,6 +233,7 @@ static int exec_ok(struct kw_pgconn *pc, const char *sql)
 	if (!ok)
 		result_error(pc, r);
 	PQclear(r);
+	note_tx(pc);
 	return ok ? 0 : -1;
 }
 
@@ -273,8 +291,9 @@ out:
 struct kw_pgconn *kw_pg_open(const char *url, int flags, char *err, size_t errlen)
 {
 	/* Keywords before dbname are defaults the URL may override. */
-	const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
-	const char *const vals[] = { "5", "kalshiwhale", url, NULL };
+	const char *const keys[] = { "connect_timeout", "application_name", "client_encoding",
+				     "dbname", NULL };
+	const char *const vals[] = { "5", "kalshiwhale", "UTF8", url, NULL };
 	struct kw_pgconn *pc = kw_xcalloc(1, sizeof(*pc));
 	char masked[512];
 	kw_url_masked(url, masked, sizeof(masked));
@@ -324,7 +343,12 @@ void kw_pg_close(struct kw_pgconn *pc)
 
 int kw_pg_exec(struct kw_pgconn *pc, const char *sql, int quiet)
 {
-	if (PQtransactionStatus(pc->conn) == PQTRANS_IDLE && ensure_conn(pc) < 0)
+	/* A rollback of a transaction the server already dropped with the connection: done. */
+	if (PQstatus(pc->conn) != CONNECTION_OK && pc->in_tx && !strcmp(sql, "ROLLBACK")) {
+		pc->in_tx = 0;
+		return 0;
+	}
+	if (ensure_conn(pc) < 0)
 		goto fail;
 	if (exec_ok(pc, sql) == 0)
 		return 0;
@@ -351,8 +375,8 @@ int64_t kw_pg_changes(struct kw_pgconn *pc)
 
 int kw_pg_in_transaction(struct kw_pgconn *pc)
 {
-	PGTransactionStatusType t = PQtransactionStatus(pc->conn);
-	return t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
+	note_tx(pc);
+	return pc->in_tx;
 }
 
 /* ---- statements ---------------------------------------------------------------------------- */
@@ -493,13 +517,14 @@ int kw_pg_step(struct kw_pgstmt *p)
 {
 	struct kw_pgconn *pc = p->pc;
 	if (!p->res) {
-		if (PQtransactionStatus(pc->conn) == PQTRANS_IDLE && ensure_conn(pc) < 0)
+		if (ensure_conn(pc) < 0)
 			return KW_SQL_ERROR;
 		if (p->prepared_epoch != pc->epoch && prepare(p) < 0)
 			return KW_SQL_ERROR;
 		p->res = PQexecPrepared(pc->conn, p->name, p->nparams, (const char *const *)p->vals,
 					NULL, NULL, 0);
 		ExecStatusType st = PQresultStatus(p->res);
+		note_tx(pc);
 		if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
 			result_error(pc, p->res);
 			kw_debug("postgresql: %s (%.80s)", pc->errmsg, p->sql);
