@@ -62,7 +62,9 @@ static inline int kw_conn_is_pg(const struct kw_conn *c)
 int kw_conn_exec(struct kw_conn *c, const char *sql) KW_WUR;
 /* The same, without the log line (the caller expects it may fail). */
 int kw_conn_exec_quiet(struct kw_conn *c, const char *sql);
-/* Prepare sql (the driver keeps its own copy); NULL and a log line on error. */
+/* Prepare sql (the driver keeps its own copy); NULL and a log line on error. PostgreSQL
+ * prepares at the statement's first step (with its first bindings' types): an error in the
+ * SQL shows there. */
 struct kw_stmt *kw_conn_prepare(struct kw_conn *c, const char *sql);
 void kw_stmt_free(struct kw_stmt *st);
 /* The last error on c: its message and its kind. */
