@@ -359,6 +359,13 @@ static const char SQL_PG_DATA_VERSION[] =
 	" + (SELECT coalesce(max(finished_at), 0) FROM fetch_runs)"
 	" + coalesce((SELECT value FROM fetch_state WHERE name = 'data_generation'), 0)";
 
+static const char SQL_TRADES_MAX_ID[] = "SELECT coalesce(max(id), 0) FROM trades";
+
+int kw_store_trades_max_id(struct kw_store *s, int64_t *id)
+{
+	return kw_store_scalar(s, SQL_TRADES_MAX_ID, id);
+}
+
 int kw_store_data_version(struct kw_store *s, int64_t *version)
 {
 	if (s->c.pg)

@@ -797,7 +797,6 @@ static const char SQL_ACTIVITY_EDGE[] = ACTIVITY_MOVE("", "+");
 static const char SQL_ACTIVITY_NEW[] = ACTIVITY_MOVE("+", "");
 static const char SQL_ACTIVITY_PRUNE[] = "DELETE FROM market_activity WHERE trades_24h <= 0";
 static const char SQL_ACTIVITY_CLEAR[] = "DELETE FROM market_activity";
-static const char SQL_TRADES_MAX_ID[] = "SELECT ifnull(max(id), 0) FROM trades";
 static const char STATE_ACT_CUTOFF[] = "activity_cutoff_us";
 static const char STATE_ACT_UPTO[] = "activity_upto_id";
 
@@ -842,7 +841,7 @@ int kw_store_fetch_activity(struct kw_store *s, int64_t now_s, int rebuild)
 		return -1;
 	int have_cutoff = kw_store_fetch_state_get(s, STATE_ACT_CUTOFF, &old_cutoff);
 	int have_upto = kw_store_fetch_state_get(s, STATE_ACT_UPTO, &old_upto);
-	if (have_cutoff < 0 || have_upto < 0 || kw_store_scalar(s, SQL_TRADES_MAX_ID, &upto) < 0)
+	if (have_cutoff < 0 || have_upto < 0 || kw_store_trades_max_id(s, &upto) < 0)
 		goto fail;
 	if (rebuild || !have_cutoff || !have_upto || old_upto > upto) {
 		/* No state (or trades were removed under it): count from scratch, from id 0. */

@@ -33,6 +33,9 @@ struct kw_stmt *kw_store_stmt(struct kw_store *s, const char *sql);
  * -1 (logged) if it returns no row. */
 int kw_store_scalar(struct kw_store *s, const char *sql, int64_t *out) KW_WUR;
 
+/* The highest trade id stored, 0 when none (the rollups and market activity count from it). */
+int kw_store_trades_max_id(struct kw_store *s, int64_t *id) KW_WUR;
+
 /* Log "store: WHAT failed: <the database's message>" and return -1, for `return
  * kw_store_fail(..)`. */
 int kw_store_fail(struct kw_store *s, const char *what);

@@ -368,7 +368,6 @@ static const char SQL_WINDOW_PUT[] =
 	" markets_traded = excluded.markets_traded, whale_rules = excluded.whale_rules";
 static const char SQL_MARKETS_CLEAR[] = "DELETE FROM stats_markets WHERE window_s = ?1";
 static const char SQL_WHALES_CLEAR[] = "DELETE FROM stats_whales WHERE window_s = ?1";
-static const char SQL_TRADES_MAX_ID[] = "SELECT ifnull(max(id), 0) FROM trades";
 static const char STATE_HOURS_UPTO[] = "rollup_hours_upto_id";
 static const char STATE_HOURS_FROM[] = "rollup_hours_from";
 
@@ -687,7 +686,7 @@ int kw_store_rollups_update(struct kw_store *s, int64_t now_s, const struct kw_r
 		return -1;
 	int have = kw_store_fetch_state_get(s, STATE_HOURS_UPTO, &hours_upto);
 	int have_from = kw_store_fetch_state_get(s, STATE_HOURS_FROM, &pruned_from);
-	if (have < 0 || have_from < 0 || kw_store_scalar(s, SQL_TRADES_MAX_ID, &upto) < 0)
+	if (have < 0 || have_from < 0 || kw_store_trades_max_id(s, &upto) < 0)
 		goto fail;
 	if (rebuild || !have || hours_upto > upto) {
 		hours_upto = 0;
