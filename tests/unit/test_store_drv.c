@@ -68,8 +68,10 @@ static void test_translate(void **state)
 		{ "SELECT ?1, ?2", "SELECT $1, $2" },
 		{ "SELECT ?, ?, ?5, ?", "SELECT $1, $2, $5, $6" },
 		{ "SELECT '?1', \"a?\", 'it''s ?'", "SELECT '?1', \"a?\", 'it''s ?'" },
-		{ "WHERE t LIKE ?1 AND u NOT LIKE 'LIKE'", "WHERE t ILIKE $1 AND u NOT ILIKE 'LIKE'" },
-		{ "GROUP BY +t.ticker, +x WHERE a + 1 > ?2", "GROUP BY t.ticker, x WHERE a + 1 > $2" },
+		{ "WHERE t LIKE ?1 AND u NOT LIKE 'LIKE'",
+		  "WHERE t ILIKE $1 AND u NOT ILIKE 'LIKE'" },
+		{ "GROUP BY +t.ticker, +x WHERE a + 1 > ?2",
+		  "GROUP BY t.ticker, x WHERE a + 1 > $2" },
 		{ "SELECT LIKELY FROM x", "SELECT LIKELY FROM x" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
