@@ -100,6 +100,33 @@ void kw_serve_one(struct kw_req *r)
 	kw_req_log(r);
 }
 
+/* A connection the web server keeps open (FCGI_KEEP_CONN: Apache's enablereuse) carries the
+ * next request right behind this one's input, and libfcgi finds the next request's start only
+ * if this one's FCGI_STDIN was read to its end: a record left over is a protocol error to it,
+ * and it drops the connection with the next request already sent on it (the web server then
+ * answers 503). So read what is left, up to a bound (an oversized upload is not worth reading
+ * only to drop it); past the bound, or on a read error, the connection is closed instead. */
+static void finish_input(struct kw_req *r)
+{
+	FCGX_Request *q = &r->fcgx;
+	char chunk[4096];
+	int64_t left = KW_DRAIN_FACTOR * r->app->cfg.max_body_bytes;
+	if (!q->keepConnection || !q->in)
+		return;
+	for (;;) {
+		int n = FCGX_GetStr(chunk, (int)sizeof(chunk), q->in);
+		if (n <= 0)
+			break;
+		left -= n;
+		if (left < 0) {
+			q->keepConnection = 0;
+			return;
+		}
+	}
+	if (FCGX_GetError(q->in))
+		q->keepConnection = 0;
+}
+
 /* FCGX_Accept_r, under the accept mutex unless a kept connection is open; -EINTR without
  * waiting once the process stops. */
 static int accept_one(struct acceptor *a)
@@ -138,6 +165,7 @@ static void *acceptor_main(void *arg)
 			break;
 		}
 		kw_serve_one(r);
+		finish_input(r);
 		FCGX_Finish_r(&r->fcgx);
 		kw_req_reset(r);
 		if (a->thr.index == 0)

@@ -161,6 +161,10 @@ int kw_req_json_body_or_reply(struct kw_req *r, const struct kw_body_field *decl
  * the CGI its connection socket as stdin, and closing a socket with unread bytes resets it,
  * which loses the reply. */
 void kw_req_drain_body(struct kw_req *r);
+/* Beyond KW_DRAIN_FACTOR times MAX_BODY_BYTES, a request body is not worth reading only to drop
+ * it (CGI: the connection may be reset, which is what an oversized upload gets anyway; a kept
+ * FastCGI connection is closed instead: accept.c). */
+#define KW_DRAIN_FACTOR 16
 
 /* reply.c */
 void kw_reply_header(struct kw_req *r, const char *name, const char *value);

@@ -58,17 +58,13 @@ static int read_exact(struct kw_req *r, char *buf, size_t n)
 	return 0;
 }
 
-/* Beyond this many bytes a body is not worth reading only to drop it: the connection may be
- * reset, which is what an oversized upload to a CGI program gets anyway. */
-#define DRAIN_FACTOR 16
-
 void kw_req_drain_body(struct kw_req *r)
 {
 	const char *cl = kw_req_param(r, "CONTENT_LENGTH");
 	int64_t len = 0;
 	if (!r->app->cgi || !cl || kw_parse_i64(cl, 0, INT64_MAX, &len) < 0)
 		return;
-	if (len - r->body_read > DRAIN_FACTOR * r->app->cfg.max_body_bytes)
+	if (len - r->body_read > KW_DRAIN_FACTOR * r->app->cfg.max_body_bytes)
 		return;
 	char chunk[4096];
 	while (r->body_read < len) {

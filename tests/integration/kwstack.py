@@ -519,6 +519,14 @@ class ApacheStack(LighttpdStack):
         lines += ["LoadModule %s_module %s/mod_%s.so" % (m, mods, m) for m in APACHE_MODULES]
         if run_ids():
             lines += ["User " + RUN_USER, "Group " + RUN_USER]
+        # apache.conf.example keeps up to KW_API_CONNECTIONS kw-api connections open per
+        # Apache child (enablereuse), and an idle one holds a kw-api thread: children x
+        # connections <= kw-api's threads, the rule its comment and the README give. One child
+        # with a connection per thread, as the README's dedicated-host setting has it.
+        threads = self.workers * int(self.settings.get("KW_THREADS", "2"))
+        lines += ["StartServers 1", "ServerLimit 1", "ThreadsPerChild 64",
+                  "MaxRequestWorkers 64", "MinSpareThreads 1", "MaxSpareThreads 64",
+                  "Define KW_API_CONNECTIONS %d" % threads]
         lines += ["Listen 127.0.0.1:%d" % self.port, "Listen 127.0.0.1:%d" % self.tls_port,
                   "Define KW_WWW %s" % run_www(),
                   "Define KW_API_SOCKET %s" % sock,

@@ -159,3 +159,54 @@ def test_wss_through_tls_with_a_ticket_from_https(tmp_path, name):
 
         first = asyncio.run(asyncio.wait_for(go(), 20))
         assert first["type"] == "initial_data"
+
+
+def kept_connections(sock):
+    """Connected unix sockets at kw-api's socket path: the connections kw-api accepted that
+    are still open (/proc/net/unix lists an accepted socket under its listener's path)."""
+    n = 0
+    with open("/proc/net/unix") as f:
+        next(f)
+        for line in f:
+            cols = line.split()
+            if len(cols) >= 8 and cols[7] == sock and cols[5] == "03":  # SS_CONNECTED
+                n += 1
+    return n
+
+
+def test_apache_keeps_backend_connections_open_under_load(tmp_path):
+    """apache.conf.example reuses kw-api connections (enablereuse=on) with Apache sized by its
+    rule (children x KW_API_CONNECTIONS <= kw-api workers x KW_THREADS: kwstack gives its one
+    child a connection per thread, the limit).
+    Far more clients than threads, each request timed: none waits on a connection that no
+    thread accepts (the old deadlock: the proxy's 30 s timeout, then 503), and afterwards the
+    connections are still open, so they were reused rather than opened per request."""
+    import threading
+    import time
+    from kwstack import ApacheStack
+    with ApacheStack(tmp_path, settings={"API_KEY": KEY, "KW_THREADS": "2"}, workers=2) as s:
+        sock = [a for a in open(os.path.join(s.dir, "httpd.conf")).read().split("\n")
+                if a.startswith("Define KW_API_SOCKET ")][0].split(" ", 2)[2]
+        results = []
+        lock = threading.Lock()
+
+        def client():
+            sess = requests.Session()
+            for _ in range(25):
+                t0 = time.time()
+                code = sess.get(s.url("/api/status"), headers={"X-API-Key": KEY},
+                                timeout=20).status_code
+                with lock:
+                    results.append((code, time.time() - t0))
+
+        clients = [threading.Thread(target=client) for _ in range(32)]
+        for c in clients:
+            c.start()
+        for c in clients:
+            c.join(120)
+        assert [code for code, _ in results] == [200] * (32 * 25)
+        assert max(t for _, t in results) < 5, max(t for _, t in results)
+        # Kept open (at most one per kw-api thread: 4 here), not closed after each request
+        # as without enablereuse.
+        assert 1 <= kept_connections(sock) <= 4
+        assert s.log().count("timeout") == 0
