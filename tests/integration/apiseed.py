@@ -6,18 +6,19 @@ type at both severities (whale trades around each category's threshold, a volume
 real baseline, odds flips, order-book shifts, high volume); ALERT_PLAN says what the data is
 designed to raise, so a test can check detection raised exactly that. Then markets in six
 series (with ties and NULLs in every sort key), trades of every size around the whale
-thresholds, price snapshots and an order book are written straight into the stack's SQLite
-file, as kw-fetch would have stored them, so that the market, whale and stats answers can be
-computed here independently of the server. They are written after the runs (a later kw-fetch
-run would close every market the fake does not list), so detection never sees them: the
-whale-sized trades among them carry no alert, and every alert is on a market the fake listed.
+thresholds, price snapshots and an order book are written straight into the stack's database
+(kwstack.dbconnect: SQLite or PostgreSQL), as kw-fetch would have stored them, so that the
+market, whale and stats answers can be computed here independently of the server. They are
+written after the runs (a later kw-fetch run would close every market the fake does not list),
+so detection never sees them: the whale-sized trades among them carry no alert, and every alert
+is on a market the fake listed.
 """
 import collections
 import itertools
 import json
-import sqlite3
 import time
 
+import kwstack
 from detected import Detected, fk
 
 API_KEY = "test-admin-key-0123456789abcdef0123456789"
@@ -37,29 +38,30 @@ def seed(stack):
     """Detection's alerts, then the hand-written market data; everything the tests compare
     with, fetched markets and trades included."""
     fetched = detect(stack)
-    with sqlite3.connect(stack.db) as db:
-        first_id = db.execute("SELECT ifnull(max(id), 0) + 1 FROM trades").fetchone()[0]
-    data = write_markets(stack.db, int(time.time()), first_id)
-    with sqlite3.connect(stack.db) as db:
-        db.row_factory = sqlite3.Row
+    data = write_markets(stack.sql(), int(time.time()))
+    # The tickers detection's runs fetched, as placeholders and their values.
+    listed = sorted(fetched)
+    among = "(%s)" % ",".join("?" * len(listed))
+    with stack.sql() as db:
+        db.row_factory = kwstack.Row
         data["markets"] += [dict(r) for r in db.execute(
             "SELECT ticker, event_ticker, series_ticker, category, title, status,"
             " volume_24h_centi, volume_centi, open_interest_centi, last_price_micros,"
             " previous_price_micros, close_at, yes_bid_micros, yes_ask_micros, open_at"
-            " FROM markets WHERE ticker IN (SELECT value FROM json_each(?))",
-            (json.dumps(sorted(fetched)),))]
+            " FROM markets WHERE ticker IN " + among, listed)]
         data["trades"] += [dict(r) for r in db.execute(
             "SELECT t.id, t.trade_id, t.ticker, t.created_us, t.count_centi,"
             " t.yes_price_micros, t.no_price_micros, t.taker_side, t.notional_micros,"
             " m.category FROM trades t JOIN markets m ON m.ticker = t.ticker"
-            " WHERE t.ticker IN (SELECT value FROM json_each(?))", (json.dumps(sorted(fetched)),))]
+            " WHERE t.ticker IN " + among, listed)]
         data["alerts"] = []
         for r in db.execute("SELECT a.id, a.type, a.ticker, a.severity, m.category,"
                             " m.series_ticker AS series, a.created_at, a.description, a.data"
                             " FROM alerts a LEFT JOIN markets m ON m.ticker = a.ticker"
                             " ORDER BY a.id"):
             a = dict(r)
-            a["data"] = json.loads(a["data"])
+            if isinstance(a["data"], str):  # JSON text (a JSON column arrives decoded)
+                a["data"] = json.loads(a["data"])
             data["alerts"].append(a)
     return data
 
@@ -176,8 +178,8 @@ def alert_plan():
 
 # ---- markets and trades, by hand -------------------------------------------------------------
 
-def write_markets(db_path, now, first_trade_id):
-    db = sqlite3.connect(db_path)
+def write_markets(db, now):
+    """Write the hand-made market data through connection db (which it commits and closes)."""
     series = [
         ("KXBTC", "Bitcoin", "Crypto", "daily"),
         ("KXETH", "Ether", "Crypto", "hourly"),
@@ -225,10 +227,8 @@ def write_markets(db_path, now, first_trade_id):
                  (1000000 - m["yes_bid_micros"]) if last else None, last, prev, vol, vol24, oi,
                  now - 86400, now - 60))
     trades = []
-    tid = first_trade_id - 1
     for k, m in enumerate(markets):
         for j in range(6):
-            tid += 1
             # sizes around the thresholds: $2,499.99 / $2,500 / $5,000 / $19,999 / $20,000 ...
             notional = [2499990000, 2500 * USD, 5000 * USD, 19999 * USD, 20000 * USD,
                         1200 * USD, 800 * USD, 4999999999, 60000 * USD][(k + j) % 9]
@@ -237,17 +237,18 @@ def write_markets(db_path, now, first_trade_id):
             price = yes_price if side == "yes" else 1000000 - yes_price
             count_centi = notional * 100 // price
             created_us = (now - (k * 6 + j) * 1700) * 1000000 + j
-            t = dict(id=tid, trade_id="tr-%05d" % tid, ticker=m["ticker"], created_us=created_us,
+            t = dict(trade_id="tr-%05d" % len(trades), ticker=m["ticker"], created_us=created_us,
                      count_centi=count_centi, yes_price_micros=yes_price,
                      no_price_micros=1000000 - yes_price, taker_side=side,
                      notional_micros=notional, category=m["category"])
-            trades.append(t)
-            db.execute(
-                "INSERT INTO trades (id, trade_id, ticker, created_us, count_centi,"
+            # The id is the database's: after the ids of detection's trades.
+            t["id"] = db.execute(
+                "INSERT INTO trades (trade_id, ticker, created_us, count_centi,"
                 " yes_price_micros, no_price_micros, taker_side, notional_micros)"
-                " VALUES (?,?,?,?,?,?,?,?,?)",
-                (tid, t["trade_id"], t["ticker"], created_us, count_centi, yes_price,
-                 1000000 - yes_price, side, notional))
+                " VALUES (?,?,?,?,?,?,?,?) RETURNING id",
+                (t["trade_id"], t["ticker"], created_us, count_centi, yes_price,
+                 1000000 - yes_price, side, notional)).fetchone()[0]
+            trades.append(t)
     hist = markets[0]["ticker"]
     for i in range(30):
         db.execute("INSERT INTO market_snapshots (ticker, taken_at, last_price_micros,"
@@ -273,4 +274,4 @@ def market_data_written(db):
     """What every writer of market data does in the transaction that writes it (kw-fetch does
     it on each commit): advance the generation that kw-api's reply caches are keyed on."""
     db.execute("INSERT INTO fetch_state (name, value) VALUES ('data_generation', 1)"
-               " ON CONFLICT (name) DO UPDATE SET value = value + 1")
+               " ON CONFLICT (name) DO UPDATE SET value = fetch_state.value + 1")

@@ -1,7 +1,30 @@
-"""pytest fixtures: one real stack (lighttpd + kw-api workers + fresh SQLite) per test module."""
+"""pytest fixtures: one real stack (lighttpd + kw-api workers + a fresh database) per test
+module. With KW_TEST_DB=postgres the session starts a throwaway PostgreSQL cluster first
+(pgcluster.py) and stops it at the end; each module's databases are dropped when it ends."""
 import pytest
 
+import kwstack
 from kwstack import Stack
+
+
+@pytest.fixture(scope="session", autouse=True)
+def postgres_cluster():
+    """The session's PostgreSQL cluster (KW_TEST_DB=postgres), else nothing."""
+    if not kwstack.pg_mode():
+        yield None
+        return
+    import pgcluster
+    cluster = pgcluster.cluster()
+    yield cluster
+    pgcluster.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_databases(postgres_cluster):
+    """Drop the PostgreSQL databases a module made once its stacks have stopped: a stack made
+    again for the same directory within the module finds its data, as with a SQLite file."""
+    yield
+    kwstack.drop_databases()
 
 
 @pytest.fixture(scope="module")

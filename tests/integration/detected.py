@@ -10,7 +10,6 @@ WebSocket, the dashboard or the webhooks get them from here instead of writing a
 """
 import itertools
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -49,8 +48,8 @@ class Detected:
             self.known.add(ticker)
 
     def max_id(self):
-        with sqlite3.connect(self.stack.db) as db:
-            return db.execute("SELECT ifnull(max(id), 0) FROM alerts").fetchone()[0]
+        with self.stack.sql() as db:
+            return db.execute("SELECT coalesce(max(id), 0) FROM alerts").fetchone()[0]
 
     def run(self, ticker=None):
         """One kw-fetch run against the fake; returns the ids of the alerts it raised (on
@@ -62,7 +61,7 @@ class Detected:
                            capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr
         self.last = p  # the run's exit status and log, for tests that read them
-        with sqlite3.connect(self.stack.db) as db:
+        with self.stack.sql() as db:
             return [r[0] for r in db.execute(
                 "SELECT id FROM alerts WHERE id > ? AND (?2 IS NULL OR ticker = ?2) ORDER BY id",
                 (before, ticker))]

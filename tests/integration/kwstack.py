@@ -1,19 +1,27 @@
 """kwstack — start and stop a real KalshiWhale stack for tests.
 
 A Stack is one lighttpd (config generated from lighttpd.conf.example by
-deploy/gen-lighttpd-conf.sh) with real kw-api workers spawned by mod_fastcgi, a fresh SQLite
-file and a .env file, all inside one temporary directory, on free loopback ports. It stops
-only the processes it started, by PID. Run as root, the web servers, workers and kw-ws run as
-RUN_USER, from copies of the programs and the dashboard that RUN_USER can reach (run_bin(),
-run_www()), wherever the checkout is. When the suite runs a sanitizer build (KW_SANITIZE=1)
-every process writes its sanitizer report to the stack's directory, and stop() fails the test
-if any report exists. KW_TEST_THREADS=N sets every stack's KW_THREADS (accept threads per
-kw-api worker) unless the test sets it. Every answer a test receives from a stack is checked against the OpenAPI
-document (contract.py): a mismatch fails the test that received it.
+deploy/gen-lighttpd-conf.sh) with real kw-api workers spawned by mod_fastcgi, a fresh database
+(a SQLite file by default; see below) and a .env file, all inside one temporary directory, on
+free loopback ports. It stops only the processes it started, by PID. Run as root, the web
+servers, workers and kw-ws run as RUN_USER, from copies of the programs and the dashboard that
+RUN_USER can reach (run_bin(), run_www()), wherever the checkout is. When the suite runs a
+sanitizer build (KW_SANITIZE=1) every process writes its sanitizer report to the stack's
+directory, and stop() fails the test if any report exists. KW_TEST_THREADS=N sets every
+stack's KW_THREADS (accept threads per kw-api worker) unless the test sets it. Every answer a
+test receives from a stack is checked against the OpenAPI document (contract.py): a mismatch
+fails the test that received it.
+
+The database: SQLite by default. With KW_TEST_DB=postgres every stack (and every test that
+makes a database of its own, through database()) gets a fresh database on a PostgreSQL
+cluster the session starts itself (pgcluster.py), and the programs get DATABASE_URL instead of
+DATABASE_PATH. Tests read and write a database only through dbconnect() / Stack.sql(), which
+hand back a DB-API connection that takes SQLite's `?`/`?N` placeholders on either backend.
 """
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 
@@ -149,6 +157,258 @@ def process_ids(pid):
     return out["Uid"], out["Gid"], out["Groups"]
 
 
+# ---- the database: SQLite, or PostgreSQL with KW_TEST_DB=postgres ----------------------------
+
+def pg_mode():
+    """True when the suite runs on PostgreSQL (KW_TEST_DB=postgres) instead of SQLite."""
+    db = os.environ.get("KW_TEST_DB", "sqlite")
+    if db not in ("sqlite", "postgres"):
+        raise ValueError("KW_TEST_DB=%s: expected sqlite or postgres" % db)
+    return db == "postgres"
+
+
+def sqlite_only(reason):
+    """Mark a test about something only the SQLite backend has (its file, its PRAGMAs):
+    skipped on PostgreSQL, with reason saying why it has no PostgreSQL counterpart."""
+    import pytest
+    return pytest.mark.skipif(pg_mode(), reason="SQLite only: " + reason)
+
+
+# conn.row_factory = Row: rows readable by column name (and index), on either backend.
+Row = sqlite3.Row
+
+
+def db_errors():
+    """What reading a database that a program has not created (or finished creating) yet
+    raises: SQLite's missing table or busy file; PostgreSQL's missing table or refused
+    connection."""
+    if not pg_mode():
+        return (sqlite3.OperationalError,)
+    import psycopg2
+    return (psycopg2.OperationalError, psycopg2.ProgrammingError)
+
+
+class Database:
+    """One test database standing at path: the SQLite file itself, or with KW_TEST_DB=postgres
+    a fresh database of its own on the session's cluster (path is then only its key)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.name = None
+        if pg_mode():
+            import pgcluster
+            self.name = pgcluster.cluster().create_database()
+
+    @property
+    def url(self):
+        import pgcluster
+        return pgcluster.cluster().url(self.name) if self.name else None
+
+    @property
+    def settings(self):
+        """The settings that point a program at this database."""
+        return {"DATABASE_URL": self.url} if self.name else {"DATABASE_PATH": self.path}
+
+    def connect(self, timeout=5.0):
+        return dbconnect(self.url or self.path, timeout)
+
+    def drop(self):
+        if self.name:
+            import pgcluster
+            pgcluster.cluster().drop_database(self.name)
+            self.name = None
+
+
+# Databases by path. A stack made again for the same directory (a restart) must find its data,
+# so a PostgreSQL database lives until drop_databases(), which the suite's conftest calls when
+# a test module ends; SQLite files go with their directories.
+_DATABASES = {}
+
+
+def database(path):
+    """The Database standing at path (made on first use)."""
+    key = str(path)
+    if key not in _DATABASES:
+        _DATABASES[key] = Database(key)
+    return _DATABASES[key]
+
+
+def db_settings(path):
+    """The settings for a program's database at path: {"DATABASE_PATH": path} on SQLite,
+    {"DATABASE_URL": ...} of a database of its own on PostgreSQL."""
+    return database(path).settings
+
+
+def schema_version(conn, set_to=None):
+    """The schema version a database records (its newest applied migration), or with set_to,
+    record that one instead (a test of a database newer than the programs)."""
+    if isinstance(conn, _PgConnection):
+        # Where the PostgreSQL backend records it is the backend's choice: until it lands,
+        # a test that needs it fails here rather than passing on a guess.
+        raise NotImplementedError("the PostgreSQL schema version: fill in schema_version()"
+                                  " once the backend records it")
+    if set_to is not None:
+        conn.execute("PRAGMA user_version = %d" % int(set_to))
+        return int(set_to)
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def drop_databases():
+    """Drop every PostgreSQL database made so far (no-op on SQLite)."""
+    while _DATABASES:
+        _DATABASES.popitem()[1].drop()
+
+
+def dbconnect(where, timeout=5.0):
+    """A DB-API connection to a test database: where is a stack, a settings or environment
+    dict (DATABASE_URL wins over DATABASE_PATH, as in the programs), a postgresql:// URL or a
+    SQLite path. SQLite: sqlite3's own connection (timeout: its busy timeout). PostgreSQL: a
+    psycopg2 connection behind the same interface: `?` and `?N` placeholders, execute() on
+    the connection, `with conn:` commits (or rolls back), row_factory = Row for rows by name,
+    and, as sqlite3 does, a transaction opened only by a statement that writes."""
+    if isinstance(where, LighttpdStack):
+        where = where.settings
+    if isinstance(where, dict):
+        where = where.get("DATABASE_URL") or where["DATABASE_PATH"]
+    where = str(where)
+    if where.startswith(("postgresql://", "postgres://")):
+        return _PgConnection(where)
+    return sqlite3.connect(where, timeout=timeout)
+
+
+def _pg_statement(sql, params):
+    """sql with SQLite's placeholders (`?`: the next number after the largest so far; `?N`)
+    as psycopg2's `%s`, every literal `%` doubled, and the parameters in the order used; with
+    no placeholder, sql as it is and None (psycopg2 then reads no `%` in it)."""
+    out, args, i, largest = [], [], 0, 0
+    quote = None
+    params = list(params or ())
+    while i < len(sql):
+        ch = sql[i]
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in ("'", '"'):
+            quote = ch
+        elif ch == "?":
+            j = i + 1
+            while j < len(sql) and sql[j].isdigit():
+                j += 1
+            n = int(sql[i + 1:j]) if j > i + 1 else largest + 1
+            largest = max(largest, n)
+            if n > len(params):
+                raise ValueError("placeholder ?%d but %d parameters: %s" % (n, len(params), sql))
+            out.append("%s")
+            args.append(params[n - 1])
+            i = j
+            continue
+        out.append("%%" if ch == "%" else ch)
+        i += 1
+    if not args:
+        return sql, None
+    return "".join(out), args
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "UPSERT")
+
+
+class _PgCursor:
+    """A psycopg2 cursor that takes SQLite's placeholders."""
+
+    def __init__(self, conn):
+        self._conn = conn
+        if conn.row_factory is not None:
+            import psycopg2.extras
+            self._cur = conn.raw.cursor(cursor_factory=psycopg2.extras.DictCursor)
+        else:
+            self._cur = conn.raw.cursor()
+
+    def execute(self, sql, params=()):
+        if sql.lstrip().split(None, 1)[0].upper() in _WRITES:
+            self._conn._begin()
+        self._cur.execute(*_pg_statement(sql, params))
+        return self
+
+    def executemany(self, sql, seq):
+        for params in seq:
+            self.execute(sql, params)
+        return self
+
+    def fetchone(self):
+        return self._cur.fetchone() if self._cur.description else None
+
+    def fetchall(self):
+        return self._cur.fetchall() if self._cur.description else []
+
+    def __iter__(self):
+        return iter(self.fetchall())
+
+    @property
+    def rowcount(self):
+        return self._cur.rowcount
+
+    @property
+    def description(self):
+        return self._cur.description
+
+    def close(self):
+        self._cur.close()
+
+
+class _PgConnection:
+    """psycopg2 in autocommit mode, opening a transaction before the first write as sqlite3
+    does: reads alone never leave a session idle in a transaction (holding locks against the
+    programs' migrations) and always see what the programs committed."""
+
+    def __init__(self, url):
+        import psycopg2
+        self.raw = psycopg2.connect(url, connect_timeout=10)
+        self.raw.autocommit = True
+        self.row_factory = None
+        self._in_tx = False
+
+    def _begin(self):
+        if not self._in_tx:
+            self.raw.cursor().execute("BEGIN")
+            self._in_tx = True
+
+    @property
+    def in_transaction(self):
+        return self._in_tx
+
+    def cursor(self):
+        return _PgCursor(self)
+
+    def execute(self, sql, params=()):
+        return self.cursor().execute(sql, params)
+
+    def executemany(self, sql, seq):
+        return self.cursor().executemany(sql, seq)
+
+    def commit(self):
+        if self._in_tx:
+            self._in_tx = False
+            self.raw.cursor().execute("COMMIT")
+
+    def rollback(self):
+        if self._in_tx:
+            self._in_tx = False
+            self.raw.cursor().execute("ROLLBACK")
+
+    def close(self):
+        self.raw.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            self.commit()
+        else:
+            self.rollback()
+        return False
+
+
 def write_env_file(path, settings):
     with open(path, "w") as f:
         for k, v in settings.items():
@@ -170,13 +430,15 @@ class LighttpdStack:
         self.port = free_port()
         self.tls_port = free_port()
         self.ws_port = free_port()
+        # The SQLite file (on PostgreSQL: the key of the stack's own database; see database())
         self.db = os.path.join(self.dir, "kalshiwhale.db")
+        self.database = database(self.db)
         self.env_file = os.path.join(self.dir, "kalshiwhale.env")
         # Every stack has a bootstrap admin key that .get()/.post() send, and a limit high
         # enough that tests of other features are never throttled; security tests override.
-        self.settings = {"DATABASE_PATH": self.db, "LOG_LEVEL": "info",
-                         "API_KEY": "kw_test_" + os.urandom(24).hex(),
-                         "RATE_LIMIT_PER_MINUTE": "1000000"}
+        self.settings = dict(self.database.settings, LOG_LEVEL="info",
+                             API_KEY="kw_test_" + os.urandom(24).hex(),
+                             RATE_LIMIT_PER_MINUTE="1000000")
         # KW_TEST_THREADS runs the suite with that many accept threads per kw-api worker
         # (make check's threaded pass); a test that sets KW_THREADS itself still wins.
         if os.environ.get("KW_TEST_THREADS"):
@@ -292,6 +554,10 @@ class LighttpdStack:
 
     def url(self, path):
         return self.base + path
+
+    def sql(self, timeout=5.0):
+        """A connection to the stack's database (dbconnect())."""
+        return dbconnect(self.settings, timeout)
 
     def _auth(self, kw):
         """Send the stack's key unless anonymous=True or the caller set credentials."""

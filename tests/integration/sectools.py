@@ -6,9 +6,9 @@ import hashlib
 import hmac
 import json
 import os
-import sqlite3
 import time
 
+import kwstack
 from kwstack import run_admin
 
 
@@ -64,8 +64,8 @@ def create_key(stack, name="t", scope="read", rate=None):
 
 
 def _events_now(stack, type_):
-    with sqlite3.connect(stack.db) as db:
-        db.row_factory = sqlite3.Row
+    with stack.sql() as db:
+        db.row_factory = kwstack.Row
         if type_:
             return [dict(r) for r in db.execute(
                 "SELECT * FROM security_events WHERE type = ? ORDER BY id", (type_,))]

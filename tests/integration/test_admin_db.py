@@ -1,4 +1,4 @@
-"""kw-admin day-two database commands, on real files while writers are busy."""
+"""kw-admin day-two database commands, on real databases while writers are busy."""
 import os
 import sqlite3
 import subprocess
@@ -6,15 +6,17 @@ import threading
 import time
 from contextlib import closing
 
-from kwstack import BUILD
+from kwstack import BUILD, db_settings, dbconnect, sqlite_only
 
 
 def admin(db, *args):
-    env = {"PATH": os.environ["PATH"], "DATABASE_PATH": str(db)}
+    """kw-admin on the test database at db (on PostgreSQL: the database standing for it)."""
+    env = dict(db_settings(db), PATH=os.environ["PATH"])
     return subprocess.run([os.path.join(BUILD, "kw-admin")] + list(args), env=env,
                           capture_output=True, text=True, timeout=120)
 
 
+@sqlite_only("`db backup` copies the SQLite file; on PostgreSQL it points to pg_dump")
 def test_backup_is_consistent_while_a_writer_runs(tmp_path):
     db = tmp_path / "kw.db"
     assert admin(db, "db", "migrate").returncode == 0
@@ -51,6 +53,7 @@ def test_backup_is_consistent_while_a_writer_runs(tmp_path):
     assert not (tmp_path / "backup.db.tmp").exists()
 
 
+@sqlite_only("`db backup` writes a SQLite file; on PostgreSQL it points to pg_dump")
 def test_backup_to_unwritable_place_fails_cleanly(tmp_path):
     db = tmp_path / "kw.db"
     assert admin(db, "db", "migrate").returncode == 0
@@ -61,12 +64,12 @@ def test_backup_to_unwritable_place_fails_cleanly(tmp_path):
 def test_check_and_vacuum(tmp_path):
     db = tmp_path / "kw.db"
     assert admin(db, "db", "migrate").returncode == 0
-    # Closed connections: the last one checkpoints, so the file itself holds the freed pages
-    # (left in the WAL, they would not be in the size kw-admin reports before vacuuming).
-    with closing(sqlite3.connect(db)) as c, c:
+    # Closed connections: SQLite's last one checkpoints, so the file itself holds the freed
+    # pages (left in the WAL, they would not be in the size kw-admin reports before vacuuming).
+    with closing(dbconnect(db_settings(db))) as c, c:
         c.executemany("INSERT INTO fetch_runs (started_at, outcome, error) VALUES (?, 'ok', ?)",
                       [(i, "x" * 500) for i in range(5000)])
-    with closing(sqlite3.connect(db)) as c, c:
+    with closing(dbconnect(db_settings(db))) as c, c:
         c.execute("DELETE FROM fetch_runs")
     r = admin(db, "db", "check")
     assert r.returncode == 0 and "database integrity: ok" in r.stdout
@@ -76,6 +79,8 @@ def test_check_and_vacuum(tmp_path):
     assert after < before
 
 
+@sqlite_only("it scribbles over the database file's pages; a PostgreSQL database is no file"
+             " of ours to damage")
 def test_check_reports_corruption(tmp_path):
     db = tmp_path / "kw.db"
     assert admin(db, "db", "migrate").returncode == 0

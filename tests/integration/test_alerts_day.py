@@ -12,7 +12,6 @@ default threshold but over its category's, an emptied order book and a real odds
 import asyncio
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -243,7 +242,7 @@ def test_no_odds_flip_from_no_price(world):
     assert NEW not in flips
     # A real move of 25 points still is one.
     assert FLIP in flips and flips[FLIP]["data"]["change_points"] == 25
-    with sqlite3.connect(stack.db) as db:
+    with stack.sql() as db:
         first = db.execute("SELECT last_price_micros, yes_bid_micros FROM market_snapshots"
                            " WHERE ticker = ? ORDER BY taken_at LIMIT 1", (NEW,)).fetchone()
     assert first == (None, None)  # stored as no price, never 0
@@ -300,7 +299,7 @@ def test_emptied_book_and_watch_list(world):
 
 def test_trades_without_a_taker_side_are_stored_and_counted(world):
     stack, seen = world
-    with sqlite3.connect(stack.db) as db:
+    with stack.sql() as db:
         row = db.execute("SELECT taker_side, notional_micros, count_centi FROM trades"
                          " WHERE trade_id = 'noside-1'").fetchone()
     assert row == (None, None, 3000000)

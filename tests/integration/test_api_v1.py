@@ -7,7 +7,6 @@ import os
 import collections
 import json
 import re
-import sqlite3
 import time
 from decimal import Decimal
 
@@ -85,7 +84,7 @@ def test_markets_envelope_and_units(api):
     assert set(b) == {"data", "has_more", "next_cursor", "meta"}
     assert RFC3339.match(b["meta"]["generated_at"])
     # The seed's last kw-fetch run is the source: its age, to the second.
-    with sqlite3.connect(api.db) as db:
+    with api.sql() as db:
         finished = db.execute("SELECT max(finished_at) FROM fetch_runs"
                               " WHERE outcome = 'ok'").fetchone()[0]
     assert 0 <= b["meta"]["source_lag_s"] and \
@@ -284,7 +283,7 @@ def test_whales_csv_matches_json(api):
 def test_whales_csv_streams_many_pages(api):
     """An export larger than one store page (500 rows) continues along the keyset."""
     now = api.data["now"]
-    with sqlite3.connect(api.db) as db:
+    with api.sql() as db:
         db.executemany("INSERT INTO trades (trade_id, ticker, created_us, count_centi,"
                        " yes_price_micros, no_price_micros, taker_side, notional_micros)"
                        " VALUES (?, 'BULK-1', ?, 2000000, 500000, 500000, 'no', ?)",
@@ -298,7 +297,7 @@ def test_whales_csv_streams_many_pages(api):
         assert ids == ["bulk-%04d" % i for i in range(1233, -1, -1)]
         assert recs[0]["category"] == "" and recs[0]["taker_side"] == "no"
     finally:
-        with sqlite3.connect(api.db) as db:
+        with api.sql() as db:
             db.execute("DELETE FROM trades WHERE ticker = 'BULK-1'")
 
 
@@ -433,7 +432,7 @@ def test_etag_and_304(api):
     assert r5.status_code == 200 and r5.json()["data"]
     assert get(api, "/api/v1/whales?limit=6").headers["ETag"] != tag
     # New data, new tag.
-    with sqlite3.connect(api.db) as db:
+    with api.sql() as db:
         db.execute("INSERT INTO trades (trade_id, ticker, created_us, count_centi,"
                    " yes_price_micros, no_price_micros, taker_side, notional_micros)"
                    " VALUES ('tr-new', ?, ?, 1000000, 500000, 500000, 'yes', 90000000000)",
@@ -442,7 +441,7 @@ def test_etag_and_304(api):
     r6 = get(api, "/api/v1/whales?limit=5", headers=dict(HEADERS, **{"If-None-Match": tag}))
     assert r6.status_code == 200 and r6.headers["ETag"] != tag
     assert r6.json()["data"][0]["trade_id"] == "tr-new"
-    with sqlite3.connect(api.db) as db:
+    with api.sql() as db:
         db.execute("DELETE FROM trades WHERE trade_id = 'tr-new'")
         apiseed.market_data_written(db)
     # Every GET route gets an ETag and answers 304, HEAD included.
@@ -477,7 +476,7 @@ def test_refresh(api):
     b = r.json()
     assert b["success"] is True and b["request_id"] > 0 and b["force_update"] is True
     assert {"message", "count", "timestamp"} <= set(b)
-    with sqlite3.connect(api.db) as db:
+    with api.sql() as db:
         row = db.execute("SELECT force, run_id FROM refresh_requests WHERE id = ?",
                          (b["request_id"],)).fetchone()
     assert row == (1, None)
@@ -485,14 +484,14 @@ def test_refresh(api):
     r = api.post(url, headers=HEADERS)
     assert r.status_code == 409 and "request %d" % b["request_id"] in r.json()["error"]["message"]
     # Claimed by a run that is still going: 409 naming the run.
-    with sqlite3.connect(api.db) as db:
-        cur = db.execute("INSERT INTO fetch_runs (started_at) VALUES (?)", (api.data["now"],))
-        run = cur.lastrowid
+    with api.sql() as db:
+        run = db.execute("INSERT INTO fetch_runs (started_at) VALUES (?) RETURNING id",
+                         (api.data["now"],)).fetchone()[0]
         db.execute("UPDATE refresh_requests SET run_id = ?", (run,))
     r = api.post(url, headers=HEADERS, json={})
     assert r.status_code == 409 and "run %d" % run in r.json()["error"]["message"]
     # The run finished: a new request is accepted.
-    with sqlite3.connect(api.db) as db:
+    with api.sql() as db:
         db.execute("UPDATE fetch_runs SET outcome = 'ok', finished_at = ? WHERE id = ?",
                    (api.data["now"], run))
     r = api.post(url, headers=HEADERS, json={"force_update": False})
@@ -558,7 +557,7 @@ def test_reply_cache_never_serves_stale_data(api):
     first = [body(get(api, path))["data"][0]["trade_id"] for _ in range(6)]
     assert len(set(first)) == 1
     ticker = next(m["ticker"] for m in api.data["markets"] if m["category"] == "Politics")
-    with sqlite3.connect(api.db) as db:
+    with api.sql() as db:
         db.execute("INSERT INTO trades (trade_id, ticker, created_us, count_centi,"
                    " yes_price_micros, no_price_micros, taker_side, notional_micros)"
                    " VALUES ('tr-cache', ?, ?, 2000000, 500000, 500000, 'yes', 10000000000)",
@@ -568,7 +567,7 @@ def test_reply_cache_never_serves_stale_data(api):
         after = [body(get(api, path))["data"][0]["trade_id"] for _ in range(6)]
         assert after == ["tr-cache"] * 6
     finally:
-        with sqlite3.connect(api.db) as db:
+        with api.sql() as db:
             db.execute("DELETE FROM trades WHERE trade_id = 'tr-cache'")
             apiseed.market_data_written(db)
     assert body(get(api, path))["data"][0]["trade_id"] == first[0]

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from kwstack import BUILD
+from kwstack import BUILD, db_settings
 
 SECRET = "v" * 40
 GOOD_PROD = {"ENVIRONMENT": "production", "API_KEY": "kw_verdict_" + "k" * 32,
@@ -18,9 +18,9 @@ PROGRAMS = {"kw-api": ["--check-config"], "kw-ws": ["--check-config"],
 
 
 def run(prog, settings, tmp_path):
-    env = {"PATH": os.environ["PATH"], "DATABASE_PATH": str(tmp_path / "kw.db"),
-           # kw-fetch must not reach anything if the verdict let it through.
-           "KALSHI_API_BASE": "http://127.0.0.1:9/trade-api/v2", "KALSHI_TIMEOUT_SECONDS": "1"}
+    env = dict(db_settings(tmp_path / "kw.db"), PATH=os.environ["PATH"])
+    env.update({  # kw-fetch must not reach anything if the verdict let it through.
+        "KALSHI_API_BASE": "http://127.0.0.1:9/trade-api/v2", "KALSHI_TIMEOUT_SECONDS": "1"})
     env.update(settings)
     return subprocess.run([os.path.join(BUILD, prog)] + PROGRAMS[prog], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)

@@ -6,7 +6,6 @@ and the settings reach detection through kw-fetch."""
 import json
 import os
 import re
-import sqlite3
 import subprocess
 
 import pytest
@@ -57,7 +56,7 @@ def test_sample_raises_every_signal_type(demo):
 
 def test_replaying_again_adds_nothing(demo):
     before = alerts(demo, "&since_id=0")
-    with sqlite3.connect(demo.db) as db:
+    with demo.sql() as db:
         n_before = db.execute("SELECT count(*) FROM alerts").fetchone()[0]
         trades_before = db.execute("SELECT count(*) FROM trades").fetchone()[0]
         keys = db.execute("SELECT count(DISTINCT alert_key) FROM alerts").fetchone()[0]
@@ -67,10 +66,10 @@ def test_replaying_again_adds_nothing(demo):
     shift = re.search(r"replay: recorded times shifted by (-?\d+) s", demo.first_log).group(1)
     second = replay(demo, "--replay-shift", shift)
     assert "shifted by %s s" % shift in second
-    with sqlite3.connect(demo.db) as db:
+    with demo.sql() as db:
         assert db.execute("SELECT count(*) FROM trades").fetchone()[0] == trades_before
         added = db.execute("SELECT alert_key, type, ticker, description FROM alerts"
-                           " ORDER BY id LIMIT -1 OFFSET ?", (n_before,)).fetchall()
+                           " ORDER BY id").fetchall()[n_before:]
     assert not added, added
     # A client resuming after the last id it saw gets nothing new.
     assert alerts(demo, "&since_id=%d" % before[-1]["id"]) == []
@@ -97,7 +96,7 @@ def test_settings_reach_detection(tmp_path):
     with Stack(tmp_path, settings=settings, workers=1) as s:
         replay(s)
         assert alerts(s) == []
-        with sqlite3.connect(s.db) as db:
+        with s.sql() as db:
             assert db.execute("SELECT count(*) FROM trades").fetchone()[0] > 0
 
 

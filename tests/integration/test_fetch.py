@@ -1,5 +1,6 @@
-"""kw-fetch against a fake Kalshi (tests/fake_kalshi) on 127.0.0.1, with a fresh SQLite file
-per test: the real binary, real HTTP (libcurl), real SQLite, and for /api/status a real Stack.
+"""kw-fetch against a fake Kalshi (tests/fake_kalshi) on 127.0.0.1, with a fresh database per
+test (a SQLite file, or one of its own on PostgreSQL: kwstack.database()): the real binary,
+real HTTP (libcurl), the real database, and for /api/status a real Stack.
 
 Covered: the happy path (pagination with an empty page and a live cursor, categories through
 event -> series, exact money, request hygiene), legacy payloads and every cursor ending, skipped
@@ -15,14 +16,15 @@ import http.client
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 
 import pytest
 
-from kwstack import BUILD, TOP, Stack, free_port, sanitizer_env, sanitizer_reports
+import kwstack
+from kwstack import BUILD, TOP, Stack, db_errors, db_settings, dbconnect, free_port, \
+    pg_mode, sanitizer_env, sanitizer_reports
 
 sys.path.insert(0, os.path.join(TOP, "tests", "fake_kalshi"))
 import fake_kalshi as fk  # noqa: E402
@@ -45,7 +47,8 @@ def env_for(tmp, base, **settings):
     envfile = os.path.join(str(tmp), "empty.env")
     open(envfile, "a").close()
     env["KW_ENV_FILE"] = envfile
-    env.update({"DATABASE_PATH": os.path.join(str(tmp), "kw.db"), "KALSHI_API_BASE": base,
+    env.update(db_settings(os.path.join(str(tmp), "kw.db")))
+    env.update({"KALSHI_API_BASE": base,
                 "KALSHI_MAX_RPS": "100", "KALSHI_TIMEOUT_SECONDS": "5",
                 "KW_FETCH_BACKOFF_MS": "5", "LOG_LEVEL": "info"})
     env.update({k: str(v) for k, v in settings.items()})
@@ -59,7 +62,7 @@ def fetch(env, *args, timeout=60):
 
 
 def db(env):
-    return sqlite3.connect(env["DATABASE_PATH"])
+    return dbconnect(env)
 
 
 def rows(env, sql, *params):
@@ -69,7 +72,7 @@ def rows(env, sql, *params):
 
 def last_run(env):
     c = db(env)
-    c.row_factory = sqlite3.Row
+    c.row_factory = kwstack.Row
     r = c.execute("SELECT * FROM fetch_runs ORDER BY id DESC LIMIT 1").fetchone()
     c.close()
     return dict(r)
@@ -250,7 +253,8 @@ def test_markets_fault(work, kind, times, status, outcome, logs):
         if outcome == "failed":
             assert dump(env) == before  # stored data as it was
             assert run["error"] and run["open_markets"] is None
-            assert rows(env, "PRAGMA integrity_check") == [("ok",)]
+            if not pg_mode():  # SQLite's own page check
+                assert rows(env, "PRAGMA integrity_check") == [("ok",)]
         else:
             assert run["http_errors"] == times
 
@@ -432,7 +436,7 @@ def test_kill9_mid_run_then_clean_run(work):
         while time.time() < deadline and p.poll() is None:
             try:
                 n = rows(env, "SELECT count(*) FROM trades")[0][0]
-            except sqlite3.OperationalError:
+            except db_errors():
                 n = 0
             if n >= 40:
                 break
@@ -444,7 +448,8 @@ def test_kill9_mid_run_then_clean_run(work):
         fake.delay = 0
         r = fetch(env)
         assert r.returncode == 0, r.stderr
-        assert rows(env, "PRAGMA integrity_check") == [("ok",)]
+        if not pg_mode():  # SQLite's own page check
+            assert rows(env, "PRAGMA integrity_check") == [("ok",)]
         got = rows(env, "SELECT count(*), count(DISTINCT trade_id) FROM trades")[0]
         assert got == (300, 300)  # no duplicates, no gaps
         ids = {t for (t,) in rows(env, "SELECT trade_id FROM trades")}
@@ -471,7 +476,7 @@ def test_sigterm_while_the_next_page_is_on_its_way(work):
             while time.time() < deadline and p.poll() is None and n < 20:
                 try:
                     n = rows(env, "SELECT count(*) FROM trades")[0][0]
-                except sqlite3.OperationalError:
+                except db_errors():
                     n = 0
                 time.sleep(0.02)
             assert p.poll() is None, "the run ended before the slow page"
@@ -489,7 +494,8 @@ def test_sigterm_while_the_next_page_is_on_its_way(work):
         assert p.returncode != 0, err
         run = last_run(env)
         assert run["outcome"] == "failed" and "interrupted" in run["error"], run
-        assert rows(env, "PRAGMA integrity_check") == [("ok",)]
+        if not pg_mode():  # SQLite's own page check
+            assert rows(env, "PRAGMA integrity_check") == [("ok",)]
         stored = rows(env, "SELECT count(*) FROM trades")[0][0]
         assert 20 <= stored < 200 and stored % 5 == 0  # whole pages only
         fake.delay = 0
@@ -587,7 +593,8 @@ def test_replay_batches_keep_whole_pages_and_dedup(work):
     assert rows(env, "SELECT count(*), count(DISTINCT trade_id) FROM trades") == [(399, 399)]
     assert rows(env, "SELECT created_us FROM trades WHERE trade_id = 'r-0-7'") == \
         [((now - 7) * 1000000 + 7,)]
-    assert rows(env, "PRAGMA integrity_check") == [("ok",)]
+    if not pg_mode():  # SQLite's own page check
+        assert rows(env, "PRAGMA integrity_check") == [("ok",)]
 
 
 def test_record_then_replay_round_trip(work):
@@ -599,8 +606,8 @@ def test_record_then_replay_round_trip(work):
     assert os.path.exists(os.path.join(run_dir, "manifest.json"))
     assert os.path.exists(os.path.join(run_dir, "markets", "0003.json"))
     assert os.path.exists(os.path.join(run_dir, "orderbook", BTC + ".json"))
-    env2 = dict(env, DATABASE_PATH=os.path.join(str(work), "replayed.db"),
-                KALSHI_API_BASE="http://127.0.0.1:%d/nothing" % free_port())
+    env2 = dict(env, **db_settings(os.path.join(str(work), "replayed.db")))
+    env2.update(KALSHI_API_BASE="http://127.0.0.1:%d/nothing" % free_port())
     r = fetch(env2, "--replay", rec, "--replay-keep-time")
     assert r.returncode == 0, r.stderr
     q_m = "SELECT * FROM markets ORDER BY ticker"
@@ -611,7 +618,7 @@ def test_record_then_replay_round_trip(work):
     assert rows(env2, q_t) == rows(env, q_t)
     assert rows(env2, q_b) == rows(env, q_b)
     # without --replay-keep-time the run is moved to now
-    env3 = dict(env2, DATABASE_PATH=os.path.join(str(work), "shifted.db"))
+    env3 = dict(env2, **db_settings(os.path.join(str(work), "shifted.db")))
     time.sleep(1.1)
     assert fetch(env3, "--replay", rec).returncode == 0
     assert rows(env3, "SELECT max(taken_at) FROM market_snapshots")[0][0] > \
@@ -640,7 +647,7 @@ def test_bundled_sample_has_every_signal(work):
                 "  > a.yes_depth_centi + a.no_depth_centi")[0][0] >= 1
     # a market with >= $1,000,000 of taker premium in 24 h
     assert rows(env, "SELECT max(s) FROM (SELECT sum(notional_micros) s FROM trades"
-                " WHERE created_us >= ? GROUP BY ticker)",
+                " WHERE created_us >= ? GROUP BY ticker) AS per_market",
                 (now - 86400) * 1000000)[0][0] >= 1000000 * 1000000
     # a 15-minute bucket >= 5x the trailing mean per bucket over the previous 24 h
     surge = rows(env, """
@@ -663,7 +670,7 @@ def test_status_shows_total_markets_and_last_update(work):
             assert stack.get("/api/status").json()["last_update"] is None
             env = env_for(work, fake.base)
             env["KW_ENV_FILE"] = stack.env_file
-            env["DATABASE_PATH"] = stack.db
+            env.update(stack.database.settings)
             r = fetch(env)
             assert r.returncode == 0, r.stderr
             # kw-api may reuse its status figures for up to a second
@@ -689,7 +696,7 @@ def test_loop_claims_refresh_requests_and_stops_on_sigterm(work):
                 try:
                     return rows(env, "SELECT count(*) FROM fetch_runs WHERE finished_at"
                                 " IS NOT NULL")[0][0]
-                except sqlite3.OperationalError:
+                except db_errors():
                     return 0
             deadline = time.time() + 15
             while finished() < 1 and time.time() < deadline:
@@ -720,7 +727,11 @@ def test_dry_run_leaves_database_untouched(work):
         r = fetch(env, "--dry-run")
         assert r.returncode == 0, r.stderr
         assert "run 1 ok" in r.stderr and "3 markets" in r.stderr
-        assert not os.path.exists(env["DATABASE_PATH"])
+        if pg_mode():  # no table created in the test's empty database
+            assert rows(env, "SELECT count(*) FROM information_schema.tables"
+                        " WHERE table_schema = 'public'") == [(0,)]
+        else:
+            assert not os.path.exists(env["DATABASE_PATH"])
         assert len(fake.paths("/trade-api/v2/markets")) >= 1
 
 

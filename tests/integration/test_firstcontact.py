@@ -17,7 +17,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -67,7 +66,7 @@ def fetched(tmp_path_factory):
 
 
 def refresh_rows(stack):
-    with sqlite3.connect(stack.db) as db:
+    with stack.sql() as db:
         return db.execute("SELECT id, force, run_id FROM refresh_requests ORDER BY id").fetchall()
 
 
@@ -108,7 +107,7 @@ def test_legacy_refresh_answers_200_queued_waiting_and_running(fetched):
         deadline = time.time() + 30
         run = None
         while time.time() < deadline and run is None:
-            with sqlite3.connect(s.db) as db:
+            with s.sql() as db:
                 row = db.execute("SELECT id FROM fetch_runs WHERE outcome = 'running'"
                                  " ORDER BY id DESC LIMIT 1").fetchone()
             run = row and row[0]

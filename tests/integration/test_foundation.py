@@ -2,14 +2,14 @@
 import os
 import re
 import socket
-import sqlite3
 import subprocess
 import time
 
 import pytest
 import requests
 
-from kwstack import BUILD, TOP, Stack, free_port
+from kwstack import BUILD, TOP, Stack, db_settings, dbconnect, free_port, pg_mode, \
+    schema_version, sqlite_only
 
 # The newest migration's number: what every binary built from this tree expects.
 SCHEMA = max(int(f.split("_")[0]) for f in os.listdir(os.path.join(TOP, "sql"))
@@ -46,7 +46,7 @@ def test_status_has_the_original_fields_and_real_zeros(stack):
 def test_status_reads_fetch_runs_and_ws_stats_from_the_store(tmp_path):
     with Stack(tmp_path) as s:
         now = int(time.time())
-        with sqlite3.connect(s.db) as db:
+        with s.sql() as db:
             db.execute("INSERT INTO fetch_runs (started_at, finished_at, outcome, open_markets)"
                        " VALUES (?, ?, 'ok', 42)", (now - 5, now - 3))
             db.execute("INSERT INTO fetch_runs (started_at, finished_at, outcome, open_markets)"
@@ -59,7 +59,7 @@ def test_status_reads_fetch_runs_and_ws_stats_from_the_store(tmp_path):
         assert body["last_update"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 3))
         assert body["active_connections"] == 3
         # A stale kw-ws report (the sidecar is gone) is not shown as live connections.
-        with sqlite3.connect(s.db) as db:
+        with s.sql() as db:
             db.execute("UPDATE ws_stats SET updated_at = ?", (now - 600,))
         time.sleep(1.1)  # a worker reuses what it read for up to a second
         assert s.get("/api/status").json()["active_connections"] == 0
@@ -155,18 +155,19 @@ def test_workers_exit_cleanly_on_sigterm(tmp_path):
 
 def test_database_newer_than_binary_gives_503_and_a_clear_log_line(tmp_path):
     s = Stack(tmp_path)
-    db = s.db
-    with sqlite3.connect(db) as c:
-        c.execute("PRAGMA user_version = 999")
+    with s.sql() as c:
+        schema_version(c, set_to=999)
     with s:
         r = s.get("/api/health")
         assert r.status_code == 503
         assert r.json()["error"]["code"] == "database_unavailable"
         assert "schema version 999 is newer than this program's %d" % SCHEMA in s.log()
-        with sqlite3.connect(db) as c:  # never reset or rewritten
-            assert c.execute("PRAGMA user_version").fetchone()[0] == 999
+        with s.sql() as c:  # never reset or rewritten
+            assert schema_version(c) == 999
 
 
+@sqlite_only("a file of junk where the SQLite database should be; PostgreSQL checks its own"
+             " pages")
 def test_corrupt_database_is_reported_not_reset(tmp_path):
     s = Stack(tmp_path)
     junk = b"this is not an sqlite database" * 200
@@ -198,7 +199,8 @@ def run_api(args, env_extra, cwd):
     ("KALSHI_API_BASE", "ftp://x", "KALSHI_API_BASE=\"ftp://x\" is invalid"),
 ])
 def test_invalid_setting_exits_78_with_one_clear_line(tmp_path, name, value, expect):
-    r = run_api(["--check-config"], {name: value, "DATABASE_PATH": str(tmp_path / "x.db")}, tmp_path)
+    r = run_api(["--check-config"], dict(db_settings(tmp_path / "x.db"), **{name: value}),
+                tmp_path)
     assert r.returncode == 78
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and expect in lines[0], r.stderr
@@ -244,18 +246,21 @@ def test_help_and_usage_errors():
 def test_concurrent_first_start_migrates_once(tmp_path):
     db = tmp_path / "race.db"
     procs = [subprocess.Popen([os.path.join(BUILD, "kw-admin"), "db", "migrate"],
-                              env={"DATABASE_PATH": str(db), "PATH": os.environ["PATH"]},
+                              env=dict(db_settings(db), PATH=os.environ["PATH"]),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(6)]
     outs = [p.communicate(timeout=60) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     assert sum(e.count("applied migration 0001_init") for _, e in outs) == 1
-    with sqlite3.connect(db) as c:
-        assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA
-        assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with dbconnect(db_settings(db)) as c:
+        assert schema_version(c) == SCHEMA
+        if not pg_mode():  # SQLite's journal and its own page check
+            assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+@sqlite_only("SQLite creates its file in a directory of the user's; a PostgreSQL database is"
+             " created by the server, in its own directory")
 def test_unwritable_database_directory_is_a_clear_error(tmp_path):
     d = tmp_path / "ro"
     d.mkdir()

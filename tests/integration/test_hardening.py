@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import pytest
 
-from kwstack import BUILD, TOP, Stack, sanitizer_env
+from kwstack import BUILD, TOP, Stack, sanitizer_env, sqlite_only
 
 sys.path.insert(0, os.path.join(TOP, "tests", "fake_kalshi"))
 import fake_kalshi as fk  # noqa: E402
@@ -130,6 +130,8 @@ def others_may(path):
     return stat.S_IMODE(os.stat(path).st_mode) & 0o007
 
 
+@sqlite_only("modes of the database file and its -wal/-shm companions; PostgreSQL keeps its"
+             " files in its own data directory, closed to others")
 def test_what_the_programs_create_is_not_world_readable(upstream, tmp_path):
     # The stack's database, written by kw-api workers and kw-fetch, and the limiter table.
     for suffix in ("", "-wal", "-shm", "-rl.shm"):

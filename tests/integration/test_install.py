@@ -6,7 +6,7 @@ import subprocess
 
 import requests
 
-from kwstack import TOP, free_port
+from kwstack import TOP, db_settings, free_port
 
 
 def make(*args):
@@ -35,9 +35,10 @@ def test_install_run_uninstall(tmp_path):
     env_file = state / "kw.env"
     ws_port = free_port()
     key = "kwtest_" + "5e6f" * 10
-    env_file.write_text("DATABASE_PATH=%s/kw.db\nAPI_KEY=%s\nWS_PORT=%d\n"
+    env_file.write_text("".join("%s=%s\n" % kv for kv in db_settings(state / "kw.db").items())
+                        + "API_KEY=%s\nWS_PORT=%d\n"
                         "KALSHI_API_BASE=http://127.0.0.1:%d/trade-api/v2\n"
-                        "KALSHI_TIMEOUT_SECONDS=2\n" % (state, key, ws_port, free_port()))
+                        "KALSHI_TIMEOUT_SECONDS=2\n" % (key, ws_port, free_port()))
     port = free_port()
     conf = state / "lighttpd.conf"
     q = lambda s: '"%s"' % s

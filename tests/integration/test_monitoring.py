@@ -7,7 +7,6 @@ rather than written per request."""
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import time
 
@@ -86,7 +85,7 @@ def wait_for(predicate, timeout=4 * FLUSH_S + 4):
 
 
 def db_requests(stack, path):
-    with sqlite3.connect(stack.db) as db:
+    with stack.sql() as db:
         return db.execute("SELECT coalesce(sum(requests), 0) FROM metrics_request_totals"
                           " WHERE endpoint = ?", (path,)).fetchone()[0]
 
@@ -95,7 +94,7 @@ def settle(stack):
     """Wait until every worker has written what it holds (no new totals for a flush period)."""
     last = None
     for _ in range(20):
-        with sqlite3.connect(stack.db) as db:
+        with stack.sql() as db:
             now = db.execute("SELECT coalesce(sum(requests), 0) FROM metrics_request_totals"
                              ).fetchone()[0]
         if now == last:
@@ -288,7 +287,7 @@ def test_hourly_and_minute_tables_agree(tmp_path):
             {c["country"] for c in week["countries"]} == {c["country"] for c in hour["countries"]}
         assert week["security"]["by_type"] == hour["security"]["by_type"]
         assert week["security"]["by_type"].get("auth_failed", 0) >= 1
-        with sqlite3.connect(s.db) as db:  # one flush writes all three: always equal
+        with s.sql() as db:  # one flush writes all three: always equal
             minute = db.execute("SELECT sum(requests) FROM metrics_requests").fetchone()[0]
             hourly = db.execute("SELECT sum(requests) FROM metrics_requests_hourly").fetchone()[0]
             total = db.execute("SELECT sum(requests) FROM metrics_request_totals").fetchone()[0]
@@ -314,7 +313,7 @@ def test_fetcher_freshness_and_alerts(mon):
                         os.path.join(TOP, "deploy", "sample")], env=env, capture_output=True,
                        text=True, timeout=60)
     assert p.returncode == 0, p.stderr
-    with sqlite3.connect(mon.db) as db:
+    with mon.sql() as db:
         last = db.execute("SELECT id, outcome, markets, trades, orderbooks, skipped"
                           " FROM fetch_runs ORDER BY id DESC LIMIT 1").fetchone()
         by_type = dict(db.execute("SELECT type, count(*) FROM alerts GROUP BY type"))
@@ -334,7 +333,7 @@ def test_fetcher_freshness_and_alerts(mon):
 
 
 def test_ws_clients_reported(mon):
-    with sqlite3.connect(mon.db) as db:
+    with mon.sql() as db:
         db.execute("INSERT INTO ws_stats (id, connections, messages_sent, messages_received,"
                    " pid, updated_at) VALUES (1, 7, 120, 9, 1, ?) ON CONFLICT (id) DO UPDATE"
                    " SET connections = 7, messages_sent = 120, messages_received = 9,"
@@ -371,13 +370,13 @@ def test_retention_prunes_old_minutes(tmp_path):
     s.start()
     try:
         old = (int(time.time()) - 3 * 86400) // 60 * 60
-        with sqlite3.connect(s.db) as db:
+        with s.sql() as db:
             db.execute("INSERT INTO metrics_requests VALUES (?, 'GET', '/api/status', 2, 5, 10,"
                        " 50, 5, 0,0,0,0,0,0,0,0,0,0,0,0,0,0)", (old,))
             db.execute("INSERT INTO metrics_countries VALUES (?, 'GB', 5)", (old,))
             db.execute("INSERT INTO metrics_security VALUES (?, 'auth_failed', 5)", (old,))
         # A fresh worker prunes at its first flush (then hourly).
-        with sqlite3.connect(s.db) as db:
+        with s.sql() as db:
             db.execute("INSERT INTO metrics_requests_hourly VALUES (?, 'GET', '/api/status', 2, 5,"
                        " 10, 50, 5, 0,0,0,0,0,0,0,0,0,0,0,0,0,0)", (old - old % 3600,))
         for pid in s.worker_pids():
@@ -388,7 +387,7 @@ def test_retention_prunes_old_minutes(tmp_path):
                 s.get("/api/status", timeout=2)
             except requests.RequestException:
                 pass
-            with sqlite3.connect(s.db) as db:
+            with s.sql() as db:
                 left = sum(db.execute("SELECT count(*) FROM %s WHERE minute = ?" % t,
                                       (old,)).fetchone()[0]
                            for t in ("metrics_requests", "metrics_countries", "metrics_security"))

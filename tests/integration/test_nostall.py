@@ -8,7 +8,6 @@ Bounded: BACKFILL_TRADES saved trades (a few seconds of replay and detection on 
 machine), at most POLL_MAX requests, every wait capped."""
 import json
 import os
-import sqlite3
 import subprocess
 import threading
 import time
@@ -57,7 +56,7 @@ def write_backfill(run_dir, n_trades):
 
 
 def db_value(stack, sql, *args):
-    with sqlite3.connect(stack.db, timeout=10) as db:
+    with stack.sql(timeout=10) as db:
         return db.execute(sql, args).fetchone()[0]
 
 

@@ -4,7 +4,6 @@ run): the workers' reply cache lives exactly as long as the market data, whateve
 written to the file, and kw-fetch's rollups answer what the routes used to compute."""
 import fcntl
 import os
-import sqlite3
 import subprocess
 import threading
 import time
@@ -27,14 +26,14 @@ def replay(stack):
 
 
 def generation(stack):
-    with sqlite3.connect(stack.db) as db:
+    with stack.sql() as db:
         row = db.execute("SELECT value FROM fetch_state WHERE name = 'data_generation'")
         return (row.fetchone() or (0,))[0]
 
 
 def counts(stack):
     """Rows that kw-api itself writes: the limiter's, the metrics' and the security log's."""
-    with sqlite3.connect(stack.db) as db:
+    with stack.sql() as db:
         return {t: db.execute("SELECT count(*) FROM %s" % t).fetchone()[0]
                 for t in ("rate_limit_state", "metrics_requests", "security_events")}
 
@@ -110,7 +109,7 @@ def test_stats_come_from_kw_fetch_and_kw_admin_rebuilds_them(stack):
     """The figures are kw-fetch's rollups of what it stored: a recount of the stored trades
     gives them, and `kw-admin db activity` rebuilds damaged rollups to the same answer."""
     before = stats(stack)
-    with sqlite3.connect(stack.db) as db:
+    with stack.sql() as db:
         as_of, cutoff = db.execute("SELECT as_of, cutoff_us FROM stats_windows"
                                    " WHERE window_s = 86400").fetchone()
         want = db.execute("SELECT ticker, sum(notional_micros) FROM trades"
@@ -124,7 +123,7 @@ def test_stats_come_from_kw_fetch_and_kw_admin_rebuilds_them(stack):
             day["most_active_markets"]] == [(t, v) for t, v in want]
     assert day["as_of"] and day["top_trades"]
     # Damage the rollups; the recount restores every figure.
-    with sqlite3.connect(stack.db) as db:
+    with stack.sql() as db:
         db.execute("DELETE FROM stats_markets WHERE window_s = 86400")
         db.execute("UPDATE stats_whales SET trades = trades + 7")
         db.execute("DELETE FROM stats_top_trades")
@@ -176,7 +175,7 @@ def hold_slots(stack, n):
 
 def test_busy_heavy_requests_are_refused_and_cheap_ones_answer(capped):
     global TICKER
-    with sqlite3.connect(capped.db) as db:
+    with capped.sql() as db:
         TICKER = db.execute("SELECT ticker FROM market_snapshots LIMIT 1").fetchone()[0]
     for i in range(len(HEAVY)):  # every worker opens the lock file (the first creates it)
         for _ in range(9):

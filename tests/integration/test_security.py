@@ -7,7 +7,6 @@ with ENVIRONMENT=development), so no test sleeps for a rate-limit window."""
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import threading
 import time
@@ -15,7 +14,7 @@ import time
 import pytest
 import requests
 
-from kwstack import BUILD, Stack, run_admin
+from kwstack import BUILD, Stack, db_settings, pg_mode, run_admin, sqlite_only
 from sectools import Clock, create_key, events, make_token
 
 SECRET = "s3cr3t-" + "x" * 40
@@ -239,7 +238,8 @@ def test_token_lifetime_is_capped_when_minted_and_when_accepted(fresh, tmp_path)
     assert events(fresh, "auth_failed")[-1]["detail"] == "token_not_yet_valid"
     # kw-admin refuses to mint past the cap: one day unless JWT_MAX_TTL_SECONDS says otherwise.
     env = tmp_path / "default.env"
-    env.write_text("JWT_SECRET=%s\nDATABASE_PATH=%s\n" % (SECRET, tmp_path / "kw.db"))
+    env.write_text("JWT_SECRET=%s\n" % SECRET + "".join(
+        "%s=%s\n" % kv for kv in db_settings(tmp_path / "kw.db").items()))
     r = run_admin({}, "token", "create", "--ttl", "86401", env_extra={"KW_ENV_FILE": str(env)})
     assert r.returncode == 2 and "JWT_MAX_TTL_SECONDS" in r.stderr
     r = run_admin({}, "token", "create", "--ttl", "86400", env_extra={"KW_ENV_FILE": str(env)})
@@ -476,7 +476,7 @@ def test_limiter_state_survives_a_restart_via_sqlite(tmp_path):
         deadline = time.time() + 5
         while time.time() < deadline:
             time.sleep(0.3)
-            with sqlite3.connect(s.db) as db:
+            with s.sql() as db:
                 if db.execute("SELECT count(*) FROM rate_limit_state").fetchone()[0]:
                     break
     finally:
@@ -615,9 +615,10 @@ def test_security_events_are_json_log_lines_and_rows(fresh):
     assert ev["client"] == "127.0.0.1" and re.match(r"^[0-9a-f]{16}$", ev["request_id"])
     row = events(fresh, "auth_failed")[-1]
     assert row["detail"] == "key_unknown" and row["request_id"] == ev["request_id"]
-    with sqlite3.connect(fresh.db) as db:
-        trig = db.execute("SELECT sql FROM sqlite_schema WHERE name='security_events_bound'")
-        assert "10000" in trig.fetchone()[0]
+    with fresh.sql() as db:
+        if not pg_mode():  # the bound as SQLite's trigger holds it
+            trig = db.execute("SELECT sql FROM sqlite_schema WHERE name='security_events_bound'")
+            assert "10000" in trig.fetchone()[0]
 
 
 # ---- blocks, proxies, credentials mode ---------------------------------------------------------
@@ -665,7 +666,7 @@ def test_repeated_failures_block_the_client_address(tmp_path):
         sus = events(s, "suspicious_activity")
         assert len(sus) == 1 and sus[0]["client"] == "203.0.113.7"
         assert '"type":"suspicious_activity"' in s.log()
-        with sqlite3.connect(s.db) as db:
+        with s.sql() as db:
             assert db.execute("SELECT address FROM blocked_addresses").fetchall() == [
                 ("203.0.113.7",)]
         # An operator lifts it at once (workers see it on the next request), and it is gone
@@ -677,7 +678,7 @@ def test_repeated_failures_block_the_client_address(tmp_path):
         assert done.stdout.strip() == "203.0.113.7 unblocked"
         r = anon(s, "GET", "/api/status", headers=dict(attacker, **{"X-API-Key": API_KEY}))
         assert r.status_code == 200
-        with sqlite3.connect(s.db) as db:
+        with s.sql() as db:
             assert db.execute("SELECT count(*) FROM blocked_addresses").fetchone()[0] == 0
         assert [e["client"] for e in events(s, "address_unblocked")] == ["203.0.113.7"]
         assert run_admin(s, "unblock", "203.0.113.7").stdout.strip().endswith(
@@ -703,7 +704,7 @@ def test_repeated_failures_block_the_client_address(tmp_path):
 # ---- production start-up -------------------------------------------------------------------
 
 def run_api_check(tmp_path, env_extra):
-    env = {"PATH": os.environ["PATH"], "DATABASE_PATH": str(tmp_path / "p.db")}
+    env = dict(db_settings(tmp_path / "p.db"), PATH=os.environ["PATH"])
     # Migrated beforehand, so that the only output is the refusal itself.
     assert run_admin({}, "db", "migrate", env_extra=env).returncode == 0
     env.update(env_extra)
@@ -737,7 +738,7 @@ def test_production_start_up_refusals(tmp_path, over, expect):
 def test_production_starts_with_a_key_in_the_database_only(tmp_path):
     good = run_api_check(tmp_path, GOOD_PROD)
     assert good.returncode == 0, good.stderr
-    env = {"DATABASE_PATH": str(tmp_path / "p.db")}
+    env = db_settings(tmp_path / "p.db")
     r = run_admin({}, "key", "create", "--name", "prod", "--scope", "admin", env_extra=env)
     assert r.returncode == 0, r.stderr
     ok = run_api_check(tmp_path, dict(GOOD_PROD, API_KEY=""))
@@ -762,6 +763,7 @@ def test_production_stack_hides_details_and_ignores_the_test_clock(tmp_path):
     ({}, False),
     (GOOD_PROD, False),
 ])
+@sqlite_only("the unusable database is a SQLite file of junk, and the detail SQLite's message")
 def test_error_detail_only_with_debug_in_development(tmp_path, settings, detail):
     junk = b"not a database " * 300
     s = Stack(tmp_path, settings=dict({"API_KEY": API_KEY}, **settings), workers=1)

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
@@ -121,13 +120,13 @@ def stack(tmp_path_factory, sentry):
 
 
 def test_5xx_is_reported(stack, sentry):
-    with sqlite3.connect(stack.db) as db:
+    with stack.sql() as db:
         db.execute("ALTER TABLE ws_stats RENAME TO ws_stats_gone")
     try:
         r = stack.get("/metrics")
         assert r.status_code == 503, r.text
     finally:
-        with sqlite3.connect(stack.db) as db:
+        with stack.sql() as db:
             db.execute("ALTER TABLE ws_stats_gone RENAME TO ws_stats")
     # The worker spools the event (no network I/O in a worker); kw-fetch delivers it.
     spool = stack.settings["SENTRY_SPOOL_DIR"]
@@ -239,7 +238,7 @@ def test_unreachable_receiver_delays_nothing_and_loses_nothing(tmp_path):
     spool_in_stack_dir(s)
     s.start()
     try:
-        with sqlite3.connect(s.db) as db:
+        with s.sql() as db:
             db.execute("ALTER TABLE ws_stats RENAME TO ws_stats_gone")
         t0 = time.time()
         assert s.get("/metrics").status_code == 503

@@ -9,7 +9,6 @@ import http.server
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import threading
 import time
@@ -125,7 +124,7 @@ def test_whale_alerts_delivered_signed_once(tmp_path, receiver):
     try:
         p = fetch(s, "--replay", SAMPLE)
         assert p.returncode == 0, p.stderr
-        with sqlite3.connect(s.db) as db:
+        with s.sql() as db:
             alerts = {r[0]: r for r in db.execute("SELECT id, type, ticker, description FROM alerts")}
         got = receiver.on("/whale")
         assert len(got) == len(alerts) > 0
@@ -179,7 +178,7 @@ def test_retried_with_backoff(tmp_path, receiver):
         by_delivery = {}
         for g in receiver.on("/whale"):
             by_delivery.setdefault(g["headers"]["x-kalshiwhale-delivery"], []).append(g)
-        with sqlite3.connect(s.db) as db:
+        with s.sql() as db:
             n_alerts = db.execute("SELECT count(*) FROM alerts").fetchone()[0]
             rows = db.execute("SELECT attempts, delivered_at IS NOT NULL FROM webhook_deliveries"
                               " ORDER BY id").fetchall()
@@ -203,7 +202,7 @@ def test_refused_payload_is_not_retried_and_receiver_down_is_bounded(tmp_path, r
         t0 = time.time()
         p = fetch(s, "--replay", SAMPLE)
         assert p.returncode == 0
-        with sqlite3.connect(s.db) as db:
+        with s.sql() as db:
             rows = db.execute("SELECT attempts, failed_at IS NOT NULL, last_error"
                               " FROM webhook_deliveries").fetchall()
         assert rows and all(r == (1, 1, "HTTP 400") for r in rows)
@@ -219,7 +218,7 @@ def test_refused_payload_is_not_retried_and_receiver_down_is_bounded(tmp_path, r
             src.stop()
         p = src.last
         assert time.time() - t0 < 60
-        with sqlite3.connect(s.db) as db:
+        with s.sql() as db:
             # The same run may raise other alerts (the fake's empty books for the sample's
             # watched markets): each was tried once and waits, the whale alert among them.
             pending = db.execute("SELECT source_id, attempts, next_attempt_at"

@@ -14,7 +14,6 @@ import json
 import os
 import resource
 import socket
-import sqlite3
 import struct
 import subprocess
 import time
@@ -25,7 +24,7 @@ import websockets
 import websockets.exceptions
 
 from detected import Detected
-from kwstack import BUILD, SERVERS, Stack, run_admin
+from kwstack import BUILD, SERVERS, Stack, db_settings, pg_mode, run_admin
 
 ORIGIN = "https://dash.example.com"
 SECRET = "s3cret-for-ws-tests-" + "x" * 24
@@ -112,8 +111,9 @@ async def subscribe(ws, **sub):
 
 
 def db(stack):
-    con = sqlite3.connect(stack.db, timeout=10)
-    con.execute("PRAGMA busy_timeout = 10000")
+    con = stack.sql(timeout=10)
+    if not pg_mode():
+        con.execute("PRAGMA busy_timeout = 10000")
     return con
 
 
@@ -140,22 +140,26 @@ def insert_alert(stack, ticker, type_="whale_trade", description="big trade", da
     own = con is None
     con = con or db(stack)
     now = int(time.time())
-    cur = con.execute(
+    alert_id = con.execute(
         "INSERT INTO alerts (alert_key, type, ticker, severity, confidence, description, data,"
-        " created_at, window_end) VALUES (?, ?, ?, 'high', 90, ?, ?, ?, ?)",
+        " created_at, window_end) VALUES (?, ?, ?, 'high', 90, ?, ?, ?, ?) RETURNING id",
         ("%s:%s:%d:%d" % (type_, ticker, now, _seq[0]), type_, ticker, description,
-         json.dumps(data or {}), now, now))
+         json.dumps(data or {}), now, now)).fetchone()[0]
     if own:
         con.commit()
         con.close()
-    return cur.lastrowid
+    return alert_id
 
 
 def insert_market(con, ticker, category, updated_at=None, volume=100):
     now = int(time.time())
     con.execute(
-        "INSERT OR REPLACE INTO markets (ticker, event_ticker, category, title, status,"
-        " volume_24h_centi, first_seen_at, updated_at) VALUES (?, ?, ?, ?, 'open', ?, ?, ?)",
+        "INSERT INTO markets (ticker, event_ticker, category, title, status,"
+        " volume_24h_centi, first_seen_at, updated_at) VALUES (?, ?, ?, ?, 'open', ?, ?, ?)"
+        " ON CONFLICT (ticker) DO UPDATE SET event_ticker = excluded.event_ticker,"
+        " category = excluded.category, title = excluded.title, status = excluded.status,"
+        " volume_24h_centi = excluded.volume_24h_centi, first_seen_at = excluded.first_seen_at,"
+        " updated_at = excluded.updated_at",
         (ticker, ticker + "-EV", category, "Market " + ticker, volume, now,
          updated_at or now))
 
@@ -164,12 +168,12 @@ def insert_trade(con, ticker, notional_usd):
     _seq[0] += 1
     price = 500000
     count_centi = int(notional_usd * 1000000 * 100 // price)
-    cur = con.execute(
+    return con.execute(
         "INSERT INTO trades (trade_id, ticker, created_us, count_centi, yes_price_micros,"
-        " no_price_micros, taker_side, notional_micros) VALUES (?, ?, ?, ?, ?, ?, 'yes', ?)",
+        " no_price_micros, taker_side, notional_micros) VALUES (?, ?, ?, ?, ?, ?, 'yes', ?)"
+        " RETURNING id",
         ("t-%d-%d" % (time.time_ns(), _seq[0]), ticker, time.time_ns() // 1000, count_centi,
-         price, 1000000 - price, notional_usd * 1000000))
-    return cur.lastrowid
+         price, 1000000 - price, notional_usd * 1000000)).fetchone()[0]
 
 
 def b64url(b):
@@ -296,7 +300,7 @@ def test_help_version_and_usage_errors(tmp_path):
     ({"MAX_CONNECTIONS": "5000"}, "RLIMIT_NOFILE"),  # more clients than descriptors
 ])
 def test_invalid_configuration_exits_78(tmp_path, settings, needle):
-    env = {"DATABASE_PATH": str(tmp_path / "db.sqlite"), "JWT_SECRET": SECRET}
+    env = dict(db_settings(tmp_path / "db.sqlite"), JWT_SECRET=SECRET)
     env.update(settings)
     r = run_ws(env, "--check-config", nofile=1024 if needle == "RLIMIT_NOFILE" else None)
     assert r.returncode == 78, r.stderr
@@ -306,17 +310,20 @@ def test_invalid_configuration_exits_78(tmp_path, settings, needle):
 
 
 def test_development_without_jwt_secret_runs_without_tickets(tmp_path):
-    r = run_ws({"DATABASE_PATH": str(tmp_path / "db.sqlite"), "JWT_SECRET": ""},
+    r = run_ws(dict(db_settings(tmp_path / "db.sqlite"), JWT_SECRET=""),
                "--check-config")
     assert r.returncode == 0, r.stderr
     assert "WebSocket tickets are refused" in r.stderr
 
 
 def test_check_config_ok_and_unopenable_database(tmp_path):
-    r = run_ws({"DATABASE_PATH": str(tmp_path / "db.sqlite"), "JWT_SECRET": SECRET},
+    r = run_ws(dict(db_settings(tmp_path / "db.sqlite"), JWT_SECRET=SECRET),
                "--check-config")
     assert r.returncode == 0, r.stderr
-    r = run_ws({"DATABASE_PATH": str(tmp_path / "missing" / "db.sqlite"), "JWT_SECRET": SECRET},
+    # Unopenable: a file in a directory that does not exist; a database the server lacks.
+    missing = ({"DATABASE_URL": db_settings(tmp_path / "db.sqlite")["DATABASE_URL"] + "_missing"}
+               if pg_mode() else {"DATABASE_PATH": str(tmp_path / "missing" / "db.sqlite")})
+    r = run_ws(dict(missing, JWT_SECRET=SECRET),
                "--check-config")
     assert r.returncode == 1 and "kw-ws:" in r.stderr
 
@@ -930,7 +937,8 @@ def test_unix_socket_mode_trusts_the_proxy_address_and_limits_by_it(tmp_path):
     key = "kw_unix_" + "k" * 40
     env = dict(os.environ)
     env.pop("KW_ENV_FILE", None)
-    env.update({"DATABASE_PATH": str(tmp_path / "db.sqlite"), "JWT_SECRET": SECRET,
+    env.update(db_settings(tmp_path / "db.sqlite"))
+    env.update({"JWT_SECRET": SECRET,
                 "API_KEY": key, "WS_SOCKET": sock, "WS_MAX_PER_IP": "1"})
     log = open(tmp_path / "kw-ws.log", "ab")
     proc = subprocess.Popen([os.path.join(BUILD, "kw-ws")], env=env, stdout=subprocess.DEVNULL,
