@@ -12,6 +12,7 @@
 #   make package-check   build it, then install, serve, upgrade and purge it in a throwaway root
 #   make SANITIZE=address,undefined check-suite  one sanitized pass (make check does this)
 #   make SANITIZE=thread unit integration-threads  the ThreadSanitizer pass (make check too)
+#   make integration-pg  the lighttpd integration suite on a throwaway PostgreSQL cluster
 #   make format / format-check / clean
 #
 # Warnings live in KW_WARN, apart from CFLAGS, so `make CFLAGS=-O0` never drops -Werror.
@@ -75,7 +76,7 @@ UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BINS := $(BUILD)/bench/fcgi-ceiling
 
 .PHONY: fuzz fuzz-check
-.PHONY: all run check check-suite unit integration integration-apache integration-cgi integration-threads conf-check bench install uninstall clean \
+.PHONY: all run check check-suite unit integration integration-apache integration-cgi integration-threads integration-pg conf-check bench install uninstall clean \
         format format-check deps demo docs man deb package-check
 all: $(BINS)
 
@@ -152,7 +153,8 @@ integration: all $(BENCH_BINS)
 # The same suite through Apache (the systemd-socket deployment). Left out: the modules that do
 # not go through Stack() or that walk every server themselves already.
 APACHE_PASS_SKIPS := test_servers.py test_cgi.py test_install.py test_admin_db.py test_docs.py \
-                     test_ws.py test_fetch.py test_checkout.py test_config_verdict.py
+                     test_ws.py test_fetch.py test_checkout.py test_config_verdict.py \
+                     test_dbaccess.py
 integration-apache: all $(BENCH_BINS)
 	KW_SERVER=apache KW_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider \
 	  tests/integration $(APACHE_PASS_SKIPS:%=--ignore=tests/integration/%)
@@ -186,6 +188,13 @@ THREAD_MODULES := test_threads.py test_security.py test_scale.py test_nostall.py
 integration-threads: all
 	KW_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider \
 	  $(THREAD_MODULES:%=tests/integration/%)
+
+# The same lighttpd suite on PostgreSQL: the harness starts a throwaway cluster (initdb into a
+# temporary directory, a free port on 127.0.0.1) and gives every stack a fresh database of its
+# own (tests/integration/pgcluster.py, kwstack.py).
+integration-pg: all $(BENCH_BINS)
+	KW_TEST_DB=postgres KW_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider \
+	  tests/integration
 
 conf-check: all
 	@bash tests/conf-check.sh $(abspath $(BUILD))

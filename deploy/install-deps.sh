@@ -18,6 +18,8 @@ PKGS=(
   help2man systemd logrotate procps
   # tests and benchmarks
   python3 python3-pytest python3-requests python3-websockets wrk bc time
+  # the integration suite on PostgreSQL: a throwaway cluster (initdb, pg_ctl) and a client
+  postgresql python3-psycopg2
   # the benchmark's FastAPI peer, as its users run it: uvicorn on uvloop and httptools
   python3-fastapi python3-uvicorn python3-uvloop python3-httptools
   # every answer a test receives is validated against the OpenAPI document
