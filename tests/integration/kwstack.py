@@ -14,8 +14,8 @@ fails the test that received it.
 
 The database: SQLite by default. With KW_TEST_DB=postgres every stack (and every test that
 makes a database of its own, through database()) gets a fresh database on a PostgreSQL
-cluster the session starts itself (pgcluster.py), and the programs get DATABASE_URL instead of
-DATABASE_PATH. Tests read and write a database only through dbconnect() / Stack.sql(), which
+cluster the session starts itself (pgcluster.py), and the programs get its DATABASE_URL, with
+DATABASE_PATH still placing the node's own files (the limiter's table, the locks). Tests read and write a database only through dbconnect() / Stack.sql(), which
 hand back a DB-API connection that takes SQLite's `?`/`?N` placeholders on either backend.
 """
 import os
@@ -206,8 +206,12 @@ class Database:
 
     @property
     def settings(self):
-        """The settings that point a program at this database."""
-        return {"DATABASE_URL": self.url} if self.name else {"DATABASE_PATH": self.path}
+        """The settings that point a program at this database. On PostgreSQL DATABASE_PATH
+        stays: it places the node's local files (the limiter's table, the run and request
+        locks) beside it, as on SQLite."""
+        if self.name:
+            return {"DATABASE_URL": self.url, "DATABASE_PATH": self.path}
+        return {"DATABASE_PATH": self.path}
 
     def connect(self, timeout=5.0):
         return dbconnect(self.url or self.path, timeout)
@@ -234,8 +238,8 @@ def database(path):
 
 
 def db_settings(path):
-    """The settings for a program's database at path: {"DATABASE_PATH": path} on SQLite,
-    {"DATABASE_URL": ...} of a database of its own on PostgreSQL."""
+    """The settings for a program's database at path: {"DATABASE_PATH": path} on SQLite; on
+    PostgreSQL also DATABASE_URL, of a database of its own."""
     return database(path).settings
 
 
@@ -243,10 +247,15 @@ def schema_version(conn, set_to=None):
     """The schema version a database records (its newest applied migration), or with set_to,
     record that one instead (a test of a database newer than the programs)."""
     if isinstance(conn, _PgConnection):
-        # Where the PostgreSQL backend records it is the backend's choice: until it lands,
-        # a test that needs it fails here rather than passing on a guess.
-        raise NotImplementedError("the PostgreSQL schema version: fill in schema_version()"
-                                  " once the backend records it")
+        # The PostgreSQL store's record: one row per applied migration (lib/store_pg.c).
+        if set_to is not None:
+            conn.execute("CREATE TABLE IF NOT EXISTS kw_schema_version (version BIGINT NOT NULL,"
+                         " name TEXT NOT NULL, applied_at BIGINT NOT NULL)")
+            conn.execute("INSERT INTO kw_schema_version VALUES (?, 'set by a test', 0)",
+                         (int(set_to),))
+            return int(set_to)
+        return conn.execute("SELECT coalesce(max(version), 0) FROM kw_schema_version"
+                            ).fetchone()[0]
     if set_to is not None:
         conn.execute("PRAGMA user_version = %d" % int(set_to))
         return int(set_to)

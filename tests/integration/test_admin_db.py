@@ -6,7 +6,7 @@ import threading
 import time
 from contextlib import closing
 
-from kwstack import BUILD, db_settings, dbconnect, sqlite_only
+from kwstack import BUILD, db_settings, dbconnect, pg_mode, sqlite_only
 
 
 def admin(db, *args):
@@ -75,6 +75,9 @@ def test_check_and_vacuum(tmp_path):
     assert r.returncode == 0 and "database integrity: ok" in r.stdout
     r = admin(db, "db", "vacuum")
     assert r.returncode == 0, r.stderr
+    if pg_mode():  # VACUUM (ANALYZE): space reused in place, the files not shrunk
+        assert r.stdout.startswith("vacuumed ")
+        return
     before, after = [int(x) for x in r.stdout.split(":")[1].replace("bytes", "").split("->")]
     assert after < before
 

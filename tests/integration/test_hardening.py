@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import pytest
 
-from kwstack import BUILD, TOP, Stack, sanitizer_env, sqlite_only
+from kwstack import BUILD, TOP, Stack, db_settings, sanitizer_env, sqlite_only
 
 sys.path.insert(0, os.path.join(TOP, "tests", "fake_kalshi"))
 import fake_kalshi as fk  # noqa: E402
@@ -115,13 +115,13 @@ def test_maximum_size_books_give_exact_shares(upstream):
 # ---- files ---------------------------------------------------------------------------------
 
 def admin(db, *args):
-    env = dict(os.environ, DATABASE_PATH=str(db), KW_ENV_FILE=os.devnull)
+    env = dict(os.environ, KW_ENV_FILE=os.devnull, **db_settings(db))
     return subprocess.run([os.path.join(BUILD, "kw-admin")] + list(args), env=env,
                           capture_output=True, text=True, timeout=60)
 
 
 def api_check(db):
-    env = dict(os.environ, DATABASE_PATH=str(db), KW_ENV_FILE=os.devnull)
+    env = dict(os.environ, KW_ENV_FILE=os.devnull, **db_settings(db))
     return subprocess.run([os.path.join(BUILD, "kw-api"), "--check-config"], env=env,
                           capture_output=True, text=True, timeout=60)
 

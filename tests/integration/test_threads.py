@@ -8,7 +8,7 @@ import threading
 
 import requests
 
-from kwstack import Stack
+from kwstack import Stack, pg_mode
 
 
 def thread_prefixes(log, pid, path):
@@ -52,8 +52,8 @@ def thread_names(pid):
 
 
 def db_connections(pid, db):
-    """Open descriptors of the database file itself in process pid: one per connection."""
-    real = os.path.realpath(db)
+    """Connections of process pid to its database: on SQLite, open descriptors of the file
+    itself; on PostgreSQL, its TCP sockets to the server (/proc/net/tcp by socket inode)."""
     fd_dir = "/proc/%d/fd" % pid
     links = []
     for fd in os.listdir(fd_dir):
@@ -61,7 +61,14 @@ def db_connections(pid, db):
             links.append(os.readlink(os.path.join(fd_dir, fd)))
         except FileNotFoundError:
             pass
-    return links.count(real)
+    if not pg_mode():
+        return links.count(os.path.realpath(db))
+    import pgcluster
+    server = "0100007F:%04X" % pgcluster.cluster().port
+    with open("/proc/net/tcp") as f:
+        to_server = {cols[9] for cols in (line.split() for line in list(f)[1:])
+                     if cols[2] == server}
+    return sum(1 for link in links if link.startswith("socket:[") and link[8:-1] in to_server)
 
 
 def test_one_worker_serves_with_all_its_threads(tmp_path):

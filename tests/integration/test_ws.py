@@ -23,6 +23,7 @@ import requests
 import websockets
 import websockets.exceptions
 
+from apiseed import market_data_written
 from detected import Detected
 from kwstack import BUILD, SERVERS, Stack, db_settings, pg_mode, run_admin
 
@@ -134,6 +135,8 @@ async def off_loop(fn, *args):
     return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
 
+# The helpers below write rows as kw-fetch does, advancing the market-data generation in the
+# same transaction: kw-api's caches are keyed on it, and kw-ws on PostgreSQL follows it.
 def insert_alert(stack, ticker, type_="whale_trade", description="big trade", data=None,
                  con=None):
     _seq[0] += 1
@@ -145,6 +148,7 @@ def insert_alert(stack, ticker, type_="whale_trade", description="big trade", da
         " created_at, window_end) VALUES (?, ?, ?, 'high', 90, ?, ?, ?, ?) RETURNING id",
         ("%s:%s:%d:%d" % (type_, ticker, now, _seq[0]), type_, ticker, description,
          json.dumps(data or {}), now, now)).fetchone()[0]
+    market_data_written(con)
     if own:
         con.commit()
         con.close()
@@ -162,18 +166,21 @@ def insert_market(con, ticker, category, updated_at=None, volume=100):
         " updated_at = excluded.updated_at",
         (ticker, ticker + "-EV", category, "Market " + ticker, volume, now,
          updated_at or now))
+    market_data_written(con)
 
 
 def insert_trade(con, ticker, notional_usd):
     _seq[0] += 1
     price = 500000
     count_centi = int(notional_usd * 1000000 * 100 // price)
-    return con.execute(
+    trade_id = con.execute(
         "INSERT INTO trades (trade_id, ticker, created_us, count_centi, yes_price_micros,"
         " no_price_micros, taker_side, notional_micros) VALUES (?, ?, ?, ?, ?, ?, 'yes', ?)"
         " RETURNING id",
         ("t-%d-%d" % (time.time_ns(), _seq[0]), ticker, time.time_ns() // 1000, count_centi,
          price, 1000000 - price, notional_usd * 1000000)).fetchone()[0]
+    market_data_written(con)
+    return trade_id
 
 
 def b64url(b):
@@ -321,7 +328,8 @@ def test_check_config_ok_and_unopenable_database(tmp_path):
                "--check-config")
     assert r.returncode == 0, r.stderr
     # Unopenable: a file in a directory that does not exist; a database the server lacks.
-    missing = ({"DATABASE_URL": db_settings(tmp_path / "db.sqlite")["DATABASE_URL"] + "_missing"}
+    here = db_settings(tmp_path / "db.sqlite")
+    missing = (dict(here, DATABASE_URL=here["DATABASE_URL"] + "_missing")
                if pg_mode() else {"DATABASE_PATH": str(tmp_path / "missing" / "db.sqlite")})
     r = run_ws(dict(missing, JWT_SECRET=SECRET),
                "--check-config")
