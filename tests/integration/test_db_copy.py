@@ -26,7 +26,12 @@ import pytest
 import requests
 
 import apiseed
-from kwstack import BUILD, Stack, run_admin
+from kwstack import BUILD, Stack, pg_mode, run_admin
+
+# Its source is a SQLite installation by definition, and it brings its own PostgreSQL target:
+# it belongs to the default (SQLite) pass; the PostgreSQL pass would only run it again.
+pytestmark = pytest.mark.skipif(pg_mode(), reason="db copy moves a SQLite installation: its"
+                                " source stack is SQLite, and it runs in the SQLite pass")
 
 OWNER = "kwcopy"  # owns the target database; LOGIN only: no superuser, no CREATEDB
 PASSWORD = "pw-Never-Printed-7f3a"  # trust authentication ignores it; it must never show
