@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# bench-servers.sh BUILD — the same kw-api endpoints through Apache (mod_proxy_fcgi to
-# spawn-fcgi workers, as apache.conf.example and the tests deploy it) and through lighttpd
-# (mod_fastcgi, lighttpd.conf.example), each beside the bare FastCGI responder behind the same
-# server, in one run. Which deployment is faster for kw-api is read off these lines.
+# bench-servers.sh BUILD — the same kw-api endpoints through Apache (mod_proxy_fcgi with
+# connection reuse to kw-api --workers N, as apache.conf.example and the tests deploy it: one
+# Apache child, a kept connection per kw-api thread) and through lighttpd (mod_fastcgi, a
+# connection per request, lighttpd.conf.example), each beside the bare FastCGI responder with as
+# many threads (bench/fcgi-ceiling.c -t) behind the same server, in one run. Which deployment is
+# faster for kw-api is read off these lines.
 set -euo pipefail
 build=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,17 +13,18 @@ tmp=$(mktemp -d /tmp/kw-bench-srv.XXXXXX)
 ctl=
 trap 'bench_stop; [ -n "$ctl" ] && kill -TERM "$ctl" 2>/dev/null; wait 2>/dev/null; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$tmp"' EXIT
 key="kwbench_$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-set_ups=("API_KEY=$key" "RATE_LIMIT_PER_MINUTE=1000000" "RATE_LIMIT_BURST=1000000")
+set_ups=("API_KEY=$key" "RATE_LIMIT_PER_MINUTE=1000000" "RATE_LIMIT_BURST=1000000"
+	"KW_THREADS=$BENCH_KW_THREADS")
 
 echo "-- lighttpd (mod_fastcgi)"
 bench_start "$build" "$tmp/l" "${set_ups[@]}"
-for p in /bench/ceiling /api/health /api/status; do curl -fsS -o /dev/null -H "X-API-Key: $key" "$BENCH_BASE$p"; done
-bench_wrk "lighttpd: fastcgi ceiling" /bench/ceiling
+for p in /bench/ceiling-threaded /api/health /api/status; do curl -fsS -o /dev/null -H "X-API-Key: $key" "$BENCH_BASE$p"; done
+bench_wrk "lighttpd: fastcgi ceiling" /bench/ceiling-threaded
 bench_wrk "lighttpd: kw-api /api/health" /api/health "$key"
 bench_wrk "lighttpd: kw-api /api/status" /api/status "$key"
 bench_stop
 
-echo "-- Apache (mod_proxy_fcgi, spawn-fcgi workers)"
+echo "-- Apache (mod_proxy_fcgi, enablereuse=on)"
 mkdir -p "$tmp/a"
 mkfifo "$tmp/ctl.in"
 BENCH_WORKERS=$BENCH_WORKERS /usr/bin/python3 "$here/stackctl.py" apache "$tmp/a" "$build" \

@@ -7,39 +7,90 @@
  *                         body), read once at start — e.g. kw-api's own reply, captured, so
  *                         that the cost of the bytes on the wire is measured apart from the
  *                         cost of computing them
+ *   -t N                  N accept threads, each with its own request, accepting under one
+ *                         mutex as libfcgi's threaded example does (and as kw-api's KW_THREADS
+ *                         do): the threaded ceiling
+ * It runs until SIGTERM (libfcgi's handler ends the accept it interrupts; that thread then ends
+ * the process, since the others would go on waiting in accept).
  */
 #include <fcgiapp.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define MAX_THREADS 64
+
+static char reply[65536] = "Status: 200 OK\r\n"
+			   "Content-Type: application/json\r\n"
+			   "Content-Length: 16\r\n"
+			   "\r\n"
+			   "{\"status\":\"ok\"}\n";
+static size_t reply_len;
+static pthread_mutex_t accept_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void *serve(void *arg)
+{
+	FCGX_Request *req = arg;
+	char sink[4096];
+	for (;;) {
+		int guarded = req->ipcFd < 0; /* a kept connection is waited on outside the mutex */
+		if (guarded)
+			pthread_mutex_lock(&accept_mu);
+		int rc = FCGX_Accept_r(req);
+		if (guarded)
+			pthread_mutex_unlock(&accept_mu);
+		if (rc < 0)
+			exit(0);
+		FCGX_PutStr(reply, (int)reply_len, req->out);
+		/* A kept connection carries the next request behind this one's input: libfcgi
+		 * finds it only once this input was read to its end (kw-api: accept.c). */
+		while (req->keepConnection && FCGX_GetStr(sink, (int)sizeof(sink), req->in) > 0)
+			;
+		FCGX_Finish_r(req);
+	}
+	return NULL;
+}
 
 int main(int argc, char **argv)
 {
-	static char reply[65536] = "Status: 200 OK\r\n"
-				   "Content-Type: application/json\r\n"
-				   "Content-Length: 16\r\n"
-				   "\r\n"
-				   "{\"status\":\"ok\"}\n";
-	size_t len = strlen(reply);
-	if (argc == 2) {
-		FILE *f = fopen(argv[1], "rb");
+	static FCGX_Request reqs[MAX_THREADS];
+	pthread_t tids[MAX_THREADS];
+	int threads = 1, c;
+	while ((c = getopt(argc, argv, "t:")) != -1) {
+		char *end;
+		long n = c == 't' ? strtol(optarg, &end, 10) : 0;
+		if (c != 't' || *end || n < 1 || n > MAX_THREADS) {
+			fprintf(stderr, "usage: fcgi-ceiling [-t THREADS (1..%d)] [FILE]\n",
+				MAX_THREADS);
+			return 2;
+		}
+		threads = (int)n;
+	}
+	reply_len = strlen(reply);
+	if (optind + 1 == argc) {
+		FILE *f = fopen(argv[optind], "rb");
 		if (!f) {
-			perror(argv[1]);
+			perror(argv[optind]);
 			return 1;
 		}
-		len = fread(reply, 1, sizeof(reply), f);
+		reply_len = fread(reply, 1, sizeof(reply), f);
 		fclose(f);
-		if (len == 0 || len == sizeof(reply)) {
+		if (reply_len == 0 || reply_len == sizeof(reply)) {
 			fprintf(stderr, "fcgi-ceiling: %s is empty or larger than %zu bytes\n",
-				argv[1], sizeof(reply) - 1);
+				argv[optind], sizeof(reply) - 1);
 			return 1;
 		}
 	}
-	FCGX_Request req;
-	if (FCGX_Init() != 0 || FCGX_InitRequest(&req, 0, 0) != 0)
+	if (FCGX_Init() != 0)
 		return 1;
-	while (FCGX_Accept_r(&req) >= 0) {
-		FCGX_PutStr(reply, (int)len, req.out);
-		FCGX_Finish_r(&req);
-	}
-	return 0;
+	for (int i = 0; i < threads; i++)
+		if (FCGX_InitRequest(&reqs[i], 0, 0) != 0)
+			return 1;
+	for (int i = 1; i < threads; i++)
+		if (pthread_create(&tids[i], NULL, serve, &reqs[i]) != 0)
+			return 1;
+	serve(&reqs[0]);
+	return 0; /* not reached */
 }

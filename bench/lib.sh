@@ -3,7 +3,9 @@
 # what was started. Loopback only; every wrk run has a fixed duration.
 #
 #   bench_start BUILD DIR [SETTING=VALUE...]   lighttpd on a free port: /api/* -> kw-api,
-#                                              /bench/ceiling -> fcgi-ceiling, static files
+#                                              /bench/ceiling -> fcgi-ceiling,
+#                                              /bench/ceiling-threaded -> fcgi-ceiling with
+#                                              $BENCH_KW_THREADS accept threads, static files
 #                                              from DIR/www; settings go to DIR/kalshiwhale.env;
 #                                              with DIR/replay.txt present, /bench/replay ->
 #                                              fcgi-ceiling answering with those bytes
@@ -18,6 +20,7 @@ BENCH_DURATION=${BENCH_DURATION:-8}
 BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-64}
 BENCH_THREADS=${BENCH_THREADS:-2}
 BENCH_WORKERS=${BENCH_WORKERS:-2}
+BENCH_KW_THREADS=${BENCH_KW_THREADS:-2} # kw-api's KW_THREADS (its default) and the threaded ceiling's
 bench_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 declare -A BENCH_RESULT
 
@@ -34,6 +37,7 @@ bench_start() {
 	mkdir -p "$dir/www"
 	: >"$dir/kalshiwhale.env"
 	echo "DATABASE_PATH=$dir/kalshiwhale.db" >>"$dir/kalshiwhale.env"
+	echo "KW_THREADS=$BENCH_KW_THREADS" >>"$dir/kalshiwhale.env" # a later KW_THREADS= wins
 	for kv in "$@"; do echo "$kv" >>"$dir/kalshiwhale.env"; done
 	if [ ! -s "$dir/server.pem" ]; then
 		openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/k.pem" -out "$dir/c.pem" \
@@ -52,6 +56,12 @@ bench_start() {
 \$HTTP["url"] == "/bench/ceiling" {
   fastcgi.server = ( "/" => ((
     "socket" => "$dir/ceiling.sock", "bin-path" => "$build/bench/fcgi-ceiling",
+    "max-procs" => $BENCH_WORKERS, "check-local" => "disable" )))
+}
+\$HTTP["url"] == "/bench/ceiling-threaded" {
+  fastcgi.server = ( "/" => ((
+    "socket" => "$dir/ceiling-t.sock",
+    "bin-path" => "$build/bench/fcgi-ceiling -t $BENCH_KW_THREADS",
     "max-procs" => $BENCH_WORKERS, "check-local" => "disable" )))
 }
 CONF

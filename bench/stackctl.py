@@ -22,11 +22,16 @@ ceiling = []
 if isinstance(stack, kwstack.ApacheStack):
     sock = os.path.join(stack.dir, "ceiling.sock")
     pidfile = os.path.join(stack.dir, "ceiling.pids")
+    # Threaded as kw-api is, with its connections kept open as apache.conf.example keeps
+    # kw-api's (one Apache child: a connection per thread).
+    threads = int(settings.get("KW_THREADS", "2"))
     subprocess.run(["spawn-fcgi", "-s", sock, "-M", "0666", "-F", str(workers), "-P", pidfile,
-                    "--", os.path.join(build, "bench", "fcgi-ceiling")], check=True,
-                   stdout=subprocess.DEVNULL)
+                    "--", os.path.join(build, "bench", "fcgi-ceiling"), "-t", str(threads)],
+                   check=True, stdout=subprocess.DEVNULL)
     ceiling = [int(p) for p in open(pidfile).read().split()]
-    stack.extra_conf = ['ProxyPass /bench/ceiling "unix:%s|fcgi://ceiling/"' % sock]
+    stack.extra_conf = ['<Proxy "unix:%s|fcgi://ceiling">' % sock,
+                        "ProxySet enablereuse=on max=%d" % (workers * threads), "</Proxy>",
+                        'ProxyPass /bench/ceiling "unix:%s|fcgi://ceiling/"' % sock]
 else:
     print("stackctl: only Apache stacks need this; lighttpd uses bench/lib.sh", file=sys.stderr)
     sys.exit(2)
