@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -114,6 +115,20 @@ static int check_host(const char *v, char *why, size_t n)
 	return 0;
 }
 
+/* A node's name goes into fetch_runs and /api/status: a host name's characters, short. */
+#define NODE_NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_"
+
+static int check_node_name(const char *v, char *why, size_t n)
+{
+	size_t len = strlen(v);
+	if (*v && (v[strspn(v, NODE_NAME_CHARS)] != '\0' || len > KW_NODE_NAME_MAX)) {
+		snprintf(why, n, "1 to %d letters, digits, '.', '-' or '_' (empty: the host name)",
+			 KW_NODE_NAME_MAX);
+		return -1;
+	}
+	return 0;
+}
+
 #define F(field) offsetof(struct kw_config, field)
 #define NOLIM 0, 0
 
@@ -150,6 +165,9 @@ static const struct setting settings[] = {
 	{ "KW_THREADS", T_INT, F(threads), "2", 1, 64, NULL, NULL, "general",
 	  "accept threads in each kw-api FastCGI worker process, each with its own database "
 	  "connection (a CGI request is always one)" },
+	{ "NODE_NAME", T_STR, F(node_name), "", NOLIM, NULL, check_node_name, "general",
+	  "this node's name among several sharing one PostgreSQL database (fetch runs, "
+	  "/api/status); empty: the host name" },
 	/* security */
 	{ "API_KEY", T_SECRET, F(api_key), "", NOLIM, NULL, NULL, "security",
 	  "bootstrap admin API key (at least 32 characters); kw-admin manages the others" },
@@ -514,6 +532,16 @@ int kw_config_load(struct kw_config *c, char *err, size_t errlen)
 		c->db_target = kw_xstrdup(c->database_path);
 	if (c->rate_limit_burst == 0)
 		c->rate_limit_burst = c->rate_limit_per_minute;
+	if (!*c->node_name) {
+		char host[256] = "";
+		/* Cut to a valid name: a host name longer than the limit keeps its start. */
+		if (gethostname(host, sizeof(host) - 1) < 0 || !*host)
+			snprintf(host, sizeof(host), "localhost");
+		host[strspn(host, NODE_NAME_CHARS)] = '\0';
+		host[KW_NODE_NAME_MAX] = '\0';
+		free(c->node_name);
+		c->node_name = kw_xstrdup(*host ? host : "localhost");
+	}
 	return 0;
 }
 

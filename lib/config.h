@@ -22,6 +22,9 @@
 
 enum kw_env { KW_ENV_DEVELOPMENT = 0, KW_ENV_PRODUCTION = 1 };
 
+/* Longest NODE_NAME (a node's name in fetch_runs and /api/status), without the NUL. */
+#define KW_NODE_NAME_MAX 63
+
 struct kw_config {
 	/* general */
 	int environment; /* enum kw_env */
@@ -38,6 +41,7 @@ struct kw_config {
 	int64_t cache_ttl_s;
 	int64_t heavy_requests_max; /* kw-api: expensive requests at once (lib/heavy.h) */
 	int64_t threads;	    /* kw-api: accept threads per FastCGI worker process */
+	char *node_name;	    /* NODE_NAME, or the host name when it is empty */
 	/* security */
 	char *api_key;
 	char *jwt_secret;

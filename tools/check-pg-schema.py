@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""check-pg-schema.py — does sql/pg/0017_schema.sql build the schema SQLite has?
+"""check-pg-schema.py — do the PostgreSQL migrations (sql/pg/) build the schema SQLite has?
 
-Migrates a temporary SQLite file with `kw-admin db migrate`, applies the PostgreSQL schema to a
-fresh database in a running cluster, and compares what a store query can see: table and view
+Migrates a temporary SQLite file with `kw-admin db migrate`, applies the PostgreSQL migrations
+(sql/pg/NNNN_*.sql in order, as kw-admin would) to a fresh database in a running cluster, and compares what a store query can see: table and view
 names, column names in order with their types (INTEGER = bigint, TEXT = text, REAL = double
 precision, BLOB = bytea), NOT NULL, defaults, primary keys, foreign keys, index names (with
 unique and partial flags), trigger names, and the rows the migrations insert. Then it evaluates
@@ -20,8 +20,8 @@ differently); the schema file's comments say how each was translated.
 Usage: check-pg-schema.py [--host DIR_OR_HOST] [--port N] [--user ROLE] [--kw-admin PATH]
                           [--schema FILE]
 Defaults: KW_PG_HOST, KW_PG_PORT, KW_PG_USER (postgres), $KW_BUILD/kw-admin or
-build/kw-admin, sql/pg/0017_schema.sql. Exit status: 0 the schemas agree, 1 they differ (each
-difference printed), 2 the check could not run.
+build/kw-admin, every file in sql/pg/ (--schema FILE: that one file instead). Exit status:
+0 the schemas agree, 1 they differ (each difference printed), 2 the check could not run.
 """
 
 import argparse
@@ -277,12 +277,18 @@ def main():
     ap.add_argument("--user", default=os.environ.get("KW_PG_USER", "postgres"))
     build = os.environ.get("KW_BUILD", os.path.join(ROOT, "build"))
     ap.add_argument("--kw-admin", default=os.path.join(build, "kw-admin"))
-    ap.add_argument("--schema", default=os.path.join(ROOT, "sql", "pg", "0017_schema.sql"))
+    ap.add_argument("--schema", default=None)
     args = ap.parse_args()
     if not args.host or not args.port:
         fail_run("name the cluster: --host and --port, or KW_PG_HOST and KW_PG_PORT")
-    with open(args.schema, encoding="utf-8") as f:
-        schema_sql = f.read()
+    pgdir = os.path.join(ROOT, "sql", "pg")
+    files = [args.schema] if args.schema else [
+        os.path.join(pgdir, n) for n in sorted(os.listdir(pgdir)) if n.endswith(".sql")]
+    schema_sql = ""
+    for path in files:
+        with open(path, encoding="utf-8") as f:
+            schema_sql += f.read() + "\n"
+    args.schema = args.schema or "sql/pg/"
 
     tag = "kwcheck_%d" % os.getpid()
     admin = psycopg2.connect(host=args.host, port=args.port, user=args.user, dbname="postgres")
