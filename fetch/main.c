@@ -6,9 +6,17 @@
  * signal flag, and the --once / --loop / --replay drivers. A run itself is in run.c, the
  * HTTP client, replay and record in client.c.
  *
- * The lock is flock(2) on "<DATABASE_PATH>.fetch.lock": the kernel drops it when the process
- * dies (kill -9 included), so a crashed fetcher never blocks the next one. A second instance
- * exits 0 saying so, which is what cron wants every minute.
+ * On SQLite the lock is flock(2) on "<DATABASE_PATH>.fetch.lock": the kernel drops it when the
+ * process dies (kill -9 included), so a crashed fetcher never blocks the next one. A second
+ * instance exits 0 saying so, which is what cron wants every minute.
+ *
+ * On PostgreSQL several nodes may share the database, each with its kw-fetch. Each run (not
+ * the whole process: a --loop on every node takes turns) first takes the cluster's run lock,
+ * a session advisory lock on a connection of its own (lib/store_cluster.h), which the server
+ * drops with the connection when the process dies. Under the lock it reads the run that
+ * finished last: when another node finished one less than the interval ago, this node skips
+ * its turn (unless a refresh request waits), so Kalshi sees one client. --once then exits 0
+ * with a log line; --loop sleeps until that run's interval is over.
  */
 #include <curl/curl.h>
 #include <dirent.h>
@@ -27,6 +35,7 @@
 #include "fetch.h"
 #include "log.h"
 #include "sentry.h"
+#include "store_cluster.h"
 #include "store_fetch.h"
 #include "version.h"
 #include "webhook.h"
@@ -35,6 +44,7 @@
 #define RETRIES 4 /* after the first attempt: 5 tries, about 15 s of backoff at 1 s */
 #define DEFAULT_BACKOFF_MS 1000
 #define WEBHOOK_BUDGET_MS 30000 /* per drain: retries due later wait for the next run */
+#define BUSY_RETRY_S 5		/* --loop: next look when another node's run holds the lock */
 
 static volatile sig_atomic_t g_stop;
 
@@ -74,11 +84,14 @@ static void usage(FILE *out)
 		"./.env): KALSHI_API_BASE, KALSHI_MAX_RPS, KALSHI_TIMEOUT_SECONDS,\n"
 		"KALSHI_INCLUDE_COMBOS, UPDATE_INTERVAL_SECONDS, BACKFILL_HOURS, ORDERBOOK_WATCH,\n"
 		"RETENTION_DAYS, WHALE_MIN_NOTIONAL_USD, DATABASE_PATH; see the README.\n"
-		"Only one kw-fetch runs per database (lock file DATABASE_PATH.fetch.lock).\n"
+		"Only one kw-fetch runs per database: on SQLite, lock file\n"
+		"DATABASE_PATH.fetch.lock; on PostgreSQL, a run lock in the database, and a node\n"
+		"skips its run when another node (NODE_NAME) finished one less than the interval\n"
+		"ago.\n"
 		"\n"
 		"Exit status:\n"
-		"   0  the run succeeded, or another kw-fetch holds the lock, or --loop was "
-		"stopped\n"
+		"   0  the run succeeded, or another kw-fetch holds the lock, or another node\n"
+		"      ran less than the interval ago, or --loop was stopped\n"
 		"   1  the run failed (bad responses from Kalshi, database error, interrupted)\n"
 		"   2  usage error\n"
 		"   3  partial: markets were refreshed but trades, order books or the catalog\n"
@@ -325,15 +338,18 @@ static void install_signals(void)
 
 /*
  * The database this run writes: a private scratch file for --dry-run (named in tmpdb, which
- * the caller removes), else the configured one, held under the fetch lock (*lock_fd). The
- * store, or NULL (logged) with *status set: KW_FETCH_EX_OK when another kw-fetch holds the
- * lock, which is no failure.
+ * the caller removes), else the configured one. A SQLite file is held under the fetch lock
+ * (*lock_fd); a PostgreSQL database gets the cluster's run lock's connection (*run_lock),
+ * taken run by run. The store, or NULL (logged) with *status set: KW_FETCH_EX_OK when another
+ * kw-fetch holds the lock, which is no failure.
  */
 static struct kw_store *open_database(const struct kw_config *cfg, int dry, char *tmpdb,
-				      size_t tmplen, int *lock_fd, int *status)
+				      size_t tmplen, int *lock_fd, struct kw_run_lock **run_lock,
+				      int *status)
 {
 	char err[512];
 	const char *dbpath = cfg->database_path;
+	int pg = !dry && kw_url_is_postgres(cfg->db_target);
 	if (dry) {
 		/* A private scratch database: the same code path, nothing real is written. */
 		const char *tmp = getenv("TMPDIR");
@@ -347,7 +363,7 @@ static struct kw_store *open_database(const struct kw_config *cfg, int dry, char
 		close(fd);
 		dbpath = tmpdb;
 		kw_info("dry run: using scratch database %s", tmpdb);
-	} else {
+	} else if (!pg) {
 		char lock[4200];
 		snprintf(lock, sizeof(lock), "%s.fetch.lock", dbpath);
 		*lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -366,12 +382,17 @@ static struct kw_store *open_database(const struct kw_config *cfg, int dry, char
 			return NULL;
 		}
 	}
-	/* A real run opens the configured database (a PostgreSQL URL or the file); the lock
-	 * above is this node's, beside DATABASE_PATH, either way. */
+	/* A real run opens the configured database (a PostgreSQL URL or the file). */
 	struct kw_store *store =
 		kw_store_open(dry ? dbpath : cfg->db_target, KW_DB_MIGRATE, err, sizeof(err));
 	if (!store) {
 		kw_error("%s", err);
+		return NULL;
+	}
+	/* After the store, which applied any migration the lock's connection checks for. */
+	if (pg && !(*run_lock = kw_run_lock_open(cfg->db_target, err, sizeof(err)))) {
+		kw_error("%s", err);
+		kw_store_close(store);
 		return NULL;
 	}
 	/* Everything kw-fetch commits is market data (the run journal included: source_lag_s
@@ -395,34 +416,99 @@ static void remove_scratch(const char *tmpdb)
 	unlink(side);
 }
 
+/* Whether this node's run may go ahead now (PostgreSQL, several nodes). */
+enum turn {
+	TURN_GO,     /* the run lock is held: run, then release it */
+	TURN_BUSY,   /* another node's run holds the lock */
+	TURN_RECENT, /* another node finished a run less than the interval ago */
+	TURN_ERROR,  /* the database cannot say (logged) */
+};
+
+/*
+ * Take the cluster's run lock and, unless skip_recent is 0 or a refresh request waits, give
+ * the turn up when another node finished a run less than interval seconds ago; *wait_s is then
+ * the seconds until that run's interval is over. Without a lock (SQLite, a dry run) always
+ * TURN_GO: the process's flock decided already.
+ */
+static enum turn take_turn(struct kw_fetch_ctx *ctx, struct kw_run_lock *lock, int64_t interval,
+			   int skip_recent, int64_t *wait_s)
+{
+	struct kw_cluster_run last;
+	*wait_s = BUSY_RETRY_S;
+	if (!lock)
+		return TURN_GO;
+	int taken = kw_run_lock_try(lock);
+	if (taken < 0)
+		return TURN_ERROR;
+	if (!taken) {
+		kw_info("another node's run holds the cluster's run lock; not running now");
+		return TURN_BUSY;
+	}
+	if (!skip_recent)
+		return TURN_GO;
+	int pending = kw_store_fetch_refresh_pending(ctx->store);
+	int found = pending == 0 ? kw_store_cluster_last_finished(ctx->store, &last) : 0;
+	if (pending < 0 || found < 0) {
+		kw_run_lock_release(lock);
+		return TURN_ERROR;
+	}
+	int64_t age = kw_now_s() - last.finished_at;
+	if (found && last.node[0] && strcmp(last.node, ctx->cfg->node_name) != 0 && age >= 0 &&
+	    age < interval) {
+		kw_run_lock_release(lock);
+		*wait_s = interval - age;
+		kw_info("node %s finished run %lld %lld s ago (interval %lld s); this node skips "
+			"its run",
+			last.node, (long long)last.id, (long long)age, (long long)interval);
+		return TURN_RECENT;
+	}
+	return TURN_GO;
+}
+
+/* One run when it is this node's turn: *status is the run's, or KW_FETCH_EX_OK when the turn
+ * was another node's. The turn, as take_turn() said; *wait_s the seconds to the next look. */
+static enum turn run_turn(struct kw_fetch_ctx *ctx, struct kw_run_lock *lock, const char *replay,
+			  int64_t interval, int *status, int64_t *wait_s)
+{
+	enum turn t = take_turn(ctx, lock, interval, replay == NULL, wait_s);
+	*status = t == TURN_ERROR ? KW_FETCH_EX_FAILED : KW_FETCH_EX_OK;
+	if (t != TURN_GO)
+		return t;
+	*status = replay ? replay_all(ctx, replay) : kw_fetch_run(ctx, NULL, kw_now_s(), 0);
+	if (lock)
+		kw_run_lock_release(lock);
+	return t;
+}
+
 /* One replay, one run, or runs every interval seconds until a stop signal; the exit status.
  * After each run: webhooks, then error reports kw-api's workers and crashes left in the
- * Sentry spool (they never send themselves). */
+ * Sentry spool (they never send themselves). lock: the cluster's run lock (PostgreSQL), or
+ * NULL. */
 static int run_all(struct kw_fetch_ctx *ctx, const struct args *a, int64_t interval,
-		   struct kw_sentry *sentry, struct kw_webhooks *webhooks)
+		   struct kw_run_lock *lock, struct kw_sentry *sentry, struct kw_webhooks *webhooks)
 {
 	int status;
-	if (a->replay) {
-		status = replay_all(ctx, a->replay);
-		drain_webhooks(webhooks, &g_stop);
-		kw_sentry_send_spool(sentry);
-		return status;
-	}
+	int64_t wait_s;
 	if (!a->loop) {
-		status = kw_fetch_run(ctx, NULL, kw_now_s(), 0);
-		drain_webhooks(webhooks, &g_stop);
-		kw_sentry_send_spool(sentry);
+		if (run_turn(ctx, lock, a->replay, interval, &status, &wait_s) == TURN_GO) {
+			drain_webhooks(webhooks, &g_stop);
+			kw_sentry_send_spool(sentry);
+		}
 		return status;
 	}
 	kw_info("looping every %lld s against %s", (long long)interval, ctx->cfg->kalshi_api_base);
 	while (!g_stop) {
-		int rs = kw_fetch_run(ctx, NULL, kw_now_s(), 0);
-		report_run(sentry, rs);
-		drain_webhooks(webhooks, &g_stop);
-		kw_sentry_send_spool(sentry);
-		if (rs == KW_FETCH_EX_TEMPFAIL)
-			kw_warn("Kalshi is unreachable; retrying in %lld s", (long long)interval);
-		wait_next(ctx, interval);
+		enum turn t = run_turn(ctx, lock, NULL, interval, &status, &wait_s);
+		if (t == TURN_GO) {
+			report_run(sentry, status);
+			drain_webhooks(webhooks, &g_stop);
+			kw_sentry_send_spool(sentry);
+			if (status == KW_FETCH_EX_TEMPFAIL)
+				kw_warn("Kalshi is unreachable; retrying in %lld s",
+					(long long)interval);
+			wait_s = interval;
+		}
+		wait_next(ctx, wait_s < interval ? wait_s : interval);
 	}
 	kw_info("stopped by signal");
 	return KW_FETCH_EX_OK;
@@ -470,6 +556,7 @@ int main(int argc, char **argv)
 	struct kw_client *client = NULL;
 	struct kw_sentry *sentry = NULL;
 	struct kw_webhooks *webhooks = NULL;
+	struct kw_run_lock *run_lock = NULL;
 	int lock_fd = -1, rc;
 	int status = KW_FETCH_EX_FAILED;
 	char tmpdb[64] = "";
@@ -491,7 +578,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	install_signals();
-	store = open_database(&cfg, a.dry, tmpdb, sizeof(tmpdb), &lock_fd, &status);
+	store = open_database(&cfg, a.dry, tmpdb, sizeof(tmpdb), &lock_fd, &run_lock, &status);
 	if (!store)
 		goto out;
 	client = open_client(&cfg, &a, backoff_ms);
@@ -501,13 +588,14 @@ int main(int argc, char **argv)
 		webhooks = kw_webhooks_new(&cfg, store);
 	struct kw_fetch_ctx ctx = { &cfg,	 store,		  client,   &g_stop,
 				    a.keep_time, a.shift != NULL, a.shift_s };
-	status = run_all(&ctx, &a, interval, sentry, webhooks);
+	status = run_all(&ctx, &a, interval, run_lock, sentry, webhooks);
 out:
 	if (!a.loop)
 		report_run(sentry, status);
 	kw_sentry_free(sentry);
 	kw_webhooks_free(webhooks);
 	kw_client_free(client);
+	kw_run_lock_close(run_lock);
 	kw_store_close(store);
 	if (client)
 		curl_global_cleanup();

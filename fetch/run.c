@@ -37,6 +37,7 @@
 #include "kalshi.h"
 #include "log.h"
 #include "run.h"
+#include "store_cluster.h"
 #include "store_fetch.h"
 #include "whale.h"
 
@@ -518,6 +519,7 @@ static int run_begin(struct kw_run *r, const char *replay_dir)
 	if (kw_run_tx_begin(r) < 0)
 		return -1;
 	if (kw_store_fetch_run_begin(r->store, kw_now_s(), &r->id) < 0 ||
+	    kw_store_cluster_mark_run(r->store, r->id, r->cfg->node_name) < 0 ||
 	    kw_store_fetch_claim_refresh(r->store, r->id, &claimed, &r->force_catalog) < 0)
 		return kw_run_db_fail(r, "starting the run");
 	if (kw_run_tx_commit(r) < 0)

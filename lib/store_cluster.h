@@ -1,0 +1,56 @@
+/*
+ * store_cluster.h — what several nodes sharing one PostgreSQL database agree on through it:
+ * which node's kw-fetch runs (a session advisory lock and the fetch_runs journal), the
+ * cluster's fetcher state for /api/status, and a stamp of the API keys' revocations that every
+ * node's kw-ws compares to close a revoked key's sockets.
+ *
+ * On SQLite there is one node: kw-fetch keeps its flock beside the file and the run lock here
+ * is never opened; the other calls work on both backends.
+ */
+#ifndef KW_STORE_CLUSTER_H
+#define KW_STORE_CLUSTER_H
+
+#include <stdint.h>
+
+#include "config.h" /* KW_NODE_NAME_MAX */
+#include "store.h"
+#include "util.h"
+
+/*
+ * kw-fetch's cluster-wide run lock: pg_try_advisory_lock on a connection of its own, so it is
+ * held exactly while that connection lives. A process killed with kill -9 loses its connection
+ * and the server releases the lock at once; the store's own connection, which may reconnect
+ * after an error, never holds it.
+ *
+ * PostgreSQL only (url must be a postgresql:// URL). NULL with err on failure.
+ */
+struct kw_run_lock;
+struct kw_run_lock *kw_run_lock_open(const char *url, char *err, size_t errlen);
+/* 1 taken (hold it until kw_run_lock_release), 0 another session holds it, -1 error (logged). */
+int kw_run_lock_try(struct kw_run_lock *l) KW_WUR;
+/* Give the lock back; a lock lost with its connection is logged as a warning. */
+void kw_run_lock_release(struct kw_run_lock *l);
+void kw_run_lock_close(struct kw_run_lock *l);
+
+/* One fetch_runs row as the cluster sees it. */
+struct kw_cluster_run {
+	int64_t id;
+	int64_t started_at, finished_at; /* finished_at 0 while running */
+	char outcome[16];		 /* running, ok, partial, failed */
+	char node[KW_NODE_NAME_MAX + 1]; /* "" for a run stored before nodes were named */
+};
+
+/* The newest run (by id), finished or not: 1 found, 0 none yet, -1 error (logged). */
+int kw_store_cluster_last_run(struct kw_store *s, struct kw_cluster_run *out) KW_WUR;
+/* The run that finished last: 1 found, 0 none yet, -1 error (logged). */
+int kw_store_cluster_last_finished(struct kw_store *s, struct kw_cluster_run *out) KW_WUR;
+/* Record which node runs run_id (inside the transaction that began it). -1 on error. */
+int kw_store_cluster_mark_run(struct kw_store *s, int64_t run_id, const char *node) KW_WUR;
+
+/* What a revocation, a new key or a deleted key changes: compared, never interpreted. */
+struct kw_keys_stamp {
+	int64_t keys, revoked, last_revoked_at;
+};
+int kw_store_keys_stamp(struct kw_store *s, struct kw_keys_stamp *out) KW_WUR;
+
+#endif
