@@ -453,19 +453,36 @@ static void stats_cb(lws_sorted_usec_list_t *sul)
 	lws_sul_schedule(h->ctx, 0, &h->sul_stats, stats_cb, KW_WS_STATS_MS * LWS_US_PER_MS);
 }
 
+/* 1 if the API keys' stamp in the database moved since the last look (a kw-admin on any node
+ * revoked, made or deleted a key); 0 if not, or when it cannot be read (the periodic sweep
+ * covers that). */
+static int keys_stamp_moved(struct kw_hub *h)
+{
+	struct kw_keys_stamp now;
+	if (!h->cluster || kw_store_keys_stamp(h->store, &now) < 0)
+		return 0;
+	int moved = memcmp(&now, &h->keys_stamp, sizeof(now)) != 0;
+	h->keys_stamp = now;
+	return moved;
+}
+
 /*
  * Revoked keys: a socket lives on after its handshake, so a revocation must reach it. Every
  * KW_WS_KEYS_MS the key generation in the limiter table (bumped by kw-admin after each key
- * change) is compared with the last one seen; on a change, and every KW_WS_KEYS_EVERY_MS
- * regardless, each client that connected with a database key (directly or through a ticket
- * minted for it) is checked, and a revoked key's sockets are closed with 1008.
+ * change on this node) is compared with the last one seen, and on PostgreSQL, where kw-admin
+ * may run on another node, so is a stamp of the api_keys table (one small query); on a change,
+ * and every KW_WS_KEYS_EVERY_MS regardless, each client that connected with a database key
+ * (directly or through a ticket minted for it) is checked, and a revoked key's sockets are
+ * closed with 1008.
  */
 static void keys_cb(lws_sorted_usec_list_t *sul)
 {
 	struct kw_hub *h = lws_container_of(sul, struct kw_hub, sul_keys);
 	int64_t now = kw_mono_us() / 1000;
 	uint64_t gen = h->rl ? kw_rl_keys_generation(h->rl) : 0;
-	if (gen != h->keys_generation || now - h->keys_swept_ms >= KW_WS_KEYS_EVERY_MS) {
+	int stamp_moved = keys_stamp_moved(h);
+	if (gen != h->keys_generation || stamp_moved ||
+	    now - h->keys_swept_ms >= KW_WS_KEYS_EVERY_MS) {
 		h->keys_generation = gen;
 		h->keys_swept_ms = now;
 		for (struct kw_client *c = h->clients; c; c = c->next) {
@@ -487,6 +504,8 @@ void kw_hub_start_timers(struct kw_hub *h)
 			 h->heartbeat_ms * LWS_US_PER_MS);
 	lws_sul_schedule(h->ctx, 0, &h->sul_stats, stats_cb, 1);
 	h->keys_generation = h->rl ? kw_rl_keys_generation(h->rl) : 0;
+	h->cluster = kw_url_is_postgres(h->cfg->db_target);
+	(void)keys_stamp_moved(h);
 	h->keys_swept_ms = kw_mono_us() / 1000;
 	lws_sul_schedule(h->ctx, 0, &h->sul_keys, keys_cb, KW_WS_KEYS_MS * LWS_US_PER_MS);
 }

@@ -25,6 +25,7 @@
 #include "proxy.h"
 #include "ratelimit.h"
 #include "store.h"
+#include "store_cluster.h"
 #include "store_ws.h"
 #include "ticket.h"
 #include "ws_proto.h"
@@ -86,9 +87,11 @@ struct kw_hub {
 	struct kw_ticket_seen *seen;
 	struct kw_rl *rl;	  /* kw-api's limiter table: blocks and failure counts, shared */
 	uint64_t keys_generation; /* as last swept for revoked keys */
-	int64_t keys_swept_ms;	  /* monotonic */
-	int64_t started_ms;	  /* tickets issued before this are refused (ticket.h) */
-	int64_t heartbeat_ms;	  /* KW_WS_HEARTBEAT_MS unless overridden for tests */
+	int cluster;		  /* PostgreSQL: other nodes' kw-admin may revoke keys too */
+	struct kw_keys_stamp keys_stamp; /* the database's, as last swept (cluster only) */
+	int64_t keys_swept_ms;		 /* monotonic */
+	int64_t started_ms;		 /* tickets issued before this are refused (ticket.h) */
+	int64_t heartbeat_ms;		 /* KW_WS_HEARTBEAT_MS unless overridden for tests */
 	int stopping;
 	/* settings parsed once at start */
 	struct kw_origins *origins; /* ALLOWED_ORIGINS, normalised (origins.h) */
