@@ -27,6 +27,7 @@
 #include "jsonbody.h"
 #include "security.h"
 #include "store.h"
+#include "store_cluster.h"
 #include "util.h"
 
 #define KW_MAX_PATH_ARGS 2
@@ -67,6 +68,8 @@ struct kw_thread {
 	int64_t probe_at_us; /* monotonic; 0 = never */
 	int probe_ok;
 	struct kw_status probe;
+	int probe_run_found; /* 1 when probe_run holds the newest fetch run */
+	struct kw_cluster_run probe_run;
 };
 
 void kw_thread_init(struct kw_thread *t, struct kw_app *app, int index);

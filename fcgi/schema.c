@@ -98,6 +98,20 @@ static const struct kw_field status_f[] = {
 	INT("uptime", 0, "the same as uptime_s (the original client reads this name)"),
 	ENUM("environment", 0, "development|production", "ENVIRONMENT setting"),
 	OBJ("database", 0, "StatusDatabase", "database check"),
+	STR("node", 0, "this node's name (NODE_NAME, by default the host name)"),
+	OBJ("fetcher", 0, "ClusterFetcher", "kw-fetch as every node sharing the database sees it"),
+	END,
+};
+static const struct kw_field cluster_fetcher_f[] = {
+	OBJ("last_run", N, "ClusterRun", "the newest run of any node; null before the first"),
+	END,
+};
+static const struct kw_field cluster_run_f[] = {
+	INT("id", 0, "fetch_runs id"),
+	STR("node", N, "the node that ran it; null for a run stored before nodes were named"),
+	ENUM("outcome", 0, "running|ok|partial|failed", "running while it goes on"),
+	TIME("started_at", 0, "start"),
+	TIME("finished_at", N, "end; null while running"),
 	END,
 };
 static const struct kw_field status_db_f[] = {
@@ -515,6 +529,8 @@ const struct kw_schema kw_schemas[] = {
 	{ "Health", "liveness", NULL, health_f },
 	{ "Status", "service status", NULL, status_f },
 	{ "StatusDatabase", "database check", NULL, status_db_f },
+	{ "ClusterFetcher", "the fetcher's state across nodes", NULL, cluster_fetcher_f },
+	{ "ClusterRun", "a kw-fetch run and the node that ran it", NULL, cluster_run_f },
 	{ "WsTicket", "a WebSocket ticket", NULL, ws_ticket_f },
 	{ "LegacyRefresh", "the original's answer to a refresh request", NULL, legacy_refresh_f },
 	{ "RefreshAccepted", "a queued refresh request (count is 0: kw-fetch does the work later)",

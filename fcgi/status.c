@@ -3,13 +3,20 @@
  *
  * Status keeps the original app's fields (status, timestamp, last_update, active_connections,
  * total_markets, websocket_enabled) and adds version, uptime_s (plus `uptime`, which the
- * original's Next.js client reads), environment and a database check. Every number is read
- * from the store: zeros and nulls until kw-fetch and kw-ws have reported, never invented.
+ * original's Next.js client reads), environment, a database check, this node's name and the
+ * fetcher's newest run with the node that ran it (several nodes may share one PostgreSQL
+ * database). Every number is read from the store: zeros and nulls until kw-fetch and kw-ws
+ * have reported, never invented.
+ *
+ * Health is what a load balancer polls: 200 while this node's worker can query the database,
+ * 503 when it cannot (a SQLite file that cannot be read, a PostgreSQL server this node cannot
+ * reach), so the balancer sends no traffic to a node that could only answer 503.
  */
 #include <string.h>
 
 #include "app.h"
 #include "log.h"
+#include "store_cluster.h"
 #include "version.h"
 
 /* How long a worker reuses what it read from the store: the figures change at most every
@@ -25,6 +32,12 @@ static int probe(struct kw_thread *t, struct kw_store *store)
 		return t->probe_ok;
 	memset(&t->probe, 0, sizeof(t->probe));
 	t->probe_ok = kw_store_status(store, &t->probe) == 0;
+	t->probe_run_found = 0;
+	if (t->probe_ok) {
+		int found = kw_store_cluster_last_run(store, &t->probe_run);
+		t->probe_ok = found >= 0;
+		t->probe_run_found = found == 1;
+	}
 	t->probe_at_us = now;
 	return t->probe_ok;
 }
@@ -68,6 +81,20 @@ void kw_handle_status(struct kw_req *r)
 	json_object_object_add(db, "status", json_object_new_string(db_ok ? "ok" : "error"));
 	json_object_object_add(db, "schema_version", json_object_new_int(kw_db_schema_version()));
 	json_object_object_add(o, "database", db);
+	json_object_object_add(o, "node", json_object_new_string(app->cfg.node_name));
+	json_object *fetcher = json_object_new_object(), *run = NULL;
+	if (r->thr->probe_run_found) {
+		const struct kw_cluster_run *lr = &r->thr->probe_run;
+		run = json_object_new_object();
+		json_object_object_add(run, "id", json_object_new_int64(lr->id));
+		json_object_object_add(run, "node",
+				       lr->node[0] ? json_object_new_string(lr->node) : NULL);
+		json_object_object_add(run, "outcome", json_object_new_string(lr->outcome));
+		json_object_object_add(run, "started_at", time_or_null(lr->started_at));
+		json_object_object_add(run, "finished_at", time_or_null(lr->finished_at));
+	}
+	json_object_object_add(fetcher, "last_run", run);
+	json_object_object_add(o, "fetcher", fetcher);
 	kw_reply_json(r, db_ok ? 200 : 503, o);
 }
 
