@@ -231,6 +231,11 @@ _DATABASES = {}
 
 def database(path):
     """The Database standing at path (made on first use)."""
+    return _database_at(path)
+
+
+def _database_at(path):
+    """database(), under a name LighttpdStack's `database` argument does not hide."""
     key = str(path)
     if key not in _DATABASES:
         _DATABASES[key] = Database(key)
@@ -431,7 +436,8 @@ class LighttpdStack:
     # lists them. False for the plain-CGI stacks, where every request is a process of its own.
     persistent = True
 
-    def __init__(self, directory, settings=None, workers=2, wait=True, ws=False, ws_args=()):
+    def __init__(self, directory, settings=None, workers=2, wait=True, ws=False, ws_args=(),
+                 database=None):
         self._pytest_dir = str(directory)
         os.makedirs(self._pytest_dir, exist_ok=True)
         self.dir = self._state_dir()
@@ -439,13 +445,20 @@ class LighttpdStack:
         self.port = free_port()
         self.tls_port = free_port()
         self.ws_port = free_port()
-        # The SQLite file (on PostgreSQL: the key of the stack's own database; see database())
+        # The SQLite file (on PostgreSQL: the key of the stack's own database; see database(),
+        # and the place of the node's local files: the limiter's table, the locks).
         self.db = os.path.join(self.dir, "kalshiwhale.db")
-        self.database = database(self.db)
+        # database=another_stack.database: a second node on the first one's PostgreSQL
+        # database (its own port, state directory and DATABASE_PATH).
+        if database is not None and not database.name:
+            raise ValueError("nodes share a database only on PostgreSQL (KW_TEST_DB=postgres)")
+        self.database = database if database is not None else _database_at(self.db)
         self.env_file = os.path.join(self.dir, "kalshiwhale.env")
         # Every stack has a bootstrap admin key that .get()/.post() send, and a limit high
         # enough that tests of other features are never throttled; security tests override.
-        self.settings = dict(self.database.settings, LOG_LEVEL="info",
+        # DATABASE_PATH is this stack's own file: on PostgreSQL it places this node's files,
+        # also when the database is another node's.
+        self.settings = dict(self.database.settings, DATABASE_PATH=self.db, LOG_LEVEL="info",
                              API_KEY="kw_test_" + os.urandom(24).hex(),
                              RATE_LIMIT_PER_MINUTE="1000000")
         # KW_TEST_THREADS runs the suite with that many accept threads per kw-api worker
@@ -725,12 +738,13 @@ class ApacheStack(LighttpdStack):
     STARTERS = ("systemd-socket", "spawn-fcgi", "socket-option", "fcgid")
 
     def __init__(self, directory, settings=None, workers=2, wait=True, ws=False, ws_args=(),
-                 starter="systemd-socket"):
+                 starter="systemd-socket", database=None):
         assert starter in self.STARTERS
         self.starter = starter
         self.extra_conf = []
         self.supervisor = None
-        LighttpdStack.__init__(self, directory, settings, workers, wait, ws, ws_args)
+        LighttpdStack.__init__(self, directory, settings, workers, wait, ws, ws_args,
+                               database=database)
         self.errorlog = os.path.join(self.dir, "apache-error.log")
         self.api_log = os.path.join(self.dir, "kw-api.log")
         self.workers_proc = []
