@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "store_cluster.h" /* KW_STORE_DATA_NOTIFY */
 
 #define STMT_CACHE_MAX 128
 /* kw-ws reports every few seconds; an older report means it is not running. */
@@ -207,6 +208,10 @@ int kw_store_commit(struct kw_store *s)
 		return -1;
 	if (s->data_writer && kw_conn_in_transaction(&s->c) &&
 	    kw_conn_exec(&s->c, SQL_GEN_BUMP) < 0)
+		return -1;
+	/* PostgreSQL delivers this at the commit, to every node's kw-ws (store_cluster.h). */
+	if (s->data_writer && s->c.pg && kw_conn_in_transaction(&s->c) &&
+	    kw_conn_exec(&s->c, KW_STORE_DATA_NOTIFY) < 0)
 		return -1;
 	if (kw_conn_exec(&s->c, "COMMIT") < 0)
 		return -1;

@@ -131,6 +131,22 @@ int kw_store_cluster_mark_run(struct kw_store *s, int64_t run_id, const char *no
 	return kw_store_step_done(s, st, "naming the run's node");
 }
 
+/* ---- new data ----------------------------------------------------------------------------- */
+
+int kw_store_data_listen(struct kw_store *s)
+{
+	struct kw_conn *c = kw_store_conn(s);
+	if (!kw_conn_is_pg(c))
+		return 0;
+	return kw_pg_listen(c->pg, "LISTEN kw_data") < 0 ? -1 : 1;
+}
+
+int kw_store_data_notified(struct kw_store *s)
+{
+	struct kw_conn *c = kw_store_conn(s);
+	return kw_conn_is_pg(c) ? kw_pg_notified(c->pg) : -1;
+}
+
 /* ---- API keys ----------------------------------------------------------------------------- */
 
 static const char SQL_KEYS_STAMP[] =

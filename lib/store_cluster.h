@@ -1,8 +1,9 @@
 /*
  * store_cluster.h — what several nodes sharing one PostgreSQL database agree on through it:
  * which node's kw-fetch runs (a session advisory lock and the fetch_runs journal), the
- * cluster's fetcher state for /api/status, and a stamp of the API keys' revocations that every
- * node's kw-ws compares to close a revoked key's sockets.
+ * cluster's fetcher state for /api/status, the notification that new market data was
+ * committed, and a stamp of the API keys' revocations that every node's kw-ws compares to
+ * close a revoked key's sockets.
  *
  * On SQLite there is one node: kw-fetch keeps its flock beside the file and the run lock here
  * is never opened; the other calls work on both backends.
@@ -46,6 +47,20 @@ int kw_store_cluster_last_run(struct kw_store *s, struct kw_cluster_run *out) KW
 int kw_store_cluster_last_finished(struct kw_store *s, struct kw_cluster_run *out) KW_WUR;
 /* Record which node runs run_id (inside the transaction that began it). -1 on error. */
 int kw_store_cluster_mark_run(struct kw_store *s, int64_t run_id, const char *node) KW_WUR;
+
+/*
+ * New market data, pushed: on PostgreSQL every commit of a market-data writer (kw-fetch)
+ * sends KW_STORE_DATA_NOTIFY in its transaction, which the server delivers at the commit to
+ * every connection that listens. kw-ws listens on its store connection and reads the data
+ * generation only when told, or after KW_WS_FALLBACK_MS in case a notification was lost (a
+ * transaction pooler keeps no LISTEN; a reconnect drops it and is reported as a notification).
+ */
+#define KW_STORE_DATA_NOTIFY "NOTIFY kw_data"
+/* Listen for it: 1 listening, 0 not on this backend (SQLite: poll), -1 error (logged). */
+int kw_store_data_listen(struct kw_store *s) KW_WUR;
+/* 1 if notified since the last call (or a reconnect may have lost one), 0 if not; never
+ * waits and never queries. -1 when not listening. */
+int kw_store_data_notified(struct kw_store *s);
 
 /* What a revocation, a new key or a deleted key changes: compared, never interpreted. */
 struct kw_keys_stamp {

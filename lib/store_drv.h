@@ -89,6 +89,11 @@ const char *kw_pg_errmsg(struct kw_pgconn *pc);
 enum kw_dberr kw_pg_errkind(struct kw_pgconn *pc);
 int64_t kw_pg_changes(struct kw_pgconn *pc);
 int kw_pg_in_transaction(struct kw_pgconn *pc);
+/* LISTEN with listen_sql (static storage: "LISTEN channel"), again after every reconnect. */
+int kw_pg_listen(struct kw_pgconn *pc, const char *listen_sql);
+/* 1 if a notification arrived since the last call (or some may have been missed: a reset
+ * connection), 0 if none, -1 when not listening. Never waits. */
+int kw_pg_notified(struct kw_pgconn *pc);
 
 /* Its statement calls; use the kw_sql_* below. */
 int kw_pg_bind_i64(struct kw_pgstmt *p, int i, int64_t v);

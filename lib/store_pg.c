@@ -46,6 +46,8 @@
 struct kw_pgconn {
 	PGconn *conn;
 	int epoch; /* advances on each reconnect: statements prepared before it are gone */
+	const char *listen_sql; /* kw_pg_listen's LISTEN statement, NULL when not listening */
+	int listen_epoch;	/* the epoch it was run in: a reconnect drops it */
 	int next_id;
 	int in_tx; /* a transaction was open when the server last answered */
 	enum kw_dberr errkind;
@@ -377,6 +379,46 @@ int kw_pg_in_transaction(struct kw_pgconn *pc)
 {
 	note_tx(pc);
 	return pc->in_tx;
+}
+
+/* ---- notifications ------------------------------------------------------------------------- */
+
+int kw_pg_listen(struct kw_pgconn *pc, const char *listen_sql)
+{
+	pc->listen_sql = listen_sql;
+	pc->listen_epoch = 0;
+	if (kw_pg_exec(pc, listen_sql, 0) < 0)
+		return -1;
+	pc->listen_epoch = pc->epoch;
+	return 0;
+}
+
+/*
+ * Notifications wait in libpq's queue, filled by PQconsumeInput (which reads only what the
+ * socket already holds: libpq keeps its socket non-blocking) and by every other result read on
+ * the connection. A connection that was reset since the LISTEN missed whatever was sent
+ * meanwhile: it listens again and reports "notified", so the caller looks for itself.
+ */
+int kw_pg_notified(struct kw_pgconn *pc)
+{
+	if (!pc->listen_sql)
+		return -1;
+	if (PQstatus(pc->conn) != CONNECTION_OK)
+		return 1; /* the caller's next query reconnects; then we listen again */
+	if (pc->listen_epoch != pc->epoch) {
+		if (kw_pg_exec(pc, pc->listen_sql, 1) == 0)
+			pc->listen_epoch = pc->epoch;
+		return 1;
+	}
+	if (!PQconsumeInput(pc->conn))
+		return 1;
+	int n = 0;
+	PGnotify *nf;
+	while ((nf = PQnotifies(pc->conn))) {
+		PQfreemem(nf);
+		n++;
+	}
+	return n > 0;
 }
 
 /* ---- statements ---------------------------------------------------------------------------- */

@@ -10,8 +10,10 @@
  * KW_WS_QUEUE_BYTES closes that client (1008): a slow reader never makes the others wait and
  * never makes the process grow without bound.
  *
- * Following: every KW_WS_POLL_MS the hub asks SQLite for PRAGMA data_version (no I/O); only
- * when another process committed does it read alerts, trades and fetch runs past its cursors,
+ * Following: every KW_WS_POLL_MS the hub asks SQLite for PRAGMA data_version (no I/O); on
+ * PostgreSQL it reads the data generation when a NOTIFY from kw-fetch's commit (any node's)
+ * arrived on its connection, or every KW_WS_FALLBACK_MS. Only when another process committed
+ * does it read alerts, trades and fetch runs past its cursors,
  * KW_WS_FOLLOW_BATCH rows at a time. A larger backlog goes out batch by batch, the next one
  * when no healthy client's queue is more than half full (at most KW_WS_BACKLOG_WAIT_MS later),
  * so a burst reaches every reader that keeps up and overflows only one that does not. The
@@ -368,6 +370,16 @@ static void poll_cb(lws_sorted_usec_list_t *sul)
 	int64_t delay_ms = KW_WS_POLL_MS, v = 0;
 	if (h->stopping)
 		return;
+	/* Listening, a tick without a notification asks the database nothing; it is asked
+	 * anyway every KW_WS_FALLBACK_MS, in case a notification was lost. A backlog being sent
+	 * batch by batch reads on regardless. */
+	if (h->listening && h->following && !h->backlog_batch_ms) {
+		int64_t now_ms = kw_mono_us() / 1000;
+		if (kw_store_data_notified(h->store) == 0 &&
+		    now_ms - h->polled_ms < KW_WS_FALLBACK_MS)
+			goto out;
+		h->polled_ms = now_ms;
+	}
 	if (kw_store_data_version(h->store, &v) < 0) {
 		delay_ms = KW_WS_STORE_RETRY_MS;
 		goto out;
@@ -505,6 +517,7 @@ void kw_hub_start_timers(struct kw_hub *h)
 	lws_sul_schedule(h->ctx, 0, &h->sul_stats, stats_cb, 1);
 	h->keys_generation = h->rl ? kw_rl_keys_generation(h->rl) : 0;
 	h->cluster = kw_url_is_postgres(h->cfg->db_target);
+	h->listening = kw_store_data_listen(h->store) == 1;
 	(void)keys_stamp_moved(h);
 	h->keys_swept_ms = kw_mono_us() / 1000;
 	lws_sul_schedule(h->ctx, 0, &h->sul_keys, keys_cb, KW_WS_KEYS_MS * LWS_US_PER_MS);

@@ -43,6 +43,7 @@
 #define KW_WS_WRITES_PER_CALLBACK 16 /* messages written per writable callback */
 #define KW_WS_POLL_MS 100	     /* PRAGMA data_version polling (<= 250 ms): costs no I/O */
 #define KW_WS_STATS_MS 2000	     /* ws_stats report interval */
+#define KW_WS_FALLBACK_MS 500	     /* listening: the data generation read at least this often */
 #define KW_WS_KEYS_MS 1000	     /* revoked-key check when kw-admin signalled a change */
 #define KW_WS_KEYS_EVERY_MS 10000    /* and unconditionally (keys changed by hand) */
 #define KW_WS_HEARTBEAT_MS 30000     /* heartbeat interval (override: --heartbeat-ms) */
@@ -104,6 +105,8 @@ struct kw_hub {
 	struct kw_addr_count **addr_table; /* KW_WS_ADDR_BUCKETS chains */
 	/* following the store */
 	int following;
+	int listening;	   /* PostgreSQL: told of new data by NOTIFY (store_cluster.h) */
+	int64_t polled_ms; /* monotonic: the last read of the data generation while listening */
 	int64_t backlog_batch_ms; /* monotonic time of the last backlog batch; 0 = none */
 	int64_t data_version, alert_id, trade_id, run_id;
 	struct kw_msg *default_initial; /* initial_data for the default subscription, cached */
