@@ -64,6 +64,15 @@ static void test_defaults(void **state)
 	assert_string_equal(c.kalshi_api_base, "https://api.elections.kalshi.com/trade-api/v2");
 	assert_int_equal(c.volume_surge_multiplier_milli, 3000);
 	assert_int_equal(c.surge_min_trades, 3);
+	/* NODE_NAME: the host name, as far as it is a valid name */
+	char host[256] = "";
+	assert_int_equal(gethostname(host, sizeof(host) - 1), 0);
+	assert_true(c.node_name[0] != '\0');
+	assert_int_equal(strncmp(host, c.node_name, strlen(c.node_name)), 0);
+	kw_config_free(&c);
+	write_env("NODE_NAME=web-2.eu_west\n");
+	assert_int_equal(kw_config_load(&c, err, sizeof(err)), 0);
+	assert_string_equal(c.node_name, "web-2.eu_west");
 	kw_config_free(&c);
 }
 
@@ -149,6 +158,13 @@ static void test_bad_values(void **state)
 		{ "DATABASE_URL=mysql://x\n", "expected sqlite:///PATH" },
 		{ "DATABASE_URL=sqlite:///\n", "DATABASE_URL has no path" },
 		{ "HOST=a b\n", "expected a host name or IP address" },
+		{ "NODE_NAME=node a\n",
+		  "NODE_NAME=\"node a\" is invalid: expected 1 to 63 letters" },
+		{ "NODE_NAME=n\xc3\xb8"
+		  "de\n",
+		  "NODE_NAME" },
+		{ "NODE_NAME=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+		  "NODE_NAME" }, /* 64 characters */
 		{ "NOEQUALS\n", "expected KEY=VALUE" },
 		{ "API_KEY=\"bad\x07key\"\n", "API_KEY is invalid" },
 	};
