@@ -15,6 +15,7 @@
 #   bench_rps NAME / bench_p99 NAME            recorded figures
 #   bench_worker_rss_kib                       peak RSS (VmHWM) of the largest kw-api worker
 #   bench_stop                                 stop lighttpd and its workers
+#   bench_api_data BUILD DB MARKETS TRADES NOW the data API's benchmark database (SQLite)
 
 BENCH_DURATION=${BENCH_DURATION:-8}
 BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-64}
@@ -146,4 +147,66 @@ bench_stop() {
 		for p in $kids; do kill -TERM "$p" 2>/dev/null || true; done
 		BENCH_LIGHTTPD=
 	fi
+}
+
+# bench_api_data BUILD DB MARKETS TRADES NOW — the data API's benchmark database (SQLite file
+# DB): MARKETS markets in 20 series and TRADES trades over the 7 days before NOW (every 50th a
+# whale of $5,000 or more), a snapshot of every market and 50 order books, one finished fetch
+# run, detection caught up; built in one SQL transaction, then the markets' 24-hour totals and
+# the API's rollups recounted as kw-fetch keeps them. bench-api.sh measures SQLite on it;
+# bench-pg.sh copies it into PostgreSQL with `kw-admin db copy`.
+bench_api_data() {
+	local build=$1 db=$2 markets=$3 trades=$4 now=$5
+	echo "DATABASE_PATH=$db" >"$db.gen.env"
+	KW_ENV_FILE="$db.gen.env" LOG_LEVEL=warning "$build/kw-api" --check-config >/dev/null # creates the schema
+	sqlite3 -cmd ".timeout 10000" "$db" >/dev/null <<SQL
+PRAGMA journal_mode=WAL;
+PRAGMA synchronous=OFF;
+BEGIN;
+INSERT INTO series (ticker, title, category, frequency, fetched_at)
+  WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 19)
+  SELECT printf('BS%02d', i), printf('Bench series %d', i),
+         CASE i % 5 WHEN 0 THEN 'Crypto' WHEN 1 THEN 'Sports' WHEN 2 THEN 'Politics'
+                    WHEN 3 THEN 'Economics' ELSE 'Climate' END, 'daily', $now FROM n;
+INSERT INTO markets (ticker, event_ticker, series_ticker, category, title, status, open_at,
+                     close_at, yes_bid_micros, yes_ask_micros, no_bid_micros, no_ask_micros,
+                     last_price_micros, previous_price_micros, volume_centi, volume_24h_centi,
+                     open_interest_centi, first_seen_at, updated_at)
+  WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $markets)
+  SELECT printf('BM-%05d', i), printf('BE-%04d', i / 10), printf('BS%02d', i % 20),
+         CASE (i % 20) % 5 WHEN 0 THEN 'Crypto' WHEN 1 THEN 'Sports' WHEN 2 THEN 'Politics'
+                           WHEN 3 THEN 'Economics' ELSE 'Climate' END,
+         printf('Bench market %d', i), 'active', $now - 86400 * 30, $now + (i % 5000) * 600,
+         p - 10000, p + 10000, 990000 - p, 1010000 - p, p, 10000 + (i * 53) % 980000,
+         (i * 7919) % 1000000 * 100, (i * 104729) % 500000 * 100, (i * 31) % 100000 * 100,
+         $now - 86400 * 30, $now
+  FROM (SELECT i, 20000 + (i * 37) % 960000 AS p FROM n);
+INSERT INTO trades (trade_id, ticker, created_us, count_centi, yes_price_micros,
+                    no_price_micros, taker_side, notional_micros)
+  WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $trades)
+  SELECT printf('bt-%07d', i), printf('BM-%05d', 1 + (i * 7919) % $markets),
+         ($now - 7 * 86400) * 1000000 + i * (7 * 86400000000 / $trades),
+         max(1, notional * 100 / CASE WHEN i % 2 THEN 1000000 - yp ELSE yp END), yp,
+         1000000 - yp, CASE WHEN i % 2 THEN 'no' ELSE 'yes' END, notional
+  FROM (SELECT i, 100000 + (i * 13) % 800000 AS yp,
+               CASE WHEN i % 50 = 0 THEN 5000000000 + (i % 997) * 10000000
+                    ELSE (1 + i % 900) * 1000000 END AS notional FROM n);
+INSERT INTO market_snapshots (ticker, taken_at, last_price_micros, yes_bid_micros,
+                              yes_ask_micros, volume_24h_centi)
+  SELECT ticker, $now - 240, last_price_micros, yes_bid_micros, yes_ask_micros,
+         volume_24h_centi FROM markets;
+INSERT INTO orderbook_snapshots (ticker, taken_at, yes_depth_centi, no_depth_centi, yes_levels,
+                                 no_levels)
+  SELECT ticker, $now - 240, 100000, 100000, 10, 10 FROM markets
+   ORDER BY volume_24h_centi DESC LIMIT 50;
+INSERT INTO fetch_runs (started_at, finished_at, outcome, open_markets)
+  VALUES ($now - 250, $now - 240, 'ok', $markets);
+-- Detection has seen all of it (as after the previous kw-fetch run).
+INSERT INTO detect_state (id, last_trade_id, last_snapshot_at, last_book_at, updated_at)
+  VALUES (1, (SELECT max(id) FROM trades), $now - 240, $now - 240, $now - 240);
+COMMIT;
+SQL
+	# The markets' 24-hour totals, as kw-fetch keeps them after each run.
+	KW_ENV_FILE="$db.gen.env" "$build/kw-admin" db activity >/dev/null
+	rm -f "$db.gen.env"
 }
