@@ -6,7 +6,7 @@
 #   make check           format check, config checks, unit + integration tests, then the same
 #                        suite under AddressSanitizer + UndefinedBehaviorSanitizer, then
 #                        ThreadSanitizer (tests/check.sh)
-#   make bench           wrk benchmark on loopback (see bench/README.md)
+#   make bench           wrk benchmark on loopback (see bench/README.md); BENCH=pg: bench-pg.sh alone
 #   make install PREFIX=/usr/local DESTDIR=    /    make uninstall
 #   make deb             the Debian package, build-deb/kalshiwhale_VERSION_ARCH.deb
 #   make package-check   build it, then install, serve, upgrade and purge it in a throwaway root

@@ -16,10 +16,19 @@
 # bench/bench-*.sh (each part of the product adds its own) with the same build directory.
 # Goals (figures, not tests): health >= 90% of (b); status >= 1.05 of (b) and >= 0.85 of (b2),
 # p99 no worse than the single-threaded workers'; worker RSS <= 8 MiB.
+# BENCH="pg api" (`make bench BENCH=pg`) runs only bench/bench-pg.sh and bench/bench-api.sh,
+# without the foundation figures.
 set -euo pipefail
 build=$1
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
+if [ -n "${BENCH:-}" ]; then
+	for name in $BENCH; do
+		echo "== bench-$name.sh"
+		bash "$here/bench-$name.sh" "$build" || echo "bench: bench-$name.sh failed (exit $?)"
+	done
+	exit 0
+fi
 tmp=$(mktemp -d /tmp/kw-bench.XXXXXX)
 trap 'bench_stop; rm -rf "$tmp"' EXIT
 
