@@ -101,6 +101,6 @@ INSERT INTO orderbook_snapshots (ticker, taken_at, yes_depth_centi, no_depth_cen
 COMMIT;
 SQL
 cc -std=c11 -D_GNU_SOURCE -O2 -I"$top/lib" -o "$tmp/detect-bench" "$here/detect-bench.c" \
-	"$build/libkw.a" $(pkg-config --cflags --libs json-c sqlite3 openssl)
+	"$build/libkw.a" $(pkg-config --cflags --libs json-c sqlite3 libpq openssl)
 KW_ENV_FILE="$tmp/kalshiwhale.env" LOG_LEVEL=warning "$tmp/detect-bench"
 echo "detection goal: <= 200000 us after an incremental fetch"
