@@ -25,7 +25,7 @@ import pytest
 import websockets
 
 from detected import Detected
-from kwstack import BUILD, TOP, LighttpdStack, pg_mode, run_admin
+from kwstack import BUILD, TOP, LighttpdStack, pg_mode, run_admin, sanitizer_env
 
 sys.path.insert(0, os.path.join(TOP, "tests", "fake_kalshi"))
 import fake_kalshi as fk  # noqa: E402
@@ -56,8 +56,11 @@ def two_nodes(tmp_path, ws=False, **settings):
 
 
 def fetch_env(stack, fake, **extra):
+    """kw-fetch as the node runs it; a sanitizer build's reports go to the node's directory,
+    where stopping the node finds them."""
     return dict(os.environ, KW_ENV_FILE=stack.env_file, KALSHI_API_BASE=fake.base,
-                KALSHI_MAX_RPS="100", KW_FETCH_BACKOFF_MS="5", **extra)
+                KALSHI_MAX_RPS="100", KW_FETCH_BACKOFF_MS="5", **sanitizer_env(stack.dir),
+                **extra)
 
 
 def start_fetch(stack, fake, *args, log=None):
@@ -112,14 +115,17 @@ def test_both_nodes_fetch_loops_make_one_run_per_interval(tmp_path):
                      if r["path"].endswith("/markets") and not r["query"].get("cursor")]
     try:
         assert 3 <= len(rows) <= 7, rows  # about one per interval, never two
-        assert all(r[2] in ("ok", "partial") for r in rows), rows
+        # The stop at the end may cut the last run short (it is then failed, interrupted,
+        # perhaps before it listed the markets).
+        cut = 1 if rows[-1][2] == "failed" and "interrupted" in (rows[-1][5] or "") else 0
+        assert all(r[2] in ("ok", "partial") for r in rows[:len(rows) - cut]), rows
+        # Kalshi saw one client: one markets listing per run.
+        assert len(rows) - cut <= len(markets_lists) <= len(rows)
         assert {r[1] for r in rows} <= {"node-a", "node-b"}
         # Never two at once, and each began an interval after the one before it ended
         # (times are whole seconds: one second of rounding).
         for prev, nxt in zip(rows, rows[1:]):
             assert nxt[3] - prev[4] >= interval - 1, (prev, nxt)
-        # Kalshi saw one client: one markets listing per run.
-        assert len(markets_lists) == len(rows)
         logs = a.log() + b.log() + open(os.path.join(a.dir, "kw-fetch.log")).read() + \
             open(os.path.join(b.dir, "kw-fetch.log")).read()
         assert "this node skips its run" in logs or "holds the cluster's run lock" in logs
