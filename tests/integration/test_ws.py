@@ -148,8 +148,8 @@ def insert_alert(stack, ticker, type_="whale_trade", description="big trade", da
         " created_at, window_end) VALUES (?, ?, ?, 'high', 90, ?, ?, ?, ?) RETURNING id",
         ("%s:%s:%d:%d" % (type_, ticker, now, _seq[0]), type_, ticker, description,
          json.dumps(data or {}), now, now)).fetchone()[0]
-    market_data_written(con)
-    if own:
+    if own:  # a caller's own transaction advances the generation once, as kw-fetch does
+        market_data_written(con)
         con.commit()
         con.close()
     return alert_id
@@ -806,11 +806,16 @@ def test_slow_reader_is_closed_and_never_delays_a_fast_one(ws_stack):
     async def go():
         async with connect(ws_stack, max_queue=None) as fast:
             await subscribe(fast, channels=["alerts"])
-            con = db(ws_stack)
-            ids = [insert_alert(ws_stack, "KXSLOW", description=desc, con=con)
-                   for _ in range(n)]
-            con.commit()
-            con.close()
+
+            def write():  # one transaction, written beside the clients as kw-fetch would
+                con = db(ws_stack)
+                ids = [insert_alert(ws_stack, "KXSLOW", description=desc, con=con)
+                       for _ in range(n)]
+                market_data_written(con)
+                con.commit()
+                con.close()
+                return ids
+            ids = await off_loop(write)
             t0 = time.monotonic()
             seen = 0
             while seen < n:
