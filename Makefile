@@ -147,7 +147,7 @@ demo: deps
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: all $(BENCH_BINS)
+integration: all $(BENCH_BINS) $(BUILD)/tests/test_store_drv
 	KW_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
 # The same suite through Apache (the systemd-socket deployment). Left out: the modules that do
@@ -155,7 +155,7 @@ integration: all $(BENCH_BINS)
 APACHE_PASS_SKIPS := test_servers.py test_cgi.py test_install.py test_admin_db.py test_docs.py \
                      test_ws.py test_fetch.py test_checkout.py test_config_verdict.py \
                      test_dbaccess.py
-integration-apache: all $(BENCH_BINS)
+integration-apache: all $(BENCH_BINS) $(BUILD)/tests/test_store_drv
 	KW_SERVER=apache KW_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider \
 	  tests/integration $(APACHE_PASS_SKIPS:%=--ignore=tests/integration/%)
 
@@ -192,7 +192,7 @@ integration-threads: all
 # The same lighttpd suite on PostgreSQL: the harness starts a throwaway cluster (initdb into a
 # temporary directory, a free port on 127.0.0.1) and gives every stack a fresh database of its
 # own (tests/integration/pgcluster.py, kwstack.py).
-integration-pg: all $(BENCH_BINS)
+integration-pg: all $(BENCH_BINS) $(BUILD)/tests/test_store_drv
 	KW_TEST_DB=postgres KW_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider \
 	  tests/integration
 

@@ -7,7 +7,7 @@
 # example configs; unit tests; integration tests through the real lighttpd with four accept
 # threads in every kw-api worker (KW_TEST_THREADS=4; the default of two runs in the Apache and
 # sanitized passes), then through Apache, then the API and security tests with kw-api as a CGI
-# program, then (KW_CHECK_PG=1) the lighttpd suite again on a throwaway PostgreSQL cluster; the
+# program, then the lighttpd suite again on a throwaway PostgreSQL cluster; the
 # Debian package; short fuzz runs; then the unit and integration tests again, built
 # with AddressSanitizer + UndefinedBehaviorSanitizer (lighttpd only: the code under test is the
 # same whichever server is in front); then ThreadSanitizer: the unit tests, and the modules
@@ -45,10 +45,7 @@ stage "integration tests (lighttpd, 4 threads per worker)" env KW_TEST_THREADS=4
 	$MAKE --no-print-directory integration
 stage "integration tests (Apache)" $MAKE --no-print-directory integration-apache
 stage "integration tests (CGI)" $MAKE --no-print-directory integration-cgi
-# Until the PostgreSQL store passes this suite, the stage runs only when asked for.
-if [ "${KW_CHECK_PG:-}" = "1" ]; then
-	stage "integration tests (PostgreSQL)" $MAKE --no-print-directory integration-pg
-fi
+stage "integration tests (PostgreSQL)" $MAKE --no-print-directory integration-pg
 # The Debian package: built, checked by lintian, then installed, served, upgraded and purged
 # in a throwaway root (tests/package). It needs the packaging tools and root (mount, chroot).
 # In CI (CI=true, as root, after deploy/install-deps.sh) the stage always runs: a missing tool

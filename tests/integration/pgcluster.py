@@ -94,11 +94,8 @@ class Cluster:
             self._run([os.path.join(self.bindir, "initdb"), "-D", self.data, "-A", "trust",
                        "-U", SUPERUSER, "-E", "UTF8", "--locale=C", "--no-sync"])
             self.port = _free_port()
-            opts = ("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off"
-                    " -c synchronous_commit=off -c full_page_writes=off"
-                    " -c max_connections=300" % (self.port, self.dir))
             self._run([os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-l",
-                       self.log_path, "-w", "-t", "30", "-o", opts, "start"])
+                       self.log_path, "-w", "-t", "30", "-o", self._options(), "start"])
             with open(os.path.join(self.data, "postmaster.pid")) as f:
                 self.pid = int(f.readline())
             with self.admin() as c:
@@ -108,6 +105,25 @@ class Cluster:
             self.stop()
             raise
         return self
+
+    def _options(self):
+        """The server's options: this cluster's port and socket directory, on 127.0.0.1 only."""
+        return ("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off"
+                " -c synchronous_commit=off -c full_page_writes=off"
+                " -c max_connections=300" % (self.port, self.dir))
+
+    def stop_server(self):
+        """Stop the server (fast: sessions are ended) and keep its data, as for a restart."""
+        self._run([os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-m", "fast", "-w",
+                   "stop"])
+        self.pid = None
+
+    def start_server(self):
+        """Start the server stopped by stop_server() again, on the same port and data."""
+        self._run([os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-l", self.log_path,
+                   "-w", "-t", "30", "-o", self._options(), "start"])
+        with open(os.path.join(self.data, "postmaster.pid")) as f:
+            self.pid = int(f.readline())
 
     def admin(self):
         """A superuser connection (autocommit) over the cluster's socket."""

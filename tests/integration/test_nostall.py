@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from kwstack import BUILD, Stack
+from kwstack import BUILD, Stack, pg_mode
 
 BACKFILL_TRADES = 200000
 PER_PAGE = 1000
@@ -22,7 +22,10 @@ POLL_MAX = 20000
 # The bound holds for the production build. The AddressSanitizer pass (KW_SANITIZE=1) runs every
 # program at a fraction of its speed on the same two cores, so there the bound only has to tell a
 # lock wait (the busy handler's waits run to seconds) from a slower CPU.
-SLOW_MS = 500 if os.environ.get("KW_SANITIZE") == "1" else 100
+# On PostgreSQL readers never wait for a writer's lock (MVCC), but kw-fetch's work runs in the
+# server's backend process, at normal priority on the same two cores (kw-fetch itself runs
+# niced): there too the bound only has to tell a lock wait from a busy CPU.
+SLOW_MS = 500 if os.environ.get("KW_SANITIZE") == "1" or pg_mode() else 100
 FLUSH_S = 1
 ROUTE = "/api/v1/whales?limit=20"
 BAD_EVERY = 25  # every 25th request carries an unknown key: a security event to store
