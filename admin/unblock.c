@@ -10,7 +10,9 @@
  * behind again, then the database in one transaction that also records an address_unblocked
  * security event. ADDRESS may be written in any form of an IPv4 or IPv6 address; it is
  * turned into the canonical form the workers block by (kw_addr_canonical, lib/proxy.h), so
- * "2001:DB8:0::7" lifts the block on "2001:db8::7".
+ * "2001:DB8:0::7" lifts the block on "2001:db8::7". On PostgreSQL the block every node
+ * enforces is a row of the cluster limiter (lib/store_gcra.h): it and the failure count are
+ * deleted first, so the address is served again by every node from its next request.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,7 @@
 #include "proxy.h"
 #include "ratelimit.h"
 #include "store.h"
+#include "store_gcra.h"
 #include "store_security.h"
 #include "util.h"
 
@@ -68,6 +71,20 @@ int kw_admin_unblock(struct kw_config *cfg, int argc, char **argv)
 		return 1;
 	}
 	int recorded = 0;
+	if (kw_store_gcra_enabled(s)) {
+		/* PostgreSQL: the block every node enforces is the cluster limiter's row. */
+		char bkey[KW_ADDR_MAX + 3], fkey[KW_ADDR_MAX + 3];
+		snprintf(bkey, sizeof(bkey), "b:%s", address);
+		snprintf(fkey, sizeof(fkey), "f:%s", address);
+		const char *const keys[2] = { bkey, fkey };
+		int live = kw_store_gcra_active(s, bkey, 0);
+		if (live < 0 || kw_store_gcra_forget(s, keys, 2) < 0) {
+			fprintf(stderr, "kw-admin: the database could not be updated\n");
+			kw_store_close(s);
+			return 1;
+		}
+		was_blocked |= live;
+	}
 	if (kw_store_unblock(s, address, digests, ndigests, kw_now_s(), &recorded) == 0) {
 		printf("%s %s\n", address,
 		       was_blocked || recorded ? "unblocked" : "was not blocked (nothing to do)");

@@ -24,7 +24,9 @@
  * towards SUSPICIOUS_AUTH_FAILURES per address in 5 minutes (a GCRA bucket in the limiter
  * table); reaching it blocks the address for BLOCK_MINUTES (403 before anything else) and
  * raises a suspicious_activity event at error level, which is the alert an operator's log
- * monitoring picks up. Requests without any credential are not counted: a browser that
+ * monitoring picks up. On PostgreSQL the failure counts and blocks are rows of the cluster
+ * limiter (limit.c, lib/store_gcra.h), mirrored into each host's table within a quarter of a
+ * second: a block made by any node refuses the address on every node. Requests without any credential are not counted: a browser that
  * forgot its key is not an attack.
  */
 #include <stdio.h>
@@ -132,6 +134,7 @@ int kw_sec_init(struct kw_app *app, struct kw_store *store, char *err, size_t er
 	free(path);
 	if (!sec->rl)
 		return -1;
+	sec->cluster = kw_url_is_postgres(c->db_target);
 	return 0;
 }
 
@@ -207,9 +210,15 @@ static void count_failure(struct kw_req *r)
 	struct kw_app *app = r->app;
 	int64_t n = app->cfg.suspicious_auth_failures;
 	int64_t now = kw_sec_now_us(app);
-	int64_t until = now + app->cfg.block_minutes * 60 * 1000000;
-	if (!kw_rl_count_failure(app->sec->rl, r->sec.client, now, n,
-				 app->cfg.block_minutes * 60 * 1000000))
+	int64_t block_us = app->cfg.block_minutes * 60 * 1000000, until = now + block_us;
+	int started = app->sec->cluster
+			      ? kw_sec_cluster_failure(r, n, block_us)
+			      : kw_rl_count_failure(app->sec->rl, r->sec.client, now, n, block_us);
+	if (started < 0)
+		kw_warn("request id=%s: the failed authentication from %s could not be counted "
+			"(database unavailable)",
+			r->id, r->sec.client);
+	if (started <= 0)
 		return;
 	char detail[128];
 	snprintf(detail, sizeof(detail),
@@ -372,10 +381,10 @@ int kw_sec_before_route(struct kw_req *r)
 	}
 	if (client_address(r) < 0)
 		return -1;
+	if (sec->cluster)
+		kw_sec_cluster_sync_blocks(r);
 	if (kw_rl_blocked(sec->rl, r->sec.client, kw_sec_now_us(app))) {
-		kw_reply_error(r, 403, "blocked",
-			       "this address is temporarily blocked after repeated failed "
-			       "authentications");
+		kw_sec_reply_blocked(r);
 		return -1;
 	}
 	int origin_refused = kw_cors_check(r);

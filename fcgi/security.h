@@ -48,6 +48,10 @@ struct kw_sec {
 	int jwt_enabled;	    /* JWT_SECRET long enough */
 	int64_t interval_us, burst; /* RATE_LIMIT_PER_MINUTE / RATE_LIMIT_BURST */
 	char *test_clock_file;	    /* development only: KW_TEST_CLOCK_FILE */
+	/* PostgreSQL: limits, failure counts and blocks live in the database, shared by every
+	 * node (lib/store_gcra.h); the shared-memory table keeps the rest (key generation,
+	 * throttles of node-local log lines). SQLite: the table is the whole limiter. */
+	int cluster;
 };
 
 struct kw_req_sec {
@@ -88,6 +92,15 @@ int64_t kw_sec_now_us(struct kw_app *app);
 /* limit.c: take one unit from r->sec.bucket (interval/burst) into r->sec.rl; 0 allowed,
  * -1 refused (429 replied, rate_limit_exceeded logged once per window) or no limiter (503). */
 int kw_sec_limit_or_reply(struct kw_req *r, int64_t interval_us, int64_t burst);
+/* limit.c, cluster limiter only: copy the blocks in the database into this host's table (one
+ * request of the host does it every quarter of a second), where kw_rl_blocked() finds them. */
+void kw_sec_cluster_sync_blocks(struct kw_req *r);
+/* limit.c, cluster limiter only: count a failed credential from r's client and block it when
+ * the count reaches max_failures; 1 when this failure started the block, 0 if not, -1 when
+ * the database could not count it (logged). */
+int kw_sec_cluster_failure(struct kw_req *r, int64_t max_failures, int64_t block_us);
+/* The 403 for a blocked client address. */
+void kw_sec_reply_blocked(struct kw_req *r);
 void kw_sec_rl_headers(struct kw_req *r, struct kw_buf *h);
 /* cors.c */
 /* Sets r->sec.origin to the configured entry an Origin matches; 1 if an Origin was sent and

@@ -9,6 +9,7 @@
  * and waits there instead. It wakes every TICK_MS, or at once when a row is queued or a table
  * is filling, and makes one pass: queued rows, the limiter copy when kw_rl_flush_due() says
  * this worker's turn has come (all workers' threads compete for it, so one writes each second),
+ * (and on PostgreSQL, once a minute per host, the prune of the cluster limiter's expired rows),
  * then the metrics when METRICS_FLUSH_SECONDS have passed since their oldest record (sooner
  * when a table is three-quarters full), then an hourly prune.
  *
@@ -28,6 +29,7 @@
 #include "app.h"
 #include "log.h"
 #include "metrics.h"
+#include "store_gcra.h"
 #include "store_metrics.h"
 #include "writer.h"
 
@@ -147,6 +149,16 @@ static void write_limiter(struct kw_writer *w, int force)
 	if (kw_store_rl_save(w->store, w->rl_buf, n, now) < 0)
 		kw_warn("ratelimit: %zu limiter entries not saved; retried with the next change",
 			n);
+	/* The cluster limiter's rows whose time has passed mean "no state": one writer of the
+	 * host drops them each minute (elected through the shared table), so the table holds
+	 * about the keys and addresses seen in the last window, whatever the traffic. */
+	struct kw_rl_result turn;
+	if (sec->cluster && !force) {
+		kw_rl_take(sec->rl, "s:cluster-prune", now, 60LL * 1000000, 1, &turn);
+		if (turn.allowed && kw_store_gcra_prune(w->store, now - kw_now_us()) < 0)
+			kw_warn("ratelimit: expired cluster limiter rows not pruned; retried in a "
+				"minute");
+	}
 }
 
 static void write_metrics(struct kw_writer *w, int force)

@@ -34,8 +34,10 @@
  * database file's identity), so that a database deleted and created again does not inherit
  * the old one's limiter state.
  *
- * Left out: sharing across hosts (several kw-api hosts need a shared store such as Redis; each
- * host here limits on its own), and time going backwards (TATs are wall-clock microseconds; a
+ * Several hosts on one PostgreSQL database share their limits through the database instead
+ * (lib/store_gcra.h, docs/cluster.md): this table then holds what the host took ahead from it
+ * (leases: kw_rl_lease_put/take), the copies of the cluster's blocks and the host's own
+ * elections and throttles. Left out: time going backwards (TATs are wall-clock microseconds; a
  * step back only makes the limiter stricter until the clock catches up).
  */
 /* The low-level SHA-256 functions are deprecated in OpenSSL 3; see kw_sha256 in auth.c. */
@@ -57,15 +59,17 @@
 #include <unistd.h>
 
 #define KW_RL_MAGIC 0x6b77726c67637261ULL /* "kwrlgcra" */
-#define KW_RL_VERSION 3
+#define KW_RL_VERSION 4
 #define KW_RL_GROUPS 4096
 #define KW_RL_WAYS 8
 #define FLUSH_EVERY_US 1000000
 
 struct rl_slot {
-	uint64_t key; /* digest | 1; 0 = empty */
-	int64_t tat_us;
+	uint64_t key;	  /* digest | 1; 0 = empty */
+	int64_t tat_us;	  /* a lease: until when its units may be used */
 	int64_t saved_us; /* tat_us as last collected for SQLite */
+	int64_t units;	  /* a lease: units left */
+	int64_t rem;	  /* a lease: what the database's bucket had left when it was made */
 };
 
 struct rl_group {
@@ -473,11 +477,12 @@ static struct rl_slot *find_slot(struct kw_rl *rl, struct rl_group *g, uint64_t 
 	s->key = d;
 	s->tat_us = 0;
 	s->saved_us = -1; /* differs from any TAT: collected at the next flush */
+	s->units = s->rem = 0;
 	return s;
 }
 
-static void decide(int64_t tat, int64_t now, int64_t interval, int64_t burst,
-		   struct kw_rl_result *res, int64_t *new_tat)
+void kw_rl_decide(int64_t tat, int64_t now, int64_t interval, int64_t burst,
+		  struct kw_rl_result *res, int64_t *new_tat)
 {
 	int64_t base = tat > now ? tat : now;
 	int64_t next = base + interval;
@@ -517,7 +522,7 @@ static void limit(struct kw_rl *rl, const char *key, int64_t now, int64_t interv
 		/* No room (every slot of the group live): fail closed, as if the limit were
 		 * reached, until a slot frees up. */
 		unlock_group(g);
-		decide(INT64_MAX / 4, now, interval, burst, res, &new_tat);
+		kw_rl_decide(INT64_MAX / 4, now, interval, burst, res, &new_tat);
 		int64_t wait = soonest > now ? soonest - now : 1;
 		res->retry_after_s = (wait + 999999) / 1000000;
 		if (res->retry_after_s < 1)
@@ -525,7 +530,7 @@ static void limit(struct kw_rl *rl, const char *key, int64_t now, int64_t interv
 		res->reset_s = res->window_s;
 		return;
 	}
-	decide(tat, now, interval, burst, res, &new_tat);
+	kw_rl_decide(tat, now, interval, burst, res, &new_tat);
 	if (take && res->allowed)
 		s->tat_us = new_tat;
 	unlock_group(g);
@@ -583,8 +588,6 @@ void kw_rl_clear(struct kw_rl *rl, const char *key)
 	unlock_group(g);
 }
 
-#define FAILURE_WINDOW_US (300LL * 1000000)
-
 int kw_rl_count_failure(struct kw_rl *rl, const char *client, int64_t now_us, int64_t max_failures,
 			int64_t block_us)
 {
@@ -593,7 +596,7 @@ int kw_rl_count_failure(struct kw_rl *rl, const char *client, int64_t now_us, in
 	if (max_failures < 1)
 		max_failures = 1;
 	snprintf(key, sizeof(key), "f:%s", client);
-	kw_rl_take(rl, key, now_us, FAILURE_WINDOW_US / max_failures, max_failures, &res);
+	kw_rl_take(rl, key, now_us, KW_RL_FAILURE_WINDOW_US / max_failures, max_failures, &res);
 	if (res.allowed && res.remaining > 0)
 		return 0;
 	snprintf(key, sizeof(key), "b:%s", client);
@@ -621,6 +624,46 @@ void kw_rl_load(struct kw_rl *rl, uint64_t digest, int64_t tat_us)
 		s->tat_us = tat_us;
 	s->saved_us = s->tat_us; /* already in SQLite */
 	unlock_group(g);
+}
+
+void kw_rl_lease_put(struct kw_rl *rl, const char *key, int64_t now, int64_t units,
+		     int64_t until_us, int64_t remaining)
+{
+	uint64_t d = kw_rl_digest(rl, key);
+	struct rl_group *g = lock_group(rl, d);
+	struct rl_slot *s = find_slot(rl, g, d, now, 1, NULL);
+	if (s) { /* no room: the units are lost, which only ever refuses more */
+		if (s->units > 0 && s->tat_us > now) {
+			/* Two leases in one: each unit must be used before the sooner end. */
+			s->units += units;
+			if (until_us < s->tat_us)
+				s->tat_us = until_us;
+		} else {
+			s->units = units;
+			s->tat_us = until_us;
+		}
+		s->rem = remaining;
+		s->saved_us = s->tat_us; /* a lease is never written behind */
+	}
+	unlock_group(g);
+}
+
+int kw_rl_lease_take(struct kw_rl *rl, const char *key, int64_t now_us, int64_t *left,
+		     int64_t *remaining)
+{
+	uint64_t d = kw_rl_digest(rl, key);
+	int got = 0;
+	struct rl_group *g = lock_group(rl, d);
+	struct rl_slot *s = find_slot(rl, g, d, 0, 0, NULL);
+	if (s && s->units > 0 && s->tat_us > now_us) {
+		got = 1;
+		*left = --s->units;
+		*remaining = s->rem;
+		if (!s->units) /* spent: the slot is free again */
+			s->tat_us = s->saved_us = 0;
+	}
+	unlock_group(g);
+	return got;
 }
 
 int kw_rl_flush_due(struct kw_rl *rl, int64_t now_us)

@@ -84,6 +84,13 @@ int kw_rl_digest_offline(const char *path, const char *key, uint64_t *out, char 
  * when the key has no slot and its group has no room. */
 void kw_rl_take(struct kw_rl *rl, const char *key, int64_t now_us, int64_t interval_us,
 		int64_t burst, struct kw_rl_result *res);
+/*
+ * The GCRA decision itself, for a key whose TAT is tat (0: none) at now: fills *res and sets
+ * *new_tat to the TAT after the request (unchanged when refused). Shared with the cluster
+ * limiter (lib/store_gcra.c), which runs the same arithmetic in SQL and reports through this.
+ */
+void kw_rl_decide(int64_t tat, int64_t now, int64_t interval, int64_t burst,
+		  struct kw_rl_result *res, int64_t *new_tat);
 /* What kw_rl_take would say for the next request, without taking it. */
 void kw_rl_peek(struct kw_rl *rl, const char *key, int64_t now_us, int64_t interval_us,
 		int64_t burst, struct kw_rl_result *res);
@@ -103,10 +110,26 @@ void kw_rl_clear(struct kw_rl *rl, const char *key);
  * one that reaches max_failures blocks the address ("b:" until now + block_us). Returns 1 when
  * this failure started the block (the caller records it: event, database row), else 0.
  */
+#define KW_RL_FAILURE_WINDOW_US (300LL * 1000000)
 int kw_rl_count_failure(struct kw_rl *rl, const char *client, int64_t now_us, int64_t max_failures,
 			int64_t block_us);
 /* 1 if client is blocked at now_us. */
 int kw_rl_blocked(struct kw_rl *rl, const char *client, int64_t now_us);
+
+/*
+ * Leased quota (the cluster limiter, lib/store_gcra.h): units the database's bucket has
+ * already counted, to be handed out on this host before until_us (wall clock) without asking
+ * the database again (now_us: the clock the caller's until_us is in). key names the lease
+ * ("l:" + the bucket); remaining is what the
+ * database's bucket had left after the lease (for the rate-limit headers). A second lease
+ * for the same key adds its units and keeps the sooner end. Leases are never written behind.
+ */
+void kw_rl_lease_put(struct kw_rl *rl, const char *key, int64_t now_us, int64_t units,
+		     int64_t until_us, int64_t remaining);
+/* Take one leased unit: 1 with *left (units still leased) and *remaining (as put), or 0
+ * when none is left before its end. */
+int kw_rl_lease_take(struct kw_rl *rl, const char *key, int64_t now_us, int64_t *left,
+		     int64_t *remaining);
 
 /* Restore one entry (only from the restore callback): value = max(current, tat_us). */
 void kw_rl_load(struct kw_rl *rl, uint64_t digest, int64_t tat_us);

@@ -14,7 +14,9 @@
  *   one. Every refusal is a JSON error body, no upgrade, and a security event line; those of
  *   kw-api's kinds are security_events rows too. A refused credential counts toward
  *   SUSPICIOUS_AUTH_FAILURES with kw-api's (lib/ratelimit.h kw_rl_count_failure), and the one
- *   that reaches it blocks the address for both programs.
+ *   that reaches it blocks the address for both programs. On PostgreSQL the counts and blocks
+ *   are the cluster limiter's rows (lib/store_gcra.h), shared with every node's kw-api and
+ *   kw-ws.
  * Revocation: a client remembers the API key it came with (directly or through a ticket minted
  *   for it, scope "ws:key:ID"); hub.c closes it with 1008 when that key is revoked.
  * Client address: as kw-api finds it (lib/proxy.h): X-Forwarded-For is walked from the right
@@ -42,6 +44,7 @@
 #include "auth.h"
 #include "http.h"
 #include "log.h"
+#include "store_gcra.h"
 #include "store_security.h"
 #include "ws.h"
 
@@ -92,8 +95,18 @@ static void throttled_event(struct kw_hub *h, const char *kind, const char *even
 static void count_failure(struct kw_hub *h, const char *addr)
 {
 	int64_t now = kw_now_us(), block_us = h->cfg->block_minutes * 60 * 1000000;
-	if (!h->rl ||
-	    !kw_rl_count_failure(h->rl, addr, now, h->cfg->suspicious_auth_failures, block_us))
+	int started = 0;
+	if (kw_store_gcra_enabled(h->store)) /* PostgreSQL: counted across the cluster */
+		started = kw_store_gcra_count_failure(h->store, addr, 0,
+						      h->cfg->suspicious_auth_failures, block_us);
+	else if (h->rl)
+		started = kw_rl_count_failure(h->rl, addr, now, h->cfg->suspicious_auth_failures,
+					      block_us);
+	if (started < 0)
+		kw_warn("a failed authentication from %s could not be counted (database "
+			"unavailable)",
+			addr);
+	if (started <= 0)
 		return;
 	char reason[96];
 	snprintf(reason, sizeof(reason), "%lld failed authentications within 5 minutes",
@@ -222,8 +235,17 @@ static int check_admission(struct kw_hub *h, struct kw_client *c, struct lws *ws
 		return refuse(wsi, 404, "not_found", "WebSocket endpoint is /ws");
 	if (h->stopping)
 		return refuse(wsi, 503, "shutting_down", "the server is restarting; retry");
-	/* Blocked by kw-api or by us (shared limiter table): before anything else, as kw-api. */
-	if (h->rl && kw_rl_blocked(h->rl, c->addr, kw_now_us())) {
+	/* Blocked by kw-api or by us (shared limiter table; on PostgreSQL the cluster's, where
+	 * a database that cannot say refuses the handshake, as kw-api refuses the request): before
+	 * anything else, as kw-api. */
+	int blocked = 0;
+	if (kw_store_gcra_enabled(h->store))
+		blocked = kw_store_gcra_blocked(h->store, c->addr, 0);
+	else if (h->rl)
+		blocked = kw_rl_blocked(h->rl, c->addr, kw_now_us());
+	if (blocked < 0)
+		return refuse(wsi, 503, "database_unavailable", "the database is unavailable");
+	if (blocked) {
 		kw_ws_security_event(h, "blocked", "address_blocked", c->addr, 403);
 		return refuse(wsi, 403, "blocked",
 			      "this address is temporarily blocked after repeated failed "

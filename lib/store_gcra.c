@@ -1,0 +1,271 @@
+/*
+ * store_gcra.c — the cluster rate limiter's SQL (contract in store_gcra.h).
+ *
+ * One statement per request: the CTE reads the server's clock once (clock_timestamp(), not
+ * now(), which would be the transaction's start and is the same thing here, but says what is
+ * meant), looks for a block in force, and upserts the key's TAT with the GCRA test as the
+ * DO UPDATE's WHERE. PostgreSQL takes the row's lock before it evaluates that WHERE on the
+ * newest version of the row, so concurrent takes for one key, from any connection of any
+ * node, are serialised by the row lock and each decides on the TAT the previous one left.
+ * A take that waited for the lock decides with the clock it read before waiting, which is
+ * only stricter. A refused take changes nothing: the upsert's WHERE is false and no row is
+ * returned; the outer SELECT then reports the TAT as the statement's snapshot saw it, for the
+ * Retry-After and RateLimit headers.
+ *
+ * New keys: the INSERT branch stores now + interval, which is the GCRA's answer for a key
+ * with no state (burst >= 1 always allows the first request).
+ *
+ * The SQL is PostgreSQL's own (casts, clock_timestamp(), greatest()); these functions are
+ * never called on SQLite (kw_store_gcra_enabled). Parameters are cast where PostgreSQL could
+ * not infer their type from one use.
+ */
+#include "store_gcra.h"
+
+#include <stdio.h>
+
+#include "log.h"
+#include "store_int.h"
+
+/* The server's clock in microseconds, plus the offset in parameter p. */
+#define NOW_US(p) "((extract(epoch FROM clock_timestamp()) * 1000000)::bigint + " p "::bigint)"
+
+/* In the upsert: the clock read by the CTE (the INSERT branch's value less one interval), the
+ * GCRA's base, and k, the units this statement takes: what the caller wants (?6 when the
+ * bucket already runs ?7 microseconds ahead of now, else 1), at most what the bucket allows. */
+#define NOWX "(excluded.tat_us - ?2::bigint)"
+#define BASE "greatest(r.tat_us, " NOWX ")"
+#define TAKE_K                                                                                     \
+	"least(CASE WHEN r.tat_us >= " NOWX " + ?7::bigint THEN ?6::bigint ELSE 1 END,"            \
+	" (" NOWX " + ?3::bigint * ?2::bigint - " BASE ") / ?2::bigint)"
+
+static const char SQL_TAKE[] = "WITH n AS (SELECT " NOW_US(
+	"?4") " AS now),"
+	      " b AS (SELECT r.tat_us FROM rate_limit_cluster r, n"
+	      " WHERE r.key = ?5::text AND r.tat_us > n.now),"
+	      " up AS (INSERT INTO rate_limit_cluster AS r (key, tat_us, units)"
+	      " SELECT ?1::text, n.now + ?2::bigint, 1 FROM n WHERE NOT EXISTS (SELECT 1 FROM b)"
+	      " ON CONFLICT (key) DO UPDATE"
+	      " SET tat_us = " BASE " + " TAKE_K " * ?2::bigint, units = " TAKE_K " WHERE " TAKE_K
+	      " >= 1"
+	      " RETURNING r.tat_us, r.units)"
+	      " SELECT n.now, (SELECT tat_us FROM up), (SELECT units FROM up),"
+	      " coalesce((SELECT c.tat_us FROM rate_limit_cluster c WHERE c.key = ?1::text), 0),"
+	      " EXISTS (SELECT 1 FROM b) FROM n";
+
+int kw_store_gcra_enabled(struct kw_store *s)
+{
+	return s && kw_conn_is_pg(kw_store_conn(s));
+}
+
+int kw_store_gcra_take(struct kw_store *s, const char *key, const char *block_key,
+		       int64_t offset_us, int64_t interval_us, int64_t burst,
+		       const struct kw_gcra_ahead *ahead, struct kw_rl_result *res, int *blocked,
+		       struct kw_gcra_lease *lease)
+{
+	if (interval_us < 1)
+		interval_us = 1;
+	if (burst < 1)
+		burst = 1;
+	*blocked = 0;
+	if (lease)
+		lease->units = lease->valid_us = 0;
+	struct kw_stmt *st = kw_store_stmt(s, SQL_TAKE);
+	if (!st)
+		return -1;
+	kw_sql_bind_text_static(st, 1, key);
+	kw_sql_bind_i64(st, 2, interval_us);
+	kw_sql_bind_i64(st, 3, burst);
+	kw_sql_bind_i64(st, 4, offset_us);
+	/* No block to look for: a key no row has (every key starts with a letter and ':'). */
+	kw_sql_bind_text_static(st, 5, block_key ? block_key : "-");
+	kw_sql_bind_i64(st, 6, ahead && lease && ahead->units > 0 ? ahead->units + 1 : 1);
+	kw_sql_bind_i64(st, 7, ahead ? ahead->min_lead_us : 0);
+	int rc = kw_sql_step(st);
+	if (rc != KW_ROW) {
+		kw_sql_reset(st);
+		return kw_store_fail(s, "the cluster rate limiter");
+	}
+	int64_t now = kw_sql_col_i64(st, 0), new_tat, ignored;
+	int taken = !kw_sql_col_null(st, 1);
+	int64_t tat = taken ? kw_sql_col_i64(st, 1) : kw_sql_col_i64(st, 3);
+	int64_t k = taken ? kw_sql_col_i64(st, 2) : 0;
+	*blocked = (int)kw_sql_col_i64(st, 4);
+	kw_sql_reset(st);
+	if (taken) {
+		/* The decision only reads max(TAT, now): deciding the last unit again from the
+		 * TAT before it gives the reply's figures (what is left in the database). */
+		kw_rl_decide(tat - interval_us, now, interval_us, burst, res, &ignored);
+		if (lease && k > 1) {
+			/* The units beyond this request's were counted as if taken at the end of
+			 * the run the bucket had already (the TAT before this statement): used
+			 * before then, they can never make the clients' requests more than the
+			 * bucket allows. */
+			lease->units = k - 1;
+			lease->valid_us = tat - k * interval_us - now;
+			if (lease->valid_us <= 0)
+				lease->units = lease->valid_us = 0;
+		}
+	} else {
+		kw_rl_decide(tat, now, interval_us, burst, res, &new_tat);
+		if (res->allowed && !*blocked) {
+			/* Refused by the row's newer TAT than the snapshot showed: say refused. */
+			kw_rl_decide(now + burst * interval_us, now, interval_us, burst, res,
+				     &ignored);
+		}
+	}
+	return 0;
+}
+
+static const char SQL_PEEK[] = "SELECT " NOW_US(
+	"?2") ","
+	      " coalesce((SELECT tat_us FROM rate_limit_cluster WHERE key = ?1::text), 0)";
+
+int kw_store_gcra_peek(struct kw_store *s, const char *key, int64_t offset_us, int64_t interval_us,
+		       int64_t burst, struct kw_rl_result *res)
+{
+	if (interval_us < 1)
+		interval_us = 1;
+	if (burst < 1)
+		burst = 1;
+	struct kw_stmt *st = kw_store_stmt(s, SQL_PEEK);
+	if (!st)
+		return -1;
+	kw_sql_bind_text_static(st, 1, key);
+	kw_sql_bind_i64(st, 2, offset_us);
+	int rc = kw_sql_step(st);
+	if (rc != KW_ROW) {
+		kw_sql_reset(st);
+		return kw_store_fail(s, "the cluster rate limiter");
+	}
+	int64_t now = kw_sql_col_i64(st, 0), tat = kw_sql_col_i64(st, 1), ignored;
+	kw_sql_reset(st);
+	kw_rl_decide(tat, now, interval_us, burst, res, &ignored);
+	if (res->allowed) /* as kw_rl_peek: the quota as it stands, not after one more */
+		res->remaining = res->remaining + 1 > burst ? burst : res->remaining + 1;
+	return 0;
+}
+
+static const char SQL_START[] = "WITH n AS (SELECT " NOW_US(
+	"?2") " AS now)"
+	      " INSERT INTO rate_limit_cluster AS r (key, tat_us) SELECT ?1::text, n.now + "
+	      "?3::bigint FROM n"
+	      " ON CONFLICT (key) DO UPDATE SET tat_us = excluded.tat_us"
+	      " WHERE r.tat_us <= excluded.tat_us - ?3::bigint RETURNING 1";
+
+int kw_store_gcra_start(struct kw_store *s, const char *key, int64_t offset_us, int64_t for_us)
+{
+	struct kw_stmt *st = kw_store_stmt(s, SQL_START);
+	if (!st)
+		return -1;
+	kw_sql_bind_text_static(st, 1, key);
+	kw_sql_bind_i64(st, 2, offset_us);
+	kw_sql_bind_i64(st, 3, for_us);
+	int rc = kw_sql_step(st);
+	kw_sql_reset(st);
+	if (rc == KW_ROW)
+		return 1;
+	if (rc == KW_DONE)
+		return 0;
+	return kw_store_fail(s, "the cluster rate limiter");
+}
+
+static const char SQL_ACTIVE[] = "SELECT count(*) FROM rate_limit_cluster"
+				 " WHERE key = ?1::text AND tat_us > " NOW_US("?2");
+
+int kw_store_gcra_active(struct kw_store *s, const char *key, int64_t offset_us)
+{
+	struct kw_stmt *st = kw_store_stmt(s, SQL_ACTIVE);
+	if (!st)
+		return -1;
+	kw_sql_bind_text_static(st, 1, key);
+	kw_sql_bind_i64(st, 2, offset_us);
+	int rc = kw_sql_step(st);
+	int64_t n = rc == KW_ROW ? kw_sql_col_i64(st, 0) : 0;
+	kw_sql_reset(st);
+	if (rc != KW_ROW)
+		return kw_store_fail(s, "the cluster rate limiter");
+	return n > 0;
+}
+
+int kw_store_gcra_count_failure(struct kw_store *s, const char *client, int64_t offset_us,
+				int64_t max_failures, int64_t block_us)
+{
+	char key[96];
+	struct kw_rl_result res;
+	int blocked;
+	if (max_failures < 1)
+		max_failures = 1;
+	snprintf(key, sizeof(key), "f:%s", client);
+	if (kw_store_gcra_take(s, key, NULL, offset_us, KW_RL_FAILURE_WINDOW_US / max_failures,
+			       max_failures, NULL, &res, &blocked, NULL) < 0)
+		return -1;
+	if (res.allowed && res.remaining > 0)
+		return 0;
+	snprintf(key, sizeof(key), "b:%s", client);
+	return kw_store_gcra_start(s, key, offset_us, block_us);
+}
+
+int kw_store_gcra_blocked(struct kw_store *s, const char *client, int64_t offset_us)
+{
+	char key[96];
+	snprintf(key, sizeof(key), "b:%s", client);
+	return kw_store_gcra_active(s, key, offset_us);
+}
+
+/* The blocks are the keys from "b:" up to "b;" (the next character): a range of the primary
+ * key's index, under the "C" collation. */
+static const char SQL_BLOCKS[] = "WITH n AS (SELECT " NOW_US(
+	"?1") " AS now)"
+	      " SELECT substr(r.key, 3), r.tat_us - n.now FROM rate_limit_cluster r, n"
+	      " WHERE r.key >= 'b:' AND r.key < 'b;' AND r.tat_us > n.now";
+
+struct blocks_walk {
+	void (*fn)(const char *address, int64_t left_us, void *ctx);
+	void *ctx;
+};
+
+static int block_row(struct kw_stmt *st, void *ctx)
+{
+	struct blocks_walk *w = ctx;
+	w->fn(kw_store_col_str(st, 0), kw_sql_col_i64(st, 1), w->ctx);
+	return 0;
+}
+
+int kw_store_gcra_blocks(struct kw_store *s, int64_t offset_us,
+			 void (*fn)(const char *address, int64_t left_us, void *ctx), void *ctx)
+{
+	struct blocks_walk w = { fn, ctx };
+	struct kw_stmt *st = kw_store_stmt(s, SQL_BLOCKS);
+	if (!st)
+		return -1;
+	kw_sql_bind_i64(st, 1, offset_us);
+	return kw_store_walk(s, st, block_row, &w, "reading the cluster's blocks");
+}
+
+static const char SQL_FORGET[] = "DELETE FROM rate_limit_cluster WHERE key = ?1::text";
+
+int kw_store_gcra_forget(struct kw_store *s, const char *const *keys, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct kw_stmt *st = kw_store_stmt(s, SQL_FORGET);
+		if (!st)
+			return -1;
+		kw_sql_bind_text_static(st, 1, keys[i]);
+		if (kw_store_step_done(s, st, "forgetting a cluster limiter key") < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static const char SQL_PRUNE[] = "DELETE FROM rate_limit_cluster WHERE tat_us <= " NOW_US("?1");
+
+int64_t kw_store_gcra_prune(struct kw_store *s, int64_t offset_us)
+{
+	struct kw_stmt *st = kw_store_stmt(s, SQL_PRUNE);
+	if (!st)
+		return -1;
+	kw_sql_bind_i64(st, 1, offset_us);
+	if (kw_store_step_done(s, st, "pruning the cluster limiter") < 0)
+		return -1;
+	return kw_store_changes(s);
+}
