@@ -1,6 +1,6 @@
 /*
  * store_gcra.h — the rate limiter in PostgreSQL, shared by every node of a cluster
- * (sql/pg/0018_cluster_limit.sql, docs/cluster.md).
+ * (sql/pg/0019_cluster_limit.sql, docs/cluster.md).
  *
  * The same GCRA as lib/ratelimit.h, with the theoretical arrival time of each key kept in the
  * table rate_limit_cluster and updated by one statement per request, with the server's clock:
