@@ -132,8 +132,8 @@ int kw_sec_cluster_failure(struct kw_req *r, int64_t max_failures, int64_t block
  * takes this request and up to LEASE_UNITS more, which this host's workers then hand out from
  * the shared table. A lease lives at most LEASE_LIFE_US and holds at most what the key
  * refills in that time: quota parked on one node, which another node cannot give, is never
- * more than a second's refill, for a second. Slow keys (one request a second or slower) are
- * never leased: every request is one statement.
+ * more than a second's refill, for a second. Keys that refill slower than one request a
+ * second are never leased: every request is one statement.
  */
 #define LEASE_UNITS 8
 #define LEASE_MIN_LEAD_US 20000
