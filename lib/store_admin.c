@@ -72,10 +72,34 @@ int kw_store_integrity(struct kw_store *s, char *res, size_t reslen, char *err, 
 	return integrity(kw_store_conn(s)->lite, res, reslen, err, errlen);
 }
 
+/* PostgreSQL: VACUUM (ANALYZE) of the store's own tables by name. The whole database would
+ * include the system catalogs, which only a superuser may vacuum (a warning for each). */
+static int pg_vacuum(struct kw_store *s)
+{
+	struct kw_conn *c = kw_store_conn(s);
+	struct kw_stmt *tables = kw_conn_prepare(c, SQL_PG_TABLES);
+	struct kw_buf sql;
+	int rc = -1, step, n = 0;
+	kw_buf_init(&sql, 0);
+	if (!tables || kw_buf_puts(&sql, "VACUUM (ANALYZE) ") < 0)
+		goto out;
+	while ((step = kw_sql_step(tables)) == KW_ROW)
+		if (kw_buf_printf(&sql, "%s\"%s\"", n++ ? ", " : "", kw_sql_col_text(tables, 0)) <
+		    0)
+			goto out;
+	if (step != KW_DONE)
+		goto out;
+	kw_sql_reset(tables);
+	rc = n ? kw_store_exec(s, sql.data) : 0;
+out:
+	kw_stmt_free(tables);
+	kw_buf_free(&sql);
+	return rc;
+}
+
 int kw_store_vacuum(struct kw_store *s, char *err, size_t errlen)
 {
-	/* PostgreSQL: VACUUM ANALYZE of the tables this role owns (autovacuum does the rest). */
-	if (kw_store_is_pg(s) ? kw_store_exec(s, "VACUUM (ANALYZE)") == 0
+	if (kw_store_is_pg(s) ? pg_vacuum(s) == 0
 			      : kw_store_exec(s, "VACUUM") == 0 &&
 					kw_store_exec(s, "PRAGMA wal_checkpoint(TRUNCATE)") == 0)
 		return 0;

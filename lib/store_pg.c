@@ -290,6 +290,14 @@ out:
 	return rc;
 }
 
+/* The server's notices ("relation already exists, skipping") go to the debug log, not to
+ * stderr, where libpq writes them by default. */
+static void notice(void *arg, const char *message)
+{
+	(void)arg;
+	kw_debug("postgresql: %.*s", (int)strcspn(message, "\n"), message);
+}
+
 struct kw_pgconn *kw_pg_open(const char *url, int flags, char *err, size_t errlen)
 {
 	/* Keywords before dbname are defaults the URL may override. */
@@ -301,6 +309,8 @@ struct kw_pgconn *kw_pg_open(const char *url, int flags, char *err, size_t errle
 	kw_url_masked(url, masked, sizeof(masked));
 	pc->conn = PQconnectdbParams(keys, vals, 1);
 	pc->epoch = 1;
+	if (pc->conn)
+		PQsetNoticeProcessor(pc->conn, notice, NULL);
 	if (!pc->conn || PQstatus(pc->conn) != CONNECTION_OK) {
 		snprintf(err, errlen, "database: cannot connect to %s: %s", masked,
 			 pc->conn ? PQerrorMessage(pc->conn) : "out of memory");
