@@ -90,7 +90,9 @@ static const struct kw_field status_f[] = {
 	ENUM("status", 0, "running|degraded", "degraded when the database check fails (503)"),
 	TIME("timestamp", 0, "when this answer was made"),
 	TIME("last_update", N, "end of the last successful kw-fetch run; null before the first"),
-	INT("active_connections", 0, "WebSocket clients, as last reported by kw-ws"),
+	INT("active_connections", 0,
+	    "WebSocket clients, as last reported by kw-ws (several nodes: the sum of every "
+	    "node's)"),
 	INT("total_markets", 0, "open markets stored by the last successful kw-fetch run"),
 	BOOL("websocket_enabled", 0, "always true: live updates are served at /ws"),
 	STR("version", 0, "kw-api version"),

@@ -23,6 +23,9 @@
  * few seconds (kw-ws reports, fetch runs), health checks come every few seconds per balancer,
  * and a database that breaks is reported within this time. */
 #define PROBE_TTL_US 1000000
+/* A node whose kw-ws has not reported for this long (it reports every 2 s) counts no clients,
+ * as a stale ws_stats row does. */
+#define WS_NODE_STALE_S 30
 
 /* Read the status figures, or reuse those read less than PROBE_TTL_US ago. */
 static int probe(struct kw_thread *t, struct kw_store *store)
@@ -35,8 +38,14 @@ static int probe(struct kw_thread *t, struct kw_store *store)
 	t->probe_run_found = 0;
 	if (t->probe_ok) {
 		int found = kw_store_cluster_last_run(store, &t->probe_run);
-		t->probe_ok = found >= 0;
+		int64_t clients = 0, nodes = 0;
+		t->probe_ok =
+			found >= 0 && kw_store_ws_connections(store, kw_now_s() - WS_NODE_STALE_S,
+							      &clients, &nodes) == 0;
 		t->probe_run_found = found == 1;
+		/* Several nodes (ws_nodes has rows): every node's clients, not the last reporter's. */
+		if (nodes > 0)
+			t->probe.ws_connections = clients;
 	}
 	t->probe_at_us = now;
 	return t->probe_ok;

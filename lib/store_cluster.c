@@ -147,6 +147,48 @@ int kw_store_data_notified(struct kw_store *s)
 	return kw_conn_is_pg(c) ? kw_pg_notified(c->pg) : -1;
 }
 
+/* ---- WebSocket clients per node ----------------------------------------------------------- */
+
+static const char SQL_WS_NODE[] =
+	"INSERT INTO ws_nodes (node, connections, updated_at) VALUES (?1, ?2, ?3)"
+	" ON CONFLICT (node) DO UPDATE SET connections = excluded.connections,"
+	"   updated_at = excluded.updated_at";
+
+int kw_store_ws_node_write(struct kw_store *s, const char *node, int64_t connections, int64_t now_s)
+{
+	struct kw_stmt *st = kw_store_stmt(s, SQL_WS_NODE);
+	if (!st)
+		return -1;
+	kw_sql_bind_text(st, 1, node);
+	kw_sql_bind_i64(st, 2, connections);
+	kw_sql_bind_i64(st, 3, now_s);
+	int rc = kw_sql_step(st) == KW_DONE ? 0 : -1;
+	if (rc < 0 && !kw_store_was_busy(s))
+		kw_error("store: ws_nodes write failed: %s", kw_store_errmsg(s));
+	kw_sql_reset(st);
+	return rc;
+}
+
+static const char SQL_WS_SUM[] =
+	"SELECT coalesce(sum(connections), 0), count(*) FROM ws_nodes WHERE updated_at >= ?1";
+
+int kw_store_ws_connections(struct kw_store *s, int64_t since_s, int64_t *clients, int64_t *nodes)
+{
+	struct kw_stmt *st = kw_store_stmt(s, SQL_WS_SUM);
+	if (!st)
+		return -1;
+	int rc = 0;
+	kw_sql_bind_i64(st, 1, since_s);
+	if (kw_sql_step(st) == KW_ROW) {
+		*clients = kw_sql_col_i64(st, 0);
+		*nodes = kw_sql_col_i64(st, 1);
+	} else {
+		rc = kw_store_fail(s, "adding up the nodes' WebSocket clients");
+	}
+	kw_sql_reset(st);
+	return rc;
+}
+
 /* ---- API keys ----------------------------------------------------------------------------- */
 
 static const char SQL_KEYS_STAMP[] =

@@ -2,8 +2,8 @@
  * store_cluster.h — what several nodes sharing one PostgreSQL database agree on through it:
  * which node's kw-fetch runs (a session advisory lock and the fetch_runs journal), the
  * cluster's fetcher state for /api/status, the notification that new market data was
- * committed, and a stamp of the API keys' revocations that every node's kw-ws compares to
- * close a revoked key's sockets.
+ * committed, each node's WebSocket client count, and a stamp of the API keys' revocations that
+ * every node's kw-ws compares to close a revoked key's sockets.
  *
  * On SQLite there is one node: kw-fetch keeps its flock beside the file and the run lock here
  * is never opened; the other calls work on both backends.
@@ -61,6 +61,15 @@ int kw_store_data_listen(struct kw_store *s) KW_WUR;
 /* 1 if notified since the last call (or a reconnect may have lost one), 0 if not; never
  * waits and never queries. -1 when not listening. */
 int kw_store_data_notified(struct kw_store *s);
+
+/* kw-ws's report for its node (ws_nodes; PostgreSQL nodes write it beside ws_stats). -1 on error
+ * (a busy database is not logged: the next report comes soon). */
+int kw_store_ws_node_write(struct kw_store *s, const char *node, int64_t connections,
+			   int64_t now_s) KW_WUR;
+/* WebSocket clients of every node that reported at or after since_s, and how many nodes did
+ * (0: none, use ws_stats). -1 (logged) on error. */
+int kw_store_ws_connections(struct kw_store *s, int64_t since_s, int64_t *clients,
+			    int64_t *nodes) KW_WUR;
 
 /* What a revocation, a new key or a deleted key changes: compared, never interpreted. */
 struct kw_keys_stamp {

@@ -454,6 +454,10 @@ void kw_hub_write_stats(struct kw_hub *h)
 	struct kw_ws_stats st = { h->nclients, h->sent, h->received, (int64_t)getpid() };
 	if (kw_store_ws_stats_write(h->store, &st, kw_now_s()) < 0)
 		kw_debug("ws_stats report not written; next one in %d ms", KW_WS_STATS_MS);
+	/* Several nodes: ws_stats holds the last reporter only; /api/status adds these up. */
+	if (h->cluster &&
+	    kw_store_ws_node_write(h->store, h->cfg->node_name, h->nclients, kw_now_s()) < 0)
+		kw_debug("ws_nodes report not written; next one in %d ms", KW_WS_STATS_MS);
 }
 
 static void stats_cb(lws_sorted_usec_list_t *sul)

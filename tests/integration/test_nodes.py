@@ -6,7 +6,8 @@ What a user of such a cluster checks: Kalshi sees one fetcher (both nodes' loops
 per interval; a node's run held by kill -9 frees the lock and the other node's next run
 completes on an intact database), a refresh asked on either node is run once, an alert stored
 once reaches WebSocket clients on both nodes, a key revoked on one node closes its sockets on
-the other, /api/status names the node and the cluster's last run, and /api/health says 503 on
+the other, /api/status names the node and the cluster's last run and counts every node's
+WebSocket clients, and /api/health says 503 on
 the node that cannot reach the database while the other keeps saying 200.
 
 PostgreSQL only (KW_TEST_DB=postgres): SQLite is one file on one machine, one node.
@@ -392,6 +393,25 @@ def test_status_names_the_node_and_the_clusters_last_run(tmp_path):
             assert last["finished_at"] and last["id"] == runs(a)[-1][0]
     finally:
         fake.stop()
+        a.stop()
+        b.stop()
+
+
+def test_status_counts_the_websocket_clients_of_every_node(tmp_path):
+    a, b = two_nodes(tmp_path, ws=True)
+    try:
+        async def go():
+            async with _connect(a), _connect(a), _connect(b):
+                counts = []
+                deadline = time.monotonic() + 15  # kw-ws reports every 2 s
+                while time.monotonic() < deadline:
+                    counts = [n.get("/api/status").json()["active_connections"] for n in (a, b)]
+                    if counts == [3, 3]:
+                        break
+                    await asyncio.sleep(0.5)
+                return counts
+        assert asyncio.run(asyncio.wait_for(go(), 60)) == [3, 3]
+    finally:
         a.stop()
         b.stop()
 

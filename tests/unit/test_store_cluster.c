@@ -1,9 +1,10 @@
 /*
  * test_store_cluster.c — what nodes sharing a database read through lib/store_cluster.c, on a
  * temporary SQLite database filled the way kw-fetch fills it: the newest run and the run that
- * finished last with the node that ran each, the API keys' stamp moving with a new key and a
- * revocation, and the PostgreSQL-only parts saying so on SQLite (no run lock, no LISTEN). The
- * lock and the notifications on a real server are tests/integration/test_nodes.py.
+ * finished last with the node that ran each, the WebSocket clients added up over the nodes
+ * that reported, the API keys' stamp moving with a new key and a revocation, and the
+ * PostgreSQL-only parts saying so on SQLite (no run lock, no LISTEN). The lock and the
+ * notifications on a real server are tests/integration/test_nodes.py.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -90,6 +91,26 @@ static void test_keys_stamp_moves_with_keys(void **state)
 	unlink(path);
 }
 
+static void test_websocket_clients_of_every_node(void **state)
+{
+	(void)state;
+	char path[128];
+	struct kw_store *s = open_temp(path, sizeof(path), "cluster-ws");
+	int64_t clients = -1, nodes = -1;
+	assert_int_equal(kw_store_ws_connections(s, T0, &clients, &nodes), 0);
+	assert_true(clients == 0 && nodes == 0); /* no node reported: status keeps ws_stats */
+	assert_int_equal(kw_store_ws_node_write(s, "node-a", 5, T0), 0);
+	assert_int_equal(kw_store_ws_node_write(s, "node-b", 2, T0 + 1), 0);
+	assert_int_equal(kw_store_ws_node_write(s, "node-a", 7, T0 + 2), 0); /* replaces */
+	assert_int_equal(kw_store_ws_connections(s, T0, &clients, &nodes), 0);
+	assert_true(clients == 9 && nodes == 2);
+	/* a node that stopped reporting no longer counts */
+	assert_int_equal(kw_store_ws_connections(s, T0 + 2, &clients, &nodes), 0);
+	assert_true(clients == 7 && nodes == 1);
+	kw_store_close(s);
+	unlink(path);
+}
+
 static void test_postgresql_only_parts_on_sqlite(void **state)
 {
 	(void)state;
@@ -108,6 +129,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_runs_and_their_nodes),
 		cmocka_unit_test(test_keys_stamp_moves_with_keys),
+		cmocka_unit_test(test_websocket_clients_of_every_node),
 		cmocka_unit_test(test_postgresql_only_parts_on_sqlite),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
