@@ -136,8 +136,9 @@ static int ensure_conn(struct kw_pgconn *pc)
 char *kw_pg_translate(const char *sql)
 {
 	size_t n = strlen(sql);
-	/* "$NNN" for "?" grows by at most three bytes a parameter; ILIKE by one. */
-	char *out = kw_xmalloc(n * 4 + 1), *o = out;
+	/* A bare "?" may become "$NNNNN" (parameters stop at 65535), six bytes for one; ILIKE
+	 * grows LIKE by one. Six times the length is more than either needs. */
+	char *out = kw_xmalloc(n * 6 + 1), *o = out;
 	int highest = 0;
 	for (const char *p = sql; *p;) {
 		if (*p == '\'' || *p == '"') {
