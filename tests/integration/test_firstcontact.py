@@ -24,7 +24,7 @@ import time
 import pytest
 import requests
 
-from kwstack import BUILD, TOP, Stack, as_run_user
+from kwstack import BUILD, TOP, Stack, as_run_user, run_bin
 
 sys.path.insert(0, os.path.join(TOP, "tests", "fake_kalshi"))
 import fake_kalshi as fk  # noqa: E402
@@ -40,7 +40,8 @@ def fake_kalshi():
 
 def fetch_once(stack, background=False):
     env = dict(os.environ, KW_ENV_FILE=stack.env_file, KW_FETCH_BACKOFF_MS="5")
-    argv = [os.path.join(BUILD, "kw-fetch"), "--once"]
+    # As the stack's user, from the copy that user can reach (the checkout may be private).
+    argv = [os.path.join(run_bin(), "kw-fetch"), "--once"]
     if background:
         return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True, **as_run_user())

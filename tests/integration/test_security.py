@@ -457,7 +457,10 @@ def test_limiter_is_exact_across_workers_and_parallel_clients(tmp_path):
             threads = int(s.settings.get("KW_THREADS", "2"))
             ids = re.findall(r"request id=([0-9a-f]{8})[0-9a-f]{8} method=GET path=/api/status ",
                              s.log())
-            if threads > 1:
+            # Through lighttpd every request is a connection of its own, accepted by whichever
+            # thread is free; Apache keeps its connections open (enablereuse), each served by
+            # the thread that accepted it, so there the spread depends on its pool.
+            if threads > 1 and os.environ.get("KW_SERVER", "lighttpd") == "lighttpd":
                 assert len(set(ids)) > 4, set(ids)
         else:  # plain CGI: every request was a process of its own
             assert len(set(re.findall(r"kw-api\[(\d+)\].*path=/api/status ", s.log()))) >= 240
