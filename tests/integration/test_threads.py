@@ -81,9 +81,17 @@ def test_one_worker_serves_with_all_its_threads(tmp_path):
         assert "4 threads" in s.log()
         codes = hammer(s, "/api/status", clients=16, each=10)
         assert codes == [200] * 160
-        # Every accept thread answered some of them (each has its own request-id prefix) ...
-        assert len(thread_prefixes(s.log(), pid, "/api/status")) == 4
-        # ... on its own connection (the writer opens one more at its first pass).
+        # Every accept thread answered some of them (each has its own request-id prefix): so
+        # through lighttpd, where every request is a connection of its own. Apache keeps its
+        # connections open (enablereuse), each served by the thread that accepted it, so
+        # there as many threads answer as its pool used connections.
+        served = len(thread_prefixes(s.log(), pid, "/api/status"))
+        if os.environ.get("KW_SERVER", "lighttpd") == "lighttpd":
+            assert served == 4
+        else:
+            assert 1 <= served <= 4
+        # Each accept thread holds a connection of its own (the writer opens one more at its
+        # first pass).
         assert db_connections(pid, s.db) in (4, 5)
     assert "worker stopping" in s.log()
     assert not os.path.exists("/proc/%d" % pid)
