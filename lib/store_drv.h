@@ -98,6 +98,8 @@ int kw_pg_notified(struct kw_pgconn *pc);
 /* Its statement calls; use the kw_sql_* below. */
 int kw_pg_bind_i64(struct kw_pgstmt *p, int i, int64_t v);
 int kw_pg_bind_text(struct kw_pgstmt *p, int i, const char *v);
+/* Without a copy: v must outlive the statement's next step (as SQLITE_STATIC). */
+int kw_pg_bind_text_static(struct kw_pgstmt *p, int i, const char *v);
 int kw_pg_bind_null(struct kw_pgstmt *p, int i);
 int kw_pg_step(struct kw_pgstmt *p);
 void kw_pg_reset(struct kw_pgstmt *p);
@@ -143,11 +145,11 @@ static inline int kw_sql_bind_text(struct kw_stmt *st, int i, const char *v)
 		 : sqlite3_bind_null(st->lite, i);
 }
 
-/* Binds v without a copy where the driver can: v must outlive the next reset. */
+/* Binds v without a copy: v must outlive the next reset. */
 static inline int kw_sql_bind_text_static(struct kw_stmt *st, int i, const char *v)
 {
 	if (st->pg)
-		return v ? kw_pg_bind_text(st->pg, i, v) : kw_pg_bind_null(st->pg, i);
+		return v ? kw_pg_bind_text_static(st->pg, i, v) : kw_pg_bind_null(st->pg, i);
 	return v ? sqlite3_bind_text(st->lite, i, v, -1, SQLITE_STATIC)
 		 : sqlite3_bind_null(st->lite, i);
 }

@@ -510,6 +510,15 @@ int kw_pg_bind_text(struct kw_pgstmt *p, int i, const char *v)
 	return 0;
 }
 
+int kw_pg_bind_text_static(struct kw_pgstmt *p, int i, const char *v)
+{
+	int k = slot(p, i);
+	if (k < 0)
+		return KW_SQL_ERROR;
+	p->vals[k] = (char *)v; /* not owned: drop_value() leaves it alone */
+	return 0;
+}
+
 int kw_pg_bind_null(struct kw_pgstmt *p, int i)
 {
 	return slot(p, i) < 0 ? KW_SQL_ERROR : 0;
