@@ -147,8 +147,12 @@ demo: deps
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
+# The integration suites run through tests/pytest-once-more.sh: a test that fails is run once
+# more alone, and one that then passes is reported as FLAKY (see that script for why).
+ITEST := bash tests/pytest-once-more.sh $(PYTHON)
+
 integration: all $(BENCH_BINS) $(BUILD)/tests/test_store_drv
-	KW_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+	KW_BUILD=$(abspath $(BUILD)) $(ITEST) -q -p no:cacheprovider tests/integration
 
 # The same suite through Apache (the systemd-socket deployment). Left out: the modules that do
 # not go through Stack() or that walk every server themselves already.
@@ -156,7 +160,7 @@ APACHE_PASS_SKIPS := test_servers.py test_cgi.py test_install.py test_admin_db.p
                      test_ws.py test_fetch.py test_checkout.py test_config_verdict.py \
                      test_dbaccess.py
 integration-apache: all $(BENCH_BINS) $(BUILD)/tests/test_store_drv
-	KW_SERVER=apache KW_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider \
+	KW_SERVER=apache KW_BUILD=$(abspath $(BUILD)) $(ITEST) -q -p no:cacheprovider \
 	  tests/integration $(APACHE_PASS_SKIPS:%=--ignore=tests/integration/%)
 
 # The API and security tests with kw-api as a plain CGI program (one process per request, as
@@ -173,7 +177,7 @@ CGI_SKIPS := test_foundation.py::test_reload_true_replaces_workers_when_settings
 integration-cgi: all
 	@rc=0; for server in lighttpd-cgi apache-cgi; do \
 	  echo "== KW_SERVER=$$server"; \
-	  KW_SERVER=$$server KW_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider \
+	  KW_SERVER=$$server KW_BUILD=$(abspath $(BUILD)) $(ITEST) -q -p no:cacheprovider \
 	    $(CGI_MODULES:%=tests/integration/%) $(CGI_SKIPS:%=--deselect=tests/integration/%) \
 	    || rc=1; \
 	done; exit $$rc
@@ -186,14 +190,14 @@ integration-cgi: all
 THREAD_MODULES := test_threads.py test_security.py test_scale.py test_nostall.py \
                   test_monitoring.py test_foundation.py
 integration-threads: all
-	KW_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider \
+	KW_BUILD=$(abspath $(BUILD)) $(ITEST) -q -p no:cacheprovider \
 	  $(THREAD_MODULES:%=tests/integration/%)
 
 # The same lighttpd suite on PostgreSQL: the harness starts a throwaway cluster (initdb into a
 # temporary directory, a free port on 127.0.0.1) and gives every stack a fresh database of its
 # own (tests/integration/pgcluster.py, kwstack.py).
 integration-pg: all $(BENCH_BINS) $(BUILD)/tests/test_store_drv
-	KW_TEST_DB=postgres KW_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider \
+	KW_TEST_DB=postgres KW_BUILD=$(abspath $(BUILD)) $(ITEST) -q -p no:cacheprovider \
 	  tests/integration
 
 conf-check: all

@@ -21,17 +21,28 @@ passed=0
 failed=0
 failures=()
 
+# Each stage's output also goes to build/check-logs/<n>.log, so that the end of the run can
+# repeat the lines that name what failed (a CI log is often read from its tail).
+logdir=build/check-logs
+rm -rf "$logdir"
+mkdir -p "$logdir"
+failed_logs=()
+
 stage() {
 	local name=$1
 	shift
+	local log
+	log=$logdir/$((passed + failed + 1)).log
 	echo "==== check: $name"
 	local t0=$SECONDS
-	if "$@"; then
+	"$@" 2>&1 | tee "$log"
+	if [ "${PIPESTATUS[0]}" -eq 0 ]; then
 		passed=$((passed + 1))
 		echo "==== check: $name passed ($((SECONDS - t0)) s)"
 	else
 		failed=$((failed + 1))
 		failures+=("$name")
+		failed_logs+=("$name|$log")
 		echo "==== check: $name FAILED ($((SECONDS - t0)) s)"
 	fi
 }
@@ -70,6 +81,21 @@ stage "thread-sanitized unit tests" $MAKE --no-print-directory -j"$JOBS" SANITIZ
 stage "thread-sanitized integration tests (4 threads per worker)" env KW_SANITIZE=1 \
 	KW_TEST_THREADS=4 $MAKE --no-print-directory SANITIZE=thread integration-threads
 
+# What failed, again: pytest's summary lines, compiler errors, make's own, then each failed
+# stage's last lines when none of those matched.
+for entry in "${failed_logs[@]}"; do
+	name=${entry%%|*}
+	log=${entry#*|}
+	echo "==== check: what failed in: $name ($log)"
+	lines=$(grep -E '^(FAILED|ERROR) |: error:|\*\*\* |^Traceback|Assertion' "$log" | head -40)
+	if [ -n "$lines" ]; then
+		echo "$lines"
+	else
+		tail -n 30 "$log"
+	fi
+done
+# Tests that failed once and passed when run again (tests/pytest-once-more.sh), stage by stage.
+grep -h '^==== check: FLAKY' "$logdir"/*.log 2>/dev/null || true
 if [ "$failed" -gt 0 ]; then
 	echo "failed stages: ${failures[*]}"
 fi
