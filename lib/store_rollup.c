@@ -110,88 +110,44 @@ static int move(struct kw_store *s, int64_t window_s, const struct kw_rollup_rul
 
 /* ---- last trades and start prices ----------------------------------------------------------- */
 
+/*
+ * The trades stored since (id in (?3, ?4], created_us >= ?2, the window's cutoff), the latest
+ * of each market (ordered as (created_us, trade_id)) offered to its row in window ?1: one
+ * statement a window, so a step costs three statements whatever the number of markets (a
+ * statement per market was a round trip each on PostgreSQL). The latest at or after the
+ * cutoff is the latest of the range whenever that one is in the window, and no trade of the
+ * market is otherwise, so each window gets what one walk of the range offered it. A window
+ * whose own "since" is later than ?3 is offered trades it already counted, which the
+ * comparison ignores.
+ */
 static const char SQL_SET_LAST[] =
-	"UPDATE stats_markets SET last_us = ?3, last_trade_id = ?4, last_price_micros = ?5"
-	" WHERE window_s = ?1 AND ticker = ?2 AND (last_us, last_trade_id) < (?3, ?4)";
+	"UPDATE stats_markets SET last_us = x.created_us, last_trade_id = x.trade_id,"
+	" last_price_micros = x.yes_price_micros"
+	" FROM (SELECT ticker, created_us, trade_id, yes_price_micros FROM"
+	"  (SELECT ticker, created_us, trade_id, yes_price_micros, row_number() OVER"
+	"    (PARTITION BY ticker ORDER BY created_us DESC, trade_id DESC) AS latest"
+	"   FROM trades WHERE +created_us >= ?2 AND id > ?3 AND id <= ?4) n"
+	"  WHERE latest = 1) AS x"
+	" WHERE stats_markets.window_s = ?1 AND stats_markets.ticker = x.ticker"
+	" AND (stats_markets.last_us, stats_markets.last_trade_id) < (x.created_us, x.trade_id)";
 
-/* The trades stored since (id in (after_id, upto_id], created_us >= cutoff), per market, latest
- * first: each market's first row is offered to its row. The statement is read to the end
- * before the updates (SQLite would see them mid-walk otherwise). */
-static const char SQL_NEW_TRADES[] =
-	"SELECT ticker, created_us, trade_id, yes_price_micros FROM trades"
-	" WHERE +created_us >= ?1 AND id > ?2 AND id <= ?3"
-	" ORDER BY ticker, created_us DESC, trade_id DESC";
-
-struct last_trade {
-	char *ticker, *trade_id;
-	int64_t created_us, price;
-};
-
-/* The trades stored since, read once for every window: per market the latest of them is
- * offered to each window whose cutoff it reaches (it is then a trade of that window, and no
- * later one of the market was stored since). A window whose own "since" is later than
- * after_id is offered trades it already counted, which the comparison ignores. */
 static int new_lasts(struct kw_store *s, const int64_t *cutoff_us, int64_t after_id,
 		     int64_t upto_id)
 {
-	struct last_trade *v = NULL;
-	size_t n = 0, cap = 0;
-	int rc = -1, step;
-	int64_t min_cutoff = cutoff_us[0];
-	for (int w = 1; w < KW_STATS_WINDOWS; w++)
-		if (cutoff_us[w] < min_cutoff)
-			min_cutoff = cutoff_us[w];
 	if (after_id >= upto_id)
 		return 0;
-	struct kw_stmt *st = kw_store_stmt(s, SQL_NEW_TRADES);
-	if (!st)
-		return -1;
-	kw_sql_bind_i64(st, 1, min_cutoff);
-	kw_sql_bind_i64(st, 2, after_id);
-	kw_sql_bind_i64(st, 3, upto_id);
-	while ((step = kw_sql_step(st)) == KW_ROW) {
-		const char *ticker = kw_sql_col_text(st, 0);
-		const char *id = kw_sql_col_text(st, 2);
-		if (!ticker || !id || (n && !strcmp(v[n - 1].ticker, ticker)))
-			continue;
-		if (n == cap) {
-			cap = cap ? 2 * cap : 256;
-			v = kw_xrealloc(v, cap * sizeof(*v));
-		}
-		v[n].ticker = kw_xstrdup(ticker);
-		v[n].trade_id = kw_xstrdup(id);
-		v[n].created_us = kw_sql_col_i64(st, 1);
-		v[n].price = kw_sql_col_i64(st, 3);
-		n++;
+	for (int w = 0; w < KW_STATS_WINDOWS; w++) {
+		struct kw_stmt *st = kw_store_stmt(s, SQL_SET_LAST);
+		if (!st)
+			return -1;
+		kw_sql_bind_i64(st, 1, kw_stats_window_s[w]);
+		kw_sql_bind_i64(st, 2, cutoff_us[w]);
+		kw_sql_bind_i64(st, 3, after_id);
+		kw_sql_bind_i64(st, 4, upto_id);
+		if (kw_store_step_done(s, st, "updating the markets' last trades") < 0)
+			return -1;
 	}
-	kw_sql_reset(st);
-	if (step != KW_DONE) {
-		kw_store_fail(s, "reading new trades");
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		for (int w = 0; w < KW_STATS_WINDOWS; w++) {
-			if (v[i].created_us < cutoff_us[w])
-				continue;
-			if (!(st = kw_store_stmt(s, SQL_SET_LAST)))
-				goto out;
-			kw_sql_bind_i64(st, 1, kw_stats_window_s[w]);
-			kw_sql_bind_text_static(st, 2, v[i].ticker);
-			kw_sql_bind_i64(st, 3, v[i].created_us);
-			kw_sql_bind_text_static(st, 4, v[i].trade_id);
-			kw_sql_bind_i64(st, 5, v[i].price);
-			if (kw_store_step_done(s, st, "updating a market's last trade") < 0)
-				goto out;
-		}
-	}
-	rc = 0;
-out:
-	for (size_t i = 0; i < n; i++) {
-		free(v[i].ticker);
-		free(v[i].trade_id);
-	}
-	free(v);
-	return rc;
+	return 0;
 }
 
 /* The start price of every market of the window, written where it changed (IS NOT: NULL is
