@@ -340,23 +340,20 @@ static int64_t rules_hash(const struct kw_rollup_rules *r)
 	return (int64_t)(h >> 1);
 }
 
+/* Every kind of change in ?1 (KW_DIRTY_* bits) for market ?2, in one statement: a changed
+ * market is marked for both kinds at once, and each statement is a round trip on PostgreSQL. */
 static const char SQL_DIRTY_MARK[] =
-	"INSERT INTO rollup_dirty (kind, ticker) VALUES (?1, ?2) ON CONFLICT DO NOTHING";
+	"INSERT INTO rollup_dirty (kind, ticker) SELECT k, ?2 FROM"
+	" (SELECT 1 AS k UNION ALL SELECT 2) v WHERE (?1 & k) <> 0 ON CONFLICT DO NOTHING";
 
 int kw_store_rollup_dirty(struct kw_store *s, int kinds, const char *ticker)
 {
-	for (int kind = KW_DIRTY_MARKET; kind <= KW_DIRTY_SNAPSHOT; kind <<= 1) {
-		if (!(kinds & kind))
-			continue;
-		struct kw_stmt *st = kw_store_stmt(s, SQL_DIRTY_MARK);
-		if (!st)
-			return -1;
-		kw_sql_bind_int(st, 1, kind);
-		kw_sql_bind_text_static(st, 2, ticker);
-		if (kw_store_step_done(s, st, "noting a changed market") < 0)
-			return -1;
-	}
-	return 0;
+	struct kw_stmt *st = kw_store_stmt(s, SQL_DIRTY_MARK);
+	if (!st)
+		return -1;
+	kw_sql_bind_int(st, 1, kinds & (KW_DIRTY_MARKET | KW_DIRTY_SNAPSHOT));
+	kw_sql_bind_text_static(st, 2, ticker);
+	return kw_store_step_done(s, st, "noting a changed market");
 }
 
 /* Start prices of window_s starting at from_s: every market's when full, else the markets
