@@ -150,9 +150,13 @@ int kw_store_whale_candidates(struct kw_store *s, int64_t after_id, int64_t upto
 	return rc;
 }
 
-static const char SQL_BUCKETS[] = "SELECT ticker, created_us / ?3 AS bucket, max(created_us)"
-				  "  FROM trades WHERE id > ?1 AND id <= ?2"
-				  " GROUP BY ticker, bucket ORDER BY ticker, bucket";
+static const char SQL_BUCKETS[] =
+	"SELECT ticker, bucket, newest,"
+	" CASE WHEN bucket = max(bucket) OVER (PARTITION BY ticker)"
+	" THEN max(newest) OVER (PARTITION BY ticker) ELSE 0 END"
+	" FROM (SELECT ticker, created_us / ?3 AS bucket, max(created_us) AS newest"
+	"  FROM trades WHERE id > ?1 AND id <= ?2 GROUP BY ticker, bucket) n"
+	" ORDER BY ticker, bucket";
 
 int kw_store_trade_buckets(struct kw_store *s, int64_t after_id, int64_t upto_id, int64_t bucket_us,
 			   kw_bucket_fn fn, void *ctx)
@@ -164,9 +168,15 @@ int kw_store_trade_buckets(struct kw_store *s, int64_t after_id, int64_t upto_id
 	kw_sql_bind_i64(st, 2, upto_id);
 	kw_sql_bind_i64(st, 3, bucket_us);
 	int rc = 0, step;
-	while (rc == 0 && (step = kw_sql_step(st)) == KW_ROW)
-		rc = fn(ctx, kw_store_col_text(st, 0), kw_sql_col_i64(st, 1),
-			kw_sql_col_i64(st, 2));
+	while (rc == 0 && (step = kw_sql_step(st)) == KW_ROW) {
+		struct kw_trade_bucket b = {
+			.ticker = kw_store_col_text(st, 0),
+			.bucket = kw_sql_col_i64(st, 1),
+			.newest_us = kw_sql_col_i64(st, 2),
+			.market_newest_us = kw_sql_col_i64(st, 3),
+		};
+		rc = fn(ctx, &b);
+	}
 	if (rc == 0 && step != KW_DONE)
 		rc = kw_store_fail(s, "reading trade buckets");
 	kw_sql_reset(st);
@@ -214,6 +224,53 @@ int kw_store_notional_sum(struct kw_store *s, const char *ticker, int64_t from_u
 	}
 	*sum_micros = kw_sql_col_i64(st, 0);
 	*count = kw_sql_col_i64(st, 1);
+	rc = 0;
+out:
+	kw_sql_reset(st);
+	return rc;
+}
+
+/* Both ranges (?4, ?5) and (?6, ?7) over the trades of their union [?2, ?3). */
+#define IN_RANGE(F, T)                                                                             \
+	"CASE WHEN created_us >= " F " AND created_us < " T " THEN notional_micros END"
+#define SUM_IN(F, T) "ifnull(sum(" IN_RANGE(F, T) "), 0), count(" IN_RANGE(F, T) ")"
+#define SUMS_SELECT "SELECT " SUM_IN("?4", "?5") ", " SUM_IN("?6", "?7") " FROM trades "
+#define NOTIONAL_SUMS(HOURS)                                                                       \
+	SUMS_SELECT "WHERE " KW_SQL_TRADE_HOUR("") HOURS                                           \
+		" AND ticker = ?1 AND created_us >= ?2 AND created_us < ?3"
+static const char SQL_NOTIONAL_SUMS[] =
+	NOTIONAL_SUMS(" IN (?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, "
+		      "?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)");
+static const char SQL_NOTIONAL_SUMS_LONG[] = NOTIONAL_SUMS(KW_SQL_HOURS_IN("?2", "?3 - 1"));
+
+int kw_store_notional_sums(struct kw_store *s, const char *ticker, const int64_t from_us[2],
+			   const int64_t to_us[2], int64_t sum_micros[2], int64_t count[2])
+{
+	int64_t lo = from_us[0] < from_us[1] ? from_us[0] : from_us[1];
+	int64_t hi = to_us[0] > to_us[1] ? to_us[0] : to_us[1];
+	int64_t first = lo / 3600000000, last = (hi - 1) / 3600000000;
+	int listed = hi > lo && last - first < HOUR_SLOTS;
+	struct kw_stmt *st = kw_store_stmt(s, listed ? SQL_NOTIONAL_SUMS : SQL_NOTIONAL_SUMS_LONG);
+	if (!st)
+		return -1;
+	kw_sql_bind_text_static(st, 1, ticker);
+	kw_sql_bind_i64(st, 2, lo);
+	kw_sql_bind_i64(st, 3, hi);
+	for (int i = 0; i < 2; i++) {
+		kw_sql_bind_i64(st, 4 + 2 * i, from_us[i]);
+		kw_sql_bind_i64(st, 5 + 2 * i, to_us[i]);
+	}
+	for (int i = 0; listed && i < HOUR_SLOTS; i++)
+		kw_sql_bind_i64(st, 8 + i, first + i <= last ? first + i : last);
+	int rc = -1;
+	if (kw_sql_step(st) != KW_ROW) {
+		kw_store_fail(s, "summing notional");
+		goto out;
+	}
+	for (int i = 0; i < 2; i++) {
+		sum_micros[i] = kw_sql_col_i64(st, 2 * i);
+		count[i] = kw_sql_col_i64(st, 2 * i + 1);
+	}
 	rc = 0;
 out:
 	kw_sql_reset(st);

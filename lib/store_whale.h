@@ -45,11 +45,27 @@ typedef int (*kw_trade_candidate_fn)(void *ctx, const struct kw_trade_candidate 
 int kw_store_whale_candidates(struct kw_store *s, int64_t after_id, int64_t upto_id,
 			      int64_t min_micros, kw_trade_candidate_fn fn, void *ctx) KW_WUR;
 
-/* (ticker, bucket index, newest created_us in it) for trades in (after_id, upto_id], one row per
- * market and bucket_us-wide bucket, ordered by ticker then bucket. */
-typedef int (*kw_bucket_fn)(void *ctx, const char *ticker, int64_t bucket, int64_t newest_us);
+/*
+ * One row per market and bucket_us-wide bucket for trades in (after_id, upto_id], ordered by
+ * ticker then bucket: the bucket index, its newest created_us, and on the market's last bucket
+ * the market's newest created_us among those trades (market_newest_us; 0 on its other
+ * buckets), so that the caller can ask for that bucket's sum and the market's day in one
+ * statement (kw_store_notional_sums).
+ */
+struct kw_trade_bucket {
+	const char *ticker;
+	int64_t bucket, newest_us;
+	int64_t market_newest_us;
+};
+typedef int (*kw_bucket_fn)(void *ctx, const struct kw_trade_bucket *b);
 int kw_store_trade_buckets(struct kw_store *s, int64_t after_id, int64_t upto_id, int64_t bucket_us,
 			   kw_bucket_fn fn, void *ctx) KW_WUR;
+
+/* Two kw_store_notional_sum ranges of ticker's trades, [from_us[i], to_us[i]) for i = 0, 1,
+ * read in one statement (one round trip on PostgreSQL); each range should be short (at most a
+ * day and a bucket apart). */
+int kw_store_notional_sums(struct kw_store *s, const char *ticker, const int64_t from_us[2],
+			   const int64_t to_us[2], int64_t sum_micros[2], int64_t count[2]) KW_WUR;
 
 /* Sum of taker premium and trade count of ticker's trades with from_us <= created_us < to_us:
  * one index seek per hour of the range, so keep it short (detection's windows: a day at most). */

@@ -94,9 +94,9 @@ struct run {
 	struct kw_detect_stats *st;
 	struct kw_category_threshold cats[KW_CATEGORY_MAX];
 	int ncats;
-	/* high_volume: the market being walked in the bucket pass and its newest trade */
-	char hv_ticker[128];
-	int64_t hv_newest_us;
+	/* high_volume: the market the bucket pass last left, its check not yet made */
+	char *hv_ticker; /* owned; NULL when none */
+	int64_t hv_newest_us, hv_sum, hv_count;
 	int64_t max_snapshot_at, max_book_at;
 	/* order books: the run time last asked about and the book run before it */
 	int64_t book_at, book_prev_run;
@@ -232,12 +232,10 @@ static int on_whale_candidate(void *ctx, const struct kw_trade_candidate *t)
 		    desc, d);
 }
 
-static int check_high_volume(struct run *r, const char *ticker, int64_t newest_us)
+/* The market's taker premium in the 24 h up to and including its newest new trade. */
+static int check_high_volume(struct run *r, const char *ticker, int64_t newest_us, int64_t sum,
+			     int64_t count)
 {
-	int64_t sum, count;
-	if (kw_store_notional_sum(r->s, ticker, newest_us - DAY_US + 1, newest_us + 1, &sum,
-				  &count) < 0)
-		return -1;
 	int64_t threshold = r->cfg->high_volume_usd * MICROS_PER_USD;
 	if (sum < threshold)
 		return 0;
@@ -318,38 +316,51 @@ static int surge_emit(struct run *r, const char *ticker, const struct surge *s)
 		    kw_whale_confidence(ratio, mult, high_mult), ratio_centi, desc, d);
 }
 
-/* The bucket walk goes market by market: when it moves on, the market it leaves gets its
- * high-volume check, with the newest trade seen in any of its buckets. */
-static int high_volume_follow(struct run *r, const char *ticker, int64_t newest_us)
+/* The bucket walk goes market by market; the market it leaves gets its high-volume check, from
+ * the day read with its last bucket (one statement for both, see on_bucket). */
+static int high_volume_flush(struct run *r)
 {
-	if (strcmp(r->hv_ticker, ticker)) {
-		if (r->hv_ticker[0] && check_high_volume(r, r->hv_ticker, r->hv_newest_us) < 0)
-			return -1;
-		kw_strlcpy(r->hv_ticker, ticker, sizeof(r->hv_ticker));
-		r->hv_newest_us = newest_us;
-	} else if (newest_us > r->hv_newest_us) {
-		r->hv_newest_us = newest_us;
-	}
-	return 0;
+	if (!r->hv_ticker)
+		return 0;
+	int rc = check_high_volume(r, r->hv_ticker, r->hv_newest_us, r->hv_sum, r->hv_count);
+	free(r->hv_ticker);
+	r->hv_ticker = NULL;
+	return rc;
 }
 
-static int on_bucket(void *ctx, const char *ticker, int64_t bucket, int64_t newest_us)
+static int on_bucket(void *ctx, const struct kw_trade_bucket *b)
 {
 	struct run *r = ctx;
 	if (step_point(r) < 0)
 		return -1;
 	const struct kw_config *cfg = r->cfg;
-	if (high_volume_follow(r, ticker, newest_us) < 0)
+	if (r->hv_ticker && strcmp(r->hv_ticker, b->ticker) && high_volume_flush(r) < 0)
 		return -1;
 
 	int64_t wmin = cfg->surge_window_min, w_us = wmin * 60 * US_PER_S;
-	struct surge s = { .start_us = bucket * w_us };
+	struct surge s = { .start_us = b->bucket * w_us };
 	s.end_us = s.start_us + w_us;
-	if (kw_store_notional_sum(r->s, ticker, s.start_us, s.end_us, &s.sum, &s.count) < 0)
+	if (b->market_newest_us > 0) {
+		/* The market's last bucket: its window and the market's day in one statement. */
+		int64_t from[2] = { s.start_us, b->market_newest_us - DAY_US + 1 };
+		int64_t to[2] = { s.end_us, b->market_newest_us + 1 };
+		int64_t sum[2], count[2];
+		if (kw_store_notional_sums(r->s, b->ticker, from, to, sum, count) < 0)
+			return -1;
+		s.sum = sum[0];
+		s.count = count[0];
+		free(r->hv_ticker);
+		r->hv_ticker = kw_xstrdup(b->ticker);
+		r->hv_newest_us = b->market_newest_us;
+		r->hv_sum = sum[1];
+		r->hv_count = count[1];
+	} else if (kw_store_notional_sum(r->s, b->ticker, s.start_us, s.end_us, &s.sum, &s.count) <
+		   0) {
 		return -1;
+	}
 	if (s.sum < cfg->surge_min_notional_usd * MICROS_PER_USD || s.sum <= 0)
 		return 0;
-	if (kw_store_notional_sum(r->s, ticker, s.start_us - DAY_US, s.start_us, &s.trailing,
+	if (kw_store_notional_sum(r->s, b->ticker, s.start_us - DAY_US, s.start_us, &s.trailing,
 				  &s.tcount) < 0)
 		return -1;
 	/* A surge is many trades against a real baseline: at least SURGE_MIN_TRADES trades in
@@ -370,7 +381,7 @@ static int on_bucket(void *ctx, const char *ticker, int64_t bucket, int64_t newe
 	__int128 rhs = (__int128)cfg->volume_surge_multiplier_milli * s.trailing * wmin;
 	if (lhs < rhs)
 		return 0;
-	return surge_emit(r, ticker, &s);
+	return surge_emit(r, b->ticker, &s);
 }
 
 static int on_price(void *ctx, const char *ticker, int64_t taken_at, int64_t price)
@@ -636,7 +647,7 @@ static int detect_trades(struct run *r, const struct kw_detect_state *st)
 	if (kw_store_trade_buckets(r->rd, st->last_trade_id, st->max_trade_id,
 				   cfg->surge_window_min * 60 * US_PER_S, on_bucket, r) < 0)
 		return -1;
-	if (r->hv_ticker[0] && check_high_volume(r, r->hv_ticker, r->hv_newest_us) < 0)
+	if (high_volume_flush(r) < 0)
 		return -1;
 	r->st->trades_examined = st->max_trade_id - st->last_trade_id;
 	return kw_store_trades_without_side(r->s, st->last_trade_id, st->max_trade_id,
@@ -720,6 +731,7 @@ int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
 		goto out;
 	rc = 0;
 out:
+	free(r.hv_ticker);
 	if (r.in_txn && kw_store_detect_end(s, own_txn, rc == 0) < 0)
 		rc = -1;
 	if (r.rd != s)

@@ -49,12 +49,13 @@ struct buckets {
 	int n;
 };
 
-static int on_bucket(void *ctx, const char *ticker, int64_t bucket, int64_t newest_us)
+static int on_bucket(void *ctx, const struct kw_trade_bucket *t)
 {
 	struct buckets *b = ctx;
 	assert_true(b->n < 8);
-	snprintf(b->rows[b->n++], sizeof(b->rows[0]), "%s/%lld/%lld", ticker, (long long)bucket,
-		 (long long)(newest_us / USD));
+	snprintf(b->rows[b->n++], sizeof(b->rows[0]), "%s/%lld/%lld/%lld", t->ticker,
+		 (long long)t->bucket, (long long)(t->newest_us / USD),
+		 (long long)(t->market_newest_us / USD));
 	return 0;
 }
 
@@ -105,16 +106,25 @@ static void test_trades(void **state)
 		kw_store_notional_sum(s, "KXA-1", (T0 + 15) * USD, (T0 + 20) * USD, &sum, &count),
 		0);
 	assert_int_equal(count, 0); /* the end of the window is open */
+	/* Two ranges in one statement: each summed as kw_store_notional_sum sums it alone. */
+	int64_t from[2] = { (T0 + 15) * USD, (T0 + 20 - 86400) * USD };
+	int64_t to[2] = { (T0 + 300) * USD, (T0 + 21) * USD }, sums[2], counts[2];
+	assert_int_equal(kw_store_notional_sums(s, "KXA-1", from, to, sums, counts), 0);
+	assert_int_equal(sums[0], 5 * USD); /* t2 only */
+	assert_int_equal(counts[0], 1);
+	assert_int_equal(sums[1], 6005 * USD);
+	assert_int_equal(counts[1], 2);
 	assert_int_equal(kw_store_trades_without_side(s, 0, upto, &n), 0);
 	assert_int_equal(n, 1);
 
 	struct buckets b = { .n = 0 };
 	assert_int_equal(kw_store_trade_buckets(s, 0, upto, 300 * USD, on_bucket, &b), 0);
 	char want[3][64];
-	snprintf(want[0], sizeof(want[0]), "KXA-1/%lld/%lld", (long long)((T0 + 10) / 300),
-		 (long long)(T0 + 20));
-	snprintf(want[1], sizeof(want[1]), "KXB-1/%lld/%lld", (long long)((T0 + 400) / 300),
-		 (long long)(T0 + 410));
+	/* Each market's last bucket also names the market's newest new trade. */
+	snprintf(want[0], sizeof(want[0]), "KXA-1/%lld/%lld/%lld", (long long)((T0 + 10) / 300),
+		 (long long)(T0 + 20), (long long)(T0 + 20));
+	snprintf(want[1], sizeof(want[1]), "KXB-1/%lld/%lld/%lld", (long long)((T0 + 400) / 300),
+		 (long long)(T0 + 410), (long long)(T0 + 410));
 	assert_true(b.n >= 2);
 	assert_string_equal(b.rows[0], want[0]);
 	assert_string_equal(b.rows[b.n - 1], want[1]);
