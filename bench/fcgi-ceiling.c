@@ -10,11 +10,14 @@
  *   -t N                  N accept threads, each with its own request, accepting under one
  *                         mutex as libfcgi's threaded example does (and as kw-api's KW_THREADS
  *                         do): the threaded ceiling
- * It runs until SIGTERM (libfcgi's handler ends the accept it interrupts; that thread then ends
- * the process, since the others would go on waiting in accept).
+ * It runs until SIGTERM. Every serving thread blocks the signal and the main thread waits for
+ * it, then ends the process: libfcgi's own handler only sets a flag for the accept it happens
+ * to interrupt, and a thread waiting on the accept mutex would never see it, leaving the
+ * process behind its stopped web server.
  */
 #include <fcgiapp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,9 +91,15 @@ int main(int argc, char **argv)
 	for (int i = 0; i < threads; i++)
 		if (FCGX_InitRequest(&reqs[i], 0, 0) != 0)
 			return 1;
-	for (int i = 1; i < threads; i++)
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL); /* the threads inherit the mask */
+	for (int i = 0; i < threads; i++)
 		if (pthread_create(&tids[i], NULL, serve, &reqs[i]) != 0)
 			return 1;
-	serve(&reqs[0]);
-	return 0; /* not reached */
+	int sig;
+	sigwait(&stop, &sig);
+	return 0;
 }
