@@ -340,6 +340,43 @@ out:
 	return rc;
 }
 
+/* SQL_PRICE_RANGE from the later of ?2 and the end of ticker's last alert of type ?4 before
+ * ?3, in one statement (the two were a round trip each on PostgreSQL, per snapshot). */
+static const char SQL_PRICE_RANGE_AFTER[] =
+	"WITH f AS (SELECT max(?2, ifnull(max(window_end), 0)) AS s FROM alerts"
+	"  WHERE ticker = ?1 AND type = ?4 AND window_end < ?3)"
+	" SELECT min(p), max(p), count(p) FROM"
+	" (SELECT last_price_micros AS p FROM market_snapshots"
+	"   WHERE ticker = ?1 AND taken_at >= (SELECT s FROM f) AND taken_at < ?3"
+	"  UNION ALL"
+	"  SELECT * FROM (SELECT last_price_micros FROM market_snapshots"
+	"   WHERE ticker = ?1 AND taken_at <= (SELECT s FROM f) ORDER BY taken_at DESC LIMIT 1) l) "
+	"r";
+
+int kw_store_price_range_after(struct kw_store *s, const char *ticker, const char *type,
+			       int64_t from, int64_t to, int64_t *lo, int64_t *hi, int64_t *n)
+{
+	struct kw_stmt *st = kw_store_stmt(s, SQL_PRICE_RANGE_AFTER);
+	if (!st)
+		return -1;
+	kw_sql_bind_text_static(st, 1, ticker);
+	kw_sql_bind_i64(st, 2, from);
+	kw_sql_bind_i64(st, 3, to);
+	kw_sql_bind_text_static(st, 4, type);
+	int rc = -1;
+	if (kw_sql_step(st) != KW_ROW) {
+		kw_store_fail(s, "reading a price range");
+		goto out;
+	}
+	*lo = kw_sql_col_i64(st, 0);
+	*hi = kw_sql_col_i64(st, 1);
+	*n = kw_sql_col_i64(st, 2);
+	rc = 0;
+out:
+	kw_sql_reset(st);
+	return rc;
+}
+
 static const char SQL_BOOKS_SINCE[] =
 	"SELECT ticker, taken_at, yes_depth_centi, no_depth_centi FROM orderbook_snapshots"
 	" WHERE taken_at > ?1 ORDER BY taken_at, ticker";

@@ -81,6 +81,11 @@ int kw_store_price_snapshots_since(struct kw_store *s, int64_t since, kw_price_f
  * there are none. */
 int kw_store_price_range(struct kw_store *s, const char *ticker, int64_t from, int64_t to,
 			 int64_t *lo, int64_t *hi, int64_t *n) KW_WUR;
+/* kw_store_price_range from the later of from and the window_end of ticker's newest alert of
+ * type with window_end < to (kw_store_alert_last_end), in one statement. */
+int kw_store_price_range_after(struct kw_store *s, const char *ticker, const char *type,
+			       int64_t from, int64_t to, int64_t *lo, int64_t *hi,
+			       int64_t *n) KW_WUR;
 
 struct kw_book_point {
 	int64_t taken_at, yes_depth_centi, no_depth_centi;

@@ -393,15 +393,11 @@ static int on_price(void *ctx, const char *ticker, int64_t taken_at, int64_t pri
 	r->st->snapshots_examined++;
 	if (taken_at > r->max_snapshot_at)
 		r->max_snapshot_at = taken_at;
-	int64_t from = taken_at - cfg->odds_window_min * 60, flip_end = 0;
 	/* After a flip, the flipped price is the new reference: one move, one alert. */
-	if (kw_store_alert_last_end(r->s, ticker, kw_signals[KW_ALERT_ODDS_FLIP].name, taken_at,
-				    &flip_end) < 0)
-		return -1;
-	if (flip_end > from)
-		from = flip_end;
 	int64_t lo, hi, n;
-	if (kw_store_price_range(r->s, ticker, from, taken_at, &lo, &hi, &n) < 0)
+	if (kw_store_price_range_after(r->s, ticker, kw_signals[KW_ALERT_ODDS_FLIP].name,
+				       taken_at - cfg->odds_window_min * 60, taken_at, &lo, &hi,
+				       &n) < 0)
 		return -1;
 	if (n == 0)
 		return 0;

@@ -203,6 +203,25 @@ static void test_snapshots_and_books(void **state)
 	assert_int_equal(hi, 550000);
 	assert_int_equal(kw_store_price_range(s, "KXA-1", T0 - 600, T0 - 500, &lo, &hi, &n), 0);
 	assert_int_equal(n, 0);
+	/* After an odds flip the window starts at the flip (its window_end before the window's
+	 * end); alerts of other types, or at or after the end, do not move it. */
+	struct kw_alert_new other =
+		alert_row("volume_surge:KXA-1:x", "volume_surge", "KXA-1", T0 + 120);
+	struct kw_alert_new flip = alert_row("odds_flip:KXA-1:x", "odds_flip", "KXA-1", T0 + 120);
+	assert_int_equal(kw_store_alert_insert(s, &other), 1);
+	assert_int_equal(
+		kw_store_price_range_after(s, "KXA-1", "odds_flip", T0, T0 + 121, &lo, &hi, &n), 0);
+	assert_int_equal(lo, 410000);
+	assert_int_equal(hi, 550000);
+	assert_int_equal(kw_store_alert_insert(s, &flip), 1);
+	assert_int_equal(
+		kw_store_price_range_after(s, "KXA-1", "odds_flip", T0, T0 + 121, &lo, &hi, &n), 0);
+	assert_int_equal(lo, 550000);
+	assert_int_equal(hi, 550000);
+	assert_int_equal(
+		kw_store_price_range_after(s, "KXA-1", "odds_flip", T0, T0 + 120, &lo, &hi, &n), 0);
+	assert_int_equal(lo, 410000);
+	assert_int_equal(hi, 410000);
 
 	struct books k = { .n = 0 };
 	assert_int_equal(kw_store_book_snapshots_since(s, T0 - 1, on_book, &k), 0);
