@@ -143,9 +143,10 @@ for node in a b; do
 done
 printf '%-34s %10.0f req/s   p99 %6.2f ms   errors %s%s\n' "status, two nodes (n2)" "$n2" \
 	"$(bc -l <<<"$p99/1000")" "$errors" "$([ "$errors" = 0 ] || echo "   <- INVALID")"
+bench_stop # node a (the last started)
 BENCH_LIGHTTPD=$lighttpd_b
 lighttpd_b=
-bench_stop
+bench_stop # node b
 # The ceiling once more, right after the two-node run, for its ratio.
 mkdir -p "$tmp/c"
 BENCH_WORKERS=$workers
