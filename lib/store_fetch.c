@@ -340,7 +340,7 @@ int kw_store_fetch_market(struct kw_store *s, const struct kw_kalshi_market *m, 
 	 * wrote into every market's stretch of the (ticker, taken_at) key, about a page per
 	 * market. Measured with 5M rows (100 runs): 50,000 unchanged markets took 2.4-2.8 s a
 	 * run, 0.8 s without those writes, and the gap grows with the table. A series is a step
-	 * function, each point holding until the next (kw_store_price_range reads the one in
+	 * function, each point holding until the next (kw_store_price_range_after reads the one in
 	 * force). */
 	if (*listed_as_it_was)
 		return 0;

@@ -306,42 +306,11 @@ int kw_store_price_snapshots_since(struct kw_store *s, int64_t since, kw_price_f
 	return rc;
 }
 
-/* The prices in force during [?2, ?3): the snapshots taken in it, and the one in force at its
- * start (the newest at or before ?2), since kw-fetch writes a snapshot only when the market
- * changed and a price set before the window holds into it. */
-static const char SQL_PRICE_RANGE[] =
-	"SELECT min(p), max(p), count(p) FROM"
-	" (SELECT last_price_micros AS p FROM market_snapshots"
-	"   WHERE ticker = ?1 AND taken_at >= ?2 AND taken_at < ?3"
-	"  UNION ALL"
-	"  SELECT * FROM (SELECT last_price_micros FROM market_snapshots"
-	"   WHERE ticker = ?1 AND taken_at <= ?2 ORDER BY taken_at DESC LIMIT 1) l) r";
-
-int kw_store_price_range(struct kw_store *s, const char *ticker, int64_t from, int64_t to,
-			 int64_t *lo, int64_t *hi, int64_t *n)
-{
-	struct kw_stmt *st = kw_store_stmt(s, SQL_PRICE_RANGE);
-	if (!st)
-		return -1;
-	kw_sql_bind_text_static(st, 1, ticker);
-	kw_sql_bind_i64(st, 2, from);
-	kw_sql_bind_i64(st, 3, to);
-	int rc = -1;
-	if (kw_sql_step(st) != KW_ROW) {
-		kw_store_fail(s, "reading a price range");
-		goto out;
-	}
-	*lo = kw_sql_col_i64(st, 0);
-	*hi = kw_sql_col_i64(st, 1);
-	*n = kw_sql_col_i64(st, 2);
-	rc = 0;
-out:
-	kw_sql_reset(st);
-	return rc;
-}
-
-/* SQL_PRICE_RANGE from the later of ?2 and the end of ticker's last alert of type ?4 before
- * ?3, in one statement (the two were a round trip each on PostgreSQL, per snapshot). */
+/* The prices in force during [start, ?3), start the later of ?2 and the end of ticker's last
+ * alert of type ?4 before ?3: the snapshots taken in it, and the one in force at its start (the
+ * newest at or before start), since kw-fetch writes a snapshot only when the market changed and
+ * a price set before the window holds into it. One statement: the alert lookup and the range
+ * were a round trip each on PostgreSQL, per snapshot. */
 static const char SQL_PRICE_RANGE_AFTER[] =
 	"WITH f AS (SELECT max(?2, ifnull(max(window_end), 0)) AS s FROM alerts"
 	"  WHERE ticker = ?1 AND type = ?4 AND window_end < ?3)"
@@ -499,27 +468,6 @@ int kw_store_alert_cooling(struct kw_store *s, const char *ticker, const char *t
 	kw_sql_bind_i64(st, 5, strength);
 	int step = kw_sql_step(st);
 	int rc = step == KW_ROW ? 1 : step == KW_DONE ? 0 : kw_store_fail(s, "cooldown lookup");
-	kw_sql_reset(st);
-	return rc;
-}
-
-static const char SQL_LAST_END[] = "SELECT ifnull(max(window_end), 0) FROM alerts"
-				   " WHERE ticker = ?1 AND type = ?2 AND window_end < ?3";
-
-int kw_store_alert_last_end(struct kw_store *s, const char *ticker, const char *type,
-			    int64_t before, int64_t *out)
-{
-	struct kw_stmt *st = kw_store_stmt(s, SQL_LAST_END);
-	if (!st)
-		return -1;
-	kw_sql_bind_text_static(st, 1, ticker);
-	kw_sql_bind_text_static(st, 2, type);
-	kw_sql_bind_i64(st, 3, before);
-	int rc = 0;
-	if (kw_sql_step(st) == KW_ROW)
-		*out = kw_sql_col_i64(st, 0);
-	else
-		rc = kw_store_fail(s, "reading the last alert time");
 	kw_sql_reset(st);
 	return rc;
 }

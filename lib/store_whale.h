@@ -77,12 +77,10 @@ int kw_store_notional_sum(struct kw_store *s, const char *ticker, int64_t from_u
 typedef int (*kw_price_fn)(void *ctx, const char *ticker, int64_t taken_at, int64_t price);
 int kw_store_price_snapshots_since(struct kw_store *s, int64_t since, kw_price_fn fn,
 				   void *ctx) KW_WUR;
-/* Lowest and highest last price of ticker's snapshots with from <= taken_at < to; *n = 0 if
- * there are none. */
-int kw_store_price_range(struct kw_store *s, const char *ticker, int64_t from, int64_t to,
-			 int64_t *lo, int64_t *hi, int64_t *n) KW_WUR;
-/* kw_store_price_range from the later of from and the window_end of ticker's newest alert of
- * type with window_end < to (kw_store_alert_last_end), in one statement. */
+/* Lowest and highest last price of ticker in force during [start, to), where start is the
+ * later of from and the window_end of ticker's newest alert of type with window_end < to (a
+ * flip's window is not counted again): the snapshots taken in it and the one in force at
+ * start (the newest at or before it), in one statement; *n = 0 if there are none. */
 int kw_store_price_range_after(struct kw_store *s, const char *ticker, const char *type,
 			       int64_t from, int64_t to, int64_t *lo, int64_t *hi,
 			       int64_t *n) KW_WUR;
@@ -117,9 +115,6 @@ int kw_store_alert_key_exists(struct kw_store *s, const char *key) KW_WUR;
  * none is, -1 on error. Forward only: a later alert never holds back an earlier window. */
 int kw_store_alert_cooling(struct kw_store *s, const char *ticker, const char *type, int64_t t,
 			   int64_t cooldown_s, int64_t strength) KW_WUR;
-/* Latest window_end < before of an alert of type for ticker (0 if none). */
-int kw_store_alert_last_end(struct kw_store *s, const char *ticker, const char *type,
-			    int64_t before, int64_t *out) KW_WUR;
 /* Insert; 1 stored, 0 the key already existed, -1 error. */
 int kw_store_alert_insert(struct kw_store *s, const struct kw_alert_new *a) KW_WUR;
 

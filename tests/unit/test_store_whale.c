@@ -176,7 +176,7 @@ static void test_snapshots_and_books(void **state)
 	(void)state;
 	char path[128];
 	struct kw_store *s = open_temp(path, sizeof(path), "whale-snap");
-	int64_t r1 = 0, r2 = 0, r3 = 0, lo = 0, hi = 0, n = 0, prev_run = 0;
+	int64_t r1 = 0, r2 = 0, r3 = 0, r4 = 0, lo = 0, hi = 0, n = 0, prev_run = 0;
 	assert_int_equal(kw_store_fetch_run_begin(s, T0, &r1), 0);
 	put_market(s, "KXA-1", "KXA-26", "0.4100", T0, r1);
 	put_book(s, "KXA-1", "100.00", "50.00", T0, r1);
@@ -192,19 +192,26 @@ static void test_snapshots_and_books(void **state)
 	assert_int_equal(p.n, 1);
 	assert_int_equal(p.at[0], T0 + 120);
 	assert_int_equal(p.price[0], 550000);
-	assert_int_equal(kw_store_price_range(s, "KXA-1", T0, T0 + 121, &lo, &hi, &n), 0);
+	/* No flip yet: the range is every price in force during the window. */
+	assert_int_equal(
+		kw_store_price_range_after(s, "KXA-1", "odds_flip", T0, T0 + 121, &lo, &hi, &n), 0);
 	assert_int_equal(lo, 410000);
 	assert_int_equal(hi, 550000);
 	assert_true(n >= 2);
 	/* The price standing when a window opens counts in it: the last snapshot before it. */
-	assert_int_equal(kw_store_price_range(s, "KXA-1", T0 + 500, T0 + 600, &lo, &hi, &n), 0);
+	assert_int_equal(kw_store_price_range_after(s, "KXA-1", "odds_flip", T0 + 500, T0 + 600,
+						    &lo, &hi, &n),
+			 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(lo, 550000);
 	assert_int_equal(hi, 550000);
-	assert_int_equal(kw_store_price_range(s, "KXA-1", T0 - 600, T0 - 500, &lo, &hi, &n), 0);
+	assert_int_equal(kw_store_price_range_after(s, "KXA-1", "odds_flip", T0 - 600, T0 - 500,
+						    &lo, &hi, &n),
+			 0);
 	assert_int_equal(n, 0);
 	/* After an odds flip the window starts at the flip (its window_end before the window's
-	 * end); alerts of other types, or at or after the end, do not move it. */
+	 * end), so the move it reported is not reported again; alerts of other types, or at or
+	 * after the end, do not move it. */
 	struct kw_alert_new other =
 		alert_row("volume_surge:KXA-1:x", "volume_surge", "KXA-1", T0 + 120);
 	struct kw_alert_new flip = alert_row("odds_flip:KXA-1:x", "odds_flip", "KXA-1", T0 + 120);
@@ -222,6 +229,26 @@ static void test_snapshots_and_books(void **state)
 		kw_store_price_range_after(s, "KXA-1", "odds_flip", T0, T0 + 120, &lo, &hi, &n), 0);
 	assert_int_equal(lo, 410000);
 	assert_int_equal(hi, 410000);
+	/* A flip older than the window's start leaves the start where it was. */
+	assert_int_equal(kw_store_price_range_after(s, "KXA-1", "odds_flip", T0 + 500, T0 + 600,
+						    &lo, &hi, &n),
+			 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(lo, 550000);
+	assert_int_equal(hi, 550000);
+	/* Of two flips the newer one starts the window: neither flip's move is counted again. */
+	assert_int_equal(kw_store_fetch_run_begin(s, T0 + 180, &r4), 0);
+	put_market(s, "KXA-1", "KXA-26", "0.3000", T0 + 180, r4);
+	assert_int_equal(
+		kw_store_price_range_after(s, "KXA-1", "odds_flip", T0, T0 + 240, &lo, &hi, &n), 0);
+	assert_int_equal(lo, 300000);
+	assert_int_equal(hi, 550000);
+	struct kw_alert_new flip2 = alert_row("odds_flip:KXA-1:y", "odds_flip", "KXA-1", T0 + 180);
+	assert_int_equal(kw_store_alert_insert(s, &flip2), 1);
+	assert_int_equal(
+		kw_store_price_range_after(s, "KXA-1", "odds_flip", T0, T0 + 240, &lo, &hi, &n), 0);
+	assert_int_equal(lo, 300000);
+	assert_int_equal(hi, 300000);
 
 	struct books k = { .n = 0 };
 	assert_int_equal(kw_store_book_snapshots_since(s, T0 - 1, on_book, &k), 0);
@@ -258,7 +285,6 @@ static void test_alerts_and_state(void **state)
 	char path[128];
 	struct kw_store *s = open_temp(path, sizeof(path), "whale-alerts");
 	int own = -1;
-	int64_t end = 0;
 	struct kw_alert_new a = alert("volume_surge:KXA-1:100", T0, 500);
 	assert_int_equal(kw_store_detect_begin(s, &own), 0);
 	assert_int_equal(own, 1);
@@ -276,11 +302,6 @@ static void test_alerts_and_state(void **state)
 	assert_int_equal(kw_store_alert_cooling(s, "KXA-1", "volume_surge", T0 - 60, 1800, 1), 0);
 	assert_int_equal(kw_store_alert_cooling(s, "KXA-1", "odds_flip", T0 + 60, 1800, 1), 0);
 	assert_int_equal(kw_store_alert_cooling(s, "KXB-1", "volume_surge", T0 + 60, 1800, 1), 0);
-
-	assert_int_equal(kw_store_alert_last_end(s, "KXA-1", "volume_surge", T0 + 1, &end), 0);
-	assert_int_equal(end, T0);
-	assert_int_equal(kw_store_alert_last_end(s, "KXA-1", "volume_surge", T0, &end), 0);
-	assert_int_equal(end, 0);
 
 	struct kw_detect_state done = { .last_trade_id = 7,
 					.last_snapshot_at = T0 + 5,
