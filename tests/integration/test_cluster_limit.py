@@ -125,6 +125,35 @@ def test_burst_is_exact_for_a_key_and_an_address_flooding_both_nodes(tmp_path):
         a.stop()
 
 
+def test_a_key_held_past_its_limit_writes_nothing_more(tmp_path):
+    """A client hammering past its limit costs reads, not writes: every refusal says the same
+    Retry-After and remaining, and the key's row in the limiter's table keeps its version
+    (PostgreSQL's xmin; an UPDATE, even one that changes nothing, makes a new version and
+    leaves the old one for vacuum)."""
+    a, b = two_nodes(tmp_path, {"RATE_LIMIT_PER_MINUTE": "1", "RATE_LIMIT_BURST": "3"})
+    key = {"X-API-Key": API_KEY}
+    query = ("SELECT key, xmin::text, tat_us FROM rate_limit_cluster"
+             " WHERE key >= 'k:' AND key < 'k;' ORDER BY key")
+    try:
+        assert [get(n, **key).status_code for n in (a, b, a)] == [200, 200, 200]
+        assert get(b, **key).status_code == 429  # the first refusal starts the event's window
+        with a.sql() as db:
+            before = [tuple(r) for r in db.execute(query).fetchall()]
+        assert len(before) == 1, before
+        for i in range(20):
+            r = get(a if i % 2 else b, **key)
+            assert r.status_code == 429
+            assert r.headers["X-RateLimit-Remaining"] == "0"
+            # The next unit refills a minute after the burst was taken.
+            assert 55 <= int(r.headers["Retry-After"]) <= 60, r.headers["Retry-After"]
+        with a.sql() as db:
+            assert [tuple(r) for r in db.execute(query).fetchall()] == before
+        assert len(events(a, "rate_limit_exceeded")) == 1
+    finally:
+        b.stop()
+        a.stop()
+
+
 def test_a_node_killed_mid_flood_hands_out_no_extra_quota(tmp_path):
     burst = 40
     a, b = two_nodes(tmp_path, {"RATE_LIMIT_PER_MINUTE": "1", "RATE_LIMIT_BURST": str(burst)})
