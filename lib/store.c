@@ -150,6 +150,11 @@ static void write_ended(struct kw_store *s)
 	s->write_ended_us = kw_mono_us();
 }
 
+int64_t kw_store_write_step_us(struct kw_store *s)
+{
+	return kw_conn_write_step_us(&s->c);
+}
+
 int64_t kw_store_take_longest_write_us(struct kw_store *s)
 {
 	int64_t us = s->longest_write_us;

@@ -10,6 +10,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "store.h" /* the step lengths */
 
 int kw_conn_open(struct kw_conn *c, const char *target, int flags, char *err, size_t errlen)
 {
@@ -109,6 +110,16 @@ int kw_conn_begin(struct kw_conn *c, int quiet)
 	 * another writer took after it began. PostgreSQL locks rows as they are written. */
 	const char *sql = c->pg ? "BEGIN" : "BEGIN IMMEDIATE";
 	return quiet ? kw_conn_exec_quiet(c, sql) : kw_conn_exec(c, sql);
+}
+
+int64_t kw_conn_write_step_us(const struct kw_conn *c)
+{
+	/* SQLite: every other writer waits for the whole step (one lock on the file).
+	 * PostgreSQL: the steps write rows no other program writes (the rollups, market
+	 * activity, alerts), so nobody waits for them, and a small step only costs: each
+	 * commit is a WAL flush, and each step updates the same rollup rows again, a new row
+	 * version and index entries each time (store.h). */
+	return c->pg ? KW_PG_WRITE_STEP_US : KW_STORE_WRITE_STEP_US;
 }
 
 void kw_conn_wait_for_lock(struct kw_conn *c, int wait_ms)

@@ -7,7 +7,9 @@
  * PostgreSQL driver rewrites what differs when it prepares it (kw_pg_translate: $N
  * placeholders, LIKE as ILIKE) and the PostgreSQL schema supplies the few SQLite functions the
  * queries use (sql/pg/0017_schema.sql). Those two places hold the dialect; a query that cannot
- * be written portably chooses its text with kw_conn_is_pg().
+ * be written portably chooses its text with kw_conn_is_pg(). How a backend locks decides
+ * kw_conn_begin's statement and how long a step of a long write runs
+ * (kw_conn_write_step_us).
  *
  * Calls mirror SQLite's C interface (bind, step, column, reset), so a query reads the same on
  * either backend: kw_sql_step() returns KW_ROW for each row, KW_DONE at the end, anything else
@@ -76,6 +78,9 @@ int64_t kw_conn_changes(struct kw_conn *c);
 int kw_conn_in_transaction(struct kw_conn *c);
 /* Begin a write transaction (SQLite: BEGIN IMMEDIATE). -1 on failure, logged unless quiet. */
 int kw_conn_begin(struct kw_conn *c, int quiet);
+/* How long one step of a long write runs before it commits (store.h: KW_STORE_WRITE_STEP_US
+ * on SQLite, KW_PG_WRITE_STEP_US on PostgreSQL). */
+int64_t kw_conn_write_step_us(const struct kw_conn *c);
 /* How long writes wait for another connection's lock (SQLite); 0: not at all. */
 void kw_conn_wait_for_lock(struct kw_conn *c, int wait_ms);
 

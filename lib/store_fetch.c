@@ -816,10 +816,11 @@ static int activity_move(struct kw_store *s, int64_t from_us, int64_t to_us, int
 	return kw_store_step_done(s, st, "updating market activity");
 }
 
-/* The next step's size from how long the last one took, aiming at KW_STORE_WRITE_STEP_US. */
-static int64_t next_step(int64_t size, int64_t took_us, int64_t lo, int64_t hi)
+/* The next step's size from how long the last one took, aiming at step_us (the backend's
+ * step length: kw_store_write_step_us). */
+static int64_t next_step(int64_t size, int64_t took_us, int64_t step_us, int64_t lo, int64_t hi)
 {
-	size = took_us > 0 ? size * KW_STORE_WRITE_STEP_US / took_us : size * 4;
+	size = took_us > 0 ? size * step_us / took_us : size * 4;
 	return size < lo ? lo : size > hi ? hi : size;
 }
 
@@ -831,11 +832,12 @@ static int64_t next_step(int64_t size, int64_t took_us, int64_t lo, int64_t hi)
  * stopped between two steps, sees whole trades counted): the window's old edge is subtracted
  * a slice of time at a time, moving activity_cutoff_us with it, then the trades stored since
  * are added a range of ids at a time, moving activity_upto_id. Steps are sized to run about
- * KW_STORE_WRITE_STEP_US: after a backfill of a million trades, other writers wait for one
- * step, not for the whole count.
+ * the backend's step length (kw_store_write_step_us): after a backfill of a million trades,
+ * other writers wait for one step, not for the whole count.
  */
 int kw_store_fetch_activity(struct kw_store *s, int64_t now_s, int rebuild)
 {
+	int64_t step_us = kw_store_write_step_us(s);
 	int64_t cutoff = (now_s - 86400) * 1000000, old_cutoff = 0, old_upto = 0, upto = 0;
 	if (kw_store_begin(s) < 0)
 		return -1;
@@ -871,7 +873,7 @@ int kw_store_fetch_activity(struct kw_store *s, int64_t now_s, int rebuild)
 		    kw_store_fetch_state_set(s, STATE_ACT_CUTOFF, to) < 0 || kw_store_commit(s) < 0)
 			goto fail;
 		old_cutoff = to;
-		slice = next_step(slice, kw_mono_us() - t0, 1000000, 86400LL * 1000000);
+		slice = next_step(slice, kw_mono_us() - t0, step_us, 1000000, 86400LL * 1000000);
 	}
 	while (old_upto < upto) { /* trades stored since */
 		int64_t t0 = kw_mono_us();
@@ -882,7 +884,7 @@ int kw_store_fetch_activity(struct kw_store *s, int64_t now_s, int rebuild)
 		    kw_store_fetch_state_set(s, STATE_ACT_UPTO, to) < 0 || kw_store_commit(s) < 0)
 			goto fail;
 		old_upto = to;
-		ids = next_step(ids, kw_mono_us() - t0, 1000, 10000000);
+		ids = next_step(ids, kw_mono_us() - t0, step_us, 1000, 10000000);
 	}
 	if (kw_store_begin(s) < 0)
 		return -1;

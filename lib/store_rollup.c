@@ -400,7 +400,8 @@ static int window_get(struct kw_store *s, int64_t window_s, int64_t *cutoff, int
 /*
  * The update in steps. Each step is one transaction that leaves every rollup counting whole
  * trades under its own state, so that another writer waits for one step (about
- * KW_STORE_WRITE_STEP_US, docs/database-locks.md) and a run stopped between two steps leaves
+ * KW_STORE_WRITE_STEP_US on SQLite, docs/database-locks.md; longer on PostgreSQL, where
+ * nobody waits for these rows: KW_PG_WRITE_STEP_US) and a run stopped between two steps leaves
  * rollups that the next run carries on from:
  *   - stats_windows (cutoff_us, upto_id): the window holds exactly its trades with
  *     created_us >= cutoff_us and id <= upto_id; the old edge leaves a slice of time a step
@@ -435,13 +436,15 @@ struct steps {
 	int64_t done, t0;
 };
 
-/* The next step's size from how long the last one took, aiming at KW_STORE_WRITE_STEP_US. */
-static int64_t next_step(const struct steps *k, int64_t size, int64_t lo, int64_t hi, int64_t tiny)
+/* The next step's size from how long the last one took, aiming at the backend's step length
+ * (kw_store_write_step_us). */
+static int64_t next_step(struct kw_store *s, const struct steps *k, int64_t size, int64_t lo,
+			 int64_t hi, int64_t tiny)
 {
 	if (k->rules->tiny_steps)
 		return tiny;
 	int64_t took = kw_mono_us() - k->t0;
-	size = took > 0 ? size * KW_STORE_WRITE_STEP_US / took : size * 4;
+	size = took > 0 ? size * kw_store_write_step_us(s) / took : size * 4;
 	return size < lo ? lo : size > hi ? hi : size;
 }
 
@@ -550,7 +553,7 @@ static int window_expire(struct kw_store *s, struct win *w, const struct kw_roll
 		    window_moved(s, w, to, w->old_upto) < 0 || step_commit(s, k) < 0)
 			return -1;
 		w->old_cutoff = to;
-		slice = next_step(k, slice, 1000000, 86400LL * 1000000, TINY_SLICE_US);
+		slice = next_step(s, k, slice, 1000000, 86400LL * 1000000, TINY_SLICE_US);
 	}
 	/* A top trade that left: the list is chosen again from the window. */
 	if (step_begin(s, k) < 0 ||
@@ -698,7 +701,7 @@ int kw_store_rollups_update(struct kw_store *s, int64_t now_s, const struct kw_r
 			if (w[i].old_upto < to)
 				w[i].old_upto = to;
 		lo = to;
-		ids = next_step(&k, ids, 1000, 10000000, TINY_IDS);
+		ids = next_step(s, &k, ids, 1000, 10000000, TINY_IDS);
 	}
 
 	if (step_begin(s, &k) < 0 || finish(s, w, now_s, upto, rules, rebuild) < 0 ||

@@ -88,7 +88,7 @@ struct run {
 	struct kw_store *rd; /* walking what arrived (see kw_detect_run): s or a second one */
 	int stepped;	     /* commit in steps (kw_detect_run owns the transaction) */
 	int in_txn;
-	int64_t step_began_us;
+	int64_t step_began_us, step_us; /* step_us: kw_store_write_step_us */
 	const struct kw_config *cfg;
 	int64_t now;
 	struct kw_detect_stats *st;
@@ -171,12 +171,12 @@ out:
 	return rc;
 }
 
-/* Between two items: once a step has run KW_STORE_WRITE_STEP_US, commit what it stored and
- * start the next, so that other writers get the lock in between. The walk feeding the items
+/* Between two items: once a step has run the backend's step length (kw_store_write_step_us),
+ * commit what it stored and start the next, so that other writers get the lock in between. The walk feeding the items
  * reads through its own connection (r->rd), so no statement of r->s is open here. */
 static int step_point(struct run *r)
 {
-	if (!r->stepped || kw_mono_us() - r->step_began_us < KW_STORE_WRITE_STEP_US)
+	if (!r->stepped || kw_mono_us() - r->step_began_us < r->step_us)
 		return 0;
 	if (kw_store_commit(r->s) < 0)
 		return -1; /* still open: rolled back at the end */
@@ -705,6 +705,7 @@ int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
 		return -1;
 	}
 	r.in_txn = 1;
+	r.step_us = kw_store_write_step_us(s);
 	r.step_began_us = kw_mono_us();
 
 	struct kw_detect_state st;
