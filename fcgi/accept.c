@@ -9,13 +9,15 @@
  * the writer's tables: writer.h) or is locked here (the monitoring hooks, under app->mon_mu), or
  * is only read once the threads run (settings, the security state, the writer handle).
  *
- * Accepting: a new connection is accepted under one mutex per process, as libfcgi's threaded
- * example does. A thread whose web server kept the connection open (Apache's enablereuse)
- * waits for that connection's next request outside the mutex: inside it, the idle kept
- * connection would keep every other thread of the process from accepting, which is the very
- * deadlock that made reuse unusable with one request at a time per process. (libfcgi reopens a
- * kept connection that the server closed by calling accept(2) itself, then unguarded; Linux
- * lets any number of threads block in accept(2) on one socket, so that is safe.)
+ * Accepting: every thread calls FCGX_Accept_r on its own, with no mutex around it. libfcgi's
+ * threaded example holds one because some systems once needed accept(2) serialised; Linux
+ * lets any number of threads (and processes, which kw-api's workers already are) block in
+ * accept(2) on one socket and wakes one of them per connection, and libfcgi keeps no state of
+ * its own across the call (no USE_LOCKING build: no lock file either). The mutex cost a futex
+ * wait and a wake per request, and since it was held over the first read of the request, the
+ * other threads also waited on that. A thread whose web server kept the connection open
+ * (Apache's enablereuse) waits for that connection's next request in the same call; libfcgi
+ * reopens a kept connection that the server closed by calling accept(2) itself.
  *
  * Stopping: the threads block SIGTERM and SIGINT; the main thread waits for them with
  * sigtimedwait(2), checks the reload policy each second, and then sets the stop flag and wakes
@@ -57,7 +59,6 @@ struct acceptor {
 /* The process's: one worker process runs one kw_serve_threads(). */
 static atomic_int g_stop;
 static atomic_int g_failed; /* a thread's accept failed: the process stops */
-static pthread_mutex_t g_accept_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void on_kick(int sig)
 {
@@ -100,19 +101,36 @@ void kw_serve_one(struct kw_req *r)
 	kw_req_log(r);
 }
 
-/* A connection the web server keeps open (FCGI_KEEP_CONN: Apache's enablereuse) carries the
- * next request right behind this one's input, and libfcgi finds the next request's start only
- * if this one's FCGI_STDIN was read to its end: a record left over is a protocol error to it,
- * and it drops the connection with the next request already sent on it (the web server then
- * answers 503). So read what is left, up to a bound (an oversized upload is not worth reading
- * only to drop it); past the bound, or on a read error, the connection is closed instead. */
+/* After the reply is written, before FCGX_Finish_r():
+ * - A connection the web server keeps open (FCGI_KEEP_CONN: Apache's enablereuse) carries the
+ *   next request right behind this one's input, and libfcgi finds the next request's start
+ *   only if this one's FCGI_STDIN was read to its end: a record left over is a protocol error
+ *   to it, and it drops the connection with the next request already sent on it (the web
+ *   server then answers 503). So read what is left, up to a bound (an oversized upload is not
+ *   worth reading only to drop it); past the bound, or on a read error, close it instead.
+ * - A connection closed after this request (lighttpd closes every one): libfcgi's close
+ *   lingers (shutdown, then poll and read until the web server closes its end) so that unread
+ *   input cannot make the kernel reset the connection under a reply the web server has not
+ *   read yet. When the request body was read whole, or there was none, all that is left is
+ *   FCGI_STDIN's empty end record, already sent: reading it leaves nothing unread, the web
+ *   server sends nothing more, and FCGX_Detach() makes FCGX_Finish_r() close at once instead
+ *   of paying a shutdown, a poll, a read and a wait for the other side (about a fifth of a
+ *   worker's time per request behind lighttpd; docs/ARCHITECTURE.md). A body left unread keeps
+ *   the lingering close, after the reply, as before: the reply does not wait on an upload. */
 static void finish_input(struct kw_req *r)
 {
 	FCGX_Request *q = &r->fcgx;
 	char chunk[4096];
 	int64_t left = KW_DRAIN_FACTOR * r->app->cfg.max_body_bytes;
-	if (!q->keepConnection || !q->in)
+	if (!q->in)
 		return;
+	if (!q->keepConnection) {
+		const char *cl = kw_req_param(r, "CONTENT_LENGTH");
+		int64_t len = 0;
+		if (cl && *cl && (kw_parse_i64(cl, 0, INT64_MAX, &len) < 0 || len != r->body_read))
+			return;
+		left = 0; /* only the end record is expected: any data keeps the lingering close */
+	}
 	for (;;) {
 		int n = FCGX_GetStr(chunk, (int)sizeof(chunk), q->in);
 		if (n <= 0)
@@ -125,22 +143,17 @@ static void finish_input(struct kw_req *r)
 	}
 	if (FCGX_GetError(q->in))
 		q->keepConnection = 0;
+	else if (!q->keepConnection)
+		(void)FCGX_Detach(q);
 }
 
-/* FCGX_Accept_r, under the accept mutex unless a kept connection is open; -EINTR without
- * waiting once the process stops. */
+/* FCGX_Accept_r; -EINTR without waiting once the process stops. */
 static int accept_one(struct acceptor *a)
 {
-	FCGX_Request *q = &a->req.fcgx;
-	int guarded = q->ipcFd < 0;
 	int rc = -EINTR;
 	atomic_store(&a->waiting, 1);
-	if (guarded)
-		pthread_mutex_lock(&g_accept_mu);
 	if (!atomic_load(&g_stop))
-		rc = FCGX_Accept_r(q);
-	if (guarded)
-		pthread_mutex_unlock(&g_accept_mu);
+		rc = FCGX_Accept_r(&a->req.fcgx);
 	atomic_store(&a->waiting, 0);
 	return rc;
 }
