@@ -24,8 +24,7 @@ static void etag_of(const char *s, size_t n, char out[40])
 	unsigned char md[32];
 	kw_sha256(s, n, md);
 	out[0] = '"';
-	for (int i = 0; i < 16; i++)
-		snprintf(out + 1 + 2 * i, 3, "%02x", md[i]);
+	kw_hex(md, 16, out + 1);
 	out[33] = '"';
 	out[34] = '\0';
 }

@@ -68,12 +68,7 @@ void kw_key_hash(const char *key, size_t len, char hex[65])
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
 	kw_sha256(key, len, md);
-	static const char digits[] = "0123456789abcdef";
-	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 15];
-	}
-	hex[64] = '\0';
+	kw_hex(md, sizeof(md), hex);
 }
 
 void kw_key_prefix(const char *key, char out[KW_KEY_PREFIX_LEN + 1])

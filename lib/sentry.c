@@ -130,8 +130,7 @@ int kw_sentry_queue_event(struct kw_sentry *s, const char *level, const char *me
 		kw_warn("sentry: no randomness for an event id; event dropped");
 		return -1;
 	}
-	for (int i = 0; i < 16; i++)
-		snprintf(e->id + 2 * i, 3, "%02x", raw[i]);
+	kw_hex(raw, 16, e->id);
 	char release[48];
 	snprintf(release, sizeof(release), "kalshiwhale@%s", KW_VERSION);
 	json_object *o = json_object_new_object(), *msg = json_object_new_object();

@@ -61,8 +61,7 @@ int kw_ticket_mint(const char *secret, const char *scope, int64_t now_ms, int tt
 		return -1;
 	if (kw_random_bytes(id, sizeof(id)) < 0)
 		return -1;
-	for (size_t i = 0; i < sizeof(id); i++)
-		snprintf(hex + 2 * i, 3, "%02x", id[i]);
+	kw_hex(id, sizeof(id), hex);
 	/* Expiry counts from the issuing second, so the lifetime never exceeds ttl_s. */
 	int64_t exp = now_ms / 1000 + ttl_s;
 	int n = snprintf(out, outlen, "v1.%s.%lld.%lld.%s", hex, (long long)now_ms, (long long)exp,

@@ -74,6 +74,9 @@ const char *kw_url_masked(const char *url, char *buf, size_t len);
 /* Fill p with n bytes from the OS random source; -1 on failure. */
 int kw_random_bytes(void *p, size_t n) KW_WUR;
 
+/* Lowercase hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
+void kw_hex(const void *p, size_t n, char *out);
+
 /* Constant-time comparison of two equal-length byte strings; 1 when equal. */
 int kw_ct_equal(const void *a, const void *b, size_t n);
 

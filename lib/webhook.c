@@ -58,8 +58,7 @@ int kw_webhook_sign(const char *secret, int64_t timestamp, const char *body, siz
 	    maclen != 32)
 		goto out;
 	memcpy(out, "v1=", 3);
-	for (unsigned int i = 0; i < maclen; i++)
-		snprintf(out + 3 + 2 * i, 3, "%02x", mac[i]);
+	kw_hex(mac, maclen, out + 3);
 	rc = 0;
 out:
 	kw_buf_free(&msg);

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -49,11 +50,24 @@ static void test_buf_cap(void **state)
 	kw_buf_free(&b);
 }
 
+static void test_hex(void **state)
+{
+	(void)state;
+	const unsigned char b[] = { 0x00, 0x0f, 0xa5, 0xff };
+	char out[2 * sizeof(b) + 1];
+	memset(out, 'x', sizeof(out));
+	kw_hex(b, sizeof(b), out);
+	assert_string_equal(out, "000fa5ff");
+	kw_hex(b, 0, out);
+	assert_string_equal(out, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parsers),
 		cmocka_unit_test(test_buf_cap),
+		cmocka_unit_test(test_hex),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
