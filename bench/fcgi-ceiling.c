@@ -10,6 +10,11 @@
  *   -t N                  N accept threads, each with its own request, accepting under one
  *                         mutex as libfcgi's threaded example does (and as kw-api's KW_THREADS
  *                         do): the threaded ceiling
+ *   -c                    accept and close as kw-api does (fcgi/accept.c says why both are
+ *                         safe): no mutex around the accept, and each connection closed at
+ *                         once when its input was read to its end, instead of libfcgi's
+ *                         lingering close: shows how much of kw-api's figure comes from
+ *                         those two alone
  * It runs until SIGTERM. Every serving thread blocks the signal and the main thread waits for
  * it, then ends the process: libfcgi's own handler only sets a flag for the accept it happens
  * to interrupt, and a thread waiting on the accept mutex would never see it, leaving the
@@ -31,6 +36,7 @@ static char reply[65536] = "Status: 200 OK\r\n"
 			   "\r\n"
 			   "{\"status\":\"ok\"}\n";
 static size_t reply_len;
+static int like_kw_api;
 static pthread_mutex_t accept_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void *serve(void *arg)
@@ -38,7 +44,8 @@ static void *serve(void *arg)
 	FCGX_Request *req = arg;
 	char sink[4096];
 	for (;;) {
-		int guarded = req->ipcFd < 0; /* a kept connection is waited on outside the mutex */
+		/* a kept connection is waited on outside the mutex */
+		int guarded = req->ipcFd < 0 && !like_kw_api;
 		if (guarded)
 			pthread_mutex_lock(&accept_mu);
 		int rc = FCGX_Accept_r(req);
@@ -49,8 +56,11 @@ static void *serve(void *arg)
 		FCGX_PutStr(reply, (int)reply_len, req->out);
 		/* A kept connection carries the next request behind this one's input: libfcgi
 		 * finds it only once this input was read to its end (kw-api: accept.c). */
-		while (req->keepConnection && FCGX_GetStr(sink, (int)sizeof(sink), req->in) > 0)
+		while ((req->keepConnection || like_kw_api) &&
+		       FCGX_GetStr(sink, (int)sizeof(sink), req->in) > 0)
 			;
+		if (like_kw_api && !req->keepConnection && !FCGX_GetError(req->in))
+			(void)FCGX_Detach(req);
 		FCGX_Finish_r(req);
 	}
 	return NULL;
@@ -61,11 +71,15 @@ int main(int argc, char **argv)
 	static FCGX_Request reqs[MAX_THREADS];
 	pthread_t tids[MAX_THREADS];
 	int threads = 1, c;
-	while ((c = getopt(argc, argv, "t:")) != -1) {
-		char *end;
+	while ((c = getopt(argc, argv, "ct:")) != -1) {
+		char *end = NULL;
 		long n = c == 't' ? strtol(optarg, &end, 10) : 0;
+		if (c == 'c') {
+			like_kw_api = 1;
+			continue;
+		}
 		if (c != 't' || *end || n < 1 || n > MAX_THREADS) {
-			fprintf(stderr, "usage: fcgi-ceiling [-t THREADS (1..%d)] [FILE]\n",
+			fprintf(stderr, "usage: fcgi-ceiling [-c] [-t THREADS (1..%d)] [FILE]\n",
 				MAX_THREADS);
 			return 2;
 		}

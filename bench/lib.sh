@@ -5,7 +5,9 @@
 #   bench_start BUILD DIR [SETTING=VALUE...]   lighttpd on a free port: /api/* -> kw-api,
 #                                              /bench/ceiling -> fcgi-ceiling,
 #                                              /bench/ceiling-threaded -> fcgi-ceiling with
-#                                              $BENCH_KW_THREADS accept threads, static files
+#                                              $BENCH_KW_THREADS accept threads,
+#                                              /bench/ceiling-close -> the same, accepting and
+#                                              closing as kw-api does (-c), static files
 #                                              from DIR/www; settings go to DIR/kalshiwhale.env;
 #                                              with DIR/replay.txt present, /bench/replay ->
 #                                              fcgi-ceiling answering with those bytes
@@ -63,6 +65,12 @@ bench_start() {
   fastcgi.server = ( "/" => ((
     "socket" => "$dir/ceiling-t.sock",
     "bin-path" => "$build/bench/fcgi-ceiling -t $BENCH_KW_THREADS",
+    "max-procs" => $BENCH_WORKERS, "check-local" => "disable" )))
+}
+\$HTTP["url"] == "/bench/ceiling-close" {
+  fastcgi.server = ( "/" => ((
+    "socket" => "$dir/ceiling-c.sock",
+    "bin-path" => "$build/bench/fcgi-ceiling -c -t $BENCH_KW_THREADS",
     "max-procs" => $BENCH_WORKERS, "check-local" => "disable" )))
 }
 CONF

@@ -6,6 +6,8 @@
 #       a time per process, as many processes as kw-api has
 #   (b2) the same responder with $BENCH_KW_THREADS accept threads per process: the threaded
 #       ceiling, what kw-api's KW_THREADS (the same number) can approach
+#   (b3) the threaded responder accepting and closing as kw-api does (fcgi-ceiling -c: no
+#       accept mutex, no lingering close): not a goal's baseline; c/b3 is kw-api's own work
 #   (b') the same responder answering with kw-api's own /api/health bytes (captured): what
 #       the required security and rate-limit headers cost in the web server and the client,
 #       apart from what kw-api spends computing them
@@ -44,7 +46,7 @@ bench_start "$build" "$tmp" "API_KEY=$key" "RATE_LIMIT_PER_MINUTE=1000000" \
 	"RATE_LIMIT_BURST=1000000" "LOG_LEVEL=info"
 
 # Warm every path once so that no run pays for worker start-up.
-for p in /bench/ceiling /bench/ceiling-threaded /bench/replay /api/health /health.json; do
+for p in /bench/ceiling /bench/ceiling-threaded /bench/ceiling-close /bench/replay /api/health /health.json; do
 	curl -fsS -o /dev/null -H "X-API-Key: $key" "$BENCH_BASE$p"
 done
 
@@ -52,6 +54,7 @@ bench_wrk "static file (a, health bytes)" /health.json
 bench_wrk "static file (a, status bytes)" /status.json
 bench_wrk "fastcgi ceiling (b)" /bench/ceiling
 bench_wrk "threaded ceiling (b2)" /bench/ceiling-threaded
+bench_wrk "threaded, kw-api's accept and close (b3)" /bench/ceiling-close
 bench_wrk "ceiling, kw-api's bytes (b')" /bench/replay
 bench_wrk "kw-api GET /api/health" /api/health "$key"
 bench_wrk "kw-api GET /api/status" /api/status "$key"
@@ -68,6 +71,7 @@ echo "same-bytes / bare ceiling (b'/b)  $(bench_ratio "$(bench_rps "ceiling, kw-
 echo "status / static (c/a)   $(bench_ratio "$s" "$(bench_rps "static file (a, status bytes)")")"
 echo "status / ceiling (c/b)  $(bench_ratio "$s" "$b")   goal >= 1.05 (threads)"
 echo "status / threaded ceiling (c/b2) $(bench_ratio "$s" "$(bench_rps "threaded ceiling (b2)")")   goal >= 0.85"
+echo "status / threaded, same accept and close (c/b3) $(bench_ratio "$s" "$(bench_rps "threaded, kw-api's accept and close (b3)")")   (kw-api's own work: the same libfcgi calls)"
 echo "status p99 / ceiling p99 $(bench_ratio "$(bench_p99 "kw-api GET /api/status")" "$(bench_p99 "fastcgi ceiling (b)")")"
 echo "kw-api worker peak RSS  $((rss / 1024)).$(((rss % 1024) * 10 / 1024)) MiB   goal <= 8 MiB"
 bench_stop
