@@ -277,6 +277,152 @@ out:
 	return rc;
 }
 
+/*
+ * PostgreSQL: the asks as arrays in order (?1 tickers, ?2 and ?3 the start and end of the
+ * union of an ask's two ranges, ?4..?7 the ranges' ends), each summed by its own aggregate
+ * (LATERAL) over one walk of trades_hour_ticker with the hours of the union listed, as
+ * kw_store_notional_sums walks it; that plan holds whatever the tables' statistics say (also
+ * on a table loaded a moment ago and never analyzed). As a plain join of the asks' hours the
+ * planner hashed all of trades instead, and a join with generated hours walked trades_dedup's
+ * time range for every ask. 1,000 asks cost well under the server's jit_above_cost.
+ */
+#define PG_IN(F, T)                                                                                \
+	"CASE WHEN t.created_us >= " F " AND t.created_us < " T " THEN t.notional_micros END"
+#define PG_SUM_IN(F, T) "coalesce(sum(" PG_IN(F, T) "), 0), count(" PG_IN(F, T) ")"
+#define PG_HOURS                                                                                   \
+	KW_SQL_TRADE_HOUR("t.")                                                                    \
+	" = ANY (ARRAY(SELECT generate_series(v.lo / 3600000000,"                                  \
+	" (v.hi - 1) / 3600000000)))"
+static const char SQL_NOTIONAL_SUMS_MANY_PG[] =
+	"SELECT x.* FROM unnest(?1::text[], ?2::bigint[], ?3::bigint[], ?4::bigint[],"
+	" ?5::bigint[], ?6::bigint[], ?7::bigint[]) WITH ORDINALITY"
+	"  AS v(ticker, lo, hi, f0, t0, f1, t1, ask)"
+	" CROSS JOIN LATERAL (SELECT " PG_SUM_IN("v.f0", "v.t0") ", " PG_SUM_IN(
+		"v.f1", "v.t1") "  FROM trades t WHERE " PG_HOURS " AND t.ticker = v.ticker"
+				"   AND t.created_us >= v.lo AND t.created_us < v.hi) x"
+				" ORDER BY v.ask";
+#define PG_ARRAYS 7
+/* The longest union of an ask's ranges sent in the arrays: detection's are a day and a
+ * bucket; a longer one is asked on its own. */
+#define PG_SPAN_MAX_US (8LL * 86400 * 1000000)
+
+static int ask_one(struct kw_store *s, struct kw_sum_ask *a)
+{
+	if (a->from_us[1] < a->to_us[1])
+		return kw_store_notional_sums(s, a->ticker, a->from_us, a->to_us, a->sum_micros,
+					      a->count);
+	a->sum_micros[1] = a->count[1] = 0;
+	return kw_store_notional_sum(s, a->ticker, a->from_us[0], a->to_us[0], &a->sum_micros[0],
+				     &a->count[0]);
+}
+
+/* Appends v to an array literal as a quoted element (backslash and double quote escaped). */
+static int array_text(struct kw_buf *b, const char *v)
+{
+	if (kw_buf_puts(b, b->len > 1 ? ",\"" : "\"") < 0)
+		return -1;
+	for (const char *c = v; *c; c++) {
+		if ((*c == '"' || *c == '\\') && kw_buf_append(b, "\\", 1) < 0)
+			return -1;
+		if (kw_buf_append(b, c, 1) < 0)
+			return -1;
+	}
+	return kw_buf_puts(b, "\"");
+}
+
+/* One statement for the asks in sent[0..nsent) (each fits: see sums_many_pg). An empty second
+ * range is given as the first's start, which sums nothing and leaves the union the first. */
+static int pg_sums(struct kw_store *s, struct kw_buf arr[PG_ARRAYS], struct kw_sum_ask **sent,
+		   size_t nsent)
+{
+	for (int k = 0; k < PG_ARRAYS; k++) {
+		kw_buf_reset(&arr[k]);
+		if (kw_buf_puts(&arr[k], "{") < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < nsent; i++) {
+		const struct kw_sum_ask *a = sent[i];
+		int two = a->from_us[1] < a->to_us[1];
+		int64_t f1 = two ? a->from_us[1] : a->from_us[0], t1 = two ? a->to_us[1] : f1;
+		int64_t v[6] = { f1 < a->from_us[0] ? f1 : a->from_us[0],
+				 t1 > a->to_us[0] ? t1 : a->to_us[0],
+				 a->from_us[0],
+				 a->to_us[0],
+				 f1,
+				 t1 };
+		if (array_text(&arr[0], a->ticker) < 0)
+			return -1;
+		for (int k = 0; k < 6; k++)
+			if (kw_buf_printf(&arr[k + 1], "%s%lld", i ? "," : "", (long long)v[k]) < 0)
+				return -1;
+	}
+	for (int k = 0; k < PG_ARRAYS; k++)
+		if (kw_buf_puts(&arr[k], "}") < 0)
+			return -1;
+	struct kw_stmt *st = kw_store_stmt(s, SQL_NOTIONAL_SUMS_MANY_PG);
+	if (!st)
+		return -1;
+	for (int k = 0; k < PG_ARRAYS; k++)
+		kw_sql_bind_text_static(st, k + 1, arr[k].data);
+	size_t got = 0;
+	int step;
+	while ((step = kw_sql_step(st)) == KW_ROW && got < nsent) {
+		for (int r = 0; r < 2; r++) {
+			sent[got]->sum_micros[r] = kw_sql_col_i64(st, 2 * r);
+			sent[got]->count[r] = kw_sql_col_i64(st, 2 * r + 1);
+		}
+		got++;
+	}
+	kw_sql_reset(st);
+	if (step != KW_DONE || got != nsent)
+		return kw_store_fail(s, "summing notional");
+	return 0;
+}
+
+static int sums_many_pg(struct kw_store *s, struct kw_sum_ask *asks, size_t n)
+{
+	struct kw_buf arr[PG_ARRAYS];
+	struct kw_sum_ask *sent[KW_SUMS_BATCH];
+	size_t nsent = 0;
+	int rc = -1;
+	for (int k = 0; k < PG_ARRAYS; k++)
+		kw_buf_init(&arr[k], 0);
+	for (size_t i = 0; i < n; i++) {
+		struct kw_sum_ask *a = &asks[i];
+		int two = a->from_us[1] < a->to_us[1];
+		int64_t lo = two && a->from_us[1] < a->from_us[0] ? a->from_us[1] : a->from_us[0];
+		int64_t hi = two && a->to_us[1] > a->to_us[0] ? a->to_us[1] : a->to_us[0];
+		if (lo < 0 || hi <= lo || hi - lo > PG_SPAN_MAX_US) {
+			if (ask_one(s, a) < 0)
+				goto out;
+			continue;
+		}
+		sent[nsent++] = a;
+		if (nsent == KW_SUMS_BATCH) {
+			if (pg_sums(s, arr, sent, nsent) < 0)
+				goto out;
+			nsent = 0;
+		}
+	}
+	if (nsent && pg_sums(s, arr, sent, nsent) < 0)
+		goto out;
+	rc = 0;
+out:
+	for (int k = 0; k < PG_ARRAYS; k++)
+		kw_buf_free(&arr[k]);
+	return rc;
+}
+
+int kw_store_notional_sums_many(struct kw_store *s, struct kw_sum_ask *asks, size_t n)
+{
+	if (kw_store_is_pg(s))
+		return sums_many_pg(s, asks, n);
+	for (size_t i = 0; i < n; i++)
+		if (ask_one(s, &asks[i]) < 0)
+			return -1;
+	return 0;
+}
+
 /* Only snapshots whose price differs from the market's previous snapshot: an unchanged price
  * cannot move further from the window's extremes than the previous snapshot did (the window
  * only loses old points), so skipping it never skips a flip. kw-fetch snapshots every open

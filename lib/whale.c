@@ -83,6 +83,12 @@ static void fmt_usd(int64_t micros, char *buf, size_t len)
 
 /* ---- one run ------------------------------------------------------------------------------- */
 
+/* A bucket of the walk (kw_trade_bucket) held until its sums are read. */
+struct pending_bucket {
+	char *ticker; /* owned */
+	int64_t bucket, market_newest_us;
+};
+
 struct run {
 	struct kw_store *s;  /* judging and writing: alerts, sums, cooldowns, the state */
 	struct kw_store *rd; /* walking what arrived (see kw_detect_run): s or a second one */
@@ -97,6 +103,10 @@ struct run {
 	/* high_volume: the market the bucket pass last left, its check not yet made */
 	char *hv_ticker; /* owned; NULL when none */
 	int64_t hv_newest_us, hv_sum, hv_count;
+	/* buckets walked and not yet judged (buckets_flush), tickers owned; their sums */
+	struct pending_bucket *buckets;
+	struct kw_sum_ask *bucket_asks;
+	size_t nbuckets;
 	int64_t max_snapshot_at, max_book_at;
 	/* order books: the run time last asked about and the book run before it */
 	int64_t book_at, book_prev_run;
@@ -316,6 +326,13 @@ static int surge_emit(struct run *r, const char *ticker, const struct surge *s)
 		    kw_whale_confidence(ratio, mult, high_mult), ratio_centi, desc, d);
 }
 
+static void buckets_clear(struct run *r)
+{
+	for (size_t i = 0; i < r->nbuckets; i++)
+		free(r->buckets[i].ticker);
+	r->nbuckets = 0;
+}
+
 /* The bucket walk goes market by market; the market it leaves gets its high-volume check, from
  * the day read with its last bucket (one statement for both, see on_bucket). */
 static int high_volume_flush(struct run *r)
@@ -328,9 +345,10 @@ static int high_volume_flush(struct run *r)
 	return rc;
 }
 
-static int on_bucket(void *ctx, const struct kw_trade_bucket *b)
+/* One bucket, judged from its sums (read by buckets_flush): a surge, and on the market's last
+ * bucket the day for its high-volume check. In the walk's order, as the walk gave them. */
+static int bucket_judge(struct run *r, const struct pending_bucket *b, const struct kw_sum_ask *a)
 {
-	struct run *r = ctx;
 	if (step_point(r) < 0)
 		return -1;
 	const struct kw_config *cfg = r->cfg;
@@ -340,23 +358,14 @@ static int on_bucket(void *ctx, const struct kw_trade_bucket *b)
 	int64_t wmin = cfg->surge_window_min, w_us = wmin * 60 * US_PER_S;
 	struct surge s = { .start_us = b->bucket * w_us };
 	s.end_us = s.start_us + w_us;
+	s.sum = a->sum_micros[0];
+	s.count = a->count[0];
 	if (b->market_newest_us > 0) {
-		/* The market's last bucket: its window and the market's day in one statement. */
-		int64_t from[2] = { s.start_us, b->market_newest_us - DAY_US + 1 };
-		int64_t to[2] = { s.end_us, b->market_newest_us + 1 };
-		int64_t sum[2], count[2];
-		if (kw_store_notional_sums(r->s, b->ticker, from, to, sum, count) < 0)
-			return -1;
-		s.sum = sum[0];
-		s.count = count[0];
 		free(r->hv_ticker);
 		r->hv_ticker = kw_xstrdup(b->ticker);
 		r->hv_newest_us = b->market_newest_us;
-		r->hv_sum = sum[1];
-		r->hv_count = count[1];
-	} else if (kw_store_notional_sum(r->s, b->ticker, s.start_us, s.end_us, &s.sum, &s.count) <
-		   0) {
-		return -1;
+		r->hv_sum = a->sum_micros[1];
+		r->hv_count = a->count[1];
 	}
 	if (s.sum < cfg->surge_min_notional_usd * MICROS_PER_USD || s.sum <= 0)
 		return 0;
@@ -382,6 +391,43 @@ static int on_bucket(void *ctx, const struct kw_trade_bucket *b)
 	if (lhs < rhs)
 		return 0;
 	return surge_emit(r, b->ticker, &s);
+}
+
+/* The buckets held so far: each one's window sum (and on a market's last bucket the market's
+ * day too) read for all of them at once (kw_store_notional_sums_many: one statement per
+ * batch on PostgreSQL), then each judged in order. Nothing the judging writes (alerts) is
+ * read by the sums (trades), so reading them first gives each bucket what it read before. */
+static int buckets_flush(struct run *r)
+{
+	int64_t w_us = r->cfg->surge_window_min * 60 * US_PER_S;
+	struct kw_sum_ask *asks = r->bucket_asks;
+	int rc = 0;
+	for (size_t i = 0; i < r->nbuckets; i++) {
+		const struct pending_bucket *b = &r->buckets[i];
+		int64_t start = b->bucket * w_us, newest = b->market_newest_us;
+		asks[i] = (struct kw_sum_ask){
+			.ticker = b->ticker,
+			.from_us = { start, newest > 0 ? newest - DAY_US + 1 : start },
+			.to_us = { start + w_us, newest > 0 ? newest + 1 : start },
+		};
+	}
+	if (kw_store_notional_sums_many(r->s, asks, r->nbuckets) < 0)
+		rc = -1;
+	for (size_t i = 0; rc == 0 && i < r->nbuckets; i++)
+		rc = bucket_judge(r, &r->buckets[i], &asks[i]);
+	buckets_clear(r);
+	return rc;
+}
+
+static int on_bucket(void *ctx, const struct kw_trade_bucket *b)
+{
+	struct run *r = ctx;
+	r->buckets[r->nbuckets++] = (struct pending_bucket){
+		.ticker = kw_xstrdup(b->ticker),
+		.bucket = b->bucket,
+		.market_newest_us = b->market_newest_us,
+	};
+	return r->nbuckets < KW_SUMS_BATCH ? 0 : buckets_flush(r);
 }
 
 static int on_price(void *ctx, const char *ticker, int64_t taken_at, int64_t price)
@@ -641,7 +687,8 @@ static int detect_trades(struct run *r, const struct kw_detect_state *st)
 				      r) < 0)
 		return -1;
 	if (kw_store_trade_buckets(r->rd, st->last_trade_id, st->max_trade_id,
-				   cfg->surge_window_min * 60 * US_PER_S, on_bucket, r) < 0)
+				   cfg->surge_window_min * 60 * US_PER_S, on_bucket, r) < 0 ||
+	    buckets_flush(r) < 0)
 		return -1;
 	if (high_volume_flush(r) < 0)
 		return -1;
@@ -706,6 +753,8 @@ int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
 	}
 	r.in_txn = 1;
 	r.step_us = kw_store_write_step_us(s);
+	r.buckets = kw_xcalloc(KW_SUMS_BATCH, sizeof(*r.buckets));
+	r.bucket_asks = kw_xcalloc(KW_SUMS_BATCH, sizeof(*r.bucket_asks));
 	r.step_began_us = kw_mono_us();
 
 	struct kw_detect_state st;
@@ -729,6 +778,9 @@ int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
 	rc = 0;
 out:
 	free(r.hv_ticker);
+	buckets_clear(&r);
+	free(r.buckets);
+	free(r.bucket_asks);
 	if (r.in_txn && kw_store_detect_end(s, own_txn, rc == 0) < 0)
 		rc = -1;
 	if (r.rd != s)

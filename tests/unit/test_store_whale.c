@@ -114,6 +114,30 @@ static void test_trades(void **state)
 	assert_int_equal(counts[0], 1);
 	assert_int_equal(sums[1], 6005 * USD);
 	assert_int_equal(counts[1], 2);
+	/* Many asks at once, in order: each as the one-ask calls above give it; an empty second
+	 * range sums nothing. */
+	struct kw_sum_ask asks[3] = {
+		{ .ticker = "KXA-1", .from_us = { from[0], from[1] }, .to_us = { to[0], to[1] } },
+		{ .ticker = "KXA-1",
+		  .from_us = { T0 * USD, T0 * USD },
+		  .to_us = { (T0 + 60) * USD, T0 * USD } },
+		{ .ticker = "KXB-1",
+		  .from_us = { T0 * USD, (T0 + 405) * USD },
+		  .to_us = { (T0 + 900) * USD, (T0 + 900) * USD } },
+	};
+	assert_int_equal(kw_store_notional_sums_many(s, asks, 3), 0);
+	assert_int_equal(asks[0].sum_micros[0], 5 * USD);
+	assert_int_equal(asks[0].count[0], 1);
+	assert_int_equal(asks[0].sum_micros[1], 6005 * USD);
+	assert_int_equal(asks[0].count[1], 2);
+	assert_int_equal(asks[1].sum_micros[0], 6005 * USD);
+	assert_int_equal(asks[1].count[0], 2);
+	assert_int_equal(asks[1].sum_micros[1], 0);
+	assert_int_equal(asks[1].count[1], 0);
+	assert_int_equal(asks[2].sum_micros[0], 14000 * USD); /* t4 has no taker side */
+	assert_int_equal(asks[2].count[0], 1);
+	assert_int_equal(asks[2].sum_micros[1], 0);
+	assert_int_equal(asks[2].count[1], 0);
 	assert_int_equal(kw_store_trades_without_side(s, 0, upto, &n), 0);
 	assert_int_equal(n, 1);
 
