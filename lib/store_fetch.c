@@ -227,43 +227,63 @@ int kw_store_fetch_state_set(struct kw_store *s, const char *name, int64_t value
 	" AND markets.volume_24h_centi IS NOT DISTINCT FROM ?20"                                   \
 	" AND markets.open_interest_centi IS NOT DISTINCT FROM ?21"
 
-static const char SQL_MARKET[] =
-	"INSERT INTO markets (ticker, event_ticker, category, title, yes_sub_title, no_sub_title,"
-	" market_type, status, open_at, close_at, yes_bid_micros, yes_ask_micros, no_bid_micros,"
-	" no_ask_micros, last_price_micros, previous_price_micros, yes_bid_size_centi,"
-	" yes_ask_size_centi, volume_centi, volume_24h_centi, open_interest_centi, first_seen_at,"
-	" updated_at)"
-	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
-	" ?19, ?20, ?21, ?22, ?22)"
-	" ON CONFLICT (ticker) DO UPDATE SET event_ticker = excluded.event_ticker,"
-	" series_ticker = CASE WHEN markets.event_ticker = excluded.event_ticker"
-	"                 THEN markets.series_ticker END,"
-	" category = coalesce(markets.category, excluded.category),"
-	" title = excluded.title, yes_sub_title = excluded.yes_sub_title,"
-	" no_sub_title = excluded.no_sub_title, market_type = excluded.market_type,"
-	" status = excluded.status, open_at = excluded.open_at, close_at = excluded.close_at,"
-	" yes_bid_micros = excluded.yes_bid_micros, yes_ask_micros = excluded.yes_ask_micros,"
-	" no_bid_micros = excluded.no_bid_micros, no_ask_micros = excluded.no_ask_micros,"
-	" last_price_micros = excluded.last_price_micros,"
-	" previous_price_micros = excluded.previous_price_micros,"
-	" yes_bid_size_centi = excluded.yes_bid_size_centi,"
-	" yes_ask_size_centi = excluded.yes_ask_size_centi, volume_centi = excluded.volume_centi,"
-	" volume_24h_centi = excluded.volume_24h_centi,"
-	" open_interest_centi = excluded.open_interest_centi, updated_at = excluded.updated_at"
-	" WHERE NOT (" MARKET_SAME_AS_BOUND ")";
+#define SQL_MARKET_UPSERT                                                                          \
+	"INSERT INTO markets (ticker, event_ticker, category, title, yes_sub_title, no_sub_title," \
+	" market_type, status, open_at, close_at, yes_bid_micros, yes_ask_micros, no_bid_micros,"  \
+	" no_ask_micros, last_price_micros, previous_price_micros, yes_bid_size_centi,"            \
+	" yes_ask_size_centi, volume_centi, volume_24h_centi, open_interest_centi, first_seen_at," \
+	" updated_at)"                                                                             \
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"          \
+	" ?17, ?18, ?19, ?20, ?21, ?22, ?22)"                                                      \
+	" ON CONFLICT (ticker) DO UPDATE SET event_ticker = excluded.event_ticker,"                \
+	" series_ticker = CASE WHEN markets.event_ticker = excluded.event_ticker"                  \
+	"                 THEN markets.series_ticker END,"                                         \
+	" category = coalesce(markets.category, excluded.category),"                               \
+	" title = excluded.title, yes_sub_title = excluded.yes_sub_title,"                         \
+	" no_sub_title = excluded.no_sub_title, market_type = excluded.market_type,"               \
+	" status = excluded.status, open_at = excluded.open_at, close_at = excluded.close_at,"     \
+	" yes_bid_micros = excluded.yes_bid_micros, yes_ask_micros = excluded.yes_ask_micros,"     \
+	" no_bid_micros = excluded.no_bid_micros, no_ask_micros = excluded.no_ask_micros,"         \
+	" last_price_micros = excluded.last_price_micros,"                                         \
+	" previous_price_micros = excluded.previous_price_micros,"                                 \
+	" yes_bid_size_centi = excluded.yes_bid_size_centi,"                                       \
+	" yes_ask_size_centi = excluded.yes_ask_size_centi, volume_centi = excluded.volume_centi," \
+	" volume_24h_centi = excluded.volume_24h_centi,"                                           \
+	" open_interest_centi = excluded.open_interest_centi, updated_at = excluded.updated_at"    \
+	" WHERE NOT (" MARKET_SAME_AS_BOUND ")"
+static const char SQL_MARKET[] = SQL_MARKET_UPSERT;
 
+#define SNAPSHOT_CONFLICT                                                                          \
+	"ON CONFLICT (ticker, taken_at) DO UPDATE SET run_id = excluded.run_id,"                   \
+	" yes_bid_micros = excluded.yes_bid_micros, yes_ask_micros = excluded.yes_ask_micros,"     \
+	" last_price_micros = excluded.last_price_micros, volume_centi = excluded.volume_centi,"   \
+	" volume_24h_centi = excluded.volume_24h_centi,"                                           \
+	" open_interest_centi = excluded.open_interest_centi,"                                     \
+	" yes_bid_size_centi = excluded.yes_bid_size_centi,"                                       \
+	" yes_ask_size_centi = excluded.yes_ask_size_centi"
 static const char SQL_SNAPSHOT[] =
 	"INSERT INTO market_snapshots (ticker, taken_at, run_id, yes_bid_micros,"
 	" yes_ask_micros, last_price_micros, volume_centi, volume_24h_centi, open_interest_centi,"
 	" yes_bid_size_centi, yes_ask_size_centi)"
-	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-	" ON CONFLICT (ticker, taken_at) DO UPDATE SET run_id = excluded.run_id,"
-	" yes_bid_micros = excluded.yes_bid_micros, yes_ask_micros = excluded.yes_ask_micros,"
-	" last_price_micros = excluded.last_price_micros, volume_centi = excluded.volume_centi,"
-	" volume_24h_centi = excluded.volume_24h_centi,"
-	" open_interest_centi = excluded.open_interest_centi,"
-	" yes_bid_size_centi = excluded.yes_bid_size_centi,"
-	" yes_ask_size_centi = excluded.yes_ask_size_centi";
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) " SNAPSHOT_CONFLICT;
+
+/*
+ * PostgreSQL: SQL_MARKET, and when it wrote the row, the market's rollup marks (both kinds, as
+ * kw_store_rollup_dirty marks them) and its snapshot (as SQL_SNAPSHOT, from the same bound
+ * values; ?23 the run) in the same statement: a new or changed market was three round trips.
+ * Its row count is the snapshot's: 1 exactly when the upsert wrote the market.
+ */
+static const char SQL_MARKET_ALL_PG[] =
+	"WITH up AS (" SQL_MARKET_UPSERT " RETURNING 1),"
+	" marks AS (INSERT INTO rollup_dirty (kind, ticker) SELECT k, ?1 FROM"
+	"  (SELECT 1 AS k UNION ALL SELECT 2) v WHERE EXISTS (SELECT 1 FROM up)"
+	"  ON CONFLICT DO NOTHING)"
+	" INSERT INTO market_snapshots (ticker, taken_at, run_id, yes_bid_micros,"
+	" yes_ask_micros, last_price_micros, volume_centi, volume_24h_centi, open_interest_centi,"
+	" yes_bid_size_centi, yes_ask_size_centi)"
+	" SELECT ?1, ?22, ?23, ?11, ?12, ?15, ?19, ?20, ?21, ?17, ?18 WHERE EXISTS (SELECT 1 FROM "
+	"up)"
+	" " SNAPSHOT_CONFLICT;
 
 /*
  * A market listed again as it was (the common case, run after run) only gets its updated_at
@@ -301,14 +321,17 @@ static void bind_market(struct kw_stmt *st, const struct kw_kalshi_market *m, in
 	kw_sql_bind_i64(st, 22, taken_at);
 }
 
-/* Run st (SQL_MARKET or SQL_MARKET_SAME, bound alike); *changed = rows it wrote. */
+/* Run st (SQL_MARKET, SQL_MARKET_ALL_PG or SQL_MARKET_SAME, bound alike); *changed = rows it
+ * wrote. */
 static int market_step(struct kw_store *s, const char *sql, const struct kw_kalshi_market *m,
-		       int64_t taken_at, int *changed)
+		       int64_t taken_at, int64_t run_id, int *changed)
 {
 	struct kw_stmt *st = kw_store_stmt(s, sql);
 	if (!st)
 		return -1;
 	bind_market(st, m, taken_at);
+	if (sql == SQL_MARKET_ALL_PG)
+		kw_sql_bind_i64(st, 23, run_id);
 	if (kw_store_step_done(s, st, "storing a market") < 0)
 		return -1;
 	*changed = kw_store_changes(s) > 0;
@@ -321,16 +344,17 @@ int kw_store_fetch_market(struct kw_store *s, const struct kw_kalshi_market *m, 
 	/* Try first what the previous market turned out to need: the cheap update when markets
 	 * come back unchanged (run after run), the upsert when they are new or moving (a first
 	 * run), so either way one statement per market usually does. */
-	const char *first = *listed_as_it_was ? SQL_MARKET_SAME : SQL_MARKET;
-	const char *second = *listed_as_it_was ? SQL_MARKET : SQL_MARKET_SAME;
+	const char *upsert = kw_store_is_pg(s) ? SQL_MARKET_ALL_PG : SQL_MARKET;
+	const char *first = *listed_as_it_was ? SQL_MARKET_SAME : upsert;
+	const char *second = *listed_as_it_was ? upsert : SQL_MARKET_SAME;
 	int changed = 0;
 	struct kw_stmt *st;
-	if (market_step(s, first, m, taken_at, &changed) < 0)
+	if (market_step(s, first, m, taken_at, run_id, &changed) < 0)
 		return -1;
 	if (changed) {
 		*listed_as_it_was = first == SQL_MARKET_SAME;
 	} else {
-		if (market_step(s, second, m, taken_at, &changed) < 0)
+		if (market_step(s, second, m, taken_at, run_id, &changed) < 0)
 			return -1;
 		*listed_as_it_was = second == SQL_MARKET_SAME;
 	}
@@ -342,8 +366,8 @@ int kw_store_fetch_market(struct kw_store *s, const struct kw_kalshi_market *m, 
 	 * run, 0.8 s without those writes, and the gap grows with the table. A series is a step
 	 * function, each point holding until the next (kw_store_price_range_after reads the one in
 	 * force). */
-	if (*listed_as_it_was)
-		return 0;
+	if (*listed_as_it_was || upsert == SQL_MARKET_ALL_PG)
+		return 0; /* as it was, or marked and snapshotted by the upsert's statement */
 	if (kw_store_rollup_dirty(s, KW_DIRTY_MARKET | KW_DIRTY_SNAPSHOT, m->ticker) < 0 ||
 	    !(st = kw_store_stmt(s, SQL_SNAPSHOT)))
 		return -1;
