@@ -492,6 +492,77 @@ out:
 	return rc;
 }
 
+/* PostgreSQL: SQL_PRICE_RANGE_AFTER for each ask of the arrays (?1 tickers, ?2 and ?3 the
+ * windows' ends, ?4 the alert type), in order, each by its own subqueries (LATERAL) on
+ * alerts_cooldown and market_snapshots' key, as the one-ask statement reads them. */
+static const char SQL_PRICE_RANGES_AFTER_PG[] =
+	"SELECT x.* FROM unnest(?1::text[], ?2::bigint[], ?3::bigint[]) WITH ORDINALITY"
+	"  AS v(ticker, f, t, ask)"
+	" CROSS JOIN LATERAL (SELECT greatest(v.f, coalesce(max(window_end), 0)) AS s FROM alerts"
+	"  WHERE ticker = v.ticker AND type = ?4 AND window_end < v.t) a"
+	" CROSS JOIN LATERAL (SELECT min(p), max(p), count(p) FROM"
+	"  (SELECT last_price_micros AS p FROM market_snapshots"
+	"    WHERE ticker = v.ticker AND taken_at >= a.s AND taken_at < v.t"
+	"   UNION ALL"
+	"   SELECT * FROM (SELECT last_price_micros FROM market_snapshots"
+	"    WHERE ticker = v.ticker AND taken_at <= a.s ORDER BY taken_at DESC LIMIT 1) l) r) x"
+	" ORDER BY v.ask";
+
+static int ranges_pg(struct kw_store *s, const char *type, struct kw_range_ask *asks, size_t n)
+{
+	struct kw_buf arr[3];
+	int rc = -1, step;
+	for (int k = 0; k < 3; k++) {
+		kw_buf_init(&arr[k], 0);
+		if (kw_buf_puts(&arr[k], "{") < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (array_text(&arr[0], asks[i].ticker) < 0 ||
+		    kw_buf_printf(&arr[1], "%s%lld", i ? "," : "", (long long)asks[i].from) < 0 ||
+		    kw_buf_printf(&arr[2], "%s%lld", i ? "," : "", (long long)asks[i].to) < 0)
+			goto out;
+	}
+	for (int k = 0; k < 3; k++)
+		if (kw_buf_puts(&arr[k], "}") < 0)
+			goto out;
+	struct kw_stmt *st = kw_store_stmt(s, SQL_PRICE_RANGES_AFTER_PG);
+	if (!st)
+		goto out;
+	for (int k = 0; k < 3; k++)
+		kw_sql_bind_text_static(st, k + 1, arr[k].data);
+	kw_sql_bind_text_static(st, 4, type);
+	size_t got = 0;
+	while ((step = kw_sql_step(st)) == KW_ROW && got < n) {
+		asks[got].lo = kw_sql_col_i64(st, 0);
+		asks[got].hi = kw_sql_col_i64(st, 1);
+		asks[got].n = kw_sql_col_i64(st, 2);
+		got++;
+	}
+	kw_sql_reset(st);
+	if (step != KW_DONE || got != n) {
+		kw_store_fail(s, "reading price ranges");
+		goto out;
+	}
+	rc = 0;
+out:
+	for (int k = 0; k < 3; k++)
+		kw_buf_free(&arr[k]);
+	return rc;
+}
+
+int kw_store_price_ranges_after(struct kw_store *s, const char *type, struct kw_range_ask *asks,
+				size_t n)
+{
+	if (kw_store_is_pg(s))
+		return n ? ranges_pg(s, type, asks, n) : 0;
+	for (size_t i = 0; i < n; i++)
+		if (kw_store_price_range_after(s, asks[i].ticker, type, asks[i].from, asks[i].to,
+					       &asks[i].lo, &asks[i].hi, &asks[i].n) < 0)
+			return -1;
+	return 0;
+}
+
 static const char SQL_BOOKS_SINCE[] =
 	"SELECT ticker, taken_at, yes_depth_centi, no_depth_centi FROM orderbook_snapshots"
 	" WHERE taken_at > ?1 ORDER BY taken_at, ticker";

@@ -100,6 +100,20 @@ int kw_store_price_range_after(struct kw_store *s, const char *ticker, const cha
 			       int64_t from, int64_t to, int64_t *lo, int64_t *hi,
 			       int64_t *n) KW_WUR;
 
+/* One market's kw_store_price_range_after, for kw_store_price_ranges_after. */
+struct kw_range_ask {
+	const char *ticker; /* must outlive the call */
+	int64_t from, to;
+	int64_t lo, hi, n; /* set by the call */
+};
+/* n asks (at most KW_SUMS_BATCH), each exactly as kw_store_price_range_after gives it: on
+ * SQLite that statement an ask at a time, on PostgreSQL one statement for all (a statement
+ * each was a round trip each, one per new snapshot). An ask reads the alerts stored before
+ * the call: asks for one market whose answers depend on each other's alerts go in separate
+ * calls. -1 on error. */
+int kw_store_price_ranges_after(struct kw_store *s, const char *type, struct kw_range_ask *asks,
+				size_t n) KW_WUR;
+
 struct kw_book_point {
 	int64_t taken_at, yes_depth_centi, no_depth_centi;
 };

@@ -83,6 +83,12 @@ static void fmt_usd(int64_t micros, char *buf, size_t len)
 
 /* ---- one run ------------------------------------------------------------------------------- */
 
+/* A new price snapshot held until its window's range is read. */
+struct pending_price {
+	char *ticker; /* owned */
+	int64_t taken_at, price;
+};
+
 /* A bucket of the walk (kw_trade_bucket) held until its sums are read. */
 struct pending_bucket {
 	char *ticker; /* owned */
@@ -107,6 +113,10 @@ struct run {
 	struct pending_bucket *buckets;
 	struct kw_sum_ask *bucket_asks;
 	size_t nbuckets;
+	/* snapshots walked and not yet judged (prices_flush), tickers owned; their ranges */
+	struct pending_price *prices;
+	struct kw_range_ask *price_asks;
+	size_t nprices;
 	int64_t max_snapshot_at, max_book_at;
 	/* order books: the run time last asked about and the book run before it */
 	int64_t book_at, book_prev_run;
@@ -333,6 +343,13 @@ static void buckets_clear(struct run *r)
 	r->nbuckets = 0;
 }
 
+static void prices_clear(struct run *r)
+{
+	for (size_t i = 0; i < r->nprices; i++)
+		free(r->prices[i].ticker);
+	r->nprices = 0;
+}
+
 /* The bucket walk goes market by market; the market it leaves gets its high-volume check, from
  * the day read with its last bucket (one statement for both, see on_bucket). */
 static int high_volume_flush(struct run *r)
@@ -430,21 +447,17 @@ static int on_bucket(void *ctx, const struct kw_trade_bucket *b)
 	return r->nbuckets < KW_SUMS_BATCH ? 0 : buckets_flush(r);
 }
 
-static int on_price(void *ctx, const char *ticker, int64_t taken_at, int64_t price)
+/* One new price snapshot, judged from its window's range (read by prices_flush). */
+static int price_judge(struct run *r, const char *ticker, int64_t taken_at, int64_t price,
+		       const struct kw_range_ask *a)
 {
-	struct run *r = ctx;
 	if (step_point(r) < 0)
 		return -1;
 	const struct kw_config *cfg = r->cfg;
 	r->st->snapshots_examined++;
 	if (taken_at > r->max_snapshot_at)
 		r->max_snapshot_at = taken_at;
-	/* After a flip, the flipped price is the new reference: one move, one alert. */
-	int64_t lo, hi, n;
-	if (kw_store_price_range_after(r->s, ticker, kw_signals[KW_ALERT_ODDS_FLIP].name,
-				       taken_at - cfg->odds_window_min * 60, taken_at, &lo, &hi,
-				       &n) < 0)
-		return -1;
+	int64_t lo = a->lo, hi = a->hi, n = a->n;
 	if (n == 0)
 		return 0;
 	int64_t up = price - lo, down = hi - price;
@@ -477,6 +490,49 @@ static int on_price(void *ctx, const char *ticker, int64_t taken_at, int64_t pri
 		 (long long)(price / POINT_MICROS), (long long)cfg->odds_window_min, ticker);
 	return emit(r, KW_ALERT_ODDS_FLIP, ticker, win, taken_at, move >= high,
 		    kw_whale_confidence(move, threshold, high), move, desc, d);
+}
+
+/*
+ * The snapshots held so far, all taken at one time (kw-fetch snapshots a run's markets under
+ * one time, so a run's are one batch): each one's window range read for all at once
+ * (kw_store_price_ranges_after: one statement on PostgreSQL), then each judged in order. After
+ * a flip, the flipped price is the new reference (one move, one alert): a range reads the
+ * market's flips before its snapshot's time, and a flip judged in this batch is stored at
+ * that time, never before it, so reading the ranges first gives each snapshot what it read
+ * before. A snapshot of another time starts a new batch.
+ */
+static int prices_flush(struct run *r)
+{
+	int64_t window_s = r->cfg->odds_window_min * 60;
+	int rc = 0;
+	for (size_t i = 0; i < r->nprices; i++)
+		r->price_asks[i] = (struct kw_range_ask){
+			.ticker = r->prices[i].ticker,
+			.from = r->prices[i].taken_at - window_s,
+			.to = r->prices[i].taken_at,
+		};
+	if (kw_store_price_ranges_after(r->s, kw_signals[KW_ALERT_ODDS_FLIP].name, r->price_asks,
+					r->nprices) < 0)
+		rc = -1;
+	for (size_t i = 0; rc == 0 && i < r->nprices; i++)
+		rc = price_judge(r, r->prices[i].ticker, r->prices[i].taken_at, r->prices[i].price,
+				 &r->price_asks[i]);
+	prices_clear(r);
+	return rc;
+}
+
+static int on_price(void *ctx, const char *ticker, int64_t taken_at, int64_t price)
+{
+	struct run *r = ctx;
+	if (r->nprices && (r->nprices == KW_SUMS_BATCH || r->prices[0].taken_at != taken_at) &&
+	    prices_flush(r) < 0)
+		return -1;
+	r->prices[r->nprices++] = (struct pending_price){
+		.ticker = kw_xstrdup(ticker),
+		.taken_at = taken_at,
+		.price = price,
+	};
+	return 0;
 }
 
 /* The baseline book an order-book alert was judged against, into its data. */
@@ -755,6 +811,8 @@ int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
 	r.step_us = kw_store_write_step_us(s);
 	r.buckets = kw_xcalloc(KW_SUMS_BATCH, sizeof(*r.buckets));
 	r.bucket_asks = kw_xcalloc(KW_SUMS_BATCH, sizeof(*r.bucket_asks));
+	r.prices = kw_xcalloc(KW_SUMS_BATCH, sizeof(*r.prices));
+	r.price_asks = kw_xcalloc(KW_SUMS_BATCH, sizeof(*r.price_asks));
 	r.step_began_us = kw_mono_us();
 
 	struct kw_detect_state st;
@@ -763,7 +821,8 @@ int kw_detect_run(struct kw_store *s, const struct kw_config *cfg, int64_t now,
 	/* Strictly after the newest snapshot time seen: kw-fetch stores a run's snapshots under
 	 * one time and commits them before detection runs, and only one kw-fetch runs at a time
 	 * (its lock), so no snapshot can appear later with a time already passed. */
-	if (kw_store_price_snapshots_since(r.rd, st.last_snapshot_at, on_price, &r) < 0)
+	if (kw_store_price_snapshots_since(r.rd, st.last_snapshot_at, on_price, &r) < 0 ||
+	    prices_flush(&r) < 0)
 		goto out;
 	if (kw_store_book_snapshots_since(r.rd, st.last_book_at, on_book, &r) < 0)
 		goto out;
@@ -781,6 +840,9 @@ out:
 	buckets_clear(&r);
 	free(r.buckets);
 	free(r.bucket_asks);
+	prices_clear(&r);
+	free(r.prices);
+	free(r.price_asks);
 	if (r.in_txn && kw_store_detect_end(s, own_txn, rc == 0) < 0)
 		rc = -1;
 	if (r.rd != s)

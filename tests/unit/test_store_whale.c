@@ -233,6 +233,19 @@ static void test_snapshots_and_books(void **state)
 						    &lo, &hi, &n),
 			 0);
 	assert_int_equal(n, 0);
+	/* The three windows above at once, in order. */
+	struct kw_range_ask asks[3] = {
+		{ .ticker = "KXA-1", .from = T0, .to = T0 + 121 },
+		{ .ticker = "KXA-1", .from = T0 + 500, .to = T0 + 600 },
+		{ .ticker = "KXA-1", .from = T0 - 600, .to = T0 - 500 },
+	};
+	assert_int_equal(kw_store_price_ranges_after(s, "odds_flip", asks, 3), 0);
+	assert_int_equal(asks[0].lo, 410000);
+	assert_int_equal(asks[0].hi, 550000);
+	assert_true(asks[0].n >= 2);
+	assert_int_equal(asks[1].n, 1);
+	assert_int_equal(asks[1].lo, 550000);
+	assert_int_equal(asks[2].n, 0);
 	/* After an odds flip the window starts at the flip (its window_end before the window's
 	 * end), so the move it reported is not reported again; alerts of other types, or at or
 	 * after the end, do not move it. */
