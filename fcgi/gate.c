@@ -134,7 +134,10 @@ int kw_sec_init(struct kw_app *app, struct kw_store *store, char *err, size_t er
 	free(path);
 	if (!sec->rl)
 		return -1;
-	sec->cluster = kw_url_is_postgres(c->db_target);
+	/* RATE_LIMIT_SCOPE=node: one node on PostgreSQL keeps its limits in this host's table, as
+	 * on SQLite, without a statement per request (docs/cluster.md). */
+	sec->cluster =
+		kw_url_is_postgres(c->db_target) && c->rate_limit_scope == KW_RL_SCOPE_CLUSTER;
 	return 0;
 }
 

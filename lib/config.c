@@ -187,6 +187,10 @@ static const struct setting settings[] = {
 	  "security", "requests per minute per API key or client address" },
 	{ "RATE_LIMIT_BURST", T_INT, F(rate_limit_burst), "0", 0, 1000000, NULL, NULL, "security",
 	  "requests allowed at once; 0 means the per-minute limit" },
+	{ "RATE_LIMIT_SCOPE", T_ENUM, F(rate_limit_scope), "cluster", NOLIM, "cluster|node", NULL,
+	  "security",
+	  "on PostgreSQL: cluster counts every node's requests in the database (a statement per "
+	  "request); node keeps each host's own table, as on SQLite: for a single node only" },
 	{ "TRUSTED_PROXIES", T_STR, F(trusted_proxies), "", NOLIM, NULL, NULL, "security",
 	  "comma-separated proxy addresses or CIDR ranges (10.0.0.0/8, ::1/128) whose "
 	  "X-Forwarded-For is believed, by kw-api and kw-ws" },

@@ -21,6 +21,9 @@
 #define KW_EX_CONFIG 78
 
 enum kw_env { KW_ENV_DEVELOPMENT = 0, KW_ENV_PRODUCTION = 1 };
+/* RATE_LIMIT_SCOPE, on PostgreSQL: the limit of the whole cluster (one statement per request
+ * on the database's table, docs/cluster.md), or each host's own shared-memory table. */
+enum kw_rl_scope { KW_RL_SCOPE_CLUSTER = 0, KW_RL_SCOPE_NODE = 1 };
 
 /* Longest NODE_NAME (a node's name in fetch_runs and /api/status), without the NUL. */
 #define KW_NODE_NAME_MAX 63
@@ -52,6 +55,7 @@ struct kw_config {
 	int cors_allow_credentials;
 	int64_t rate_limit_per_minute;
 	int64_t rate_limit_burst; /* 0 = same as per minute */
+	int rate_limit_scope;	  /* enum kw_rl_scope */
 	char *trusted_proxies;
 	int64_t max_body_bytes;
 	int64_t suspicious_auth_failures;

@@ -96,7 +96,7 @@ static void count_failure(struct kw_hub *h, const char *addr)
 {
 	int64_t now = kw_now_us(), block_us = h->cfg->block_minutes * 60 * 1000000;
 	int started = 0;
-	if (kw_store_gcra_enabled(h->store)) /* PostgreSQL: counted across the cluster */
+	if (h->cluster_limit) /* PostgreSQL: counted across the cluster */
 		started = kw_store_gcra_count_failure(h->store, addr, 0,
 						      h->cfg->suspicious_auth_failures, block_us);
 	else if (h->rl)
@@ -239,7 +239,7 @@ static int check_admission(struct kw_hub *h, struct kw_client *c, struct lws *ws
 	 * a database that cannot say refuses the handshake, as kw-api refuses the request): before
 	 * anything else, as kw-api. */
 	int blocked = 0;
-	if (kw_store_gcra_enabled(h->store))
+	if (h->cluster_limit)
 		blocked = kw_store_gcra_blocked(h->store, c->addr, 0);
 	else if (h->rl)
 		blocked = kw_rl_blocked(h->rl, c->addr, kw_now_us());

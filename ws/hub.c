@@ -521,6 +521,7 @@ void kw_hub_start_timers(struct kw_hub *h)
 	lws_sul_schedule(h->ctx, 0, &h->sul_stats, stats_cb, 1);
 	h->keys_generation = h->rl ? kw_rl_keys_generation(h->rl) : 0;
 	h->cluster = kw_url_is_postgres(h->cfg->db_target);
+	h->cluster_limit = h->cluster && h->cfg->rate_limit_scope == KW_RL_SCOPE_CLUSTER;
 	h->listening = kw_store_data_listen(h->store) == 1;
 	(void)keys_stamp_moved(h);
 	h->keys_swept_ms = kw_mono_us() / 1000;

@@ -89,6 +89,7 @@ struct kw_hub {
 	struct kw_rl *rl;	  /* kw-api's limiter table: blocks and failure counts, shared */
 	uint64_t keys_generation; /* as last swept for revoked keys */
 	int cluster;		  /* PostgreSQL: other nodes' kw-admin may revoke keys too */
+	int cluster_limit; /* failures and blocks in the database (RATE_LIMIT_SCOPE=cluster) */
 	struct kw_keys_stamp keys_stamp; /* the database's, as last swept (cluster only) */
 	int64_t keys_swept_ms;		 /* monotonic */
 	int64_t started_ms;		 /* tickets issued before this are refused (ticket.h) */

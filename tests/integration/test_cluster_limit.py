@@ -154,6 +154,27 @@ def test_a_key_held_past_its_limit_writes_nothing_more(tmp_path):
         a.stop()
 
 
+def test_rate_limit_scope_node_keeps_a_limit_per_node_and_writes_nothing(tmp_path):
+    """RATE_LIMIT_SCOPE=node, for one node on PostgreSQL: each host counts in its own table,
+    as on SQLite, and the database's limiter table is never written. Two nodes set so each
+    grant the burst: that is what the setting means, and why it is for a single node only."""
+    a, b = two_nodes(tmp_path, {"RATE_LIMIT_PER_MINUTE": "1", "RATE_LIMIT_BURST": "3",
+                                "RATE_LIMIT_SCOPE": "node"})
+    key = {"X-API-Key": API_KEY}
+    try:
+        for node in (a, b):
+            codes = [get(node, **key).status_code for _ in range(4)]
+            assert codes == [200, 200, 200, 429], codes
+            r = get(node, **key)
+            assert r.status_code == 429 and r.headers["X-RateLimit-Remaining"] == "0"
+        with a.sql() as db:
+            rows = db.execute("SELECT count(*) FROM rate_limit_cluster").fetchall()
+        assert rows[0][0] == 0, rows
+    finally:
+        b.stop()
+        a.stop()
+
+
 def test_a_node_killed_mid_flood_hands_out_no_extra_quota(tmp_path):
     burst = 40
     a, b = two_nodes(tmp_path, {"RATE_LIMIT_PER_MINUTE": "1", "RATE_LIMIT_BURST": str(burst)})
