@@ -14,7 +14,9 @@
 #      BENCH_PG_API_TRADES trades, default 1,000,000), moved into PostgreSQL with
 #      `kw-admin db copy --to URL` (the supported migration path) and analyzed
 #      (`kw-admin db vacuum`); then lighttpd + kw-api workers + the bare FastCGI responder
-#      (bench/lib.sh) on each backend in turn: the FastCGI ceiling, `GET /api/v1/whales?limit=100`,
+#      (bench/lib.sh) on PostgreSQL with the limit shared by nodes (the default), on
+#      PostgreSQL with RATE_LIMIT_SCOPE=node (one node's own table) and on SQLite: the
+#      FastCGI ceiling, `GET /api/v1/whales?limit=100`,
 #      `GET /api/v1/markets?sort=volume_24h&limit=50` and authenticated `/api/status` at
 #      8 connections, /api/status and the ceiling again at $BENCH_CONNECTIONS, and the
 #      workers' peak RSS.
@@ -195,12 +197,19 @@ settings=("API_KEY=$key" "RATE_LIMIT_PER_MINUTE=1000000" "RATE_LIMIT_BURST=10000
 bench_start "$build" "$tmp/pg" "${settings[@]}" "DATABASE_URL=$(url kw_api)"
 api_runs pg
 bench_stop
+# The same database with RATE_LIMIT_SCOPE=node: one node's limits in its own shared-memory
+# table, no limiter statement per request (docs/cluster.md).
+bench_start "$build" "$tmp/pgnode" "${settings[@]}" "DATABASE_URL=$(url kw_api)" \
+	"RATE_LIMIT_SCOPE=node"
+api_runs pgnode
+bench_stop
 bench_start "$build" "$tmp/sqlite" "${settings[@]}"
 api_runs sqlite
 bench_stop
 
 echo
-printf '%-44s %-20s %-20s %s\n' "8 connections, ratio to the ceiling" PostgreSQL SQLite goal
+printf '%-44s %-22s %-22s %-20s %s\n' "8 connections, ratio to the ceiling" \
+	"PostgreSQL, cluster" "PostgreSQL, node" SQLite goal
 verdict() { # verdict NAME BACKEND [CEILING_SUFFIX] -> "0.55, p99 1.2 ms"
 	local c r p
 	c=$(bench_rps "$2: fastcgi ceiling${3:-, -c8}")
@@ -208,16 +217,15 @@ verdict() { # verdict NAME BACKEND [CEILING_SUFFIX] -> "0.55, p99 1.2 ms"
 	p=$(bc -l <<<"scale=2; $(bench_p99 "$2: $1") / 1000" | sed 's/^\./0./')
 	echo "$r, p99 $p ms"
 }
-printf '%-44s %-20s %-20s %s\n' "GET $whales" "$(verdict "GET $whales, -c8" pg)" \
-	"$(verdict "GET $whales, -c8" sqlite)" ">= 0.50, p99 <= 10 ms"
-printf '%-44s %-20s %-20s %s\n' "GET $mkts" "$(verdict "GET $mkts, -c8" pg)" \
-	"$(verdict "GET $mkts, -c8" sqlite)" ">= 0.50, p99 <= 10 ms"
-printf '%-44s %-20s %-20s %s\n' "GET /api/status (API key)" "$(verdict "GET /api/status, -c8" pg)" \
-	"$(verdict "GET /api/status, -c8" sqlite)" ">= 0.70"
-printf '%-44s %-20s %-20s %s\n' "GET /api/status (API key), -c$c64" \
-	"$(verdict "GET /api/status, -c$c64" pg ", -c$c64")" \
-	"$(verdict "GET /api/status, -c$c64" sqlite ", -c$c64")" ">= 0.70"
+row() { # row LABEL NAME GOAL [CEILING_SUFFIX]
+	printf '%-44s %-22s %-22s %-20s %s\n' "$1" "$(verdict "$2" pg "${4:-}")" \
+		"$(verdict "$2" pgnode "${4:-}")" "$(verdict "$2" sqlite "${4:-}")" "$3"
+}
+row "GET $whales" "GET $whales, -c8" ">= 0.50, p99 <= 10 ms"
+row "GET $mkts" "GET $mkts, -c8" ">= 0.50, p99 <= 10 ms"
+row "GET /api/status (API key)" "GET /api/status, -c8" ">= 0.70"
+row "GET /api/status (API key), -c$c64" "GET /api/status, -c$c64" ">= 0.70" ", -c$c64"
 mib() { echo "scale=1; $1 / 1024" | bc | sed 's/^\./0./'; }
-printf '%-44s %-20s %-20s %s\n' "kw-api worker peak RSS" "$(mib "${BENCH_RESULT[pg.rss]}") MiB" \
-	"$(mib "${BENCH_RESULT[sqlite.rss]}") MiB" "<= 10 MiB"
+printf '%-44s %-22s %-22s %-20s %s\n' "kw-api worker peak RSS" "$(mib "${BENCH_RESULT[pg.rss]}") MiB" \
+	"$(mib "${BENCH_RESULT[pgnode.rss]}") MiB" "$(mib "${BENCH_RESULT[sqlite.rss]}") MiB" "<= 10 MiB"
 echo "(a machine shared with other work moves these figures by 20% or more; compare within a run)"
