@@ -24,9 +24,12 @@ struct kw_store {
 	int64_t write_began_us, longest_write_us; /* kw_store_begin .. commit/rollback */
 	int64_t write_ended_us;			  /* monotonic: the last commit or rollback */
 	int data_writer; /* kw_store_set_data_writer: commits advance the data generation */
-	/* kw_store_data_generation's memo: the generation read when data_version was gen_dv. */
+	/* kw_store_data_generation's memo: the generation read when data_version was gen_dv
+	 * (SQLite), or at gen_read_ms while listening for KW_STORE_DATA_NOTIFY (PostgreSQL). */
 	int gen_known;
 	int64_t gen_dv, gen;
+	int gen_listening;
+	int64_t gen_read_ms, gen_listen_ms; /* monotonic: the last read, the last LISTEN tried */
 	struct kw_store_deferred deferred;
 	int flushing; /* inside deferred.flush: its own statements must not flush again */
 	int nstmt;
@@ -383,22 +386,62 @@ int kw_store_data_version(struct kw_store *s, int64_t *version)
 	return kw_store_scalar(s, SQL_DATA_VERSION, version);
 }
 
+/*
+ * PostgreSQL has no data_version to read locally, and asking the server is a round trip per
+ * request. But every commit that advances the generation also sends KW_STORE_DATA_NOTIFY
+ * (kw_store_commit), which the server delivers at the commit to every listening connection.
+ * So the connection listens, and reads the generation again only when a notification (or a
+ * reconnect, which may have lost one) came in, or GEN_FALLBACK_MS after its last read in case
+ * one was lost anyway (a transaction pooler keeps no LISTEN). Between them a cached reply is
+ * served without asking the database anything. A listener's server process sends the
+ * notification as soon as the commit is done; the reply that could still miss it is one whose
+ * request arrived in those few microseconds, and it is no older than what the request would
+ * have read an instant earlier.
+ */
+#define GEN_FALLBACK_MS 500
+
+static int gen_read(struct kw_store *s)
+{
+	s->gen_known = kw_store_scalar(s, SQL_GEN_GET, &s->gen) == 0;
+	return s->gen_known ? 0 : -1;
+}
+
+static int pg_generation(struct kw_store *s, int64_t *gen)
+{
+	int64_t now_ms = kw_mono_us() / 1000;
+	/* Listen before reading, so a commit after the read is always notified. A LISTEN that
+	 * failed is tried again only after a fallback period, not on every request. */
+	if (!s->gen_listening &&
+	    (!s->gen_listen_ms || now_ms - s->gen_listen_ms >= GEN_FALLBACK_MS)) {
+		s->gen_listen_ms = now_ms;
+		s->gen_listening = kw_store_data_listen(s) == 1;
+		s->gen_known = 0;
+	}
+	int notified = s->gen_listening ? kw_store_data_notified(s) != 0 : 1;
+	if (s->gen_known && !notified && now_ms - s->gen_read_ms < GEN_FALLBACK_MS) {
+		*gen = s->gen;
+		return 0;
+	}
+	if (gen_read(s) < 0)
+		return -1;
+	s->gen_read_ms = now_ms;
+	*gen = s->gen;
+	return 0;
+}
+
 int kw_store_data_generation(struct kw_store *s, int64_t *gen)
 {
 	int64_t dv;
 	if (s->c.pg)
-		return kw_store_scalar(s, SQL_GEN_GET, gen);
+		return pg_generation(s, gen);
 	if (kw_store_data_version(s, &dv) < 0)
 		return -1;
 	/* data_version is read first: a commit between the two reads is seen as a change of
 	 * data_version next time, and the generation is read again then. */
 	if (!s->gen_known || dv != s->gen_dv) {
-		if (kw_store_scalar(s, SQL_GEN_GET, &s->gen) < 0) {
-			s->gen_known = 0;
+		if (gen_read(s) < 0)
 			return -1;
-		}
 		s->gen_dv = dv;
-		s->gen_known = 1;
 	}
 	*gen = s->gen;
 	return 0;

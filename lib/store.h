@@ -107,7 +107,10 @@ int kw_store_data_version(struct kw_store *s, int64_t *version) KW_WUR;
  * security log's writes (which change data_version) never expire a data reply. A process
  * calls kw_store_set_data_writer(s, 1) once if every transaction it commits on s writes
  * market data. kw_store_data_generation costs one PRAGMA (no I/O) while nobody committed,
- * and one primary-key lookup after any commit by another connection. -1 (logged) on error.
+ * and one primary-key lookup after any commit by another connection. On PostgreSQL it costs
+ * nothing while no notification came (the connection listens for the writers' NOTIFY), one
+ * lookup after one, and one at least every half second in case one was lost. -1 (logged) on
+ * error.
  */
 void kw_store_set_data_writer(struct kw_store *s, int on);
 int kw_store_data_generation(struct kw_store *s, int64_t *gen) KW_WUR;

@@ -16,6 +16,7 @@ is on a market the fake listed.
 import collections
 import itertools
 import json
+import sqlite3
 import time
 
 import kwstack
@@ -272,6 +273,9 @@ def whale_threshold(category):
 
 def market_data_written(db):
     """What every writer of market data does in the transaction that writes it (kw-fetch does
-    it on each commit): advance the generation that kw-api's reply caches are keyed on."""
+    it on each commit): advance the generation that kw-api's reply caches are keyed on, and on
+    PostgreSQL notify the connections that listen for it (they read it again only then)."""
     db.execute("INSERT INTO fetch_state (name, value) VALUES ('data_generation', 1)"
                " ON CONFLICT (name) DO UPDATE SET value = fetch_state.value + 1")
+    if not isinstance(db, sqlite3.Connection):
+        db.execute("NOTIFY kw_data")

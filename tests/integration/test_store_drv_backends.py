@@ -1,6 +1,7 @@
 """The driver layer's unit test (tests/unit/test_store_drv.c) against the database this suite
 runs on: a fresh SQLite file, or with KW_TEST_DB=postgres a fresh database of the throwaway
-cluster. The same C checks (values, transactions, savepoints, errors, RETURNING) pass on both
+cluster. The same C checks (values, transactions, savepoints, errors, RETURNING, the data
+generation another connection sees) pass on both
 backends; `make unit` runs them on SQLite alone."""
 import os
 import subprocess
@@ -15,4 +16,4 @@ def test_driver_unit_checks_pass_on_this_backend(tmp_path):
                        env=dict(os.environ, KW_TEST_DB_TARGET=target), capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "[  PASSED  ] 4 test(s)." in r.stdout + r.stderr
+    assert "[  PASSED  ] 5 test(s)." in r.stdout + r.stderr
