@@ -151,7 +151,8 @@ unit: $(UNIT_BINS)
 # more alone, and one that then passes is reported as FLAKY (see that script for why).
 ITEST := bash tests/pytest-once-more.sh $(PYTHON)
 
-integration: all $(BENCH_BINS) $(BUILD)/tests/test_store_drv
+integration: all $(BENCH_BINS) $(BUILD)/tests/test_store_drv \
+  $(BUILD)/tests/test_store_ingest
 	KW_BUILD=$(abspath $(BUILD)) $(ITEST) -q -p no:cacheprovider tests/integration
 
 # The same suite through Apache (the systemd-socket deployment). Left out: the modules that do
@@ -159,7 +160,8 @@ integration: all $(BENCH_BINS) $(BUILD)/tests/test_store_drv
 APACHE_PASS_SKIPS := test_servers.py test_cgi.py test_install.py test_admin_db.py test_docs.py \
                      test_ws.py test_fetch.py test_checkout.py test_config_verdict.py \
                      test_dbaccess.py
-integration-apache: all $(BENCH_BINS) $(BUILD)/tests/test_store_drv
+integration-apache: all $(BENCH_BINS) $(BUILD)/tests/test_store_drv \
+  $(BUILD)/tests/test_store_ingest
 	KW_SERVER=apache KW_BUILD=$(abspath $(BUILD)) $(ITEST) -q -p no:cacheprovider \
 	  tests/integration $(APACHE_PASS_SKIPS:%=--ignore=tests/integration/%)
 
@@ -196,7 +198,8 @@ integration-threads: all
 # The same lighttpd suite on PostgreSQL: the harness starts a throwaway cluster (initdb into a
 # temporary directory, a free port on 127.0.0.1) and gives every stack a fresh database of its
 # own (tests/integration/pgcluster.py, kwstack.py).
-integration-pg: all $(BENCH_BINS) $(BUILD)/tests/test_store_drv
+integration-pg: all $(BENCH_BINS) $(BUILD)/tests/test_store_drv \
+  $(BUILD)/tests/test_store_ingest
 	KW_TEST_DB=postgres KW_BUILD=$(abspath $(BUILD)) $(ITEST) -q -p no:cacheprovider \
 	  tests/integration
 

@@ -30,8 +30,8 @@ struct kw_store {
 	int64_t gen_dv, gen;
 	int gen_listening;
 	int64_t gen_read_ms, gen_listen_ms; /* monotonic: the last read, the last LISTEN tried */
-	struct kw_store_deferred deferred;
-	int flushing; /* inside deferred.flush: its own statements must not flush again */
+	struct kw_store_deferred deferred[KW_STORE_DEFER_SLOTS];
+	int flushing; /* inside a deferred flush: its own statements must not flush again */
 	int nstmt;
 	struct {
 		const char *sql;
@@ -54,8 +54,9 @@ void kw_store_close(struct kw_store *s)
 {
 	if (!s)
 		return;
-	if (s->deferred.free)
-		s->deferred.free(s->deferred.ctx);
+	for (int i = 0; i < KW_STORE_DEFER_SLOTS; i++)
+		if (s->deferred[i].free)
+			s->deferred[i].free(s->deferred[i].ctx);
 	for (int i = 0; i < s->nstmt; i++)
 		kw_stmt_free(s->stmt[i].st);
 	kw_conn_close(&s->c);
@@ -84,25 +85,40 @@ struct kw_conn *kw_store_conn(struct kw_store *s)
 	return &s->c;
 }
 
-void kw_store_defer(struct kw_store *s, const struct kw_store_deferred *d)
+void kw_store_defer(struct kw_store *s, enum kw_store_defer_slot slot,
+		    const struct kw_store_deferred *d)
 {
-	if (!s->deferred.flush)
-		s->deferred = *d;
+	if (!s->deferred[slot].flush)
+		s->deferred[slot] = *d;
 }
 
-void *kw_store_deferred_ctx(struct kw_store *s)
+void *kw_store_deferred_ctx(struct kw_store *s, enum kw_store_defer_slot slot)
 {
-	return s->deferred.ctx;
+	return s->deferred[slot].ctx;
 }
 
 int kw_store_flush(struct kw_store *s)
 {
-	if (!s->deferred.flush || s->flushing)
+	int rc = 0;
+	if (s->flushing)
 		return 0;
 	s->flushing = 1;
-	int rc = s->deferred.flush(s, s->deferred.ctx);
+	for (int i = 0; i < KW_STORE_DEFER_SLOTS && rc == 0; i++)
+		if (s->deferred[i].flush)
+			rc = s->deferred[i].flush(s, s->deferred[i].ctx);
 	s->flushing = 0;
 	return rc;
+}
+
+/* Drop what every slot holds: it belonged to a transaction or savepoint rolled back. */
+static void deferred_drop(struct kw_store *s)
+{
+	int was_flushing = s->flushing;
+	s->flushing = 1; /* nothing of it may reach the database now */
+	for (int i = 0; i < KW_STORE_DEFER_SLOTS; i++)
+		if (s->deferred[i].flush)
+			(void)s->deferred[i].flush(NULL, s->deferred[i].ctx);
+	s->flushing = was_flushing;
 }
 
 struct kw_stmt *kw_store_stmt(struct kw_store *s, const char *sql)
@@ -247,8 +263,7 @@ int kw_store_commit_quiet(struct kw_store *s)
 
 void kw_store_rollback(struct kw_store *s)
 {
-	if (s->deferred.flush)
-		(void)s->deferred.flush(NULL, s->deferred.ctx); /* drop what was put off */
+	deferred_drop(s);
 	if (kw_conn_in_transaction(&s->c))
 		(void)kw_conn_exec_quiet(&s->c, "ROLLBACK");
 	write_ended(s);
@@ -273,11 +288,8 @@ int kw_store_release(struct kw_store *s, enum kw_savepoint sp, int keep)
 {
 	/* Rows put off belong to the savepoint: stored before it is kept, dropped with it. */
 	int rc = keep ? kw_store_flush(s) : 0;
-	if (!keep && s->deferred.flush) {
-		s->flushing = 1; /* nothing of it may reach the database now */
-		(void)s->deferred.flush(NULL, s->deferred.ctx);
-		s->flushing = 0;
-	}
+	if (!keep)
+		deferred_drop(s);
 	/* Released even when the rollback failed, so the savepoint never outlives its user. */
 	if (!keep && kw_conn_exec(&s->c, SAVEPOINTS[sp].undo) < 0)
 		rc = -1;

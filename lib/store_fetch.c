@@ -227,14 +227,15 @@ int kw_store_fetch_state_set(struct kw_store *s, const char *name, int64_t value
 	" AND markets.volume_24h_centi IS NOT DISTINCT FROM ?20"                                   \
 	" AND markets.open_interest_centi IS NOT DISTINCT FROM ?21"
 
-#define SQL_MARKET_UPSERT                                                                          \
-	"INSERT INTO markets (ticker, event_ticker, category, title, yes_sub_title, no_sub_title," \
-	" market_type, status, open_at, close_at, yes_bid_micros, yes_ask_micros, no_bid_micros,"  \
+/* The 21 columns a listing sets, in bind_market's order (?1..?21). */
+#define MARKET_COLUMNS                                                                             \
+	"ticker, event_ticker, category, title, yes_sub_title, no_sub_title, market_type,"         \
+	" status, open_at, close_at, yes_bid_micros, yes_ask_micros, no_bid_micros,"               \
 	" no_ask_micros, last_price_micros, previous_price_micros, yes_bid_size_centi,"            \
-	" yes_ask_size_centi, volume_centi, volume_24h_centi, open_interest_centi, first_seen_at," \
-	" updated_at)"                                                                             \
-	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"          \
-	" ?17, ?18, ?19, ?20, ?21, ?22, ?22)"                                                      \
+	" yes_ask_size_centi, volume_centi, volume_24h_centi, open_interest_centi"
+#define MARKET_NCOLS 21
+
+#define MARKET_UPSERT_SET                                                                          \
 	" ON CONFLICT (ticker) DO UPDATE SET event_ticker = excluded.event_ticker,"                \
 	" series_ticker = CASE WHEN markets.event_ticker = excluded.event_ticker"                  \
 	"                 THEN markets.series_ticker END,"                                         \
@@ -249,7 +250,12 @@ int kw_store_fetch_state_set(struct kw_store *s, const char *name, int64_t value
 	" yes_bid_size_centi = excluded.yes_bid_size_centi,"                                       \
 	" yes_ask_size_centi = excluded.yes_ask_size_centi, volume_centi = excluded.volume_centi," \
 	" volume_24h_centi = excluded.volume_24h_centi,"                                           \
-	" open_interest_centi = excluded.open_interest_centi, updated_at = excluded.updated_at"    \
+	" open_interest_centi = excluded.open_interest_centi, updated_at = excluded.updated_at"
+
+#define SQL_MARKET_UPSERT                                                                          \
+	"INSERT INTO markets (" MARKET_COLUMNS ", first_seen_at, updated_at)"                      \
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"          \
+	" ?17, ?18, ?19, ?20, ?21, ?22, ?22)" MARKET_UPSERT_SET                                    \
 	" WHERE NOT (" MARKET_SAME_AS_BOUND ")"
 static const char SQL_MARKET[] = SQL_MARKET_UPSERT;
 
@@ -268,24 +274,6 @@ static const char SQL_SNAPSHOT[] =
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) " SNAPSHOT_CONFLICT;
 
 /*
- * PostgreSQL: SQL_MARKET, and when it wrote the row, the market's rollup marks (both kinds, as
- * kw_store_rollup_dirty marks them) and its snapshot (as SQL_SNAPSHOT, from the same bound
- * values; ?23 the run) in the same statement: a new or changed market was three round trips.
- * Its row count is the snapshot's: 1 exactly when the upsert wrote the market.
- */
-static const char SQL_MARKET_ALL_PG[] =
-	"WITH up AS (" SQL_MARKET_UPSERT " RETURNING 1),"
-	" marks AS (INSERT INTO rollup_dirty (kind, ticker) SELECT k, ?1 FROM"
-	"  (SELECT 1 AS k UNION ALL SELECT 2) v WHERE EXISTS (SELECT 1 FROM up)"
-	"  ON CONFLICT DO NOTHING)"
-	" INSERT INTO market_snapshots (ticker, taken_at, run_id, yes_bid_micros,"
-	" yes_ask_micros, last_price_micros, volume_centi, volume_24h_centi, open_interest_centi,"
-	" yes_bid_size_centi, yes_ask_size_centi)"
-	" SELECT ?1, ?22, ?23, ?11, ?12, ?15, ?19, ?20, ?21, ?17, ?18 WHERE EXISTS (SELECT 1 FROM "
-	"up)"
-	" " SNAPSHOT_CONFLICT;
-
-/*
  * A market listed again as it was (the common case, run after run) only gets its updated_at
  * moved: no indexed column is in the SET list, so SQLite leaves the table's indexes alone,
  * where the upsert deletes and re-inserts an entry in each. The upsert itself skips such a
@@ -295,66 +283,230 @@ static const char SQL_MARKET_ALL_PG[] =
 static const char SQL_MARKET_SAME[] =
 	"UPDATE markets SET updated_at = ?22 WHERE ticker = ?1 AND " MARKET_SAME_AS_BOUND;
 
-static void bind_market(struct kw_stmt *st, const struct kw_kalshi_market *m, int64_t taken_at)
+/* Bind m's MARKET_COLUMNS at first .. first + 20; text copied when copy (it outlives the
+ * caller's record in a batch), else bound in place until the statement runs. */
+static void bind_market(struct kw_stmt *st, int first, const struct kw_kalshi_market *m, int copy)
 {
-	kw_store_bind_text_static(st, 1, m->ticker);
-	kw_store_bind_text_static(st, 2, m->event_ticker);
-	kw_store_bind_text_static(st, 3, m->legacy_category);
-	kw_store_bind_text_static(st, 4, m->title);
-	kw_store_bind_text_static(st, 5, m->yes_sub_title);
-	kw_store_bind_text_static(st, 6, m->no_sub_title);
-	kw_store_bind_text_static(st, 7, m->market_type);
-	kw_store_bind_text_static(st, 8, m->status);
-	kw_store_bind_i64(st, 9, m->open_at);
-	kw_store_bind_i64(st, 10, m->close_at);
-	kw_store_bind_i64(st, 11, m->yes_bid);
-	kw_store_bind_i64(st, 12, m->yes_ask);
-	kw_store_bind_i64(st, 13, m->no_bid);
-	kw_store_bind_i64(st, 14, m->no_ask);
-	kw_store_bind_i64(st, 15, m->last_price);
-	kw_store_bind_i64(st, 16, m->previous_price);
-	kw_store_bind_i64(st, 17, m->yes_bid_size);
-	kw_store_bind_i64(st, 18, m->yes_ask_size);
-	kw_store_bind_i64(st, 19, m->volume);
-	kw_store_bind_i64(st, 20, m->volume_24h);
-	kw_store_bind_i64(st, 21, m->open_interest);
-	kw_sql_bind_i64(st, 22, taken_at);
+	const char *text[] = { m->ticker,	 m->event_ticker, m->legacy_category, m->title,
+			       m->yes_sub_title, m->no_sub_title, m->market_type,     m->status };
+	const int64_t num[] = { m->open_at,	 m->close_at,	  m->yes_bid,	 m->yes_ask,
+				m->no_bid,	 m->no_ask,	  m->last_price, m->previous_price,
+				m->yes_bid_size, m->yes_ask_size, m->volume,	 m->volume_24h,
+				m->open_interest };
+	_Static_assert(KW_ARRAY_LEN(text) + KW_ARRAY_LEN(num) == MARKET_NCOLS, "MARKET_COLUMNS");
+	int i = first;
+	for (size_t k = 0; k < KW_ARRAY_LEN(text); k++, i++) {
+		if (copy)
+			kw_sql_bind_text(st, i, text[k]);
+		else
+			kw_store_bind_text_static(st, i, text[k]);
+	}
+	for (size_t k = 0; k < KW_ARRAY_LEN(num); k++, i++)
+		kw_store_bind_i64(st, i, num[k]);
 }
 
-/* Run st (SQL_MARKET, SQL_MARKET_ALL_PG or SQL_MARKET_SAME, bound alike); *changed = rows it
- * wrote. */
+/* Run st (SQL_MARKET or SQL_MARKET_SAME, bound alike); *changed = rows it wrote. */
 static int market_step(struct kw_store *s, const char *sql, const struct kw_kalshi_market *m,
-		       int64_t taken_at, int64_t run_id, int *changed)
+		       int64_t taken_at, int *changed)
 {
 	struct kw_stmt *st = kw_store_stmt(s, sql);
 	if (!st)
 		return -1;
-	bind_market(st, m, taken_at);
-	if (sql == SQL_MARKET_ALL_PG)
-		kw_sql_bind_i64(st, 23, run_id);
+	bind_market(st, 1, m, 0);
+	kw_sql_bind_i64(st, 22, taken_at);
 	if (kw_store_step_done(s, st, "storing a market") < 0)
 		return -1;
 	*changed = kw_store_changes(s) > 0;
 	return 0;
 }
 
+/*
+ * PostgreSQL: a round trip per market capped ingest near 6,000 markets a second, so markets
+ * go KW_STORE_MARKET_BATCH at a time in one statement that does for each what the SQLite path
+ * does one statement at a time. `v` holds the batch (?1 the run's time, ?2 the run, then
+ * MARKET_NCOLS parameters a row; a short batch's unused rows have a NULL ticker and are left
+ * out); `pre` judges each row against the market as stored before the statement, with the
+ * test of MARKET_SAME_AS_BOUND (its = on NOT NULL columns bound non-NULL is IS NOT DISTINCT
+ * FROM); a new or changed market is upserted as SQL_MARKET upserts it, and from the upsert's
+ * RETURNING gets its two rollup marks (as kw_store_rollup_dirty marks them) and its snapshot
+ * (as SQL_SNAPSHOT); one listed as it was only has updated_at moved (SQL_MARKET_SAME). A
+ * ticker is in a batch at most once (ON CONFLICT DO UPDATE may not touch a row twice, and the
+ * second listing is judged against the first): a repeat flushes the batch first. The store
+ * flushes the batch before any other statement (kw_store_defer), so no query misses a market.
+ * The stored markets are looked up one index probe per row (LATERAL ... OFFSET 0, = ANY):
+ * the plan is made once, early in a first run, when markets is nearly empty, and a join
+ * planned then hashed a scan of the whole table into every later batch.
+ */
+#define MARKET_TEXT_COLS 8 /* MARKET_COLUMNS' text columns come first, then bigints */
+#define MARKET_HASH 512	   /* slots of the batch's ticker set: a power of two >= 2 x batch */
+#define MARKET_PARAM(row, col) (3 + (row)*MARKET_NCOLS + (col))
+
+static const char SQL_MARKETS_PRE[] =
+	"),"
+	" pre AS (SELECT v.*, m.ticker IS NOT NULL"
+	"   AND (m.category IS NOT NULL OR v.category IS NULL)"
+	"   AND (m.event_ticker, m.title, m.yes_sub_title, m.no_sub_title, m.market_type,"
+	"        m.status, m.open_at, m.close_at, m.yes_bid_micros, m.yes_ask_micros,"
+	"        m.no_bid_micros, m.no_ask_micros, m.last_price_micros, m.previous_price_micros,"
+	"        m.yes_bid_size_centi, m.yes_ask_size_centi, m.volume_centi, m.volume_24h_centi,"
+	"        m.open_interest_centi)"
+	"   IS NOT DISTINCT FROM (v.event_ticker, v.title, v.yes_sub_title, v.no_sub_title,"
+	"        v.market_type, v.status, v.open_at, v.close_at, v.yes_bid_micros,"
+	"        v.yes_ask_micros, v.no_bid_micros, v.no_ask_micros, v.last_price_micros,"
+	"        v.previous_price_micros, v.yes_bid_size_centi, v.yes_ask_size_centi,"
+	"        v.volume_centi, v.volume_24h_centi, v.open_interest_centi) AS as_it_was"
+	"  FROM v LEFT JOIN LATERAL (SELECT * FROM markets WHERE markets.ticker = v.ticker"
+	"   OFFSET 0) m ON true WHERE v.ticker IS NOT NULL),"
+	" up AS (INSERT INTO markets (" MARKET_COLUMNS ", first_seen_at, updated_at)"
+	"  SELECT " MARKET_COLUMNS ", ?1, ?1 FROM pre WHERE NOT as_it_was" MARKET_UPSERT_SET
+	"  RETURNING ticker),"
+	" same AS (UPDATE markets SET updated_at = ?1"
+	"  WHERE ticker = ANY (ARRAY (SELECT ticker FROM pre WHERE as_it_was))),"
+	" marks AS (INSERT INTO rollup_dirty (kind, ticker)"
+	"  SELECT kinds.k, up.ticker FROM up, (VALUES (1), (2)) AS kinds (k)"
+	"  ON CONFLICT DO NOTHING)"
+	" INSERT INTO market_snapshots (ticker, taken_at, run_id, yes_bid_micros,"
+	" yes_ask_micros, last_price_micros, volume_centi, volume_24h_centi, open_interest_centi,"
+	" yes_bid_size_centi, yes_ask_size_centi)"
+	" SELECT pre.ticker, ?1, ?2, pre.yes_bid_micros, pre.yes_ask_micros,"
+	" pre.last_price_micros, pre.volume_centi, pre.volume_24h_centi, pre.open_interest_centi,"
+	" pre.yes_bid_size_centi, pre.yes_ask_size_centi FROM pre JOIN up ON up.ticker = pre.ticker"
+	" " SNAPSHOT_CONFLICT;
+
+struct market_batch {
+	struct kw_stmt *st; /* the batch statement; owned */
+	int n;
+	int64_t taken_at, run_id;	     /* ?1 and ?2: one run's, flushed on a change */
+	char *ticker[KW_STORE_MARKET_BATCH]; /* the batch's tickers, owned */
+	unsigned short slot[MARKET_HASH];    /* index + 1 into ticker[], 0 when free */
+};
+
+_Static_assert(MARKET_HASH >= 2 * KW_STORE_MARKET_BATCH && !(MARKET_HASH & (MARKET_HASH - 1)),
+	       "MARKET_HASH");
+
+/* The slot holding ticker t, or the free slot where it would go. */
+static unsigned short *market_slot(struct market_batch *mb, const char *t)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)t; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	for (uint32_t i = h;; i++) {
+		unsigned short *sl = &mb->slot[i & (MARKET_HASH - 1)];
+		if (!*sl || !strcmp(mb->ticker[*sl - 1], t))
+			return sl;
+	}
+}
+
+static void market_batch_clear(struct market_batch *mb)
+{
+	for (int i = 0; i < mb->n; i++) {
+		free(mb->ticker[i]);
+		mb->ticker[i] = NULL;
+	}
+	memset(mb->slot, 0, sizeof(mb->slot));
+	mb->n = 0;
+}
+
+static int market_batch_flush(struct kw_store *s, void *ctx)
+{
+	struct market_batch *mb = ctx;
+	int rc = 0;
+	if (!mb->n)
+		return 0;
+	if (s) { /* else dropped with its savepoint or transaction */
+		for (int row = mb->n; row < KW_STORE_MARKET_BATCH; row++)
+			kw_sql_bind_null(mb->st, MARKET_PARAM(row, 0));
+		kw_sql_bind_i64(mb->st, 1, mb->taken_at);
+		kw_sql_bind_i64(mb->st, 2, mb->run_id);
+		if (kw_sql_step(mb->st) != KW_DONE)
+			rc = kw_store_fail(s, "storing markets");
+		kw_sql_reset(mb->st);
+	}
+	market_batch_clear(mb);
+	return rc;
+}
+
+static void market_batch_free(void *ctx)
+{
+	struct market_batch *mb = ctx;
+	market_batch_clear(mb);
+	kw_stmt_free(mb->st);
+	free(mb);
+}
+
+static struct market_batch *market_batch(struct kw_store *s)
+{
+	struct market_batch *mb = kw_store_deferred_ctx(s, KW_STORE_DEFER_MARKETS);
+	if (mb)
+		return mb;
+	struct kw_buf sql;
+	kw_buf_init(&sql, 0);
+	int bad = kw_buf_puts(&sql, "WITH v (" MARKET_COLUMNS ") AS (VALUES ") < 0;
+	for (int row = 0; row < KW_STORE_MARKET_BATCH && !bad; row++) {
+		bad = kw_buf_puts(&sql, row ? ", (" : "(") < 0;
+		for (int col = 0; col < MARKET_NCOLS && !bad; col++) {
+			/* The first row's types are the column's: the other rows' parameters
+			 * take them, whatever their first binding (a NULL has none). */
+			const char *type = row			    ? ""
+					   : col < MARKET_TEXT_COLS ? " AS TEXT"
+								    : " AS BIGINT";
+			bad = kw_buf_printf(&sql, "%s%s?%d%s%s", col ? ", " : "",
+					    row ? "" : "CAST(", MARKET_PARAM(row, col), type,
+					    row ? "" : ")") < 0;
+		}
+		bad = bad || kw_buf_puts(&sql, ")") < 0;
+	}
+	bad = bad || kw_buf_puts(&sql, SQL_MARKETS_PRE) < 0;
+	struct kw_stmt *st = bad ? NULL : kw_conn_prepare(kw_store_conn(s), sql.data);
+	kw_buf_free(&sql);
+	if (!st)
+		return NULL;
+	mb = kw_xcalloc(1, sizeof(*mb));
+	mb->st = st;
+	kw_store_defer(s, KW_STORE_DEFER_MARKETS,
+		       &(struct kw_store_deferred){
+			       .flush = market_batch_flush, .free = market_batch_free, .ctx = mb });
+	return mb;
+}
+
+static int market_batch_add(struct kw_store *s, const struct kw_kalshi_market *m, int64_t taken_at,
+			    int64_t run_id)
+{
+	struct market_batch *mb = market_batch(s);
+	if (!mb)
+		return -1;
+	if (mb->n &&
+	    (mb->taken_at != taken_at || mb->run_id != run_id || *market_slot(mb, m->ticker)))
+		if (kw_store_flush(s) < 0)
+			return -1;
+	mb->taken_at = taken_at;
+	mb->run_id = run_id;
+	mb->ticker[mb->n] = kw_xstrdup(m->ticker);
+	*market_slot(mb, m->ticker) = (unsigned short)(mb->n + 1);
+	bind_market(mb->st, MARKET_PARAM(mb->n, 0), m, 1);
+	if (++mb->n == KW_STORE_MARKET_BATCH)
+		return kw_store_flush(s);
+	return 0;
+}
+
 int kw_store_fetch_market(struct kw_store *s, const struct kw_kalshi_market *m, int64_t taken_at,
 			  int64_t run_id, int *listed_as_it_was)
 {
+	if (kw_store_is_pg(s))
+		return market_batch_add(s, m, taken_at, run_id);
 	/* Try first what the previous market turned out to need: the cheap update when markets
 	 * come back unchanged (run after run), the upsert when they are new or moving (a first
 	 * run), so either way one statement per market usually does. */
-	const char *upsert = kw_store_is_pg(s) ? SQL_MARKET_ALL_PG : SQL_MARKET;
-	const char *first = *listed_as_it_was ? SQL_MARKET_SAME : upsert;
-	const char *second = *listed_as_it_was ? upsert : SQL_MARKET_SAME;
+	const char *first = *listed_as_it_was ? SQL_MARKET_SAME : SQL_MARKET;
+	const char *second = *listed_as_it_was ? SQL_MARKET : SQL_MARKET_SAME;
 	int changed = 0;
 	struct kw_stmt *st;
-	if (market_step(s, first, m, taken_at, run_id, &changed) < 0)
+	if (market_step(s, first, m, taken_at, &changed) < 0)
 		return -1;
 	if (changed) {
 		*listed_as_it_was = first == SQL_MARKET_SAME;
 	} else {
-		if (market_step(s, second, m, taken_at, run_id, &changed) < 0)
+		if (market_step(s, second, m, taken_at, &changed) < 0)
 			return -1;
 		*listed_as_it_was = second == SQL_MARKET_SAME;
 	}
@@ -366,8 +518,8 @@ int kw_store_fetch_market(struct kw_store *s, const struct kw_kalshi_market *m, 
 	 * run, 0.8 s without those writes, and the gap grows with the table. A series is a step
 	 * function, each point holding until the next (kw_store_price_range_after reads the one in
 	 * force). */
-	if (*listed_as_it_was || upsert == SQL_MARKET_ALL_PG)
-		return 0; /* as it was, or marked and snapshotted by the upsert's statement */
+	if (*listed_as_it_was)
+		return 0;
 	if (kw_store_rollup_dirty(s, KW_DIRTY_MARKET | KW_DIRTY_SNAPSHOT, m->ticker) < 0 ||
 	    !(st = kw_store_stmt(s, SQL_SNAPSHOT)))
 		return -1;
@@ -461,7 +613,7 @@ static void batch_free(void *ctx)
 
 static struct trade_batch *trade_batch(struct kw_store *s)
 {
-	struct trade_batch *tb = kw_store_deferred_ctx(s);
+	struct trade_batch *tb = kw_store_deferred_ctx(s, KW_STORE_DEFER_TRADES);
 	if (tb)
 		return tb;
 	struct kw_buf sql;
@@ -482,8 +634,9 @@ static struct trade_batch *trade_batch(struct kw_store *s)
 		return NULL;
 	tb = kw_xcalloc(1, sizeof(*tb));
 	tb->st = st;
-	kw_store_defer(s, &(struct kw_store_deferred){
-				  .flush = batch_flush, .free = batch_free, .ctx = tb });
+	kw_store_defer(
+		s, KW_STORE_DEFER_TRADES,
+		&(struct kw_store_deferred){ .flush = batch_flush, .free = batch_free, .ctx = tb });
 	return tb;
 }
 
@@ -513,7 +666,8 @@ static int trade_batch_add(struct kw_store *s, const struct kw_kalshi_trade *t, 
 
 int kw_store_fetch_trades_flush(struct kw_store *s, int64_t *inserted)
 {
-	struct trade_batch *tb = kw_store_is_pg(s) ? kw_store_deferred_ctx(s) : NULL;
+	struct trade_batch *tb =
+		kw_store_is_pg(s) ? kw_store_deferred_ctx(s, KW_STORE_DEFER_TRADES) : NULL;
 	if (!tb)
 		return 0;
 	if (kw_store_flush(s) < 0)

@@ -52,10 +52,14 @@ int kw_store_fetch_refresh_pending(struct kw_store *s);
 int kw_store_fetch_state_get(struct kw_store *s, const char *name, int64_t *value);
 int kw_store_fetch_state_set(struct kw_store *s, const char *name, int64_t value) KW_WUR;
 
-/* Upsert one market and, when it is new or changed, its snapshot at taken_at (an unchanged
- * market's last snapshot still holds). *listed_as_it_was (the caller's, 0 at first) says
- * whether the previous market was stored unchanged and is set for this one: it only chooses
- * which statement is tried first. */
+/* Upsert one market and, when it is new or changed, its snapshot at taken_at and its rollup
+ * marks (an unchanged market's last snapshot still holds; only its updated_at moves).
+ * *listed_as_it_was (the caller's, 0 at first) says whether the previous market was stored
+ * unchanged and is set for this one: it only chooses which statement is tried first. On
+ * PostgreSQL markets are sent in batches of KW_STORE_MARKET_BATCH (one round trip each; the
+ * store sends a batch before any other statement, so readers always see it) and
+ * *listed_as_it_was is left alone. */
+#define KW_STORE_MARKET_BATCH 256
 int kw_store_fetch_market(struct kw_store *s, const struct kw_kalshi_market *m, int64_t taken_at,
 			  int64_t run_id, int *listed_as_it_was) KW_WUR;
 /* Insert a trade unless it is stored (same trade_id at the same created_us, the same trade:

@@ -56,21 +56,24 @@ static inline int kw_store_exec(struct kw_store *s, const char *sql)
 }
 
 /*
- * Work a store function put off: rows buffered for one multi-row statement (kw-fetch's trades
- * on PostgreSQL, where a statement costs a round trip). s runs flush(s, ctx) before any other
- * statement, before a commit and around savepoints, so nothing ever reads around the buffer;
- * flush(NULL, ctx) drops what is buffered and its count (a rollback). free(ctx) runs when s
- * closes. One slot: kw_store_defer() keeps the first one set.
+ * Work a store function put off: rows buffered for one multi-row statement (kw-fetch's markets
+ * and trades on PostgreSQL, where a statement costs a round trip), one slot per kind. s runs
+ * every slot's flush(s, ctx), in slot order, before any other statement, before a commit and
+ * around savepoints, so nothing ever reads around a buffer; flush(NULL, ctx) drops what is
+ * buffered and its count (a rollback). free(ctx) runs when s closes. kw_store_defer() keeps
+ * the first work set in a slot.
  */
+enum kw_store_defer_slot { KW_STORE_DEFER_MARKETS, KW_STORE_DEFER_TRADES, KW_STORE_DEFER_SLOTS };
 struct kw_store_deferred {
 	int (*flush)(struct kw_store *s, void *ctx);
 	void (*free)(void *ctx);
 	void *ctx;
 };
-void kw_store_defer(struct kw_store *s, const struct kw_store_deferred *d);
-/* The ctx of s's deferred work, NULL when none was set. */
-void *kw_store_deferred_ctx(struct kw_store *s);
-/* Run the deferred work now; -1 (logged by the flush) on failure. */
+void kw_store_defer(struct kw_store *s, enum kw_store_defer_slot slot,
+		    const struct kw_store_deferred *d);
+/* The ctx of the work deferred in slot, NULL when none was set. */
+void *kw_store_deferred_ctx(struct kw_store *s, enum kw_store_defer_slot slot);
+/* Run every slot's deferred work now; -1 (logged by the flush) at the first failure. */
 int kw_store_flush(struct kw_store *s);
 
 /* SQLite's PRAGMAs tune one connection's file access; PostgreSQL's server is tuned in its own
