@@ -69,8 +69,10 @@ int kw_store_fetch_market(struct kw_store *s, const struct kw_kalshi_market *m, 
 int kw_store_fetch_trade(struct kw_store *s, const struct kw_kalshi_trade *t, int64_t shift_us,
 			 int *inserted) KW_WUR;
 /* Store the trades still buffered (PostgreSQL) and add to *inserted how many were new since
- * the last call, those stored by an earlier batch included. -1 (logged) on failure. */
-#define KW_STORE_TRADE_BATCH 256
+ * the last call, those stored by an earlier batch included. -1 (logged) on failure. A batch is
+ * a Kalshi page of trades: 1,000 rows (9,000 parameters of PostgreSQL's 65,535) stored 200,000
+ * trades about 15% faster than 256 did (docs/postgresql.md). */
+#define KW_STORE_TRADE_BATCH 1000
 int kw_store_fetch_trades_flush(struct kw_store *s, int64_t *inserted) KW_WUR;
 int kw_store_fetch_book(struct kw_store *s, const char *ticker, int64_t taken_at, int64_t run_id,
 			const struct kw_kalshi_book *b) KW_WUR;
