@@ -162,7 +162,9 @@ def test_kill_9_mid_run_frees_the_lock_and_the_other_node_runs_on_an_intact_data
         assert len(fake.requests) > before
         check = run_admin(a, "db", "check")
         assert check.returncode == 0, check.stdout + check.stderr
-        # What the run stored is what both nodes report.
+        # What the run stored is what both nodes report, once the status read their workers
+        # reuse for a second (the stacks' start-up health check made one) has expired.
+        time.sleep(1.1)
         for node in (a, b):
             st = node.get("/api/status").json()
             assert st["total_markets"] == 3 and st["fetcher"]["last_run"]["node"] == "node-b"
