@@ -10,6 +10,8 @@
 #      `kw-fetch --replay` into an empty database of each backend: markets/s and trades/s for
 #      the whole process and for the ingest alone (the run minus the rollups and detection it
 #      ends with), kw-fetch's peak RSS, and the CPU the PostgreSQL server spent meanwhile;
+#      past 5,000 pages (5,000,000 trades, what kw-fetch reads in one run) the trades are
+#      replayed as consecutive runs and their figures added up;
 #   2. the data API — the database bench-api.sh measures (bench_api_data: 50,000 markets and
 #      BENCH_PG_API_TRADES trades, default 1,000,000), moved into PostgreSQL with
 #      `kw-admin db copy --to URL` (the supported migration path) and analyzed
@@ -122,12 +124,45 @@ ingest_line() { # ingest_line LABEL COUNT UNIT
 		"$1" "$F_WALL" "$(rate "$2" "$F_WALL")" "$3" "$F_ING" "$(rate "$2" "$F_ING")" "$F_ROLL" \
 		"$F_DET" "$F_CPU" "$(echo "scale=1; $F_RSS / 1024" | bc)" "$4"
 }
+# kw-fetch reads at most 5,000 pages (5,000,000 trades) in a run (fetch/pages.c): more trades
+# are replayed as consecutive runs of 5,000 pages, the way successive runs would store them,
+# and their figures added up (BENCH_PG_RUN_PAGES: fewer pages a run, to try the split small).
+per_run=${BENCH_PG_RUN_PAGES:-5000}
+trade_runs=("$tmp/pages/trades")
+npages=$(find "$tmp/pages/trades/trades" -name '*.json' | wc -l)
+if [ "$npages" -gt "$per_run" ]; then
+	trade_runs=()
+	for ((k = 0; k * per_run < npages; k++)); do
+		d="$tmp/pages/trades-run$((k + 1))" last=$(((k + 1) * per_run < npages ? (k + 1) * per_run : npages))
+		mkdir -p "$d/trades"
+		cp "$tmp/pages/trades/manifest.json" "$d/"
+		for ((p = k * per_run + 1; p <= last; p++)); do
+			mv "$tmp/pages/trades/trades/$(printf %04d "$p").json" \
+				"$d/trades/$(printf %04d $((p - k * per_run))).json"
+		done
+		sed -i 's/"cursor":"[^"]*"}$/"cursor":""}/' "$d/trades/$(printf %04d $((last - k * per_run))).json"
+		trade_runs+=("$d")
+	done
+fi
 declare -A ING
 for backend in sqlite pg; do
 	fetch_run "$backend-markets" "$backend" "$tmp/pages/markets"
 	ING[$backend.m.wall]=$F_WALL ING[$backend.m.ing]=$F_ING
 	ingest_line "kw-fetch markets, $backend" "$markets" markets "$([ "$backend" = pg ] && echo "$F_PG" || echo -)"
-	fetch_run "$backend-trades" "$backend" "$tmp/pages/trades"
+	sum=(0 0 0 0 0 0 0)
+	for d in "${trade_runs[@]}"; do
+		fetch_run "$backend-trades" "$backend" "$d"
+		[ "${#trade_runs[@]}" = 1 ] && continue
+		echo "  one run of $(basename "$d"): ${F_WALL} s wall, rollups ${F_ROLL} s, detection ${F_DET} s"
+		sum=("$(bc <<<"${sum[0]} + $F_WALL")" "$(bc <<<"${sum[1]} + $F_ING")" \
+			"$(bc <<<"${sum[2]} + $F_ROLL")" "$(bc <<<"${sum[3]} + $F_DET")" \
+			"$(bc <<<"${sum[4]} + $F_CPU")" "$((F_RSS > sum[5] ? F_RSS : sum[5]))" \
+			"$(bc <<<"${sum[6]} + ${F_PG:-0}")")
+	done
+	if [ "${#trade_runs[@]}" -gt 1 ]; then
+		F_WALL=${sum[0]} F_ING=${sum[1]} F_ROLL=${sum[2]} F_DET=${sum[3]} F_CPU=${sum[4]}
+		F_RSS=${sum[5]} F_PG=${sum[6]}
+	fi
 	ING[$backend.t.wall]=$F_WALL ING[$backend.t.ing]=$F_ING
 	ingest_line "kw-fetch trades, $backend" "$trades" trades "$([ "$backend" = pg ] && echo "$F_PG" || echo -)"
 done
