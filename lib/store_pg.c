@@ -48,6 +48,7 @@ struct kw_pgconn {
 	int epoch; /* advances on each reconnect: statements prepared before it are gone */
 	const char *listen_sql; /* kw_pg_listen's LISTEN statement, NULL when not listening */
 	int listen_epoch;	/* the epoch it was run in: a reconnect drops it */
+	int notified;		/* a notification came since kw_pg_notified last said so */
 	int next_id;
 	int in_tx; /* a transaction was open when the server last answered */
 	enum kw_dberr errkind;
@@ -101,13 +102,30 @@ static void result_error(struct kw_pgconn *pc, const PGresult *res)
 	set_error(pc, kind_of(pc, res), res ? PQresultErrorMessage(res) : PQerrorMessage(pc->conn));
 }
 
-/* What the server last said of the transaction, kept for when it can no longer say. */
+/*
+ * Notifications that arrived with a result are kept only as a flag. libpq queues every one it
+ * reads, with any result, until PQnotifies takes it: a listening worker that serves only
+ * requests that never ask (health checks, say) would otherwise hold each of kw-fetch's
+ * commits in its memory for good.
+ */
+static void take_notifies(struct kw_pgconn *pc)
+{
+	PGnotify *nf;
+	while ((nf = PQnotifies(pc->conn))) {
+		PQfreemem(nf);
+		pc->notified = 1;
+	}
+}
+
+/* After each result: what the server last said of the transaction, kept for when it can no
+ * longer say, and the notifications that came with it. */
 static void note_tx(struct kw_pgconn *pc)
 {
 	if (PQstatus(pc->conn) != CONNECTION_OK)
 		return;
 	PGTransactionStatusType t = PQtransactionStatus(pc->conn);
 	pc->in_tx = t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
+	take_notifies(pc);
 }
 
 /*
@@ -405,10 +423,10 @@ int kw_pg_listen(struct kw_pgconn *pc, const char *listen_sql)
 }
 
 /*
- * Notifications wait in libpq's queue, filled by PQconsumeInput (which reads only what the
- * socket already holds: libpq keeps its socket non-blocking) and by every other result read on
- * the connection. A connection that was reset since the LISTEN missed whatever was sent
- * meanwhile: it listens again and reports "notified", so the caller looks for itself.
+ * Notifications are read by PQconsumeInput (which reads only what the socket already holds:
+ * libpq keeps its socket non-blocking) and with every other result on the connection, which
+ * note_tx keeps as a flag. A connection that was reset since the LISTEN missed whatever was
+ * sent meanwhile: it listens again and reports "notified", so the caller looks for itself.
  */
 int kw_pg_notified(struct kw_pgconn *pc)
 {
@@ -419,17 +437,15 @@ int kw_pg_notified(struct kw_pgconn *pc)
 	if (pc->listen_epoch != pc->epoch) {
 		if (kw_pg_exec(pc, pc->listen_sql, 1) == 0)
 			pc->listen_epoch = pc->epoch;
+		pc->notified = 0;
 		return 1;
 	}
 	if (!PQconsumeInput(pc->conn))
 		return 1;
-	int n = 0;
-	PGnotify *nf;
-	while ((nf = PQnotifies(pc->conn))) {
-		PQfreemem(nf);
-		n++;
-	}
-	return n > 0;
+	take_notifies(pc);
+	int n = pc->notified;
+	pc->notified = 0;
+	return n;
 }
 
 /* ---- statements ---------------------------------------------------------------------------- */
