@@ -338,7 +338,6 @@ static int market_step(struct kw_store *s, const char *sql, const struct kw_kals
  * planned then hashed a scan of the whole table into every later batch.
  */
 #define MARKET_TEXT_COLS 8 /* MARKET_COLUMNS' text columns come first, then bigints */
-#define MARKET_HASH 512	   /* slots of the batch's ticker set: a power of two >= 2 x batch */
 #define MARKET_PARAM(row, col) (3 + (row)*MARKET_NCOLS + (col))
 
 static const char SQL_MARKETS_PRE[] =
@@ -378,23 +377,16 @@ struct market_batch {
 	int n;
 	int64_t taken_at, run_id;	     /* ?1 and ?2: one run's, flushed on a change */
 	char *ticker[KW_STORE_MARKET_BATCH]; /* the batch's tickers, owned */
-	unsigned short slot[MARKET_HASH];    /* index + 1 into ticker[], 0 when free */
 };
 
-_Static_assert(MARKET_HASH >= 2 * KW_STORE_MARKET_BATCH && !(MARKET_HASH & (MARKET_HASH - 1)),
-	       "MARKET_HASH");
-
-/* The slot holding ticker t, or the free slot where it would go. */
-static unsigned short *market_slot(struct market_batch *mb, const char *t)
+/* Whether ticker t is in the batch already: a scan of at most KW_STORE_MARKET_BATCH short
+ * strings, nothing next to the statement the batch becomes. */
+static int market_in_batch(const struct market_batch *mb, const char *t)
 {
-	uint32_t h = 2166136261u; /* FNV-1a */
-	for (const unsigned char *p = (const unsigned char *)t; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	for (uint32_t i = h;; i++) {
-		unsigned short *sl = &mb->slot[i & (MARKET_HASH - 1)];
-		if (!*sl || !strcmp(mb->ticker[*sl - 1], t))
-			return sl;
-	}
+	for (int i = 0; i < mb->n; i++)
+		if (!strcmp(mb->ticker[i], t))
+			return 1;
+	return 0;
 }
 
 static void market_batch_clear(struct market_batch *mb)
@@ -403,7 +395,6 @@ static void market_batch_clear(struct market_batch *mb)
 		free(mb->ticker[i]);
 		mb->ticker[i] = NULL;
 	}
-	memset(mb->slot, 0, sizeof(mb->slot));
 	mb->n = 0;
 }
 
@@ -476,13 +467,12 @@ static int market_batch_add(struct kw_store *s, const struct kw_kalshi_market *m
 	if (!mb)
 		return -1;
 	if (mb->n &&
-	    (mb->taken_at != taken_at || mb->run_id != run_id || *market_slot(mb, m->ticker)))
+	    (mb->taken_at != taken_at || mb->run_id != run_id || market_in_batch(mb, m->ticker)))
 		if (kw_store_flush(s) < 0)
 			return -1;
 	mb->taken_at = taken_at;
 	mb->run_id = run_id;
 	mb->ticker[mb->n] = kw_xstrdup(m->ticker);
-	*market_slot(mb, m->ticker) = (unsigned short)(mb->n + 1);
 	bind_market(mb->st, MARKET_PARAM(mb->n, 0), m, 1);
 	if (++mb->n == KW_STORE_MARKET_BATCH)
 		return kw_store_flush(s);
