@@ -10,6 +10,8 @@
 #      `kw-fetch --replay` into an empty database of each backend: markets/s and trades/s for
 #      the whole process and for the ingest alone (the run minus the rollups and detection it
 #      ends with), kw-fetch's peak RSS, and the CPU the PostgreSQL server spent meanwhile;
+#      the markets are replayed twice more (all listed again as they were, the usual run)
+#      and the third run reported;
 #      past 5,000 pages (5,000,000 trades, what kw-fetch reads in one run) the trades are
 #      replayed as consecutive runs and their figures added up;
 #   2. the data API — the database bench-api.sh measures (bench_api_data: 50,000 markets and
@@ -149,6 +151,13 @@ for backend in sqlite pg; do
 	fetch_run "$backend-markets" "$backend" "$tmp/pages/markets"
 	ING[$backend.m.wall]=$F_WALL ING[$backend.m.ing]=$F_ING
 	ingest_line "kw-fetch markets, $backend" "$markets" markets "$([ "$backend" = pg ] && echo "$F_PG" || echo -)"
+	# The same pages twice more: every market listed again as it was, what most markets are
+	# in most runs. The third run is reported, past the first update of each row.
+	for again in 2 3; do
+		fetch_run "$backend-markets-$again" "$backend" "$tmp/pages/markets"
+	done
+	ING[$backend.r.wall]=$F_WALL ING[$backend.r.ing]=$F_ING
+	ingest_line "  listed again (3rd run), $backend" "$markets" markets "$([ "$backend" = pg ] && echo "$F_PG" || echo -)"
 	sum=(0 0 0 0 0 0 0)
 	for d in "${trade_runs[@]}"; do
 		fetch_run "$backend-trades" "$backend" "$d"
@@ -172,6 +181,9 @@ stored=$(psql_kw kw_ingest "SELECT (SELECT count(*) FROM markets) || ' ' || (SEL
 printf 'PostgreSQL / SQLite, markets: %s (whole run), %s (ingest alone)   goal >= 50000 markets/s\n' \
 	"$(bench_ratio "${ING[sqlite.m.wall]}" "${ING[pg.m.wall]}")" \
 	"$(bench_ratio "${ING[sqlite.m.ing]}" "${ING[pg.m.ing]}")"
+printf 'PostgreSQL / SQLite, markets listed again: %s (whole run), %s (ingest alone)\n' \
+	"$(bench_ratio "${ING[sqlite.r.wall]}" "${ING[pg.r.wall]}")" \
+	"$(bench_ratio "${ING[sqlite.r.ing]}" "${ING[pg.r.ing]}")"
 printf 'PostgreSQL / SQLite, trades:  %s (whole run), %s (ingest alone)   goal >= 100000 trades/s\n' \
 	"$(bench_ratio "${ING[sqlite.t.wall]}" "${ING[pg.t.wall]}")" \
 	"$(bench_ratio "${ING[sqlite.t.ing]}" "${ING[pg.t.ing]}")"
