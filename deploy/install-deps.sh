@@ -55,8 +55,19 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
-# The Debian packages enable and start these daemons; KalshiWhale runs its own instances on free
-# ports, so the system-wide ones are stopped to keep port 80 and the machine quiet.
-if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-  systemctl disable --now lighttpd apache2 >/dev/null 2>&1 || true
+# Debian enables and starts a daemon with its package: a web server on port 80, a PostgreSQL
+# cluster on 5432, Prometheus on 9090. KalshiWhale starts its own instances on free ports, so
+# the ones installed just now are stopped and disabled. A daemon that was installed before is
+# the admin's (their Apache, their database) and is left exactly as it was.
+# INSTALL_DEPS_SYSTEMD_DIR: where systemd's runtime directory is looked for (tests).
+daemons=()
+for p in "${missing[@]}"; do
+  case "$p" in
+    lighttpd | apache2 | postgresql | prometheus) daemons+=("$p") ;;
+  esac
+done
+if [ "${#daemons[@]}" -gt 0 ] && command -v systemctl >/dev/null 2>&1 &&
+  [ -d "${INSTALL_DEPS_SYSTEMD_DIR:-/run/systemd/system}" ]; then
+  echo "install-deps: stopping the daemons installed just now: ${daemons[*]}"
+  systemctl disable --now "${daemons[@]}" >/dev/null 2>&1 || true
 fi

@@ -142,3 +142,55 @@ def test_installed_units_cron_logrotate_and_man_pages(tmp_path):
     assert r.returncode == 0
     leftovers = [str(p) for p in root.rglob("*") if p.is_file()]
     assert leftovers == []
+
+
+# ---- deploy/install-deps.sh, with apt-get, dpkg-query, systemctl and id replaced -------------
+
+def _deps_run(tmp_path, missing, uid=0):
+    """Run install-deps.sh as if the packages in missing were not installed. Returns the
+    result and what apt-get and systemctl were asked to do (one call a line)."""
+    shims = tmp_path / "bin"
+    shims.mkdir(exist_ok=True)
+    log = tmp_path / "calls.log"
+    log.write_text("")
+    (tmp_path / "systemd").mkdir(exist_ok=True)
+    scripts = {
+        "id": "[ \"$1\" = -u ] && echo %d || exec /usr/bin/id \"$@\"" % uid,
+        # installed unless named in MISSING; the status format install-deps.sh asks for
+        "dpkg-query": 'p="${@: -1}"; case " $MISSING " in *" $p "*) exit 1 ;; esac\n'
+                      "printf 'install ok installed'",
+        "apt-get": 'echo "apt-get $*" >>"$CALLS"',
+        "systemctl": 'echo "systemctl $*" >>"$CALLS"',
+    }
+    for name, body in scripts.items():
+        f = shims / name
+        f.write_text("#!/bin/bash\n" + body + "\n")
+        f.chmod(0o755)
+    env = dict(os.environ, PATH="%s:%s" % (shims, os.environ["PATH"]), CALLS=str(log),
+               MISSING=" ".join(missing), INSTALL_DEPS_SYSTEMD_DIR=str(tmp_path / "systemd"))
+    r = subprocess.run(["bash", os.path.join(TOP, "deploy", "install-deps.sh")], env=env,
+                       capture_output=True, text=True, timeout=60)
+    return r, log.read_text().splitlines()
+
+
+def test_install_deps_stops_only_the_daemons_it_installed(tmp_path):
+    """An admin who already runs Apache (or PostgreSQL) keeps it running: only a daemon that
+    install-deps.sh itself just installed is stopped and disabled."""
+    r, calls = _deps_run(tmp_path, ["lighttpd", "postgresql", "wrk"])
+    assert r.returncode == 0, r.stderr
+    assert "apt-get install -y -q --no-install-recommends lighttpd wrk postgresql" in calls
+    assert [c for c in calls if c.startswith("systemctl")] == \
+        ["systemctl disable --now lighttpd postgresql"]
+    # Nothing that runs as a daemon was missing: no daemon is touched, Apache included.
+    r, calls = _deps_run(tmp_path, ["wrk", "python3-pytest"])
+    assert r.returncode == 0, r.stderr
+    assert [c for c in calls if c.startswith("systemctl")] == []
+    assert any(c.startswith("apt-get install") for c in calls)
+    # Not root: the one command to run, and nothing run.
+    r, calls = _deps_run(tmp_path, ["apache2"], uid=1000)
+    assert r.returncode == 1
+    assert "apt-get install -y --no-install-recommends apache2" in r.stderr
+    assert calls == []
+    # Nothing missing: nothing run.
+    r, calls = _deps_run(tmp_path, [])
+    assert r.returncode == 0 and calls == [] and "all" in r.stdout
