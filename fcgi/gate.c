@@ -40,6 +40,7 @@
 #include "log.h"
 #include "monitoring.h"
 #include "store_security.h"
+#include "util.h"
 #include "writer.h"
 
 #define KEY_CACHE_SLOTS 64
@@ -314,9 +315,7 @@ static int token_revoked(struct kw_req *r, const char *jti)
 	struct kw_sec *sec = r->app->sec;
 	int64_t now = kw_sec_now_us(r->app) / 1000000;
 	uint64_t gen = kw_rl_keys_generation(sec->rl);
-	uint32_t h = 2166136261u; /* FNV-1a: the jti is random already */
-	for (const char *p = jti; *p; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
+	uint64_t h = kw_fnv1a_str(KW_FNV1A_INIT, jti); /* the jti is random already */
 	struct token_cache_slot *c = &key_cache(r)->tok[h % KEY_CACHE_SLOTS];
 	if (c->jti[0] && c->generation == gen && now >= c->cached_at &&
 	    now - c->cached_at < KEY_CACHE_TTL_S && !strcmp(c->jti, jti))

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 
 void kw_heavy_init(struct kw_heavy *h)
 {
@@ -62,9 +63,7 @@ static int lock_byte(int fd, int64_t at, int type)
 
 int64_t kw_heavy_client_byte(const char *client)
 {
-	uint64_t x = 1469598103934665603ULL; /* FNV-1a */
-	for (const char *p = client ? client : ""; *p; p++)
-		x = (x ^ (unsigned char)*p) * 1099511628211ULL;
+	uint64_t x = kw_fnv1a_str(KW_FNV1A_INIT, client ? client : "");
 	return KW_HEAVY_CLIENT_BASE + (int64_t)(x % KW_HEAVY_CLIENT_BYTES);
 }
 

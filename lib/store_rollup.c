@@ -272,12 +272,14 @@ static const char SQL_VIEW_CATEGORIES[] =
 static const char STATE_VIEWS_AT[] = "legacy_views_at";
 static const char STATE_VIEWS_RULES[] = "legacy_views_rules";
 
+/* The basis the stamps stored in fetch_state and stats_windows were hashed from: FNV-1a's
+ * offset basis short of its last digit. Kept: a stamp that changed with an upgrade would make
+ * the next run count every window again from the trades. */
+#define STAMP_BASIS 1469598103934665603ULL
+
 static int64_t text_hash(const char *c)
 {
-	uint64_t h = 1469598103934665603ULL;
-	for (; *c; c++)
-		h = (h ^ (unsigned char)*c) * 1099511628211ULL;
-	return (int64_t)(h >> 1);
+	return (int64_t)(kw_fnv1a_str(STAMP_BASIS, c) >> 1);
 }
 
 /* Ranked again only when a market row changed since (rollup_dirty kind 1: the order and the
@@ -330,14 +332,12 @@ static const char STATE_HOURS_FROM[] = "rollup_hours_from";
 /* FNV-1a of the whale rules, so that a change of thresholds recounts the whale trades. */
 static int64_t rules_hash(const struct kw_rollup_rules *r)
 {
-	uint64_t h = 1469598103934665603ULL;
-	const char *c = r->category_thresholds ? r->category_thresholds : "{}";
-	for (; *c; c++)
-		h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+	unsigned char le[8]; /* the threshold's bytes, least significant first, on any host */
 	for (int i = 0; i < 8; i++)
-		h = (h ^ (((uint64_t)r->default_threshold_micros >> (8 * i)) & 255)) *
-		    1099511628211ULL;
-	return (int64_t)(h >> 1);
+		le[i] = (unsigned char)((uint64_t)r->default_threshold_micros >> (8 * i));
+	uint64_t h =
+		kw_fnv1a_str(STAMP_BASIS, r->category_thresholds ? r->category_thresholds : "{}");
+	return (int64_t)(kw_fnv1a(h, le, sizeof(le)) >> 1);
 }
 
 /* Every kind of change in ?1 (KW_DIRTY_* bits) for market ?2, in one statement: a changed

@@ -389,3 +389,16 @@ const char *kw_url_masked(const char *url, char *buf, size_t len)
 	}
 	return buf;
 }
+
+uint64_t kw_fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ULL;
+	return h;
+}
+
+uint64_t kw_fnv1a_str(uint64_t h, const char *s)
+{
+	return kw_fnv1a(h, s, strlen(s));
+}

@@ -80,4 +80,11 @@ void kw_hex(const void *p, size_t n, char *out);
 /* Constant-time comparison of two equal-length byte strings; 1 when equal. */
 int kw_ct_equal(const void *a, const void *b, size_t n);
 
+/* FNV-1a, 64 bits: a short, stable hash for table slots and change stamps, the same on every
+ * host. Unkeyed, so a table whose keys a client chooses must bound its chains some other way.
+ * Start with KW_FNV1A_INIT; each call continues the hash h with more bytes. */
+#define KW_FNV1A_INIT 14695981039346656037ULL
+uint64_t kw_fnv1a(uint64_t h, const void *p, size_t n);
+uint64_t kw_fnv1a_str(uint64_t h, const char *s);
+
 #endif

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 #include "ws.h"
 
 #define ADDR_BUCKETS 4096
@@ -130,10 +131,7 @@ void kw_client_release(struct kw_client *c)
 
 static size_t addr_hash(const char *a)
 {
-	uint32_t h = 2166136261u; /* FNV-1a */
-	for (; *a; a++)
-		h = (h ^ (unsigned char)*a) * 16777619u;
-	return h % ADDR_BUCKETS;
+	return kw_fnv1a_str(KW_FNV1A_INIT, a) % ADDR_BUCKETS;
 }
 
 static struct kw_addr_count **addr_slot(struct kw_hub *h, const char *addr)

@@ -62,12 +62,25 @@ static void test_hex(void **state)
 	assert_string_equal(out, "");
 }
 
+/* The published FNV-1a 64-bit test vectors, and a hash continued in pieces equals the hash of
+ * the whole. */
+static void test_fnv1a(void **state)
+{
+	(void)state;
+	assert_true(kw_fnv1a_str(KW_FNV1A_INIT, "") == 0xcbf29ce484222325ULL);
+	assert_true(kw_fnv1a_str(KW_FNV1A_INIT, "a") == 0xaf63dc4c8601ec8cULL);
+	assert_true(kw_fnv1a_str(KW_FNV1A_INIT, "foobar") == 0x85944171f73967e8ULL);
+	assert_true(kw_fnv1a(kw_fnv1a_str(KW_FNV1A_INIT, "foo"), "bar", 3) ==
+		    kw_fnv1a_str(KW_FNV1A_INIT, "foobar"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parsers),
 		cmocka_unit_test(test_buf_cap),
 		cmocka_unit_test(test_hex),
+		cmocka_unit_test(test_fnv1a),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
