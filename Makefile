@@ -82,13 +82,21 @@ all: $(BINS)
 
 # ---- build -------------------------------------------------------------------------------
 
-$(BUILD)/gen/migrations.c: $(SQL_FILES) tools/embed-sql.sh
+# The migration files' names, rewritten only when they change: a file removed (or renamed)
+# leaves the others older than the embedded copy, so their dates alone would not say so.
+$(BUILD)/gen/sql.list: FORCE
+	@mkdir -p $(@D)
+	@echo '$(SQL_FILES) $(PG_SQL_FILES)' | cmp -s - $@ || echo '$(SQL_FILES) $(PG_SQL_FILES)' >$@
+
+$(BUILD)/gen/migrations.c: $(SQL_FILES) tools/embed-sql.sh $(BUILD)/gen/sql.list
 	@mkdir -p $(@D)
 	sh tools/embed-sql.sh $@ kw_migrations $(SQL_FILES)
 
-$(BUILD)/gen/pg_migrations.c: $(PG_SQL_FILES) tools/embed-sql.sh
+$(BUILD)/gen/pg_migrations.c: $(PG_SQL_FILES) tools/embed-sql.sh $(BUILD)/gen/sql.list
 	@mkdir -p $(@D)
 	sh tools/embed-sql.sh $@ kw_pg_migrations $(PG_SQL_FILES)
+
+FORCE:
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
