@@ -283,11 +283,13 @@ static const char SQL_SNAPSHOT[] =
 static const char SQL_MARKET_SAME[] =
 	"UPDATE markets SET updated_at = ?22 WHERE ticker = ?1 AND " MARKET_SAME_AS_BOUND;
 
-/* Bind m's MARKET_COLUMNS at first .. first + 20; text copied when copy (it outlives the
- * caller's record in a batch), else bound in place until the statement runs. */
-static void bind_market(struct kw_stmt *st, int first, const struct kw_kalshi_market *m, int copy)
+/* Bind m's MARKET_COLUMNS at first .. first + 20, the ticker as the text ticker; the other
+ * texts copied when copy (they outlive the caller's record in a batch), else bound in place
+ * until the statement runs. ticker is always bound in place. */
+static void bind_market(struct kw_stmt *st, int first, const struct kw_kalshi_market *m,
+			const char *ticker, int copy)
 {
-	const char *text[] = { m->ticker,	 m->event_ticker, m->legacy_category, m->title,
+	const char *text[] = { ticker,		 m->event_ticker, m->legacy_category, m->title,
 			       m->yes_sub_title, m->no_sub_title, m->market_type,     m->status };
 	const int64_t num[] = { m->open_at,	 m->close_at,	  m->yes_bid,	 m->yes_ask,
 				m->no_bid,	 m->no_ask,	  m->last_price, m->previous_price,
@@ -296,7 +298,7 @@ static void bind_market(struct kw_stmt *st, int first, const struct kw_kalshi_ma
 	_Static_assert(KW_ARRAY_LEN(text) + KW_ARRAY_LEN(num) == MARKET_NCOLS, "MARKET_COLUMNS");
 	int i = first;
 	for (size_t k = 0; k < KW_ARRAY_LEN(text); k++, i++) {
-		if (copy)
+		if (copy && k)
 			kw_sql_bind_text(st, i, text[k]);
 		else
 			kw_store_bind_text_static(st, i, text[k]);
@@ -312,7 +314,7 @@ static int market_step(struct kw_store *s, const char *sql, const struct kw_kals
 	struct kw_stmt *st = kw_store_stmt(s, sql);
 	if (!st)
 		return -1;
-	bind_market(st, 1, m, 0);
+	bind_market(st, 1, m, m->ticker, 0);
 	kw_sql_bind_i64(st, 22, taken_at);
 	if (kw_store_step_done(s, st, "storing a market") < 0)
 		return -1;
@@ -375,8 +377,9 @@ static const char SQL_MARKETS_PRE[] =
 struct market_batch {
 	struct kw_stmt *st; /* the batch statement; owned */
 	int n;
-	int64_t taken_at, run_id;	     /* ?1 and ?2: one run's, flushed on a change */
-	char *ticker[KW_STORE_MARKET_BATCH]; /* the batch's tickers, owned */
+	int64_t taken_at, run_id; /* ?1 and ?2: one run's, flushed on a change */
+	/* The batch's tickers, owned; bound in place, so freed only after the statement's reset. */
+	char *ticker[KW_STORE_MARKET_BATCH];
 };
 
 /* Whether ticker t is in the batch already: a scan of at most KW_STORE_MARKET_BATCH short
@@ -411,8 +414,8 @@ static int market_batch_flush(struct kw_store *s, void *ctx)
 		kw_sql_bind_i64(mb->st, 2, mb->run_id);
 		if (kw_sql_step(mb->st) != KW_DONE)
 			rc = kw_store_fail(s, "storing markets");
-		kw_sql_reset(mb->st);
 	}
+	kw_sql_reset(mb->st);
 	market_batch_clear(mb);
 	return rc;
 }
@@ -473,7 +476,7 @@ static int market_batch_add(struct kw_store *s, const struct kw_kalshi_market *m
 	mb->taken_at = taken_at;
 	mb->run_id = run_id;
 	mb->ticker[mb->n] = kw_xstrdup(m->ticker);
-	bind_market(mb->st, MARKET_PARAM(mb->n, 0), m, 1);
+	bind_market(mb->st, MARKET_PARAM(mb->n, 0), m, mb->ticker[mb->n], 1);
 	if (++mb->n == KW_STORE_MARKET_BATCH)
 		return kw_store_flush(s);
 	return 0;

@@ -11,21 +11,20 @@ import subprocess
 from kwstack import BUILD, database
 
 
-def test_driver_unit_checks_pass_on_this_backend(tmp_path):
-    db = database(tmp_path / "drv.db")
-    target = db.url or db.path
-    r = subprocess.run([os.path.join(BUILD, "tests", "test_store_drv")],
-                       env=dict(os.environ, KW_TEST_DB_TARGET=target), capture_output=True,
-                       text=True, timeout=120)
+def _unit_checks_pass(tmp_path, binary, tests):
+    """Run the cmocka binary against a fresh database of this suite's backend; all of its
+    tests (how many it has) pass."""
+    db = database(tmp_path / (binary + ".db"))
+    r = subprocess.run([os.path.join(BUILD, "tests", binary)],
+                       env=dict(os.environ, KW_TEST_DB_TARGET=db.url or db.path),
+                       capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "[  PASSED  ] 5 test(s)." in r.stdout + r.stderr
+    assert "[  PASSED  ] %d test(s)." % tests in r.stdout + r.stderr
+
+
+def test_driver_unit_checks_pass_on_this_backend(tmp_path):
+    _unit_checks_pass(tmp_path, "test_store_drv", 5)
 
 
 def test_market_ingest_unit_checks_pass_on_this_backend(tmp_path):
-    db = database(tmp_path / "ingest.db")
-    target = db.url or db.path
-    r = subprocess.run([os.path.join(BUILD, "tests", "test_store_ingest")],
-                       env=dict(os.environ, KW_TEST_DB_TARGET=target), capture_output=True,
-                       text=True, timeout=120)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "[  PASSED  ] 1 test(s)." in r.stdout + r.stderr
+    _unit_checks_pass(tmp_path, "test_store_ingest", 1)
