@@ -374,6 +374,31 @@ static const char SQL_MARKETS_PRE[] =
 	" pre.yes_bid_size_centi, pre.yes_ask_size_centi FROM pre JOIN up ON up.ticker = pre.ticker"
 	" " SNAPSHOT_CONFLICT;
 
+/*
+ * A batch statement's rows: "(?a, ?b, ...), (...)", rows of cols parameters numbered from
+ * first on. With text_cols >= 0 the first row's parameters are cast, its first text_cols
+ * columns to TEXT and the rest to BIGINT: a VALUES list takes each column's type from its
+ * first row, whatever the other rows' first bindings were (a NULL has none).
+ */
+static int values_rows(struct kw_buf *sql, int rows, int cols, int first, int text_cols)
+{
+	for (int row = 0; row < rows; row++) {
+		if (kw_buf_puts(sql, row ? ", (" : "(") < 0)
+			return -1;
+		for (int col = 0; col < cols; col++) {
+			int n = first + row * cols + col, cast = !row && text_cols >= 0;
+			if (kw_buf_printf(sql, "%s%s?%d%s", col ? ", " : "", cast ? "CAST(" : "", n,
+					  !cast		    ? ""
+					  : col < text_cols ? " AS TEXT)"
+							    : " AS BIGINT)") < 0)
+				return -1;
+		}
+		if (kw_buf_puts(sql, ")") < 0)
+			return -1;
+	}
+	return 0;
+}
+
 struct market_batch {
 	struct kw_stmt *st; /* the batch statement; owned */
 	int n;
@@ -435,22 +460,10 @@ static struct market_batch *market_batch(struct kw_store *s)
 		return mb;
 	struct kw_buf sql;
 	kw_buf_init(&sql, 0);
-	int bad = kw_buf_puts(&sql, "WITH v (" MARKET_COLUMNS ") AS (VALUES ") < 0;
-	for (int row = 0; row < KW_STORE_MARKET_BATCH && !bad; row++) {
-		bad = kw_buf_puts(&sql, row ? ", (" : "(") < 0;
-		for (int col = 0; col < MARKET_NCOLS && !bad; col++) {
-			/* The first row's types are the column's: the other rows' parameters
-			 * take them, whatever their first binding (a NULL has none). */
-			const char *type = row			    ? ""
-					   : col < MARKET_TEXT_COLS ? " AS TEXT"
-								    : " AS BIGINT";
-			bad = kw_buf_printf(&sql, "%s%s?%d%s%s", col ? ", " : "",
-					    row ? "" : "CAST(", MARKET_PARAM(row, col), type,
-					    row ? "" : ")") < 0;
-		}
-		bad = bad || kw_buf_puts(&sql, ")") < 0;
-	}
-	bad = bad || kw_buf_puts(&sql, SQL_MARKETS_PRE) < 0;
+	int bad = kw_buf_puts(&sql, "WITH v (" MARKET_COLUMNS ") AS (VALUES ") < 0 ||
+		  values_rows(&sql, KW_STORE_MARKET_BATCH, MARKET_NCOLS, MARKET_PARAM(0, 0),
+			      MARKET_TEXT_COLS) < 0 ||
+		  kw_buf_puts(&sql, SQL_MARKETS_PRE) < 0;
 	struct kw_stmt *st = bad ? NULL : kw_conn_prepare(kw_store_conn(s), sql.data);
 	kw_buf_free(&sql);
 	if (!st)
@@ -613,14 +626,9 @@ static struct trade_batch *trade_batch(struct kw_store *s)
 	kw_buf_init(&sql, 0);
 	int bad = kw_buf_puts(&sql, "INSERT INTO trades (trade_id, ticker, created_us, count_centi,"
 				    " yes_price_micros, no_price_micros, taker_side,"
-				    " notional_micros, is_block) VALUES ") < 0;
-	for (int row = 0; row < KW_STORE_TRADE_BATCH && !bad; row++) {
-		int b = row * 9;
-		bad = kw_buf_printf(&sql, "%s(?%d, ?%d, ?%d, ?%d, ?%d, ?%d, ?%d, ?%d, ?%d)",
-				    row ? ", " : "", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6,
-				    b + 7, b + 8, b + 9) < 0;
-	}
-	bad = bad || kw_buf_puts(&sql, " ON CONFLICT (created_us, trade_id) DO NOTHING") < 0;
+				    " notional_micros, is_block) VALUES ") < 0 ||
+		  values_rows(&sql, KW_STORE_TRADE_BATCH, 9, 1, -1) < 0 ||
+		  kw_buf_puts(&sql, " ON CONFLICT (created_us, trade_id) DO NOTHING") < 0;
 	struct kw_stmt *st = bad ? NULL : kw_conn_prepare(kw_store_conn(s), sql.data);
 	kw_buf_free(&sql);
 	if (!st)
