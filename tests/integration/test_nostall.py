@@ -164,10 +164,11 @@ def test_backfill_never_stalls_a_request_and_loses_no_metrics(stack):
     assert dropped and all(line.endswith(" 0") for line in dropped), dropped
 
 
-def test_a_killed_worker_costs_at_most_its_own_request(tmp_path):
+def test_a_killed_worker_costs_at_most_its_own_requests(tmp_path):
     """kill -9 of a worker under load: the connections queued for the workers stay queued
     (one socket shared by every worker) and are served by the others and its replacement;
-    only the request the dead worker was answering can fail. Bounded: 8 clients, 4 s."""
+    only the requests the dead worker was answering can fail, one per accept thread
+    (KW_THREADS). Bounded: 8 clients, 4 s."""
     import signal
     import requests as rq
     s = Stack(tmp_path / "kill", workers=2)
@@ -194,8 +195,9 @@ def test_a_killed_worker_costs_at_most_its_own_request(tmp_path):
             t.join(timeout=30)
         failed = [x for x in results if x != 200]
         assert len(results) > 100
-        assert len(failed) <= 1, "%d of %d requests failed: %s" % (len(failed), len(results),
-                                                                    failed[:5])
+        in_flight = int(s.settings.get("KW_THREADS", "2"))  # the worker's accept threads
+        assert len(failed) <= in_flight, "%d of %d requests failed: %s" % (
+            len(failed), len(results), failed[:5])
         deadline = time.time() + 10
         while time.time() < deadline and (len(s.worker_pids()) != 2 or
                                           before[0] in s.worker_pids()):
