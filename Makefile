@@ -77,7 +77,7 @@ BENCH_BINS := $(BUILD)/bench/fcgi-ceiling
 
 .PHONY: fuzz fuzz-check
 .PHONY: all run check check-suite unit integration integration-apache integration-cgi integration-threads integration-pg conf-check bench install uninstall clean \
-        format format-check deps demo docs man deb package-check
+        format format-check deps run-deps demo docs man deb package-check
 all: $(BINS)
 
 # ---- build -------------------------------------------------------------------------------
@@ -138,15 +138,20 @@ $(BUILD)/bench/fcgi-ceiling: bench/fcgi-ceiling.c
 
 # ---- set-up and running --------------------------------------------------------------------
 
+# deps: every package building, testing, benchmarking and packaging need; run-deps: only what
+# building and running need (make run / make demo leave test tools and browsers out).
 deps:
 	@bash deploy/install-deps.sh --check >/dev/null 2>&1 || bash deploy/install-deps.sh
 
-run: deps
+run-deps:
+	@bash deploy/install-deps.sh --check run >/dev/null 2>&1 || bash deploy/install-deps.sh run
+
+run: run-deps
 	@$(MAKE) --no-print-directory all
 	@bash deploy/run.sh $(abspath $(BUILD))
 
 # The stack on bundled sample data (deploy/sample, two recorded runs): no internet needed.
-demo: deps
+demo: run-deps
 	@$(MAKE) --no-print-directory all
 	@bash deploy/run.sh $(abspath $(BUILD)) --demo
 

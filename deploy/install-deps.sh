@@ -1,21 +1,38 @@
 #!/usr/bin/env bash
-# install-deps.sh — install every Debian package that building, testing, benchmarking and
-# `make run` need, and nothing that is already there.
+# install-deps.sh [--check] [run] — install the Debian packages KalshiWhale needs, and nothing
+# that is already there: with `run`, what building and `make run` / `make demo` need; without
+# it, also everything testing, benchmarking and packaging need (`make check`, `.ci/run`).
 #
 # Run as root it calls apt-get; run as anyone else it prints the one command to run and exits 1.
 # `--check` only reports (exit 0 when nothing is missing, 1 otherwise), which is how the Makefile
 # decides whether to call it. Debian 12 (bookworm) package names.
 set -eu
 
-PKGS=(
-  # build
-  gcc clang make pkg-config clang-format
+check=
+only_run=
+for arg in "$@"; do
+  case "$arg" in
+    --check) check=1 ;;
+    run) only_run=1 ;;
+    *) echo "usage: install-deps.sh [--check] [run]" >&2; exit 64 ;;
+  esac
+done
+
+RUN_PKGS=(
+  # build (gcc; the -dev packages the Makefile finds with pkg-config)
+  gcc make pkg-config
   libfcgi-dev libjson-c-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev libwebsockets-dev
-  libssl-dev libjwt-dev libmaxminddb-dev libcmocka-dev libclang-rt-14-dev
-  # run: web servers, FastCGI spawner, database shell
-  lighttpd lighttpd-mod-openssl apache2 libapache2-mod-fcgid spawn-fcgi sqlite3 openssl curl ca-certificates
+  libssl-dev libjwt-dev libmaxminddb-dev
+  # run: the web server with TLS, a self-signed certificate, HTTPS to Kalshi, the database shell
+  lighttpd lighttpd-mod-openssl openssl curl ca-certificates sqlite3 procps
+)
+TEST_PKGS=(
+  # build: the second compiler, the formatter, the unit test framework, the fuzzers' runtime
+  clang clang-format libcmocka-dev libclang-rt-14-dev
+  # the other deployments tested: Apache with mod_fcgid, spawn-fcgi
+  apache2 libapache2-mod-fcgid spawn-fcgi
   # install and operate: man pages from --help, unit and logrotate checks
-  help2man systemd logrotate procps
+  help2man systemd logrotate
   # tests and benchmarks
   python3 python3-pytest python3-requests python3-websockets wrk bc time
   # the integration suite on PostgreSQL: a throwaway cluster (initdb, pg_ctl) and a client
@@ -30,6 +47,8 @@ PKGS=(
   # (dpkg-buildpackage insists on build-essential, which --no-install-recommends never pulls in)
   dpkg-dev debhelper lintian build-essential fakeroot
 )
+PKGS=("${RUN_PKGS[@]}")
+[ -n "$only_run" ] || PKGS+=("${TEST_PKGS[@]}")
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -39,10 +58,10 @@ for p in "${PKGS[@]}"; do
 done
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  [ "${1:-}" = "--check" ] || echo "install-deps: all ${#PKGS[@]} packages present"
+  [ -n "$check" ] || echo "install-deps: all ${#PKGS[@]} packages present"
   exit 0
 fi
-if [ "${1:-}" = "--check" ]; then
+if [ -n "$check" ]; then
   echo "install-deps: missing: ${missing[*]}" >&2
   exit 1
 fi

@@ -146,7 +146,7 @@ def test_installed_units_cron_logrotate_and_man_pages(tmp_path):
 
 # ---- deploy/install-deps.sh, with apt-get, dpkg-query, systemctl and id replaced -------------
 
-def _deps_run(tmp_path, missing, uid=0):
+def _deps_run(tmp_path, missing, uid=0, args=()):
     """Run install-deps.sh as if the packages in missing were not installed. Returns the
     result and what apt-get and systemctl were asked to do (one call a line)."""
     shims = tmp_path / "bin"
@@ -168,7 +168,8 @@ def _deps_run(tmp_path, missing, uid=0):
         f.chmod(0o755)
     env = dict(os.environ, PATH="%s:%s" % (shims, os.environ["PATH"]), CALLS=str(log),
                MISSING=" ".join(missing), INSTALL_DEPS_SYSTEMD_DIR=str(tmp_path / "systemd"))
-    r = subprocess.run(["bash", os.path.join(TOP, "deploy", "install-deps.sh")], env=env,
+    r = subprocess.run(["bash", os.path.join(TOP, "deploy", "install-deps.sh")] + list(args),
+                       env=env,
                        capture_output=True, text=True, timeout=60)
     return r, log.read_text().splitlines()
 
@@ -194,3 +195,30 @@ def test_install_deps_stops_only_the_daemons_it_installed(tmp_path):
     # Nothing missing: nothing run.
     r, calls = _deps_run(tmp_path, [])
     assert r.returncode == 0 and calls == [] and "all" in r.stdout
+
+
+def test_make_run_installs_only_what_running_needs(tmp_path):
+    """`make run` on a machine that lacks both kinds of package installs the build and run
+    packages, not the test tools, browsers and database server that `make check` needs."""
+    missing = ["gcc", "libfcgi-dev", "lighttpd", "ca-certificates", "chromium", "postgresql",
+               "python3-pytest", "apache2", "lintian"]
+    r, calls = _deps_run(tmp_path, missing, args=["run"])
+    assert r.returncode == 0, r.stderr
+    assert "apt-get install -y -q --no-install-recommends gcc libfcgi-dev lighttpd" \
+        " ca-certificates" in calls
+    assert [c for c in calls if c.startswith("systemctl")] == ["systemctl disable --now lighttpd"]
+    r, _ = _deps_run(tmp_path, missing, args=["--check", "run"])
+    assert r.returncode == 1
+    assert r.stderr.split("missing: ")[1].split() == ["gcc", "libfcgi-dev", "lighttpd",
+                                                      "ca-certificates"]
+    r, _ = _deps_run(tmp_path, missing, args=["--check"])
+    assert r.returncode == 1 and len(r.stderr.split("missing: ")[1].split()) == len(missing)
+    r, _ = _deps_run(tmp_path, [], args=["run", "--bogus"])
+    assert r.returncode == 64 and "usage" in r.stderr
+    # The Makefile's own targets: run and demo ask for the run set, check for everything.
+    for target, want in (("run", "install-deps.sh --check run"),
+                         ("demo", "install-deps.sh --check run"),
+                         ("check", "install-deps.sh --check >")):
+        dry = subprocess.run(["make", "--no-print-directory", "-n", "-C", TOP, target],
+                             capture_output=True, text=True, timeout=60)
+        assert want in dry.stdout, (target, dry.stdout[:300])
