@@ -577,6 +577,11 @@ class LighttpdStack:
     def url(self, path):
         return self.base + path
 
+    @property
+    def threads(self):
+        """Accept threads per kw-api worker: KW_THREADS, or kw-api's default of 2."""
+        return int(self.settings.get("KW_THREADS", "2"))
+
     def sql(self, timeout=5.0):
         """A connection to the stack's database (dbconnect())."""
         return dbconnect(self.settings, timeout)
@@ -812,7 +817,7 @@ class ApacheStack(LighttpdStack):
         # Apache child (enablereuse), and an idle one holds a kw-api thread: children x
         # connections <= kw-api's threads, the rule its comment and the README give. One child
         # with a connection per thread, as the README's dedicated-host setting has it.
-        threads = self.workers * int(self.settings.get("KW_THREADS", "2"))
+        threads = self.workers * self.threads
         lines += ["StartServers 1", "ServerLimit 1", "ThreadsPerChild 64",
                   "MaxRequestWorkers 64", "MinSpareThreads 1", "MaxSpareThreads 64",
                   "Define KW_API_CONNECTIONS %d" % threads]

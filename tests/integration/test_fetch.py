@@ -428,16 +428,11 @@ def test_markets_listed_as_they_were_do_not_grow_the_table(work):
     rewrite the table's indexes or leave a copy of each row behind every run (on
     PostgreSQL: room in each page for the row's next version). The listing is replayed, a
     saved run of market pages only, so nothing else touches the rows in between."""
-    now = int(time.time())
     run_dir = os.path.join(str(work), "saved")
-    os.makedirs(os.path.join(run_dir, "markets"))
-    with open(os.path.join(run_dir, "manifest.json"), "w") as f:
-        json.dump({"recorded_at": fk.ts(now)}, f)
-    for p in range(3):
-        page = [fk.market("KXMANY-%04d" % (p * 200 + i), "KXMANY-E%d" % p,
-                          volume_24h="%d.00" % (i * 7)) for i in range(200)]
-        with open(os.path.join(run_dir, "markets", "%04d.json" % (p + 1)), "w") as f:
-            json.dump({"markets": page, "cursor": "" if p == 2 else "c%d" % (p + 1)}, f)
+    _replay_pages(run_dir, int(time.time()),
+                  [[fk.market("KXMANY-%04d" % (p * 200 + i), "KXMANY-E%d" % p,
+                              volume_24h="%d.00" % (i * 7)) for i in range(200)]
+                   for p in range(3)], kind="markets")
     env = env_for(work, "http://127.0.0.1:%d/nothing" % free_port())
     r = fetch(env, "--replay", run_dir)
     assert r.returncode == 0, r.stderr
@@ -613,16 +608,17 @@ def test_retention_prunes_old_rows(work):
                     old) == [(0,)]
 
 
-def _replay_trades(run_dir, now, pages):
-    """A saved run of trade pages only: pages are lists of trades, or raw text (broken)."""
-    os.makedirs(os.path.join(run_dir, "trades"), exist_ok=True)
+def _replay_pages(run_dir, now, pages, kind="trades"):
+    """A saved run of one listing only (kind: trades or markets): pages are lists of
+    records, or raw text (broken)."""
+    os.makedirs(os.path.join(run_dir, kind), exist_ok=True)
     with open(os.path.join(run_dir, "manifest.json"), "w") as f:
         json.dump({"recorded_at": fk.ts(now)}, f)
     for i, page in enumerate(pages):
         last = i == len(pages) - 1
         body = page if isinstance(page, str) else json.dumps(
-            {"trades": page, "cursor": "" if last else "c%d" % (i + 1)})
-        with open(os.path.join(run_dir, "trades", "%04d.json" % (i + 1)), "w") as f:
+            {kind: page, "cursor": "" if last else "c%d" % (i + 1)})
+        with open(os.path.join(run_dir, kind, "%04d.json" % (i + 1)), "w") as f:
             f.write(body)
 
 
@@ -636,7 +632,7 @@ def test_replay_batches_keep_whole_pages_and_dedup(work):
              for p in range(4)]
     pages[3][50] = dict(pages[0][7])
     run_dir = os.path.join(str(work), "saved")
-    _replay_trades(run_dir, now, [pages[0], pages[1], '{"trades":[{"trade_id":"x"', pages[3]])
+    _replay_pages(run_dir, now, [pages[0], pages[1], '{"trades":[{"trade_id":"x"', pages[3]])
     env = env_for(work, "http://127.0.0.1:%d/nothing" % free_port())
     r = fetch(env, "--replay", run_dir, "--replay-keep-time")
     assert r.returncode == 3, r.stderr  # partial: the trades listing broke on page 3
@@ -644,7 +640,7 @@ def test_replay_batches_keep_whole_pages_and_dedup(work):
     ids = sorted(t for (t,) in rows(env, "SELECT trade_id FROM trades"))
     assert ids == sorted(t["trade_id"] for t in pages[0] + pages[1])
     assert last_run(env)["trades"] == 200
-    _replay_trades(run_dir, now, pages)
+    _replay_pages(run_dir, now, pages)
     r = fetch(env, "--replay", run_dir, "--replay-keep-time")
     assert r.returncode == 0, r.stderr
     assert last_run(env)["trades"] == 199  # pages 3 and 4 but the repeated trade

@@ -169,8 +169,7 @@ def _deps_run(tmp_path, missing, uid=0, args=()):
     env = dict(os.environ, PATH="%s:%s" % (shims, os.environ["PATH"]), CALLS=str(log),
                MISSING=" ".join(missing), INSTALL_DEPS_SYSTEMD_DIR=str(tmp_path / "systemd"))
     r = subprocess.run(["bash", os.path.join(TOP, "deploy", "install-deps.sh")] + list(args),
-                       env=env,
-                       capture_output=True, text=True, timeout=60)
+                       env=env, capture_output=True, text=True, timeout=60)
     return r, log.read_text().splitlines()
 
 

@@ -195,8 +195,7 @@ def test_a_killed_worker_costs_at_most_its_own_requests(tmp_path):
             t.join(timeout=30)
         failed = [x for x in results if x != 200]
         assert len(results) > 100
-        in_flight = int(s.settings.get("KW_THREADS", "2"))  # the worker's accept threads
-        assert len(failed) <= in_flight, "%d of %d requests failed: %s" % (
+        assert len(failed) <= s.threads, "%d of %d requests failed: %s" % (
             len(failed), len(results), failed[:5])
         deadline = time.time() + 10
         while time.time() < deadline and (len(s.worker_pids()) != 2 or

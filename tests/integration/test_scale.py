@@ -49,7 +49,7 @@ def stack(tmp_path_factory):
 
 def caches(stack):
     """Reply caches in the stack: one per accept thread of each worker."""
-    return stack.workers * int(stack.settings.get("KW_THREADS", "2"))
+    return stack.workers * stack.threads
 
 
 def warm(stack, path):

@@ -461,7 +461,7 @@ def test_limiter_is_exact_across_workers_and_parallel_clients(tmp_path):
             assert len(s.worker_pids()) == 4
             # Served by many threads in many processes (a request id starts with its accept
             # thread's own prefix), all taking from the one shared bucket.
-            threads = int(s.settings.get("KW_THREADS", "2"))
+            threads = s.threads
             ids = re.findall(r"request id=([0-9a-f]{8})[0-9a-f]{8} method=GET path=/api/status ",
                              s.log())
             # Through lighttpd every request is a connection of its own, accepted by whichever
@@ -475,23 +475,29 @@ def test_limiter_is_exact_across_workers_and_parallel_clients(tmp_path):
         s.stop()
 
 
-def test_limiter_state_survives_a_restart_via_sqlite(tmp_path):
-    settings = {"API_KEY": API_KEY, "RATE_LIMIT_PER_MINUTE": "1", "RATE_LIMIT_BURST": "3"}
+def test_limiter_state_survives_a_restart_via_the_database(tmp_path):
+    """The node's shared-memory table is written behind to the database (SQLite, or
+    PostgreSQL with RATE_LIMIT_SCOPE=node, the one node's own table) and read back when the
+    table is gone."""
+    settings = {"API_KEY": API_KEY, "RATE_LIMIT_PER_MINUTE": "1", "RATE_LIMIT_BURST": "3",
+                "RATE_LIMIT_SCOPE": "node"}
     s = start_stack(tmp_path, settings, workers=2)
     try:
         assert [s.get("/api/status").status_code for _ in range(4)] == [200, 200, 200, 429]
         # Written behind within about a second by the workers' writer thread, with no further
         # request needed (a nudge from this address would spend its own tiny quota, and the
         # restored state would then refuse the harness's readiness probe).
-        deadline = time.time() + 5
-        while time.time() < deadline:
+        deadline, stored = time.time() + 5, 0
+        while time.time() < deadline and not stored:
             time.sleep(0.3)
             with s.sql() as db:
-                if db.execute("SELECT count(*) FROM rate_limit_state").fetchone()[0]:
-                    break
+                stored = db.execute("SELECT count(*) FROM rate_limit_state").fetchone()[0]
+        assert stored, "the limiter's state was not written behind within 5 s"
+        with s.sql() as db:  # node scope: the cluster's table is never written
+            assert db.execute("SELECT count(*) FROM rate_limit_cluster").fetchone()[0] == 0
     finally:
         s.stop()
-    # A reboot: the shared table is gone, SQLite still has the state.
+    # A reboot: the shared table is gone, the database still has the state.
     os.unlink(s.db + "-rl.shm")
     s2 = start_stack(tmp_path, settings, workers=2)
     try:
